@@ -1,0 +1,92 @@
+"""``flowlab``: launch the lab, inject order streams, compare regimes, and report.
+
+Imports are deferred into each verb so that ``flowlab service`` (every lab process) pays only for
+what its role uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _add_scenario(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (default: the built-in default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowlab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("compare", help="start the lab, inject a retail stream across regimes, report")
+    _add_scenario(p)
+    p.add_argument("--regimes", default=None, help="comma-separated arms, e.g. pfof,auction")
+    p.add_argument("--orders", type=int, default=None, help="orders in the stream")
+    p.add_argument("--rate", type=float, default=None, help="mean orders per second (Poisson)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the stream and the market")
+    p.add_argument("--out", type=Path, default=None, help="report directory (default: the run dir)")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
+    p.add_argument("--no-live", action="store_true", help="plain line output")
+
+    p = sub.add_parser("up", help="start a lab in the background and print its run dir")
+    _add_scenario(p)
+    p.add_argument("--runs", type=Path, default=Path("runs"))
+    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--foreground", action="store_true", help="run the orchestrator in this process")
+
+    p = sub.add_parser("status", help="show the processes of a running lab")
+    p.add_argument("--run-dir", type=Path, default=None, help="default: runs/current")
+    p.add_argument("--runs", type=Path, default=Path("runs"))
+
+    p = sub.add_parser("inject", help="send a stream (generated or from a file) into a running lab")
+    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--runs", type=Path, default=Path("runs"))
+    p.add_argument("--file", type=Path, default=None, help="CSV or Parquet stream (docs/STREAMS.md)")
+    p.add_argument("--orders", type=int, default=None)
+    p.add_argument("--rate", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--regimes", default=None)
+    p.add_argument("--to", default="broker", choices=["broker", "sor"], help="send to the broker or the SOR")
+    p.add_argument("--timeout", type=float, default=30.0)
+
+    p = sub.add_parser("down", help="stop a running lab")
+    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--runs", type=Path, default=Path("runs"))
+
+    p = sub.add_parser("report", help="build the tables and report of a finished run")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, default=None)
+
+    p = sub.add_parser("service", help="run one role process (used by the launcher and compose)")
+    p.add_argument("role")
+    p.add_argument("--config", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--stream", default=None, help="injector: the stream CSV")
+    p.add_argument("--target", default="broker", help="injector: broker or sor")
+    p.add_argument("--timeout", type=float, default=30.0, help="injector: wait for terminal states")
+
+    p = sub.add_parser("bench", help="benchmarks of the cores and the transport")
+    p.add_argument("--quick", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.verb == "service":
+        from services.main import run_service
+
+        options = {}
+        if args.role == "injector":
+            if not args.stream:
+                print("flowlab service injector: --stream is required", file=sys.stderr)
+                return 2
+            options = {"stream": args.stream, "target": args.target, "timeout_s": args.timeout}
+        return run_service(args.role, args.config, args.name, **options)
+    from orchestration import commands
+
+    return commands.dispatch(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

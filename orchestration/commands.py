@@ -1,0 +1,275 @@
+"""The CLI verbs (everything but ``service``): compare, up, status, inject, down, report, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from orchestration.launcher import Lab, LabError, Proc
+from orchestration.runconfig import RunConfig, load_run_config
+from orchestration.scenario import REGIMES, Scenario, ScenarioError, load_scenario
+from orchestration.streams import StreamError, generate_stream, read_stream_file, validate_rows, write_stream
+
+LAB_FILE = "lab.json"
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handlers = {
+        "compare": cmd_compare, "up": cmd_up, "status": cmd_status, "inject": cmd_inject,
+        "down": cmd_down, "report": cmd_report, "bench": cmd_bench,
+    }
+    try:
+        return handlers[args.verb](args)
+    except (ScenarioError, StreamError, LabError) as exc:
+        print(f"flowlab {args.verb}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _scenario(path: Path | None, regimes: str | None = None, seed: int | None = None) -> Scenario:
+    scenario = load_scenario(path)
+    changes: dict[str, object] = {}
+    if regimes:
+        names = [r.strip() for r in regimes.split(",") if r.strip()]
+        unknown = [r for r in names if r not in REGIMES]
+        if unknown:
+            raise ScenarioError(f"--regimes: unknown {', '.join(unknown)} (known: {', '.join(REGIMES)})")
+        changes["broker"] = msgspec.structs.replace(scenario.broker, regimes=names)
+    if seed is not None:
+        changes["seed"] = seed
+    return msgspec.structs.replace(scenario, **changes) if changes else scenario
+
+
+def _run(coro) -> int:  # type: ignore[no-untyped-def]
+    """Run ``coro`` on uvloop; Ctrl-C / SIGTERM cancel it (its ``finally`` stops the lab)."""
+    import uvloop
+
+    async def main() -> int:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            print("flowlab: interrupted; the lab was stopped", file=sys.stderr)
+            return 130
+
+    return uvloop.run(main())
+
+
+# ---------------------------------------------------------------------- compare
+class Progress:
+    """Plain progress lines from the injector's heartbeats (at most one per second)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.last = 0.0
+
+    def __call__(self, proc: Proc) -> None:
+        if proc.role != "injector" or time.monotonic() - self.last < 1.0:
+            return
+        self.last = time.monotonic()
+        c = proc.counters
+        print(f"  sent {c.get('orders.sent', 0)}/{self.total}  terminal {c.get('orders.terminal', 0)}"
+              f"  filled shares {c.get('shares.filled', 0)}", flush=True)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    scenario = _scenario(args.scenario, args.regimes, args.seed)
+    return _run(compare(scenario, orders=args.orders, rate=args.rate, out=args.out, runs=args.runs))
+
+
+async def compare(scenario: Scenario, *, orders: int | None, rate: float | None, out: Path | None,
+                  runs: Path) -> int:
+    regimes = scenario.broker.regimes
+    rows = generate_stream(scenario, regimes, orders=orders, rate_per_s=rate, seed=scenario.seed)
+    validate_rows(rows, scenario)
+    lab = Lab(scenario, runs_root=runs, on_heartbeat=Progress(len(rows)))
+    print(f"flowlab compare: scenario {scenario.name!r}, regimes {', '.join(regimes)}, "
+          f"{len(rows)} orders, seed {scenario.seed}; run dir {lab.run_dir}", flush=True)
+    stream = write_stream(rows, lab.run_dir / "stream.csv")
+    t0 = time.monotonic()
+    try:
+        await lab.start()
+        print(f"  lab up: {len(lab.procs)} processes ready in {time.monotonic() - t0:.1f}s", flush=True)
+        done = await lab.inject(stream, timeout_s=scenario.stream.terminal_timeout_s)
+        print(f"  stream done: sent {done.sent}, terminal {done.terminal} (filled {done.filled}, "
+              f"canceled {done.canceled}, rejected {done.rejected}), timed out {done.timed_out}", flush=True)
+    finally:
+        exit_codes = await lab.stop()
+    unclean = {n: c for n, c in exit_codes.items() if c != 0}
+    summary = make_report(lab.run_dir, lab.config, out or lab.run_dir, lab.processes,
+                          extra={"exit_codes": exit_codes, "elapsed_s": round(time.monotonic() - t0, 2)})
+    from orchestration.report import format_regime_table
+
+    print(format_regime_table(summary))
+    print(f"report: {(out or lab.run_dir) / 'report.md'}")
+    if unclean:
+        print(f"flowlab compare: processes exited uncleanly: {unclean}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def make_report(run_dir: Path, config: RunConfig, out: Path, processes: list[dict], extra: dict | None = None) -> dict:
+    from orchestration.report import write_report
+    from orchestration.tape import build_tables
+
+    tables = build_tables(run_dir, config)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_report(out, scenario=config.scenario.name, seed=config.scenario.seed, run_dir=str(run_dir),
+                        processes=processes, tables=tables, extra=extra)
+
+
+# ---------------------------------------------------------------------- up / status / down
+def _current(runs: Path, run_dir: Path | None) -> Path:
+    path = run_dir or (runs / "current")
+    if not (path / LAB_FILE).exists():
+        raise ScenarioError(f"no running lab at {path} (start one with `flowlab up`)")
+    return path.resolve()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    scenario = _scenario(args.scenario)
+    if args.foreground:
+        return _run(serve_lab(scenario, args.runs, args.run_dir))
+    from orchestration.launcher import new_run_dir
+
+    run_dir = args.run_dir or new_run_dir(args.runs, scenario.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "orchestration.cli", "up", "--foreground", "--run-dir", str(run_dir)]
+    if args.scenario:
+        cmd += ["--scenario", str(args.scenario)]
+    with (run_dir / "orchestrator.log").open("ab") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if (run_dir / LAB_FILE).exists():
+            current = args.runs / "current"
+            if current.is_symlink() or current.exists():
+                current.unlink()
+            current.symlink_to(run_dir.resolve())
+            print(f"lab up: {run_dir} (orchestrator pid {proc.pid}); `flowlab status`, `flowlab inject`, `flowlab down`")
+            return 0
+        if proc.poll() is not None:
+            print(f"flowlab up: the orchestrator exited with code {proc.returncode}; see {run_dir / 'orchestrator.log'}", file=sys.stderr)
+            return 1
+        time.sleep(0.1)  # polling a child's handshake file from a synchronous CLI
+    proc.terminate()
+    print("flowlab up: the lab did not become ready in 90s", file=sys.stderr)
+    return 1
+
+
+async def serve_lab(scenario: Scenario, runs: Path, run_dir: Path | None) -> int:
+    lab = Lab(scenario, runs_root=runs, run_dir=run_dir)
+    try:
+        await lab.start()
+        info = {"pid": os.getpid(), "control": lab.config.control.connect, "processes": lab.processes}
+        (lab.run_dir / LAB_FILE).write_text(json.dumps(info, indent=2))
+        print(f"lab up: {lab.run_dir}", flush=True)
+        await lab.guard(lab.shutdown_requested.wait())
+    finally:
+        await lab.stop()
+        (lab.run_dir / LAB_FILE).unlink(missing_ok=True)
+    return 0
+
+
+def _control_request(run_dir: Path, msg: msgspec.Struct, expect: type, timeout_s: float = 5.0):  # type: ignore[no-untyped-def]
+    import zmq
+
+    from protocol.codec import VERSION, Decoder, encode
+
+    config = load_run_config(run_dir / "config.toml")
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.IDENTITY, f"cli-{os.getpid()}".encode())
+    sock.connect(config.control.connect)
+    try:
+        sock.send_multipart([VERSION, encode(msg)])
+        if expect is None:
+            return None
+        if not sock.poll(int(timeout_s * 1000)):
+            raise ScenarioError(f"the orchestrator at {config.control.connect} did not answer in {timeout_s}s")
+        return Decoder([expect]).decode(sock.recv_multipart())[0]
+    finally:
+        sock.close(linger=1000)
+        ctx.term()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from protocol.control import StatusReply, StatusRequest
+
+    run_dir = _current(args.runs, args.run_dir)
+    reply = _control_request(run_dir, StatusRequest(sender="cli", ts_ns=time.time_ns()), StatusReply)
+    print(f"lab {reply.run_dir} up {(time.time_ns() - reply.started_ns) / 1e9:.0f}s")
+    print(f"{'name':<12} {'role':<11} {'pid':>7} {'state':<9} {'heartbeat':>10}  messages in")
+    for s in reply.services:
+        msgs = sum(v for k, v in s.counters.items() if k.endswith(".in"))
+        age = f"{s.heartbeat_age_us / 1000:.0f} ms" if s.heartbeat_age_us >= 0 else "-"
+        print(f"{s.name:<12} {s.role:<11} {s.pid:>7} {s.state:<9} {age:>10}  {msgs}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from protocol.control import Shutdown
+
+    run_dir = _current(args.runs, args.run_dir)
+    info = json.loads((run_dir / LAB_FILE).read_text())
+    _control_request(run_dir, Shutdown(sender="cli", ts_ns=time.time_ns()), None)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(info["pid"], 0)
+        except ProcessLookupError:
+            print(f"lab down: {run_dir}")
+            return 0
+        time.sleep(0.1)  # waiting for another process to exit: nothing to await
+    print(f"flowlab down: orchestrator pid {info['pid']} still running after 60s", file=sys.stderr)
+    return 1
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    run_dir = _current(args.runs, args.run_dir)
+    config = load_run_config(run_dir / "config.toml")
+    scenario = config.scenario
+    if args.file is not None:
+        rows = read_stream_file(args.file)
+    else:
+        regimes = [r for r in (args.regimes or ",".join(scenario.broker.regimes)).split(",") if r]
+        rows = generate_stream(scenario, regimes, orders=args.orders, rate_per_s=args.rate,
+                               seed=args.seed, id_prefix=f"I{int(time.time())}-")
+    validate_rows(rows, scenario)
+    stream = write_stream(rows, run_dir / f"stream-{int(time.time() * 1000)}.csv")
+    from services.main import run_service
+
+    name = f"injector-{os.getpid()}"
+    print(f"injecting {len(rows)} orders into {args.to} of {run_dir}")
+    return run_service("injector", str(run_dir / "config.toml"), name, stream=str(stream),
+                       target=config.scenario.broker.name if args.to == "broker" else config.scenario.sor.name,
+                       timeout_s=args.timeout)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    config = load_run_config(args.run_dir / "config.toml")
+    out = args.out or args.run_dir
+    summary = make_report(args.run_dir, config, out, processes=[])
+    from orchestration.report import format_regime_table
+
+    print(format_regime_table(summary))
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from orchestration.bench import run_bench
+
+    return run_bench(quick=args.quick)

@@ -1,0 +1,328 @@
+"""The orchestrator: launches every role as its own OS process, supervises, and stops them cleanly.
+
+- Start: resolve the run config (free loopback ports), write ``RUN_DIR/config.toml``, bind the
+  control ROUTER, start every process, and wait for each one's ``ServiceReady`` (no sleeps).
+- Supervise: heartbeats every 0.5 s; a process that exits or goes silent while the lab runs
+  fails the lab (``LabError`` naming it, with the tail of its log) and everything is stopped.
+- Stop: ``StopService`` to every service, then the recorder last so the tape is complete; a
+  process that does not exit in time gets SIGTERM, then SIGKILL. Children run in their own
+  session (a terminal's Ctrl-C reaches only the orchestrator, which stops them in order) and
+  carry ``PR_SET_PDEATHSIG`` so that even a killed orchestrator leaves no orphan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+
+from orchestration.runconfig import RunConfig, resolve_loopback, write_run_config
+from orchestration.scenario import Scenario
+from protocol.codec import VERSION, Decoder, encode, received_type
+from protocol.control import (
+    Heartbeat,
+    InjectionDone,
+    Rejected,
+    ServiceReady,
+    ServiceStatus,
+    Shutdown,
+    StatusReply,
+    StatusRequest,
+    StopService,
+)
+from protocol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+HEARTBEAT_STALE_S = 10.0
+CONTROL_TYPES = (ServiceReady, Heartbeat, InjectionDone, StatusRequest, Shutdown)
+
+
+class LabError(RuntimeError):
+    """The lab cannot start or keep running; the message names the process and the cause."""
+
+
+def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def new_run_dir(root: Path, scenario_name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = root / f"{stamp}-{scenario_name}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+@dataclass
+class Proc:
+    name: str
+    role: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    state: str = "starting"
+    last_seen_ns: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    exit_code: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+class Lab:
+    """A running lab. Use ``async with Lab(scenario) as lab:`` or ``start()``/``stop()``."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        runs_root: Path = Path("runs"),
+        run_dir: Path | None = None,
+        on_heartbeat: Callable[[Proc], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.run_dir = run_dir or new_run_dir(runs_root, scenario.name)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        self.config: RunConfig = resolve_loopback(scenario, self.run_dir)
+        self.config_path = self.run_dir / "config.toml"
+        self.procs: dict[str, Proc] = {}
+        self.externals: dict[str, ServiceStatus] = {}
+        self.injections: dict[str, asyncio.Future[InjectionDone]] = {}
+        self.started_ns = time.time_ns()
+        self.failure: asyncio.Future[str] | None = None
+        self.shutdown_requested = asyncio.Event()
+        self.stopping = False
+        self.stopped = False
+        self._on_heartbeat = on_heartbeat
+        self._ctx: zmq.asyncio.Context | None = None
+        self._control: zmq.asyncio.Socket | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ start
+    async def __aenter__(self) -> Lab:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        write_run_config(self.config, self.config_path)
+        self.failure = asyncio.get_running_loop().create_future()
+        self._ctx = zmq.asyncio.Context()
+        self._control = self._ctx.socket(zmq.ROUTER)
+        self._control.setsockopt(zmq.LINGER, 0)
+        self._control.bind(self.config.control.bind)
+        self._tasks.append(asyncio.create_task(self._serve_control(), name="control"))
+        self._tasks.append(asyncio.create_task(self._watch_heartbeats(), name="heartbeats"))
+        try:
+            for spec in self.config.services:
+                await self.spawn(spec.name, spec.role)
+            await self.wait_ready(list(self.procs))
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def spawn(self, name: str, role: str, *extra: str) -> Proc:
+        """Start one service process (``flowlab service ROLE ...``) with its log in the run dir."""
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        cmd = [
+            sys.executable, "-m", "orchestration.cli", "service", role,
+            "--config", str(self.config_path), "--name", name, *extra,
+        ]
+        with log_path.open("ab") as log_file:
+            process = await asyncio.create_subprocess_exec(
+                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                start_new_session=True, preexec_fn=_set_pdeathsig,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        proc = Proc(name, role, process, log_path)
+        self.procs[name] = proc
+        self._tasks.append(asyncio.create_task(self._supervise(proc), name=f"supervise:{name}"))
+        return proc
+
+    async def wait_ready(self, names: list[str], timeout: float = READY_TIMEOUT_S) -> None:
+        waiters = [self.procs[n].ready.wait() for n in names]
+        try:
+            await self.guard(asyncio.wait_for(asyncio.gather(*waiters), timeout))
+        except TimeoutError:
+            missing = [n for n in names if not self.procs[n].ready.is_set()]
+            raise LabError(f"cannot start the lab: not ready after {timeout:.0f}s: {', '.join(missing)}\n"
+                           + "\n".join(self.log_tail(n) for n in missing)) from None
+
+    async def guard(self, awaitable):  # type: ignore[no-untyped-def]
+        """Await ``awaitable`` unless a process fails first (then raise ``LabError``)."""
+        assert self.failure is not None
+        task = asyncio.ensure_future(awaitable)
+        done, _ = await asyncio.wait({task, self.failure}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise LabError(self.failure.result())
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        path = self.run_dir / "logs" / f"{name}.log"
+        try:
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            tail = []
+        return f"--- {path} (last {len(tail)} lines)\n" + "\n".join(tail)
+
+    # ------------------------------------------------------------------ supervision
+    def _fail(self, reason: str) -> None:
+        log.error("lab failure: %s", reason)
+        if self.failure is not None and not self.failure.done():
+            self.failure.set_result(reason)
+
+    async def _supervise(self, proc: Proc) -> None:
+        code = await proc.process.wait()
+        proc.exit_code = code
+        proc.state = "exited"
+        expected = self.stopping or (proc.role == "injector" and code == 0)
+        if not expected:
+            self._fail(f"{proc.name} ({proc.role}, pid {proc.pid}) exited with code {code}\n{self.log_tail(proc.name)}")
+
+    async def _watch_heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.time_ns()
+            for proc in self.procs.values():
+                if proc.ready.is_set() and proc.exit_code is None and not self.stopping:
+                    if now - proc.last_seen_ns > HEARTBEAT_STALE_S * 1e9:
+                        self._fail(f"{proc.name} ({proc.role}) sent no heartbeat for {HEARTBEAT_STALE_S:.0f}s")
+
+    async def _serve_control(self) -> None:
+        assert self._control is not None
+        decoder = Decoder(CONTROL_TYPES)
+        while True:
+            frames = await self._control.recv_multipart()
+            identity, body = frames[0], frames[1:]
+            try:
+                messages = decoder.decode(body)
+            except ProtocolError as exc:
+                reply = Rejected(sender="orchestrator", ts_ns=time.time_ns(), reason=exc.reason, field=exc.field,
+                                 received_type=received_type(body[1]) if len(body) > 1 else None)
+                await self._control.send_multipart([identity, VERSION, encode(reply)])
+                continue
+            for msg in messages:
+                await self._on_control(identity, msg)
+
+    async def _on_control(self, identity: bytes, msg: object) -> None:
+        assert self._control is not None
+        now = time.time_ns()
+        match msg:
+            case ServiceReady():
+                proc = self.procs.get(msg.name)
+                if proc is not None:
+                    proc.state, proc.last_seen_ns = "running", now
+                    proc.ready.set()
+                else:
+                    self.externals[msg.name] = ServiceStatus(name=msg.name, role=msg.role, pid=msg.pid, state="running", heartbeat_age_us=0)
+            case Heartbeat():
+                proc = self.procs.get(msg.name)
+                if proc is not None:
+                    proc.state, proc.last_seen_ns, proc.counters = msg.state, now, dict(msg.counters)
+                    if self._on_heartbeat is not None:
+                        self._on_heartbeat(proc)
+            case InjectionDone():
+                future = self.injections.get(msg.name)
+                if future is not None and not future.done():
+                    future.set_result(msg)
+                self.externals.pop(msg.name, None)
+            case StatusRequest():
+                reply = StatusReply(sender="orchestrator", ts_ns=now, run_dir=str(self.run_dir), started_ns=self.started_ns, services=self.status())
+                await self._control.send_multipart([identity, VERSION, encode(reply)])
+            case Shutdown():
+                self.shutdown_requested.set()
+
+    def status(self) -> list[ServiceStatus]:
+        now = time.time_ns()
+        return [
+            ServiceStatus(
+                name=p.name, role=p.role, pid=p.pid, state=p.state,
+                heartbeat_age_us=(now - p.last_seen_ns) // 1000 if p.last_seen_ns else -1,
+                counters=p.counters,
+            )
+            for p in self.procs.values()
+        ] + list(self.externals.values())
+
+    @property
+    def processes(self) -> list[dict[str, object]]:
+        return [{"name": p.name, "role": p.role, "pid": p.pid} for p in self.procs.values()]
+
+    # ------------------------------------------------------------------ injection
+    async def inject(self, stream_path: Path, *, target: str = "broker", name: str = "injector",
+                     timeout_s: float = 30.0) -> InjectionDone:
+        """Run an injector process over ``stream_path`` and return its final account."""
+        future: asyncio.Future[InjectionDone] = asyncio.get_running_loop().create_future()
+        self.injections[name] = future
+        await self.spawn(name, "injector", "--stream", str(stream_path), "--target", target, "--timeout", str(timeout_s))
+        return await self.guard(future)
+
+    # ------------------------------------------------------------------ stop
+    async def stop(self) -> dict[str, int | None]:
+        """Stop every process, the recorder last; returns exit codes by name. Idempotent."""
+        if self.stopped:
+            return {n: p.exit_code for n, p in self.procs.items()}
+        self.stopping = True
+        recorder = self.scenario.recorder
+        others = [p for p in self.procs.values() if p.name != recorder]
+        await self._stop_procs(others)
+        if recorder in self.procs:
+            await self._stop_procs([self.procs[recorder]])
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._control is not None:
+            self._control.close(linger=0)
+        if self._ctx is not None:
+            self._ctx.term()
+        self.stopped = True
+        return {n: p.exit_code for n, p in self.procs.items()}
+
+    async def _stop_procs(self, procs: list[Proc]) -> None:
+        live = [p for p in procs if p.process.returncode is None]
+        for p in live:
+            if self._control is not None:
+                stop = StopService(sender="orchestrator", ts_ns=time.time_ns(), reason="lab stopping")
+                await self._control.send_multipart([p.name.encode(), VERSION, encode(stop)])
+            if not p.ready.is_set():
+                self._signal(p, signal.SIGTERM)
+        for sig, timeout in ((None, STOP_TIMEOUT_S), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            live = [p for p in live if p.process.returncode is None]
+            if not live:
+                return
+            if sig is not None:
+                log.warning("sending %s to %s", sig.name, ", ".join(p.name for p in live))
+                for p in live:
+                    self._signal(p, sig)
+            await asyncio.wait([asyncio.ensure_future(p.process.wait()) for p in live], timeout=timeout)
+
+    @staticmethod
+    def _signal(proc: Proc, sig: signal.Signals) -> None:
+        try:
+            proc.process.send_signal(sig)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,152 @@
+"""The resolved run config: every service of a scenario with the endpoints it binds and others use.
+
+The launcher writes it to ``RUN_DIR/config.toml``; every service process reads it back
+(``flowlab service ROLE --config RUN_DIR/config.toml --name NAME``). The same shape serves
+docker-compose, where endpoints are host names instead of loopback ports.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from orchestration.scenario import Scenario, ScenarioError, Spec
+
+# Which endpoints each role binds. Roles with none only connect.
+ROLE_ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "recorder": ("tape",),
+    "value": ("md", "snapshot"),
+    "venue": ("orders", "md"),
+    "darkpool": ("orders", "md"),
+    "sip": ("md", "snapshot"),
+    "wholesaler": ("orders",),
+    "auction": ("orders", "md", "responses"),
+    "broker": ("orders",),
+    "sor": ("orders",),
+    "agents": (),
+    "injector": (),
+}
+ROLES = tuple(ROLE_ENDPOINTS)
+# Fixed container ports for docker-compose (one host name per service).
+COMPOSE_PORTS = {"orders": 7001, "md": 7002, "snapshot": 7003, "responses": 7004, "tape": 7005}
+COMPOSE_CONTROL_PORT = 7000
+
+
+class Endpoint(Spec, frozen=True):
+    bind: str
+    connect: str
+
+
+class ServiceSpec(Spec, frozen=True):
+    name: str
+    role: str
+    endpoints: dict[str, Endpoint] = {}
+
+
+class RunConfig(Spec, frozen=True):
+    run_dir: str
+    scenario: Scenario
+    control: Endpoint
+    services: list[ServiceSpec]
+
+    def service(self, name: str) -> ServiceSpec:
+        for spec in self.services:
+            if spec.name == name:
+                return spec
+        raise ScenarioError(f"services: no service named {name!r}")
+
+    def by_role(self, role: str) -> list[ServiceSpec]:
+        return [s for s in self.services if s.role == role]
+
+    def connect(self, name: str, endpoint: str) -> str:
+        spec = self.service(name)
+        try:
+            return spec.endpoints[endpoint].connect
+        except KeyError:
+            raise ScenarioError(f"services.{name}: has no {endpoint!r} endpoint") from None
+
+    @property
+    def tape(self) -> str:
+        return self.connect(self.scenario.recorder, "tape")
+
+
+def service_plan(scenario: Scenario) -> list[tuple[str, str]]:
+    """``(name, role)`` of every long-running service, in start-up order."""
+    plan = [(scenario.recorder, "recorder"), (scenario.value.name, "value")]
+    plan += [(v.name, "venue") for v in scenario.venues]
+    plan.append((scenario.sip, "sip"))
+    plan += [(d.name, "darkpool") for d in scenario.darkpools]
+    plan += [(w.name, "wholesaler") for w in scenario.wholesalers]
+    plan += [
+        (scenario.auction.name, "auction"),
+        (scenario.sor.name, "sor"),
+        (scenario.broker.name, "broker"),
+        (scenario.agents.name, "agents"),
+    ]
+    names = [n for n, _ in plan]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ScenarioError(f"services: duplicate names {duplicates}")
+    return plan
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _resolve(
+    scenario: Scenario,
+    run_dir: str,
+    endpoint_for: Callable[[str, str], Endpoint],
+    control: Endpoint,
+) -> RunConfig:
+    services = [
+        ServiceSpec(
+            name=name,
+            role=role,
+            endpoints={kind: endpoint_for(name, kind) for kind in ROLE_ENDPOINTS[role]},
+        )
+        for name, role in service_plan(scenario)
+    ]
+    return RunConfig(run_dir=run_dir, scenario=scenario, control=control, services=services)
+
+
+def resolve_loopback(scenario: Scenario, run_dir: Path, host: str = "127.0.0.1") -> RunConfig:
+    """Every endpoint on a free loopback TCP port (one lab per machine or many side by side)."""
+
+    def endpoint(_name: str, _kind: str) -> Endpoint:
+        port = free_tcp_port(host)
+        return Endpoint(bind=f"tcp://{host}:{port}", connect=f"tcp://{host}:{port}")
+
+    port = free_tcp_port(host)
+    control = Endpoint(bind=f"tcp://{host}:{port}", connect=f"tcp://{host}:{port}")
+    return _resolve(scenario, str(run_dir), endpoint, control)
+
+
+def resolve_compose(scenario: Scenario, run_dir: str = "/run/flowlab") -> RunConfig:
+    """Endpoints by host name, one container per service, fixed ports (docker-compose)."""
+
+    def endpoint(name: str, kind: str) -> Endpoint:
+        port = COMPOSE_PORTS[kind]
+        return Endpoint(bind=f"tcp://*:{port}", connect=f"tcp://{name}:{port}")
+
+    control = Endpoint(
+        bind=f"tcp://*:{COMPOSE_CONTROL_PORT}", connect=f"tcp://orchestrator:{COMPOSE_CONTROL_PORT}"
+    )
+    return _resolve(scenario, run_dir, endpoint, control)
+
+
+def write_run_config(config: RunConfig, path: Path) -> None:
+    path.write_bytes(msgspec.toml.encode(config))
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    try:
+        return msgspec.toml.decode(Path(path).read_bytes(), type=RunConfig)
+    except (OSError, msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+        raise ScenarioError(f"cannot load run config {path}: {exc}") from exc

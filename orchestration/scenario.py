@@ -1,0 +1,235 @@
+"""Scenario files and the resolved run config: frozen, typed, unknown keys rejected.
+
+Defaults live here and only here. Services import this module (it needs only msgspec), so it
+must stay free of pandas and friends.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from protocol.money import to_micros
+
+PACKAGE_SCENARIOS = Path(__file__).with_name("scenarios")
+DEFAULT_SCENARIO = PACKAGE_SCENARIOS / "default.toml"
+
+Dollars = float | str  # written by humans in dollars; converted once with to_micros
+Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+
+REGIMES = ("pfof", "auction", "best-ex")
+
+
+class ScenarioError(ValueError):
+    """A scenario or run config that cannot be used; the message names the key."""
+
+
+class Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+def micros(value: Dollars) -> int:
+    return to_micros(value)
+
+
+class LatencySpec(Spec, frozen=True):
+    """One-way latency of a directed link: ``base_us`` plus a random jitter with mean ``jitter_us``."""
+
+    base_us: NonNegInt = 0
+    jitter_us: NonNegInt = 0
+    model: Literal["lognormal", "uniform", "constant"] = "lognormal"
+
+
+class LinkLatency(LatencySpec, frozen=True):
+    """Latency for links whose sender and receiver match (by service name or role; ``*`` any)."""
+
+    src: str = "*"
+    dst: str = "*"
+
+
+class LatencyConfig(Spec, frozen=True):
+    default: LatencySpec = LatencySpec()
+    links: list[LinkLatency] = []
+
+
+class SymbolSpec(Spec, frozen=True):
+    symbol: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9.]{0,11}$")]
+    price: Dollars
+
+    @property
+    def price_micros(self) -> int:
+        return micros(self.price)
+
+
+class VenueSpec(Spec, frozen=True):
+    """A lit exchange. Fees are dollars per share: taker pays ``taker_fee``, maker gets ``maker_rebate``."""
+
+    name: str
+    taker_fee: Dollars = "0.0030"
+    maker_rebate: Dollars = "0.0020"
+    collar_bps: PositiveInt = 500
+    depth_levels: PositiveInt = 5
+
+
+class DarkPoolSpec(Spec, frozen=True):
+    name: str
+    min_qty: NonNegInt = 0
+    fee: Dollars = "0.0010"
+
+
+class WholesalerSpec(Spec, frozen=True):
+    """A wholesale market maker: pays PFOF, internalises, bids in auctions, hedges on lit venues."""
+
+    name: str
+    pfof_per_share: Dollars = "0.0030"
+    # Economics (see docs/ECONOMICS.md): the wholesaler keeps a target share of the quoted
+    # half-spread as its own margin and passes the rest as price improvement, net of PFOF.
+    target_margin_share: Fraction = 0.35
+    min_margin_per_share: Dollars = "0.0005"
+    auction_margin_per_share: Dollars = "0.0010"
+    auction_participation: Fraction = 1.0
+    max_order_qty: PositiveInt = 20_000
+    inventory_limit: PositiveInt = 100_000
+    hedge_threshold: PositiveInt = 2_000
+    decision_us: NonNegInt = 200
+
+
+class AuctionConfig(Spec, frozen=True):
+    name: str = "auction"
+    window_ms: Annotated[int, msgspec.Meta(ge=100, le=300)] = 100
+    increment: Dollars = "0.001"
+    remainder_policy: Literal["route_to_sor", "return_to_wholesaler"] = "route_to_sor"
+    disclose_broker: bool = False
+
+
+class BrokerConfig(Spec, frozen=True):
+    name: str = "broker"
+    regimes: list[str] = msgspec.field(default_factory=lambda: ["pfof", "auction"])
+
+
+class SorConfig(Spec, frozen=True):
+    name: str = "sor"
+    child_timeout_ms: PositiveInt = 500
+    max_rounds: PositiveInt = 8
+    dark_probe_share: Fraction = 0.3
+    market_collar_bps: PositiveInt = 300
+
+
+class MarketMakerSpec(Spec, frozen=True):
+    """Lit liquidity providers: one per (venue, symbol), quoting ``levels`` levels around value."""
+
+    half_spread_bps: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    level_step_bps: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    levels: PositiveInt = 3
+    size: PositiveInt = 500
+    skew_bps_per_1k: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    requote_bps: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    inventory_limit: PositiveInt = 20_000
+
+
+class NoiseSpec(Spec, frozen=True):
+    traders: NonNegInt = 20
+    rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    market_share: Fraction = 0.5
+    dark_share: Fraction = 0.15
+    sizes: list[PositiveInt] = msgspec.field(
+        default_factory=lambda: [100, 100, 200, 300, 500, 25, 60]
+    )
+    limit_offset_bps: Annotated[float, msgspec.Meta(ge=0)] = 3.0
+    limit_lifetime_ms: PositiveInt = 2_000
+
+
+class AgentsConfig(Spec, frozen=True):
+    name: str = "agents"
+    market_makers: MarketMakerSpec = MarketMakerSpec()
+    noise: NoiseSpec = NoiseSpec()
+
+
+class ValueConfig(Spec, frozen=True):
+    """Latent value: mean-reverting (Ornstein-Uhlenbeck in log price) with Poisson jumps."""
+
+    name: str = "value"
+    tick_ms: PositiveInt = 100
+    vol_bps_per_sqrt_s: Annotated[float, msgspec.Meta(ge=0)] = 8.0
+    half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    jump_rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 0.02
+    jump_bps: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+
+
+class StreamSpec(Spec, frozen=True):
+    """The generated retail order stream used by ``flowlab compare``."""
+
+    orders: PositiveInt = 400
+    rate_per_s: Annotated[float, msgspec.Meta(gt=0)] = 100.0
+    sizes: list[PositiveInt] = msgspec.field(
+        default_factory=lambda: [1, 10, 25, 50, 100, 100, 100, 200, 300, 500, 1000, 2000]
+    )
+    buy_share: Fraction = 0.5
+    market_share: Fraction = 0.7
+    marketable_limit_bps: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    terminal_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+
+
+class Scenario(Spec, frozen=True, kw_only=True):
+    name: str
+    seed: int = 1
+    description: str = ""
+    symbols: list[SymbolSpec]
+    venues: list[VenueSpec]
+    darkpools: list[DarkPoolSpec] = []
+    wholesalers: list[WholesalerSpec] = []
+    auction: AuctionConfig = AuctionConfig()
+    broker: BrokerConfig = BrokerConfig()
+    sor: SorConfig = SorConfig()
+    agents: AgentsConfig = AgentsConfig()
+    value: ValueConfig = ValueConfig()
+    latency: LatencyConfig = LatencyConfig()
+    stream: StreamSpec = StreamSpec()
+    recorder: str = "recorder"
+    sip: str = "sip"
+    sip_latency_us: NonNegInt = 0
+
+    def __post_init__(self) -> None:
+        if not self.symbols:
+            raise ValueError("symbols: at least one symbol is required")
+        if not self.venues:
+            raise ValueError("venues: at least one lit venue is required")
+        names = [s.symbol for s in self.symbols]
+        if len(set(names)) != len(names):
+            raise ValueError("symbols: duplicate symbol")
+        for regime in self.broker.regimes:
+            if regime not in REGIMES:
+                raise ValueError(f"broker.regimes: unknown regime {regime!r} (known: {', '.join(REGIMES)})")
+        for s in self.symbols:
+            if micros(s.price) <= 0:
+                raise ValueError(f"symbols: price of {s.symbol} must be positive")
+
+    @property
+    def symbol_names(self) -> list[str]:
+        return [s.symbol for s in self.symbols]
+
+
+def _error(source: str, exc: Exception) -> ScenarioError:
+    return ScenarioError(f"cannot load scenario {source}: {exc}")
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Read a scenario TOML (the built-in default when ``path`` is None)."""
+    source = Path(path) if path is not None else DEFAULT_SCENARIO
+    try:
+        data = tomllib.loads(source.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise _error(str(source), exc) from exc
+    return scenario_from_dict(data, str(source))
+
+
+def scenario_from_dict(data: dict, source: str = "<dict>") -> Scenario:
+    try:
+        return msgspec.convert(data, Scenario)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise _error(source, exc) from exc

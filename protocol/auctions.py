@@ -1,0 +1,60 @@
+"""Order-by-order auctions after the SEC's proposed Rule 615."""
+
+from __future__ import annotations
+
+from protocol.base import Message, Record
+from protocol.common import Name, Nanos, OrderId, Price, Qty, QtyOrZero, Seq, Side, Symbol
+
+
+class AuctionStarted(Message, frozen=True):
+    """Notice to every registered responder. ``side`` is the retail order's side."""
+
+    auction_id: OrderId
+    symbol: Symbol
+    side: Side
+    qty: Qty
+    limit_price: Price | None
+    nbbo_bid: Price
+    nbbo_ask: Price
+    increment: Price
+    start_ns: Nanos
+    end_ns: Nanos
+    seq: Seq = 0
+    broker: Name | None = None
+
+
+class SubmitAuctionResponse(Message, frozen=True):
+    auction_id: OrderId
+    response_id: OrderId
+    responder: Name
+    price: Price
+    qty: Qty
+
+
+class AuctionAllocation(Record, frozen=True):
+    response_id: OrderId
+    responder: Name
+    price: Price
+    qty: Qty
+
+
+class AuctionCompleted(Message, frozen=True):
+    """Everything about one auction, for responders and for the ``auctions`` table."""
+
+    auction_id: OrderId
+    symbol: Symbol
+    side: Side
+    qty: Qty
+    filled_qty: QtyOrZero
+    remainder_qty: QtyOrZero
+    best_price: Price | None
+    responses: int
+    allocations: list[AuctionAllocation]
+    nbbo_bid_start: Price
+    nbbo_ask_start: Price
+    nbbo_bid_end: Price | None
+    nbbo_ask_end: Price | None
+    start_ns: Nanos
+    end_ns: Nanos
+    responders: list[Name] = []
+    seq: Seq = 0

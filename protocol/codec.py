@@ -1,0 +1,111 @@
+"""Framing and typed decoding.
+
+A wire message is a ZeroMQ multipart message ``[envelope..., VERSION, payload, payload, ...]``:
+the routing envelope (ROUTER identities), the protocol version frame, then one or more MessagePack
+maps, each with a ``"type"`` key. Several payloads in one multipart message is how a busy link
+batches while keeping FIFO order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
+
+import msgspec
+
+from protocol import auctions, control, marketdata, orders
+from protocol.base import Message
+from protocol.errors import ProtocolError
+
+VERSION = b"FL1"
+
+ALL_MESSAGE_TYPES: tuple[type[Message], ...] = tuple(
+    obj
+    for module in (orders, marketdata, auctions, control)
+    for obj in vars(module).values()
+    if isinstance(obj, type) and issubclass(obj, Message) and obj is not Message
+)
+MESSAGE_TYPES_BY_NAME: dict[str, type[Message]] = {t.__name__: t for t in ALL_MESSAGE_TYPES}
+
+_encoder = msgspec.msgpack.Encoder()
+encode = _encoder.encode
+
+_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"missing required field `(?P<field>[^`]+)`")
+_UNKNOWN = re.compile(r"unknown field `(?P<field>[^`]+)`")
+
+
+def _error_from_msgspec(exc: msgspec.MsgspecError) -> ProtocolError:
+    text = str(exc)
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return ProtocolError("payload", f"not valid MessagePack ({text})")
+    path_match = _PATH.search(text)
+    reason = _PATH.sub("", text)
+    path = path_match.group("path") if path_match else ""
+    for pattern in (_MISSING, _UNKNOWN):
+        m = pattern.search(reason)
+        if m:
+            path = f"{path}.{m.group('field')}" if path else m.group("field")
+    # Errors raised by __post_init__ are "<field>: <reason>"; surface that field.
+    if ": " in reason and not path:
+        head, _, tail = reason.partition(": ")
+        if head.isidentifier():
+            path, reason = head, tail
+    if path == "type" or reason.startswith("Invalid value") and path == "type":
+        return ProtocolError("type", f"unknown or unaccepted message type ({reason})")
+    return ProtocolError(path or "payload", reason)
+
+
+class Decoder:
+    """Decodes the payloads one socket accepts, validating them in C (msgspec).
+
+    ``accepts`` lists the message types valid on that socket; anything else raises
+    ``ProtocolError`` naming the type, so every bad input gets a reply, never a crash.
+    """
+
+    def __init__(self, accepts: Iterable[type[Message]]) -> None:
+        types = tuple(accepts)
+        if not types:
+            raise ValueError("a decoder must accept at least one message type")
+        self.accepts = types
+        target: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
+        self._decoder = msgspec.msgpack.Decoder(target)
+
+    def decode_payload(self, payload: bytes) -> Message:
+        try:
+            return self._decoder.decode(payload)
+        except msgspec.MsgspecError as exc:
+            raise _error_from_msgspec(exc) from exc
+
+    def decode(self, frames: Sequence[bytes]) -> list[Message]:
+        """Decode ``[VERSION, payload, ...]`` (the envelope already removed)."""
+        check_version(frames)
+        return [self.decode_payload(p) for p in frames[1:]]
+
+
+def check_version(frames: Sequence[bytes]) -> None:
+    if not frames:
+        raise ProtocolError("version", "empty message: expected a version frame and a payload")
+    if frames[0] != VERSION:
+        got = bytes(frames[0][:16])
+        raise ProtocolError("version", f"expected {VERSION!r}, got {got!r}")
+    if len(frames) < 2:
+        raise ProtocolError("payload", "missing: a version frame must be followed by a payload")
+
+
+def frames(*messages: Message) -> list[bytes]:
+    """Encode messages into one multipart message body (no envelope)."""
+    return [VERSION, *(encode(m) for m in messages)]
+
+
+def received_type(payload: bytes) -> str | None:
+    """Best-effort name of the ``type`` field of an undecodable payload, for reject messages."""
+    try:
+        obj = msgspec.msgpack.decode(payload)
+    except msgspec.MsgspecError:
+        return None
+    if isinstance(obj, dict):
+        t = obj.get("type")
+        return t if isinstance(t, str) else None
+    return None

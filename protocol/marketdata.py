@@ -1,0 +1,97 @@
+"""Market data: venue quotes and trades, the consolidated NBBO, the latent value, snapshots.
+
+Every stream numbers its messages (``seq``) so a subscriber detects gaps; a late joiner takes a
+``Snapshot`` then applies only updates newer than it (the ZeroMQ guide's Clone pattern).
+"""
+
+from __future__ import annotations
+
+from protocol.base import Message, Record
+from protocol.common import Name, Price, Qty, QtyOrZero, Seq, Side, Symbol
+
+
+class Quote(Message, frozen=True):
+    """A venue's best bid and offer for one symbol (full state for that key)."""
+
+    venue: Name
+    symbol: Symbol
+    seq: Seq
+    bid_px: Price | None
+    bid_qty: QtyOrZero
+    ask_px: Price | None
+    ask_qty: QtyOrZero
+
+
+class Level(Record, frozen=True, array_like=True):
+    price: Price
+    qty: Qty
+
+
+class Depth(Message, frozen=True):
+    venue: Name
+    symbol: Symbol
+    seq: Seq
+    bids: list[Level]
+    asks: list[Level]
+
+
+class Trade(Message, frozen=True):
+    venue: Name
+    symbol: Symbol
+    seq: Seq
+    price: Price
+    qty: Qty
+    trade_id: str
+    aggressor: Side | None = None
+
+
+class NBBO(Message, frozen=True):
+    """National best bid and offer over the lit venues' protected quotes."""
+
+    symbol: Symbol
+    seq: Seq
+    bid_px: Price | None
+    bid_qty: QtyOrZero
+    bid_venue: str
+    ask_px: Price | None
+    ask_qty: QtyOrZero
+    ask_venue: str
+    locked: bool = False
+    crossed: bool = False
+
+    @property
+    def two_sided(self) -> bool:
+        return self.bid_px is not None and self.ask_px is not None
+
+    @property
+    def mid2(self) -> int | None:
+        """Twice the midpoint, exact in micro-dollars (``None`` unless two-sided)."""
+        if self.bid_px is None or self.ask_px is None:
+            return None
+        return self.bid_px + self.ask_px
+
+
+class ValueUpdate(Message, frozen=True):
+    """The latent fundamental value of a symbol (seen exactly only by the value feed)."""
+
+    symbol: Symbol
+    seq: Seq
+    value: Price
+
+
+class SnapshotRequest(Message, frozen=True):
+    stream: Name
+
+
+class Snapshot(Message, frozen=True):
+    """State of a stream as of ``seq``: apply it, then only updates with a larger ``seq``."""
+
+    stream: Name
+    seq: Seq
+    quotes: list[Quote] = []
+    nbbos: list[NBBO] = []
+    values: list[ValueUpdate] = []
+
+
+__all__ = ["NBBO", "Depth", "Level", "Quote", "Snapshot", "SnapshotRequest", "Trade", "ValueUpdate"]
+_ = (Qty,)

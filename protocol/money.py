@@ -1,0 +1,63 @@
+"""Integer micro-dollar helpers: the only place prices cross between floats, strings and the wire."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+MICROS_PER_DOLLAR = 1_000_000
+CENT = 10_000
+TENTH_CENT = 1_000
+
+
+def to_micros(dollars: str | int | float | Decimal) -> int:
+    """Convert dollars to integer micro-dollars, exactly for strings and Decimals.
+
+    Floats are converted through their shortest repr, so ``to_micros(100.0085) == 100_008_500``.
+    Raises ``ValueError`` for values that are not finite numbers or need sub-micro precision.
+    """
+    try:
+        value = Decimal(repr(dollars)) if isinstance(dollars, float) else Decimal(dollars)
+    except (InvalidOperation, ValueError) as e:
+        raise ValueError(f"cannot convert {dollars!r} to micro-dollars: not a number") from e
+    if not value.is_finite():
+        raise ValueError(f"cannot convert {dollars!r} to micro-dollars: not finite")
+    micros = value * MICROS_PER_DOLLAR
+    if micros != micros.to_integral_value():
+        raise ValueError(f"cannot convert {dollars!r} to micro-dollars: finer than $0.000001")
+    return int(micros)
+
+
+def round_to_micros(dollars: float) -> int:
+    """Nearest micro-dollar (half-even) for computed, inexact values such as model outputs."""
+    return int(Decimal(repr(float(dollars))).scaleb(6).to_integral_value(ROUND_HALF_EVEN))
+
+
+def to_dollars(micros: int) -> float:
+    """Float dollars for reports and plots only; never put the result back on the wire."""
+    return micros / MICROS_PER_DOLLAR
+
+
+def format_price(micros: int, places: int | None = None) -> str:
+    """``100008500 -> '$100.0085'``; trailing zeros trimmed to at least cents unless ``places``."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS_PER_DOLLAR)
+    digits = f"{frac:06d}"
+    if places is None:
+        digits = digits.rstrip("0")
+        digits = digits.ljust(2, "0")
+    else:
+        digits = digits[:places].ljust(places, "0")
+    return f"{sign}${whole:,}.{digits}" if digits else f"{sign}${whole:,}"
+
+
+def round_to_tick(micros: int, tick: int, side_up: bool) -> int:
+    """Round a price onto a tick grid, up (``side_up``) or down."""
+    q, r = divmod(micros, tick)
+    if r == 0:
+        return micros
+    return (q + 1) * tick if side_up else q * tick
+
+
+def tick_size(price_micros: int) -> int:
+    """Reg NMS Rule 612 minimum increment: $0.01 at or above $1.00, $0.0001 below."""
+    return CENT if price_micros >= MICROS_PER_DOLLAR else 100

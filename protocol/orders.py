@@ -1,0 +1,145 @@
+"""Order entry: commands clients send and the events venues, wholesalers and routers answer with."""
+
+from __future__ import annotations
+
+from protocol.base import Message
+from protocol.common import (
+    Liquidity,
+    Money,
+    Name,
+    Nanos,
+    OrderId,
+    OrderType,
+    Price,
+    Qty,
+    QtyOrZero,
+    Side,
+    Symbol,
+    Text,
+    TimeInForce,
+)
+
+
+class SubmitOrder(Message, frozen=True):
+    """A new order. ``regime`` picks the broker's routing arm; ``strategy`` the SOR's allocation."""
+
+    order_id: OrderId
+    symbol: Symbol
+    side: Side
+    qty: Qty
+    order_type: OrderType
+    account: Name
+    limit_price: Price | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    post_only: bool = False
+    min_qty: QtyOrZero = 0
+    regime: Name | None = None
+    strategy: Name | None = None
+    parent_id: OrderId | None = None
+    created_ns: Nanos = 0
+
+    def __post_init__(self) -> None:
+        if self.order_type is OrderType.LIMIT and self.limit_price is None:
+            raise ValueError("limit_price: required for limit orders")
+        if self.order_type is OrderType.MARKET and self.limit_price is not None:
+            raise ValueError("limit_price: must be absent for market orders")
+        if self.min_qty > self.qty:
+            raise ValueError("min_qty: larger than qty")
+
+
+class CancelOrder(Message, frozen=True):
+    order_id: OrderId
+    symbol: Symbol
+
+
+class ReplaceOrder(Message, frozen=True):
+    """Size down at the same price keeps priority; a price change or size up loses it."""
+
+    order_id: OrderId
+    symbol: Symbol
+    qty: Qty
+    limit_price: Price | None = None
+
+
+class OrderAccepted(Message, frozen=True):
+    order_id: OrderId
+    symbol: Symbol
+    venue: Name
+    leaves_qty: QtyOrZero
+    recv_ns: Nanos = 0
+
+
+class OrderRejected(Message, frozen=True):
+    """Terminal: the order was never live. ``field`` names what was wrong when a field was."""
+
+    order_id: str
+    reason: Text
+    field: str | None = None
+    venue: str = ""
+
+
+class OrderFilled(Message, frozen=True):
+    """One execution. Terminal when ``leaves_qty == 0``.
+
+    ``fee`` is what the order's owner pays per this fill (negative = rebate), ``pfof`` what the
+    executing wholesaler pays the routing broker for it; both total micro-dollars, not per share.
+    """
+
+    order_id: OrderId
+    symbol: Symbol
+    side: Side
+    fill_qty: Qty
+    fill_price: Price
+    cum_qty: Qty
+    leaves_qty: QtyOrZero
+    venue: Name
+    liquidity: Liquidity
+    exec_id: str
+    exec_ns: Nanos
+    recv_ns: Nanos = 0
+    fee: Money = 0
+    pfof: Money = 0
+
+
+class OrderCanceled(Message, frozen=True):
+    """Terminal: the remaining ``canceled_qty`` will never execute."""
+
+    order_id: OrderId
+    symbol: Symbol
+    canceled_qty: QtyOrZero
+    cum_qty: QtyOrZero
+    reason: Text
+    venue: str = ""
+
+
+class CancelRejected(Message, frozen=True):
+    order_id: str
+    reason: Text
+
+
+class OrderReceived(Message, frozen=True):
+    """Tape event: the broker took a client order; the NBBO it saw is the benchmark of Rule 605."""
+
+    order_id: OrderId
+    regime: Name
+    symbol: Symbol
+    side: Side
+    qty: Qty
+    order_type: OrderType
+    limit_price: Price | None
+    recv_ns: Nanos
+    nbbo_bid: Price | None
+    nbbo_ask: Price | None
+    created_ns: Nanos = 0
+
+
+class OrderRouted(Message, frozen=True):
+    """Tape event: a routing decision (broker or SOR) and the reason for it."""
+
+    order_id: OrderId
+    child_id: str
+    destination: Name
+    qty: Qty
+    reason: Text
+    limit_price: Price | None = None
+    regime: str = ""

@@ -1,0 +1,229 @@
+"""Background market: lit market makers quoting around the latent value, and noise traders.
+
+One process hosts every background agent (they are cheap: timers and a few dicts each).
+- A market maker per (venue, symbol) quotes ``levels`` levels a side around the latent value it
+  sees on the value feed, skewed against its inventory, with its own half-spread (drawn once
+  from its seeded generator, so venues differ); it re-quotes when its fair price moves by more
+  than ``requote_bps`` or after a fill, posting new orders before canceling old ones.
+- Noise traders arrive as a Poisson process: market orders (IOC) on a random venue, limit orders
+  near the touch that they cancel after a while, and midpoint orders in the dark pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import zmq
+
+from protocol.codec import Decoder, encode
+from protocol.common import OrderType, Side, TimeInForce
+from protocol.control import Rejected
+from protocol.marketdata import ValueUpdate
+from protocol.money import round_to_tick, tick_size
+from protocol.orders import (
+    CancelOrder,
+    CancelRejected,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    SubmitOrder,
+)
+from services.feeds import Feed, NbboView
+from services.latency import Link
+from services.runtime import Service
+
+REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)
+
+
+def quote_ladder(
+    value: int, inventory: int, half_spread_bps: float, step_bps: float, levels: int,
+    skew_bps_per_1k: float,
+) -> list[tuple[Side, int]]:
+    """Prices a market maker wants to show: ``levels`` bids below and asks above its fair price."""
+    fair = value * (1.0 - skew_bps_per_1k * inventory / 1000.0 / 1e4)
+    tick = tick_size(value)
+    out: list[tuple[Side, int]] = []
+    for k in range(levels):
+        offset = (half_spread_bps + k * step_bps) / 1e4
+        bid = round_to_tick(int(fair * (1.0 - offset)), tick, side_up=False)
+        ask = round_to_tick(math.ceil(fair * (1.0 + offset)), tick, side_up=True)
+        if bid > 0:
+            out.append((Side.BUY, bid))
+        out.append((Side.SELL, max(ask, bid + tick)))
+    return out
+
+
+@dataclass(slots=True)
+class MarketMaker:
+    venue: str
+    symbol: str
+    half_spread_bps: float
+    inventory: int = 0
+    center: int = 0
+    live: dict[str, int] = field(default_factory=dict)  # order_id -> leaves
+    dirty: bool = True
+
+    @property
+    def account(self) -> str:
+        return f"mm-{self.venue}"
+
+
+class Agents(Service):
+    role = "agents"
+
+    async def _setup(self) -> None:
+        cfg = self.scenario.agents
+        self.mm_cfg = cfg.market_makers
+        self.noise_cfg = cfg.noise
+        self.order_seq = 0
+        self.values: dict[str, int] = {}
+        mm_rng = self.rng("market-makers")
+        self.makers = {
+            (v.name, s): MarketMaker(v.name, s, self.mm_cfg.half_spread_bps * float(mm_rng.uniform(0.8, 1.6)))
+            for v in self.scenario.venues
+            for s in self.scenario.symbol_names
+        }
+        self.owner: dict[str, MarketMaker | None] = {}  # order_id -> maker (None: noise)
+        self.links: dict[str, Link] = {}
+        for name in [v.name for v in self.scenario.venues] + [d.name for d in self.scenario.darkpools]:
+            sock = self.connect(name, "orders", zmq.DEALER)
+            self.links[name] = self.link(sock, name)
+            self.serve(sock, Decoder(REPORTS), self._on_report, router=False, name=f"reports@{name}")
+        self.nbbo = NbboView(self)
+        await self.nbbo.start()
+        await Feed(self, self.scenario.value.name, "values", [ValueUpdate], self._on_value).start()
+
+    async def _on_running(self) -> None:
+        for maker in self.makers.values():
+            self._requote(maker)
+        if self.noise_cfg.traders and self.noise_cfg.rate_per_s > 0:
+            self.spawn(self._noise(), "noise")
+
+    def _next_id(self, prefix: str) -> str:
+        self.order_seq += 1
+        return f"{prefix}-{self.order_seq}"
+
+    def _send(self, venue: str, msg: SubmitOrder | CancelOrder) -> None:
+        self.links[venue].send(encode(msg))
+
+    # ------------------------------------------------------------------ market makers
+    def _on_value(self, msg: ValueUpdate) -> None:
+        self.values[msg.symbol] = msg.value
+        if self.state.value != "running":
+            return
+        threshold = self.mm_cfg.requote_bps / 1e4
+        for venue in self.scenario.venues:
+            maker = self.makers[(venue.name, msg.symbol)]
+            if maker.dirty or abs(msg.value - maker.center) > threshold * msg.value:
+                self._requote(maker)
+
+    def _requote(self, maker: MarketMaker) -> None:
+        value = self.values.get(maker.symbol)
+        if value is None:
+            return
+        if abs(maker.inventory) >= self.mm_cfg.inventory_limit:
+            maker.dirty = True  # one-sided: only quote the side that reduces inventory
+        old = list(maker.live)
+        maker.center = value
+        maker.dirty = False
+        for side, price in quote_ladder(
+            value, maker.inventory, maker.half_spread_bps, self.mm_cfg.level_step_bps,
+            self.mm_cfg.levels, self.mm_cfg.skew_bps_per_1k,
+        ):
+            if abs(maker.inventory) >= self.mm_cfg.inventory_limit and (side is Side.BUY) == (maker.inventory > 0):
+                continue
+            order_id = self._next_id(f"mm.{maker.venue}.{maker.symbol}")
+            maker.live[order_id] = self.mm_cfg.size
+            self.owner[order_id] = maker
+            self._send(maker.venue, self.make(
+                SubmitOrder, order_id=order_id, symbol=maker.symbol, side=side, qty=self.mm_cfg.size,
+                order_type=OrderType.LIMIT, limit_price=price, tif=TimeInForce.DAY, account=maker.account,
+            ))
+        for order_id in old:
+            self._send(maker.venue, self.make(CancelOrder, order_id=order_id, symbol=maker.symbol))
+        self.count("mm.requotes")
+
+    def _on_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
+        if isinstance(msg, Rejected):
+            self.count("reports.protocol_rejected")
+            return
+        order_id = getattr(msg, "order_id", "")
+        maker = self.owner.get(order_id)
+        match msg:
+            case OrderFilled():
+                self.count("fills")
+                if maker is not None:
+                    maker.inventory += msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
+                    maker.dirty = True
+                    if msg.leaves_qty == 0:
+                        maker.live.pop(order_id, None)
+                        self.owner.pop(order_id, None)
+                elif msg.leaves_qty == 0:
+                    self.owner.pop(order_id, None)
+            case OrderCanceled() | OrderRejected():
+                if isinstance(msg, OrderRejected):
+                    self.count("orders.rejected")
+                if maker is not None:
+                    maker.live.pop(order_id, None)
+                self.owner.pop(order_id, None)
+
+    # ------------------------------------------------------------------ noise traders
+    async def _noise(self) -> None:
+        cfg = self.noise_cfg
+        rng = self.rng("noise")
+        symbols = self.scenario.symbol_names
+        venues = [v.name for v in self.scenario.venues]
+        pools = [d.name for d in self.scenario.darkpools]
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(float(rng.exponential(1.0 / cfg.rate_per_s)))
+            symbol = symbols[int(rng.integers(len(symbols)))]
+            nbbo = self.nbbo.usable(symbol)
+            if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
+                continue
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            qty = int(cfg.sizes[int(rng.integers(len(cfg.sizes)))])
+            account = f"noise-{int(rng.integers(cfg.traders))}"
+            u = rng.random()
+            order_id = self._next_id("noise")
+            self.owner[order_id] = None
+            if u < cfg.dark_share and pools:
+                venue = pools[int(rng.integers(len(pools)))]
+                msg = self.make(SubmitOrder, order_id=order_id, symbol=symbol, side=side, qty=max(qty, 100),
+                                order_type=OrderType.MIDPOINT, tif=TimeInForce.DAY, account=account)
+                self._send(venue, msg)
+                loop.call_later(cfg.limit_lifetime_ms / 1000.0, self._cancel_noise, venue, order_id, symbol)
+            elif u < cfg.dark_share + cfg.market_share:
+                venue = venues[int(rng.integers(len(venues)))]
+                self._send(venue, self.make(SubmitOrder, order_id=order_id, symbol=symbol, side=side, qty=qty,
+                                            order_type=OrderType.MARKET, tif=TimeInForce.IOC, account=account))
+            else:
+                venue = venues[int(rng.integers(len(venues)))]
+                price = self._noise_limit(rng, side, nbbo.bid_px, nbbo.ask_px, cfg.limit_offset_bps)
+                self._send(venue, self.make(SubmitOrder, order_id=order_id, symbol=symbol, side=side, qty=qty,
+                                            order_type=OrderType.LIMIT, limit_price=price, tif=TimeInForce.DAY,
+                                            account=account))
+                loop.call_later(cfg.limit_lifetime_ms / 1000.0, self._cancel_noise, venue, order_id, symbol)
+            self.count("noise.orders")
+
+    @staticmethod
+    def _noise_limit(rng: np.random.Generator, side: Side, bid: int, ask: int, offset_bps: float) -> int:
+        """A passive price at or behind the near touch (never marketable at the NBBO seen)."""
+        tick = tick_size(bid)
+        behind = int(bid * float(rng.uniform(0.0, offset_bps)) / 1e4)
+        if side is Side.BUY:
+            return max(tick, round_to_tick(min(bid, ask - tick) - behind, tick, side_up=False))
+        return round_to_tick(max(ask, bid + tick) + behind, tick, side_up=True)
+
+    def _cancel_noise(self, venue: str, order_id: str, symbol: str) -> None:
+        if order_id in self.owner and self.state.value == "running":
+            self._send(venue, self.make(CancelOrder, order_id=order_id, symbol=symbol))
+
+    async def _drain(self) -> None:
+        for maker in self.makers.values():
+            for order_id in list(maker.live):
+                self._send(maker.venue, self.make(CancelOrder, order_id=order_id, symbol=maker.symbol))

@@ -1,0 +1,78 @@
+"""Stateless validation of orders entering the lit book: each error reads ``"<field>: <why>"``.
+
+Checks use ``type(x) is int`` so floats (and bools) never pass as prices or quantities, and
+identity comparisons against the enum members, which is what the hot path can afford.
+"""
+
+from __future__ import annotations
+
+from protocol.common import MAX_PRICE, MAX_QTY, OrderType, Side, TimeInForce
+from protocol.money import tick_size
+
+_BUY = Side.BUY
+_SELL = Side.SELL
+_LIMIT = OrderType.LIMIT
+_MARKET = OrderType.MARKET
+_DAY = TimeInForce.DAY
+_IOC = TimeInForce.IOC
+_FOK = TimeInForce.FOK
+
+
+def limit_price_error(limit_price: object) -> str | None:
+    """Why ``limit_price`` is not a valid limit, or ``None`` if it is."""
+    if limit_price is None:
+        return "limit_price: required for limit orders"
+    if type(limit_price) is not int:
+        return f"limit_price: must be an int of micro-dollars, got {type(limit_price).__name__}"
+    if limit_price <= 0:
+        return "limit_price: must be > 0"
+    if limit_price > MAX_PRICE:
+        return f"limit_price: above the maximum {MAX_PRICE}"
+    tick = tick_size(limit_price)
+    if limit_price % tick:
+        return f"limit_price: {limit_price} is not on the {tick} micro-dollar tick grid"
+    return None
+
+
+def qty_error(qty: object) -> str | None:
+    """Why ``qty`` is not a valid order quantity, or ``None`` if it is."""
+    if type(qty) is not int or qty <= 0:
+        return "qty: must be a positive int of shares"
+    if qty > MAX_QTY:
+        return f"qty: above the maximum {MAX_QTY}"
+    return None
+
+
+def submit_error(
+    order_id: object,
+    account: object,
+    side: object,
+    qty: object,
+    order_type: object,
+    limit_price: object,
+    tif: object,
+    post_only: bool,
+) -> str | None:
+    """Why a submit is invalid on its own (the book's state aside), or ``None``."""
+    if type(order_id) is not str or not order_id:
+        return "order_id: must be a non-empty str"
+    if type(account) is not str or not account:
+        return "account: must be a non-empty str"
+    if side is not _BUY and side is not _SELL:
+        return "side: must be a Side"
+    if tif is not _DAY and tif is not _IOC and tif is not _FOK:
+        return "tif: must be a TimeInForce"
+    reason = qty_error(qty)
+    if reason is not None:
+        return reason
+    if order_type is _LIMIT:
+        return limit_price_error(limit_price)
+    if order_type is _MARKET:
+        if limit_price is not None:
+            return "limit_price: must be None for market orders"
+        if post_only:
+            return "post_only: market orders always take liquidity"
+        return None
+    if order_type is OrderType.MIDPOINT:
+        return "order_type: midpoint orders are not supported on a lit book"
+    return "order_type: must be an OrderType"

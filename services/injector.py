@@ -1,0 +1,154 @@
+"""The injector: sends an order stream to the broker (or the SOR) at the stream's timestamps.
+
+The stream is a CSV file (see ``orchestration/streams.py`` for its schema). The injector waits
+until the SIP shows a usable NBBO for every symbol (a handshake, not a sleep), then paces the
+orders by their ``t_ns`` offsets, tracks every order to its one terminal report, and sends an
+``InjectionDone`` account to the orchestrator before stopping itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+
+from protocol.codec import Decoder, encode
+from protocol.common import OrderType, Side, TimeInForce
+from protocol.control import InjectionDone, Rejected
+from protocol.money import round_to_tick, tick_size
+from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
+from services.feeds import NbboView
+from services.runtime import Service
+
+REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, Rejected)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOrder:
+    t_ns: int
+    order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    order_type: OrderType
+    limit_price: int | None
+    limit_offset_bps: float | None
+    regime: str | None
+    strategy: str | None
+
+
+def read_stream(path: str | Path) -> list[StreamOrder]:
+    """Read a stream CSV written by ``orchestration.streams`` (already validated there)."""
+    out = []
+    with Path(path).open(newline="") as f:
+        for row in csv.DictReader(f):
+            out.append(StreamOrder(
+                t_ns=int(row["t_ns"]), order_id=row["order_id"], symbol=row["symbol"],
+                side=Side(row["side"]), qty=int(row["qty"]), order_type=OrderType(row["order_type"]),
+                limit_price=int(row["limit_price"]) if row.get("limit_price") else None,
+                limit_offset_bps=float(row["limit_offset_bps"]) if row.get("limit_offset_bps") else None,
+                regime=row.get("regime") or None, strategy=row.get("strategy") or None,
+            ))
+    out.sort(key=lambda o: o.t_ns)
+    return out
+
+
+def marketable_limit(side: Side, bid: int, ask: int, offset_bps: float) -> int:
+    """A limit price ``offset_bps`` through the far touch, on the tick grid."""
+    if side is Side.BUY:
+        return round_to_tick(int(ask * (1 + offset_bps / 1e4)), tick_size(ask), side_up=True)
+    return max(tick_size(bid), round_to_tick(int(bid * (1 - offset_bps / 1e4)), tick_size(bid), side_up=False))
+
+
+class Injector(Service):
+    role = "injector"
+
+    def __init__(self, config, name, *, stream: str, target: str, timeout_s: float = 30.0, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(config, name, **kw)
+        self.stream_path = stream
+        self.target = target
+        self.timeout_s = timeout_s
+
+    async def _setup(self) -> None:
+        self.orders = read_stream(self.stream_path)
+        self.terminal: dict[str, str] = {}
+        self.sent: set[str] = set()
+        self.filled = 0
+        self.market_ready = asyncio.Event()
+        self.nbbo = NbboView(self, lambda _n: self._check_market())
+        await self.nbbo.start()
+        self.sock = self.connect(self.target, "orders", zmq.DEALER)
+        self.out = self.link(self.sock, self.target)
+        self.serve(self.sock, Decoder(REPORTS), self._on_report, router=False, name="reports")
+        self._check_market()
+
+    def _check_market(self) -> None:
+        if all(self.nbbo.usable(s) is not None for s in self.scenario.symbol_names):
+            self.market_ready.set()
+
+    async def _on_running(self) -> None:
+        self.spawn(self._inject(), "inject")
+
+    async def _inject(self) -> None:
+        await asyncio.wait_for(self.market_ready.wait(), timeout=60.0)
+        start = time.monotonic_ns()
+        for order in self.orders:
+            delay = (start + order.t_ns - time.monotonic_ns()) / 1e9
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+            self._send(order)
+        deadline = time.monotonic() + self.timeout_s
+        while len(self.terminal) < len(self.sent) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        counts = {k: sum(1 for v in self.terminal.values() if v == k) for k in ("filled", "canceled", "rejected")}
+        done = self.make(
+            InjectionDone, name=self.name, sent=len(self.sent), terminal=len(self.terminal),
+            filled=counts["filled"], rejected=counts["rejected"], canceled=counts["canceled"],
+            timed_out=len(self.sent) - len(self.terminal),
+        )
+        self._send_control(done)
+        self.stop("stream done")
+
+    def _send(self, order: StreamOrder) -> None:
+        limit = order.limit_price
+        order_type = order.order_type
+        if order_type is OrderType.LIMIT and limit is None:
+            nbbo = self.nbbo.usable(order.symbol) or self.nbbo.get(order.symbol)
+            if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
+                order_type = OrderType.MARKET  # no quote to price against: documented fallback
+            else:
+                limit = marketable_limit(order.side, nbbo.bid_px, nbbo.ask_px, order.limit_offset_bps or 0.0)
+        msg = self.make(
+            SubmitOrder, order_id=order.order_id, symbol=order.symbol, side=order.side, qty=order.qty,
+            order_type=order_type, limit_price=limit if order_type is OrderType.LIMIT else None,
+            tif=TimeInForce.IOC if order_type is OrderType.LIMIT else TimeInForce.DAY,
+            account=self.name, regime=order.regime, strategy=order.strategy,
+        )
+        self.sent.add(order.order_id)
+        self.out.send(encode(msg))
+        self.count("orders.sent")
+
+    def _on_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
+        match msg:
+            case OrderFilled():
+                self.filled += msg.fill_qty
+                self.count("shares.filled", msg.fill_qty)
+                if msg.leaves_qty == 0:
+                    self._terminal(msg.order_id, "filled")
+            case OrderCanceled():
+                self._terminal(msg.order_id, "canceled")
+            case OrderRejected():
+                self._terminal(msg.order_id, "rejected")
+            case Rejected():
+                self.count("orders.protocol_rejected")
+
+    def _terminal(self, order_id: str, state: str) -> None:
+        if order_id in self.terminal:
+            self.count("orders.duplicate_terminal")
+            return
+        self.terminal[order_id] = state
+        self.count("orders.terminal")

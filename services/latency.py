@@ -1,0 +1,137 @@
+"""Per-link latency: a model (base + jitter) and the send-side FIFO delay queue that applies it.
+
+Each directed link (this service -> one peer, or this service's PUB -> all its subscribers) has
+its own model from the scenario. A message's due time is ``now + sample`` but never earlier than
+the previous message's on the same link, so a link never reorders. Messages that fall due in the
+same loop iteration leave in one multipart message (``[envelope, VERSION, p1, p2, ...]``): a busy
+link batches for free while a quiet one sends each message at once.
+
+Timer resolution: uvloop (libuv) timers have millisecond granularity, so a link flushes every
+message due within ``TOLERANCE_NS`` of now. Latencies below a millisecond are therefore honoured
+in order but rounded to the loop's clock; reports use measured receive stamps, not the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+
+import numpy as np
+import zmq.asyncio
+
+from orchestration.scenario import LatencyConfig, LatencySpec
+from protocol.codec import VERSION
+
+TOLERANCE_NS = 500_000
+
+
+def _matches(pattern: str, name: str, role: str) -> bool:
+    return pattern in ("*", name, role)
+
+
+def latency_for(
+    config: LatencyConfig, src_name: str, src_role: str, dst_name: str, dst_role: str
+) -> LatencySpec:
+    """The link spec for ``src -> dst``: the last matching ``[[latency.links]]`` entry wins."""
+    chosen: LatencySpec = config.default
+    for link in config.links:
+        if _matches(link.src, src_name, src_role) and _matches(link.dst, dst_name, dst_role):
+            chosen = link
+    return chosen
+
+
+class LatencyModel:
+    """Samples one-way delays in nanoseconds. ``jitter_us`` is the jitter's mean."""
+
+    __slots__ = ("_rng", "base_ns", "jitter_ns", "kind", "_sigma")
+
+    def __init__(self, spec: LatencySpec, rng: np.random.Generator) -> None:
+        self.base_ns = spec.base_us * 1_000
+        self.jitter_ns = spec.jitter_us * 1_000
+        self.kind = spec.model
+        self._rng = rng
+        self._sigma = 0.5
+
+    @classmethod
+    def zero(cls) -> LatencyModel:
+        return cls(LatencySpec(), np.random.default_rng(0))
+
+    @property
+    def is_zero(self) -> bool:
+        return self.base_ns == 0 and self.jitter_ns == 0
+
+    def sample_ns(self) -> int:
+        if self.jitter_ns == 0 or self.kind == "constant":
+            return self.base_ns + self.jitter_ns
+        if self.kind == "uniform":
+            return self.base_ns + int(self._rng.uniform(0.0, 2.0 * self.jitter_ns))
+        # lognormal with mean jitter_ns: mu = ln(mean) - sigma^2 / 2
+        mu = math.log(self.jitter_ns) - self._sigma * self._sigma / 2.0
+        return self.base_ns + int(self._rng.lognormal(mu, self._sigma))
+
+
+class Link:
+    """The send side of one directed link, with its own FIFO delay queue."""
+
+    __slots__ = ("_envelope", "_loop", "_model", "_queue", "_scheduled", "_socket", "sent")
+
+    def __init__(
+        self,
+        socket: zmq.asyncio.Socket,
+        model: LatencyModel,
+        envelope: bytes | None = None,
+    ) -> None:
+        self._socket = socket
+        self._model = model
+        self._envelope = envelope
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._scheduled = False
+        self._loop = asyncio.get_running_loop()
+        self.sent = 0
+
+    def send(self, payload: bytes) -> None:
+        """Queue one encoded message; it leaves when due, in order, batched with its neighbours."""
+        now = time.time_ns()
+        due = now + self._model.sample_ns() if not self._model.is_zero else now
+        if self._queue and self._queue[-1][0] > due:
+            due = self._queue[-1][0]
+        self._queue.append((due, payload))
+        if not self._scheduled:
+            self._scheduled = True
+            delay = (due - now - TOLERANCE_NS) / 1e9
+            if delay <= 0:
+                self._loop.call_soon(self._flush)
+            else:
+                self._loop.call_later(delay, self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if not self._queue:
+            return
+        limit = time.time_ns() + TOLERANCE_NS
+        out: list[bytes] = [VERSION] if self._envelope is None else [self._envelope, VERSION]
+        queue = self._queue
+        while queue and queue[0][0] <= limit:
+            out.append(queue.popleft()[1])
+        if len(out) > (1 if self._envelope is None else 2):
+            self.sent += len(out) - (1 if self._envelope is None else 2)
+            self._socket.send_multipart(out)
+        if queue:
+            self._scheduled = True
+            self._loop.call_later(max(0.0, (queue[0][0] - limit) / 1e9), self._flush)
+
+    def flush_now(self) -> None:
+        """Send everything queued regardless of due time (used when stopping)."""
+        if not self._queue:
+            return
+        out = [VERSION] if self._envelope is None else [self._envelope, VERSION]
+        out.extend(p for _, p in self._queue)
+        self.sent += len(self._queue)
+        self._queue.clear()
+        self._socket.send_multipart(out)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)

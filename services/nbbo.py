@@ -1,0 +1,61 @@
+"""Pure core: the NBBO of one symbol from the lit venues' best quotes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TopOfBook:
+    bid_px: int | None
+    bid_qty: int
+    bid_venue: str
+    ask_px: int | None
+    ask_qty: int
+    ask_venue: str
+
+    @property
+    def locked(self) -> bool:
+        return self.bid_px is not None and self.ask_px is not None and self.bid_px == self.ask_px
+
+    @property
+    def crossed(self) -> bool:
+        return self.bid_px is not None and self.ask_px is not None and self.bid_px > self.ask_px
+
+
+EMPTY = TopOfBook(None, 0, "", None, 0, "")
+
+
+class NbboBook:
+    """Venue quotes for one symbol; ``best()`` is the highest bid and lowest offer across venues.
+
+    Sizes at the best price are summed across venues; the venue named is the first (by name) at
+    that price, so the result does not depend on arrival order.
+    """
+
+    __slots__ = ("quotes",)
+
+    def __init__(self) -> None:
+        self.quotes: dict[str, tuple[int | None, int, int | None, int]] = {}
+
+    def update(self, venue: str, bid_px: int | None, bid_qty: int, ask_px: int | None, ask_qty: int) -> None:
+        self.quotes[venue] = (bid_px, bid_qty, ask_px, ask_qty)
+
+    def best(self) -> TopOfBook:
+        bid_px: int | None = None
+        ask_px: int | None = None
+        bid_qty = ask_qty = 0
+        bid_venue = ask_venue = ""
+        for venue in sorted(self.quotes):
+            b, bq, a, aq = self.quotes[venue]
+            if b is not None and bq > 0:
+                if bid_px is None or b > bid_px:
+                    bid_px, bid_qty, bid_venue = b, bq, venue
+                elif b == bid_px:
+                    bid_qty += bq
+            if a is not None and aq > 0:
+                if ask_px is None or a < ask_px:
+                    ask_px, ask_qty, ask_venue = a, aq, venue
+                elif a == ask_px:
+                    ask_qty += aq
+        return TopOfBook(bid_px, bid_qty, bid_venue, ask_px, ask_qty, ask_venue)

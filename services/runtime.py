@@ -1,0 +1,367 @@
+"""The one ``Service`` base every role process runs on.
+
+Lifecycle: ``starting`` (bind, connect, take snapshots) -> ``ServiceReady`` to the orchestrator ->
+``running`` (heartbeats, handlers) -> ``stopping`` (on SIGTERM/SIGINT, ``StopService`` or a failed
+task: drain hooks, flush links and the tape, close every socket) -> ``stopped``. Subclasses
+implement the ``_setup``/``_on_running``/``_drain`` hooks, never ``run``/``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import signal
+import time
+import zlib
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
+import numpy as np
+import zmq
+import zmq.asyncio
+
+from orchestration.runconfig import RunConfig
+from orchestration.scenario import ScenarioError
+from protocol.base import Message
+from protocol.codec import VERSION, Decoder, check_version, encode, received_type
+from protocol.control import Heartbeat, Rejected, ServiceReady, StopService
+from protocol.errors import ProtocolError
+from services.latency import LatencyModel, Link, latency_for
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=Message)
+Handler = Callable[[bytes | None, Any, int], None]
+
+HEARTBEAT_INTERVAL_S = 0.5
+DRAIN_BATCH = 512
+TAPE_LINGER_MS = 10_000
+
+
+class ServiceState(enum.StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+_tape_encoder = msgspec.msgpack.Encoder()
+
+
+class Service:
+    """Base of every role process: sockets, links, tasks, tape, heartbeats, clean shutdown."""
+
+    role: ClassVar[str] = "service"
+
+    def __init__(self, config: RunConfig, name: str, *, install_signals: bool = True) -> None:
+        self.config = config
+        self.scenario = config.scenario
+        self.name = name
+        spec = config.service(name) if name in {s.name for s in config.services} else None
+        if spec is not None and spec.role != self.role:
+            raise ScenarioError(f"services.{name}: is a {spec.role}, not a {self.role}")
+        self.spec = spec
+        self.state = ServiceState.STARTING
+        self.counters: dict[str, int] = {}
+        self.exit_code = 0
+        self._install_signals = install_signals
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sockets: list[zmq.asyncio.Socket] = []
+        self._links: dict[tuple[int, bytes | None], Link] = {}
+        self._msg_seq = 0
+        self._stop_reason = ""
+        self._stopped: asyncio.Event | None = None
+        self._tape_socket: zmq.asyncio.Socket | None = None
+        self._tape_link: Link | None = None
+        self._control: zmq.asyncio.Socket | None = None
+        self.ctx: zmq.asyncio.Context | None = None
+        self._roles = {s.name: s.role for s in config.services}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self) -> int:
+        """Run until stopped; returns the process exit code (0 clean, 1 after a failure)."""
+        self.ctx = zmq.asyncio.Context()
+        self._stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if self._install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop, f"signal {sig.name}")
+        try:
+            self._open_control_and_tape()
+            await self._setup()
+            if self._stopped.is_set():
+                return await self._shutdown()
+            self._send_control(
+                self.make(
+                    ServiceReady,
+                    name=self.name,
+                    role=self.role,
+                    pid=os.getpid(),
+                    endpoints={k: e.connect for k, e in (self.spec.endpoints if self.spec else {}).items()},
+                )
+            )
+            self.state = ServiceState.RUNNING
+            self.spawn(self._heartbeats(), "heartbeats")
+            await self._on_running()
+            log.info("%s: running", self.name)
+            await self._stopped.wait()
+        except Exception:
+            log.exception("%s: cannot run: failed during start-up", self.name)
+            self.exit_code = 1
+        return await self._shutdown()
+
+    def stop(self, reason: str = "requested") -> None:
+        """Ask the service to stop; harmless to call more than once."""
+        if self._stopped is None or self._stopped.is_set():
+            return
+        self._stop_reason = reason
+        log.info("%s: stopping (%s)", self.name, reason)
+        self._stopped.set()
+
+    async def _shutdown(self) -> int:
+        self.state = ServiceState.STOPPING
+        try:
+            await asyncio.wait_for(self._drain(), timeout=5.0)
+        except Exception:
+            log.exception("%s: cannot drain cleanly", self.name)
+        for link in self._links.values():
+            link.flush_now()
+        if self._tape_link is not None:
+            self._tape_link.flush_now()
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._control is not None and self.state is ServiceState.STOPPING:
+            self._send_control(
+                self.make(Heartbeat, name=self.name, state="stopped", counters=self.counters)
+            )
+        for sock in self._sockets:
+            sock.close(linger=TAPE_LINGER_MS if sock is self._tape_socket else 0)
+        if self.ctx is not None:
+            self.ctx.term()
+        self.state = ServiceState.STOPPED
+        log.info("%s: stopped (exit code %d)", self.name, self.exit_code)
+        return self.exit_code
+
+    # ------------------------------------------------------------------ hooks
+    async def _setup(self) -> None:
+        """Bind, connect and take snapshots. The service is announced ready after this."""
+
+    async def _on_running(self) -> None:
+        """Start background work once ready (agents begin trading here)."""
+
+    async def _drain(self) -> None:
+        """Last words before sockets close (final P&L to the tape, cancel resting orders...)."""
+
+    # ------------------------------------------------------------------ tasks
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run a named, tracked task; a task that fails stops the service with exit code 1."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("%s: task %s failed: %r", self.name, task.get_name(), exc, exc_info=exc)
+            self.exit_code = 1
+            self.stop(f"task {task.get_name()} failed")
+
+    # ------------------------------------------------------------------ sockets
+    def socket(self, kind: int, *, identity: str | None = None) -> zmq.asyncio.Socket:
+        assert self.ctx is not None, "sockets are created inside the running loop"
+        sock = self.ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        if identity is not None:
+            sock.setsockopt(zmq.IDENTITY, identity.encode())
+        self._sockets.append(sock)
+        return sock
+
+    def bind(self, endpoint: str, kind: int) -> zmq.asyncio.Socket:
+        """Bind this service's own endpoint (``orders``, ``md``, ...) from the run config."""
+        if self.spec is None or endpoint not in self.spec.endpoints:
+            raise ScenarioError(f"services.{self.name}: no {endpoint!r} endpoint to bind")
+        sock = self.socket(kind)
+        if kind == zmq.ROUTER:
+            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        sock.bind(self.spec.endpoints[endpoint].bind)
+        return sock
+
+    def connect(
+        self, peer: str, endpoint: str, kind: int, *, identity: str | None = None
+    ) -> zmq.asyncio.Socket:
+        """Connect to a peer's endpoint; DEALERs identify themselves by this service's name."""
+        if identity is None and kind == zmq.DEALER:
+            identity = self.name
+        sock = self.socket(kind, identity=identity)
+        sock.connect(self.config.connect(peer, endpoint))
+        return sock
+
+    def role_of(self, name: str) -> str:
+        return self._roles.get(name.partition("#")[0], "client")
+
+    def link(
+        self,
+        sock: zmq.asyncio.Socket,
+        peer: str,
+        envelope: bytes | None = None,
+        *,
+        extra_us: int = 0,
+    ) -> Link:
+        """The delayed, FIFO, batching send side towards ``peer`` (``*`` for a PUB stream).
+
+        ``extra_us`` adds a fixed processing delay of this service to the link's base latency.
+        """
+        key = (id(sock), envelope)
+        link = self._links.get(key)
+        if link is None:
+            spec = latency_for(self.scenario.latency, self.name, self.role, peer, self.role_of(peer))
+            if extra_us:
+                spec = msgspec.structs.replace(spec, base_us=spec.base_us + extra_us)
+            link = Link(sock, LatencyModel(spec, self.rng(f"link:{peer}:{id(sock)}")), envelope)
+            self._links[key] = link
+        return link
+
+    def reply_link(self, sock: zmq.asyncio.Socket, identity: bytes) -> Link:
+        """Link back to the DEALER that sent on a ROUTER (its identity is its service name)."""
+        key = (id(sock), identity)
+        link = self._links.get(key)
+        if link is None:
+            link = self.link(sock, identity.decode(errors="replace"), identity)
+        return link
+
+    def serve(
+        self,
+        sock: zmq.asyncio.Socket,
+        decoder: Decoder,
+        handler: Handler,
+        *,
+        router: bool,
+        name: str,
+    ) -> None:
+        """Receive, decode and dispatch everything arriving on ``sock`` in one tracked task.
+
+        After each awaited receive it drains what else is queued without yielding, so a burst
+        costs one wake-up. Bad input gets a ``Rejected`` reply naming the problem; a handler that
+        raises is logged and answered, and the loop goes on.
+        """
+        self.spawn(self._serve(sock, decoder, handler, router, name), f"serve:{name}")
+
+    async def _serve(
+        self, sock: zmq.asyncio.Socket, decoder: Decoder, handler: Handler, router: bool, name: str
+    ) -> None:
+        shadow = zmq.Socket.shadow(sock.underlying)
+        counter = f"{name}.in"
+        while True:
+            frames = await sock.recv_multipart()
+            batch = [frames]
+            for _ in range(DRAIN_BATCH):
+                try:
+                    batch.append(shadow.recv_multipart(zmq.NOBLOCK))
+                except zmq.Again:
+                    break
+            recv_ns = time.time_ns()
+            for msg_frames in batch:
+                self._dispatch(sock, msg_frames, decoder, handler, router, recv_ns, counter)
+
+    def _dispatch(
+        self,
+        sock: zmq.asyncio.Socket,
+        frames: list[bytes],
+        decoder: Decoder,
+        handler: Handler,
+        router: bool,
+        recv_ns: int,
+        counter: str,
+    ) -> None:
+        identity = frames[0] if router else None
+        body = frames[1:] if router else frames
+        try:
+            if router and len(frames) < 2:
+                raise ProtocolError("envelope", "missing routing identity")
+            check_version(body)
+        except ProtocolError as exc:
+            self._reject(sock, identity, exc, None)
+            return
+        for payload in body[1:]:
+            try:
+                msg = decoder.decode_payload(payload)
+            except ProtocolError as exc:
+                self._reject(sock, identity, exc, received_type(payload))
+                continue
+            self.counters[counter] = self.counters.get(counter, 0) + 1
+            try:
+                handler(identity, msg, recv_ns)
+            except Exception as exc:
+                log.exception("%s: cannot handle %s: %r", self.name, type(msg).__name__, exc)
+                self._reject(sock, identity, ProtocolError("payload", f"internal error: {exc!r}"), type(msg).__name__)
+
+    def _reject(
+        self, sock: zmq.asyncio.Socket, identity: bytes | None, exc: ProtocolError, rtype: str | None
+    ) -> None:
+        self.counters["rejected.protocol"] = self.counters.get("rejected.protocol", 0) + 1
+        log.warning("%s: cannot accept message from %r: %s", self.name, identity, exc)
+        if sock.type not in (zmq.ROUTER, zmq.DEALER):
+            return  # SUB/PULL: nobody to answer
+        if sock.type == zmq.ROUTER and identity is None:
+            return
+        reply = self.make(Rejected, reason=exc.reason, field=exc.field, received_type=rtype)
+        if sock.type == zmq.ROUTER:
+            self.reply_link(sock, identity).send(encode(reply))  # type: ignore[arg-type]
+        else:
+            sock.send_multipart([VERSION, encode(reply)])
+
+    # ------------------------------------------------------------------ messages
+    def make(self, cls: type[M], **fields: Any) -> M:
+        """A message with this service's header: next ``msg_id``, ``sender``, ``ts_ns`` now."""
+        self._msg_seq += 1
+        return cls(msg_id=self._msg_seq, sender=self.name, ts_ns=time.time_ns(), **fields)
+
+    def rng(self, purpose: str) -> np.random.Generator:
+        """A generator seeded from the scenario seed, this service's name and ``purpose``."""
+        key = zlib.crc32(f"{self.name}/{purpose}".encode())
+        return np.random.default_rng([self.scenario.seed & 0xFFFFFFFF, key])
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counters[key] = self.counters.get(key, 0) + n
+
+    # ------------------------------------------------------------------ tape and control
+    def _open_control_and_tape(self) -> None:
+        self._control = self.socket(zmq.DEALER, identity=self.name)
+        self._control.connect(self.config.control.connect)
+        self.serve(self._control, Decoder([StopService]), self._on_control, router=False, name="control")
+        if self.role != "recorder":
+            self._tape_socket = self.socket(zmq.PUSH)
+            self._tape_socket.connect(self.config.tape)
+            self._tape_link = Link(self._tape_socket, LatencyModel.zero())
+
+    def _on_control(self, _identity: bytes | None, msg: Message, _recv_ns: int) -> None:
+        if isinstance(msg, StopService):
+            self.stop(msg.reason)
+
+    def _send_control(self, msg: Message) -> None:
+        if self._control is not None:
+            self._control.send_multipart([VERSION, encode(msg)])
+
+    def tape(self, payload: bytes | Message, recv_ns: int = 0) -> None:
+        """Record an event (an encoded message, or one to encode) on the run's tape."""
+        if self._tape_link is None:
+            return
+        if not isinstance(payload, bytes):
+            payload = encode(payload)
+        self._tape_link.send(_tape_encoder.encode((self.name, recv_ns, payload)))
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+            self._send_control(
+                self.make(Heartbeat, name=self.name, state=self.state.value, counters=self.counters)
+            )

@@ -1,0 +1,64 @@
+"""The SIP: consolidates the lit venues' quotes into the NBBO and republishes it with its latency.
+
+Subscribes to every venue's market data the Clone way (snapshot, then sequenced updates), so the
+NBBO is right from the first message; publishes ``NBBO`` only when the national best changes.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+from protocol.codec import Decoder, encode
+from protocol.marketdata import NBBO, Depth, Quote, Snapshot, SnapshotRequest, Trade
+from services.feeds import Feed
+from services.nbbo import NbboBook, TopOfBook
+from services.runtime import Service
+
+
+class Sip(Service):
+    role = "sip"
+
+    async def _setup(self) -> None:
+        self.books = {s: NbboBook() for s in self.scenario.symbol_names}
+        self.tops: dict[str, TopOfBook] = {}
+        self.last: dict[str, NBBO] = {}
+        self.seq = 0
+        self.pub = self.bind("md", zmq.PUB)
+        # The SIP's own consolidation latency sits on top of the link model.
+        self.pub_link = self.link(self.pub, "*", extra_us=self.scenario.sip_latency_us)
+        self.snap = self.bind("snapshot", zmq.ROUTER)
+        self.serve(self.snap, Decoder([SnapshotRequest]), self._on_snapshot, router=True, name="snapshot")
+        for symbol in self.books:
+            self._publish(symbol, self.books[symbol].best())
+        for venue in self.scenario.venues:
+            feed = Feed(self, venue.name, "quotes", [Quote, Trade, Depth], self._on_md, snapshot_endpoint="orders")
+            await feed.start()
+
+    def _on_md(self, msg: Quote | Trade | Depth) -> None:
+        if not isinstance(msg, Quote):
+            return
+        book = self.books.get(msg.symbol)
+        if book is None:
+            self.count("quotes.unknown_symbol")
+            return
+        book.update(msg.venue, msg.bid_px, msg.bid_qty, msg.ask_px, msg.ask_qty)
+        top = book.best()
+        if top != self.tops.get(msg.symbol):
+            self._publish(msg.symbol, top)
+
+    def _publish(self, symbol: str, top: TopOfBook) -> None:
+        self.tops[symbol] = top
+        self.seq += 1
+        nbbo = self.make(
+            NBBO, symbol=symbol, seq=self.seq, bid_px=top.bid_px, bid_qty=top.bid_qty,
+            bid_venue=top.bid_venue, ask_px=top.ask_px, ask_qty=top.ask_qty,
+            ask_venue=top.ask_venue, locked=top.locked, crossed=top.crossed,
+        )
+        self.last[symbol] = nbbo
+        payload = encode(nbbo)
+        self.pub_link.send(payload)
+        self.tape(payload)
+
+    def _on_snapshot(self, identity: bytes | None, msg: SnapshotRequest, _recv_ns: int) -> None:
+        snap = self.make(Snapshot, stream=msg.stream, seq=self.seq, nbbos=list(self.last.values()))
+        self.reply_link(self.snap, identity).send(encode(snap))  # type: ignore[arg-type]

@@ -1,0 +1,104 @@
+"""The value feed: a latent fundamental value per symbol, mean-reverting with Poisson jumps.
+
+Log value follows an Ornstein-Uhlenbeck process around the reference price (half-life and
+volatility from the scenario) plus compound-Poisson jumps, one seeded generator per symbol.
+Published on PUB ``md`` with a sequence number; ``snapshot`` serves late joiners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import numpy as np
+import zmq
+
+from protocol.codec import Decoder, encode
+from protocol.marketdata import Snapshot, SnapshotRequest, ValueUpdate
+from services.runtime import Service
+
+
+class ValueProcess:
+    """Pure core: one symbol's latent value, advanced by ``step(dt_s)``; integer micro-dollars out."""
+
+    def __init__(
+        self,
+        reference: int,
+        rng: np.random.Generator,
+        *,
+        vol_bps_per_sqrt_s: float,
+        half_life_s: float,
+        jump_rate_per_s: float,
+        jump_bps: float,
+    ) -> None:
+        self.anchor = math.log(reference)
+        self.log_value = self.anchor
+        self.rng = rng
+        self.sigma = vol_bps_per_sqrt_s / 1e4
+        self.kappa = math.log(2.0) / half_life_s
+        self.jump_rate = jump_rate_per_s
+        self.jump_size = jump_bps / 1e4
+
+    @property
+    def value(self) -> int:
+        return max(1, round(math.exp(self.log_value)))
+
+    def step(self, dt_s: float) -> int:
+        decay = math.exp(-self.kappa * dt_s)
+        sd = self.sigma * math.sqrt((1.0 - decay * decay) / (2.0 * self.kappa))
+        self.log_value = self.anchor + (self.log_value - self.anchor) * decay + sd * self.rng.standard_normal()
+        jumps = self.rng.poisson(self.jump_rate * dt_s)
+        if jumps:
+            self.log_value += float(self.rng.normal(0.0, self.jump_size, size=jumps).sum())
+        return self.value
+
+
+class ValueFeed(Service):
+    role = "value"
+
+    async def _setup(self) -> None:
+        cfg = self.scenario.value
+        self.processes = {
+            s.symbol: ValueProcess(
+                s.price_micros,
+                self.rng(f"value:{s.symbol}"),
+                vol_bps_per_sqrt_s=cfg.vol_bps_per_sqrt_s,
+                half_life_s=cfg.half_life_s,
+                jump_rate_per_s=cfg.jump_rate_per_s,
+                jump_bps=cfg.jump_bps,
+            )
+            for s in self.scenario.symbols
+        }
+        self.seq = 0
+        self.last: dict[str, ValueUpdate] = {}
+        self.pub = self.bind("md", zmq.PUB)
+        self.pub_link = self.link(self.pub, "*")
+        self.snap = self.bind("snapshot", zmq.ROUTER)
+        self.serve(self.snap, Decoder([SnapshotRequest]), self._on_snapshot, router=True, name="snapshot")
+        for symbol, process in self.processes.items():
+            self._publish(symbol, process.value)
+
+    def _publish(self, symbol: str, value: int) -> None:
+        self.seq += 1
+        update = self.make(ValueUpdate, symbol=symbol, seq=self.seq, value=value)
+        self.last[symbol] = update
+        payload = encode(update)
+        self.pub_link.send(payload)
+        self.tape(payload)
+
+    def _on_snapshot(self, identity: bytes | None, msg: SnapshotRequest, _recv_ns: int) -> None:
+        snap = self.make(Snapshot, stream=msg.stream, seq=self.seq, values=list(self.last.values()))
+        self.reply_link(self.snap, identity).send(encode(snap))  # type: ignore[arg-type]
+
+    async def _on_running(self) -> None:
+        self.spawn(self._tick(), "tick")
+
+    async def _tick(self) -> None:
+        dt = self.scenario.value.tick_ms / 1000.0
+        loop = asyncio.get_running_loop()
+        next_t = loop.time()
+        while True:
+            next_t += dt
+            await asyncio.sleep(max(0.0, next_t - loop.time()))
+            for symbol, process in self.processes.items():
+                self._publish(symbol, process.step(dt))

@@ -1,0 +1,225 @@
+"""A lit exchange: one price-time priority book per symbol behind a ROUTER, BBO and trades on PUB.
+
+Clients' order ids are scoped by their identity, so two clients may reuse an id. Every fill is
+encoded once and sent to its owner and to the tape; quotes are published only when a book's top
+of book changes. Fees: takers pay ``taker_fee`` per share, makers receive ``maker_rebate``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import zmq
+
+from protocol.codec import Decoder, encode
+from protocol.common import Liquidity, OrderType, Side
+from protocol.marketdata import Quote, Snapshot, SnapshotRequest, Trade
+from protocol.money import to_micros
+from protocol.orders import (
+    CancelOrder,
+    CancelRejected,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    ReplaceOrder,
+    SubmitOrder,
+)
+from services.book import Fill, OrderBook, SubmitResult
+from services.runtime import Service
+
+ACCEPTS = (SubmitOrder, CancelOrder, ReplaceOrder, SnapshotRequest)
+
+
+@dataclass(slots=True)
+class Owner:
+    """Who owns a live order on this venue and how much of it has executed."""
+
+    identity: bytes
+    order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    cum_qty: int = 0
+    recv_ns: int = 0
+
+
+class Venue(Service):
+    role = "venue"
+
+    async def _setup(self) -> None:
+        spec = next(v for v in self.scenario.venues if v.name == self.name)
+        self.taker_fee = to_micros(spec.taker_fee)
+        self.maker_rebate = to_micros(spec.maker_rebate)
+        self.books = {
+            s.symbol: OrderBook(s.symbol, collar_bps=spec.collar_bps, reference_price=s.price_micros)
+            for s in self.scenario.symbols
+        }
+        self.bbo_versions = dict.fromkeys(self.books, -1)
+        self.quotes: dict[str, Quote] = {}
+        self.owners: dict[str, Owner] = {}
+        self.seq = 0
+        self.exec_seq = 0
+        self.orders = self.bind("orders", zmq.ROUTER)
+        self.pub = self.bind("md", zmq.PUB)
+        self.pub_link = self.link(self.pub, "*")
+        self.serve(self.orders, Decoder(ACCEPTS), self._on_message, router=True, name="orders")
+        for symbol in self.books:
+            self._publish_quote_if_changed(symbol)
+
+    # ------------------------------------------------------------------ dispatch
+    def _on_message(self, identity: bytes | None, msg: object, recv_ns: int) -> None:
+        assert identity is not None
+        match msg:
+            case SubmitOrder():
+                self._on_submit(identity, msg, recv_ns)
+            case CancelOrder():
+                self._on_cancel(identity, msg)
+            case ReplaceOrder():
+                self._on_replace(identity, msg, recv_ns)
+            case SnapshotRequest():
+                snap = self.make(Snapshot, stream=msg.stream, seq=self.seq, quotes=list(self.quotes.values()))
+                self.reply_link(self.orders, identity).send(encode(snap))
+
+    def _send(self, identity: bytes, payload: bytes, tape: bool = False) -> None:
+        self.reply_link(self.orders, identity).send(payload)
+        if tape:
+            self.tape(payload)
+
+    def _reject(self, identity: bytes, order_id: str, reason: str, field: str | None) -> None:
+        self.count("orders.rejected")
+        msg = self.make(OrderRejected, order_id=order_id, reason=reason, field=field, venue=self.name)
+        self._send(identity, encode(msg), tape=True)
+
+    # ------------------------------------------------------------------ orders
+    def _on_submit(self, identity: bytes, msg: SubmitOrder, recv_ns: int) -> None:
+        book = self.books.get(msg.symbol)
+        if book is None:
+            self._reject(identity, msg.order_id, f"unknown symbol {msg.symbol!r} on {self.name}", "symbol")
+            return
+        if msg.order_type is OrderType.MIDPOINT:
+            self._reject(identity, msg.order_id, "midpoint orders go to dark pools, not lit venues", "order_type")
+            return
+        key = f"{identity.decode(errors='replace')}|{msg.order_id}"
+        if key in self.owners:
+            self._reject(identity, msg.order_id, "duplicate of a live order", "order_id")
+            return
+        result = book.submit(
+            key, msg.account, msg.side, msg.qty, msg.order_type, msg.limit_price, msg.tif,
+            recv_ns, post_only=msg.post_only,
+        )
+        if result.status == "rejected":
+            reason = result.reject_reason or "rejected by the book"
+            field, _, text = reason.partition(": ")
+            self._reject(identity, msg.order_id, text or reason, field if text else None)
+            return
+        self.count("orders.accepted")
+        owner = Owner(identity, msg.order_id, msg.symbol, msg.side, msg.qty, recv_ns=recv_ns)
+        self.owners[key] = owner
+        accepted = self.make(
+            OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name,
+            leaves_qty=msg.qty, recv_ns=recv_ns,
+        )
+        self._send(identity, encode(accepted))
+        self._apply_result(book, key, result)
+
+    def _apply_result(self, book: OrderBook, key: str, result: SubmitResult) -> None:
+        exec_ns = time.time_ns()
+        for fill in result.fills:
+            self._on_fill(book.symbol, fill, exec_ns)
+        for resting_key, qty in getattr(result, "stp_canceled", ()) or ():
+            self._cancel_owner(resting_key, qty, "self-trade prevention")
+        if result.canceled_qty:
+            self._cancel_owner(key, result.canceled_qty, "unfilled remainder (IOC/market/FOK)")
+        self._publish_quote_if_changed(book.symbol)
+
+    def _on_fill(self, symbol: str, fill: Fill, exec_ns: int) -> None:
+        self.exec_seq += 1
+        exec_id = f"{self.name}-{self.exec_seq}"
+        self.count("fills")
+        for key, leaves, liquidity, fee_per_share in (
+            (fill.taker_order_id, fill.taker_leaves, Liquidity.TAKER, self.taker_fee),
+            (fill.maker_order_id, fill.maker_leaves, Liquidity.MAKER, -self.maker_rebate),
+        ):
+            owner = self.owners.get(key)
+            if owner is None:
+                continue
+            owner.cum_qty += fill.qty
+            filled = self.make(
+                OrderFilled, order_id=owner.order_id, symbol=symbol, side=owner.side,
+                fill_qty=fill.qty, fill_price=fill.price, cum_qty=owner.cum_qty, leaves_qty=leaves,
+                venue=self.name, liquidity=liquidity, exec_id=exec_id, exec_ns=exec_ns,
+                recv_ns=owner.recv_ns, fee=fee_per_share * fill.qty,
+            )
+            self._send(owner.identity, encode(filled), tape=True)
+            if leaves == 0:
+                del self.owners[key]
+        self.seq += 1
+        trade = self.make(
+            Trade, venue=self.name, symbol=symbol, seq=self.seq, price=fill.price, qty=fill.qty,
+            trade_id=exec_id, aggressor=fill.aggressor,
+        )
+        payload = encode(trade)
+        self.pub_link.send(payload)
+        self.tape(payload)
+
+    def _cancel_owner(self, key: str, qty: int, reason: str) -> None:
+        owner = self.owners.pop(key, None)
+        if owner is None:
+            return
+        canceled = self.make(
+            OrderCanceled, order_id=owner.order_id, symbol=owner.symbol, canceled_qty=qty,
+            cum_qty=owner.cum_qty, reason=reason, venue=self.name,
+        )
+        self._send(owner.identity, encode(canceled), tape=True)
+
+    def _on_cancel(self, identity: bytes, msg: CancelOrder) -> None:
+        key = f"{identity.decode(errors='replace')}|{msg.order_id}"
+        book = self.books.get(msg.symbol)
+        leaves = book.cancel(key) if book is not None and key in self.owners else None
+        if leaves is None:
+            reply = self.make(CancelRejected, order_id=msg.order_id, reason="unknown or already done")
+            self._send(identity, encode(reply))
+            return
+        self._cancel_owner(key, leaves, "canceled by owner")
+        self._publish_quote_if_changed(msg.symbol)
+
+    def _on_replace(self, identity: bytes, msg: ReplaceOrder, recv_ns: int) -> None:
+        key = f"{identity.decode(errors='replace')}|{msg.order_id}"
+        book = self.books.get(msg.symbol)
+        owner = self.owners.get(key)
+        if book is None or owner is None:
+            reply = self.make(CancelRejected, order_id=msg.order_id, reason="replace: unknown or already done")
+            self._send(identity, encode(reply))
+            return
+        # The replace's qty is the new total order size; the book works in leaves.
+        new_leaves = msg.qty - owner.cum_qty
+        if new_leaves <= 0:
+            self._cancel_owner(key, book.cancel(key) or 0, "replaced down to executed size")
+            return
+        owner.qty = msg.qty
+        result = book.replace(key, new_leaves, msg.limit_price, recv_ns)
+        if result.status == "rejected":
+            reply = self.make(CancelRejected, order_id=msg.order_id, reason=f"replace: {result.reject_reason}")
+            self._send(identity, encode(reply))
+            return
+        self._apply_result(book, key, result)
+
+    # ------------------------------------------------------------------ market data
+    def _publish_quote_if_changed(self, symbol: str) -> None:
+        book = self.books[symbol]
+        if book.bbo_version == self.bbo_versions[symbol]:
+            return
+        self.bbo_versions[symbol] = book.bbo_version
+        bid, ask = book.best_bid(), book.best_ask()
+        self.seq += 1
+        quote = self.make(
+            Quote, venue=self.name, symbol=symbol, seq=self.seq,
+            bid_px=bid[0] if bid else None, bid_qty=bid[1] if bid else 0,
+            ask_px=ask[0] if ask else None, ask_qty=ask[1] if ask else 0,
+        )
+        self.quotes[symbol] = quote
+        payload = encode(quote)
+        self.pub_link.send(payload)
+        self.tape(payload)

@@ -1,0 +1,263 @@
+"""A wholesaler: internalises the retail orders brokers send it (paying PFOF), answers auction
+notices, hedges its inventory on lit venues, and keeps its P&L decomposed. See ``wholesaler_core``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import zmq
+
+from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
+from protocol.codec import Decoder, encode
+from protocol.common import Liquidity, OrderType, Side, TimeInForce
+from protocol.control import PnlReport, Rejected
+from protocol.orders import (
+    CancelOrder,
+    CancelRejected,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    SubmitOrder,
+)
+from protocol.money import to_micros
+from services.feeds import Feed, NbboView
+from services.runtime import Service
+from services.wholesaler_core import (
+    Accounts,
+    Economics,
+    Ewma,
+    auction_price,
+    internalization_price,
+)
+
+MARKOUT_HORIZON_S = 1.0
+
+
+@dataclass(slots=True)
+class PendingResponse:
+    auction_id: str
+    symbol: str
+    is_buy_retail: bool
+    mid: float
+
+
+class Wholesaler(Service):
+    role = "wholesaler"
+
+    async def _setup(self) -> None:
+        spec = next(w for w in self.scenario.wholesalers if w.name == self.name)
+        self.spec_w = spec
+        self.econ = Economics(
+            pfof_per_share=to_micros(spec.pfof_per_share),
+            target_margin_share=spec.target_margin_share,
+            min_margin=to_micros(spec.min_margin_per_share),
+            auction_margin=to_micros(spec.auction_margin_per_share),
+            max_order_qty=spec.max_order_qty,
+            inventory_limit=spec.inventory_limit,
+        )
+        self.accounts = Accounts()
+        self.adverse = {s: Ewma(0.05) for s in self.scenario.symbol_names}
+        self.rivals = Ewma(0.1)
+        self.responses: dict[str, PendingResponse] = {}
+        self.participation_rng = self.rng("participation")
+        self.exec_seq = 0
+        self.hedge_seq = 0
+        self.hedging: set[str] = set()
+        self.nbbo = NbboView(self)
+        await self.nbbo.start()
+        self.orders = self.bind("orders", zmq.ROUTER)
+        self.serve(self.orders, Decoder([SubmitOrder, CancelOrder]), self._on_order, router=True, name="orders")
+        auction = self.scenario.auction.name
+        self.auction_out = self.connect(auction, "responses", zmq.DEALER)
+        self.auction_link = self.link(self.auction_out, auction, extra_us=spec.decision_us)
+        self.serve(
+            self.auction_out, Decoder([OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, Rejected]),
+            self._on_auction_report, router=False, name="auction-reports",
+        )
+        notices = Feed(self, auction, "auctions", [AuctionStarted, AuctionCompleted], self._on_notice, snapshot_endpoint=None)
+        await notices.start()
+        self.venues = {}
+        for venue in self.scenario.venues:
+            sock = self.connect(venue.name, "orders", zmq.DEALER)
+            self.venues[venue.name] = (sock, self.link(sock, venue.name))
+            self.serve(
+                sock, Decoder([OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, Rejected]),
+                self._on_hedge_report, router=False, name=f"hedge@{venue.name}",
+            )
+
+    # ------------------------------------------------------------------ internalisation
+    def _mid(self, symbol: str) -> float | None:
+        n = self.nbbo.usable(symbol)
+        return None if n is None else (n.bid_px + n.ask_px) / 2  # type: ignore[operator]
+
+    def _on_order(self, identity: bytes | None, msg: object, recv_ns: int) -> None:
+        assert identity is not None
+        link = self.reply_link(self.orders, identity)
+        if isinstance(msg, CancelOrder):
+            # Internalisation is immediate: nothing of ours is ever left to cancel.
+            link.send(encode(self.make(CancelRejected, order_id=msg.order_id, reason="already done")))
+            return
+        assert isinstance(msg, SubmitOrder)
+        decline = self._decline_reason(msg)
+        if decline is not None:
+            field, reason = decline
+            if field is not None:
+                payload = encode(self.make(OrderRejected, order_id=msg.order_id, reason=reason, field=field, venue=self.name))
+            else:
+                payload = encode(self.make(
+                    OrderCanceled, order_id=msg.order_id, symbol=msg.symbol, canceled_qty=msg.qty,
+                    cum_qty=0, reason=reason, venue=self.name,
+                ))
+            link.send(payload)
+            self.tape(payload)
+            self.count("orders.declined")
+            return
+        nbbo = self.nbbo.usable(msg.symbol)
+        assert nbbo is not None and nbbo.bid_px is not None and nbbo.ask_px is not None
+        is_buy = msg.side is Side.BUY
+        price = internalization_price(self.econ, is_buy, nbbo.bid_px, nbbo.ask_px, self.adverse[msg.symbol].value)
+        if msg.limit_price is not None and (price > msg.limit_price if is_buy else price < msg.limit_price):
+            payload = encode(self.make(
+                OrderCanceled, order_id=msg.order_id, symbol=msg.symbol, canceled_qty=msg.qty,
+                cum_qty=0, reason="limit not marketable at our price", venue=self.name,
+            ))
+            link.send(payload)
+            self.tape(payload)
+            return
+        mid = (nbbo.bid_px + nbbo.ask_px) / 2
+        pfof = self.econ.pfof_per_share * msg.qty
+        self.accounts.trade(msg.symbol, -msg.qty if is_buy else msg.qty, price, mid, hedge=False, pfof=pfof)
+        self.exec_seq += 1
+        filled = self.make(
+            OrderFilled, order_id=msg.order_id, symbol=msg.symbol, side=msg.side, fill_qty=msg.qty,
+            fill_price=price, cum_qty=msg.qty, leaves_qty=0, venue=self.name,
+            liquidity=Liquidity.INTERNALIZED, exec_id=f"{self.name}-{self.exec_seq}",
+            exec_ns=time.time_ns(), recv_ns=recv_ns, pfof=pfof,
+        )
+        payload = encode(filled)
+        link.send(payload)
+        self.tape(payload)
+        self.count("orders.internalized")
+        self._after_trade(msg.symbol, -msg.qty if is_buy else msg.qty, price)
+
+    def _decline_reason(self, msg: SubmitOrder) -> tuple[str | None, str] | None:
+        if msg.symbol not in self.adverse:
+            return "symbol", f"unknown symbol {msg.symbol!r}"
+        if msg.order_type is OrderType.MIDPOINT:
+            return "order_type", "midpoint orders are not internalised"
+        if self.nbbo.usable(msg.symbol) is None:
+            return None, "no valid NBBO (one-sided, locked or crossed)"
+        if msg.qty > self.econ.max_order_qty:
+            return None, f"above capacity of {self.econ.max_order_qty} shares per order"
+        position = self.accounts.inventory.get(msg.symbol, 0) + (-msg.qty if msg.side is Side.BUY else msg.qty)
+        if abs(position) > self.econ.inventory_limit:
+            return None, "inventory limit"
+        return None
+
+    def _after_trade(self, symbol: str, signed_qty: int, price: int) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(MARKOUT_HORIZON_S, self._markout, symbol, signed_qty, price)
+        self._maybe_hedge(symbol)
+
+    def _markout(self, symbol: str, signed_qty: int, price: int) -> None:
+        mid = self._mid(symbol)
+        if mid is None:
+            return
+        # Profit per share against the later mid; adverse selection is its shortfall from zero.
+        markout = (mid - price) * (1 if signed_qty > 0 else -1)
+        self.adverse[symbol].update(max(0.0, -markout))
+
+    # ------------------------------------------------------------------ hedging
+    def _maybe_hedge(self, symbol: str) -> None:
+        position = self.accounts.inventory.get(symbol, 0)
+        if abs(position) <= self.spec_w.hedge_threshold or symbol in self.hedging:
+            return
+        nbbo = self.nbbo.usable(symbol)
+        if nbbo is None:
+            return
+        qty = abs(position) - self.spec_w.hedge_threshold // 2
+        side = Side.SELL if position > 0 else Side.BUY
+        venue = nbbo.bid_venue if side is Side.SELL else nbbo.ask_venue
+        price = nbbo.bid_px if side is Side.SELL else nbbo.ask_px
+        if venue not in self.venues or price is None:
+            return
+        self.hedge_seq += 1
+        order = self.make(
+            SubmitOrder, order_id=f"{self.name}-h{self.hedge_seq}", symbol=symbol, side=side, qty=qty,
+            order_type=OrderType.LIMIT, limit_price=price, tif=TimeInForce.IOC, account=self.name,
+        )
+        self.hedging.add(symbol)
+        self.venues[venue][1].send(encode(order))
+        self.count("hedges.sent")
+
+    def _on_hedge_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
+        match msg:
+            case OrderFilled():
+                mid = self._mid(msg.symbol) or float(msg.fill_price)
+                signed = msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
+                self.accounts.trade(msg.symbol, signed, msg.fill_price, mid, hedge=True, fee=msg.fee)
+                if msg.leaves_qty == 0:
+                    self.hedging.discard(msg.symbol)
+            case OrderCanceled() | OrderRejected():
+                symbol = getattr(msg, "symbol", None)
+                self.hedging.discard(symbol) if symbol else self.hedging.clear()
+            case Rejected():
+                self.hedging.clear()
+
+    # ------------------------------------------------------------------ auctions
+    def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
+        if isinstance(msg, AuctionCompleted):
+            rivals = msg.responses - (1 if self.name in msg.responders else 0)
+            self.rivals.update(max(0, rivals))
+            return
+        if self.participation_rng.random() > self.spec_w.auction_participation:
+            return
+        is_buy = msg.side is Side.BUY
+        position = self.accounts.inventory.get(msg.symbol, 0) + (-msg.qty if is_buy else msg.qty)
+        if msg.symbol not in self.adverse or abs(position) > self.econ.inventory_limit:
+            return
+        qty = min(msg.qty, self.econ.max_order_qty)
+        price = auction_price(
+            self.econ, is_buy, msg.nbbo_bid, msg.nbbo_ask, msg.increment, self.rivals.value,
+            msg.limit_price, self.adverse[msg.symbol].value,
+        )
+        if price is None:
+            self.count("auctions.declined")
+            return
+        response_id = f"{self.name}-r{msg.auction_id}"
+        self.responses[response_id] = PendingResponse(msg.auction_id, msg.symbol, is_buy, (msg.nbbo_bid + msg.nbbo_ask) / 2)
+        response = self.make(
+            SubmitAuctionResponse, auction_id=msg.auction_id, response_id=response_id,
+            responder=self.name, price=price, qty=qty,
+        )
+        self.auction_link.send(encode(response))
+        self.count("auctions.responded")
+
+    def _on_auction_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
+        match msg:
+            case OrderFilled():
+                pending = self.responses.get(msg.order_id)
+                mid = self._mid(msg.symbol) or (pending.mid if pending else float(msg.fill_price))
+                signed = msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
+                self.accounts.trade(msg.symbol, signed, msg.fill_price, mid, hedge=False, fee=msg.fee)
+                self.count("auctions.won_shares", msg.fill_qty)
+                if msg.leaves_qty == 0:
+                    self.responses.pop(msg.order_id, None)
+                self._after_trade(msg.symbol, signed, msg.fill_price)
+            case OrderCanceled():
+                self.responses.pop(msg.order_id, None)
+            case OrderRejected():
+                self.responses.pop(msg.order_id, None)
+                self.count("auctions.rejected")
+
+    async def _drain(self) -> None:
+        mids = {s: self._mid(s) or 0.0 for s in self.scenario.symbol_names}
+        report = self.make(
+            PnlReport, name=self.name, role=self.role, components=self.accounts.components(mids),
+            inventory=dict(self.accounts.inventory),
+        )
+        self.tape(report)

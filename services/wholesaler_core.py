@@ -1,0 +1,139 @@
+"""Pure core of a wholesaler: how it prices retail flow, bids in auctions, and keeps its books.
+
+Prices are set against the NBBO midpoint. Selling to a retail buyer at ``p`` earns ``p - mid``
+per share of spread capture, minus the PFOF paid to the routing broker, minus expected adverse
+selection (the markout of its own fills, learned online). The wholesaler asks for a margin of
+``target_margin_share`` of the quoted half-spread (at least ``min_margin``) on top of those costs,
+and passes the rest to the investor as price improvement; it never fills worse than the NBBO.
+
+In an auction there is no PFOF. Its reservation is ``auction_margin`` plus adverse selection; how
+much of the room between that and the NBBO it gives away depends on the competition it has seen
+in recent auctions (responses per auction, learned from ``AuctionCompleted``): alone it bids at
+the NBBO, against ``k`` expected rivals it keeps ``1 / (1 + k)`` of the room. Nothing here knows
+which regime should win; outcomes come from these incentives meeting in the live market.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+SUBPENNY = 100  # $0.0001: price improvement granularity of internalised fills
+
+
+@dataclass(frozen=True, slots=True)
+class Economics:
+    pfof_per_share: int
+    target_margin_share: float
+    min_margin: int
+    auction_margin: int
+    max_order_qty: int
+    inventory_limit: int
+
+
+def _ceil_to(value: float, step: int) -> int:
+    return int(math.ceil(value / step - 1e-9)) * step
+
+
+def _floor_to(value: float, step: int) -> int:
+    return int(math.floor(value / step + 1e-9)) * step
+
+
+def internalization_price(
+    econ: Economics, is_buy: bool, bid: int, ask: int, adverse_per_share: float = 0.0
+) -> int:
+    """Execution price for a retail order (``is_buy``: the investor buys): NBBO or better."""
+    mid = (bid + ask) / 2
+    half = (ask - bid) / 2
+    margin = max(econ.min_margin, econ.target_margin_share * half)
+    required = margin + econ.pfof_per_share + max(0.0, adverse_per_share)
+    if is_buy:
+        return min(ask, _ceil_to(mid + required, SUBPENNY))
+    return max(bid, _floor_to(mid - required, SUBPENNY))
+
+
+def auction_price(
+    econ: Economics,
+    is_buy: bool,
+    bid: int,
+    ask: int,
+    increment: int,
+    expected_rivals: float,
+    limit_price: int | None = None,
+    adverse_per_share: float = 0.0,
+) -> int | None:
+    """The response price for an auction of a retail order, or ``None`` to decline."""
+    mid = (bid + ask) / 2
+    reservation = econ.auction_margin + max(0.0, adverse_per_share)
+    keep = 1.0 / (1.0 + max(0.0, expected_rivals))
+    if is_buy:  # we sell to the investor: lower is better for them
+        floor = mid + reservation
+        worst = ask if limit_price is None else min(ask, limit_price)
+        if floor > worst:
+            return None
+        price = _ceil_to(floor + (worst - floor) * keep, increment)
+        price = min(price, worst - worst % increment)
+        return price if price >= floor - 1e-9 and price > 0 else None
+    floor = mid - reservation
+    worst = bid if limit_price is None else max(bid, limit_price)
+    if floor < worst:
+        return None
+    price = _floor_to(floor - (floor - worst) * keep, increment)
+    worst_on_grid = worst if worst % increment == 0 else worst + increment - worst % increment
+    price = max(price, worst_on_grid)
+    return price if price <= floor + 1e-9 else None
+
+
+@dataclass(slots=True)
+class Accounts:
+    """Cash, inventory and P&L components in micro-dollars (floats only for mark-to-mid)."""
+
+    cash: int = 0
+    inventory: dict[str, int] = field(default_factory=dict)
+    spread_capture: float = 0.0
+    pfof_paid: int = 0
+    fees: int = 0
+    hedge_cost: float = 0.0
+
+    def trade(self, symbol: str, signed_qty: int, price: int, mid: float, *, hedge: bool, fee: int = 0, pfof: int = 0) -> None:
+        """Record a trade: ``signed_qty`` > 0 when the wholesaler buys."""
+        self.cash -= signed_qty * price + fee + pfof
+        self.inventory[symbol] = self.inventory.get(symbol, 0) + signed_qty
+        edge = (mid - price) * signed_qty  # bought below / sold above mid: positive
+        if hedge:
+            self.hedge_cost += -edge
+        else:
+            self.spread_capture += edge
+        self.fees += fee
+        self.pfof_paid += pfof
+
+    def total(self, mids: dict[str, float]) -> float:
+        return self.cash + sum(q * mids.get(s, 0.0) for s, q in self.inventory.items())
+
+    def components(self, mids: dict[str, float]) -> dict[str, int]:
+        """P&L decomposition; ``inventory_and_adverse_selection`` is what the market did to the
+        positions after each trade (the residual), so the components add up to ``total``."""
+        total = round(self.total(mids))
+        spread_capture = round(self.spread_capture)
+        hedge_cost = round(self.hedge_cost)
+        known = spread_capture - self.pfof_paid - self.fees - hedge_cost
+        return {
+            "total": total,
+            "spread_capture": spread_capture,
+            "pfof_paid": self.pfof_paid,
+            "fees": self.fees,
+            "hedge_cost": hedge_cost,
+            "inventory_and_adverse_selection": total - known,
+        }
+
+
+@dataclass(slots=True)
+class Ewma:
+    alpha: float
+    value: float = 0.0
+    seen: int = 0
+
+    def update(self, x: float) -> float:
+        self.seen += 1
+        self.value = x if self.seen == 1 else self.value + self.alpha * (x - self.value)
+        return self.value

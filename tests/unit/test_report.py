@@ -1,0 +1,248 @@
+"""write_report: summary.json schema and values, Parquet round trips, report.md contents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from orchestration.metrics import regime_summary, routing_table, size_bucket_table
+from orchestration.report import format_regime_table, write_report
+from tests.unit.test_metrics import (
+    alternating_regime,
+    make_fills,
+    make_orders,
+    order,
+    sample_fills,
+    sample_orders,
+)
+
+PROCESSES = [
+    {"name": "broker", "role": "broker", "pid": 4101},
+    {"name": "nyse", "role": "venue", "pid": 4102},
+]
+REQUIRED_REGIME_KEYS = {
+    "orders": int,
+    "terminal_orders": int,
+    "filled_orders": int,
+    "fill_rate": float,
+    "filled_shares": int,
+    "price_improvement_usd_per_share": float,
+    "price_improvement_bps": float,
+    "effective_spread_bps": float,
+    "eq_ratio": float,
+    "time_to_execution_ms_p50": float,
+    "time_to_execution_ms_p99": float,
+    "pfof_paid_usd": float,
+    "retail_cost_vs_mid_usd": float,
+}
+
+
+@pytest.fixture
+def orders() -> pd.DataFrame:
+    return sample_orders()
+
+
+@pytest.fixture
+def fills() -> pd.DataFrame:
+    return sample_fills()
+
+
+def _write(out_dir: Path, orders: pd.DataFrame, fills: pd.DataFrame, **kwargs) -> dict:
+    return write_report(
+        out_dir,
+        scenario="default",
+        seed=11,
+        run_dir="runs/20250101-000000",
+        processes=PROCESSES,
+        tables={"orders": orders, "fills": fills},
+        **kwargs,
+    )
+
+
+def _load_json(path: Path) -> dict:
+    def reject(token: str) -> None:
+        raise AssertionError(f"summary.json contains {token}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
+
+
+def test_write_report_summary_json_has_schema(tmp_path, orders, fills):
+    _write(tmp_path, orders, fills)
+
+    summary = _load_json(tmp_path / "summary.json")
+    assert (summary["scenario"], summary["seed"]) == ("default", 11)
+    assert summary["run_dir"] == "runs/20250101-000000"
+    assert summary["processes"] == PROCESSES
+    assert list(summary["regimes"]) == ["pfof", "auction"]
+    for values in summary["regimes"].values():
+        for key, kind in REQUIRED_REGIME_KEYS.items():
+            assert isinstance(values[key], kind), key
+
+
+def test_write_report_summary_values_match_metrics(tmp_path, orders, fills):
+    returned = _write(tmp_path, orders, fills)
+
+    written = _load_json(tmp_path / "summary.json")
+    assert written == returned
+    expected = regime_summary(orders, fills)
+    for regime, values in expected.items():
+        assert written["regimes"][regime] == pytest.approx(values)
+    assert written["regimes"]["pfof"]["price_improvement_usd_per_share"] == pytest.approx(0.001)
+    assert written["size_buckets"]["pfof"]["no NBBO"]["filled_shares"] == 100
+    assert written["size_buckets"]["pfof"]["no NBBO"]["eq_ratio"] is None
+    assert written["routing"]["pfof"]["citadel"]["net_pfof_cents_per_100_shares"] == 15.0
+
+
+def test_write_report_input_tables_round_trip_through_parquet(tmp_path, orders, fills):
+    _write(tmp_path, orders, fills)
+
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "orders.parquet"), orders)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "fills.parquet"), fills)
+
+
+def test_write_report_computed_tables_written_as_parquet(tmp_path, orders, fills):
+    _write(tmp_path, orders, fills)
+
+    regimes = pd.read_parquet(tmp_path / "regime_summary.parquet")
+    assert regimes["regime"].tolist() == ["pfof", "auction"]
+    assert regimes["filled_shares"].tolist() == [600, 100]
+    buckets = pd.read_parquet(tmp_path / "size_buckets.parquet")
+    assert len(buckets) == len(size_bucket_table(orders, fills))
+    routing = pd.read_parquet(tmp_path / "routing.parquet")
+    expected = routing_table(orders, fills)
+    assert routing[["regime", "destination"]].values.tolist() == (
+        expected[["regime", "destination"]].values.tolist()
+    )
+
+
+def test_write_report_markdown_has_every_section(tmp_path, orders, fills):
+    _write(tmp_path, orders, fills)
+
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    for heading in (
+        "# flowlab report: default",
+        "## Execution quality by regime",
+        "## Execution quality by order size",
+        "## Routing by destination",
+        "## Differences vs pfof",
+        "## Definitions",
+    ):
+        assert heading in text
+    assert "runs/20250101-000000" in text and "Seed: 11" in text
+    assert "| pfof | citadel |" in text
+
+
+def test_write_report_identical_regimes_says_not_significant(tmp_path):
+    a_orders, a_fills = alternating_regime("a", (0, 10_000), 40)
+    b_orders, b_fills = alternating_regime("b", (0, 10_000), 40)
+
+    summary = _write(tmp_path, make_orders(a_orders + b_orders), make_fills(a_fills + b_fills))
+
+    assert [c["significant"] for c in summary["comparisons"]] == [False, False]
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert text.count("not significant") == 2
+
+
+def test_write_report_real_difference_ci_covers_truth(tmp_path):
+    a_orders, a_fills = alternating_regime("a", (0, 10_000), 100)
+    b_orders, b_fills = alternating_regime("b", (10_000, 20_000), 100)
+
+    summary = _write(tmp_path, make_orders(a_orders + b_orders), make_fills(a_fills + b_fills))
+
+    improvement = summary["comparisons"][0]
+    assert improvement["metric"] == "price_improvement_usd_per_share"
+    assert improvement["ci_low"] < 0.01 < improvement["ci_high"]
+    assert improvement["significant"] is True
+    assert ", significant (the CI excludes 0)" in (tmp_path / "report.md").read_text()
+
+
+def test_write_report_single_regime_has_nothing_to_compare(tmp_path):
+    a_orders, a_fills = alternating_regime("a", (0, 10_000), 4)
+
+    summary = _write(tmp_path, make_orders(a_orders), make_fills(a_fills))
+
+    assert summary["comparisons"] == []
+    assert "nothing to compare" in (tmp_path / "report.md").read_text()
+
+
+def test_write_report_extra_keys_added_to_summary(tmp_path, orders, fills):
+    summary = _write(tmp_path, orders, fills, extra={"duration_s": 12.5, "note": float("nan")})
+
+    written = _load_json(tmp_path / "summary.json")
+    assert written["duration_s"] == 12.5
+    assert written["note"] is None
+    assert summary["duration_s"] == 12.5
+
+
+def test_write_report_extra_replacing_computed_key_raises(tmp_path, orders, fills):
+    with pytest.raises(ValueError, match="regimes"):
+        _write(tmp_path, orders, fills, extra={"regimes": {}})
+
+
+def test_write_report_reserved_table_name_raises(tmp_path, orders, fills):
+    with pytest.raises(ValueError, match="routing"):
+        write_report(
+            tmp_path,
+            scenario="s",
+            seed=0,
+            run_dir="r",
+            processes=[],
+            tables={"orders": orders, "fills": fills, "routing": fills},
+        )
+
+
+def test_write_report_missing_fills_table_raises(tmp_path, orders):
+    with pytest.raises(ValueError, match="fills"):
+        write_report(
+            tmp_path, scenario="s", seed=0, run_dir="r", processes=[], tables={"orders": orders}
+        )
+
+
+def test_write_report_extra_tables_written_too(tmp_path, orders, fills):
+    routes = pd.DataFrame(
+        {
+            "order_id": ["o1"],
+            "regime": ["pfof"],
+            "ts_ns": [1],
+            "destination": ["citadel"],
+            "qty": [100],
+            "reason": ["pfof"],
+        }
+    )
+
+    write_report(
+        tmp_path,
+        scenario="s",
+        seed=0,
+        run_dir="r",
+        processes=[],
+        tables={"orders": orders, "fills": fills, "routes": routes},
+    )
+
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "routes.parquet"), routes)
+
+
+def test_format_regime_table_one_aligned_row_per_regime(orders, fills):
+    summary = {"regimes": regime_summary(orders, fills)}
+
+    lines = format_regime_table(summary).splitlines()
+
+    assert len(lines) == 3
+    assert lines[0].split()[0] == "regime"
+    assert lines[1].startswith("pfof") and lines[2].startswith("auction")
+    assert len({len(line) for line in lines}) == 1
+    assert "0.0010" in lines[1] and "9.0%" in lines[1]
+
+
+def test_format_regime_table_missing_values_show_na():
+    row = regime_summary(
+        make_orders([order("x1", "buy", 10, 0, "open", 0, regime="x")]),
+        make_fills([]),
+    )
+
+    text = format_regime_table({"regimes": row})
+
+    assert "n/a" in text.splitlines()[1]
