@@ -289,22 +289,22 @@ class Service:
                 raise ProtocolError("envelope", "missing routing identity")
             check_version(body)
         except ProtocolError as exc:
-            self._reject(sock, identity, exc, None)
+            self._reject_frame(sock, identity, exc, None)
             return
         for payload in body[1:]:
             try:
                 msg = decoder.decode_payload(payload)
             except ProtocolError as exc:
-                self._reject(sock, identity, exc, received_type(payload))
+                self._reject_frame(sock, identity, exc, received_type(payload))
                 continue
             self.counters[counter] = self.counters.get(counter, 0) + 1
             try:
                 handler(identity, msg, recv_ns)
             except Exception as exc:
                 log.exception("%s: cannot handle %s: %r", self.name, type(msg).__name__, exc)
-                self._reject(sock, identity, ProtocolError("payload", f"internal error: {exc!r}"), type(msg).__name__)
+                self._reject_frame(sock, identity, ProtocolError("payload", f"internal error: {exc!r}"), type(msg).__name__)
 
-    def _reject(
+    def _reject_frame(
         self, sock: zmq.asyncio.Socket, identity: bytes | None, exc: ProtocolError, rtype: str | None
     ) -> None:
         self.counters["rejected.protocol"] = self.counters.get("rejected.protocol", 0) + 1

@@ -18,8 +18,8 @@ from protocol.money import CENT, MICROS_PER_DOLLAR
 from services.book import OrderBook, SubmitResult
 
 P100 = 100 * MICROS_PER_DOLLAR
-COLLAR_BPS = 3  # $0.03 around $100: small enough that random sweeps run into it
-ACCOUNTS = ("a", "b", "c")
+COLLAR_BPS = 2  # $0.02 around $100: small enough that random sweeps run into it
+ACCOUNTS = ("a", "b", "c", "d", "e")
 OFF_TICK = P100 + CENT // 2
 
 sides = st.sampled_from(Side)
@@ -29,11 +29,13 @@ prices = st.sampled_from([P100 + cents * CENT for cents in range(-4, 5)] + [OFF_
 limit_ops = st.tuples(
     st.just("limit"), sides, quantities, prices, tifs, st.sampled_from(ACCOUNTS), st.booleans()
 )
-market_ops = st.tuples(st.just("market"), sides, quantities, tifs, st.sampled_from(ACCOUNTS))
+market_ops = st.tuples(
+    st.just("market"), sides, st.integers(1, 1000), tifs, st.sampled_from(ACCOUNTS)
+)
 cancel_ops = st.tuples(st.just("cancel"), st.integers(0, 200))
 replace_ops = st.tuples(st.just("replace"), st.integers(0, 200), quantities, st.none() | prices)
 operations = st.lists(
-    st.one_of(limit_ops, limit_ops, market_ops, cancel_ops, replace_ops), max_size=80
+    st.one_of(limit_ops, limit_ops, market_ops, cancel_ops, replace_ops), min_size=20, max_size=80
 )
 
 

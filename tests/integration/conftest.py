@@ -1,0 +1,143 @@
+"""One shared run of the whole default lab for the integration tests that only read its results.
+
+The ``default_lab_run`` fixture starts every process of the built-in default scenario on
+loopback, probes every bound endpoint with garbage and invalid orders, injects a few hundred
+orders under three regimes, stops the lab, and hands the tests what happened: probe replies,
+the injector's account, exit codes, and the tables built from the tape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import pytest
+import zmq
+import zmq.asyncio
+
+from orchestration.launcher import Lab
+from orchestration.runconfig import RunConfig
+from orchestration.scenario import load_scenario
+from orchestration.streams import generate_stream, validate_rows, write_stream
+from orchestration.tape import build_tables, read_tape
+from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode
+from protocol.common import OrderType, Side
+from protocol.control import InjectionDone
+from protocol.orders import SubmitOrder
+
+REGIMES = ["pfof", "auction", "best-ex"]
+ORDERS = 300
+RATE = 150.0
+
+
+@dataclass
+class Probe:
+    service: str
+    endpoint: str
+    case: str
+    reply: object | None
+
+
+@dataclass
+class LabRun:
+    config: RunConfig
+    run_dir: Path
+    processes: list[dict]
+    probes: list[Probe]
+    recorder_bad_frames: int
+    rejected_counters: dict[str, int]
+    done: InjectionDone
+    exit_codes: dict[str, int | None]
+    tables: dict = field(default_factory=dict)
+    tape: list = field(default_factory=list)
+
+
+def garbage_cases(symbol: str) -> list[tuple[str, list[bytes]]]:
+    """Frames every ROUTER endpoint must answer with a reject, and keep running."""
+    bad_symbol = SubmitOrder(order_id="bad-1", symbol="NOPE", side=Side.BUY, qty=100,
+                             order_type=OrderType.MARKET, account="probe")
+    zero_qty = msgspec.msgpack.decode(encode(bad_symbol))
+    zero_qty.update(symbol=symbol, qty=0, order_id="bad-2")
+    return [
+        ("no version frame", [b"hello"]),
+        ("wrong version", [b"FL9", encode(bad_symbol)]),
+        ("not msgpack", [VERSION, b"\xc1\xc1\xc1"]),
+        ("unknown type", [VERSION, msgspec.msgpack.encode({"type": "LaunchMissiles"})]),
+        ("invalid field", [VERSION, msgspec.msgpack.encode(zero_qty)]),
+        ("unknown symbol", [VERSION, encode(bad_symbol)]),
+    ]
+
+
+async def probe_endpoints(config: RunConfig) -> list[Probe]:
+    ctx = zmq.asyncio.Context()
+    decoder = Decoder(ALL_MESSAGE_TYPES)
+    probes: list[Probe] = []
+    symbol = config.scenario.symbol_names[0]
+    try:
+        for spec in config.services:
+            for kind, endpoint in spec.endpoints.items():
+                if kind in ("md", "tape"):
+                    continue  # PUB sends only; the tape PULL is probed separately
+                for case, frames in garbage_cases(symbol):
+                    sock = ctx.socket(zmq.DEALER)
+                    sock.setsockopt(zmq.LINGER, 0)
+                    sock.setsockopt(zmq.IDENTITY, f"probe-{spec.name}-{kind}".encode())
+                    sock.connect(endpoint.connect)
+                    try:
+                        await sock.send_multipart(frames)
+                        reply = None
+                        if await sock.poll(5000):
+                            reply = decoder.decode(await sock.recv_multipart())[0]
+                        probes.append(Probe(spec.name, kind, case, reply))
+                    finally:
+                        sock.close(linger=0)
+    finally:
+        ctx.term()
+    return probes
+
+
+async def poison_tape(config: RunConfig) -> None:
+    ctx = zmq.asyncio.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 2000)
+    sock.connect(config.tape)
+    await sock.send_multipart([b"garbage", b"frames"])
+    sock.close()
+    ctx.term()
+
+
+async def run_default_lab(runs: Path) -> LabRun:
+    scenario = msgspec.structs.replace(
+        load_scenario(), broker=msgspec.structs.replace(load_scenario().broker, regimes=REGIMES)
+    )
+    lab = Lab(scenario, runs_root=runs)
+    try:
+        await lab.start()
+        probes = await lab.guard(probe_endpoints(lab.config))
+        await lab.guard(poison_tape(lab.config))
+        rows = generate_stream(scenario, REGIMES, orders=ORDERS, rate_per_s=RATE, seed=7)
+        validate_rows(rows, scenario)
+        done = await lab.inject(write_stream(rows, lab.run_dir / "stream.csv"), timeout_s=30)
+        recorder = lab.procs[scenario.recorder]
+        await asyncio.wait_for(_until(lambda: recorder.counters.get("tape.bad_frames", 0) > 0), 10)
+        counters = {name: p.counters.get("rejected.protocol", 0) for name, p in lab.procs.items()}
+        bad_frames = recorder.counters.get("tape.bad_frames", 0)
+    finally:
+        exit_codes = await lab.stop()
+    return LabRun(
+        config=lab.config, run_dir=lab.run_dir, processes=lab.processes, probes=probes,
+        recorder_bad_frames=bad_frames, rejected_counters=counters, done=done, exit_codes=exit_codes,
+        tables=build_tables(lab.run_dir, lab.config), tape=list(read_tape(lab.run_dir)),
+    )
+
+
+async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
+    while not predicate():
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def default_lab_run(tmp_path_factory: pytest.TempPathFactory) -> LabRun:
+    return asyncio.run(asyncio.wait_for(run_default_lab(tmp_path_factory.mktemp("runs")), 240))

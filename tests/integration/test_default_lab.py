@@ -1,0 +1,140 @@
+"""The whole default lab, end to end, on real processes and sockets (one shared run)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from protocol.control import PnlReport, Rejected
+from protocol.orders import OrderCanceled, OrderFilled, OrderRejected
+from tests.helpers import pid_alive
+
+from .conftest import ORDERS, REGIMES, LabRun
+
+pytestmark = pytest.mark.integration
+
+
+def test_lab_runs_every_role_as_its_own_process(default_lab_run: LabRun) -> None:
+    pids = [p["pid"] for p in default_lab_run.processes]
+    roles = {p["role"] for p in default_lab_run.processes}
+
+    assert len(set(pids)) == len(pids) >= 10
+    assert roles >= {"recorder", "value", "venue", "sip", "darkpool", "wholesaler", "auction",
+                     "broker", "sor", "agents", "injector"}
+
+
+def test_lab_stop_every_process_exits_cleanly(default_lab_run: LabRun) -> None:
+    assert default_lab_run.exit_codes and all(code == 0 for code in default_lab_run.exit_codes.values()), default_lab_run.exit_codes
+    assert not [p for p in default_lab_run.processes if pid_alive(p["pid"])]
+
+
+def test_injection_every_order_reaches_one_terminal_state(default_lab_run: LabRun) -> None:
+    done = default_lab_run.done
+    broker = default_lab_run.config.scenario.broker.name
+    orders = default_lab_run.tables["orders"]
+    injected = set(orders["order_id"])
+    terminal = Counter(
+        msg.order_id
+        for service, _, msg in default_lab_run.tape
+        if service == broker and getattr(msg, "order_id", None) in injected and (
+            (isinstance(msg, OrderFilled) and msg.leaves_qty == 0)
+            or isinstance(msg, (OrderCanceled, OrderRejected))
+        )
+    )
+
+    assert done.sent == done.terminal == ORDERS and done.timed_out == 0
+    assert len(orders) == ORDERS and set(orders["regime"]) == set(REGIMES)
+    assert len(terminal) == ORDERS and set(terminal.values()) == {1}
+    assert (orders["status"] != "open").all()
+
+
+def test_injection_filled_orders_have_exactly_their_qty(default_lab_run: LabRun) -> None:
+    orders = default_lab_run.tables["orders"]
+    fills = default_lab_run.tables["fills"]
+    filled = fills.groupby("order_id")["qty"].sum()
+
+    assert (orders["filled_qty"] <= orders["qty"]).all()
+    done = orders[orders["status"] == "filled"].set_index("order_id")
+    assert (filled.reindex(done.index) == done["qty"]).all()
+    assert (orders["status"] == "filled").mean() > 0.9
+
+
+def test_shares_filled_at_destinations_equal_shares_reported_by_broker(default_lab_run: LabRun) -> None:
+    config = default_lab_run.config
+    roles = {s.name: s.role for s in config.services}
+    dest = default_lab_run.tables["destination_fills"]
+    # Broker children are "<client id>~k"; SOR children of those are "<client id>~k/n".
+    direct = dest["order_id"].str.fullmatch(r"[A-Z]\d+~\d+") & dest["service"].map(roles).isin(["wholesaler", "auction"])
+    routed = dest["order_id"].str.fullmatch(r"[A-Z]\d+~\d+/\d+") & dest["service"].map(roles).isin(["venue", "darkpool"])
+    at_destinations = dest[direct | routed]
+    by_client = at_destinations.groupby(at_destinations["order_id"].str.extract(r"^([A-Z]\d+)~", expand=False))["qty"].sum()
+    reported = default_lab_run.tables["fills"].groupby("order_id")["qty"].sum()
+
+    assert int(at_destinations["qty"].sum()) == int(reported.sum()) > 0
+    assert by_client.sort_index().to_dict() == reported.sort_index().to_dict()
+
+
+def test_every_regime_routes_to_its_destinations(default_lab_run: LabRun) -> None:
+    fills = default_lab_run.tables["fills"]
+    liquidity = fills.groupby("regime")["liquidity"].agg(set).to_dict()
+
+    assert "internalized" in liquidity["pfof"]
+    assert "auction" in liquidity["auction"]
+    assert liquidity["best-ex"] <= {"taker", "midpoint", "maker"}
+
+
+def test_broker_pfof_revenue_equals_wholesalers_pfof_paid(default_lab_run: LabRun) -> None:
+    reports = [m for _, _, m in default_lab_run.tape if isinstance(m, PnlReport)]
+    broker = next(r for r in reports if r.role == "broker")
+    paid = sum(r.components["pfof_paid"] for r in reports if r.role == "wholesaler")
+    fills = default_lab_run.tables["fills"]
+
+    assert broker.components["pfof_revenue"] == paid == int(fills["pfof"].sum()) > 0
+
+
+def test_garbage_on_every_router_endpoint_gets_a_reject_naming_the_problem(default_lab_run: LabRun) -> None:
+    unanswered = [(p.service, p.endpoint, p.case) for p in default_lab_run.probes if p.reply is None]
+    assert not unanswered
+    for probe in default_lab_run.probes:
+        reply = probe.reply
+        assert isinstance(reply, (Rejected, OrderRejected)), (probe, reply)
+        assert reply.reason
+        if probe.case in ("no version frame", "wrong version"):
+            assert isinstance(reply, Rejected) and reply.field == "version"
+        if probe.case == "not msgpack":
+            assert isinstance(reply, Rejected) and reply.field == "payload"
+        if probe.case == "unknown type":
+            assert isinstance(reply, Rejected) and reply.field == "type"
+        if probe.case == "invalid field" and isinstance(reply, Rejected) and reply.field != "type":
+            assert reply.field == "qty"
+        if probe.case == "unknown symbol" and isinstance(reply, OrderRejected):
+            assert reply.field == "symbol"
+
+
+def test_garbage_every_order_endpoint_rejects_invalid_orders_in_its_own_words(default_lab_run: LabRun) -> None:
+    order_endpoints = {(p.service, p.endpoint) for p in default_lab_run.probes if p.endpoint == "orders"}
+    by_case = {(p.service, p.endpoint, p.case): p.reply for p in default_lab_run.probes}
+
+    for service, endpoint in order_endpoints:
+        assert isinstance(by_case[(service, endpoint, "unknown symbol")], OrderRejected), service
+        invalid = by_case[(service, endpoint, "invalid field")]
+        assert isinstance(invalid, Rejected) and invalid.field == "qty", (service, invalid)
+
+
+def test_garbage_services_keep_running_and_count_rejects(default_lab_run: LabRun) -> None:
+    counted = {n for n, c in default_lab_run.rejected_counters.items() if c > 0}
+    probed = {p.service for p in default_lab_run.probes}
+
+    assert probed <= counted
+    assert default_lab_run.recorder_bad_frames >= 1
+    # They kept serving: the stream after the probes completed (see the terminal-state test).
+    assert default_lab_run.done.terminal == ORDERS
+
+
+def test_tape_order_ids_follow_conventions(default_lab_run: LabRun) -> None:
+    routes = default_lab_run.tables["routes"]
+    broker_routes = routes[routes["router"] == default_lab_run.config.scenario.broker.name]
+
+    assert broker_routes["child_id"].map(lambda c: bool(re.fullmatch(r"[A-Z]\d+~\d+", c))).all()
