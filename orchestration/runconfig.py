@@ -7,6 +7,7 @@ docker-compose, where endpoints are host names instead of loopback ports.
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -93,10 +94,38 @@ def service_plan(scenario: Scenario) -> list[tuple[str, str]]:
     return plan
 
 
+_taken: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_tcp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port that is free now and outside the kernel's ephemeral range.
+
+    Ports from the ephemeral range would race with the outgoing connections of the lab's own
+    processes (which take ephemeral ports) and could even self-connect; below it they cannot.
+    """
+    low, _ = _ephemeral_range()
+    floor = 10_000 if low > 12_000 else 1_024
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(floor, low)
+        if port in _taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _taken.add(port)
+        return port
+    raise ScenarioError(f"cannot find a free TCP port on {host} between {floor} and {low}")
 
 
 def _resolve(

@@ -491,7 +491,7 @@ def test_replace_size_up_loses_priority() -> None:
     limit(book, "b1", BUY, 100, px(0))
     limit(book, "b2", BUY, 100, px(0))
 
-    book.replace("b1", 150, None, 2)
+    book.replace("b1", 101, None, 2)
 
     assert [o.order_id for o in book.level_orders(BUY, px(0))] == ["b2", "b1"]
     assert book.get("b1").ts_ns == 2

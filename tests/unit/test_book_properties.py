@@ -225,7 +225,7 @@ class CheckedBook:
         assert len(book) == len(live)
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(operations)
 def test_order_book_random_operations_keep_every_property(ops: list[tuple]) -> None:
     checked = CheckedBook()

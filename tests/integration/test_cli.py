@@ -1,0 +1,84 @@
+"""The ``flowlab`` command line as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.helpers import pid_alive
+
+pytestmark = pytest.mark.integration
+TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
+FLOWLAB = [sys.executable, "-m", "orchestration.cli"]
+SUMMARY_KEYS = {
+    "orders", "terminal_orders", "filled_orders", "fill_rate", "filled_shares",
+    "price_improvement_usd_per_share", "price_improvement_bps", "effective_spread_bps", "eq_ratio",
+    "time_to_execution_ms_p50", "time_to_execution_ms_p99", "pfof_paid_usd", "retail_cost_vs_mid_usd",
+}
+
+
+def flowlab(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FLOWLAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_compare_with_orders_and_out_writes_summary_accounting_for_every_order(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+
+    result = flowlab("compare", "--orders", "400", "--rate", "200", "--out", str(out), "--no-live", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) >= {"scenario", "seed", "run_dir", "processes", "regimes"}
+    assert summary["scenario"] == "default" and isinstance(summary["seed"], int)
+    assert len(summary["processes"]) >= 10
+    assert all({"name", "role", "pid"} <= set(p) for p in summary["processes"])
+    regimes = summary["regimes"]
+    assert set(regimes) == {"pfof", "auction"}
+    for metrics in regimes.values():
+        assert SUMMARY_KEYS <= set(metrics)
+    assert sum(m["orders"] for m in regimes.values()) == 400
+    assert sum(m["terminal_orders"] for m in regimes.values()) == 400
+    for name in ("orders", "fills", "routes", "auctions", "nbbo", "latency", "pnl"):
+        assert len(pd.read_parquet(out / f"{name}.parquet").columns) > 0
+    assert len(pd.read_parquet(out / "orders.parquet")) == 400
+    report = (out / "report.md").read_text()
+    assert "pfof" in report and "auction" in report
+    assert "pfof" in result.stdout and "auction" in result.stdout
+
+
+def test_compare_unknown_regime_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    result = flowlab("compare", "--regimes", "pfof,barter", "--no-live", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "barter" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_up_status_inject_down_drive_a_background_lab(tmp_path: Path) -> None:
+    up = flowlab("up", "--scenario", str(TINY), cwd=tmp_path, timeout=120)
+    assert up.returncode == 0, up.stderr
+    current = (tmp_path / "runs" / "current").resolve()
+    info = json.loads((current / "lab.json").read_text())
+    try:
+        status = flowlab("status", cwd=tmp_path, timeout=30)
+        assert status.returncode == 0, status.stderr
+        for name in ("broker", "lit-a", "recorder", "wh-a"):
+            assert name in status.stdout
+
+        inject = flowlab("inject", "--orders", "25", "--rate", "100", cwd=tmp_path, timeout=120)
+        assert inject.returncode == 0, inject.stderr[-3000:]
+    finally:
+        down = flowlab("down", cwd=tmp_path, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert not pid_alive(info["pid"])
+    assert not [p["pid"] for p in info["processes"] if pid_alive(p["pid"])]
+
+    report = flowlab("report", str(current), "--out", str(tmp_path / "rep"), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    orders = pd.read_parquet(tmp_path / "rep" / "orders.parquet")
+    assert len(orders) == 25 and (orders["status"] != "open").all()
