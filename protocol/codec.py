@@ -77,6 +77,9 @@ class Decoder:
             return self._decoder.decode(payload)
         except msgspec.MsgspecError as exc:
             raise _error_from_msgspec(exc) from exc
+        except RecursionError as exc:
+            # msgspec skips values before the tag recursively; deep nesting there is still garbage.
+            raise ProtocolError("payload", "nested too deeply") from exc
 
     def decode(self, frames: Sequence[bytes]) -> list[Message]:
         """Decode ``[VERSION, payload, ...]`` (the envelope already removed)."""
@@ -103,7 +106,7 @@ def received_type(payload: bytes) -> str | None:
     """Best-effort name of the ``type`` field of an undecodable payload, for reject messages."""
     try:
         obj = msgspec.msgpack.decode(payload)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         return None
     if isinstance(obj, dict):
         t = obj.get("type")

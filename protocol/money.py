@@ -23,13 +23,16 @@ def to_micros(dollars: str | int | float | Decimal) -> int:
         raise ValueError(f"cannot convert {dollars!r} to micro-dollars: not finite")
     # Exact product: enough precision for every digit, and any rounding is trapped, so huge or
     # tiny values are rejected instead of being silently rounded by the default 28-digit context.
-    exact = Context(prec=len(value.as_tuple().digits) + 7, traps=[InvalidOperation, Overflow, Inexact])
+    digits = len(value.as_tuple().digits)
+    exact = Context(prec=digits + 7, traps=[InvalidOperation, Overflow, Inexact])
     try:
         micros = exact.multiply(value, MICROS_PER_DOLLAR)
     except Overflow as e:
         raise ValueError(f"cannot convert {dollars!r} to micro-dollars: too large") from e
     except Inexact as e:
-        raise ValueError(f"cannot convert {dollars!r} to micro-dollars: finer than $0.000001") from e
+        raise ValueError(
+            f"cannot convert {dollars!r} to micro-dollars: finer than $0.000001"
+        ) from e
     if micros != micros.to_integral_value():
         raise ValueError(f"cannot convert {dollars!r} to micro-dollars: finer than $0.000001")
     return int(micros)
