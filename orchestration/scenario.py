@@ -22,7 +22,7 @@ Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
 
-REGIMES = ("pfof", "auction", "best-ex")
+REGIMES = ("pfof", "pfof-capped", "weighted", "auction", "hybrid", "best-ex", "commission")
 
 
 class ScenarioError(ValueError):
@@ -30,7 +30,14 @@ class ScenarioError(ValueError):
 
 
 class Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pass
+    def __post_init__(self) -> None:
+        # A bad dollar amount is an error at load, naming its key, not when a service starts.
+        for field in msgspec.structs.fields(self):
+            if field.type == Dollars:
+                try:
+                    micros(getattr(self, field.name))
+                except ValueError as exc:
+                    raise ValueError(f"{field.name}: {exc}") from exc
 
 
 def micros(value: Dollars) -> int:
@@ -93,6 +100,11 @@ class WholesalerSpec(Spec, frozen=True):
     min_margin_per_share: Dollars = "0.0005"
     auction_margin_per_share: Dollars = "0.0010"
     auction_participation: Fraction = 1.0
+    # Routing pressure: after a scorecard review that demotes it (or ranks it below the best),
+    # the wholesaler gives up this share of its margin; after a good review it takes back
+    # `margin_recovery` of the way to its target.
+    margin_cut_on_demotion: Fraction = 0.25
+    margin_recovery: Fraction = 0.1
     max_order_qty: PositiveInt = 20_000
     inventory_limit: PositiveInt = 100_000
     hedge_threshold: PositiveInt = 2_000
@@ -108,8 +120,21 @@ class AuctionConfig(Spec, frozen=True):
 
 
 class BrokerConfig(Spec, frozen=True):
+    """The retail broker and its routing arms (see services/broker.py for each regime)."""
+
     name: str = "broker"
     regimes: list[str] = msgspec.field(default_factory=lambda: ["pfof", "auction"])
+    # pfof-capped: the broker accepts at most this PFOF per share.
+    pfof_cap_per_share: Dollars = "0.0010"
+    # weighted: score = w * execution cost - (1 - w) * PFOF revenue, per share; lowest wins.
+    execution_weight: Fraction = 0.7
+    # commission: a flat commission per order instead of PFOF, routed for best execution.
+    commission_per_order: Dollars = "0.65"
+    # The quarterly-style review: every period, wholesalers whose price improvement per share is
+    # below `scorecard_tolerance` x the best one's lose PFOF flow until the next review.
+    scorecard_period_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    scorecard_tolerance: Fraction = 0.8
+    scorecard_min_orders: PositiveInt = 5
 
 
 class SorConfig(Spec, frozen=True):
@@ -195,6 +220,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
     sip_latency_us: NonNegInt = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.symbols:
             raise ValueError("symbols: at least one symbol is required")
         if not self.venues:

@@ -33,6 +33,8 @@ from protocol.orders import (
     OrderRejected,
     OrderRouted,
     ReplaceOrder,
+    RoutingScorecard,
+    ScorecardEntry,
     SubmitOrder,
 )
 
@@ -41,7 +43,7 @@ __all__ = [
     "AuctionStarted", "CancelOrder", "CancelRejected", "Decoder", "Depth", "Heartbeat",
     "InjectionDone", "Level", "Liquidity", "Message", "OrderAccepted", "OrderCanceled",
     "OrderFilled", "OrderReceived", "OrderRejected", "OrderRouted", "OrderType", "PnlReport",
-    "ProtocolError", "Quote", "Rejected", "ReplaceOrder", "ServiceReady", "ServiceStatus",
+    "ProtocolError", "Quote", "Rejected", "ReplaceOrder", "RoutingScorecard", "ScorecardEntry", "ServiceReady", "ServiceStatus",
     "Shutdown", "Side", "Snapshot", "SnapshotRequest", "StatusReply", "StatusRequest",
     "StopService", "SubmitAuctionResponse", "SubmitOrder", "TimeInForce", "Trade", "ValueUpdate",
     "encode", "frames",

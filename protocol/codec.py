@@ -77,6 +77,9 @@ class Decoder:
             return self._decoder.decode(payload)
         except msgspec.MsgspecError as exc:
             raise _error_from_msgspec(exc) from exc
+        except UnicodeDecodeError as exc:
+            # msgspec raises this (not a MsgspecError) for a string that is not valid UTF-8.
+            raise ProtocolError("payload", f"string not valid UTF-8 ({exc.reason})") from exc
         except RecursionError as exc:
             # msgspec skips values before the tag recursively; deep nesting there is still garbage.
             raise ProtocolError("payload", "nested too deeply") from exc
@@ -106,7 +109,7 @@ def received_type(payload: bytes) -> str | None:
     """Best-effort name of the ``type`` field of an undecodable payload, for reject messages."""
     try:
         obj = msgspec.msgpack.decode(payload)
-    except (msgspec.MsgspecError, RecursionError):
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
         return None
     if isinstance(obj, dict):
         t = obj.get("type")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from protocol.base import Message
+from typing import Annotated
+
+from msgspec import Meta
+
+from protocol.base import Message, Record
 from protocol.common import (
     Liquidity,
     Money,
@@ -37,6 +41,9 @@ class SubmitOrder(Message, frozen=True):
     strategy: Name | None = None
     parent_id: OrderId | None = None
     created_ns: Nanos = 0
+    # Broker -> wholesaler: the PFOF per share the broker takes for this order (a cap);
+    # None means the wholesaler's standard rate.
+    pfof_rate: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
 
     def __post_init__(self) -> None:
         if self.order_type is OrderType.LIMIT and self.limit_price is None:
@@ -99,6 +106,7 @@ class OrderFilled(Message, frozen=True):
     recv_ns: Nanos = 0
     fee: Money = 0
     pfof: Money = 0
+    commission: Money = 0
 
 
 class OrderCanceled(Message, frozen=True):
@@ -143,3 +151,23 @@ class OrderRouted(Message, frozen=True):
     reason: Text
     limit_price: Price | None = None
     regime: str = ""
+
+
+class ScorecardEntry(Record, frozen=True):
+    """One wholesaler's execution quality over a review period (per share, micro-dollars)."""
+
+    wholesaler: Name
+    orders: int
+    shares: int
+    improvement_per_share: int
+    best_improvement_per_share: int
+    demoted: bool
+
+
+class RoutingScorecard(Message, frozen=True):
+    """Broker -> each wholesaler: the periodic review that can move flow between them."""
+
+    broker: Name
+    period_start_ns: Nanos
+    period_end_ns: Nanos
+    entries: list[ScorecardEntry]

@@ -1,24 +1,22 @@
 """The retail broker: takes client orders, applies each order's routing regime, reports back.
 
-Regimes (``SubmitOrder.regime``; the scenario lists which are enabled):
-- ``pfof``: to the wholesaler paying the most PFOF per share;
-- ``auction``: to the auction house; any remainder follows the scenario's remainder policy
-  (the SOR, or back to the top-paying wholesaler at the auction's best price or better);
-- ``best-ex``: to the SOR.
-A destination that declines or leaves a remainder hands over to the next step of the plan,
-ending with the SOR; the client sees one order, its fills, and exactly one terminal report.
-The NBBO at receipt goes to the tape with the order (``OrderReceived``): it is the Rule 605
-benchmark for everything the reports compute.
+Routing decisions come from the pure ``broker_core.RoutingTable`` (one plan of steps per regime).
+The client sees one order, its fills, and exactly one terminal report. The NBBO at receipt goes to
+the tape with the order (``OrderReceived``): it is the Rule 605 benchmark for the reports. Every
+``scorecard_period_s`` the broker reviews its wholesalers' price improvement and sends each a
+``RoutingScorecard`` (the routing pressure they respond to).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 
 import zmq
 
 from protocol.codec import Decoder, encode
-from protocol.common import OrderType, Side
+from protocol.common import Liquidity, OrderType, Side
 from protocol.control import PnlReport, Rejected
 from protocol.money import to_micros
 from protocol.orders import (
@@ -30,8 +28,11 @@ from protocol.orders import (
     OrderReceived,
     OrderRejected,
     OrderRouted,
+    RoutingScorecard,
+    ScorecardEntry,
     SubmitOrder,
 )
+from services.broker_core import RoutingTable, Step, WholesalerStats
 from services.feeds import NbboView
 from services.runtime import Service
 
@@ -43,13 +44,15 @@ class ClientOrder:
     identity: bytes
     order: SubmitOrder
     regime: str
-    plan: list[str]
+    plan: list[Step]
+    nbbo_bid: int | None
+    nbbo_ask: int | None
     cum: int = 0
     child_id: str | None = None
     child_dest: str | None = None
     children: int = 0
     best_auction_price: int | None = None
-    done: bool = False
+    commission_due: int = 0
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -61,11 +64,20 @@ class Broker(Service):
     role = "broker"
 
     async def _setup(self) -> None:
-        self.enabled = set(self.scenario.broker.regimes)
-        wholesalers = sorted(self.scenario.wholesalers, key=lambda w: (-to_micros(w.pfof_per_share), w.name))
-        self.top_wholesaler = wholesalers[0].name if wholesalers else None
+        cfg = self.scenario.broker
+        self.enabled = set(cfg.regimes)
+        self.table = RoutingTable(
+            wholesalers={w.name: WholesalerStats(w.name, to_micros(w.pfof_per_share)) for w in self.scenario.wholesalers},
+            auction=self.scenario.auction.name, sor=self.scenario.sor.name,
+            pfof_cap=to_micros(cfg.pfof_cap_per_share), execution_weight=cfg.execution_weight,
+            remainder_to_wholesaler=self.scenario.auction.remainder_policy == "return_to_wholesaler",
+            tolerance=cfg.scorecard_tolerance, min_orders=cfg.scorecard_min_orders,
+        )
+        self.commission = to_micros(cfg.commission_per_order)
         self.pfof_revenue = 0
+        self.commission_revenue = 0
         self.fees_paid = 0
+        self.period_start = time.time_ns()
         self.clients: dict[str, ClientOrder] = {}
         self.seen: set[str] = set()
         self.by_child: dict[str, str] = {}
@@ -80,28 +92,20 @@ class Broker(Service):
         self.orders = self.bind("orders", zmq.ROUTER)
         self.serve(self.orders, Decoder([SubmitOrder, CancelOrder]), self._on_client, router=True, name="clients")
 
-    # ------------------------------------------------------------------ clients
-    def _plan(self, regime: str) -> list[str]:
-        sor, auction = self.scenario.sor.name, self.scenario.auction.name
-        wholesaler = [self.top_wholesaler] if self.top_wholesaler else []
-        if regime == "pfof":
-            return [*wholesaler, sor]
-        if regime == "auction":
-            if self.scenario.auction.remainder_policy == "return_to_wholesaler":
-                return [auction, *wholesaler, sor]
-            return [auction, sor]
-        return [sor]
+    async def _on_running(self) -> None:
+        if self.scenario.wholesalers:
+            self.spawn(self._scorecards(), "scorecards")
 
+    # ------------------------------------------------------------------ clients
     def _on_client(self, identity: bytes | None, msg: object, recv_ns: int) -> None:
         assert identity is not None
         link = self.reply_link(self.orders, identity)
-        key_prefix = identity.decode(errors="replace")
         if isinstance(msg, CancelOrder):
             # Retail orders here are marketable and live for milliseconds; cancel is best effort.
             link.send(encode(self.make(CancelRejected, order_id=msg.order_id, reason="too late to cancel: order is being executed")))
             return
         assert isinstance(msg, SubmitOrder)
-        key = f"{key_prefix}|{msg.order_id}"
+        key = f"{identity.decode(errors='replace')}|{msg.order_id}"
         regime = msg.regime or (self.scenario.broker.regimes[0] if self.scenario.broker.regimes else "")
         reason = field_name = None
         if msg.symbol not in self.scenario.symbol_names:
@@ -119,13 +123,15 @@ class Broker(Service):
             self.count("orders.rejected")
             return
         nbbo = self.nbbo.get(msg.symbol)
+        bid, ask = (nbbo.bid_px, nbbo.ask_px) if nbbo else (None, None)
         self.tape(self.make(
             OrderReceived, order_id=msg.order_id, regime=regime, symbol=msg.symbol, side=msg.side,
             qty=msg.qty, order_type=msg.order_type, limit_price=msg.limit_price, recv_ns=recv_ns,
-            nbbo_bid=nbbo.bid_px if nbbo else None, nbbo_ask=nbbo.ask_px if nbbo else None,
-            created_ns=msg.ts_ns,
+            nbbo_bid=bid, nbbo_ask=ask, created_ns=msg.ts_ns,
         ))
-        client = ClientOrder(identity, msg, regime, self._plan(regime))
+        client = ClientOrder(identity, msg, regime, self.table.plan(regime), bid, ask)
+        if regime == "commission":
+            client.commission_due = self.commission
         self.clients[key] = client
         self.seen.add(key)
         link.send(encode(self.make(OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name, leaves_qty=msg.qty, recv_ns=recv_ns)))
@@ -136,26 +142,36 @@ class Broker(Service):
         if not client.plan:
             self._terminal_cancel(key, client, "; ".join(client.reasons) or "no destination left")
             return
-        dest = client.plan.pop(0)
+        step = client.plan.pop(0)
         order = client.order
-        limit = order.limit_price
-        order_type = order.order_type
-        if client.best_auction_price is not None and dest != self.scenario.sor.name:
-            # Remainder back to a wholesaler: at the auction's best price or better.
-            better = min if order.side is Side.BUY else max
-            limit = client.best_auction_price if limit is None else better(limit, client.best_auction_price)
-            order_type = OrderType.LIMIT
+        limit, order_type = order.limit_price, order.order_type
+        if step.at_auction_price:
+            # Remainder back to a wholesaler: at the auction's best price or better (or the NBBO).
+            ref = client.best_auction_price
+            if ref is None:
+                nbbo = self.nbbo.usable(order.symbol)
+                ref = None if nbbo is None else (nbbo.ask_px if order.side is Side.BUY else nbbo.bid_px)
+            if ref is not None:
+                better = min if order.side is Side.BUY else max
+                limit = ref if limit is None else better(limit, ref)
+                order_type = OrderType.LIMIT
+        if step.destination in self.table.wholesalers:
+            self.table.wholesalers[step.destination].period_orders += 1
         client.children += 1
         child_id = f"{order.order_id}~{client.children}"
-        client.child_id, client.child_dest = child_id, dest
+        client.child_id, client.child_dest = child_id, step.destination
         self.by_child[child_id] = key
         child = self.make(
             SubmitOrder, order_id=child_id, symbol=order.symbol, side=order.side, qty=client.remaining,
             order_type=order_type, limit_price=limit, tif=order.tif, account=self.name,
             regime=client.regime, parent_id=order.order_id, strategy=order.strategy,
+            pfof_rate=step.pfof_rate,
         )
-        self.destinations[dest].send(encode(child))
-        self.tape(self.make(OrderRouted, order_id=order.order_id, child_id=child_id, destination=dest, qty=client.remaining, reason=reason, limit_price=limit, regime=client.regime))
+        self.destinations[step.destination].send(encode(child))
+        self.tape(self.make(
+            OrderRouted, order_id=order.order_id, child_id=child_id, destination=step.destination,
+            qty=client.remaining, reason=reason, limit_price=limit, regime=client.regime,
+        ))
 
     # ------------------------------------------------------------------ destinations
     def _on_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
@@ -169,28 +185,38 @@ class Broker(Service):
             return
         match msg:
             case OrderFilled():
-                client.cum += msg.fill_qty
-                self.pfof_revenue += msg.pfof
-                self.fees_paid += msg.fee
-                if msg.liquidity == "auction":
-                    if client.best_auction_price is None:
-                        client.best_auction_price = msg.fill_price
-                payload = encode(self.make(
-                    OrderFilled, order_id=client.order.order_id, symbol=msg.symbol, side=msg.side,
-                    fill_qty=msg.fill_qty, fill_price=msg.fill_price, cum_qty=client.cum,
-                    leaves_qty=client.remaining, venue=msg.venue, liquidity=msg.liquidity,
-                    exec_id=msg.exec_id, exec_ns=msg.exec_ns, recv_ns=msg.recv_ns, fee=msg.fee,
-                    pfof=msg.pfof, correlation_id=client.child_dest,
-                ))
-                self.reply_link(self.orders, client.identity).send(payload)
-                self.tape(payload)
-                if client.remaining == 0:
-                    self._close(key, client)
+                self._on_fill(key, client, msg)
             case OrderCanceled() | OrderRejected():
                 self.by_child.pop(child_id, None)
                 client.reasons.append(f"{client.child_dest}: {msg.reason}")
                 if client.remaining > 0 and child_id == client.child_id:
                     self._route_next(key, client, f"after {client.child_dest}: {msg.reason}")
+
+    def _on_fill(self, key: str, client: ClientOrder, msg: OrderFilled) -> None:
+        client.cum += msg.fill_qty
+        self.pfof_revenue += msg.pfof
+        self.fees_paid += msg.fee
+        commission, client.commission_due = client.commission_due, 0
+        self.commission_revenue += commission
+        if msg.liquidity is Liquidity.AUCTION and client.best_auction_price is None:
+            client.best_auction_price = msg.fill_price
+        stats = self.table.wholesalers.get(client.child_dest or "")
+        if stats is not None and client.nbbo_bid is not None and client.nbbo_ask is not None:
+            sign = 1 if msg.side is Side.BUY else -1
+            mid2 = client.nbbo_bid + client.nbbo_ask
+            improvement = client.nbbo_ask - msg.fill_price if sign > 0 else msg.fill_price - client.nbbo_bid
+            stats.record_fill(msg.fill_qty, sign * (msg.fill_price - mid2 / 2), improvement)
+        payload = encode(self.make(
+            OrderFilled, order_id=client.order.order_id, symbol=msg.symbol, side=msg.side,
+            fill_qty=msg.fill_qty, fill_price=msg.fill_price, cum_qty=client.cum,
+            leaves_qty=client.remaining, venue=msg.venue, liquidity=msg.liquidity,
+            exec_id=msg.exec_id, exec_ns=msg.exec_ns, recv_ns=msg.recv_ns, fee=msg.fee,
+            pfof=msg.pfof, commission=commission, correlation_id=client.child_dest,
+        ))
+        self.reply_link(self.orders, client.identity).send(payload)
+        self.tape(payload)
+        if client.remaining == 0:
+            self._close(key, client)
 
     def _terminal_cancel(self, key: str, client: ClientOrder, reason: str) -> None:
         payload = encode(self.make(
@@ -202,14 +228,41 @@ class Broker(Service):
         self._close(key, client)
 
     def _close(self, key: str, client: ClientOrder) -> None:
-        client.done = True
         self.clients.pop(key, None)
         if client.child_id is not None:
             self.by_child.pop(client.child_id, None)
         self.count("orders.terminal")
 
+    # ------------------------------------------------------------------ scorecards
+    async def _scorecards(self) -> None:
+        while True:
+            await asyncio.sleep(self.scenario.broker.scorecard_period_s)
+            self._review()
+
+    def _review(self) -> None:
+        now = time.time_ns()
+        reviews = self.table.review()
+        card = self.make(
+            RoutingScorecard, broker=self.name, period_start_ns=self.period_start, period_end_ns=now,
+            entries=[ScorecardEntry(
+                wholesaler=r.name, orders=r.orders, shares=r.shares,
+                improvement_per_share=r.improvement_per_share,
+                best_improvement_per_share=r.best_improvement_per_share, demoted=r.demoted,
+            ) for r in reviews],
+        )
+        payload = encode(card)
+        for name in self.table.wholesalers:
+            self.destinations[name].send(payload)
+        self.tape(payload)
+        self.period_start = now
+        self.count("scorecards")
+
     async def _drain(self) -> None:
         self.tape(self.make(
             PnlReport, name=self.name, role=self.role,
-            components={"pfof_revenue": self.pfof_revenue, "fees_paid": self.fees_paid},
+            components={
+                "pfof_revenue": self.pfof_revenue, "commission_revenue": self.commission_revenue,
+                "fees_paid": self.fees_paid,
+                "total": self.pfof_revenue + self.commission_revenue - self.fees_paid,
+            },
         ))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import zmq
 
@@ -21,6 +21,7 @@ from protocol.orders import (
     OrderCanceled,
     OrderFilled,
     OrderRejected,
+    RoutingScorecard,
     SubmitOrder,
 )
 from protocol.money import to_micros
@@ -70,7 +71,7 @@ class Wholesaler(Service):
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         self.orders = self.bind("orders", zmq.ROUTER)
-        self.serve(self.orders, Decoder([SubmitOrder, CancelOrder]), self._on_order, router=True, name="orders")
+        self.serve(self.orders, Decoder([SubmitOrder, CancelOrder, RoutingScorecard]), self._on_order, router=True, name="orders")
         auction = self.scenario.auction.name
         self.auction_out = self.connect(auction, "responses", zmq.DEALER)
         self.auction_link = self.link(self.auction_out, auction, extra_us=spec.decision_us)
@@ -97,6 +98,9 @@ class Wholesaler(Service):
     def _on_order(self, identity: bytes | None, msg: object, recv_ns: int) -> None:
         assert identity is not None
         link = self.reply_link(self.orders, identity)
+        if isinstance(msg, RoutingScorecard):
+            self._on_scorecard(msg)
+            return
         if isinstance(msg, CancelOrder):
             # Internalisation is immediate: nothing of ours is ever left to cancel.
             link.send(encode(self.make(CancelRejected, order_id=msg.order_id, reason="already done")))
@@ -119,7 +123,9 @@ class Wholesaler(Service):
         nbbo = self.nbbo.usable(msg.symbol)
         assert nbbo is not None and nbbo.bid_px is not None and nbbo.ask_px is not None
         is_buy = msg.side is Side.BUY
-        price = internalization_price(self.econ, is_buy, nbbo.bid_px, nbbo.ask_px, self.adverse[msg.symbol].value)
+        rate = self.econ.pfof_per_share if msg.pfof_rate is None else min(self.econ.pfof_per_share, msg.pfof_rate)
+        econ = self.econ if rate == self.econ.pfof_per_share else replace(self.econ, pfof_per_share=rate)
+        price = internalization_price(econ, is_buy, nbbo.bid_px, nbbo.ask_px, self.adverse[msg.symbol].value)
         if msg.limit_price is not None and (price > msg.limit_price if is_buy else price < msg.limit_price):
             payload = encode(self.make(
                 OrderCanceled, order_id=msg.order_id, symbol=msg.symbol, canceled_qty=msg.qty,
@@ -129,7 +135,7 @@ class Wholesaler(Service):
             self.tape(payload)
             return
         mid = (nbbo.bid_px + nbbo.ask_px) / 2
-        pfof = self.econ.pfof_per_share * msg.qty
+        pfof = rate * msg.qty
         self.accounts.trade(msg.symbol, -msg.qty if is_buy else msg.qty, price, mid, hedge=False, pfof=pfof)
         self.exec_seq += 1
         filled = self.make(
@@ -143,6 +149,21 @@ class Wholesaler(Service):
         self.tape(payload)
         self.count("orders.internalized")
         self._after_trade(msg.symbol, -msg.qty if is_buy else msg.qty, price)
+
+    def _on_scorecard(self, card: RoutingScorecard) -> None:
+        """Routing pressure: a poor review costs margin; a good one lets it recover."""
+        entry = next((e for e in card.entries if e.wholesaler == self.name), None)
+        if entry is None:
+            return
+        target = self.spec_w.target_margin_share
+        share = self.econ.target_margin_share
+        if entry.demoted or (entry.orders and entry.improvement_per_share < entry.best_improvement_per_share):
+            share *= 1.0 - self.spec_w.margin_cut_on_demotion
+            self.count("scorecards.pressured")
+        else:
+            share += self.spec_w.margin_recovery * (target - share)
+        self.econ = replace(self.econ, target_margin_share=share)
+        self.count("scorecards")
 
     def _decline_reason(self, msg: SubmitOrder) -> tuple[str | None, str] | None:
         if msg.symbol not in self.adverse:

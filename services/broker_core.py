@@ -1,0 +1,134 @@
+"""Pure core of the broker's routing: which destination each regime picks, and the scorecard.
+
+Each regime is a *plan*: an ordered list of steps; a decline or a remainder moves the order to
+the next step, and every plan ends with the SOR so that no order is stranded.
+- ``pfof``: the wholesaler paying the most PFOF per share among those not demoted by the last
+  scorecard review;
+- ``pfof-capped``: the same, but the broker takes at most ``cap`` per share (the wholesaler's
+  cost of the order falls accordingly); ties on the capped rate go to the lower execution cost;
+- ``weighted``: minimise ``w * execution_cost - (1 - w) * pfof`` per share over the wholesalers,
+  where execution cost is learned from fills (vs the midpoint at receipt);
+- ``auction``: the auction, then per the remainder policy the top wholesaler at the auction's
+  price or better, then the SOR; ``hybrid``: always auction, then wholesaler, then SOR;
+- ``best-ex`` and ``commission``: the SOR (commission adds a flat fee per order instead of PFOF).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    destination: str
+    pfof_rate: int | None = None  # cap per share passed to a wholesaler
+    at_auction_price: bool = False  # limit the order at the auction's best price or better
+
+
+@dataclass(slots=True)
+class WholesalerStats:
+    """What the broker has seen of one wholesaler's executions."""
+
+    name: str
+    pfof_per_share: int
+    cost_per_share: float = 0.0  # learned EWMA of D * (price - mid), micro-dollars per share
+    cost_samples: int = 0
+    period_orders: int = 0
+    period_shares: int = 0
+    period_improvement: int = 0  # sum of improvement * shares, micro-dollars
+    demoted: bool = False
+
+    def record_fill(self, qty: int, cost_per_share: float, improvement_per_share: int, alpha: float = 0.05) -> None:
+        self.cost_samples += 1
+        self.cost_per_share = cost_per_share if self.cost_samples == 1 else (
+            self.cost_per_share + alpha * (cost_per_share - self.cost_per_share)
+        )
+        self.period_shares += qty
+        self.period_improvement += improvement_per_share * qty
+
+    @property
+    def improvement_per_share(self) -> int:
+        return self.period_improvement // self.period_shares if self.period_shares else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    name: str
+    orders: int
+    shares: int
+    improvement_per_share: int
+    best_improvement_per_share: int
+    demoted: bool
+
+
+@dataclass(slots=True)
+class RoutingTable:
+    """The broker's view of its destinations; pure and synchronous."""
+
+    wholesalers: dict[str, WholesalerStats]
+    auction: str
+    sor: str
+    pfof_cap: int
+    execution_weight: float
+    remainder_to_wholesaler: bool
+    tolerance: float
+    min_orders: int
+    history: list[list[Review]] = field(default_factory=list)
+
+    def _eligible(self) -> list[WholesalerStats]:
+        live = [w for w in self.wholesalers.values() if not w.demoted]
+        return live or list(self.wholesalers.values())
+
+    def top_payer(self) -> WholesalerStats | None:
+        eligible = self._eligible()
+        return min(eligible, key=lambda w: (-w.pfof_per_share, w.name)) if eligible else None
+
+    def capped_choice(self) -> WholesalerStats | None:
+        eligible = self._eligible()
+        return min(
+            eligible, key=lambda w: (-min(w.pfof_per_share, self.pfof_cap), w.cost_per_share, w.name)
+        ) if eligible else None
+
+    def weighted_choice(self) -> WholesalerStats | None:
+        w = self.execution_weight
+        eligible = self._eligible()
+        return min(
+            eligible, key=lambda s: (w * s.cost_per_share - (1 - w) * s.pfof_per_share, s.name)
+        ) if eligible else None
+
+    def plan(self, regime: str) -> list[Step]:
+        top = self.top_payer()
+        wholesale = [Step(top.name)] if top else []
+        match regime:
+            case "pfof":
+                return [*wholesale, Step(self.sor)]
+            case "pfof-capped":
+                choice = self.capped_choice()
+                return [*([Step(choice.name, pfof_rate=self.pfof_cap)] if choice else []), Step(self.sor)]
+            case "weighted":
+                choice = self.weighted_choice()
+                return [*([Step(choice.name)] if choice else []), Step(self.sor)]
+            case "auction":
+                back = [Step(top.name, at_auction_price=True)] if top and self.remainder_to_wholesaler else []
+                return [Step(self.auction), *back, Step(self.sor)]
+            case "hybrid":
+                back = [Step(top.name, at_auction_price=True)] if top else []
+                return [Step(self.auction), *back, Step(self.sor)]
+            case "best-ex" | "commission":
+                return [Step(self.sor)]
+        raise ValueError(f"regime: unknown {regime!r}")
+
+    def review(self) -> list[Review]:
+        """Close a scorecard period: demote wholesalers far below the best, reset the period."""
+        rated = [w for w in self.wholesalers.values() if w.period_orders >= self.min_orders]
+        best = max((w.improvement_per_share for w in rated), default=0)
+        reviews = []
+        for w in self.wholesalers.values():
+            if w.period_orders >= self.min_orders:
+                w.demoted = best > 0 and w.improvement_per_share < self.tolerance * best
+            else:
+                w.demoted = False  # no evidence this period: back on probation
+            reviews.append(Review(w.name, w.period_orders, w.period_shares, w.improvement_per_share, best, w.demoted))
+            w.period_orders = w.period_shares = w.period_improvement = 0
+        self.history.append(reviews)
+        return reviews
