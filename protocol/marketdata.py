@@ -91,6 +91,7 @@ class Snapshot(Message, frozen=True):
     quotes: list[Quote] = []
     nbbos: list[NBBO] = []
     values: list[ValueUpdate] = []
+    depths: list[Depth] = []
 
 
 __all__ = ["NBBO", "Depth", "Level", "Quote", "Snapshot", "SnapshotRequest", "Trade", "ValueUpdate"]

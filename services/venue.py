@@ -7,6 +7,7 @@ of book changes. Fees: takers pay ``taker_fee`` per share, makers receive ``make
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import zmq
 
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side
-from protocol.marketdata import Quote, Snapshot, SnapshotRequest, Trade
+from protocol.marketdata import Depth, Level, Quote, Snapshot, SnapshotRequest, Trade
 from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
@@ -57,7 +58,10 @@ class Venue(Service):
             for s in self.scenario.symbols
         }
         self.bbo_versions = dict.fromkeys(self.books, -1)
+        self.depth_levels = spec.depth_levels
         self.quotes: dict[str, Quote] = {}
+        self.depths: dict[str, Depth] = {}
+        self.depth_dirty: set[str] = set()
         self.owners: dict[str, Owner] = {}
         self.seq = 0
         self.exec_seq = 0
@@ -79,7 +83,10 @@ class Venue(Service):
             case ReplaceOrder():
                 self._on_replace(identity, msg, recv_ns)
             case SnapshotRequest():
-                snap = self.make(Snapshot, stream=msg.stream, seq=self.seq, quotes=list(self.quotes.values()))
+                snap = self.make(
+                    Snapshot, stream=msg.stream, seq=self.seq, quotes=list(self.quotes.values()),
+                    depths=list(self.depths.values()),
+                )
                 self.reply_link(self.orders, identity).send(encode(snap))
 
     def _send(self, identity: bytes, payload: bytes, tape: bool = False) -> None:
@@ -208,6 +215,10 @@ class Venue(Service):
 
     # ------------------------------------------------------------------ market data
     def _publish_quote_if_changed(self, symbol: str) -> None:
+        """Publish the BBO if it changed; schedule one coalesced depth update per loop pass."""
+        if not self.depth_dirty:
+            asyncio.get_running_loop().call_soon(self._publish_depths)
+        self.depth_dirty.add(symbol)
         book = self.books[symbol]
         if book.bbo_version == self.bbo_versions[symbol]:
             return
@@ -223,3 +234,17 @@ class Venue(Service):
         payload = encode(quote)
         self.pub_link.send(payload)
         self.tape(payload)
+
+    def _publish_depths(self) -> None:
+        for symbol in sorted(self.depth_dirty):
+            book = self.books[symbol]
+            bids = [Level(price=p, qty=q) for p, q in book.depth(Side.BUY, self.depth_levels)]
+            asks = [Level(price=p, qty=q) for p, q in book.depth(Side.SELL, self.depth_levels)]
+            last = self.depths.get(symbol)
+            if last is not None and last.bids == bids and last.asks == asks:
+                continue
+            self.seq += 1
+            depth = self.make(Depth, venue=self.name, symbol=symbol, seq=self.seq, bids=bids, asks=asks)
+            self.depths[symbol] = depth
+            self.pub_link.send(encode(depth))
+        self.depth_dirty.clear()
