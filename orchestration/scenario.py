@@ -103,6 +103,7 @@ class WholesalerSpec(Spec, frozen=True):
     # Routing pressure: after a scorecard review that demotes it (or ranks it below the best),
     # the wholesaler gives up this share of its margin; after a good review it takes back
     # `margin_recovery` of the way to its target.
+    inventory_cost_per_1k: Dollars = "0.0002"  # per share, per 1,000 shares of position
     margin_cut_on_demotion: Fraction = 0.25
     margin_recovery: Fraction = 0.1
     max_order_qty: PositiveInt = 20_000
@@ -169,10 +170,32 @@ class NoiseSpec(Spec, frozen=True):
     limit_lifetime_ms: PositiveInt = 2_000
 
 
+class InformedSpec(Spec, frozen=True):
+    """Traders who see the latent value with noise and take liquidity when the market is off."""
+
+    traders: NonNegInt = 3
+    rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 4.0
+    signal_noise_bps: Annotated[float, msgspec.Meta(ge=0)] = 2.0
+    threshold_bps: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    sizes: list[PositiveInt] = msgspec.field(default_factory=lambda: [100, 200, 300, 500])
+
+
+class AuctionRespondersSpec(Spec, frozen=True):
+    """Lit market makers that opt in to the auction (open competition); they price off the
+    latent value they see, with their own margin, and do not shade for competition."""
+
+    count: NonNegInt = 0
+    margin_bps: Annotated[float, msgspec.Meta(ge=0)] = 1.5
+    participation: Fraction = 0.8
+    max_qty: PositiveInt = 2_000
+
+
 class AgentsConfig(Spec, frozen=True):
     name: str = "agents"
     market_makers: MarketMakerSpec = MarketMakerSpec()
     noise: NoiseSpec = NoiseSpec()
+    informed: InformedSpec = InformedSpec()
+    auction_responders: AuctionRespondersSpec = AuctionRespondersSpec()
 
 
 class ValueConfig(Spec, frozen=True):

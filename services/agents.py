@@ -7,6 +7,11 @@ One process hosts every background agent (they are cheap: timers and a few dicts
   than ``requote_bps`` or after a fill, posting new orders before canceling old ones.
 - Noise traders arrive as a Poisson process: market orders (IOC) on a random venue, limit orders
   near the touch that they cancel after a while, and midpoint orders in the dark pools.
+- Informed traders see the latent value with noise and, when the market is off by more than
+  their threshold, take the far touch on the venue showing it (their flow is what makes
+  liquidity provision risky).
+- Auction responders (lit market makers that opt in) answer auction notices at the latent value
+  plus their margin, when that is at or better than the NBBO at the auction's start.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
+from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
 from protocol.codec import Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import Rejected
@@ -96,12 +102,24 @@ class Agents(Service):
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         await Feed(self, self.scenario.value.name, "values", [ValueUpdate], self._on_value).start()
+        self.responders = self.scenario.agents.auction_responders
+        self.responder_inventory: dict[str, int] = {}
+        if self.responders.count:
+            auction = self.scenario.auction.name
+            sock = self.connect(auction, "responses", zmq.DEALER)
+            self.auction_link = self.link(sock, auction)
+            self.serve(sock, Decoder(REPORTS), self._on_auction_report, router=False, name="auction-reports")
+            await Feed(self, auction, "auctions", [AuctionStarted, AuctionCompleted], self._on_notice,
+                       snapshot_endpoint=None).start()
 
     async def _on_running(self) -> None:
         for maker in self.makers.values():
             self._requote(maker)
         if self.noise_cfg.traders and self.noise_cfg.rate_per_s > 0:
             self.spawn(self._noise(), "noise")
+        informed = self.scenario.agents.informed
+        if informed.traders and informed.rate_per_s > 0:
+            self.spawn(self._informed(), "informed")
 
     def _next_id(self, prefix: str) -> str:
         self.order_seq += 1
@@ -218,6 +236,75 @@ class Agents(Service):
         if side is Side.BUY:
             return max(tick, round_to_tick(min(bid, ask - tick) - behind, tick, side_up=False))
         return round_to_tick(max(ask, bid + tick) + behind, tick, side_up=True)
+
+    # ------------------------------------------------------------------ informed traders
+    async def _informed(self) -> None:
+        cfg = self.scenario.agents.informed
+        rng = self.rng("informed")
+        symbols = self.scenario.symbol_names
+        while True:
+            await asyncio.sleep(float(rng.exponential(1.0 / cfg.rate_per_s)))
+            symbol = symbols[int(rng.integers(len(symbols)))]
+            nbbo = self.nbbo.usable(symbol)
+            value = self.values.get(symbol)
+            if nbbo is None or value is None or nbbo.bid_px is None or nbbo.ask_px is None:
+                continue
+            estimate = value * (1.0 + float(rng.normal(0.0, cfg.signal_noise_bps)) / 1e4)
+            threshold = cfg.threshold_bps / 1e4
+            if estimate > nbbo.ask_px * (1 + threshold):
+                side, price, venue = Side.BUY, nbbo.ask_px, nbbo.ask_venue
+            elif estimate < nbbo.bid_px * (1 - threshold):
+                side, price, venue = Side.SELL, nbbo.bid_px, nbbo.bid_venue
+            else:
+                continue
+            if venue not in self.links:
+                continue
+            order_id = self._next_id("informed")
+            self.owner[order_id] = None
+            qty = int(cfg.sizes[int(rng.integers(len(cfg.sizes)))])
+            self._send(venue, self.make(
+                SubmitOrder, order_id=order_id, symbol=symbol, side=side, qty=qty,
+                order_type=OrderType.LIMIT, limit_price=price, tif=TimeInForce.IOC,
+                account=f"informed-{int(rng.integers(cfg.traders))}",
+            ))
+            self.count("informed.orders")
+
+    # ------------------------------------------------------------------ auction responders
+    def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
+        if not isinstance(msg, AuctionStarted) or self.state.value != "running":
+            return
+        cfg = self.responders
+        value = self.values.get(msg.symbol)
+        if value is None:
+            return
+        rng = self.rng(f"auction:{msg.auction_id}")
+        for k in range(cfg.count):
+            if rng.random() > cfg.participation:
+                continue
+            name = f"amm-{k}"
+            margin = value * cfg.margin_bps / 1e4
+            inc = msg.increment
+            if msg.side is Side.BUY:  # the investor buys: we sell at value + margin or more
+                price = int(math.ceil((value + margin) / inc)) * inc
+                worst = msg.nbbo_ask if msg.limit_price is None else min(msg.nbbo_ask, msg.limit_price)
+                if price > worst:
+                    continue
+            else:
+                price = int(math.floor((value - margin) / inc)) * inc
+                worst = msg.nbbo_bid if msg.limit_price is None else max(msg.nbbo_bid, msg.limit_price)
+                if price < worst:
+                    continue
+            self.auction_link.send(encode(self.make(
+                SubmitAuctionResponse, auction_id=msg.auction_id, response_id=f"{name}-{msg.auction_id}",
+                responder=name, price=price, qty=min(msg.qty, cfg.max_qty),
+            )))
+            self.count("auction.responses")
+
+    def _on_auction_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
+        if isinstance(msg, OrderFilled):
+            signed = msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
+            self.responder_inventory[msg.symbol] = self.responder_inventory.get(msg.symbol, 0) + signed
+            self.count("auction.won_shares", msg.fill_qty)
 
     def _cancel_noise(self, venue: str, order_id: str, symbol: str) -> None:
         if order_id in self.owner and self.state.value == "running":

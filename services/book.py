@@ -55,8 +55,8 @@ BPS_DENOMINATOR = 10_000
 
 
 class OrderBook:
-    """One symbol's lit book. ``bbo_version`` grows whenever the best bid or ask price or size
-    changes (at most once per call), so a publisher can compare it instead of the quotes."""
+    """One symbol's lit book. ``bbo_version`` increases (by one or more) whenever the best bid
+    or ask price or size changes, so a publisher compares it instead of the quotes."""
 
     __slots__ = (
         "_asks",
@@ -326,7 +326,6 @@ class OrderBook:
                     )
                 level.total -= maker_qty
                 maker.qty = 0
-                maker.level = None
                 del orders[maker.order_id]
                 maker = maker.next
                 level.head = maker
@@ -379,7 +378,6 @@ class OrderBook:
     def _unlink(self, order: BookOrder) -> None:
         """Take a live order out of its level (and the level out of its side when emptied)."""
         level = order.level
-        assert level is not None  # internal invariant: every order in _orders has a level
         prev, nxt = order.prev, order.next
         if prev is None:
             level.head = nxt
@@ -390,7 +388,6 @@ class OrderBook:
         else:
             nxt.prev = prev
         level.total -= order.qty
-        order.level = None
         book = level.book
         keys = book.keys
         key = level.key
@@ -405,7 +402,6 @@ class OrderBook:
 
     def _reduce(self, order: BookOrder, new_qty: int) -> None:
         level = order.level
-        assert level is not None  # internal invariant: every order in _orders has a level
         removed = order.qty - new_qty
         if removed == 0:
             return

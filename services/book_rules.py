@@ -54,6 +54,36 @@ def submit_error(
     post_only: bool,
 ) -> str | None:
     """Why a submit is invalid on its own (the book's state aside), or ``None``."""
+    if (  # the common case, a valid limit order, in one pass without nested calls
+        type(qty) is int
+        and 0 < qty <= MAX_QTY
+        and type(limit_price) is int
+        and 0 < limit_price <= MAX_PRICE
+        and order_type is _LIMIT
+        and not limit_price % tick_size(limit_price)
+        and (side is _BUY or side is _SELL)
+        and (tif is _DAY or tif is _IOC or tif is _FOK)
+        and type(order_id) is str
+        and order_id
+        and type(account) is str
+        and account
+    ):
+        return None
+    return _first_submit_error(
+        order_id, account, side, qty, order_type, limit_price, tif, post_only
+    )
+
+
+def _first_submit_error(
+    order_id: object,
+    account: object,
+    side: object,
+    qty: object,
+    order_type: object,
+    limit_price: object,
+    tif: object,
+    post_only: bool,
+) -> str | None:
     if type(order_id) is not str or not order_id:
         return "order_id: must be a non-empty str"
     if type(account) is not str or not account:

@@ -59,6 +59,7 @@ class Wholesaler(Service):
             auction_margin=to_micros(spec.auction_margin_per_share),
             max_order_qty=spec.max_order_qty,
             inventory_limit=spec.inventory_limit,
+            inventory_cost_per_1k=to_micros(spec.inventory_cost_per_1k),
         )
         self.accounts = Accounts()
         self.adverse = {s: Ewma(0.05) for s in self.scenario.symbol_names}
@@ -125,7 +126,10 @@ class Wholesaler(Service):
         is_buy = msg.side is Side.BUY
         rate = self.econ.pfof_per_share if msg.pfof_rate is None else min(self.econ.pfof_per_share, msg.pfof_rate)
         econ = self.econ if rate == self.econ.pfof_per_share else replace(self.econ, pfof_per_share=rate)
-        price = internalization_price(econ, is_buy, nbbo.bid_px, nbbo.ask_px, self.adverse[msg.symbol].value)
+        price = internalization_price(
+            econ, is_buy, nbbo.bid_px, nbbo.ask_px, self.adverse[msg.symbol].value,
+            self.accounts.inventory.get(msg.symbol, 0),
+        )
         if msg.limit_price is not None and (price > msg.limit_price if is_buy else price < msg.limit_price):
             payload = encode(self.make(
                 OrderCanceled, order_id=msg.order_id, symbol=msg.symbol, canceled_qty=msg.qty,
@@ -244,7 +248,7 @@ class Wholesaler(Service):
         qty = min(msg.qty, self.econ.max_order_qty)
         price = auction_price(
             self.econ, is_buy, msg.nbbo_bid, msg.nbbo_ask, msg.increment, self.rivals.value,
-            msg.limit_price, self.adverse[msg.symbol].value,
+            msg.limit_price, self.adverse[msg.symbol].value, self.accounts.inventory.get(msg.symbol, 0),
         )
         if price is None:
             self.count("auctions.declined")

@@ -29,6 +29,16 @@ class Economics:
     auction_margin: int
     max_order_qty: int
     inventory_limit: int
+    inventory_cost_per_1k: int = 0  # micro-dollars per share per 1,000 shares of position
+
+
+def inventory_charge(econ: Economics, is_buy: bool, position: int) -> float:
+    """Per-share charge for the inventory risk a trade adds (negative when it reduces risk).
+
+    ``is_buy`` is the investor's side: an investor buy makes the wholesaler sell.
+    """
+    wholesaler_buys = not is_buy
+    return (1 if wholesaler_buys else -1) * position * econ.inventory_cost_per_1k / 1000.0
 
 
 def _ceil_to(value: float, step: int) -> int:
@@ -40,13 +50,17 @@ def _floor_to(value: float, step: int) -> int:
 
 
 def internalization_price(
-    econ: Economics, is_buy: bool, bid: int, ask: int, adverse_per_share: float = 0.0
+    econ: Economics, is_buy: bool, bid: int, ask: int, adverse_per_share: float = 0.0,
+    position: int = 0,
 ) -> int:
     """Execution price for a retail order (``is_buy``: the investor buys): NBBO or better."""
     mid = (bid + ask) / 2
     half = (ask - bid) / 2
     margin = max(econ.min_margin, econ.target_margin_share * half)
-    required = margin + econ.pfof_per_share + max(0.0, adverse_per_share)
+    required = (
+        margin + econ.pfof_per_share + max(0.0, adverse_per_share)
+        + inventory_charge(econ, is_buy, position)
+    )
     if is_buy:
         return min(ask, _ceil_to(mid + required, SUBPENNY))
     return max(bid, _floor_to(mid - required, SUBPENNY))
@@ -61,10 +75,13 @@ def auction_price(
     expected_rivals: float,
     limit_price: int | None = None,
     adverse_per_share: float = 0.0,
+    position: int = 0,
 ) -> int | None:
     """The response price for an auction of a retail order, or ``None`` to decline."""
     mid = (bid + ask) / 2
-    reservation = econ.auction_margin + max(0.0, adverse_per_share)
+    reservation = (
+        econ.auction_margin + max(0.0, adverse_per_share) + inventory_charge(econ, is_buy, position)
+    )
     keep = 1.0 / (1.0 + max(0.0, expected_rivals))
     if is_buy:  # we sell to the investor: lower is better for them
         floor = mid + reservation
