@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=Path("runs"))
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--foreground", action="store_true", help="run the orchestrator in this process")
+    p.add_argument("--attach", action="store_true",
+                   help="only supervise services started elsewhere (compose); needs --config")
+    p.add_argument("--config", type=Path, default=None,
+                   help="--attach: the run config of those services")
 
     p = sub.add_parser("status", help="show the processes of a running lab")
     p.add_argument("--run-dir", type=Path, default=None, help="default: runs/current")
@@ -65,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", default=None, help="injector: the stream CSV")
     p.add_argument("--target", default="broker", help="injector: broker or sor")
     p.add_argument("--timeout", type=float, default=30.0, help="injector: wait for terminal states")
+
+    p = sub.add_parser("compose", help="regenerate docker-compose.yml and its run config")
+    _add_scenario(p)
+    p.add_argument("--out-dir", type=Path, default=Path("."), help="where docker-compose.yml goes")
 
     p = sub.add_parser("bench", help="benchmarks of the cores and the transport")
     p.add_argument("--quick", action="store_true")

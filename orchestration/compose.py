@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from orchestration.runconfig import RunConfig, resolve_compose, service_plan
-from orchestration.scenario import Scenario
+from orchestration.scenario import Scenario, ScenarioError
 
 COMPOSE_FILE = "docker-compose.yml"
 CONFIG_FILE = Path("deploy") / "compose-config.toml"
@@ -74,7 +74,8 @@ def _service(name: str, command: list[str], depends_on: list[str]) -> dict[str, 
         ],
     }
     if depends_on:
-        service["depends_on"] = {dep: {"condition": "service_started"} for dep in sorted(depends_on)}
+        started = {"condition": "service_started"}
+        service["depends_on"] = {dep: dict(started) for dep in sorted(depends_on)}
     return dict(sorted(service.items()))
 
 
@@ -83,45 +84,52 @@ def render_compose(scenario: Scenario) -> dict[str, Any]:
     config = compose_run_config(scenario)
     plan = service_plan(scenario)
     if ORCHESTRATOR in {name for name, _ in plan}:
-        raise ValueError(f"services: {ORCHESTRATOR!r} is reserved for the compose orchestrator")
+        raise ScenarioError(f"services: {ORCHESTRATOR!r} is reserved for the compose orchestrator")
     services: dict[str, Any] = {}
     for name, role in plan:
         command = ["service", role, "--config", CONTAINER_CONFIG, "--name", name]
-        services[name] = _service(name, command, [] if name == scenario.recorder else [scenario.recorder])
+        recorder = [] if name == scenario.recorder else [scenario.recorder]
+        services[name] = _service(name, command, recorder)
     orchestrator = _service(
         ORCHESTRATOR, ["up", "--attach", "--config", CONTAINER_CONFIG], [name for name, _ in plan]
     )
-    # The control endpoint's host name is the orchestrator's (resolve_compose fixes it).
-    assert config.control.connect.startswith(f"tcp://{ORCHESTRATOR}:")
+    if not config.control.connect.startswith(f"tcp://{ORCHESTRATOR}:"):
+        raise ScenarioError(f"control: {config.control.connect} is not on host {ORCHESTRATOR!r}")
     orchestrator["stop_grace_period"] = ORCHESTRATOR_STOP_GRACE
     services[ORCHESTRATOR] = dict(sorted(orchestrator.items()))
     return {"name": PROJECT, "services": services, "volumes": {RUN_VOLUME: {}}}
 
 
 # ---------------------------------------------------------------------- YAML
-# A small emitter for the shapes above: block mappings, and every other value in JSON flow style
-# (JSON is valid YAML), so the generator needs no YAML library and the output is stable.
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# A small emitter for the shapes above, so the generator needs no YAML library and the output is
+# stable: block mappings and block sequences of mappings; scalars plain when that cannot be read
+# as anything but the same string, else JSON-quoted; other lists in JSON flow style (valid YAML).
+_WORD = r"[A-Za-z0-9_./-]"
+_PLAIN = re.compile(rf"^(?:\.|\./{_WORD}*|[A-Za-z_/]{_WORD}*(?::{_WORD}+)?)$")
 _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
 
 
-def _key(key: str) -> str:
-    if _PLAIN_KEY.match(key) and key.lower() not in _YAML_WORDS:
-        return key
-    return json.dumps(key)
+def _scalar(value: Any) -> str:
+    if isinstance(value, str) and _PLAIN.match(value) and value.lower() not in _YAML_WORDS:
+        return value
+    return json.dumps(value)
 
 
 def _emit(mapping: dict[str, Any], indent: int, lines: list[str]) -> None:
     pad = " " * indent
     for key, value in mapping.items():
         if isinstance(value, dict) and value:
-            lines.append(f"{pad}{_key(key)}:")
+            lines.append(f"{pad}{_scalar(key)}:")
             _emit(value, indent + 2, lines)
-        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
-            lines.append(f"{pad}{_key(key)}:")
-            lines.extend(f"{pad}  - {json.dumps(item)}" for item in value)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) and v for v in value):
+            lines.append(f"{pad}{_scalar(key)}:")
+            for item in value:
+                item_lines: list[str] = []
+                _emit(item, indent + 4, item_lines)
+                item_lines[0] = f"{pad}  - {item_lines[0][indent + 4:]}"
+                lines.extend(item_lines)
         else:
-            lines.append(f"{pad}{_key(key)}: {json.dumps(value)}")
+            lines.append(f"{pad}{_scalar(key)}: {_scalar(value)}")
 
 
 def dump_compose(doc: dict[str, Any], scenario_name: str) -> str:

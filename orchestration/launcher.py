@@ -72,11 +72,37 @@ def new_run_dir(root: Path, scenario_name: str) -> Path:
     return path
 
 
+class RemoteProcess:
+    """Stands in for the OS process of a service someone else started (``Lab.attach``).
+
+    Its pid is the one the service announces; it counts as exited (code 0) once the service
+    reports ``stopped``. It cannot be signalled (``ProcessLookupError``, as for a gone process).
+    """
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.returncode: int | None = None
+        self._exited = asyncio.Event()
+
+    def exited(self, code: int = 0) -> None:
+        if self.returncode is None:
+            self.returncode = code
+            self._exited.set()
+
+    async def wait(self) -> int:
+        await self._exited.wait()
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        raise ProcessLookupError(f"pid {self.pid} is not ours to signal")
+
+
 @dataclass
 class Proc:
     name: str
     role: str
-    process: asyncio.subprocess.Process
+    process: asyncio.subprocess.Process | RemoteProcess
     log_path: Path
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     state: str = "starting"
@@ -91,6 +117,8 @@ class Proc:
 
 class Lab:
     """A running lab. Use ``async with Lab(scenario) as lab:`` or ``start()``/``stop()``."""
+
+    attached = False  # True: supervise services started elsewhere (``Lab.attach``), spawn none
 
     def __init__(
         self,
@@ -119,6 +147,21 @@ class Lab:
         self._control: zmq.asyncio.Socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    @classmethod
+    def attach(
+        cls, config: RunConfig, *, on_heartbeat: Callable[[Proc], None] | None = None
+    ) -> Lab:
+        """A lab over services someone else starts (docker compose) from ``config``.
+
+        ``start()`` binds the control endpoint of ``config`` and tracks every service in it by
+        name (readiness, heartbeats) without spawning any; ``stop()`` sends each ``StopService``,
+        the recorder last. The run dir is ``config.run_dir``.
+        """
+        lab = cls(config.scenario, run_dir=Path(config.run_dir), on_heartbeat=on_heartbeat)
+        lab.config = config
+        lab.attached = True
+        return lab
+
     # ------------------------------------------------------------------ start
     async def __aenter__(self) -> Lab:
         await self.start()
@@ -138,7 +181,10 @@ class Lab:
         self._tasks.append(asyncio.create_task(self._watch_heartbeats(), name="heartbeats"))
         try:
             for spec in self.config.services:
-                await self.spawn(spec.name, spec.role)
+                if self.attached:
+                    self.track(spec.name, spec.role)
+                else:
+                    await self.spawn(spec.name, spec.role)
             await self.wait_ready(list(self.procs))
         except BaseException:
             await self.stop()
@@ -158,6 +204,13 @@ class Lab:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         proc = Proc(name, role, process, log_path)
+        self.procs[name] = proc
+        self._tasks.append(asyncio.create_task(self._supervise(proc), name=f"supervise:{name}"))
+        return proc
+
+    def track(self, name: str, role: str) -> Proc:
+        """Supervise a service started elsewhere (attach mode); it is known by its name."""
+        proc = Proc(name, role, RemoteProcess(), self.run_dir / "logs" / f"{name}.log")
         self.procs[name] = proc
         self._tasks.append(asyncio.create_task(self._supervise(proc), name=f"supervise:{name}"))
         return proc
@@ -237,6 +290,8 @@ class Lab:
                 proc = self.procs.get(msg.name)
                 if proc is not None:
                     proc.state, proc.last_seen_ns = "running", now
+                    if isinstance(proc.process, RemoteProcess):
+                        proc.process.pid = msg.pid
                     proc.ready.set()
                 else:
                     self.externals[msg.name] = ServiceStatus(name=msg.name, role=msg.role, pid=msg.pid, state="running", heartbeat_age_us=0)
@@ -244,6 +299,8 @@ class Lab:
                 proc = self.procs.get(msg.name)
                 if proc is not None:
                     proc.state, proc.last_seen_ns, proc.counters = msg.state, now, dict(msg.counters)
+                    if msg.state == "stopped" and isinstance(proc.process, RemoteProcess):
+                        proc.process.exited(0)
                     if self._on_heartbeat is not None:
                         self._on_heartbeat(proc)
             case InjectionDone():

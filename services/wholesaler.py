@@ -184,17 +184,24 @@ class Wholesaler(Service):
         return None
 
     def _after_trade(self, symbol: str, signed_qty: int, price: int) -> None:
-        loop = asyncio.get_running_loop()
-        loop.call_later(MARKOUT_HORIZON_S, self._markout, symbol, signed_qty, price)
+        mid = self._mid(symbol)
+        if mid is not None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(MARKOUT_HORIZON_S, self._markout, symbol, signed_qty, mid)
         self._maybe_hedge(symbol)
 
-    def _markout(self, symbol: str, signed_qty: int, price: int) -> None:
+    def _markout(self, symbol: str, signed_qty: int, mid_at_fill: float) -> None:
+        """Adverse selection: how far the mid moved against the position after the fill.
+
+        Signed, so uninformed flow averages to zero; the pricing uses it only when positive.
+        """
         mid = self._mid(symbol)
         if mid is None:
             return
-        # Profit per share against the later mid; adverse selection is its shortfall from zero.
-        markout = (mid - price) * (1 if signed_qty > 0 else -1)
-        self.adverse[symbol].update(max(0.0, -markout))
+        moved_against = (mid_at_fill - mid) * (1 if signed_qty > 0 else -1)
+        estimate = self.adverse[symbol].update(moved_against)
+        self.counters[f"adverse_micros.{symbol}"] = round(estimate)
+        self.count("markouts")
 
     # ------------------------------------------------------------------ hedging
     def _maybe_hedge(self, symbol: str) -> None:

@@ -1,0 +1,155 @@
+"""A wholesaler facing toxic (informed) flow learns it from its markouts and widens its prices."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+import zmq.asyncio
+
+from orchestration.launcher import Lab
+from orchestration.scenario import Scenario, scenario_from_dict
+from protocol.codec import VERSION, Decoder, encode
+from protocol.money import to_micros
+from protocol.common import OrderType, Side
+from protocol.marketdata import NBBO, ValueUpdate
+from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
+from services.wholesaler_core import Economics, internalization_price
+
+pytestmark = pytest.mark.integration
+ORDERS = 60
+
+
+def toxic_scenario() -> Scenario:
+    # A jumpy value and a slow SIP: whoever watches the value trades before the NBBO moves.
+    return scenario_from_dict({
+        "name": "toxic", "seed": 21, "sip_latency_us": 30_000,
+        "symbols": [{"symbol": "ACME", "price": "50.00"}],
+        "venues": [{"name": "lit-a"}],
+        "wholesalers": [{"name": "wh-a", "pfof_per_share": "0.0020", "hedge_threshold": 50_000,
+                         "inventory_cost_per_1k": "0"}],
+        "broker": {"regimes": ["pfof"]},
+        "value": {"tick_ms": 50, "jump_rate_per_s": 8.0, "jump_bps": 12.0, "vol_bps_per_sqrt_s": 2.0},
+        "agents": {"noise": {"traders": 1, "rate_per_s": 2.0}, "informed": {"traders": 0}},
+    })
+
+
+async def client(lab: Lab, informed: bool) -> list[float]:
+    """Send ORDERS market orders to the broker's pfof arm; return each fill's improvement ($/sh)."""
+    config = lab.config
+    ctx = zmq.asyncio.Context()
+    socks = []
+
+    def sock(kind: int, endpoint: str) -> zmq.asyncio.Socket:
+        s = ctx.socket(kind)
+        s.setsockopt(zmq.LINGER, 0)
+        if kind == zmq.SUB:
+            s.setsockopt(zmq.SUBSCRIBE, b"")
+        s.connect(endpoint)
+        socks.append(s)
+        return s
+
+    values = sock(zmq.SUB, config.connect(config.scenario.value.name, "md"))
+    nbbos = sock(zmq.SUB, config.connect(config.scenario.sip, "md"))
+    orders = sock(zmq.DEALER, config.connect(config.scenario.broker.name, "orders"))
+    state: dict[str, int | NBBO] = {}
+    md = Decoder([ValueUpdate, NBBO])
+    reports = Decoder([OrderAccepted, OrderFilled, OrderCanceled, OrderRejected])
+    rng = np.random.default_rng(5)
+    improvements: list[float] = []
+    sent_nbbo: dict[str, NBBO] = {}
+    terminal = 0
+
+    async def pump(s: zmq.asyncio.Socket) -> None:
+        while True:
+            for msg in md.decode(await s.recv_multipart()):
+                state["value" if isinstance(msg, ValueUpdate) else "nbbo"] = msg.value if isinstance(msg, ValueUpdate) else msg
+
+    async def collect() -> None:
+        nonlocal terminal
+        while terminal < ORDERS:
+            for msg in reports.decode(await orders.recv_multipart()):
+                if isinstance(msg, OrderFilled):
+                    n = sent_nbbo[msg.order_id]
+                    edge = n.ask_px - msg.fill_price if msg.side is Side.BUY else msg.fill_price - n.bid_px
+                    improvements.append(edge / 1e6)
+                    terminal += msg.leaves_qty == 0
+                elif isinstance(msg, (OrderCanceled, OrderRejected)):
+                    terminal += 1
+
+    tasks = [asyncio.create_task(pump(values)), asyncio.create_task(pump(nbbos))]
+    collector = asyncio.create_task(collect())
+    try:
+        sent = 0
+        last_value = None
+        while sent < ORDERS:
+            await asyncio.sleep(0.01)  # pacing the client's own decisions, not waiting for state
+            nbbo, value = state.get("nbbo"), state.get("value")
+            if not isinstance(nbbo, NBBO) or not nbbo.two_sided or value is None:
+                continue
+            mid = (nbbo.bid_px + nbbo.ask_px) / 2
+            if informed:
+                if value == last_value or abs(value - mid) / mid < 4e-4:
+                    continue
+                side = Side.BUY if value > mid else Side.SELL
+            else:
+                if rng.random() > 0.2:
+                    continue
+                side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            last_value = value
+            sent += 1
+            order_id = f"T{int(informed)}-{sent}"
+            sent_nbbo[order_id] = nbbo
+            msg = SubmitOrder(order_id=order_id, symbol="ACME", side=side, qty=200,
+                              order_type=OrderType.MARKET, account="client", regime="pfof")
+            await orders.send_multipart([VERSION, encode(msg)])
+        await asyncio.wait_for(collector, 30)
+    finally:
+        for t in [*tasks, collector]:
+            t.cancel()
+        await asyncio.gather(*tasks, collector, return_exceptions=True)
+        for s in socks:
+            s.close(linger=0)
+        ctx.term()
+    return improvements
+
+
+async def improvement_under(informed: bool, runs: Path) -> tuple[list[float], int]:
+    """Improvements the client got, and the wholesaler's learned adverse selection ($1e-6/sh)."""
+    lab = Lab(toxic_scenario(), runs_root=runs)
+    try:
+        await lab.start()
+        improvements = await lab.guard(client(lab, informed))
+        wholesaler = lab.procs["wh-a"]
+        # Markouts mature one second after each fill; wait for the last of them (a heartbeat).
+        await lab.guard(_until(lambda: wholesaler.counters.get("markouts", 0) >= ORDERS))
+        return improvements, wholesaler.counters.get("adverse_micros.ACME", 0)
+    finally:
+        codes = await lab.stop()
+        assert all(c == 0 for c in codes.values()), codes
+
+
+async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
+    while not predicate():
+        await asyncio.sleep(0.05)
+
+
+def test_wholesaler_facing_informed_flow_learns_adverse_selection_and_widens(tmp_path: Path) -> None:
+    async def both() -> tuple[tuple[list[float], int], tuple[list[float], int]]:
+        return await improvement_under(False, tmp_path), await improvement_under(True, tmp_path)
+
+    (_, adverse_uninformed), (_, adverse_informed) = asyncio.run(asyncio.wait_for(both(), 200))
+
+    assert adverse_informed > max(adverse_uninformed, 0) + 1_000, (adverse_informed, adverse_uninformed)
+    # What that estimate does to the wholesaler's price (its pricing core, same NBBO):
+    spec = toxic_scenario().wholesalers[0]
+    econ = Economics(pfof_per_share=to_micros(spec.pfof_per_share), target_margin_share=spec.target_margin_share,
+                     min_margin=to_micros(spec.min_margin_per_share), auction_margin=0,
+                     max_order_qty=spec.max_order_qty, inventory_limit=spec.inventory_limit)
+    bid, ask = 49_990_000, 50_010_000
+    calm = internalization_price(econ, True, bid, ask, max(adverse_uninformed, 0))
+    toxic = internalization_price(econ, True, bid, ask, adverse_informed)
+    assert toxic > calm
