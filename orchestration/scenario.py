@@ -104,6 +104,11 @@ class WholesalerSpec(Spec, frozen=True):
     # the wholesaler gives up this share of its margin; after a good review it takes back
     # `margin_recovery` of the way to its target.
     inventory_cost_per_1k: Dollars = "0.0002"  # per share, per 1,000 shares of position
+    # "economic" prices from the economics above; "fixed_spread" fills at mid +/- half of
+    # `fixed_spread_bps` (capped at the NBBO), as the PFOF mini-project's market makers do.
+    pricing: Literal["economic", "fixed_spread"] = "economic"
+    fixed_spread_bps: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    fill_rate: Fraction = 1.0  # share of internalisation requests it accepts (the rest declined)
     margin_cut_on_demotion: Fraction = 0.25
     margin_recovery: Fraction = 0.1
     max_order_qty: PositiveInt = 20_000

@@ -32,6 +32,7 @@ from services.wholesaler_core import (
     Economics,
     Ewma,
     auction_price,
+    fixed_spread_price,
     internalization_price,
 )
 
@@ -66,6 +67,7 @@ class Wholesaler(Service):
         self.rivals = Ewma(0.1)
         self.responses: dict[str, PendingResponse] = {}
         self.participation_rng = self.rng("participation")
+        self.fill_rng = self.rng("fill-rate")
         self.exec_seq = 0
         self.hedge_seq = 0
         self.hedging: set[str] = set()
@@ -126,10 +128,13 @@ class Wholesaler(Service):
         is_buy = msg.side is Side.BUY
         rate = self.econ.pfof_per_share if msg.pfof_rate is None else min(self.econ.pfof_per_share, msg.pfof_rate)
         econ = self.econ if rate == self.econ.pfof_per_share else replace(self.econ, pfof_per_share=rate)
-        price = internalization_price(
-            econ, is_buy, nbbo.bid_px, nbbo.ask_px, self.adverse[msg.symbol].value,
-            self.accounts.inventory.get(msg.symbol, 0),
-        )
+        if self.spec_w.pricing == "fixed_spread":
+            price = fixed_spread_price(is_buy, nbbo.bid_px, nbbo.ask_px, self.spec_w.fixed_spread_bps)
+        else:
+            price = internalization_price(
+                econ, is_buy, nbbo.bid_px, nbbo.ask_px, self.adverse[msg.symbol].value,
+                self.accounts.inventory.get(msg.symbol, 0),
+            )
         if msg.limit_price is not None and (price > msg.limit_price if is_buy else price < msg.limit_price):
             payload = encode(self.make(
                 OrderCanceled, order_id=msg.order_id, symbol=msg.symbol, canceled_qty=msg.qty,
@@ -176,6 +181,8 @@ class Wholesaler(Service):
             return "order_type", "midpoint orders are not internalised"
         if self.nbbo.usable(msg.symbol) is None:
             return None, "no valid NBBO (one-sided, locked or crossed)"
+        if self.spec_w.fill_rate < 1.0 and self.fill_rng.random() >= self.spec_w.fill_rate:
+            return None, "declined (fill rate)"
         if msg.qty > self.econ.max_order_qty:
             return None, f"above capacity of {self.econ.max_order_qty} shares per order"
         position = self.accounts.inventory.get(msg.symbol, 0) + (-msg.qty if msg.side is Side.BUY else msg.qty)

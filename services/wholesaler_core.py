@@ -154,3 +154,12 @@ class Ewma:
         self.seen += 1
         self.value = x if self.seen == 1 else self.value + self.alpha * (x - self.value)
         return self.value
+
+
+def fixed_spread_price(is_buy: bool, bid: int, ask: int, spread_bps: float) -> int:
+    """Mid plus/minus half a fixed spread in bps, never worse than the NBBO ($0.0001 grid)."""
+    mid = (bid + ask) / 2
+    half = mid * spread_bps / 2e4
+    if is_buy:
+        return min(ask, _ceil_to(mid + half, SUBPENNY))
+    return max(bid, _floor_to(mid - half, SUBPENNY))

@@ -1,0 +1,408 @@
+"""Per-link latency: which spec a link gets, what its model samples, and the FIFO delay queue
+that sends over a real pair of ZeroMQ sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+import zmq
+import zmq.asyncio
+
+from orchestration.scenario import LatencyConfig, LatencySpec, LinkLatency
+from protocol.codec import VERSION
+from services.latency import TOLERANCE_NS, LatencyModel, Link, latency_for
+
+RECEIVE_TIMEOUT_S = 5.0
+SAMPLES = 20_000
+
+DEFAULT = LatencySpec(base_us=100, jitter_us=50)
+BROKER_TO_WHOLESALERS = LinkLatency(src="broker", dst="wholesaler", base_us=1_000)
+BROKER_TO_WH_A = LinkLatency(src="broker", dst="wh-a", base_us=2_000)
+ANY_TO_ANY = LinkLatency(src="*", dst="*", base_us=3_000)
+
+
+def config(*links: LinkLatency) -> LatencyConfig:
+    return LatencyConfig(default=DEFAULT, links=list(links))
+
+
+def model(base_us: int, jitter_us: int, kind: str, seed: int = 7) -> LatencyModel:
+    spec = LatencySpec(base_us=base_us, jitter_us=jitter_us, model=kind)  # type: ignore[arg-type]
+    return LatencyModel(spec, np.random.default_rng(seed))
+
+
+def samples(latency: LatencyModel, count: int = SAMPLES) -> np.ndarray:
+    return np.array([latency.sample_ns() for _ in range(count)])
+
+
+def payload(i: int) -> bytes:
+    return f"m{i:04d}".encode()
+
+
+async def receive_payloads(sock: zmq.asyncio.Socket, count: int) -> list[list[bytes]]:
+    """Multipart messages (version frame removed) until ``count`` payloads have arrived."""
+    received: list[list[bytes]] = []
+
+    async def receive() -> None:
+        while sum(len(m) for m in received) < count:
+            frames = await sock.recv_multipart()
+            assert frames[0] == VERSION
+            received.append(frames[1:])
+
+    await asyncio.wait_for(receive(), RECEIVE_TIMEOUT_S)
+    return received
+
+
+@pytest.fixture
+async def push_pull() -> AsyncIterator[tuple[zmq.asyncio.Socket, zmq.asyncio.Socket]]:
+    context = zmq.asyncio.Context()
+    push = context.socket(zmq.PUSH)
+    pull = context.socket(zmq.PULL)
+    push.linger = pull.linger = 0
+    try:
+        push.bind("inproc://link-under-test")
+        pull.connect("inproc://link-under-test")
+        yield push, pull
+    finally:
+        push.close(linger=0)
+        pull.close(linger=0)
+        context.term()
+
+
+@pytest.fixture
+async def router_dealer() -> AsyncIterator[tuple[zmq.asyncio.Socket, zmq.asyncio.Socket]]:
+    context = zmq.asyncio.Context()
+    router = context.socket(zmq.ROUTER)
+    dealer = context.socket(zmq.DEALER)
+    router.linger = dealer.linger = 0
+    dealer.identity = b"peer-1"
+    try:
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+        dealer.connect(f"tcp://127.0.0.1:{port}")
+        yield router, dealer
+    finally:
+        router.close(linger=0)
+        dealer.close(linger=0)
+        context.term()
+
+
+def test_latency_for_no_links_returns_default() -> None:
+    # Arrange
+    latency = config()
+
+    # Act
+    spec = latency_for(latency, "broker", "broker", "wh-a", "wholesaler")
+
+    # Assert
+    assert spec == DEFAULT
+
+
+def test_latency_for_no_matching_link_returns_default() -> None:
+    # Arrange
+    latency = config(BROKER_TO_WHOLESALERS)
+
+    # Act
+    spec = latency_for(latency, "agents", "agents", "wh-a", "wholesaler")
+
+    # Assert
+    assert spec == DEFAULT
+
+
+def test_latency_for_link_matching_by_role_returns_link() -> None:
+    # Arrange
+    latency = config(BROKER_TO_WHOLESALERS)
+
+    # Act
+    spec = latency_for(latency, "broker-1", "broker", "wh-b", "wholesaler")
+
+    # Assert
+    assert spec == BROKER_TO_WHOLESALERS
+
+
+def test_latency_for_link_matching_by_name_returns_link() -> None:
+    # Arrange
+    latency = config(BROKER_TO_WH_A)
+
+    # Act
+    spec = latency_for(latency, "broker", "broker", "wh-a", "wholesaler")
+
+    # Assert
+    assert spec == BROKER_TO_WH_A
+
+
+def test_latency_for_name_link_does_not_apply_to_other_names_of_role() -> None:
+    # Arrange
+    latency = config(BROKER_TO_WH_A)
+
+    # Act
+    spec = latency_for(latency, "broker", "broker", "wh-b", "wholesaler")
+
+    # Assert
+    assert spec == DEFAULT
+
+
+def test_latency_for_several_matching_links_last_wins() -> None:
+    # Arrange
+    latency = config(BROKER_TO_WHOLESALERS, BROKER_TO_WH_A)
+
+    # Act
+    to_wh_a = latency_for(latency, "broker", "broker", "wh-a", "wholesaler")
+    to_wh_b = latency_for(latency, "broker", "broker", "wh-b", "wholesaler")
+
+    # Assert
+    assert to_wh_a == BROKER_TO_WH_A
+    assert to_wh_b == BROKER_TO_WHOLESALERS
+
+
+def test_latency_for_later_wildcard_overrides_earlier_name_link() -> None:
+    # Arrange: order in the file decides, not how specific a pattern is
+    latency = config(BROKER_TO_WH_A, ANY_TO_ANY)
+
+    # Act
+    spec = latency_for(latency, "broker", "broker", "wh-a", "wholesaler")
+
+    # Assert
+    assert spec == ANY_TO_ANY
+
+
+def test_latency_for_wildcard_source_matches_any_sender() -> None:
+    # Arrange
+    to_venues = LinkLatency(src="*", dst="venue", base_us=400)
+    latency = config(to_venues)
+
+    # Act
+    from_agents = latency_for(latency, "agents", "agents", "lit-a", "venue")
+    from_sor = latency_for(latency, "sor", "sor", "lit-b", "venue")
+    to_sip = latency_for(latency, "sor", "sor", "sip", "sip")
+
+    # Assert
+    assert from_agents == from_sor == to_venues
+    assert to_sip == DEFAULT
+
+
+@pytest.mark.parametrize("kind", ["constant", "uniform", "lognormal"])
+def test_latency_model_without_jitter_samples_base(kind: str) -> None:
+    # Arrange
+    latency = model(base_us=250, jitter_us=0, kind=kind)
+
+    # Act
+    drawn = samples(latency, 100)
+
+    # Assert
+    assert set(drawn.tolist()) == {250_000}
+
+
+def test_latency_model_constant_samples_base_plus_jitter() -> None:
+    # Arrange
+    latency = model(base_us=100, jitter_us=50, kind="constant")
+
+    # Act
+    drawn = samples(latency, 100)
+
+    # Assert
+    assert set(drawn.tolist()) == {150_000}
+
+
+@pytest.mark.parametrize("kind", ["uniform", "lognormal"])
+def test_latency_model_random_kinds_mean_is_base_plus_jitter(kind: str) -> None:
+    # Arrange
+    latency = model(base_us=1_000, jitter_us=200, kind=kind)
+
+    # Act
+    drawn = samples(latency)
+
+    # Assert
+    jitter = drawn - 1_000_000
+    assert jitter.min() >= 0
+    assert jitter.mean() == pytest.approx(200_000, rel=0.03)
+    assert jitter.std() > 0
+
+
+def test_latency_model_uniform_stays_within_twice_the_jitter() -> None:
+    # Arrange
+    latency = model(base_us=1_000, jitter_us=200, kind="uniform")
+
+    # Act
+    drawn = samples(latency)
+
+    # Assert
+    assert drawn.min() >= 1_000_000
+    assert drawn.max() < 1_400_000
+
+
+def test_latency_model_lognormal_has_right_skew() -> None:
+    # Arrange
+    latency = model(base_us=0, jitter_us=200, kind="lognormal")
+
+    # Act
+    drawn = samples(latency)
+
+    # Assert: median below mean, a tail well above it
+    assert np.median(drawn) < drawn.mean()
+    assert drawn.max() > 2 * drawn.mean()
+
+
+@pytest.mark.parametrize("kind", ["constant", "uniform", "lognormal"])
+def test_latency_model_same_seed_samples_same_sequence(kind: str) -> None:
+    # Arrange
+    first = model(base_us=10, jitter_us=500, kind=kind, seed=42)
+    second = model(base_us=10, jitter_us=500, kind=kind, seed=42)
+
+    # Act
+    a, b = samples(first, 500), samples(second, 500)
+
+    # Assert
+    assert a.tolist() == b.tolist()
+
+
+def test_latency_model_zero_is_zero_and_samples_zero() -> None:
+    # Arrange
+    latency = LatencyModel.zero()
+
+    # Act
+    drawn = latency.sample_ns()
+
+    # Assert
+    assert latency.is_zero
+    assert drawn == 0
+
+
+async def test_link_jittery_model_delivers_in_order_and_batches(
+    push_pull: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange
+    push, pull = push_pull
+    link = Link(push, model(base_us=0, jitter_us=2_000, kind="lognormal"))
+    sent = [payload(i) for i in range(200)]
+
+    # Act
+    for p in sent:
+        link.send(p)
+    received = await receive_payloads(pull, len(sent))
+
+    # Assert
+    assert [p for message in received for p in message] == sent
+    assert max(len(message) for message in received) > 1
+    assert link.sent == len(sent)
+    assert link.queued == 0
+
+
+async def test_link_uniform_jitter_sends_over_several_iterations_in_order(
+    push_pull: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange: sends spread over loop iterations, each waiting for the previous message to leave
+    push, pull = push_pull
+    link = Link(push, model(base_us=0, jitter_us=2_000, kind="uniform", seed=3))
+    sent = [payload(i) for i in range(40)]
+    received: list[list[bytes]] = []
+
+    # Act
+    for chunk_start in range(0, len(sent), 10):
+        chunk = sent[chunk_start : chunk_start + 10]
+        for p in chunk:
+            link.send(p)
+        received += await receive_payloads(pull, 1)
+    delivered = [p for message in received for p in message]
+    received += await receive_payloads(pull, len(sent) - len(delivered))
+
+    # Assert
+    assert [p for message in received for p in message] == sent
+
+
+async def test_link_zero_model_one_iteration_leaves_as_one_multipart(
+    push_pull: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange
+    push, pull = push_pull
+    link = Link(push, LatencyModel.zero())
+    sent = [payload(i) for i in range(5)]
+
+    # Act
+    for p in sent:
+        link.send(p)
+    received = await receive_payloads(pull, len(sent))
+
+    # Assert
+    assert received == [sent]
+
+
+async def test_link_zero_model_single_message_leaves_at_once(
+    push_pull: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange
+    push, pull = push_pull
+    link = Link(push, LatencyModel.zero())
+
+    # Act
+    link.send(payload(1))
+    received = await receive_payloads(pull, 1)
+
+    # Assert
+    assert received == [[payload(1)]]
+    assert link.sent == 1
+
+
+async def test_link_base_latency_holds_message_at_least_base(
+    push_pull: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange
+    push, pull = push_pull
+    base_us = 20_000
+    link = Link(push, model(base_us=base_us, jitter_us=0, kind="constant"))
+    start_ns = time.time_ns()
+
+    # Act
+    link.send(payload(1))
+    await receive_payloads(pull, 1)
+    elapsed_ns = time.time_ns() - start_ns
+
+    # Assert
+    assert elapsed_ns >= base_us * 1_000 - TOLERANCE_NS
+
+
+async def test_link_flush_now_sends_everything_queued_at_once(
+    push_pull: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange: due in an hour, so nothing leaves on its own during the test
+    push, pull = push_pull
+    link = Link(push, model(base_us=3_600_000_000, jitter_us=0, kind="constant"))
+    sent = [payload(i) for i in range(3)]
+    for p in sent:
+        link.send(p)
+    queued_before = link.queued
+    pending_before = await pull.poll(timeout=0)
+
+    # Act
+    link.flush_now()
+    received = await receive_payloads(pull, len(sent))
+
+    # Assert
+    assert queued_before == 3
+    assert pending_before == 0
+    assert received == [sent]
+    assert link.queued == 0
+    assert link.sent == 3
+
+
+async def test_link_with_envelope_routes_to_peer_identity(
+    router_dealer: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange: the peer says hello first so the ROUTER knows its identity
+    router, dealer = router_dealer
+    await dealer.send_multipart([VERSION, b"hello"])
+    identity, *_ = await asyncio.wait_for(router.recv_multipart(), RECEIVE_TIMEOUT_S)
+    link = Link(router, LatencyModel.zero(), envelope=identity)
+    sent = [payload(i) for i in range(3)]
+
+    # Act
+    for p in sent:
+        link.send(p)
+    received = await receive_payloads(dealer, len(sent))
+
+    # Assert
+    assert identity == b"peer-1"
+    assert received == [sent]
+    assert link.sent == 3
