@@ -97,7 +97,7 @@ class WholesalerSpec(Spec, frozen=True):
     # Economics (see docs/ECONOMICS.md): the wholesaler keeps a target share of the quoted
     # half-spread as its own margin and passes the rest as price improvement, net of PFOF.
     target_margin_share: Fraction = 0.35
-    min_margin_per_share: Dollars = "0.0005"
+    min_margin_per_share: Dollars = "0.0002"
     auction_margin_per_share: Dollars = "0.0010"
     auction_participation: Fraction = 1.0
     # Routing pressure: after a scorecard review that demotes it (or ranks it below the best),
@@ -113,7 +113,7 @@ class WholesalerSpec(Spec, frozen=True):
     margin_recovery: Fraction = 0.1
     max_order_qty: PositiveInt = 20_000
     inventory_limit: PositiveInt = 100_000
-    hedge_threshold: PositiveInt = 2_000
+    hedge_threshold: PositiveInt = 10_000
     decision_us: NonNegInt = 200
 
 

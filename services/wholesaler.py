@@ -63,7 +63,7 @@ class Wholesaler(Service):
             inventory_cost_per_1k=to_micros(spec.inventory_cost_per_1k),
         )
         self.accounts = Accounts()
-        self.adverse = {s: Ewma(0.05) for s in self.scenario.symbol_names}
+        self.adverse = {s: Ewma(0.02) for s in self.scenario.symbol_names}
         self.rivals = Ewma(0.1)
         self.responses: dict[str, PendingResponse] = {}
         self.participation_rng = self.rng("participation")
