@@ -67,6 +67,7 @@ def build_tables(run_dir: Path, config: RunConfig) -> dict[str, pd.DataFrame]:
                     "qty": msg.fill_qty, "price": msg.fill_price, "ts_ns": msg.ts_ns,
                     "exec_ns": msg.exec_ns, "destination": msg.venue, "liquidity": str(msg.liquidity),
                     "fee": msg.fee, "pfof": msg.pfof, "route": msg.correlation_id or "",
+                    "commission": msg.commission,
                 })
                 if msg.leaves_qty == 0:
                     terminal[msg.order_id] = ("filled", msg.ts_ns, None)
@@ -134,7 +135,7 @@ def build_tables(run_dir: Path, config: RunConfig) -> dict[str, pd.DataFrame]:
         ], ints=("limit_price", "nbbo_bid", "nbbo_ask", "terminal_ns")),
         "fills": _frame(rows["fills"], [
             "order_id", "regime", "symbol", "side", "qty", "price", "ts_ns", "exec_ns",
-            "destination", "liquidity", "fee", "pfof", "route",
+            "destination", "liquidity", "fee", "pfof", "route", "commission",
         ]),
         "routes": _frame(rows["routes"], ["router", "order_id", "child_id", "destination", "qty", "limit_price", "reason", "regime", "ts_ns"], ints=("limit_price",)),
         "auctions": _frame(rows["auctions"], [

@@ -27,9 +27,9 @@ from protocol.common import OrderType, Side
 from protocol.control import InjectionDone
 from protocol.orders import SubmitOrder
 
-REGIMES = ["pfof", "auction", "best-ex"]
-ORDERS = 300
-RATE = 150.0
+REGIMES = ["pfof", "pfof-capped", "weighted", "auction", "hybrid", "best-ex", "commission"]
+ORDERS = 420
+RATE = 140.0
 
 
 @dataclass

@@ -80,9 +80,34 @@ def test_every_regime_routes_to_its_destinations(default_lab_run: LabRun) -> Non
     fills = default_lab_run.tables["fills"]
     liquidity = fills.groupby("regime")["liquidity"].agg(set).to_dict()
 
-    assert "internalized" in liquidity["pfof"]
-    assert "auction" in liquidity["auction"]
-    assert liquidity["best-ex"] <= {"taker", "midpoint", "maker"}
+    for regime in ("pfof", "pfof-capped", "weighted"):
+        assert "internalized" in liquidity[regime], regime
+    for regime in ("auction", "hybrid"):
+        assert "auction" in liquidity[regime], regime
+    for regime in ("best-ex", "commission"):
+        assert liquidity[regime] <= {"taker", "midpoint", "maker"}, regime
+
+
+def test_commission_regime_charges_one_commission_per_filled_order_and_takes_no_pfof(default_lab_run: LabRun) -> None:
+    fills = default_lab_run.tables["fills"]
+    commission = fills[fills["regime"] == "commission"]
+    per_order = commission.groupby("order_id")["commission"].agg(["sum", lambda c: int((c > 0).sum())])
+    expected = 650_000  # $0.65, the default scenario's commission per order
+
+    assert len(per_order) > 0
+    assert (per_order["sum"] == expected).all() and (per_order.iloc[:, 1] == 1).all()
+    assert int(commission["pfof"].sum()) == 0
+    assert int(fills.loc[fills["regime"] != "commission", "commission"].sum()) == 0
+
+
+def test_pfof_capped_regime_never_pays_more_than_the_cap(default_lab_run: LabRun) -> None:
+    fills = default_lab_run.tables["fills"]
+    capped = fills[(fills["regime"] == "pfof-capped") & (fills["liquidity"] == "internalized")]
+    cap = 1_000  # $0.0010 per share
+
+    assert len(capped) > 0
+    assert (capped["pfof"] <= cap * capped["qty"]).all()
+    assert (capped["pfof"] == cap * capped["qty"]).any()
 
 
 def test_broker_pfof_revenue_equals_wholesalers_pfof_paid(default_lab_run: LabRun) -> None:
