@@ -73,6 +73,15 @@ class SymbolSpec(Spec, frozen=True):
         return micros(self.price)
 
 
+class SeedLevel(Spec, frozen=True, kw_only=True):
+    """One resting order loaded at start-up: ``symbol`` (``*`` = every symbol), side, price, qty."""
+
+    symbol: str = "*"
+    side: Literal["buy", "sell"]
+    price: Dollars
+    qty: PositiveInt
+
+
 class VenueSpec(Spec, frozen=True):
     """A lit exchange. Fees are dollars per share: taker pays ``taker_fee``, maker gets ``maker_rebate``."""
 
@@ -81,12 +90,18 @@ class VenueSpec(Spec, frozen=True):
     maker_rebate: Dollars = "0.0020"
     collar_bps: PositiveInt = 500
     depth_levels: PositiveInt = 5
+    # Seeded book: resting limit orders loaded at start-up (scenarios that check routing exactly).
+    book: list[SeedLevel] = []
 
 
 class DarkPoolSpec(Spec, frozen=True):
     name: str
     min_qty: NonNegInt = 0
     fee: Dollars = "0.0010"
+    # Seeded priced dark orders (they execute at their own price) and whether the pool publishes
+    # indications of interest (price and size of priced orders, no identities) on its md stream.
+    book: list[SeedLevel] = []
+    publish_ioi: bool = False
 
 
 class WholesalerSpec(Spec, frozen=True):
@@ -149,6 +164,14 @@ class SorConfig(Spec, frozen=True):
     max_rounds: PositiveInt = 8
     dark_probe_share: Fraction = 0.3
     market_collar_bps: PositiveInt = 300
+    # Time slicing (strategies `twap` and `pov`; see docs/SOR.md).
+    twap_horizon_ms: PositiveInt = 2_000
+    twap_slices: PositiveInt = 5
+    pov_rate: Annotated[float, msgspec.Meta(gt=0.0, lt=1.0)] = 0.1
+    pov_horizon_ms: PositiveInt = 5_000
+    pov_interval_ms: PositiveInt = 100
+    # fill-aware: the fill rate each non-displayed venue is assumed to have before any child.
+    fill_rate_prior: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] = 0.5
 
 
 class MarketMakerSpec(Spec, frozen=True):
@@ -183,6 +206,8 @@ class InformedSpec(Spec, frozen=True):
     signal_noise_bps: Annotated[float, msgspec.Meta(ge=0)] = 2.0
     threshold_bps: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     sizes: list[PositiveInt] = msgspec.field(default_factory=lambda: [100, 200, 300, 500])
+    # "direct": build their own NBBO from the venues' feeds (faster than the SIP's).
+    feed: Literal["sip", "direct"] = "direct"
 
 
 class AuctionRespondersSpec(Spec, frozen=True):
@@ -197,6 +222,7 @@ class AuctionRespondersSpec(Spec, frozen=True):
 
 class AgentsConfig(Spec, frozen=True):
     name: str = "agents"
+    enabled: bool = True  # false: the process runs but no agent trades (seeded-book scenarios)
     market_makers: MarketMakerSpec = MarketMakerSpec()
     noise: NoiseSpec = NoiseSpec()
     informed: InformedSpec = InformedSpec()
@@ -262,6 +288,13 @@ class Scenario(Spec, frozen=True, kw_only=True):
         for s in self.symbols:
             if micros(s.price) <= 0:
                 raise ValueError(f"symbols: price of {s.symbol} must be positive")
+        for kind, specs in (("venues", self.venues), ("darkpools", self.darkpools)):
+            for spec in specs:
+                for level in spec.book:
+                    if level.symbol != "*" and level.symbol not in names:
+                        raise ValueError(f"{kind}.{spec.name}.book: unknown symbol {level.symbol!r}")
+                    if micros(level.price) <= 0:
+                        raise ValueError(f"{kind}.{spec.name}.book: price must be positive")
 
     @property
     def symbol_names(self) -> list[str]:

@@ -27,7 +27,7 @@ from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionRes
 from protocol.codec import Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import Rejected
-from protocol.marketdata import ValueUpdate
+from protocol.marketdata import NBBO, Depth, Quote, Trade, ValueUpdate
 from protocol.money import round_to_tick, tick_size
 from protocol.orders import (
     CancelOrder,
@@ -40,6 +40,7 @@ from protocol.orders import (
 )
 from services.feeds import Feed, NbboView
 from services.latency import Link
+from services.nbbo import NbboBook, TopOfBook
 from services.runtime import Service
 
 REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)
@@ -101,6 +102,12 @@ class Agents(Service):
             self.serve(sock, Decoder(REPORTS), self._on_report, router=False, name=f"reports@{name}")
         self.nbbo = NbboView(self)
         await self.nbbo.start()
+        # Direct venue feeds: informed traders may use them (fresher than the SIP's NBBO), and
+        self.direct: dict[str, NbboBook] = {s: NbboBook() for s in self.scenario.symbol_names}
+        # market makers use them so as never to lock or cross another venue's protected quote.
+        for venue in self.scenario.venues:
+            await Feed(self, venue.name, "quotes", [Quote, Trade, Depth], self._on_venue_md,
+                       snapshot_endpoint="orders").start()
         await Feed(self, self.scenario.value.name, "values", [ValueUpdate], self._on_value).start()
         self.responders = self.scenario.agents.auction_responders
         self.responder_inventory: dict[str, int] = {}
@@ -113,6 +120,8 @@ class Agents(Service):
                        snapshot_endpoint=None).start()
 
     async def _on_running(self) -> None:
+        if not self.scenario.agents.enabled:  # seeded-book scenarios: the market stays as loaded
+            return
         for maker in self.makers.values():
             self._requote(maker)
         if self.noise_cfg.traders and self.noise_cfg.rate_per_s > 0:
@@ -131,7 +140,7 @@ class Agents(Service):
     # ------------------------------------------------------------------ market makers
     def _on_value(self, msg: ValueUpdate) -> None:
         self.values[msg.symbol] = msg.value
-        if self.state.value != "running":
+        if self.state.value != "running" or not self.scenario.agents.enabled:
             return
         threshold = self.mm_cfg.requote_bps / 1e4
         for venue in self.scenario.venues:
@@ -148,10 +157,19 @@ class Agents(Service):
         old = list(maker.live)
         maker.center = value
         maker.dirty = False
+        away_bid, away_ask = self._away_quotes(maker)
+        tick = tick_size(value)
         for side, price in quote_ladder(
             value, maker.inventory, maker.half_spread_bps, self.mm_cfg.level_step_bps,
             self.mm_cfg.levels, self.mm_cfg.skew_bps_per_1k,
         ):
+            # Reg NMS: do not lock or cross another venue's displayed quote; step back instead.
+            if side is Side.BUY and away_ask is not None and price >= away_ask:
+                price = away_ask - tick
+            elif side is Side.SELL and away_bid is not None and price <= away_bid:
+                price = away_bid + tick
+            if price <= 0:
+                continue
             if abs(maker.inventory) >= self.mm_cfg.inventory_limit and (side is Side.BUY) == (maker.inventory > 0):
                 continue
             order_id = self._next_id(f"mm.{maker.venue}.{maker.symbol}")
@@ -245,7 +263,7 @@ class Agents(Service):
         while True:
             await asyncio.sleep(float(rng.exponential(1.0 / cfg.rate_per_s)))
             symbol = symbols[int(rng.integers(len(symbols)))]
-            nbbo = self.nbbo.usable(symbol)
+            nbbo = self._informed_view(symbol, cfg.feed)
             value = self.values.get(symbol)
             if nbbo is None or value is None or nbbo.bid_px is None or nbbo.ask_px is None:
                 continue
@@ -269,9 +287,33 @@ class Agents(Service):
             ))
             self.count("informed.orders")
 
+    def _away_quotes(self, maker: MarketMaker) -> tuple[int | None, int | None]:
+        """Best bid and ask displayed on the other venues (from the direct feeds)."""
+        bid = ask = None
+        for venue, (b, bq, a, aq) in self.direct[maker.symbol].quotes.items():
+            if venue == maker.venue:
+                continue
+            if b is not None and bq > 0 and (bid is None or b > bid):
+                bid = b
+            if a is not None and aq > 0 and (ask is None or a < ask):
+                ask = a
+        return bid, ask
+
+    def _on_venue_md(self, msg: Quote | Trade | Depth) -> None:
+        if isinstance(msg, Quote) and msg.symbol in self.direct:
+            self.direct[msg.symbol].update(msg.venue, msg.bid_px, msg.bid_qty, msg.ask_px, msg.ask_qty)
+
+    def _informed_view(self, symbol: str, feed: str) -> NBBO | TopOfBook | None:
+        if feed == "sip":
+            return self.nbbo.usable(symbol)
+        top = self.direct[symbol].best()
+        return None if top.bid_px is None or top.ask_px is None or top.locked or top.crossed else top
+
     # ------------------------------------------------------------------ auction responders
     def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
         if not isinstance(msg, AuctionStarted) or self.state.value != "running":
+            return
+        if not self.scenario.agents.enabled:
             return
         cfg = self.responders
         value = self.values.get(msg.symbol)
