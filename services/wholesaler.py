@@ -293,8 +293,18 @@ class Wholesaler(Service):
                 self.responses.pop(msg.order_id, None)
                 self.count("auctions.rejected")
 
+    def _last_mid(self, symbol: str) -> float:
+        """The usable mid, else the last two-sided NBBO's mid, else the reference price."""
+        mid = self._mid(symbol)
+        if mid is not None:
+            return mid
+        nbbo = self.nbbo.get(symbol)
+        if nbbo is not None and nbbo.bid_px is not None and nbbo.ask_px is not None:
+            return (nbbo.bid_px + nbbo.ask_px) / 2
+        return float(next(s.price_micros for s in self.scenario.symbols if s.symbol == symbol))
+
     async def _drain(self) -> None:
-        mids = {s: self._mid(s) or 0.0 for s in self.scenario.symbol_names}
+        mids = {s: self._last_mid(s) for s in self.scenario.symbol_names}
         report = self.make(
             PnlReport, name=self.name, role=self.role, components=self.accounts.components(mids),
             inventory=dict(self.accounts.inventory),
