@@ -149,7 +149,7 @@ def test_wholesaler_facing_informed_flow_learns_adverse_selection_and_widens(tmp
     econ = Economics(pfof_per_share=to_micros(spec.pfof_per_share), target_margin_share=spec.target_margin_share,
                      min_margin=to_micros(spec.min_margin_per_share), auction_margin=0,
                      max_order_qty=spec.max_order_qty, inventory_limit=spec.inventory_limit)
-    bid, ask = 49_990_000, 50_010_000
+    bid, ask = 49_900_000, 50_100_000  # wide enough that neither price is capped at the NBBO
     calm = internalization_price(econ, True, bid, ask, max(adverse_uninformed, 0))
     toxic = internalization_price(econ, True, bid, ask, adverse_informed)
     assert toxic > calm
