@@ -11,6 +11,12 @@ import sys
 from pathlib import Path
 
 
+def add_stream_arguments(p: argparse.ArgumentParser) -> None:
+    from orchestration.stream_options import add_stream_arguments as add
+
+    add(p)
+
+
 def _add_scenario(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (default: the built-in default)")
 
@@ -28,12 +34,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="report directory (default: the run dir)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
     p.add_argument("--no-live", action="store_true", help="plain line output")
+    p.add_argument("--design", choices=["random", "sequential"], default="random",
+                   help="random: orders assigned at random to regimes in one market (default); "
+                   "sequential: the same stream and seeds once per regime")
+    p.add_argument("--repeat", type=int, default=1, help="replications with derived seeds")
+    p.add_argument("--file", type=Path, default=None,
+                   help="stream file (CSV/Parquet, docs/STREAMS.md) instead of a generated one")
+    add_stream_arguments(p)
 
     p = sub.add_parser("up", help="start a lab in the background and print its run dir")
     _add_scenario(p)
     p.add_argument("--runs", type=Path, default=Path("runs"))
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--foreground", action="store_true", help="run the orchestrator in this process")
+    p.add_argument("--no-live", action="store_true", help="--foreground: plain lines, no live view")
     p.add_argument("--attach", action="store_true",
                    help="only supervise services started elsewhere (compose); needs --config")
     p.add_argument("--config", type=Path, default=None,
@@ -52,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--regimes", default=None)
     p.add_argument("--to", default="broker", choices=["broker", "sor"], help="send to the broker or the SOR")
+    p.add_argument("--strategy", default=None, help="SOR strategy of every order (docs/SOR.md)")
     p.add_argument("--timeout", type=float, default=30.0)
+    add_stream_arguments(p)
 
     p = sub.add_parser("down", help="stop a running lab")
     p.add_argument("--run-dir", type=Path, default=None)
@@ -73,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compose", help="regenerate docker-compose.yml and its run config")
     _add_scenario(p)
     p.add_argument("--out-dir", type=Path, default=Path("."), help="where docker-compose.yml goes")
+
+    p = sub.add_parser("sor", help="one parent per SOR strategy and per single venue; best-ex report")
+    _add_scenario(p)
+    p.add_argument("--qty", type=int, default=100_000, help="shares per parent")
+    p.add_argument("--side", choices=["buy", "sell"], default="buy")
+    p.add_argument("--symbol", default=None, help="run every parent on this symbol, one after another")
+    p.add_argument("--strategies", default=None, help="comma-separated (default: every strategy)")
+    p.add_argument("--baselines", default=None, help="venues for direct:<venue> (default: lit venues)")
+    p.add_argument("--limit-bps", type=float, default=None, help="marketable limit this far through")
+    p.add_argument("--gap", type=float, default=1.0, help="seconds between sequential parents")
+    p.add_argument("--timeout", type=float, default=60.0, help="per injection")
+    p.add_argument("--out", type=Path, default=None, help="report directory (default: the run dir)")
+    p.add_argument("--runs", type=Path, default=Path("runs"))
 
     p = sub.add_parser("bench", help="benchmarks of the cores and the transport")
     p.add_argument("--quick", action="store_true")

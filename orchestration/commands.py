@@ -26,6 +26,7 @@ def dispatch(args: argparse.Namespace) -> int:
     handlers = {
         "compare": cmd_compare, "up": cmd_up, "status": cmd_status, "inject": cmd_inject,
         "down": cmd_down, "report": cmd_report, "bench": cmd_bench,
+        "compose": cmd_compose, "sor": cmd_sor,
     }
     try:
         return handlers[args.verb](args)
@@ -84,39 +85,27 @@ class Progress:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from orchestration.streams import options_from_args
+
     scenario = _scenario(args.scenario, args.regimes, args.seed)
-    return _run(compare(scenario, orders=args.orders, rate=args.rate, out=args.out, runs=args.runs))
+    live = sys.stdout.isatty() and not args.no_live
+    return _run(compare(scenario, orders=args.orders, rate=args.rate, out=args.out, runs=args.runs,
+                        design=args.design, repeat=args.repeat, live=live,
+                        options=options_from_args(args), stream_file=args.file))
 
 
 async def compare(scenario: Scenario, *, orders: int | None, rate: float | None, out: Path | None,
-                  runs: Path) -> int:
-    regimes = scenario.broker.regimes
-    rows = generate_stream(scenario, regimes, orders=orders, rate_per_s=rate, seed=scenario.seed)
-    validate_rows(rows, scenario)
-    lab = Lab(scenario, runs_root=runs, on_heartbeat=Progress(len(rows)))
-    print(f"flowlab compare: scenario {scenario.name!r}, regimes {', '.join(regimes)}, "
-          f"{len(rows)} orders, seed {scenario.seed}; run dir {lab.run_dir}", flush=True)
-    stream = write_stream(rows, lab.run_dir / "stream.csv")
-    t0 = time.monotonic()
-    try:
-        await lab.start()
-        print(f"  lab up: {len(lab.procs)} processes ready in {time.monotonic() - t0:.1f}s", flush=True)
-        done = await lab.inject(stream, timeout_s=scenario.stream.terminal_timeout_s)
-        print(f"  stream done: sent {done.sent}, terminal {done.terminal} (filled {done.filled}, "
-              f"canceled {done.canceled}, rejected {done.rejected}), timed out {done.timed_out}", flush=True)
-    finally:
-        exit_codes = await lab.stop()
-    unclean = {n: c for n, c in exit_codes.items() if c != 0}
-    summary = make_report(lab.run_dir, lab.config, out or lab.run_dir, lab.processes,
-                          extra={"exit_codes": exit_codes, "elapsed_s": round(time.monotonic() - t0, 2)})
-    from orchestration.report import format_regime_table
+                  runs: Path, design: str = "random", repeat: int = 1, live: bool = False,
+                  options: object = None, stream_file: Path | None = None) -> int:
+    """The experiment (designs, repeats, live view, report) lives in orchestration.experiment."""
+    from orchestration.experiment import compare_experiment
+    from orchestration.streams import StreamOptions
 
-    print(format_regime_table(summary))
-    print(f"report: {(out or lab.run_dir) / 'report.md'}")
-    if unclean:
-        print(f"flowlab compare: processes exited uncleanly: {unclean}", file=sys.stderr)
-        return 1
-    return 0
+    if options is None:
+        options = StreamOptions(orders=orders, rate_per_s=rate)
+    return await compare_experiment(scenario, runs=runs, out=out, design=design, repeat=repeat,
+                                    live=live, options=options,  # type: ignore[arg-type]
+                                    stream_file=stream_file)
 
 
 def make_report(run_dir: Path, config: RunConfig, out: Path, processes: list[dict], extra: dict | None = None) -> dict:
@@ -126,7 +115,8 @@ def make_report(run_dir: Path, config: RunConfig, out: Path, processes: list[dic
     tables = build_tables(run_dir, config)
     out.mkdir(parents=True, exist_ok=True)
     return write_report(out, scenario=config.scenario.name, seed=config.scenario.seed, run_dir=str(run_dir),
-                        processes=processes, tables=tables, extra=extra)
+                        processes=processes, tables=tables, extra=extra,
+                        regime_order=list(config.scenario.broker.regimes))
 
 
 # ---------------------------------------------------------------------- up / status / down
@@ -138,9 +128,14 @@ def _current(runs: Path, run_dir: Path | None) -> Path:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.attach or args.config is not None:
+        if not (args.attach and args.config is not None):
+            raise ScenarioError("--attach and --config FILE go together")
+        return _run(attach_lab(load_run_config(args.config)))
     scenario = _scenario(args.scenario)
     if args.foreground:
-        return _run(serve_lab(scenario, args.runs, args.run_dir))
+        live = sys.stdout.isatty() and not args.no_live
+        return _run(serve_lab(scenario, args.runs, args.run_dir, live=live))
     from orchestration.launcher import new_run_dir
 
     run_dir = args.run_dir or new_run_dir(args.runs, scenario.name)
@@ -168,13 +163,33 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 1
 
 
-async def serve_lab(scenario: Scenario, runs: Path, run_dir: Path | None) -> int:
-    lab = Lab(scenario, runs_root=runs, run_dir=run_dir)
+async def serve_lab(scenario: Scenario, runs: Path, run_dir: Path | None,
+                    live: bool = False) -> int:
+    from orchestration.live import make_monitor, watch
+
+    monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
+    lab = Lab(scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat)
     try:
         await lab.start()
         info = {"pid": os.getpid(), "control": lab.config.control.connect, "processes": lab.processes}
         (lab.run_dir / LAB_FILE).write_text(json.dumps(info, indent=2))
         print(f"lab up: {lab.run_dir}", flush=True)
+        await watch(lab, monitor, lab.guard(lab.shutdown_requested.wait()))
+    finally:
+        await lab.stop()
+        (lab.run_dir / LAB_FILE).unlink(missing_ok=True)
+    return 0
+
+
+async def attach_lab(config: RunConfig) -> int:
+    """Supervise services started elsewhere (docker compose) until SIGTERM or ``flowlab down``."""
+    lab = Lab.attach(config)
+    try:
+        await lab.start()
+        info = {"pid": os.getpid(), "control": lab.config.control.connect,
+                "processes": lab.processes}
+        (lab.run_dir / LAB_FILE).write_text(json.dumps(info, indent=2))
+        print(f"lab attached: {len(lab.procs)} services ready; run dir {lab.run_dir}", flush=True)
         await lab.guard(lab.shutdown_requested.wait())
     finally:
         await lab.stop()
@@ -245,8 +260,13 @@ def cmd_inject(args: argparse.Namespace) -> int:
         rows = read_stream_file(args.file)
     else:
         regimes = [r for r in (args.regimes or ",".join(scenario.broker.regimes)).split(",") if r]
+        from orchestration.streams import options_from_args
+
         rows = generate_stream(scenario, regimes, orders=args.orders, rate_per_s=args.rate,
-                               seed=args.seed, id_prefix=f"I{int(time.time())}-")
+                               seed=args.seed, id_prefix=f"I{int(time.time())}-",
+                               options=options_from_args(args))
+    if args.strategy:
+        rows = [{**row, "strategy": args.strategy} for row in rows]
     validate_rows(rows, scenario)
     stream = write_stream(rows, run_dir / f"stream-{int(time.time() * 1000)}.csv")
     from services.main import run_service
@@ -267,6 +287,38 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(format_regime_table(summary))
     print(f"report: {out / 'report.md'}")
     return 0
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from orchestration.compose import write_compose
+
+    for path in write_compose(args.out_dir, _scenario(args.scenario)):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_sor(args: argparse.Namespace) -> int:
+    """``flowlab sor``: every strategy and single-venue baseline on one parent (docs/SOR.md)."""
+    from orchestration.bestex import STRATEGIES, format_bestex, run_sor
+
+    scenario = _scenario(args.scenario)
+    names = [s.strip() for s in (args.strategies or ",".join(STRATEGIES)).split(",") if s.strip()]
+    venues = args.baselines.split(",") if args.baselines else [v.name for v in scenario.venues]
+    names += [f"direct:{v.strip()}" for v in venues if v.strip()]
+    print(f"flowlab sor: scenario {scenario.name!r}, {args.side} {args.qty:,} x {', '.join(names)}", flush=True)
+    run_dir, frame, codes = _run_value(run_sor(
+        scenario, names, qty=args.qty, side=args.side, symbol=args.symbol, limit_offset_bps=args.limit_bps,
+        runs=args.runs, out=args.out, timeout_s=args.timeout, gap_s=args.gap,
+    ))
+    print(format_bestex(frame))
+    print(f"report: {(args.out or run_dir) / 'bestex.md'}")
+    return 0 if all(code == 0 for code in codes.values()) else 1
+
+
+def _run_value(coro):  # type: ignore[no-untyped-def]
+    import uvloop
+
+    return uvloop.run(coro)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

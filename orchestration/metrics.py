@@ -1,25 +1,28 @@
-"""Execution quality per regime: Rule 605 style quality, Rule 606 style routing, bootstrap CIs.
+"""Execution quality per regime, the Rule 605 way, and bootstrap comparisons between regimes.
 
-Pure functions over the run's ``orders`` and ``fills`` tables (columns and units in
-docs/TABLES.md). Everything is measured against the NBBO at broker receipt. Prices are integer
-micro-dollars and every sum stays an exact int64 until the final division to dollars or bps; only
-the bps metrics divide per fill (by that fill's midpoint) before summing.
+Pure functions over the run's ``orders`` and ``fills`` tables (and ``nbbo`` for realized
+spreads; columns and units in docs/TABLES.md). Everything is measured against the NBBO at broker
+receipt. Prices are integer micro-dollars and every sum stays an exact int64 until the final
+division to dollars or bps; only the bps metrics divide per fill (by that fill's midpoint)
+before summing. Rule 606 routing lives in ``orchestration.routing``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
+from orchestration.markouts import HORIZONS, future_two_mids
+from orchestration.stats import Arm, RegimeDifference, compare_arms
 from protocol.money import MICROS_PER_DOLLAR
 
 SIZE_BUCKETS = ("<$2k", "$2k-$10k", "$10k-$50k", ">=$50k")
 NO_NBBO_BUCKET = "no NBBO"
 _BUCKET_EDGES_USD = (2_000, 10_000, 50_000)
-_BOOTSTRAP_CELLS = 4_000_000  # resampled order indices held in memory at once
+# Rule 605 order types, by the order's limit price against the NBBO at receipt
+ORDER_CLASSES = ("market", "marketable limit", "non-marketable limit", "limit, no NBBO")
 
 ORDER_COLUMNS = (
     "order_id",
@@ -43,6 +46,10 @@ FILL_COLUMNS = (
     "fee",
     "pfof",
 )
+_REALIZED = {
+    h: (f"realized_x_shares_{h}", f"realized_bps_x_shares_{h}", f"marked_shares_{h}")
+    for h in HORIZONS
+}
 
 # metric -> (numerator, denominator, scale): value = sum(numerator) / sum(denominator) * scale,
 # summed over a group's per-order rows. The same table drives summaries and the bootstrap.
@@ -55,6 +62,12 @@ RATIO_METRICS: dict[str, tuple[str, str, float]] = {
     "quoted_spread_usd_per_share": ("quoted_spread_micros_x_shares", "nbbo_shares", 1e-6),
     "quoted_spread_bps": ("quoted_spread_bps_x_shares", "nbbo_shares", 1.0),
     "eq_ratio": ("effective_spread_micros_x_shares", "quoted_spread_micros_x_shares", 1.0),
+    # the investor's all-in cost against the mid: D*(px - mid) plus commissions, per share
+    "all_in_cost_usd_per_share": ("all_in_cost_2x_micros", "nbbo_shares", 0.5e-6),
+    **{
+        f"realized_spread_usd_per_share_{h}": (top, n, 1e-6) for h, (top, _, n) in _REALIZED.items()
+    },
+    **{f"realized_spread_bps_{h}": (bps, n, 1.0) for h, (_, bps, n) in _REALIZED.items()},
 }
 _FILL_SUMS = (
     "filled_shares",
@@ -68,6 +81,9 @@ _FILL_SUMS = (
     "quoted_spread_bps_x_shares",
     "pfof_micros",
     "fee_micros",
+    "commission_micros",
+    "all_in_cost_2x_micros",
+    *(column for columns in _REALIZED.values() for column in columns),
 )
 _COUNTS = (
     "terminal_orders",
@@ -86,83 +102,72 @@ COUNT_METRICS = (
     "ordered_shares",
     "nbbo_filled_shares",
 )
+# a table's columns in report order: counts, Rule 605 ratios, order shares, timing, money
+METRIC_COLUMNS = (
+    *COUNT_METRICS,
+    *(
+        m
+        for m in RATIO_METRICS
+        if not m.startswith("realized") and m != "all_in_cost_usd_per_share"
+    ),
+    "share_orders_improved",
+    "share_orders_at_quote",
+    "share_orders_outside_quote",
+    *(m for m in RATIO_METRICS if m.startswith("realized")),
+    *(f"realized_spread_coverage_{h}" for h in HORIZONS),
+    "time_to_execution_ms_mean",
+    "time_to_execution_ms_p50",
+    "time_to_execution_ms_p99",
+    "pfof_paid_usd",
+    "fees_usd",
+    "commissions_usd",
+    "broker_revenue_usd",
+    "retail_cost_vs_mid_usd",
+    "total_retail_cost_usd",
+    "all_in_cost_usd_per_share",
+)
+
+__all__ = ["RATIO_METRICS", "RegimeDifference", "order_table", "regime_difference"]
 
 
-@dataclass(frozen=True, slots=True)
-class RegimeDifference:
-    """Bootstrap comparison of one metric between two regimes (``difference = b - a``)."""
-
-    metric: str
-    regime_a: str
-    regime_b: str
-    value_a: float | None
-    value_b: float | None
-    difference: float | None
-    ci_low: float | None
-    ci_high: float | None
-    significant: bool
-    n_boot: int
-
-    def to_dict(self) -> dict[str, str | float | bool | int | None]:
-        return asdict(self)
-
-
-def regime_summary(orders: pd.DataFrame, fills: pd.DataFrame) -> dict[str, dict]:
+def regime_summary(
+    orders: pd.DataFrame, fills: pd.DataFrame, nbbo: pd.DataFrame | None = None
+) -> dict[str, dict]:
     """Execution quality per regime (in order of first appearance), JSON-ready: NaN -> None."""
-    table = _group_metrics(order_table(orders, fills), ["regime"])
+    table = _group_metrics(order_table(orders, fills, nbbo), ["regime"])
     return {str(regime): _json_row(row) for regime, row in table.iterrows()}
 
 
-def regime_table(orders: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
+def regime_table(
+    orders: pd.DataFrame, fills: pd.DataFrame, nbbo: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """``regime_summary`` as a DataFrame: one row per regime, a ``regime`` column first."""
-    return _group_metrics(order_table(orders, fills), ["regime"]).reset_index()
+    return _group_metrics(order_table(orders, fills, nbbo), ["regime"]).reset_index()
 
 
-def size_bucket_table(orders: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
+def size_bucket_table(
+    orders: pd.DataFrame, fills: pd.DataFrame, nbbo: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The regime metrics per regime x Rule 605 notional bucket (qty x mid at receipt)."""
-    per_order = order_table(orders, fills)
-    table = _group_metrics(per_order, ["regime", "size_bucket"]).reset_index()
-    regime_rank = {r: i for i, r in enumerate(per_order["regime"].unique())}
-    bucket_rank = {b: i for i, b in enumerate((*SIZE_BUCKETS, NO_NBBO_BUCKET))}
-    rank = table["regime"].map(regime_rank) * len(bucket_rank) + table["size_bucket"].map(
-        bucket_rank
-    )
+    return split_table(order_table(orders, fills, nbbo), ["size_bucket"])
+
+
+def order_type_table(
+    orders: pd.DataFrame, fills: pd.DataFrame, nbbo: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The regime metrics per regime x order type (market, marketable / non-marketable limit)."""
+    return split_table(order_table(orders, fills, nbbo), ["order_class"])
+
+
+def split_table(per_order: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Metrics per regime x ``keys`` (``order_class`` and/or ``size_bucket``), in report order."""
+    table = _group_metrics(per_order, ["regime", *keys]).reset_index()
+    rank = pd.Series(0, index=table.index)
+    orders = {"regime": list(per_order["regime"].unique()), "order_class": list(ORDER_CLASSES)}
+    orders["size_bucket"] = [*SIZE_BUCKETS, NO_NBBO_BUCKET]
+    for key in ["regime", *keys]:
+        rank = rank * 10_000 + table[key].map({v: i for i, v in enumerate(orders[key])})
     return table.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
-
-
-def routing_table(orders: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
-    """Rule 606 style routing per regime x destination, from the fills.
-
-    ``order_share`` is the fraction of the regime's orders with fills that got at least one fill
-    at the destination (split orders count at each). Net PFOF is PFOF received minus fees paid
-    (rebates count as received).
-    """
-    legs = _fill_legs(orders, fills)
-    grouped = legs.groupby(["regime", "destination"], sort=False)
-    table = grouped.agg(
-        orders=("order_id", "nunique"),
-        shares=("filled_shares", "sum"),
-        pfof_micros=("pfof_micros", "sum"),
-        fee_micros=("fee_micros", "sum"),
-    ).reset_index()
-    regime_orders = legs.groupby("regime", sort=False)["order_id"].nunique()
-    regime_shares = legs.groupby("regime", sort=False)["filled_shares"].sum()
-    net_micros = table["pfof_micros"] - table["fee_micros"]
-    return pd.DataFrame(
-        {
-            "regime": table["regime"],
-            "destination": table["destination"],
-            "orders": table["orders"].astype("int64"),
-            "order_share": _ratio(table["orders"], table["regime"].map(regime_orders)),
-            "shares": table["shares"].astype("int64"),
-            "share_of_shares": _ratio(table["shares"], table["regime"].map(regime_shares)),
-            "pfof_usd": table["pfof_micros"] / MICROS_PER_DOLLAR,
-            "fees_usd": table["fee_micros"] / MICROS_PER_DOLLAR,
-            "net_pfof_usd": net_micros / MICROS_PER_DOLLAR,
-            # micros per share / 1e4 = cents per share; x 100 shares
-            "net_pfof_cents_per_100_shares": _ratio(net_micros, table["shares"], 1e-2),
-        }
-    )
 
 
 def regime_difference(
@@ -173,42 +178,56 @@ def regime_difference(
     metric: str = "price_improvement_usd_per_share",
     n_boot: int = 1000,
     seed: int = 0,
+    *,
+    nbbo: pd.DataFrame | None = None,
+    per_order: pd.DataFrame | None = None,
 ) -> RegimeDifference:
-    """Difference ``b - a`` of a ratio metric with a 95% percentile bootstrap CI.
+    """Difference ``b - a`` of a ratio metric with a 95% bootstrap CI and a z statistic.
 
-    Orders are resampled with replacement within each regime (unfilled orders included, so the
-    share weights vary as they would between runs). Resamples whose denominator is zero are
-    dropped. ``significant`` is true when the CI excludes 0.
+    Orders are resampled with replacement within each regime and replication (unfilled orders
+    included, so the share weights vary as they would between runs); when ``orders`` carries a
+    ``pair_key`` (the sequential design: the same stream under each regime) and both regimes
+    hold the same keys, the draw is paired. See ``orchestration.stats``.
     """
     if metric not in RATIO_METRICS:
         raise ValueError(f"cannot compare {metric!r}: choose one of {sorted(RATIO_METRICS)}")
-    per_order = order_table(orders, fills)
+    if per_order is None:
+        per_order = order_table(orders, fills, nbbo)
     numerator, denominator, scale = RATIO_METRICS[metric]
-    rng = np.random.default_rng(seed)
-    values, boots = [], []
+    rows = []
     for regime in (a, b):
-        rows = per_order[per_order["regime"] == regime]
-        if rows.empty:
+        picked = per_order[per_order["regime"] == regime]
+        if picked.empty:
             raise ValueError(f"cannot compare {metric!r}: regime {regime!r} has no orders")
-        top, bottom = rows[numerator].to_numpy(), rows[denominator].to_numpy()
-        values.append(float(top.sum() / bottom.sum() * scale) if bottom.sum() != 0 else None)
-        boots.append(_bootstrap(top, bottom, scale, n_boot, rng))
-    diffs = boots[1] - boots[0]
-    diffs = diffs[~np.isnan(diffs)]
-    low, high = (None, None)
-    if diffs.size:
-        low, high = (float(q) for q in np.percentile(diffs, [2.5, 97.5]))
-    difference = None if None in values else values[1] - values[0]
-    significant = low is not None and high is not None and (low > 0 or high < 0)
-    return RegimeDifference(
-        metric, a, b, values[0], values[1], difference, low, high, significant, int(diffs.size)
+        rows.append(picked)
+    paired = _pairable(rows[0], rows[1])
+    if paired:
+        rows = [r.sort_values(["replication", "pair_key"], kind="stable") for r in rows]
+    arms = tuple(
+        Arm(
+            r[numerator].to_numpy("float64"),
+            r[denominator].to_numpy("float64"),
+            r["replication"].to_numpy(),
+        )
+        for r in rows
+    )
+    return compare_arms(
+        metric,
+        (a, b),
+        arms,
+        scale=scale,
+        n_boot=n_boot,
+        seed=seed,
+        paired=paired,  # type: ignore[arg-type]
     )
 
 
-def order_table(orders: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
-    """One row per order: fill sums, size bucket, NBBO comparison and time to execution."""
+def order_table(
+    orders: pd.DataFrame, fills: pd.DataFrame, nbbo: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per order: fill sums, order type, size bucket, NBBO comparison, time to execution."""
     orders, fills = _checked(orders, fills)
-    legs = _fill_legs(orders, fills, checked=True)
+    legs = fill_legs(orders, fills, nbbo, checked=True)
     by_order = legs.groupby("order_id", sort=False)
     ids = orders["order_id"]
     sums = by_order[list(_FILL_SUMS)].sum().reindex(ids, fill_value=0)
@@ -226,6 +245,9 @@ def order_table(orders: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
         {
             "order_id": ids.to_numpy(),
             "regime": orders["regime"].to_numpy(),
+            "replication": _optional(orders, "replication", 0),
+            "pair_key": _optional(orders, "pair_key", None),
+            "order_class": _order_class(orders, direction, bid, ask, valid),
             "size_bucket": _size_bucket(orders["qty"].to_numpy("int64"), bid + ask, valid),
             "ordered_shares": orders["qty"].to_numpy("int64"),
             "terminal_orders": (orders["status"] != "open").to_numpy(),
@@ -240,32 +262,17 @@ def order_table(orders: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame, sums.reset_index(drop=True)], axis=1)
 
 
-def _group_metrics(per_order: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    grouped = per_order.groupby(keys, sort=False)
-    sums = grouped[[*_COUNTS, *_FILL_SUMS]].sum()
-    tte = grouped["time_to_execution_ms"]
-    out = pd.DataFrame({"orders": grouped.size().astype("int64")})
-    for name in ("terminal_orders", "filled_orders", "filled_shares", "ordered_shares"):
-        out[name] = sums[name].astype("int64")
-    out["nbbo_filled_shares"] = sums["nbbo_shares"].astype("int64")
-    for name, (numerator, denominator, scale) in RATIO_METRICS.items():
-        out[name] = _ratio(sums[numerator], sums[denominator], scale)
-    for share in ("improved", "at_quote", "outside_quote"):
-        out[f"share_orders_{share}"] = _ratio(sums[f"{share}_orders"], sums["classified_orders"])
-    out["time_to_execution_ms_mean"] = tte.mean()
-    out["time_to_execution_ms_p50"] = tte.quantile(0.5)
-    out["time_to_execution_ms_p99"] = tte.quantile(0.99)
-    out["pfof_paid_usd"] = sums["pfof_micros"] / MICROS_PER_DOLLAR
-    out["fees_usd"] = sums["fee_micros"] / MICROS_PER_DOLLAR
-    # sum of D*(px - mid)*qty = half the share-weighted effective spread sum
-    out["retail_cost_vs_mid_usd"] = sums["effective_spread_micros_x_shares"] / (
-        2 * MICROS_PER_DOLLAR
-    )
-    return out
+def fill_legs(
+    orders: pd.DataFrame,
+    fills: pd.DataFrame,
+    nbbo: pd.DataFrame | None = None,
+    checked: bool = False,
+) -> pd.DataFrame:
+    """Per-fill share-weighted building blocks, against the order's NBBO at receipt.
 
-
-def _fill_legs(orders: pd.DataFrame, fills: pd.DataFrame, checked: bool = False) -> pd.DataFrame:
-    """Per-fill share-weighted building blocks, against the order's NBBO at receipt."""
+    Also the per-fill view the plots use: ``has_nbbo``, ``improvement_usd_per_share`` (NaN
+    without an NBBO) and the order's ``order_class``-free identity columns.
+    """
     if not checked:
         orders, fills = _checked(orders, fills)
     by_id = orders.set_index("order_id")
@@ -279,25 +286,65 @@ def _fill_legs(orders: pd.DataFrame, fills: pd.DataFrame, checked: bool = False)
     improvement = np.where(direction > 0, ask - price, price - bid)
     effective = direction * (2 * price - (bid + ask))  # 2*D*(px - mid)
     quoted = ask - bid
-    return pd.DataFrame(
-        {
-            "order_id": fills["order_id"].to_numpy(),
-            "regime": by_id["regime"].reindex(fills["order_id"]).to_numpy(),
-            "destination": fills["destination"].to_numpy(),
-            "exec_ns": fills["exec_ns"].to_numpy("int64"),
-            "filled_shares": qty,
-            "nbbo_shares": weight,
-            "notional_micros": price * qty,
-            "improvement_micros_x_shares": improvement * weight,
-            "improvement_bps_x_shares": improvement * weight * 2e4 / two_mid,
-            "effective_spread_micros_x_shares": effective * weight,
-            "effective_spread_bps_x_shares": effective * weight * 2e4 / two_mid,
-            "quoted_spread_micros_x_shares": quoted * weight,
-            "quoted_spread_bps_x_shares": quoted * weight * 2e4 / two_mid,
-            "pfof_micros": fills["pfof"].to_numpy("int64"),
-            "fee_micros": fills["fee"].to_numpy("int64"),
-        }
+    commission = _optional(fills, "commission", 0).astype("int64")
+    legs = {
+        "order_id": fills["order_id"].to_numpy(),
+        "regime": by_id["regime"].reindex(fills["order_id"]).to_numpy(),
+        "destination": fills["destination"].to_numpy(),
+        "exec_ns": fills["exec_ns"].to_numpy("int64"),
+        "has_nbbo": valid,
+        "improvement_usd_per_share": np.where(valid, improvement / MICROS_PER_DOLLAR, np.nan),
+        "filled_shares": qty,
+        "nbbo_shares": weight,
+        "notional_micros": price * qty,
+        "improvement_micros_x_shares": improvement * weight,
+        "improvement_bps_x_shares": improvement * weight * 2e4 / two_mid,
+        "effective_spread_micros_x_shares": effective * weight,
+        "effective_spread_bps_x_shares": effective * weight * 2e4 / two_mid,
+        "quoted_spread_micros_x_shares": quoted * weight,
+        "quoted_spread_bps_x_shares": quoted * weight * 2e4 / two_mid,
+        "pfof_micros": fills["pfof"].to_numpy("int64"),
+        "fee_micros": fills["fee"].to_numpy("int64"),
+        "commission_micros": commission,
+        "all_in_cost_2x_micros": effective * weight + 2 * np.where(valid, commission, 0),
+    }
+    for h, two_mid_later in future_two_mids(fills, nbbo).items():
+        top, bps, marked = _REALIZED[h]
+        weight_h = np.where(two_mid_later > 0, weight, 0)
+        realized = direction * (2 * price - two_mid_later) * weight_h  # 2*D*(px - mid_h)*qty
+        legs[top], legs[bps], legs[marked] = realized, realized * 2e4 / two_mid, weight_h
+    return pd.DataFrame(legs)
+
+
+def _group_metrics(per_order: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    grouped = per_order.groupby(keys, sort=False)
+    sums = grouped[[*_COUNTS, *_FILL_SUMS]].sum()
+    tte = grouped["time_to_execution_ms"]
+    out = pd.DataFrame({"orders": grouped.size().astype("int64")})
+    for name in ("terminal_orders", "filled_orders", "filled_shares", "ordered_shares"):
+        out[name] = sums[name].astype("int64")
+    out["nbbo_filled_shares"] = sums["nbbo_shares"].astype("int64")
+    for name, (numerator, denominator, scale) in RATIO_METRICS.items():
+        out[name] = _ratio(sums[numerator], sums[denominator], scale)
+    for share in ("improved", "at_quote", "outside_quote"):
+        out[f"share_orders_{share}"] = _ratio(sums[f"{share}_orders"], sums["classified_orders"])
+    for h, (_, _, marked) in _REALIZED.items():
+        out[f"realized_spread_coverage_{h}"] = _ratio(sums[marked], sums["nbbo_shares"])
+    out["time_to_execution_ms_mean"] = tte.mean()
+    out["time_to_execution_ms_p50"] = tte.quantile(0.5)
+    out["time_to_execution_ms_p99"] = tte.quantile(0.99)
+    out["pfof_paid_usd"] = sums["pfof_micros"] / MICROS_PER_DOLLAR
+    out["fees_usd"] = sums["fee_micros"] / MICROS_PER_DOLLAR
+    out["commissions_usd"] = sums["commission_micros"] / MICROS_PER_DOLLAR
+    out["broker_revenue_usd"] = (
+        sums["pfof_micros"] + sums["commission_micros"] - sums["fee_micros"]
+    ) / MICROS_PER_DOLLAR
+    # sum of D*(px - mid)*qty = half the share-weighted effective spread sum
+    out["retail_cost_vs_mid_usd"] = sums["effective_spread_micros_x_shares"] / (
+        2 * MICROS_PER_DOLLAR
     )
+    out["total_retail_cost_usd"] = out["retail_cost_vs_mid_usd"] + out["commissions_usd"]
+    return out[list(METRIC_COLUMNS)]
 
 
 def _checked(orders: pd.DataFrame, fills: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -334,6 +381,12 @@ def _with_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> p
     return frame.reindex(columns=[*frame.columns, *missing]) if missing else frame
 
 
+def _optional(frame: pd.DataFrame, column: str, default: object) -> np.ndarray:
+    if column in frame.columns:
+        return frame[column].to_numpy()
+    return np.full(len(frame), default, dtype=object if default is None else "int64")
+
+
 def _nbbo(bid: pd.Series, ask: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integer bid/ask (0 where missing) and a mask of usable two-sided quotes."""
     bid_micros = bid.to_numpy("int64", na_value=0)
@@ -345,6 +398,21 @@ def _direction(side: pd.Series) -> np.ndarray:
     return np.where(side.to_numpy() == "buy", 1, -1).astype("int64")
 
 
+def _order_class(
+    orders: pd.DataFrame, direction: np.ndarray, bid: np.ndarray, ask: np.ndarray, valid: np.ndarray
+) -> np.ndarray:
+    """market / marketable limit (limit at or through the far touch) / non-marketable limit."""
+    if "order_type" not in orders.columns:
+        return np.full(len(orders), ORDER_CLASSES[0], dtype=object)
+    is_limit = orders["order_type"].to_numpy() == "limit"
+    limit = _optional(orders, "limit_price", None)
+    limit = pd.Series(limit, dtype="Int64").to_numpy("int64", na_value=0)
+    marketable = np.where(direction > 0, limit >= ask, (limit <= bid) & (limit > 0))
+    conditions = [~is_limit, ~valid, marketable]
+    choices = [ORDER_CLASSES[0], ORDER_CLASSES[3], ORDER_CLASSES[1]]
+    return np.select(conditions, choices, default=ORDER_CLASSES[2]).astype(object)
+
+
 def _size_bucket(qty: np.ndarray, two_mid: np.ndarray, valid: np.ndarray) -> np.ndarray:
     # qty * mid < edge  <=>  qty * (bid + ask) < 2 * edge, exact in integers
     two_notional = qty * two_mid
@@ -354,23 +422,20 @@ def _size_bucket(qty: np.ndarray, two_mid: np.ndarray, valid: np.ndarray) -> np.
     return np.select(conditions, choices, default=SIZE_BUCKETS[3]).astype(object)
 
 
+def _pairable(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Both arms ran the same stream orders (the sequential design): a paired bootstrap."""
+    if a["pair_key"].isna().any() or b["pair_key"].isna().any() or len(a) != len(b):
+        return False
+    keys = ["replication", "pair_key"]
+    return bool(
+        a[keys].sort_values(keys).to_numpy().tolist()
+        == b[keys].sort_values(keys).to_numpy().tolist()
+    )
+
+
 def _ratio(numerator: pd.Series, denominator: pd.Series, scale: float = 1.0) -> pd.Series:
     """Elementwise ``numerator / denominator * scale``; NaN where the denominator is 0."""
     return numerator / denominator.where(denominator != 0) * scale
-
-
-def _bootstrap(
-    top: np.ndarray, bottom: np.ndarray, scale: float, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    n = len(top)
-    out = np.full(n_boot, np.nan)
-    chunk = max(1, _BOOTSTRAP_CELLS // n)
-    for start in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - start)
-        picks = rng.integers(0, n, size=(size, n))
-        sum_top, sum_bottom = top[picks].sum(axis=1), bottom[picks].sum(axis=1)
-        np.divide(sum_top, sum_bottom, out=out[start : start + size], where=sum_bottom != 0)
-    return out * scale
 
 
 def _json_row(row: pd.Series) -> dict[str, int | float | None]:

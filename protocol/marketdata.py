@@ -35,6 +35,20 @@ class Depth(Message, frozen=True):
     asks: list[Level]
 
 
+class IndicationOfInterest(Message, frozen=True):
+    """A dark pool's indications for one symbol: priced resting size by price, no identities.
+
+    Full state for ``(venue, symbol)``, best price first on each side; empty lists mean nothing
+    indicated. Only priced (non-pegged) dark orders are indicated.
+    """
+
+    venue: Name
+    symbol: Symbol
+    seq: Seq
+    bids: list[Level] = []
+    asks: list[Level] = []
+
+
 class Trade(Message, frozen=True):
     venue: Name
     symbol: Symbol
@@ -92,7 +106,11 @@ class Snapshot(Message, frozen=True):
     nbbos: list[NBBO] = []
     values: list[ValueUpdate] = []
     depths: list[Depth] = []
+    iois: list[IndicationOfInterest] = []
 
 
-__all__ = ["NBBO", "Depth", "Level", "Quote", "Snapshot", "SnapshotRequest", "Trade", "ValueUpdate"]
+__all__ = [
+    "NBBO", "Depth", "IndicationOfInterest", "Level", "Quote", "Snapshot", "SnapshotRequest",
+    "Trade", "ValueUpdate",
+]
 _ = (Qty,)

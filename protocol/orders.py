@@ -141,8 +141,21 @@ class OrderReceived(Message, frozen=True):
     created_ns: Nanos = 0
 
 
+class RouteQuote(Record, frozen=True, array_like=True):
+    """One price level a router saw when it decided: venue, price, displayed (or indicated) size."""
+
+    venue: Name
+    price: Price
+    qty: Qty
+
+
 class OrderRouted(Message, frozen=True):
-    """Tape event: a routing decision (broker or SOR) and the reason for it."""
+    """Tape event: a routing decision (broker or SOR) and the reason for it.
+
+    The SOR also records its ``strategy``, the ``wave`` of child orders the decision belongs to,
+    the ``best_price`` available anywhere in its view at that moment (the benchmark for this
+    child's fills) and, on the first child of each wave, the ``quotes`` it allocated over.
+    """
 
     order_id: OrderId
     child_id: str
@@ -151,6 +164,40 @@ class OrderRouted(Message, frozen=True):
     reason: Text
     limit_price: Price | None = None
     regime: str = ""
+    strategy: str = ""
+    wave: Annotated[int, Meta(ge=0)] = 0
+    best_price: Price | None = None
+    quotes: list[RouteQuote] = []
+
+
+class ParentCompleted(Message, frozen=True):
+    """Tape event: a SOR parent order reached its one terminal state (``filled``/``canceled``).
+
+    Exact accounting: ``notional`` is the sum of fill price x qty and ``fees`` the sum of the
+    children's fees (micro-dollars); ``avg_price`` is ``notional / cum_qty`` rounded half-even.
+    ``arrival_bid``/``arrival_ask`` are the NBBO when the SOR received the parent;
+    ``lit_shown_qty`` the shares its children sent to lit venues (pre-trade information).
+    """
+
+    order_id: OrderId
+    symbol: Symbol
+    side: Side
+    qty: Qty
+    strategy: Name
+    state: Name
+    cum_qty: QtyOrZero
+    notional: Money
+    fees: Money
+    avg_price: Price | None
+    limit_price: Price | None
+    arrival_bid: Price | None
+    arrival_ask: Price | None
+    recv_ns: Nanos
+    done_ns: Nanos
+    children: Annotated[int, Meta(ge=0)]
+    waves: Annotated[int, Meta(ge=0)]
+    lit_shown_qty: QtyOrZero
+    reason: Text = ""
 
 
 class ScorecardEntry(Record, frozen=True):

@@ -1,8 +1,16 @@
-"""Pure core of a dark pool: midpoint-pegged orders crossing at the NBBO midpoint.
+"""Pure core of a dark pool: midpoint-pegged orders crossing at the NBBO midpoint, and priced
+orders that execute at their own price.
 
-Orders are never displayed. A cross happens only when the NBBO is two-sided and neither locked
-nor crossed, each side's optional limit allows the midpoint, both orders' minimum quantities are
-met by the execution, and the two orders belong to different accounts. Time priority per side.
+Orders are never displayed. Pegged orders (the default market) cross only when the NBBO is
+two-sided and neither locked nor crossed, each side's optional limit (a cap) allows the midpoint,
+both orders' minimum quantities are met by the execution, and the two orders belong to different
+accounts. Time priority per side.
+
+Priced orders (``pegged=False``; seeded-book scenarios) rest at their limit and trade at the
+resting order's price: a priced aggressor takes priced contras within its limit (best price
+first, then time) and pegged contras at the midpoint; a pegged order takes a priced contra only at
+a price at or better than the midpoint (never without a usable NBBO). Priced orders are what a
+pool may indicate (``indications``): aggregated price and size, no identities.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ class DarkOrder:
     limit_price: int | None
     min_qty: int
     arrival: int
+    pegged: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +59,23 @@ class DarkBook:
         self._arrival = 0
 
     def add(
-        self, key: str, account: str, is_buy: bool, qty: int, limit_price: int | None, min_qty: int
+        self,
+        key: str,
+        account: str,
+        is_buy: bool,
+        qty: int,
+        limit_price: int | None,
+        min_qty: int,
+        *,
+        pegged: bool = True,
     ) -> DarkOrder:
+        """Rest an order (pegged: ``limit_price`` is an optional cap; priced: its price)."""
         if key in self.orders:
             raise KeyError(f"order_id: duplicate {key!r}")
+        if not pegged and limit_price is None:
+            raise ValueError("limit_price: required for a priced dark order")
         self._arrival += 1
-        order = DarkOrder(key, account, is_buy, qty, limit_price, min_qty, self._arrival)
+        order = DarkOrder(key, account, is_buy, qty, limit_price, min_qty, self._arrival, pegged)
         self.orders[key] = order
         (self.buys if is_buy else self.sells).append(order)
         return order
@@ -68,35 +88,101 @@ class DarkBook:
         return order.leaves
 
     def cross(self, mid: int | None, aggressor: str | None = None) -> list[DarkFill]:
-        """Match every eligible buy/sell pair at ``mid`` in time priority."""
-        if mid is None or not self.buys or not self.sells:
+        """Match every eligible buy/sell pair in time priority (pegged pairs at ``mid``)."""
+        if not self.buys or not self.sells:
             return []
         fills: list[DarkFill] = []
         for buy in list(self.buys):
-            if buy.limit_price is not None and buy.limit_price < mid:
-                continue
             for sell in list(self.sells):
                 if buy.leaves == 0:
                     break
-                if sell.leaves == 0 or sell.account == buy.account:
+                price = _pair_price(buy, sell, mid)
+                if price is None:
                     continue
-                if sell.limit_price is not None and sell.limit_price > mid:
-                    continue
-                qty = min(buy.leaves, sell.leaves)
-                if qty < buy.min_qty or qty < sell.min_qty:
-                    continue
-                buy.leaves -= qty
-                sell.leaves -= qty
                 agg = None if aggressor is None else aggressor == buy.key
-                fills.append(DarkFill(buy.key, sell.key, mid, qty, buy.leaves, sell.leaves, agg))
-                if sell.leaves == 0:
-                    self._remove(sell)
+                self._execute(buy, sell, price, agg, fills)
             if buy.leaves == 0:
                 self._remove(buy)
         return fills
+
+    def match(self, key: str, mid: int | None) -> list[DarkFill]:
+        """Sweep the order ``key`` against the contra side, best price for it first, then time.
+
+        Use on arrival; ``cross`` re-checks resting pairs when the midpoint moves.
+        """
+        order = self.orders.get(key)
+        if order is None:
+            return []
+        contras = self.sells if order.is_buy else self.buys
+        sign = 1 if order.is_buy else -1
+        priced: list[tuple[int, int, DarkOrder]] = []
+        for contra in contras:
+            buy, sell = (order, contra) if order.is_buy else (contra, order)
+            price = _pair_price(buy, sell, mid)
+            if price is not None:
+                priced.append((price * sign, contra.arrival, contra))
+        fills: list[DarkFill] = []
+        for rank, _, contra in sorted(priced, key=lambda item: (item[0], item[1])):
+            if order.leaves == 0:
+                break
+            buy, sell = (order, contra) if order.is_buy else (contra, order)
+            if _pair_price(buy, sell, mid) is None:  # min qty may no longer be met
+                continue
+            self._execute(buy, sell, rank * sign, order.is_buy, fills)
+        if order.leaves == 0:
+            self._remove(order)
+        return fills
+
+    def indications(self, is_buy: bool, levels: int = 5) -> list[tuple[int, int]]:
+        """Priced resting size by price on one side, best first: ``[(price, qty), ...]``."""
+        by_price: dict[int, int] = {}
+        for order in self.buys if is_buy else self.sells:
+            if not order.pegged and order.limit_price is not None:
+                by_price[order.limit_price] = by_price.get(order.limit_price, 0) + order.leaves
+        return sorted(by_price.items(), key=lambda item: -item[0] if is_buy else item[0])[:levels]
+
+    def _execute(
+        self, buy: DarkOrder, sell: DarkOrder, price: int, agg: bool | None, fills: list[DarkFill]
+    ) -> None:
+        qty = min(buy.leaves, sell.leaves)
+        buy.leaves -= qty
+        sell.leaves -= qty
+        fills.append(DarkFill(buy.key, sell.key, price, qty, buy.leaves, sell.leaves, agg))
+        for order in (buy, sell):
+            if order.leaves == 0:
+                self._remove(order)
 
     def _remove(self, order: DarkOrder) -> None:
         self.orders.pop(order.key, None)
         side = self.buys if order.is_buy else self.sells
         if order in side:
             side.remove(order)
+
+
+def _pair_price(buy: DarkOrder, sell: DarkOrder, mid: int | None) -> int | None:
+    """The price ``buy`` and ``sell`` would trade at now, or ``None`` if they may not trade."""
+    if buy.leaves == 0 or sell.leaves == 0 or buy.account == sell.account:
+        return None
+    qty = min(buy.leaves, sell.leaves)
+    if qty < buy.min_qty or qty < sell.min_qty:
+        return None
+    if buy.pegged and sell.pegged:
+        price = mid
+    elif buy.pegged or sell.pegged:
+        # Mixed: at the resting (earlier) order's price -- the midpoint for a pegged one -- and
+        # only at or better than the midpoint for the pegged side.
+        priced = sell if buy.pegged else buy
+        resting = buy if buy.arrival < sell.arrival else sell
+        price = None if mid is None else (mid if resting.pegged else priced.limit_price)
+        if price is not None and (price > mid if buy.pegged else price < mid):  # type: ignore[operator]
+            price = None
+    else:  # both priced: at the resting (earlier) order's price, if they cross
+        crossing = buy.limit_price >= sell.limit_price  # type: ignore[operator]
+        price = (buy if buy.arrival < sell.arrival else sell).limit_price if crossing else None
+    if price is None:
+        return None
+    if buy.limit_price is not None and buy.limit_price < price:
+        return None
+    if sell.limit_price is not None and sell.limit_price > price:
+        return None
+    return price

@@ -1,7 +1,12 @@
-"""A dark pool: midpoint-pegged orders, no pre-trade display, trades reported after the fact.
+"""A dark pool: no pre-trade display, trades reported after the fact.
 
-Crossing is re-checked on every arrival and on every NBBO change from the SIP; nothing trades
-while the NBBO is one-sided, locked or crossed. IOC orders cancel whatever did not cross at once.
+Midpoint-pegged orders (``MIDPOINT``/``MARKET``) cross at the NBBO midpoint; crossing is re-checked
+on every arrival and on every NBBO change from the SIP, and nothing pegged trades while the NBBO is
+one-sided, locked or crossed. ``LIMIT`` orders are priced: they rest at their price and trade at
+the resting order's price (seeded-book scenarios load such orders at start-up). A pool with
+``publish_ioi`` publishes an ``IndicationOfInterest`` (aggregated priced size by price, no
+identities) whenever it changes, and serves it in snapshots on its ``orders`` port. IOC orders
+cancel whatever did not execute at once.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from dataclasses import dataclass
 import zmq
 
 from protocol.codec import Decoder, encode
-from protocol.common import Liquidity, Side, TimeInForce
-from protocol.marketdata import NBBO, Trade
+from protocol.common import Liquidity, OrderType, Side, TimeInForce
+from protocol.marketdata import NBBO, IndicationOfInterest, Level, Snapshot, SnapshotRequest, Trade
 from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
@@ -27,6 +32,8 @@ from protocol.orders import (
 from services.dark_core import DarkBook, DarkFill, midpoint
 from services.feeds import NbboView
 from services.runtime import Service
+
+SEED_ACCOUNT = "seed"
 
 
 @dataclass(slots=True)
@@ -46,16 +53,27 @@ class DarkPool(Service):
         spec = next(d for d in self.scenario.darkpools if d.name == self.name)
         self.min_qty = spec.min_qty
         self.fee = to_micros(spec.fee)
+        self.publish_ioi = spec.publish_ioi
         self.books = {s: DarkBook(s) for s in self.scenario.symbol_names}
+        for index, seed in enumerate(spec.book):  # priced resting orders owned by nobody
+            for symbol in self.books if seed.symbol == "*" else [seed.symbol]:
+                self.books[symbol].add(
+                    f"seed|{index}|{symbol}", SEED_ACCOUNT, seed.side == "buy", seed.qty,
+                    to_micros(seed.price), 0, pegged=False,
+                )
+        self.iois: dict[str, IndicationOfInterest] = {}
         self.owners: dict[str, DarkOwner] = {}
         self.seq = 0
         self.exec_seq = 0
         self.orders = self.bind("orders", zmq.ROUTER)
         self.pub = self.bind("md", zmq.PUB)
         self.pub_link = self.link(self.pub, "*")
+        for book in self.books.values():
+            self._publish_ioi_if_changed(book)
         self.nbbo = NbboView(self, self._on_nbbo)
         await self.nbbo.start()
-        self.serve(self.orders, Decoder([SubmitOrder, CancelOrder]), self._on_message, router=True, name="orders")
+        accepts = Decoder([SubmitOrder, CancelOrder, SnapshotRequest])
+        self.serve(self.orders, accepts, self._on_message, router=True, name="orders")
 
     def _mid(self, symbol: str) -> int | None:
         n = self.nbbo.get(symbol)
@@ -74,12 +92,19 @@ class DarkPool(Service):
             case CancelOrder():
                 key = f"{identity.decode(errors='replace')}|{msg.order_id}"
                 book = self.books.get(msg.symbol)
-                leaves = book.cancel(key) if book is not None else None
-                if leaves is None:
-                    reply = self.make(CancelRejected, order_id=msg.order_id, reason="unknown or already done")
+                leaves = book.cancel(key) if book is not None and key in self.owners else None
+                if leaves is None or book is None:
+                    reply = self.make(
+                        CancelRejected, order_id=msg.order_id, reason="unknown or already done"
+                    )
                     self.reply_link(self.orders, identity).send(encode(reply))
                 else:
                     self._cancel(key, leaves, "canceled by owner")
+                    self._publish_ioi_if_changed(book)
+            case SnapshotRequest():
+                iois = list(self.iois.values())
+                snap = self.make(Snapshot, stream=msg.stream, seq=self.seq, iois=iois)
+                self.reply_link(self.orders, identity).send(encode(snap))
 
     def _on_submit(self, identity: bytes, msg: SubmitOrder, recv_ns: int) -> None:
         book = self.books.get(msg.symbol)
@@ -94,23 +119,30 @@ class DarkPool(Service):
         if reason is None and key in self.owners:
             reason, field = "duplicate of a live order", "order_id"
         if reason is not None or book is None:
-            rej = self.make(OrderRejected, order_id=msg.order_id, reason=reason or "", field=field, venue=self.name)
+            rej = self.make(
+                OrderRejected, order_id=msg.order_id, reason=reason or "", field=field,
+                venue=self.name,
+            )
             payload = encode(rej)
             self.reply_link(self.orders, identity).send(payload)
             self.tape(payload)
             return
         self.owners[key] = DarkOwner(identity, msg.order_id, msg.symbol, msg.side, recv_ns=recv_ns)
-        book.add(key, msg.account, msg.side is Side.BUY, msg.qty, msg.limit_price, max(msg.min_qty, self.min_qty))
+        pegged = msg.order_type is not OrderType.LIMIT
+        book.add(key, msg.account, msg.side is Side.BUY, msg.qty, msg.limit_price,
+                 max(msg.min_qty, self.min_qty), pegged=pegged)
         accepted = self.make(
             OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name,
             leaves_qty=msg.qty, recv_ns=recv_ns,
         )
         self.reply_link(self.orders, identity).send(encode(accepted))
-        self._report(book, book.cross(self._mid(msg.symbol), aggressor=key))
+        self._report(book, book.match(key, self._mid(msg.symbol)))
         if msg.tif is TimeInForce.IOC:
             leaves = book.cancel(key)
             if leaves:
-                self._cancel(key, leaves, "no midpoint contra (IOC)")
+                why = "no midpoint contra (IOC)" if pegged else "no contra within the limit (IOC)"
+                self._cancel(key, leaves, why)
+        self._publish_ioi_if_changed(book)
 
     def _report(self, book: DarkBook, fills: list[DarkFill]) -> None:
         exec_ns = time.time_ns()
@@ -118,13 +150,16 @@ class DarkPool(Service):
             self.exec_seq += 1
             exec_id = f"{self.name}-{self.exec_seq}"
             for key, leaves in ((fill.buy_key, fill.buy_leaves), (fill.sell_key, fill.sell_leaves)):
-                owner = self.owners[key]
+                owner = self.owners.get(key)
+                if owner is None:
+                    continue  # a seeded order: nobody to tell
                 owner.cum_qty += fill.qty
                 filled = self.make(
                     OrderFilled, order_id=owner.order_id, symbol=book.symbol, side=owner.side,
                     fill_qty=fill.qty, fill_price=fill.price, cum_qty=owner.cum_qty,
                     leaves_qty=leaves, venue=self.name, liquidity=Liquidity.MIDPOINT,
-                    exec_id=exec_id, exec_ns=exec_ns, recv_ns=owner.recv_ns, fee=self.fee * fill.qty,
+                    exec_id=exec_id, exec_ns=exec_ns, recv_ns=owner.recv_ns,
+                    fee=self.fee * fill.qty,
                 )
                 payload = encode(filled)
                 self.reply_link(self.orders, owner.identity).send(payload)
@@ -132,7 +167,9 @@ class DarkPool(Service):
                 if leaves == 0:
                     del self.owners[key]
             self.seq += 1
-            aggressor = None if fill.aggressor_is_buy is None else (Side.BUY if fill.aggressor_is_buy else Side.SELL)
+            aggressor = None
+            if fill.aggressor_is_buy is not None:
+                aggressor = Side.BUY if fill.aggressor_is_buy else Side.SELL
             trade = self.make(
                 Trade, venue=self.name, symbol=book.symbol, seq=self.seq, price=fill.price,
                 qty=fill.qty, trade_id=exec_id, aggressor=aggressor,
@@ -141,6 +178,26 @@ class DarkPool(Service):
             self.pub_link.send(payload)
             self.tape(payload)
             self.count("fills")
+        if fills:
+            self._publish_ioi_if_changed(book)
+
+    def _publish_ioi_if_changed(self, book: DarkBook) -> None:
+        if not self.publish_ioi:
+            return
+        bids = [Level(price=p, qty=q) for p, q in book.indications(True)]
+        asks = [Level(price=p, qty=q) for p, q in book.indications(False)]
+        last = self.iois.get(book.symbol)
+        if last is not None and last.bids == bids and last.asks == asks:
+            return
+        self.seq += 1
+        ioi = self.make(
+            IndicationOfInterest, venue=self.name, symbol=book.symbol, seq=self.seq, bids=bids,
+            asks=asks,
+        )
+        self.iois[book.symbol] = ioi
+        payload = encode(ioi)
+        self.pub_link.send(payload)
+        self.tape(payload)
 
     def _cancel(self, key: str, leaves: int, reason: str) -> None:
         owner = self.owners.pop(key, None)

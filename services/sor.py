@@ -1,24 +1,32 @@
 """The smart order router: splits parent orders into concurrent IOC children across venues.
 
-It watches every lit venue's quotes directly (Clone snapshots + updates), allocates each parent
-with the strategy it names (``greedy`` by default, ``optimal``), probes dark pools at the midpoint
-on the first wave, aggregates fills as they arrive, and reallocates the unfilled remainder from the
-then-current quotes until filled, out of rounds, or out of liquidity within the limit. Every
-decision goes to the tape as ``OrderRouted``; the parent always ends in one terminal state.
+It keeps a live view of every lit venue's depth and every dark pool's indications (Clone
+snapshots + sequenced updates, net of its own not-yet-published executions: ``sor_view``), plans
+each wave of children with the parent's strategy (``sor_strategies``), and tracks each parent with
+an exact state machine (``sor_parent``). Children run concurrently; fills are passed to the client
+as they arrive; as soon as a child comes back short, the remainder is reallocated from the view as
+it is then (venues with a live child of the parent excluded). A child not answered within
+``child_timeout_ms`` is canceled and abandoned, its venue shunned until it answers again, and its
+quantity rerouted. Every decision goes to the tape (``OrderRouted``), every parent ends in exactly
+one terminal state (``ParentCompleted`` on the tape). See ``docs/SOR.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import zmq
 
 from protocol.codec import Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import Rejected
-from protocol.marketdata import Depth, Quote, Trade
-from protocol.money import round_to_tick, tick_size, to_micros
+from protocol.marketdata import Depth, IndicationOfInterest, Quote, Snapshot, Trade
+from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
@@ -27,226 +35,444 @@ from protocol.orders import (
     OrderFilled,
     OrderRejected,
     OrderRouted,
+    ParentCompleted,
+    RouteQuote,
     SubmitOrder,
 )
 from services.feeds import Feed, NbboView
 from services.latency import latency_for
 from services.runtime import Service
-from services.sor_core import Allocation, VenueLevel, allocate_greedy, allocate_optimal
+from services.sor_core import VenueLevel
+from services.sor_parent import Child, ParentOrder, ParentState
+from services.sor_strategies import (
+    ChildPlan,
+    FillRates,
+    Pool,
+    Strategy,
+    WaveInput,
+    parse_strategy,
+    plan_wave,
+    pov_target,
+    protection_limit,
+    twap_target,
+)
+from services.sor_view import BookView, MarketVolume, VenueInfo
 
-STRATEGIES = {"greedy": allocate_greedy, "optimal": allocate_optimal}
+log = logging.getLogger(__name__)
+DONE_KEPT = 4096  # finished parents remembered so late child fills can be accounted
 REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)
 
 
-@dataclass(slots=True)
-class Child:
-    venue: str
-    qty: int
-    cum: int = 0
-    done: bool = False
+class _SnapshotFeed(Feed):
+    """A venue or pool feed whose snapshots also carry depth and indications."""
+
+    def _apply_snapshot(self, snap: Snapshot) -> None:
+        for item in (*snap.depths, *snap.iois):
+            self.on_message(item)
+        super()._apply_snapshot(snap)
 
 
 @dataclass(slots=True)
-class Parent:
+class Working:
+    """A live parent, with what the service needs beyond the pure state machine."""
+
+    key: str
     identity: bytes
-    order: SubmitOrder
-    limit: int | None
-    recv_ns: int
-    cum: int = 0
-    rounds: int = 0
-    children: dict[str, Child] = field(default_factory=dict)
-    done: bool = False
-
-    @property
-    def remaining(self) -> int:
-        return self.order.qty - self.cum
-
-    @property
-    def outstanding(self) -> int:
-        return sum(c.qty - c.cum for c in self.children.values() if not c.done)
+    parent: ParentOrder
+    strategy: Strategy
+    started_mono_ns: int
+    rounds: int = 0  # waves in the current slice (all waves if not time-sliced)
+    target: int | None = None  # cumulative shares allowed now (time slicing)
+    closing: bool = False  # time slicing: the horizon is over
+    volume_at_start: int = 0
+    probed: set[str] = field(default_factory=set)
+    dry: set[str] = field(default_factory=set)
+    timer: asyncio.TimerHandle | None = None
 
 
 class Sor(Service):
     role = "sor"
 
     async def _setup(self) -> None:
-        cfg = self.scenario.sor
-        self.cfg = cfg
-        self.quotes: dict[tuple[str, str], Quote] = {}
-        self.parents: dict[str, Parent] = {}
+        self.cfg = cfg = self.scenario.sor
+        self.lit_names = [v.name for v in self.scenario.venues]
+        self.pool_specs = {d.name: Pool(d.name, d.min_qty) for d in self.scenario.darkpools}
+
+        def info(name: str, kind: str, fee: str | float) -> VenueInfo:
+            role = self.role_of(name)
+            link = latency_for(self.scenario.latency, self.name, self.role, name, role)
+            return VenueInfo(name, kind, to_micros(fee), link.base_us * 1000)
+
+        self.view = BookView(
+            [info(v.name, "lit", v.taker_fee) for v in self.scenario.venues]
+            + [info(d.name, "dark", d.fee) for d in self.scenario.darkpools]
+        )
+        self.rates = FillRates(cfg.fill_rate_prior)
+        self.working: dict[str, Working] = {}
+        self.done: OrderedDict[str, Working] = OrderedDict()  # finished, kept for late fills
         self.child_owner: dict[str, str] = {}
+        self.child_timers: dict[str, asyncio.TimerHandle] = {}
+        self.unresponsive: dict[str, int] = {}
+        self.pending_work: set[str] = set()
         self.child_seq = 0
-        self.fees = {v.name: to_micros(v.taker_fee) for v in self.scenario.venues}
-        self.latency_ns = {
-            name: latency_for(self.scenario.latency, self.name, self.role, name, self.role_of(name)).base_us * 1000
-            for name in [v.name for v in self.scenario.venues] + [d.name for d in self.scenario.darkpools]
-        }
+        self.volume = MarketVolume(self.scenario.symbol_names)
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         self.destinations = {}
-        for name in [v.name for v in self.scenario.venues] + [d.name for d in self.scenario.darkpools]:
+        for name in [*self.lit_names, *self.pool_specs]:
             sock = self.connect(name, "orders", zmq.DEALER)
             self.destinations[name] = self.link(sock, name)
-            self.serve(sock, Decoder(REPORTS), self._on_child_report, router=False, name=f"child@{name}")
-        for venue in self.scenario.venues:
-            await Feed(self, venue.name, "quotes", [Quote, Trade, Depth], self._on_md, snapshot_endpoint="orders").start()
+            handler = self._report_handler(name)
+            self.serve(sock, Decoder(REPORTS), handler, router=False, name=f"child@{name}")
+        streams = [(name, "quotes", [Quote, Trade, Depth]) for name in self.lit_names]
+        streams += [(name, "iois", [Trade, IndicationOfInterest]) for name in self.pool_specs]
+        for name, stream, types in streams:
+            feed = _SnapshotFeed(self, name, stream, types, self._on_md, snapshot_endpoint="orders")
+            await feed.start()
         self.orders = self.bind("orders", zmq.ROUTER)
-        self.serve(self.orders, Decoder([SubmitOrder, CancelOrder]), self._on_parent_msg, router=True, name="orders")
+        accepts = Decoder([SubmitOrder, CancelOrder])
+        self.serve(self.orders, accepts, self._on_parent_msg, router=True, name="orders")
+        self.spawn(self._housekeeping(), "housekeeping")
 
-    def _on_md(self, msg: Quote | Trade | Depth) -> None:
-        if isinstance(msg, Quote):
-            self.quotes[(msg.venue, msg.symbol)] = msg
+    async def _drain(self) -> None:
+        for work in list(self.working.values()):
+            for child in work.parent.request_cancel():
+                self._cancel_child(work, child, "cancel: router stopping")
+            self._finish(work, ParentState.CANCELED, "router stopping")
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self.view.expire(time.time_ns())
+
+    # ------------------------------------------------------------------ market data
+    def _on_md(self, msg: Quote | Depth | Trade | IndicationOfInterest) -> None:
+        match msg:
+            case Depth() | IndicationOfInterest():
+                bids = [(lvl.price, lvl.qty) for lvl in msg.bids]
+                asks = [(lvl.price, lvl.qty) for lvl in msg.asks]
+                self.view.on_levels(msg.venue, msg.symbol, msg.seq, bids, asks)
+            case Quote():
+                bid = (msg.bid_px, msg.bid_qty) if msg.bid_px is not None and msg.bid_qty else None
+                ask = (msg.ask_px, msg.ask_qty) if msg.ask_px is not None and msg.ask_qty else None
+                self.view.on_top(msg.venue, msg.symbol, msg.seq, bid, ask)
+            case Trade():
+                self.view.on_trade(msg.venue, msg.trade_id, msg.seq)
+                self.volume.on_trade(msg.venue, msg.trade_id, msg.symbol, msg.qty)
 
     # ------------------------------------------------------------------ parents
-    def _on_parent_msg(self, identity: bytes | None, msg: object, recv_ns: int) -> None:
-        assert identity is not None
-        link = self.reply_link(self.orders, identity)
-        if isinstance(msg, CancelOrder):
-            parent = self.parents.get(f"{identity.decode(errors='replace')}|{msg.order_id}")
-            if parent is None or parent.done:
-                link.send(encode(self.make(CancelRejected, order_id=msg.order_id, reason="unknown or already done")))
-                return
-            parent.rounds = self.cfg.max_rounds  # no new waves; cancel what is out
-            for child_id, child in parent.children.items():
-                if not child.done:
-                    self.destinations[child.venue].send(encode(self.make(CancelOrder, order_id=child_id, symbol=parent.order.symbol)))
-            return
-        assert isinstance(msg, SubmitOrder)
+    def _on_parent_msg(self, identity: bytes | None, msg: Any, recv_ns: int) -> None:
+        assert identity is not None  # a ROUTER always has one (the runtime checks)
         key = f"{identity.decode(errors='replace')}|{msg.order_id}"
+        if isinstance(msg, CancelOrder):
+            self._on_cancel(identity, key, msg)
+        else:
+            self._on_submit(identity, key, msg, recv_ns)
+
+    def _on_submit(self, identity: bytes, key: str, msg: SubmitOrder, recv_ns: int) -> None:
         reason = field_name = None
-        if msg.symbol not in self.scenario.symbol_names:
+        strategy: Strategy | None = None
+        if msg.symbol not in self.volume.by_symbol:
             reason, field_name = f"unknown symbol {msg.symbol!r}", "symbol"
-        elif msg.strategy is not None and msg.strategy not in STRATEGIES:
-            reason, field_name = f"unknown strategy {msg.strategy!r} (known: {', '.join(STRATEGIES)})", "strategy"
-        elif key in self.parents:
+        elif msg.order_type is OrderType.MIDPOINT:
+            reason, field_name = "midpoint orders go to dark pools, not the SOR", "order_type"
+        elif key in self.working:
             reason, field_name = "duplicate of a live order", "order_id"
-        if reason is not None:
-            payload = encode(self.make(OrderRejected, order_id=msg.order_id, reason=reason, field=field_name, venue=self.name))
+        else:
+            try:
+                strategy = parse_strategy(msg.strategy, self.destinations)
+            except ValueError as exc:
+                reason, field_name = str(exc), "strategy"
+        link = self.reply_link(self.orders, identity)
+        if reason is not None or strategy is None:
+            payload = encode(self.make(
+                OrderRejected, order_id=msg.order_id, reason=reason or "", field=field_name,
+                venue=self.name,
+            ))
             link.send(payload)
             self.tape(payload)
             return
-        parent = Parent(identity, msg, self._protection_limit(msg), recv_ns)
-        self.parents[key] = parent
-        link.send(encode(self.make(OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name, leaves_qty=msg.qty, recv_ns=recv_ns)))
-        if msg.order_type is OrderType.MARKET and parent.limit is None:
-            self._finish(key, parent, "no NBBO to protect a market order")
+        bid, ask = self._arrival_quote(msg.symbol)
+        ref = ask if msg.side is Side.BUY else bid
+        limit = protection_limit(msg.side, msg.limit_price, ref, self.cfg.market_collar_bps)
+        parent = ParentOrder(
+            msg.order_id, msg.symbol, msg.side, msg.qty, strategy.name, limit, recv_ns, bid, ask
+        )
+        volume = self.volume.by_symbol[msg.symbol]
+        work = Working(key, identity, parent, strategy, time.monotonic_ns(), volume_at_start=volume)
+        self.working[key] = work
+        link.send(encode(self.make(
+            OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name,
+            leaves_qty=msg.qty, recv_ns=recv_ns,
+        )))
+        self.count("parents.accepted")
+        if parent.limit_price is None:
+            self._finish(work, ParentState.CANCELED, "no NBBO to protect a market order")
             return
-        self._work(key, parent)
+        if strategy.time_sliced:
+            work.target = 0
+            self._on_slice(key)
+        else:
+            self._work(key)
 
-    def _protection_limit(self, order: SubmitOrder) -> int | None:
-        """The order's limit, or for a market order a collar around the NBBO at arrival."""
-        if order.limit_price is not None:
-            return order.limit_price
-        nbbo = self.nbbo.get(order.symbol)
-        ref = None if nbbo is None else (nbbo.ask_px if order.side is Side.BUY else nbbo.bid_px)
-        if ref is None:
-            return None
-        collar = ref * self.cfg.market_collar_bps // 10_000
-        tick = tick_size(ref)
-        if order.side is Side.BUY:
-            return round_to_tick(ref + collar, tick, side_up=False)
-        return max(tick, round_to_tick(ref - collar, tick, side_up=True))
+    def _arrival_quote(self, symbol: str) -> tuple[int | None, int | None]:
+        """Best lit bid and ask now: the router's own venue view (fresher than the SIP's NBBO),
+        the SIP's for a side the view does not have."""
+        bid = self.view.best(symbol, Side.SELL, self.lit_names)
+        ask = self.view.best(symbol, Side.BUY, self.lit_names)
+        nbbo = self.nbbo.get(symbol)
+        if nbbo is not None:
+            bid = nbbo.bid_px if bid is None else bid
+            ask = nbbo.ask_px if ask is None else ask
+        return bid, ask
 
-    def _levels(self, symbol: str, side: Side) -> list[VenueLevel]:
-        levels = []
-        for venue in self.scenario.venues:
-            q = self.quotes.get((venue.name, symbol))
-            if q is None:
-                continue
-            price, qty = (q.ask_px, q.ask_qty) if side is Side.BUY else (q.bid_px, q.bid_qty)
-            if price is not None and qty > 0:
-                levels.append(VenueLevel(venue.name, price, qty, self.latency_ns[venue.name], "lit", self.fees[venue.name]))
-        return levels
+    def _on_cancel(self, identity: bytes, key: str, msg: CancelOrder) -> None:
+        work = self.working.get(key)
+        if work is None:
+            reason = "unknown or already done"
+            reply = self.make(CancelRejected, order_id=msg.order_id, reason=reason)
+            self.reply_link(self.orders, identity).send(encode(reply))
+            return
+        if work.timer is not None:
+            work.timer.cancel()
+        for child in work.parent.request_cancel():
+            self._cancel_child(work, child, "cancel: parent canceled by client")
+        self._settle(work, "canceled by client")
 
-    def _work(self, key: str, parent: Parent) -> None:
-        """Send the next wave of children for what is neither filled nor out."""
-        order = parent.order
-        need = parent.remaining - parent.outstanding
-        if parent.done or need <= 0:
+    # ------------------------------------------------------------------ time slicing
+    def _on_slice(self, key: str) -> None:
+        """TWAP: open the next slice; POV: recompute the participation target. Re-arms itself."""
+        work = self.working.get(key)
+        if work is None:
             return
-        if parent.rounds >= self.cfg.max_rounds:
-            if parent.outstanding == 0:
-                self._finish(key, parent, f"unfilled after {parent.rounds} rounds")
-            return
-        parent.rounds += 1
-        waves: list[tuple[str, int, int | None, OrderType, str]] = []
-        if parent.rounds == 1 and self.scenario.darkpools and self.cfg.dark_probe_share > 0:
-            dark_qty = int(need * self.cfg.dark_probe_share)
-            pools = self.scenario.darkpools
-            per_pool = dark_qty // len(pools)
-            for pool in pools:
-                if per_pool >= max(1, pool.min_qty):
-                    waves.append((pool.name, per_pool, parent.limit, OrderType.MIDPOINT, "dark midpoint probe"))
-                    need -= per_pool
-        strategy = order.strategy or "greedy"
-        alloc: Allocation = STRATEGIES[strategy](order.side, need, self._levels(order.symbol, order.side), parent.limit)
-        for child in alloc.children:
-            waves.append((child.venue, child.qty, child.limit_price, OrderType.LIMIT, f"{strategy}: {child.levels} level(s) displayed"))
-        if not waves:
-            if parent.outstanding == 0:
-                self._finish(key, parent, "no liquidity within the limit")
-            return
-        for venue, qty, limit, order_type, reason in waves:
-            self.child_seq += 1
-            child_id = f"{order.order_id}/{self.child_seq}"
-            parent.children[child_id] = Child(venue, qty)
-            self.child_owner[child_id] = key
-            self.destinations[venue].send(encode(self.make(
-                SubmitOrder, order_id=child_id, symbol=order.symbol, side=order.side, qty=qty,
-                order_type=order_type, limit_price=limit, tif=TimeInForce.IOC, account=self.name,
-                parent_id=order.order_id,
-            )))
-            self.tape(self.make(OrderRouted, order_id=order.order_id, child_id=child_id, destination=venue, qty=qty, reason=reason, limit_price=limit))
-        self.count("children.sent", len(waves))
+        strategy, parent, cfg = work.strategy, work.parent, self.cfg
+        elapsed = time.monotonic_ns() - work.started_mono_ns
+        if strategy.kind == "twap":
+            horizon_ns = (strategy.horizon_ms or cfg.twap_horizon_ms) * 1_000_000
+            slices = strategy.slices or cfg.twap_slices
+            work.target = twap_target(parent.qty, elapsed, horizon_ns, slices)
+            interval_ns = horizon_ns // slices
+        else:
+            horizon_ns = cfg.pov_horizon_ms * 1_000_000
+            others = self.volume.by_symbol[parent.symbol] - work.volume_at_start
+            work.target = pov_target(parent.qty, others, strategy.rate or cfg.pov_rate)
+            interval_ns = cfg.pov_interval_ms * 1_000_000
+        work.rounds, work.probed = 0, set()
+        work.closing = elapsed >= horizon_ns
+        if not work.closing:
+            delay_ns = min(interval_ns - elapsed % interval_ns, horizon_ns - elapsed)
+            work.timer = asyncio.get_running_loop().call_later(delay_ns / 1e9, self._on_slice, key)
+        self._work(key)
 
-    def _on_child_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
-        if isinstance(msg, Rejected):
-            self.count("children.protocol_rejected")
+    # ------------------------------------------------------------------ waves
+    def _work(self, key: str) -> None:
+        """Send the next wave for what is neither executed nor out, or end the parent."""
+        self.pending_work.discard(key)
+        work = self.working.get(key)
+        if work is None or self._settle(work):
             return
-        child_id = getattr(msg, "order_id", "")
-        key = self.child_owner.get(child_id)
-        parent = self.parents.get(key) if key else None
-        if parent is None or key is None:
+        parent, strategy = work.parent, work.strategy
+        if parent.state is ParentState.PENDING_CANCEL:
             return
-        child = parent.children[child_id]
-        match msg:
-            case OrderFilled():
-                child.cum += msg.fill_qty
-                parent.cum += msg.fill_qty
-                child.done = msg.leaves_qty == 0
-                payload = encode(self.make(
-                    OrderFilled, order_id=parent.order.order_id, symbol=msg.symbol, side=msg.side,
-                    fill_qty=msg.fill_qty, fill_price=msg.fill_price, cum_qty=parent.cum,
-                    leaves_qty=parent.remaining, venue=msg.venue, liquidity=msg.liquidity,
-                    exec_id=msg.exec_id, exec_ns=msg.exec_ns, recv_ns=msg.recv_ns, fee=msg.fee,
-                ))
-                self.reply_link(self.orders, parent.identity).send(payload)
-                self.tape(payload)
-                if parent.remaining == 0:
-                    self._close(key, parent)
-                    return
-            case OrderCanceled() | OrderRejected():
-                child.done = True
-            case _:
+        pov_closing = strategy.kind == "pov" and work.closing
+        need = 0 if pov_closing else parent.need(work.target)
+        waiting = strategy.time_sliced and not work.closing
+        if need > 0 and work.rounds < self.cfg.max_rounds:
+            plans, seen = self._plan(work, need)
+            if plans:
+                self._send_wave(work, plans, seen)
                 return
-        if child.done:
-            self.child_owner.pop(child_id, None)
-            if parent.outstanding == 0 and not parent.done:
-                # Reallocate at once from the quotes as they are now.
-                asyncio.get_running_loop().call_soon(self._work, key, parent)
+        if parent.has_live_children or waiting:
+            return
+        if pov_closing:
+            reason = "pov horizon reached"
+        elif work.rounds >= self.cfg.max_rounds:
+            reason = f"unfilled after {work.rounds} waves"
+        else:
+            reason = "no liquidity within the limit"
+        self._finish(work, ParentState.CANCELED, reason)
 
-    def _finish(self, key: str, parent: Parent, reason: str) -> None:
+    def _plan(self, work: Working, need: int) -> tuple[list[ChildPlan], list[VenueLevel]]:
+        """The next wave's children and the levels they were planned over."""
+        parent = work.parent
+        busy = parent.busy_venues | set(self.unresponsive)
+        lit = self.view.levels(
+            parent.symbol, parent.side, [v for v in self.lit_names if v not in busy]
+        )
+        shown_pools = [p for p in self.pool_specs if self.view.has_levels(p, parent.symbol)]
+        skip = busy | (work.dry if work.strategy.kind == "min-impact" else set())
+        dark_ok = [p for p in shown_pools if p not in skip]
+        dark = self.view.levels(parent.symbol, parent.side, dark_ok)
+        probe = [spec for name, spec in self.pool_specs.items()
+                 if name not in busy and name not in shown_pools and name not in work.probed]
+        wave = WaveInput(parent.side, need, lit, dark, probe, parent.limit_price,
+                         self.cfg.dark_probe_share, work.rounds == 0)
+        return plan_wave(work.strategy, wave, self.rates), [*lit, *dark]
+
+    def _send_wave(self, work: Working, plans: list[ChildPlan], seen: list[VenueLevel]) -> None:
+        parent = work.parent
+        sign = parent.side.sign
+        best = min(lvl.price * sign for lvl in seen) * sign if seen else None
+        quotes = [RouteQuote(venue=lvl.venue, price=lvl.price, qty=lvl.qty) for lvl in seen]
+        work.rounds += 1
+        parent.waves += 1
+        now = time.time_ns()
+        timeout_s = self.cfg.child_timeout_ms / 1000
+        loop = asyncio.get_running_loop()
+        for index, plan in enumerate(plans):
+            self.child_seq += 1
+            child_id = f"{parent.order_id}/{self.child_seq}"
+            midpoint = plan.order_type == "midpoint"
+            parent.add_child(Child(child_id, plan.venue, plan.kind, plan.qty, plan.limit_price,
+                                   parent.waves, now))
+            if midpoint:
+                work.probed.add(plan.venue)
+            self.child_owner[child_id] = work.key
+            self.destinations[plan.venue].send(encode(self.make(
+                SubmitOrder, order_id=child_id, symbol=parent.symbol, side=parent.side,
+                qty=plan.qty, order_type=OrderType.MIDPOINT if midpoint else OrderType.LIMIT,
+                limit_price=plan.limit_price, tif=TimeInForce.IOC, account=self.name,
+                parent_id=parent.order_id,
+            )))
+            timer = loop.call_later(timeout_s, self._on_child_timeout, work.key, child_id)
+            self.child_timers[child_id] = timer
+            self._route(parent, child_id, plan.venue, plan.qty, plan.reason, plan.limit_price,
+                        parent.waves, best_price=best, quotes=quotes if index == 0 else [])
+        self.count("children.sent", len(plans))
+
+    # ------------------------------------------------------------------ children
+    def _report_handler(self, venue: str):  # type: ignore[no-untyped-def]
+        def handle(_identity: bytes | None, msg: Any, _recv_ns: int) -> None:
+            self._on_child_report(venue, msg)
+
+        return handle
+
+    def _on_child_report(self, venue: str, msg: Any) -> None:
+        if self.unresponsive.pop(venue, None) is not None:
+            log.info("%s: %s answers again", self.name, venue)
+        if isinstance(msg, Rejected | CancelRejected | OrderAccepted):
+            if not isinstance(msg, OrderAccepted):
+                self.count(f"children.{type(msg).__name__}")
+            return
+        key = self.child_owner.get(msg.order_id)
+        work = None if key is None else (self.working.get(key) or self.done.get(key))
+        if work is None:
+            return
+        parent = work.parent
+        child = parent.children[msg.order_id]
+        if isinstance(msg, OrderFilled):
+            self._on_child_fill(work, child, msg)
+            if msg.leaves_qty > 0:
+                return
+            self._child_done(work, child)
+            if work.parent.remaining == 0:
+                self._settle(work)
+            return
+        if isinstance(msg, OrderCanceled) and child.limit_price and not child.abandoned:
+            # An IOC that came back short proves nothing more was there within its limit.
+            self.view.on_exhausted(venue, parent.symbol, parent.side, child.limit_price)
+        self._child_done(work, child)
+
+    def _on_child_fill(self, work: Working, child: Child, msg: OrderFilled) -> None:
+        parent = work.parent
+        self.view.on_own_fill(child.venue, parent.symbol, parent.side, msg.exec_id,
+                              msg.fill_price, msg.fill_qty, time.time_ns())
+        self.volume.on_own_fill(child.venue, msg.exec_id)
+        if not parent.fill(child.child_id, msg.fill_qty, msg.fill_price, msg.fee):
+            self.count("children.late_fills")
+            log.warning("%s: late fill of %d on %s for finished parent %s",
+                        self.name, msg.fill_qty, child.venue, parent.order_id)
+            return
         payload = encode(self.make(
-            OrderCanceled, order_id=parent.order.order_id, symbol=parent.order.symbol,
-            canceled_qty=parent.remaining, cum_qty=parent.cum, reason=reason, venue=self.name,
+            OrderFilled, order_id=parent.order_id, symbol=parent.symbol, side=parent.side,
+            fill_qty=msg.fill_qty, fill_price=msg.fill_price, cum_qty=parent.cum_qty,
+            leaves_qty=parent.remaining, venue=msg.venue, liquidity=msg.liquidity,
+            exec_id=msg.exec_id, exec_ns=msg.exec_ns, recv_ns=msg.recv_ns, fee=msg.fee,
+            correlation_id=child.child_id,
         ))
-        self.reply_link(self.orders, parent.identity).send(payload)
+        self.reply_link(self.orders, work.identity).send(payload)
         self.tape(payload)
-        self._close(key, parent)
 
-    def _close(self, key: str, parent: Parent) -> None:
-        parent.done = True
-        for child_id in parent.children:
-            self.child_owner.pop(child_id, None)
-        self.parents.pop(key, None)
-        self.count("parents.done")
+    def _child_done(self, work: Working, child: Child) -> None:
+        if not child.live:
+            return
+        work.parent.child_done(child.child_id)
+        self.child_owner.pop(child.child_id, None)
+        timer = self.child_timers.pop(child.child_id, None)
+        if timer is not None:
+            timer.cancel()
+        self.rates.update(child.venue, child.qty, child.cum)
+        if child.kind == "dark" and child.cum < child.qty:
+            work.dry.add(child.venue)
+        if work.key in self.working and work.key not in self.pending_work:
+            # Reallocate at once, after this batch of reports (one wave for several reports).
+            self.pending_work.add(work.key)
+            asyncio.get_running_loop().call_soon(self._work, work.key)
+
+    def _on_child_timeout(self, key: str, child_id: str) -> None:
+        self.child_timers.pop(child_id, None)
+        work = self.working.get(key)
+        if work is None:
+            return
+        child = work.parent.children[child_id]
+        if not child.live or child.abandoned:
+            return
+        self.count("children.timed_out")
+        self.unresponsive[child.venue] = time.time_ns()
+        timeout_ms = self.cfg.child_timeout_ms
+        log.warning("%s: no report from %s for %s in %d ms: canceling and rerouting",
+                    self.name, child.venue, child_id, timeout_ms)
+        why = f"timeout: no report in {timeout_ms} ms; cancel sent, rerouting"
+        self._cancel_child(work, child, why)
+        work.parent.abandon(child_id)
+        self._work(key)
+
+    def _cancel_child(self, work: Working, child: Child, reason: str) -> None:
+        parent = work.parent
+        cancel = self.make(CancelOrder, order_id=child.child_id, symbol=parent.symbol)
+        self.destinations[child.venue].send(encode(cancel))
+        open_qty = max(1, child.qty - child.cum)
+        self._route(parent, child.child_id, child.venue, open_qty, reason, child.limit_price,
+                    child.wave)
+
+    def _route(
+        self, parent: ParentOrder, child_id: str, venue: str, qty: int, reason: str,
+        limit_price: int | None, wave: int, **extra: Any,
+    ) -> None:
+        """One routing decision to the tape (the ``routes`` table)."""
+        self.tape(self.make(
+            OrderRouted, order_id=parent.order_id, child_id=child_id, destination=venue, qty=qty,
+            reason=reason, limit_price=limit_price, strategy=parent.strategy, wave=wave, **extra,
+        ))
+
+    # ------------------------------------------------------------------ terminal
+    def _settle(self, work: Working, cancel_reason: str = "canceled by client") -> bool:
+        """Apply a terminal state the parent reached by itself; ``True`` if it is now terminal."""
+        state = work.parent.settle()
+        if state is None:
+            return work.parent.state.terminal
+        self._finish(work, state, "" if state is ParentState.FILLED else cancel_reason)
+        return True
+
+    def _finish(self, work: Working, state: ParentState, reason: str) -> None:
+        parent = work.parent
+        parent.finish(state, reason, time.time_ns())
+        if work.timer is not None:
+            work.timer.cancel()
+        if state is ParentState.CANCELED:
+            payload = encode(self.make(
+                OrderCanceled, order_id=parent.order_id, symbol=parent.symbol,
+                canceled_qty=parent.remaining, cum_qty=parent.cum_qty, reason=reason,
+                venue=self.name,
+            ))
+            self.reply_link(self.orders, work.identity).send(payload)
+            self.tape(payload)
+        for child in parent.children.values():
+            if child.open_qty > 0:  # only after a late fill from an abandoned child
+                self._cancel_child(work, child, "cancel: parent filled")
+        self.tape(self.make(ParentCompleted, **parent.summary()))
+        self.working.pop(work.key, None)
+        self.done[work.key] = work
+        if len(self.done) > DONE_KEPT:
+            self.done.popitem(last=False)
+        self.count(f"parents.{state}")

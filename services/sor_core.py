@@ -279,6 +279,11 @@ def _child(sign: int, venue_fills: list[tuple[_Ranked, int]]) -> ChildOrder:
     )
 
 
+def round_div(numerator: int, denominator: int) -> int | None:
+    """``numerator / denominator`` rounded half-even, exactly; ``None`` for a zero denominator."""
+    return _round_div(numerator, denominator)
+
+
 def _round_div(numerator: int, denominator: int) -> int | None:
     """``numerator / denominator`` rounded half-even, exactly; ``None`` for a zero denominator."""
     if denominator == 0:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import zmq
 
 from protocol.codec import Decoder, encode
-from protocol.common import Liquidity, OrderType, Side
+from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.marketdata import Depth, Level, Quote, Snapshot, SnapshotRequest, Trade
 from protocol.money import to_micros
 from protocol.orders import (
@@ -57,6 +57,12 @@ class Venue(Service):
             s.symbol: OrderBook(s.symbol, collar_bps=spec.collar_bps, reference_price=s.price_micros)
             for s in self.scenario.symbols
         }
+        for index, seed in enumerate(spec.book):  # a seeded book: resting orders owned by nobody
+            for symbol in self.books if seed.symbol == "*" else [seed.symbol]:
+                self.books[symbol].submit(
+                    f"seed|{index}|{symbol}", "seed", Side(seed.side), seed.qty, OrderType.LIMIT,
+                    to_micros(seed.price), TimeInForce.DAY, 0,
+                )
         self.bbo_versions = dict.fromkeys(self.books, -1)
         self.depth_levels = spec.depth_levels
         self.quotes: dict[str, Quote] = {}

@@ -24,9 +24,9 @@ from orchestration.metrics import (
     RATIO_METRICS,
     regime_difference,
     regime_summary,
-    routing_table,
     size_bucket_table,
 )
+from orchestration.routing import routing_table
 
 BID, ASK = 10_000_000, 10_020_000
 MID = 10_010_000

@@ -61,6 +61,8 @@ from protocol import (
     frames,
 )
 from protocol.codec import received_type
+from protocol.marketdata import IndicationOfInterest
+from protocol.orders import ParentCompleted, RouteQuote
 
 T0 = 1_763_900_000_000_000_000  # a nanosecond timestamp in 2025
 HEADER: dict[str, Any] = {"msg_id": 7, "sender": "broker", "ts_ns": T0, "correlation_id": "c-1"}
@@ -97,6 +99,14 @@ _DEPTH = Depth(
     seq=6,
     bids=[Level(price=ACME_BID, qty=400), Level(price=ACME_BID - 10_000, qty=500)],
     asks=[Level(price=ACME_ASK, qty=300)],
+    **HEADER,
+)
+_IOI = IndicationOfInterest(
+    venue="dark-a",
+    symbol="ACME",
+    seq=11,
+    bids=[Level(price=ACME_BID, qty=1_000)],
+    asks=[Level(price=ACME_ASK, qty=2_000)],
     **HEADER,
 )
 
@@ -175,8 +185,35 @@ EXAMPLES: tuple[Message, ...] = (
         reason="highest pfof",
         limit_price=ACME_ASK,
         regime="pfof",
+        strategy="optimal",
+        wave=2,
+        best_price=ACME_ASK - 1_000,
+        quotes=[RouteQuote(venue="lit-a", price=ACME_ASK, qty=300)],
         **HEADER,
     ),
+    ParentCompleted(
+        order_id="p-1",
+        symbol="ACME",
+        side=Side.BUY,
+        qty=1_000,
+        strategy="greedy",
+        state="canceled",
+        cum_qty=900,
+        notional=900 * ACME_ASK,
+        fees=2_700,
+        avg_price=ACME_ASK,
+        limit_price=ACME_ASK + 10_000,
+        arrival_bid=ACME_BID,
+        arrival_ask=ACME_ASK,
+        recv_ns=T0 + 1,
+        done_ns=T0 + 9,
+        children=3,
+        waves=2,
+        lit_shown_qty=600,
+        reason="no liquidity within the limit",
+        **HEADER,
+    ),
+    _IOI,
     RoutingScorecard(
         broker="broker",
         period_start_ns=T0,
@@ -215,6 +252,7 @@ EXAMPLES: tuple[Message, ...] = (
         nbbos=[_NBBO],
         values=[_VALUE],
         depths=[_DEPTH],
+        iois=[_IOI],
         **HEADER,
     ),
     AuctionStarted(

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from orchestration.metrics import regime_summary, routing_table, size_bucket_table
-from orchestration.report import format_regime_table, write_report
+from orchestration.metrics import regime_summary, size_bucket_table
+from orchestration.report import COMPARED_METRICS, format_regime_table, write_report
+from orchestration.routing import routing_table
 from tests.unit.test_metrics import (
     alternating_regime,
     make_fills,
@@ -51,6 +52,7 @@ def fills() -> pd.DataFrame:
 
 
 def _write(out_dir: Path, orders: pd.DataFrame, fills: pd.DataFrame, **kwargs) -> dict:
+    kwargs.setdefault("plots", False)  # drawing is tested once, in test_report_plots.py
     return write_report(
         out_dir,
         scenario="default",
@@ -141,9 +143,10 @@ def test_write_report_identical_regimes_says_not_significant(tmp_path):
 
     summary = _write(tmp_path, make_orders(a_orders + b_orders), make_fills(a_fills + b_fills))
 
-    assert [c["significant"] for c in summary["comparisons"]] == [False, False]
+    assert [c["significant"] for c in summary["comparisons"]] == [False] * len(COMPARED_METRICS)
     text = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert text.count("not significant") == 2
+    computable = [c for c in summary["comparisons"] if c["ci_low"] is not None]
+    assert text.count("not significant") == len(computable) == 4  # realized spread: no NBBO table
 
 
 def test_write_report_real_difference_ci_covers_truth(tmp_path):
@@ -220,6 +223,7 @@ def test_write_report_extra_tables_written_too(tmp_path, orders, fills):
         run_dir="r",
         processes=[],
         tables={"orders": orders, "fills": fills, "routes": routes},
+        plots=False,
     )
 
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "routes.parquet"), routes)

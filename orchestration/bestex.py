@@ -1,0 +1,394 @@
+"""Best execution per SOR parent, from a run's tape; and ``flowlab sor``, which produces one.
+
+One row per parent the SOR finished (its ``ParentCompleted`` event), with:
+
+- ``vwap`` (fill prices only) and ``all_in_vwap`` (fees included), micro-dollars;
+- ``arrival_mid`` (NBBO midpoint when the SOR received the parent) and implementation shortfall
+  against it: ``shortfall_bps`` on the executed shares, ``total_shortfall_bps`` adding fees and the
+  opportunity cost of unexecuted shares at the NBBO far touch (what taking them would cost) 100 ms
+  after the parent ended, once the SIP shows what the parent left behind (after Perold);
+- ``fill_rate``, ``time_to_completion_ms``, ``children``, ``waves``;
+- ``vs_best_bps``: share-weighted fill price against the best price in the router's view when it
+  sent that child (``OrderRouted.best_price``) -- what the reallocation cost;
+- leakage: ``lit_shown_qty`` (shares sent to lit venues) and ``detection_prob`` =
+  1 - exp(-lit_shown_qty / lit displayed size at the first decision), a stand-in for the SOR
+  mini-project's detection model (an observer is likelier to notice the more of the lit book a
+  parent takes);
+- ``late_fill_qty``: executions reported by abandoned children after the parent ended;
+- against the single-venue baselines of the same run (``direct:<venue>`` parents of the same side
+  and size): ``best_baseline`` and ``vs_baseline_bps`` (total shortfall minus the best baseline's;
+  negative = better).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from orchestration.runconfig import RunConfig
+from orchestration.scenario import Scenario
+from protocol.marketdata import NBBO
+from protocol.money import format_price
+from protocol.orders import OrderFilled, OrderRouted, ParentCompleted
+from services.sor_core import round_div
+
+SETTLE_NS = 100_000_000  # opportunity cost: the NBBO this long after the parent ended
+STRATEGIES = ("greedy", "optimal", "min-impact", "fill-aware", "twap", "pov")
+COLUMNS = [
+    "order_id",
+    "strategy",
+    "symbol",
+    "side",
+    "qty",
+    "state",
+    "filled_qty",
+    "fill_rate",
+    "vwap",
+    "all_in_vwap",
+    "arrival_mid",
+    "shortfall_bps",
+    "total_shortfall_bps",
+    "time_to_completion_ms",
+    "children",
+    "waves",
+    "vs_best_bps",
+    "lit_shown_qty",
+    "detection_prob",
+    "late_fill_qty",
+    "reason",
+]
+
+
+def bestex_table(entries: Iterable[tuple[str, int, Any]], config: RunConfig) -> pd.DataFrame:
+    """One row per finished SOR parent (columns in the module docstring)."""
+    sor = config.scenario.sor.name
+    lit = {v.name for v in config.scenario.venues}
+    completed: list[ParentCompleted] = []
+    routes: dict[str, list[OrderRouted]] = defaultdict(list)
+    fills: dict[str, list[OrderFilled]] = defaultdict(list)
+    child_fills: dict[str, int] = defaultdict(int)
+    quotes: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+    for service, _recv_ns, msg in entries:
+        match msg:
+            case ParentCompleted() if service == sor:
+                completed.append(msg)
+            case OrderRouted() if service == sor:
+                routes[msg.order_id].append(msg)
+            case OrderFilled() if service == sor:
+                fills[msg.order_id].append(msg)
+            case OrderFilled() if service != sor and "/" in msg.order_id:
+                child_fills[msg.order_id] += msg.fill_qty
+            case NBBO() if msg.bid_px is not None and msg.ask_px is not None and not msg.crossed:
+                quotes[msg.symbol].append((msg.ts_ns, msg.bid_px, msg.ask_px))
+    rows = [
+        _row(p, routes[p.order_id], fills[p.order_id], child_fills, quotes[p.symbol], lit)
+        for p in completed
+    ]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    baseline_last = frame["strategy"].str.startswith("direct:")
+    frame = (
+        frame.assign(_last=baseline_last).sort_values("_last", kind="stable").drop(columns="_last")
+    )
+    return add_baselines(frame.reset_index(drop=True))
+
+
+def _row(
+    parent: ParentCompleted,
+    routes: list[OrderRouted],
+    fills: list[OrderFilled],
+    child_fills: dict[str, int],
+    quotes: list[tuple[int, int, int]],
+    lit: set[str],
+) -> dict[str, Any]:
+    sign = parent.side.sign
+    mid = None
+    if parent.arrival_bid is not None and parent.arrival_ask is not None:
+        mid = (parent.arrival_bid + parent.arrival_ask) / 2
+    filled = parent.cum_qty
+    all_in = (parent.notional + sign * parent.fees) / filled if filled else None
+    far = _far_touch_at(quotes, parent.done_ns + SETTLE_NS, sign)
+    shortfall = total = None
+    if mid:
+        if filled:
+            shortfall = sign * (parent.notional / filled - mid) / mid * 1e4
+        unfilled = max(0, parent.qty - filled)
+        cost = (
+            sign * (parent.notional - filled * mid)
+            + parent.fees
+            + unfilled * sign * ((far or mid) - mid)
+        )
+        total = cost / (parent.qty * mid) * 1e4
+    best = {r.child_id: r.best_price for r in routes if r.best_price is not None}
+    slip = [
+        (f.fill_qty, sign * (f.fill_price - best[f.correlation_id]) / best[f.correlation_id])
+        for f in fills
+        if f.correlation_id in best
+    ]
+    slip_qty = sum(q for q, _ in slip)
+    first = next((r for r in routes if r.quotes), None)
+    displayed = sum(q.qty for q in first.quotes if q.venue in lit) if first else 0
+    children = {r.child_id for r in routes}
+    executed = sum(child_fills.get(c, 0) for c in children)
+    return {
+        "order_id": parent.order_id,
+        "strategy": parent.strategy,
+        "symbol": parent.symbol,
+        "side": str(parent.side),
+        "qty": parent.qty,
+        "state": parent.state,
+        "filled_qty": filled,
+        "fill_rate": filled / parent.qty,
+        "vwap": parent.avg_price,
+        "all_in_vwap": round(all_in) if all_in is not None else None,
+        "arrival_mid": mid,
+        "shortfall_bps": shortfall,
+        "total_shortfall_bps": total,
+        "time_to_completion_ms": (parent.done_ns - parent.recv_ns) / 1e6,
+        "children": parent.children,
+        "waves": parent.waves,
+        "vs_best_bps": sum(q * s for q, s in slip) / slip_qty * 1e4 if slip_qty else None,
+        "lit_shown_qty": parent.lit_shown_qty,
+        "detection_prob": 1 - math.exp(-parent.lit_shown_qty / displayed) if displayed else None,
+        "late_fill_qty": max(0, executed - filled),
+        "reason": parent.reason,
+    }
+
+
+def _far_touch_at(quotes: list[tuple[int, int, int]], ts_ns: int, sign: int) -> int | None:
+    """The NBBO far touch (ask for a buy, bid for a sell) at ``ts_ns``: what the shares a parent
+    left would cost to take then."""
+    last = None
+    for stamp, bid, ask in quotes:
+        if stamp > ts_ns:
+            break
+        last = ask if sign > 0 else bid
+    return last
+
+
+def add_baselines(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each parent against the best single-venue (``direct:``) parent of the same side and size."""
+    frame = frame.copy()
+    frame["best_baseline"] = None
+    frame["vs_baseline_bps"] = None
+    direct = frame[frame["strategy"].str.startswith("direct:")]
+    for index, row in frame.iterrows():
+        peers = direct[(direct["side"] == row["side"]) & (direct["qty"] == row["qty"])]
+        peers = peers[peers["total_shortfall_bps"].notna()]
+        if peers.empty or row["total_shortfall_bps"] is None or pd.isna(row["total_shortfall_bps"]):
+            continue
+        best = peers.loc[peers["total_shortfall_bps"].idxmin()]
+        frame.at[index, "best_baseline"] = best["strategy"]
+        frame.at[index, "vs_baseline_bps"] = (
+            row["total_shortfall_bps"] - best["total_shortfall_bps"]
+        )
+    return frame
+
+
+def format_bestex(frame: pd.DataFrame) -> str:
+    """The report as a Markdown table (prices in dollars, shortfalls in bps)."""
+    head = (
+        "| strategy | symbol | filled | fill rate | VWAP | all-in VWAP | IS bps | IS+opp bps "
+        "| vs best baseline bps | vs best px bps | time ms | children/waves | lit shown | "
+        "P(detect) | late |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for row in frame.itertuples(index=False):
+        cells = [
+            row.strategy,
+            row.symbol,
+            f"{row.filled_qty:,} / {row.qty:,}",
+            f"{row.fill_rate:.1%}",
+            _px(row.vwap),
+            _px(row.all_in_vwap),
+            _num(row.shortfall_bps),
+            _num(row.total_shortfall_bps),
+            _num(row.vs_baseline_bps),
+            _num(row.vs_best_bps),
+            f"{row.time_to_completion_ms:.1f}",
+            f"{row.children}/{row.waves}",
+            f"{row.lit_shown_qty:,}",
+            _num(row.detection_prob),
+            f"{row.late_fill_qty:,}",
+        ]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def _px(value: Any) -> str:
+    if value is None or pd.isna(value):
+        return "-"
+    return format_price((round_div(int(value), 100) or 0) * 100, 4)  # to $0.0001, half-even
+
+
+def _num(value: Any, places: int = 2) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:.{places}f}"
+
+
+ROUTE_COLUMNS = [
+    "ts_ns",
+    "order_id",
+    "strategy",
+    "wave",
+    "child_id",
+    "destination",
+    "qty",
+    "limit_price",
+    "reason",
+    "best_price",
+    "quotes_seen",
+    "filled_qty",
+    "fill_vwap",
+    "vs_best_bps",
+]
+
+
+def sor_routes_table(entries: Iterable[tuple[str, int, Any]], config: RunConfig) -> pd.DataFrame:
+    """Every SOR decision (a child sent, canceled or timed out) with the quotes it was made on,
+    and the child's fills against the best price available at that moment."""
+    sor = config.scenario.sor.name
+    routes: list[OrderRouted] = []
+    fills: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    sides: dict[str, int] = {}
+    for service, _recv_ns, msg in entries:
+        if service == sor and isinstance(msg, OrderRouted):
+            routes.append(msg)
+        elif service == sor and isinstance(msg, OrderFilled) and msg.correlation_id:
+            fills[msg.correlation_id].append((msg.fill_qty, msg.fill_price))
+            sides[msg.correlation_id] = msg.side.sign
+    rows = []
+    sent: set[str] = set()
+    for r in routes:
+        # A child's fills go on the row that sent it; its cancel/timeout rows carry none.
+        got = [] if r.child_id in sent else fills.get(r.child_id, [])
+        sent.add(r.child_id)
+        qty = sum(q for q, _ in got)
+        vwap = sum(q * p for q, p in got) / qty if qty else None
+        sign = sides.get(r.child_id, 1)
+        vs_best = None
+        if vwap is not None and r.best_price:
+            vs_best = sign * (vwap - r.best_price) / r.best_price * 1e4
+        quotes = " ".join(f"{q.venue}:{q.qty}@{q.price}" for q in r.quotes)
+        rows.append(
+            {
+                "ts_ns": r.ts_ns,
+                "order_id": r.order_id,
+                "strategy": r.strategy,
+                "wave": r.wave,
+                "child_id": r.child_id,
+                "destination": r.destination,
+                "qty": r.qty,
+                "limit_price": r.limit_price,
+                "reason": r.reason,
+                "best_price": r.best_price,
+                "quotes_seen": quotes,
+                "filled_qty": qty,
+                "fill_vwap": vwap,
+                "vs_best_bps": vs_best,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=ROUTE_COLUMNS)
+    return frame.astype({"limit_price": "Int64", "best_price": "Int64"})
+
+
+def write_bestex(run_dir: Path, config: RunConfig, out: Path) -> pd.DataFrame:
+    """Write ``bestex.parquet``, ``bestex.md`` and ``sor_routes.parquet`` from the run's tape."""
+    from orchestration.tape import read_tape
+
+    entries = list(read_tape(run_dir))
+    frame = bestex_table(entries, config)
+    out.mkdir(parents=True, exist_ok=True)
+    sor_routes_table(entries, config).to_parquet(out / "sor_routes.parquet")
+    frame.astype({"best_baseline": "string", "vs_baseline_bps": "Float64"}).to_parquet(
+        out / "bestex.parquet"
+    )
+    (out / "bestex.md").write_text(
+        f"# Best execution per SOR parent\n\nRun: `{run_dir}`\n\n{format_bestex(frame)}\n"
+    )
+    return frame
+
+
+# ---------------------------------------------------------------------- flowlab sor
+def parent_rows(
+    scenario: Scenario,
+    names: list[str],
+    *,
+    qty: int,
+    side: str,
+    symbol: str | None,
+    limit_offset_bps: float | None,
+) -> list[list[dict[str, object]]]:
+    """The parents to inject, grouped into injections run one after another.
+
+    With a symbol per parent available (and no ``symbol`` forced) every parent gets its own
+    symbol and they all run at once; otherwise they run one at a time on ``symbol``.
+    """
+    symbols = scenario.symbol_names
+    parallel = symbol is None and len(symbols) >= len(names)
+    rows = [
+        {
+            "t_ns": 0,
+            "order_id": f"sor-{i + 1}",
+            "symbol": symbols[i] if parallel else (symbol or symbols[0]),
+            "side": side,
+            "qty": qty,
+            "order_type": "market" if limit_offset_bps is None else "limit",
+            "limit_price": "",
+            "limit_offset_bps": "" if limit_offset_bps is None else limit_offset_bps,
+            "regime": "",
+            "strategy": name,
+        }
+        for i, name in enumerate(names)
+    ]
+    return [rows] if parallel else [[row] for row in rows]
+
+
+async def run_sor(
+    scenario: Scenario,
+    names: list[str],
+    *,
+    qty: int,
+    side: str,
+    symbol: str | None,
+    limit_offset_bps: float | None,
+    runs: Path,
+    out: Path | None,
+    timeout_s: float,
+    gap_s: float,
+) -> tuple[Path, pd.DataFrame, dict[str, int | None]]:
+    """Start the lab, send each parent to the SOR, stop, and write the best-execution report."""
+    from orchestration.launcher import Lab
+    from orchestration.streams import validate_rows, write_stream
+
+    batches = parent_rows(
+        scenario, names, qty=qty, side=side, symbol=symbol, limit_offset_bps=limit_offset_bps
+    )
+    for batch in batches:
+        validate_rows(batch, scenario)
+    lab = Lab(scenario, runs_root=runs)
+    try:
+        await lab.start()
+        for index, batch in enumerate(batches):
+            if index:
+                await asyncio.sleep(gap_s)  # let the market recover between sequential parents
+            stream = write_stream(batch, lab.run_dir / f"parents-{index + 1}.csv")
+            started = time.monotonic()
+            done = await lab.inject(
+                stream, target=scenario.sor.name, name=f"injector-{index + 1}", timeout_s=timeout_s
+            )
+            names_sent = ", ".join(str(r["strategy"]) for r in batch)
+            elapsed = time.monotonic() - started
+            print(
+                f"  {names_sent}: terminal {done.terminal}/{done.sent} in {elapsed:.1f}s",
+                flush=True,
+            )
+    finally:
+        exit_codes = await lab.stop()
+    frame = write_bestex(lab.run_dir, lab.config, out or lab.run_dir)
+    return lab.run_dir, frame, exit_codes

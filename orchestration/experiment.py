@@ -1,0 +1,309 @@
+"""A comparison as an experiment: designs, replications with derived seeds, pooled tables.
+
+- ``random`` (default): one lab per replication; every order of the stream is assigned at random
+  to an arm (regime) and all arms trade in the same live market at the same time, so market
+  conditions are shared. Arms are compared over orders (independent bootstrap, stratified by
+  replication).
+- ``sequential``: per replication, one lab per regime, each running the *same* stream (same
+  orders, times and sizes) with the *same* market seed; use it when regimes would interfere
+  (e.g. one arm's flow moving the prices another arm sees). Arms are compared order by order
+  (paired bootstrap on the stream's order keys).
+
+Replication 1 uses the scenario's seed for the market and the stream (so ``--repeat 1`` is the
+plain run); replication k > 1 derives both from (seed, k) with numpy's ``SeedSequence``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import msgspec
+import numpy as np
+import pandas as pd
+
+from orchestration.scenario import Scenario, ScenarioError
+from orchestration.streams import StreamOptions, generate_stream, read_stream_file, validate_rows
+
+Design = Literal["random", "sequential"]
+DESIGNS: tuple[str, ...] = ("random", "sequential")
+DESCRIPTIONS = {
+    "random": "each order of one stream assigned at random to a regime, all regimes in the same "
+    "live market at once; independent bootstrap over orders, stratified by replication",
+    "sequential": "the same stream and seeds run once per regime, one lab each; paired "
+    "bootstrap over the stream's orders",
+}
+# tables whose order ids are the client's (prefixed with the run when pooling runs)
+_ORDER_ID_TABLES = ("orders", "fills", "routes", "latency", "destination_fills")
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """One lab run of the experiment."""
+
+    label: str
+    replication: int
+    regimes: tuple[str, ...]  # the arms the stream assigns orders to in this run
+    stream_seed: int
+    market_seed: int
+
+    def describe(self, orders: int) -> dict[str, object]:
+        return {
+            "run": self.label,
+            "replication": self.replication,
+            "regimes": list(self.regimes),
+            "stream_seed": self.stream_seed,
+            "market_seed": self.market_seed,
+            "orders": orders,
+        }
+
+
+@dataclass
+class RunResult:
+    plan: RunPlan
+    run_dir: Path
+    config: object  # RunConfig
+    processes: list[dict]
+    exit_codes: dict[str, int | None]
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+
+def derive_seed(base: int, replication: int) -> int:
+    """The seed of replication ``replication`` (1 = ``base`` itself)."""
+    if replication == 1:
+        return base
+    state = np.random.SeedSequence([base & 0xFFFFFFFF, replication]).generate_state(1)
+    return int(state[0] & 0x7FFFFFFF)
+
+
+def plan_runs(
+    scenario: Scenario, regimes: Sequence[str], design: str = "random", repeat: int = 1
+) -> list[RunPlan]:
+    """The runs of an experiment, in the order they are made."""
+    if design not in DESIGNS:
+        raise ScenarioError(f"--design: unknown {design!r} (known: {', '.join(DESIGNS)})")
+    if repeat < 1:
+        raise ScenarioError(f"--repeat: must be >= 1, got {repeat}")
+    if not regimes:
+        raise ScenarioError("--regimes: at least one regime is required")
+    plans = []
+    for k in range(1, repeat + 1):
+        seed = derive_seed(scenario.seed, k)
+        if design == "random":
+            label = "run" if repeat == 1 else f"r{k}"
+            plans.append(RunPlan(label, k, tuple(regimes), seed, seed))
+        else:
+            for regime in regimes:
+                label = regime if repeat == 1 else f"r{k}-{regime}"
+                plans.append(RunPlan(label, k, (regime,), seed, seed))
+    return plans
+
+
+def plan_streams(
+    scenario: Scenario,
+    plans: list[RunPlan],
+    options: StreamOptions | None = None,
+    file_rows: list[dict[str, object]] | None = None,
+) -> dict[str, list[dict[str, object]]]:
+    """Every run's stream, generated (or from ``file_rows``) and validated before anything starts.
+
+    A file's rows are used as they are in the random design, except that rows without a
+    ``regime`` get one at random (seeded by the run's stream seed); in the sequential design
+    every row takes the run's regime.
+    """
+    streams = {}
+    for plan in plans:
+        if file_rows is None:
+            rows = generate_stream(
+                scenario, list(plan.regimes), seed=plan.stream_seed, options=options
+            )
+        else:
+            rows = _assign(file_rows, plan)
+        validate_rows(rows, scenario)
+        streams[plan.label] = rows
+    return streams
+
+
+def _assign(file_rows: list[dict[str, object]], plan: RunPlan) -> list[dict[str, object]]:
+    rng = np.random.default_rng([plan.stream_seed & 0xFFFFFFFF, 0xA55])
+    rows = []
+    for row in file_rows:
+        regime = row.get("regime")
+        if len(plan.regimes) == 1 or regime in (None, ""):
+            regime = plan.regimes[int(rng.integers(len(plan.regimes)))]
+        rows.append({**row, "regime": regime})
+    return rows
+
+
+def run_scenario(scenario: Scenario, plan: RunPlan) -> Scenario:
+    """The scenario a run's lab starts from: the plan's market seed."""
+    return msgspec.structs.replace(scenario, seed=plan.market_seed)
+
+
+class Monitor(Protocol):
+    def start_run(self, lab: object, plan: RunPlan, orders: int) -> None: ...
+    def heartbeat(self, proc: object) -> None: ...
+    def end_run(self, done: object) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+def experiment_dir(runs_root: Path, scenario: Scenario, design: str, repeat: int) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = runs_root / f"{stamp}-{scenario.name}-{design}x{repeat}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def pool_tables(
+    results: list[RunResult], design: str, build: Callable[[Path, object], dict[str, pd.DataFrame]]
+) -> dict[str, pd.DataFrame]:
+    """The runs' tables as one set: a ``run`` column everywhere, order ids prefixed with the run,
+    and ``replication`` (and, for the sequential design, ``pair_key``) on ``orders``.
+
+    A single run of the random design is returned as built (no extra columns).
+    """
+    built = [(result, build(result.run_dir, result.config)) for result in results]
+    if len(built) == 1 and design == "random":
+        return built[0][1]
+    pooled: dict[str, list[pd.DataFrame]] = {}
+    for result, tables in built:
+        label = result.plan.label
+        for name, table in tables.items():
+            table = table.copy()
+            if name == "orders":
+                table["replication"] = result.plan.replication
+                if design == "sequential":
+                    table["pair_key"] = table["order_id"]
+            if name in _ORDER_ID_TABLES and "order_id" in table.columns:
+                table["order_id"] = f"{label}:" + table["order_id"].astype(str)
+            table.insert(0, "run", label)
+            pooled.setdefault(name, []).append(table)
+    return {name: pd.concat(parts, ignore_index=True) for name, parts in pooled.items()}
+
+
+def design_summary(
+    design: str, repeat: int, regimes: Sequence[str], results: list[RunResult]
+) -> dict:
+    return {
+        "design": design,
+        "description": DESCRIPTIONS[design],
+        "repeat": repeat,
+        "regimes": list(regimes),
+        "runs": [r.plan.describe(len(r.rows)) | {"run_dir": str(r.run_dir)} for r in results],
+    }
+
+
+async def run_experiment(
+    scenario: Scenario,
+    plans: list[RunPlan],
+    streams: dict[str, list[dict[str, object]]],
+    *,
+    root: Path,
+    nested: bool,
+    monitor: Monitor,
+) -> list[RunResult]:
+    """Run every planned lab in turn: start, inject the run's stream, stop (always)."""
+    from orchestration.launcher import Lab
+    from orchestration.streams import write_stream
+
+    results = []
+    for plan in plans:
+        rows = streams[plan.label]
+        run_dir = root / plan.label if nested else None
+        lab = Lab(
+            run_scenario(scenario, plan),
+            runs_root=root,
+            run_dir=run_dir,
+            on_heartbeat=monitor.heartbeat,
+        )
+        stream = write_stream(rows, lab.run_dir / "stream.csv")
+        monitor.start_run(lab, plan, len(rows))
+        started = time.monotonic()
+        try:
+            await lab.start()
+            monitor.note(
+                f"[{plan.label}] lab up: {len(lab.procs)} processes ready in "
+                f"{time.monotonic() - started:.1f}s; run dir {lab.run_dir}"
+            )
+            done = await lab.inject(stream, timeout_s=scenario.stream.terminal_timeout_s)
+            monitor.end_run(done)
+        finally:
+            exit_codes = await lab.stop()
+        results.append(RunResult(plan, lab.run_dir, lab.config, lab.processes, exit_codes, rows))
+    return results
+
+
+async def compare_experiment(
+    scenario: Scenario,
+    *,
+    runs: Path,
+    out: Path | None,
+    design: str = "random",
+    repeat: int = 1,
+    live: bool = False,
+    options: StreamOptions | None = None,
+    stream_file: Path | None = None,
+) -> int:
+    """``flowlab compare``: plan, run every lab, pool the tables, write one report."""
+    from orchestration.live import make_monitor
+    from orchestration.report import format_regime_table, verdict, write_report
+    from orchestration.tape import build_tables
+
+    regimes = list(scenario.broker.regimes)
+    plans = plan_runs(scenario, regimes, design, repeat)
+    file_rows = read_stream_file(stream_file) if stream_file is not None else None
+    # a bad stream or file fails here, before any lab starts
+    streams = plan_streams(scenario, plans, options, file_rows)
+    total = sum(len(rows) for rows in streams.values())
+    nested = len(plans) > 1
+    root = experiment_dir(runs, scenario, design, repeat) if nested else runs
+    title = (
+        f"flowlab compare: scenario {scenario.name!r}, regimes {', '.join(regimes)}, "
+        f"design {design} x{repeat}, {total} orders, seed {scenario.seed}"
+    )
+    print(title + (f"; experiment dir {root}" if nested else ""), flush=True)
+    started = time.monotonic()
+    monitor = make_monitor(live, total, title)
+    async with monitor:
+        results = await run_experiment(
+            scenario, plans, streams, root=root, nested=nested, monitor=monitor
+        )
+        monitor.note("writing the report")
+    report_dir = out or (root if nested else results[0].run_dir)
+    tables = pool_tables(results, design, build_tables)
+    exit_codes = {r.plan.label: r.exit_codes for r in results}
+    processes = [p | {"run": r.plan.label} if nested else p for r in results for p in r.processes]
+    summary = write_report(
+        report_dir,
+        scenario=scenario.name,
+        seed=scenario.seed,
+        run_dir=str(root if nested else results[0].run_dir),
+        processes=processes,
+        tables=tables,
+        regime_order=regimes,
+        extra={
+            "exit_codes": exit_codes if nested else results[0].exit_codes,
+            "elapsed_s": round(time.monotonic() - started, 2),
+            "design": design_summary(design, repeat, regimes, results),
+        },
+    )
+    print(format_regime_table(summary))
+    for comparison in summary["comparisons"]:
+        print(f"  {verdict(comparison).replace('**', '')}")
+    print(f"report: {report_dir / 'report.md'}  {report_dir / 'report.html'}")
+    unclean = {
+        label: {n: c for n, c in codes.items() if c != 0} for label, codes in exit_codes.items()
+    }
+    unclean = {label: codes for label, codes in unclean.items() if codes}
+    if unclean:
+        print(f"flowlab compare: processes exited uncleanly: {unclean}", file=sys.stderr)
+        return 1
+    return 0

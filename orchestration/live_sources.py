@@ -1,0 +1,208 @@
+"""Where the live view's numbers come from, read by the orchestrator process only.
+
+- ``RunningMetrics``: Rule 605 sums per regime from the broker's tape events, as they arrive;
+- ``TapeFollower``: what the recorder appended to ``tape.msgpack`` since the last call;
+- ``NbboWatcher``: the latest NBBO per symbol from a SUB socket on the SIP's ``md`` endpoint;
+- ``Health``: per-process message rates and queue depth from the heartbeats' counters.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import zmq
+
+from protocol.codec import ALL_MESSAGE_TYPES, Decoder
+from protocol.errors import ProtocolError
+from protocol.marketdata import NBBO
+from protocol.orders import OrderCanceled, OrderFilled, OrderReceived, OrderRejected
+
+
+@dataclass
+class RegimeTally:
+    """Running Rule 605 sums of one regime (micro-dollars, shares)."""
+
+    orders: int = 0
+    terminal: int = 0
+    ordered_shares: int = 0
+    filled_shares: int = 0
+    nbbo_shares: int = 0
+    improvement_x_shares: int = 0
+    effective_2x_shares: int = 0
+    effective_bps_x_shares: float = 0.0
+    pfof: int = 0
+    commission: int = 0
+    tte_ms: list[float] = field(default_factory=list)
+
+
+class RunningMetrics:
+    """Per-regime metrics from the broker's tape events, updated as they arrive."""
+
+    def __init__(self) -> None:
+        self.regimes: dict[str, RegimeTally] = {}
+        self._orders: dict[str, tuple[OrderReceived, list[int]]] = {}
+
+    def apply(self, msg: object) -> None:
+        match msg:
+            case OrderReceived():
+                tally = self.regimes.setdefault(msg.regime, RegimeTally())
+                tally.orders += 1
+                tally.ordered_shares += msg.qty
+                self._orders[msg.order_id] = (msg, [])
+            case OrderFilled():
+                self._fill(msg)
+            case OrderCanceled() | OrderRejected():
+                self._terminal(msg.order_id)
+
+    def _fill(self, msg: OrderFilled) -> None:
+        entry = self._orders.get(msg.order_id)
+        if entry is None:
+            return
+        order, execs = entry
+        tally = self.regimes[order.regime]
+        execs.append(msg.exec_ns)
+        tally.filled_shares += msg.fill_qty
+        tally.pfof += msg.pfof
+        tally.commission += msg.commission
+        bid, ask = order.nbbo_bid, order.nbbo_ask
+        if bid and ask:
+            sign = 1 if str(msg.side) == "buy" else -1
+            improvement = ask - msg.fill_price if sign > 0 else msg.fill_price - bid
+            effective = sign * (2 * msg.fill_price - bid - ask)
+            tally.nbbo_shares += msg.fill_qty
+            tally.improvement_x_shares += improvement * msg.fill_qty
+            tally.effective_2x_shares += effective * msg.fill_qty
+            tally.effective_bps_x_shares += effective * msg.fill_qty * 2e4 / (bid + ask)
+        if msg.leaves_qty == 0:
+            self._terminal(msg.order_id)
+
+    def _terminal(self, order_id: str) -> None:
+        entry = self._orders.pop(order_id, None)
+        if entry is None:
+            return
+        order, execs = entry
+        tally = self.regimes[order.regime]
+        tally.terminal += 1
+        if execs:
+            tally.tte_ms.append((max(execs) - order.recv_ns) / 1e6)
+
+    def rows(self) -> list[list[str]]:
+        out = []
+        for regime, t in self.regimes.items():
+            per_share = t.nbbo_shares or None
+            out.append(
+                [
+                    regime,
+                    f"{t.orders:,}",
+                    f"{t.terminal:,}",
+                    fmt_or_dash(
+                        t.filled_shares / t.ordered_shares if t.ordered_shares else None, "{:.1%}"
+                    ),
+                    fmt_or_dash(
+                        t.improvement_x_shares / 1e6 / per_share if per_share else None, "{:.4f}"
+                    ),
+                    fmt_or_dash(
+                        t.effective_bps_x_shares / per_share if per_share else None, "{:.2f}"
+                    ),
+                    fmt_or_dash(statistics.median(t.tte_ms) if t.tte_ms else None, "{:.1f}"),
+                    f"{t.pfof / 1e6:,.2f}",
+                    f"{(t.effective_2x_shares / 2 + t.commission) / 1e6:,.2f}",
+                ]
+            )
+        return out
+
+
+class TapeFollower:
+    """Reads what the recorder appended to a tape since the last call (broker events only)."""
+
+    def __init__(self, path: Path, broker: str) -> None:
+        self.path, self.broker = path, broker
+        self._offset = 0
+        self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 30)
+        self._decoder = Decoder(ALL_MESSAGE_TYPES)
+
+    def poll(self) -> list[object]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return []
+        self._offset += len(chunk)
+        self._unpacker.feed(chunk)
+        out = []
+        for service, _recv_ns, payload in self._unpacker:
+            if service == self.broker:
+                try:
+                    out.append(self._decoder.decode_payload(payload))
+                except ProtocolError:
+                    continue
+        return out
+
+
+class NbboWatcher:
+    """The latest NBBO per symbol from the SIP's PUB socket (polled without blocking)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self._ctx = zmq.Context()
+        self.sock = self._ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVHWM, 100_000)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sock.connect(endpoint)
+        self._decoder = Decoder([NBBO])
+        self.latest: dict[str, NBBO] = {}
+        self.updates = 0
+
+    def poll(self) -> None:
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                messages = self._decoder.decode(frames)
+            except ProtocolError:
+                continue
+            for msg in messages:
+                self.latest[msg.symbol] = msg
+                self.updates += 1
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        self._ctx.term()
+
+
+class Health:
+    """Per-process heartbeat age, message rate and in-flight orders from the heartbeats."""
+
+    def __init__(self) -> None:
+        self.rates: dict[str, float] = {}
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def heartbeat(self, proc: Any) -> None:
+        total = sum(v for k, v in proc.counters.items() if k.endswith(".in") or k == "tape.entries")
+        now = time.monotonic()
+        previous = self._last.get(proc.name)
+        if previous is not None and now > previous[0]:
+            self.rates[proc.name] = (total - previous[1]) / (now - previous[0])
+        self._last[proc.name] = (now, total)
+
+    @staticmethod
+    def in_flight(proc: Any) -> int | None:
+        c = proc.counters
+        queued = [v for k, v in c.items() if "queue" in k or "backlog" in k]
+        if queued:
+            return sum(queued)
+        if proc.role == "injector":
+            return c.get("orders.sent", 0) - c.get("orders.terminal", 0)
+        return None
+
+
+def fmt_or_dash(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)

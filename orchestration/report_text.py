@@ -1,0 +1,392 @@
+"""The report's layout: which tables, in which order, with which columns and words.
+
+``build_blocks`` turns the summary and the computed tables into blocks that
+``orchestration.report_render`` writes as Markdown and as HTML.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from orchestration.markouts import HORIZONS
+from orchestration.report_render import (
+    Block,
+    Bullets,
+    Column,
+    Formatter,
+    Heading,
+    Image,
+    Table,
+    Text,
+)
+
+
+def number(places: int, signed: bool = False) -> Formatter:
+    sign = "+" if signed else ""
+
+    def format_number(value: object) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "n/a"
+        rounded = round(float(value), places) + 0.0  # type: ignore[arg-type]  # no "-0.00"
+        return f"{rounded:{sign},.{places}f}"
+
+    return format_number
+
+
+def percent(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return f"{100 * value:.1f}%"  # type: ignore[operator]
+
+
+def count(value: object) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def significant(value: object) -> str:
+    """4 significant digits, signed (differences and their intervals)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return f"{float(value):+.4g}"  # type: ignore[arg-type]
+
+
+def _p_value(value: object) -> str:
+    if value is None:
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"  # type: ignore[operator]
+
+
+REGIME: Column = ("Regime", "regime", str)
+QUALITY_COLUMNS: list[Column] = [
+    ("Orders", "orders", count),
+    ("Terminal", "terminal_orders", count),
+    ("Filled orders", "filled_orders", count),
+    ("Fill rate", "fill_rate", percent),
+    ("Filled shares", "filled_shares", count),
+    ("PI $/sh", "price_improvement_usd_per_share", number(4)),
+    ("PI bps", "price_improvement_bps", number(2)),
+    ("Eff. spread $/sh", "effective_spread_usd_per_share", number(4)),
+    ("Eff. spread bps", "effective_spread_bps", number(2)),
+    ("Quoted spread bps", "quoted_spread_bps", number(2)),
+    ("E/Q", "eq_ratio", number(3)),
+    ("Improved", "share_orders_improved", percent),
+    ("At quote", "share_orders_at_quote", percent),
+    ("Outside quote", "share_orders_outside_quote", percent),
+]
+TIMING_COLUMNS: list[Column] = [
+    ("TTE mean ms", "time_to_execution_ms_mean", number(3)),
+    ("TTE p50 ms", "time_to_execution_ms_p50", number(3)),
+    ("TTE p99 ms", "time_to_execution_ms_p99", number(3)),
+    ("PFOF paid $", "pfof_paid_usd", number(2)),
+    ("Fees $", "fees_usd", number(2)),
+    ("Commissions $", "commissions_usd", number(2)),
+    ("Cost vs mid $", "retail_cost_vs_mid_usd", number(2)),
+    ("All-in cost $/sh", "all_in_cost_usd_per_share", number(4)),
+]
+_BY_KEY = {key: (h, key, fmt) for h, key, fmt in QUALITY_COLUMNS + TIMING_COLUMNS}
+_SPLIT_KEYS = (
+    "orders",
+    "fill_rate",
+    "filled_shares",
+    "price_improvement_usd_per_share",
+    "price_improvement_bps",
+    "effective_spread_bps",
+    "quoted_spread_bps",
+    "eq_ratio",
+    "share_orders_improved",
+    "share_orders_outside_quote",
+    "time_to_execution_ms_mean",
+    "time_to_execution_ms_p50",
+    "time_to_execution_ms_p99",
+)
+TYPE: Column = ("Order type", "order_class", str)
+SIZE: Column = ("Size", "size_bucket", str)
+EXECUTING_COLUMNS: list[Column] = [
+    REGIME,
+    ("Destination", "destination", str),
+    ("Orders", "orders", count),
+    ("% of orders", "order_share", percent),
+    ("Shares", "shares", count),
+    ("PFOF $", "pfof_usd", number(2)),
+    ("Fees $", "fees_usd", number(2)),
+    ("Net PFOF $", "net_pfof_usd", number(2)),
+    ("Net PFOF c/100 sh", "net_pfof_cents_per_100_shares", number(2)),
+]
+RULE606_COLUMNS: list[Column] = [
+    REGIME,
+    TYPE,
+    ("Routed to", "destination", str),
+    ("Orders routed", "routed_orders", count),
+    ("% of orders", "order_share", percent),
+    ("Filled shares", "filled_shares", count),
+    ("Net PFOF $", "net_pfof_usd", number(2)),
+    ("Net PFOF c/100 sh", "net_pfof_cents_per_100_shares", number(2)),
+]
+ECONOMICS_COLUMNS: list[Column] = [
+    REGIME,
+    ("Filled shares", "filled_shares", count),
+    ("Cost vs mid $", "retail_cost_vs_mid_usd", number(2)),
+    ("Commissions $", "commissions_usd", number(2)),
+    ("Investor all-in cost $", "total_retail_cost_usd", number(2)),
+    ("PFOF $", "pfof_usd", number(2)),
+    ("Venue fees $", "fees_usd", number(2)),
+    ("Broker revenue $", "broker_revenue_usd", number(2)),
+    ("Wholesaler markout 1s $", "wholesaler_markout_1s_usd", number(2)),
+    ("Wholesaler net 1s $", "wholesaler_net_1s_usd", number(2)),
+    ("Latency cost $", "latency_cost_usd", number(2)),
+    ("Latency cost $/sh", "latency_cost_usd_per_share", number(5)),
+]
+TERMINAL_COLUMNS: list[Column] = [
+    ("orders", "orders", count),
+    ("filled", "filled_orders", count),
+    ("fill", "fill_rate", percent),
+    ("PI $/sh", "price_improvement_usd_per_share", number(4)),
+    ("PI bps", "price_improvement_bps", number(2)),
+    ("eff bps", "effective_spread_bps", number(2)),
+    ("E/Q", "eq_ratio", number(3)),
+    ("TTE p50 ms", "time_to_execution_ms_p50", number(2)),
+    ("TTE p99 ms", "time_to_execution_ms_p99", number(2)),
+    ("PFOF $", "pfof_paid_usd", number(2)),
+    ("cost vs mid $", "retail_cost_vs_mid_usd", number(2)),
+]
+PLOTS = (
+    ("price_improvement", "Price improvement per fill (cents/share, share-weighted), by regime"),
+    ("effective_spread_by_size", "Effective spread (bps) by notional size bucket"),
+    ("time_to_execution_cdf", "Time to execution, cumulative distribution"),
+    ("revenue_vs_cost", "Broker revenue against the investor's all-in cost, per 100 shares"),
+    ("latency_by_hop", "Latency by hop (ms)"),
+    ("market_and_fills", "NBBO and latent value over the run, retail fills marked"),
+)
+
+DEFINITIONS = (
+    "All execution-quality metrics are measured against the NBBO at broker receipt (Rule 605 "
+    "style); D = +1 for buys, -1 for sells; mid = (bid + ask) / 2. Fills of orders with no "
+    "two-sided NBBO at receipt are left out of NBBO-relative metrics but count in filled shares.",
+    "**Order types**: market; marketable limit (limit at or through the far touch at receipt); "
+    "non-marketable limit; limit orders without an NBBO at receipt are shown apart.",
+    "**Fill rate**: filled shares / ordered shares (share-weighted, not the share of orders).",
+    "**Price improvement (PI)**: ask - price for buys, price - bid for sells; share-weighted, "
+    "$/share and bps of the mid (each fill against its own mid).",
+    "**Effective spread**: 2 * D * (price - mid), share-weighted. **Quoted spread**: ask - bid. "
+    "**E/Q**: effective / quoted spread, both in $.",
+    "**Improved / at quote / outside quote**: each order's average fill price against the far "
+    "side of the NBBO, as shares of orders with fills and an NBBO.",
+    "**Realized spread at h**: 2 * D * (price - mid h later), share-weighted, using the last "
+    "two-sided NBBO published at or before execution + h; a horizon ending after the run's last "
+    "NBBO update is **unavailable** (coverage = share of NBBO-filled shares that have a mark).",
+    "**Time to execution (TTE)**: per order with fills, broker receipt to the execution of its "
+    "last fill (ms); mean, median and 99th percentile over orders.",
+    "**PFOF**: paid to the broker; **fees**: venue fees charged (rebates negative); "
+    "**commissions**: charged to the investor by the broker; **net PFOF** = PFOF - fees.",
+    "**Cost vs mid**: sum of D * (price - mid) * qty in $ (positive = cost to the investor); "
+    "**all-in cost** adds commissions; per share over NBBO-filled shares.",
+    "**Broker revenue** = PFOF + commissions - fees. **Wholesaler markout 1s** = D * (price - "
+    "mid 1 s later) * qty on internalised and auction fills, **net** of the PFOF they paid.",
+    "**Latency cost** = D * (mid at execution - mid at receipt) * qty: how far the market moved "
+    "against the investor while the order travelled or waited (e.g. in an auction).",
+    "**Differences**: regime minus the first regime; 95% percentile bootstrap CI over orders "
+    "resampled with replacement within regime and replication (paired when the same stream ran "
+    "under each regime), seeded with the run's seed; z = difference / bootstrap standard error, "
+    "p two-sided bootstrap (2 x the share of resampled differences on the far side of 0). "
+    "**Significant** = the CI excludes 0.",
+)
+
+
+def format_regime_table(summary: dict) -> str:
+    """Plain fixed-width table of the key metrics, one row per regime, for a terminal."""
+    columns: list[Column] = [("regime", "regime", str), *TERMINAL_COLUMNS]
+    rows = [{"regime": name, **values} for name, values in summary["regimes"].items()]
+    cells = [[header for header, _, _ in columns]]
+    cells += [[fmt(row.get(key)) for _, key, fmt in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = []
+    for line in cells:
+        padded = [line[0].ljust(widths[0])]
+        padded += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
+        lines.append("  ".join(padded))
+    return "\n".join(lines)
+
+
+def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block]:
+    """The whole report, top to bottom."""
+    regime_rows = [{"regime": name, **values} for name, values in summary["regimes"].items()]
+    splits = [_BY_KEY[k] for k in _SPLIT_KEYS]
+    return [
+        Heading(1, f"flowlab report: {summary['scenario']}"),
+        Bullets(_header(summary)),
+        *_design(summary),
+        Heading(2, "Execution quality by regime"),
+        Text("Rule 605 style, against the NBBO at the broker's receipt."),
+        Table(regime_rows, [REGIME, *QUALITY_COLUMNS]),
+        Heading(2, "Realized spreads by regime"),
+        Table(_realized_rows(regime_rows), _realized_columns()),
+        Heading(2, "Time to execution and economics by regime"),
+        Table(regime_rows, [REGIME, *TIMING_COLUMNS]),
+        *_differences(summary),
+        Heading(2, "Execution quality by order type"),
+        Table(_records(computed["order_types"]), [REGIME, TYPE, *splits]),
+        Heading(2, "Execution quality by order size"),
+        Text("Rule 605 notional buckets by qty x mid at receipt."),
+        Table(_records(computed["size_buckets"]), [REGIME, SIZE, *splits]),
+        Heading(2, "Routing by destination"),
+        Text(
+            "Rule 606 style, by the broker's routing decisions (`routes`): share of the regime's "
+            "orders of each type routed to each destination (an order re-routed after a decline "
+            "counts at each), and net PFOF on the shares filled through it."
+        ),
+        Table(_records(computed["rule606"]), RULE606_COLUMNS),
+        Text(
+            "By executing destination (from the fills): % of orders = share of the regime's "
+            "orders with fills that received a fill there."
+        ),
+        Table(_records(computed["routing"]), EXECUTING_COLUMNS),
+        *_economics(summary, computed),
+        Heading(2, "Plots"),
+        *(Image(name, title) for name, title in PLOTS),
+        Heading(2, "Rule 605 detail: order type x size"),
+        Table(_records(computed["rule605"]), [REGIME, TYPE, SIZE, *splits]),
+        Heading(2, "Definitions"),
+        Bullets(DEFINITIONS),
+    ]
+
+
+def _header(summary: dict) -> tuple[str, ...]:
+    processes = ", ".join(
+        f"{p['name']} ({p['role']}, pid {p['pid']})" for p in summary["processes"]
+    )
+    return (
+        f"Scenario: `{summary['scenario']}`",
+        f"Seed: {summary['seed']}",
+        f"Run directory: `{summary['run_dir']}`",
+        f"Processes: {processes or 'none'}",
+    )
+
+
+def _design(summary: dict) -> list[Block]:
+    design = summary.get("design")
+    if not isinstance(design, dict):
+        return []
+    items = [f"Design: **{design.get('design', 'random')}** - {design.get('description', '')}"]
+    items.append(
+        f"Replications: {design.get('repeat', 1)}; regimes: {', '.join(design.get('regimes', []))}"
+    )
+    for run in design.get("runs", []):
+        items.append(
+            f"Run `{run.get('run')}`: regimes {', '.join(run.get('regimes', []))}, "
+            f"stream seed {run.get('stream_seed')}, market seed {run.get('market_seed')}, "
+            f"{run.get('orders')} orders"
+        )
+    return [Heading(2, "Experimental design"), Bullets(tuple(items))]
+
+
+def _realized_columns() -> list[Column]:
+    columns: list[Column] = [REGIME, ("NBBO-filled shares", "nbbo_filled_shares", count)]
+    for h in HORIZONS:
+        columns += [(f"{h} $/sh", f"rs_usd_{h}", str), (f"{h} bps", f"rs_bps_{h}", str)]
+    return columns
+
+
+def _realized_rows(regime_rows: list[dict]) -> list[dict]:
+    rows = []
+    for row in regime_rows:
+        out = {"regime": row["regime"], "nbbo_filled_shares": row.get("nbbo_filled_shares")}
+        for h in HORIZONS:
+            coverage = row.get(f"realized_spread_coverage_{h}")
+            usd = row.get(f"realized_spread_usd_per_share_{h}")
+            if not coverage or usd is None:
+                out[f"rs_usd_{h}"] = out[f"rs_bps_{h}"] = "unavailable"
+                continue
+            note = "" if coverage >= 0.9995 else f" ({percent(coverage)} of shares)"
+            out[f"rs_usd_{h}"] = number(4)(usd) + note
+            out[f"rs_bps_{h}"] = number(2)(row.get(f"realized_spread_bps_{h}"))
+        rows.append(out)
+    return rows
+
+
+def _differences(summary: dict) -> list[Block]:
+    names = list(summary["regimes"])
+    title = f"Differences vs {names[0]}" if names else "Differences"
+    if len(names) < 2:
+        return [Heading(2, title), Text("Only one regime ran; there is nothing to compare.")]
+    columns: list[Column] = [
+        ("Metric", "metric", str),
+        ("Regime", "regime_b", str),
+        (names[0], "value_a", number(4)),
+        ("Regime value", "value_b", number(4)),
+        ("Difference", "difference", significant),
+        ("95% CI low", "ci_low", significant),
+        ("95% CI high", "ci_high", significant),
+        ("z", "z", number(2, signed=True)),
+        ("p", "p_value", lambda v: _p_value(v).removeprefix("= ")),
+        ("Significant", "significant", lambda v: "yes" if v else "no"),
+    ]
+    comparisons = summary["comparisons"]
+    return [
+        Heading(2, title),
+        Table(comparisons, columns),
+        Bullets(tuple(map(verdict, comparisons))),
+    ]
+
+
+def verdict(comparison: dict) -> str:
+    head = f"{comparison['regime_b']} vs {comparison['regime_a']}, {comparison['metric']}:"
+    if comparison["difference"] is None or comparison["ci_low"] is None:
+        return f"{head} not computable (a regime has no fills with an NBBO, or no mark)."
+    fmt = significant
+    z = "" if comparison.get("z") is None else f", z = {comparison['z']:+.2f}"
+    body = (
+        f"{head} difference {fmt(comparison['difference'])} "
+        f"(95% CI {fmt(comparison['ci_low'])} to {fmt(comparison['ci_high'])}{z}"
+        f", p {_p_value(comparison.get('p_value'))}"
+        f"{', paired' if comparison.get('paired') else ''})"
+    )
+    if comparison["significant"]:
+        return f"{body}, significant (the CI excludes 0)."
+    return f"{body}, **not significant** (the CI includes 0)."
+
+
+def _economics(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block]:
+    gained = computed["who_gained"]
+    gain_columns: list[Column] = [("Party", "party", str)]
+    for column in gained.columns[1:]:
+        header = column.replace("_usd_per_100_shares", " $/100 sh").replace("_minus_", " - ")
+        gain_columns.append((header, column, number(3, signed="_minus_" in column)))
+    pnl = computed["pnl_by_process"]
+    pnl_columns: list[Column] = [("Process", "name", str), ("Role", "role", str)]
+    pnl_columns += [(f"{c} $", c, number(2)) for c in pnl.columns if c not in ("name", "role")]
+    auctions = summary.get("auction_summary") or {}
+    return [
+        Heading(2, "Economics by regime"),
+        Table(_records(computed["economics"]), ECONOMICS_COLUMNS),
+        Heading(3, "Who gained what"),
+        Text(
+            "Gain per 100 shares filled (positive = that party gains; the investor's gain is "
+            "minus its all-in cost), and each regime minus the first."
+        ),
+        Table(_records(gained), gain_columns),
+        Heading(3, "Auctions"),
+        Bullets(_auction_lines(auctions)),
+        Heading(3, "P&L reported by each process"),
+        Text("Each process's own accounts at the end of the run (all regimes together)."),
+        Table(_records(pnl), pnl_columns),
+    ]
+
+
+def _auction_lines(auctions: dict) -> tuple[str, ...]:
+    if not auctions.get("auctions"):
+        return ("No auctions ran.",)
+    return (
+        f"Auctions: {auctions['auctions']}, mean window "
+        f"{number(1)(auctions.get('duration_ms_mean'))} ms, "
+        f"mean responses {number(2)(auctions.get('responses_mean'))}",
+        f"NBBO moved against the investor during the window in "
+        f"{percent(auctions.get('share_moved_against'))} of auctions; latency cost "
+        f"{number(2)(auctions.get('latency_cost_usd'))} $ "
+        f"({number(5)(auctions.get('latency_cost_usd_per_share'))} $/share; negative = the "
+        "market moved for the investor)",
+    )
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    frame = table.astype(object).where(table.notna(), None)
+    return frame.to_dict(orient="records")
