@@ -42,7 +42,10 @@ def _spread_depth(frame: pd.DataFrame, end_ns: int) -> tuple[float | None, float
     mid = (bid + ask) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         spread_bps = np.where((ask > bid), (ask - bid) / mid * 1e4, np.nan)
-    depth = (frame["bid_qty"].to_numpy(float) + frame["ask_qty"].to_numpy(float)) / 2
+    if {"bid_qty", "ask_qty"} <= set(frame.columns):
+        depth = (frame["bid_qty"].to_numpy(float) + frame["ask_qty"].to_numpy(float)) / 2
+    else:
+        depth = np.full(len(frame), np.nan)
     weights = _time_weights(frame["ts_ns"], end_ns)
     return _weighted(spread_bps, weights), _weighted(np.where(np.isnan(spread_bps), np.nan, depth), weights)
 
@@ -70,7 +73,8 @@ def market_quality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             frame = frame.sort_values("ts_ns")
             spread, depth = _spread_depth(frame, end_ns)
             weights = _time_weights(frame["ts_ns"], end_ns)
-            bad = (frame["locked"] | frame["crossed"]).to_numpy(float)
+            flags = [frame[c].astype(bool) for c in ("locked", "crossed") if c in frame.columns]
+            bad = (flags[0] | flags[1]).to_numpy(float) if len(flags) == 2 else np.zeros(len(frame))
             span = (end_ns - int(frame["ts_ns"].iloc[0])) / 1e9
             row = {"symbol": symbol, "venue": "NBBO", "quoted_spread_bps": spread, "top_depth_shares": depth,
                    "locked_crossed_share": float(np.average(bad, weights=weights)) if weights.sum() > 0 else None,
@@ -87,7 +91,8 @@ def _tracking(nbbo: pd.DataFrame, values: pd.DataFrame) -> dict[str, float | Non
     if not len(values):
         return {"mid_value_rms_bps": None, "mid_value_mae_bps": None}
     two_sided = nbbo.dropna(subset=["bid_px", "ask_px"])
-    two_sided = two_sided[~(two_sided["locked"] | two_sided["crossed"])]
+    if {"locked", "crossed"} <= set(two_sided.columns):
+        two_sided = two_sided[~(two_sided["locked"].astype(bool) | two_sided["crossed"].astype(bool))]
     if not len(two_sided):
         return {"mid_value_rms_bps": None, "mid_value_mae_bps": None}
     mids = pd.DataFrame({

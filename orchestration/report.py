@@ -23,6 +23,7 @@ from orchestration.economics import (
     pnl_table,
     who_gained,
 )
+from orchestration.market_quality import market_quality
 from orchestration.metrics import (
     RegimeDifference,
     _group_metrics,
@@ -48,6 +49,7 @@ COMPUTED_TABLES = (
     "auction_outcomes",
     "pnl_by_process",
     "comparisons",
+    "market_quality",
 )
 COMPARED_METRICS = (
     "price_improvement_usd_per_share",
@@ -114,6 +116,7 @@ def write_report(
             "who_gained": _records(computed["who_gained"]),
             "auction_summary": auction_summary(tables.get("auctions")),
             "comparisons": _records(computed["comparisons"]),
+            "market_quality": _records(computed["market_quality"]),
             **(extra or {}),
         }
     )
@@ -156,6 +159,7 @@ def compute_tables(
         "auction_outcomes": auction_table(tables.get("auctions")),
         "pnl_by_process": pnl_table(tables.get("pnl")),
         "comparisons": _comparisons(per_order, regimes, seed, n_boot),
+        "market_quality": market_quality(tables),
     }
     for name in ("routing", "rule606"):
         computed[name] = _in_order(computed[name], regimes)

@@ -57,6 +57,17 @@ def _p_value(value: object) -> str:
 
 
 REGIME: Column = ("Regime", "regime", str)
+MARKET_COLUMNS: list[Column] = [
+    ("Symbol", "symbol", str),
+    ("Venue", "venue", str),
+    ("Quoted spread bps", "quoted_spread_bps", number(2)),
+    ("Top depth", "top_depth_shares", number(0)),
+    ("Volume", "volume_shares", number(0)),
+    ("Trades", "trades", number(0)),
+    ("Locked/crossed", "locked_crossed_share", percent),
+    ("NBBO upd/s", "nbbo_updates_per_s", number(1)),
+    ("Mid-value RMS bps", "mid_value_rms_bps", number(2)),
+]
 QUALITY_COLUMNS: list[Column] = [
     ("Orders", "orders", count),
     ("Terminal", "terminal_orders", count),
@@ -241,6 +252,13 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
         ),
         Table(_records(computed["routing"]), EXECUTING_COLUMNS),
         *_economics(summary, computed),
+        Heading(2, "Market quality"),
+        Text(
+            "The background market per symbol and venue (time-weighted over the run): quoted "
+            "spread, depth at the top, volume; for the NBBO, the share of time locked or crossed, "
+            "updates per second and how far the mid strays from the latent value (RMS)."
+        ),
+        Table(_records(computed["market_quality"]), MARKET_COLUMNS) if "market_quality" in computed else Text("n/a"),
         Heading(2, "Plots"),
         *(Image(name, title) for name, title in PLOTS),
         Heading(2, "Rule 605 detail: order type x size"),
