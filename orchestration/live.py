@@ -272,7 +272,7 @@ class Dashboard(_Watch):
 
     def _health_table(self) -> Table:
         table = Table(title=HEADINGS[2], title_justify="left")
-        for name in ("process", "role", "state", "heartbeat ms", "msgs in/s", "in flight"):
+        for name in ("process", "role", "state", "heartbeat ms", "msgs in/s", "queue", "in flight"):
             table.add_column(
                 name, justify="left" if name in ("process", "role", "state") else "right"
             )
@@ -282,7 +282,8 @@ class Dashboard(_Watch):
         for proc in self.lab.procs.values():
             age = (now - proc.last_seen_ns) / 1e6 if proc.last_seen_ns else None
             rate = self.health.rates.get(proc.name)
-            queued = Health.in_flight(proc)
+            depth = proc.counters.get("queue.depth")  # messages waiting in its delay queues
+            queued = Health.in_flight(proc) if proc.role == "injector" else None
             if proc.role == "broker":  # open client orders, from the tape
                 queued = sum(t.orders - t.terminal for t in self.metrics.regimes.values())
             table.add_row(
@@ -291,6 +292,7 @@ class Dashboard(_Watch):
                 proc.state,
                 fmt_or_dash(age, "{:,.0f}"),
                 fmt_or_dash(rate, "{:,.0f}"),
+                "-" if depth is None else f"{depth:,}",
                 "-" if queued is None else f"{queued:,}",
             )
         return table

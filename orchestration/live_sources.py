@@ -196,9 +196,6 @@ class Health:
     @staticmethod
     def in_flight(proc: Any) -> int | None:
         c = proc.counters
-        queued = [v for k, v in c.items() if "queue" in k or "backlog" in k]
-        if queued:
-            return sum(queued)
         if proc.role == "injector":
             return c.get("orders.sent", 0) - c.get("orders.terminal", 0)
         return None

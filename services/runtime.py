@@ -362,6 +362,10 @@ class Service:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+            # Messages waiting in this service's delay queues (latency model + backlog).
+            self.counters["queue.depth"] = sum(link.queued for link in self._links.values()) + (
+                self._tape_link.queued if self._tape_link is not None else 0
+            )
             self._send_control(
                 self.make(Heartbeat, name=self.name, state=self.state.value, counters=self.counters)
             )
