@@ -26,6 +26,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from orchestration.launcher import new_run_dir
 from orchestration.scenario import Scenario, ScenarioError
 from orchestration.streams import StreamOptions, generate_stream, read_stream_file, validate_rows
 
@@ -152,14 +153,7 @@ class Monitor(Protocol):
 
 
 def experiment_dir(runs_root: Path, scenario: Scenario, design: str, repeat: int) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = runs_root / f"{stamp}-{scenario.name}-{design}x{repeat}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
-    return path
+    return new_run_dir(runs_root, f"{scenario.name}-{design}x{repeat}")
 
 
 def pool_tables(
