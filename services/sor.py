@@ -52,9 +52,8 @@ from services.sor_strategies import (
     WaveInput,
     parse_strategy,
     plan_wave,
-    pov_target,
     protection_limit,
-    twap_target,
+    schedule,
 )
 from services.sor_view import BookView, MarketVolume, VenueInfo
 
@@ -245,23 +244,15 @@ class Sor(Service):
         work = self.working.get(key)
         if work is None:
             return
-        strategy, parent, cfg = work.strategy, work.parent, self.cfg
+        parent = work.parent
         elapsed = time.monotonic_ns() - work.started_mono_ns
-        if strategy.kind == "twap":
-            horizon_ns = (strategy.horizon_ms or cfg.twap_horizon_ms) * 1_000_000
-            slices = strategy.slices or cfg.twap_slices
-            work.target = twap_target(parent.qty, elapsed, horizon_ns, slices)
-            interval_ns = horizon_ns // slices
-        else:
-            horizon_ns = cfg.pov_horizon_ms * 1_000_000
-            others = self.volume.by_symbol[parent.symbol] - work.volume_at_start
-            work.target = pov_target(parent.qty, others, strategy.rate or cfg.pov_rate)
-            interval_ns = cfg.pov_interval_ms * 1_000_000
+        others = self.volume.by_symbol[parent.symbol] - work.volume_at_start
+        step = schedule(work.strategy, self.cfg, parent.qty, elapsed, others)
+        work.target, work.closing = step.target, step.next_in_ns is None
         work.rounds, work.probed = 0, set()
-        work.closing = elapsed >= horizon_ns
-        if not work.closing:
-            delay_ns = min(interval_ns - elapsed % interval_ns, horizon_ns - elapsed)
-            work.timer = asyncio.get_running_loop().call_later(delay_ns / 1e9, self._on_slice, key)
+        if step.next_in_ns is not None:
+            loop = asyncio.get_running_loop()
+            work.timer = loop.call_later(step.next_in_ns / 1e9, self._on_slice, key)
         self._work(key)
 
     # ------------------------------------------------------------------ waves
@@ -303,8 +294,10 @@ class Sor(Service):
         skip = busy | (work.dry if work.strategy.kind == "min-impact" else set())
         dark_ok = [p for p in shown_pools if p not in skip]
         dark = self.view.levels(parent.symbol, parent.side, dark_ok)
+        # fill-aware probes every wave; the others probe a pool once per parent (or TWAP slice).
+        probed = set() if work.strategy.kind == "fill-aware" else work.probed
         probe = [spec for name, spec in self.pool_specs.items()
-                 if name not in busy and name not in shown_pools and name not in work.probed]
+                 if name not in busy and name not in shown_pools and name not in probed]
         wave = WaveInput(parent.side, need, lit, dark, probe, parent.limit_price,
                          self.cfg.dark_probe_share, work.rounds == 0)
         return plan_wave(work.strategy, wave, self.rates), [*lit, *dark]
@@ -362,9 +355,8 @@ class Sor(Service):
         child = parent.children[msg.order_id]
         if isinstance(msg, OrderFilled):
             self._on_child_fill(work, child, msg)
-            if msg.leaves_qty > 0:
-                return
-            self._child_done(work, child)
+            if msg.leaves_qty == 0:
+                self._child_done(work, child)
             if work.parent.remaining == 0:
                 self._settle(work)
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from protocol.common import Side
 from protocol.money import round_to_tick, tick_size
@@ -25,6 +26,9 @@ from services.sor_core import (
     allocate_greedy,
     allocate_optimal,
 )
+
+if TYPE_CHECKING:
+    from orchestration.scenario import SorConfig
 
 KINDS = ("greedy", "optimal", "min-impact", "fill-aware", "twap", "pov", "direct")
 TIME_SLICED = ("twap", "pov")
@@ -160,6 +164,31 @@ def twap_target(qty: int, elapsed_ns: int, horizon_ns: int, slices: int) -> int:
         return qty
     opened = min(slices, elapsed_ns * slices // horizon_ns + 1)
     return qty * opened // slices
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A time-sliced parent now: cumulative shares allowed, and when to look again (``None``: the
+    horizon is over)."""
+
+    target: int
+    next_in_ns: int | None
+
+
+def schedule(strategy: Strategy, cfg: SorConfig, qty: int, elapsed_ns: int, others: int) -> Step:
+    """TWAP: the slices open so far; POV: ``rate`` of the ``others`` volume traded since arrival."""
+    if strategy.kind == "twap":
+        horizon_ns = (strategy.horizon_ms or cfg.twap_horizon_ms) * 1_000_000
+        slices = strategy.slices or cfg.twap_slices
+        target = twap_target(qty, elapsed_ns, horizon_ns, slices)
+        interval_ns = horizon_ns // slices
+    else:
+        horizon_ns = cfg.pov_horizon_ms * 1_000_000
+        target = pov_target(qty, others, strategy.rate or cfg.pov_rate)
+        interval_ns = cfg.pov_interval_ms * 1_000_000
+    if elapsed_ns >= horizon_ns:
+        return Step(target, None)
+    return Step(target, min(interval_ns - elapsed_ns % interval_ns, horizon_ns - elapsed_ns))
 
 
 def pov_target(qty: int, market_volume: int, rate: float) -> int:

@@ -6,18 +6,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestration.scenario import SorConfig
 from protocol.common import Side
 from protocol.money import to_micros
 from services.sor_core import VenueLevel, all_in_price, allocate_optimal
 from services.sor_strategies import (
     FillRates,
     Pool,
+    Step,
     Strategy,
     WaveInput,
     allocate_min_impact,
     parse_strategy,
     plan_wave,
     pov_target,
+    protection_limit,
+    schedule,
     twap_target,
 )
 from tests.unit.test_sor_core import MINI_PROJECT_BOOK, level
@@ -299,3 +303,39 @@ def test_plan_wave_twap_slice_allocates_optimally() -> None:
 
     assert [(p.venue, p.qty) for p in plans] == [("dark_b", 20_000)]
     assert plans[0].reason.startswith("twap/optimal")
+
+
+# --- schedule and protection -----------------------------------------------------------------
+
+
+def test_schedule_twap_next_look_at_the_next_slice_then_horizon_over() -> None:
+    cfg = SorConfig(twap_horizon_ms=1_000, twap_slices=4)
+    twap = Strategy("twap", "twap")
+
+    assert schedule(twap, cfg, 1_000, 0, 0) == Step(250, 250_000_000)
+    assert schedule(twap, cfg, 1_000, 600_000_000, 0) == Step(750, 150_000_000)
+    assert schedule(twap, cfg, 1_000, 1_000_000_000, 0) == Step(1_000, None)
+
+
+def test_schedule_pov_follows_others_volume_until_its_horizon() -> None:
+    cfg = SorConfig(pov_rate=0.2, pov_horizon_ms=1_000, pov_interval_ms=100)
+
+    assert schedule(Strategy("pov", "pov"), cfg, 1_000, 50_000_000, 400) == Step(100, 50_000_000)
+    assert schedule(Strategy("pov:50", "pov", rate=0.5), cfg, 1_000, 2_000_000_000, 400) == Step(
+        400, None
+    )
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "ref", "expected"),
+    [
+        (Side.BUY, 10_000_000, 9_000_000, 10_000_000),  # its own limit wins
+        (Side.BUY, None, 10_000_000, 10_300_000),  # 300 bps through the ask
+        (Side.SELL, None, 10_005_000, 9_710_000),  # through the bid, rounded up to the tick
+        (Side.BUY, None, None, None),  # nothing to protect a market order with
+    ],
+)
+def test_protection_limit_collar_through_the_far_touch(
+    side: Side, limit: int | None, ref: int | None, expected: int | None
+) -> None:
+    assert protection_limit(side, limit, ref, 300) == expected
