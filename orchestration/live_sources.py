@@ -19,7 +19,7 @@ import zmq
 
 from protocol.codec import ALL_MESSAGE_TYPES, Decoder
 from protocol.errors import ProtocolError
-from protocol.marketdata import NBBO
+from protocol.marketdata import NBBO, SequenceHeartbeat
 from protocol.orders import OrderCanceled, OrderFilled, OrderReceived, OrderRejected
 
 
@@ -155,7 +155,7 @@ class NbboWatcher:
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
         self.sock.setsockopt(zmq.SUBSCRIBE, b"")
         self.sock.connect(endpoint)
-        self._decoder = Decoder([NBBO])
+        self._decoder = Decoder([NBBO, SequenceHeartbeat])
         self.latest: dict[str, NBBO] = {}
         self.updates = 0
 
@@ -170,8 +170,9 @@ class NbboWatcher:
             except ProtocolError:
                 continue
             for msg in messages:
-                self.latest[msg.symbol] = msg
-                self.updates += 1
+                if isinstance(msg, NBBO):
+                    self.latest[msg.symbol] = msg
+                    self.updates += 1
 
     def close(self) -> None:
         self.sock.close(linger=0)

@@ -93,6 +93,14 @@ class ValueUpdate(Message, frozen=True):
     value: Price
 
 
+class SequenceHeartbeat(Message, frozen=True):
+    """A publisher's last ``seq``, sent periodically: a subscriber that missed the last update
+    of a quiet stream sees ``seq`` ahead of its own and re-snapshots (the Clone pattern's HUGZ)."""
+
+    stream: Name
+    seq: Seq
+
+
 class SnapshotRequest(Message, frozen=True):
     stream: Name
 

@@ -68,6 +68,7 @@ class DarkPool(Service):
         self.orders = self.bind("orders", zmq.ROUTER)
         self.pub = self.bind("md", zmq.PUB)
         self.pub_link = self.link(self.pub, "*")
+        self.publish_sequence(self.pub_link, "trades", lambda: self.seq)
         for book in self.books.values():
             self._publish_ioi_if_changed(book)
         self.nbbo = NbboView(self, self._on_nbbo)

@@ -17,7 +17,7 @@ import zmq
 from protocol.base import Message
 from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Rejected
-from protocol.marketdata import NBBO, Snapshot, SnapshotRequest
+from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest
 from services.runtime import Service
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Feed:
         self.seq = -1
         self.gaps = 0
         self._snapshot_endpoint = snapshot_endpoint
-        self._decoder = Decoder(accepts)
+        self._decoder = Decoder([*accepts, SequenceHeartbeat])
         self._snap_decoder = Decoder([Snapshot, Rejected])
         self._resnapshot: asyncio.Task[None] | None = None
         self._snap_socket: Any = None
@@ -82,6 +82,12 @@ class Feed:
         finally:
             self._snapshotting = False
 
+    def _gap(self) -> None:
+        self.gaps += 1
+        self.service.count(f"{self.stream}.gaps")
+        if self._resnapshot is None or self._resnapshot.done():
+            self._resnapshot = self.service.spawn(self._take_snapshot(), f"resnapshot:{self.stream}")
+
     def _apply_snapshot(self, snap: Snapshot) -> None:
         for item in (*snap.quotes, *snap.nbbos, *snap.values):
             self.on_message(item)
@@ -92,6 +98,12 @@ class Feed:
         self.service.count(f"{self.stream}.snapshots")
 
     def _on_update(self, _identity: bytes | None, msg: Any, _recv_ns: int) -> None:
+        if isinstance(msg, SequenceHeartbeat):
+            # A quiet stream's last update may have been lost (e.g. before our subscription
+            # reached the publisher): a heartbeat ahead of us is the only way to notice.
+            if self._snapshot_endpoint is not None and not self._snapshotting and msg.seq > self.seq:
+                self._gap()
+            return
         seq = getattr(msg, "seq", None)
         if seq is None or self._snapshot_endpoint is None:
             self.on_message(msg)
@@ -102,10 +114,7 @@ class Feed:
         if seq <= self.seq:
             return
         if seq != self.seq + 1 and self.seq >= 0:
-            self.gaps += 1
-            self.service.count(f"{self.stream}.gaps")
-            if self._resnapshot is None or self._resnapshot.done():
-                self._resnapshot = self.service.spawn(self._take_snapshot(), f"resnapshot:{self.stream}")
+            self._gap()
         self.seq = seq
         self.on_message(msg)
 

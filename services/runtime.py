@@ -28,6 +28,7 @@ from orchestration.scenario import ScenarioError
 from protocol.base import Message
 from protocol.codec import VERSION, Decoder, check_version, encode, received_type
 from protocol.control import Heartbeat, Rejected, ServiceReady, StopService
+from protocol.marketdata import SequenceHeartbeat
 from protocol.errors import ProtocolError
 from services.latency import LatencyModel, Link, latency_for
 
@@ -358,6 +359,15 @@ class Service:
         if not isinstance(payload, bytes):
             payload = encode(payload)
         self._tape_link.send(_tape_encoder.encode((self.name, recv_ns, payload)))
+
+    def publish_sequence(self, link: Link, stream: str, current: Callable[[], int]) -> None:
+        """Publish ``SequenceHeartbeat`` with the stream's last seq every 0.5 s on ``link``."""
+        self.spawn(self._sequence_heartbeats(link, stream, current), f"sequence:{stream}")
+
+    async def _sequence_heartbeats(self, link: Link, stream: str, current: Callable[[], int]) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+            link.send(encode(self.make(SequenceHeartbeat, stream=stream, seq=current())))
 
     async def _heartbeats(self) -> None:
         while True:

@@ -26,6 +26,7 @@ class Sip(Service):
         self.pub = self.bind("md", zmq.PUB)
         # The SIP's own consolidation latency sits on top of the link model.
         self.pub_link = self.link(self.pub, "*", extra_us=self.scenario.sip_latency_us)
+        self.publish_sequence(self.pub_link, "nbbo", lambda: self.seq)
         self.snap = self.bind("snapshot", zmq.ROUTER)
         self.serve(self.snap, Decoder([SnapshotRequest]), self._on_snapshot, router=True, name="snapshot")
         for symbol in self.books:

@@ -73,6 +73,7 @@ class ValueFeed(Service):
         self.last: dict[str, ValueUpdate] = {}
         self.pub = self.bind("md", zmq.PUB)
         self.pub_link = self.link(self.pub, "*")
+        self.publish_sequence(self.pub_link, "values", lambda: self.seq)
         self.snap = self.bind("snapshot", zmq.ROUTER)
         self.serve(self.snap, Decoder([SnapshotRequest]), self._on_snapshot, router=True, name="snapshot")
         for symbol, process in self.processes.items():

@@ -74,6 +74,7 @@ class Venue(Service):
         self.orders = self.bind("orders", zmq.ROUTER)
         self.pub = self.bind("md", zmq.PUB)
         self.pub_link = self.link(self.pub, "*")
+        self.publish_sequence(self.pub_link, "quotes", lambda: self.seq)
         self.serve(self.orders, Decoder(ACCEPTS), self._on_message, router=True, name="orders")
         for symbol in self.books:
             self._publish_quote_if_changed(symbol)

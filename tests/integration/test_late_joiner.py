@@ -13,7 +13,7 @@ import zmq.asyncio
 from orchestration.launcher import Lab
 from orchestration.scenario import load_scenario
 from protocol.codec import VERSION, Decoder, encode
-from protocol.marketdata import NBBO, Snapshot, SnapshotRequest
+from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest
 
 pytestmark = pytest.mark.integration
 
@@ -46,10 +46,10 @@ class CloneClient:
         self.seq = snap.seq
 
     async def apply_until(self, seq: int) -> None:
-        decoder = Decoder([NBBO])
+        decoder = Decoder([NBBO, SequenceHeartbeat])
         while self.seq < seq:
             for msg in decoder.decode(await self.sub.recv_multipart()):
-                if msg.seq <= self.seq:
+                if isinstance(msg, SequenceHeartbeat) or msg.seq <= self.seq:
                     continue
                 self.gaps += msg.seq != self.seq + 1
                 self.seq = msg.seq

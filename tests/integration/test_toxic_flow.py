@@ -15,7 +15,7 @@ from orchestration.scenario import Scenario, scenario_from_dict
 from protocol.codec import VERSION, Decoder, encode
 from protocol.money import to_micros
 from protocol.common import OrderType, Side
-from protocol.marketdata import NBBO, ValueUpdate
+from protocol.marketdata import NBBO, SequenceHeartbeat, ValueUpdate
 from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
 from services.wholesaler_core import Economics, internalization_price
 
@@ -56,7 +56,7 @@ async def client(lab: Lab, informed: bool) -> list[float]:
     nbbos = sock(zmq.SUB, config.connect(config.scenario.sip, "md"))
     orders = sock(zmq.DEALER, config.connect(config.scenario.broker.name, "orders"))
     state: dict[str, int | NBBO] = {}
-    md = Decoder([ValueUpdate, NBBO])
+    md = Decoder([ValueUpdate, NBBO, SequenceHeartbeat])
     reports = Decoder([OrderAccepted, OrderFilled, OrderCanceled, OrderRejected])
     rng = np.random.default_rng(5)
     improvements: list[float] = []
@@ -66,7 +66,10 @@ async def client(lab: Lab, informed: bool) -> list[float]:
     async def pump(s: zmq.asyncio.Socket) -> None:
         while True:
             for msg in md.decode(await s.recv_multipart()):
-                state["value" if isinstance(msg, ValueUpdate) else "nbbo"] = msg.value if isinstance(msg, ValueUpdate) else msg
+                if isinstance(msg, ValueUpdate):
+                    state["value"] = msg.value
+                elif isinstance(msg, NBBO):
+                    state["nbbo"] = msg
 
     async def collect() -> None:
         nonlocal terminal

@@ -61,7 +61,7 @@ from protocol import (
     frames,
 )
 from protocol.codec import received_type
-from protocol.marketdata import IndicationOfInterest
+from protocol.marketdata import IndicationOfInterest, SequenceHeartbeat
 from protocol.orders import ParentCompleted, RouteQuote
 
 T0 = 1_763_900_000_000_000_000  # a nanosecond timestamp in 2025
@@ -245,6 +245,7 @@ EXAMPLES: tuple[Message, ...] = (
     _NBBO,
     _VALUE,
     SnapshotRequest(stream="nbbo", **HEADER),
+    SequenceHeartbeat(stream="nbbo", seq=8, **HEADER),
     Snapshot(
         stream="nbbo",
         seq=8,
