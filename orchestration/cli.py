@@ -18,14 +18,18 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_scenario(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", type=Path, default=None, help="scenario TOML (default: the built-in default)")
+    p.add_argument(
+        "--scenario", type=Path, default=None, help="scenario TOML (default: the built-in default)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True)
 
-    p = sub.add_parser("compare", help="start the lab, inject a retail stream across regimes, report")
+    p = sub.add_parser(
+        "compare", help="start the lab, inject a retail stream across regimes, report"
+    )
     _add_scenario(p)
     p.add_argument("--regimes", default=None, help="comma-separated arms, e.g. pfof,auction")
     p.add_argument("--orders", type=int, default=None, help="orders in the stream")
@@ -34,12 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="report directory (default: the run dir)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
     p.add_argument("--no-live", action="store_true", help="plain line output")
-    p.add_argument("--design", choices=["random", "sequential"], default="random",
-                   help="random: orders assigned at random to regimes in one market (default); "
-                   "sequential: the same stream and seeds once per regime")
+    p.add_argument(
+        "--design",
+        choices=["random", "sequential"],
+        default="random",
+        help="random: orders assigned at random to regimes in one market (default); "
+        "sequential: the same stream and seeds once per regime",
+    )
     p.add_argument("--repeat", type=int, default=1, help="replications with derived seeds")
-    p.add_argument("--file", type=Path, default=None,
-                   help="stream file (CSV/Parquet, docs/STREAMS.md) instead of a generated one")
+    p.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="stream file (CSV/Parquet, docs/STREAMS.md) instead of a generated one",
+    )
     add_stream_arguments(p)
 
     p = sub.add_parser("up", help="start a lab in the background and print its run dir")
@@ -48,10 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--foreground", action="store_true", help="run the orchestrator in this process")
     p.add_argument("--no-live", action="store_true", help="--foreground: plain lines, no live view")
-    p.add_argument("--attach", action="store_true",
-                   help="only supervise services started elsewhere (compose); needs --config")
-    p.add_argument("--config", type=Path, default=None,
-                   help="--attach: the run config of those services")
+    p.add_argument(
+        "--attach",
+        action="store_true",
+        help="only supervise services started elsewhere (compose); needs --config",
+    )
+    p.add_argument(
+        "--config", type=Path, default=None, help="--attach: the run config of those services"
+    )
 
     p = sub.add_parser("status", help="show the processes of a running lab")
     p.add_argument("--run-dir", type=Path, default=None, help="default: runs/current")
@@ -60,12 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inject", help="send a stream (generated or from a file) into a running lab")
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--runs", type=Path, default=Path("runs"))
-    p.add_argument("--file", type=Path, default=None, help="CSV or Parquet stream (docs/STREAMS.md)")
+    p.add_argument(
+        "--file", type=Path, default=None, help="CSV or Parquet stream (docs/STREAMS.md)"
+    )
     p.add_argument("--orders", type=int, default=None)
     p.add_argument("--rate", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--regimes", default=None)
-    p.add_argument("--to", default="broker", choices=["broker", "sor"], help="send to the broker or the SOR")
+    p.add_argument(
+        "--to", default="broker", choices=["broker", "sor"], help="send to the broker or the SOR"
+    )
     p.add_argument("--strategy", default=None, help="SOR strategy of every order (docs/SOR.md)")
     p.add_argument("--timeout", type=float, default=30.0)
     add_stream_arguments(p)
@@ -90,14 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario(p)
     p.add_argument("--out-dir", type=Path, default=Path("."), help="where docker-compose.yml goes")
 
-    p = sub.add_parser("sor", help="one parent per SOR strategy and per single venue; best-ex report")
+    p = sub.add_parser(
+        "sor", help="one parent per SOR strategy and per single venue; best-ex report"
+    )
     _add_scenario(p)
     p.add_argument("--qty", type=int, default=100_000, help="shares per parent")
     p.add_argument("--side", choices=["buy", "sell"], default="buy")
-    p.add_argument("--symbol", default=None, help="run every parent on this symbol, one after another")
+    p.add_argument(
+        "--symbol", default=None, help="run every parent on this symbol, one after another"
+    )
     p.add_argument("--strategies", default=None, help="comma-separated (default: every strategy)")
-    p.add_argument("--baselines", default=None, help="venues for direct:<venue> (default: lit venues)")
-    p.add_argument("--limit-bps", type=float, default=None, help="marketable limit this far through")
+    p.add_argument(
+        "--baselines", default=None, help="venues for direct:<venue> (default: lit venues)"
+    )
+    p.add_argument(
+        "--limit-bps", type=float, default=None, help="marketable limit this far through"
+    )
     p.add_argument("--gap", type=float, default=1.0, help="seconds between sequential parents")
     p.add_argument("--timeout", type=float, default=60.0, help="per injection")
     p.add_argument("--out", type=Path, default=None, help="report directory (default: the run dir)")

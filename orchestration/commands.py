@@ -17,16 +17,28 @@ import msgspec
 from orchestration.launcher import Lab, LabError, Proc
 from orchestration.runconfig import RunConfig, load_run_config
 from orchestration.scenario import REGIMES, Scenario, ScenarioError, load_scenario
-from orchestration.streams import StreamError, generate_stream, read_stream_file, validate_rows, write_stream
+from orchestration.streams import (
+    StreamError,
+    generate_stream,
+    read_stream_file,
+    validate_rows,
+    write_stream,
+)
 
 LAB_FILE = "lab.json"
 
 
 def dispatch(args: argparse.Namespace) -> int:
     handlers = {
-        "compare": cmd_compare, "up": cmd_up, "status": cmd_status, "inject": cmd_inject,
-        "down": cmd_down, "report": cmd_report, "bench": cmd_bench,
-        "compose": cmd_compose, "sor": cmd_sor,
+        "compare": cmd_compare,
+        "up": cmd_up,
+        "status": cmd_status,
+        "inject": cmd_inject,
+        "down": cmd_down,
+        "report": cmd_report,
+        "bench": cmd_bench,
+        "compose": cmd_compose,
+        "sor": cmd_sor,
     }
     try:
         return handlers[args.verb](args)
@@ -42,7 +54,9 @@ def _scenario(path: Path | None, regimes: str | None = None, seed: int | None = 
         names = [r.strip() for r in regimes.split(",") if r.strip()]
         unknown = [r for r in names if r not in REGIMES]
         if unknown:
-            raise ScenarioError(f"--regimes: unknown {', '.join(unknown)} (known: {', '.join(REGIMES)})")
+            raise ScenarioError(
+                f"--regimes: unknown {', '.join(unknown)} (known: {', '.join(REGIMES)})"
+            )
         changes["broker"] = msgspec.structs.replace(scenario.broker, regimes=names)
     if seed is not None:
         changes["seed"] = seed
@@ -80,8 +94,11 @@ class Progress:
             return
         self.last = time.monotonic()
         c = proc.counters
-        print(f"  sent {c.get('orders.sent', 0)}/{self.total}  terminal {c.get('orders.terminal', 0)}"
-              f"  filled shares {c.get('shares.filled', 0)}", flush=True)
+        print(
+            f"  sent {c.get('orders.sent', 0)}/{self.total}  terminal {c.get('orders.terminal', 0)}"
+            f"  filled shares {c.get('shares.filled', 0)}",
+            flush=True,
+        )
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -89,34 +106,71 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     scenario = _scenario(args.scenario, args.regimes, args.seed)
     live = sys.stdout.isatty() and not args.no_live
-    return _run(compare(scenario, orders=args.orders, rate=args.rate, out=args.out, runs=args.runs,
-                        design=args.design, repeat=args.repeat, live=live,
-                        options=options_from_args(args), stream_file=args.file))
+    return _run(
+        compare(
+            scenario,
+            orders=args.orders,
+            rate=args.rate,
+            out=args.out,
+            runs=args.runs,
+            design=args.design,
+            repeat=args.repeat,
+            live=live,
+            options=options_from_args(args),
+            stream_file=args.file,
+        )
+    )
 
 
-async def compare(scenario: Scenario, *, orders: int | None, rate: float | None, out: Path | None,
-                  runs: Path, design: str = "random", repeat: int = 1, live: bool = False,
-                  options: object = None, stream_file: Path | None = None) -> int:
+async def compare(
+    scenario: Scenario,
+    *,
+    orders: int | None,
+    rate: float | None,
+    out: Path | None,
+    runs: Path,
+    design: str = "random",
+    repeat: int = 1,
+    live: bool = False,
+    options: object = None,
+    stream_file: Path | None = None,
+) -> int:
     """The experiment (designs, repeats, live view, report) lives in orchestration.experiment."""
     from orchestration.experiment import compare_experiment
     from orchestration.streams import StreamOptions
 
     if options is None:
         options = StreamOptions(orders=orders, rate_per_s=rate)
-    return await compare_experiment(scenario, runs=runs, out=out, design=design, repeat=repeat,
-                                    live=live, options=options,  # type: ignore[arg-type]
-                                    stream_file=stream_file)
+    return await compare_experiment(
+        scenario,
+        runs=runs,
+        out=out,
+        design=design,
+        repeat=repeat,
+        live=live,
+        options=options,  # type: ignore[arg-type]
+        stream_file=stream_file,
+    )
 
 
-def make_report(run_dir: Path, config: RunConfig, out: Path, processes: list[dict], extra: dict | None = None) -> dict:
+def make_report(
+    run_dir: Path, config: RunConfig, out: Path, processes: list[dict], extra: dict | None = None
+) -> dict:
     from orchestration.report import write_report
     from orchestration.tape import build_tables
 
     tables = build_tables(run_dir, config)
     out.mkdir(parents=True, exist_ok=True)
-    return write_report(out, scenario=config.scenario.name, seed=config.scenario.seed, run_dir=str(run_dir),
-                        processes=processes, tables=tables, extra=extra,
-                        regime_order=list(config.scenario.broker.regimes))
+    return write_report(
+        out,
+        scenario=config.scenario.name,
+        seed=config.scenario.seed,
+        run_dir=str(run_dir),
+        processes=processes,
+        tables=tables,
+        extra=extra,
+        regime_order=list(config.scenario.broker.regimes),
+    )
 
 
 # ---------------------------------------------------------------------- up / status / down
@@ -140,11 +194,21 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     run_dir = args.run_dir or new_run_dir(args.runs, scenario.name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "orchestration.cli", "up", "--foreground", "--run-dir", str(run_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orchestration.cli",
+        "up",
+        "--foreground",
+        "--run-dir",
+        str(run_dir),
+    ]
     if args.scenario:
         cmd += ["--scenario", str(args.scenario)]
     with (run_dir / "orchestrator.log").open("ab") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if (run_dir / LAB_FILE).exists():
@@ -152,10 +216,17 @@ def cmd_up(args: argparse.Namespace) -> int:
             if current.is_symlink() or current.exists():
                 current.unlink()
             current.symlink_to(run_dir.resolve())
-            print(f"lab up: {run_dir} (orchestrator pid {proc.pid}); `flowlab status`, `flowlab inject`, `flowlab down`")
+            print(
+                f"lab up: {run_dir} (orchestrator pid {proc.pid}); "
+                "`flowlab status`, `flowlab inject`, `flowlab down`"
+            )
             return 0
         if proc.poll() is not None:
-            print(f"flowlab up: the orchestrator exited with code {proc.returncode}; see {run_dir / 'orchestrator.log'}", file=sys.stderr)
+            print(
+                f"flowlab up: the orchestrator exited with code {proc.returncode}; "
+                f"see {run_dir / 'orchestrator.log'}",
+                file=sys.stderr,
+            )
             return 1
         time.sleep(0.1)  # polling a child's handshake file from a synchronous CLI
     proc.terminate()
@@ -163,15 +234,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 1
 
 
-async def serve_lab(scenario: Scenario, runs: Path, run_dir: Path | None,
-                    live: bool = False) -> int:
+async def serve_lab(
+    scenario: Scenario, runs: Path, run_dir: Path | None, live: bool = False
+) -> int:
     from orchestration.live import make_monitor, watch
 
     monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
     lab = Lab(scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat)
     try:
         await lab.start()
-        info = {"pid": os.getpid(), "control": lab.config.control.connect, "processes": lab.processes}
+        info = {
+            "pid": os.getpid(),
+            "control": lab.config.control.connect,
+            "processes": lab.processes,
+        }
         (lab.run_dir / LAB_FILE).write_text(json.dumps(info, indent=2))
         print(f"lab up: {lab.run_dir}", flush=True)
         await watch(lab, monitor, lab.guard(lab.shutdown_requested.wait()))
@@ -186,8 +262,11 @@ async def attach_lab(config: RunConfig) -> int:
     lab = Lab.attach(config)
     try:
         await lab.start()
-        info = {"pid": os.getpid(), "control": lab.config.control.connect,
-                "processes": lab.processes}
+        info = {
+            "pid": os.getpid(),
+            "control": lab.config.control.connect,
+            "processes": lab.processes,
+        }
         (lab.run_dir / LAB_FILE).write_text(json.dumps(info, indent=2))
         print(f"lab attached: {len(lab.procs)} services ready; run dir {lab.run_dir}", flush=True)
         await lab.guard(lab.shutdown_requested.wait())
@@ -213,7 +292,9 @@ def _control_request(run_dir: Path, msg: msgspec.Struct, expect: type, timeout_s
         if expect is None:
             return None
         if not sock.poll(int(timeout_s * 1000)):
-            raise ScenarioError(f"the orchestrator at {config.control.connect} did not answer in {timeout_s}s")
+            raise ScenarioError(
+                f"the orchestrator at {config.control.connect} did not answer in {timeout_s}s"
+            )
         return Decoder([expect]).decode(sock.recv_multipart())[0]
     finally:
         sock.close(linger=1000)
@@ -224,7 +305,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     from protocol.control import StatusReply, StatusRequest
 
     run_dir = _current(args.runs, args.run_dir)
-    reply = _control_request(run_dir, StatusRequest(sender="cli", ts_ns=time.time_ns()), StatusReply)
+    reply = _control_request(
+        run_dir, StatusRequest(sender="cli", ts_ns=time.time_ns()), StatusReply
+    )
     print(f"lab {reply.run_dir} up {(time.time_ns() - reply.started_ns) / 1e9:.0f}s")
     print(f"{'name':<12} {'role':<11} {'pid':>7} {'state':<9} {'heartbeat':>10}  messages in")
     for s in reply.services:
@@ -262,9 +345,15 @@ def cmd_inject(args: argparse.Namespace) -> int:
         regimes = [r for r in (args.regimes or ",".join(scenario.broker.regimes)).split(",") if r]
         from orchestration.streams import options_from_args
 
-        rows = generate_stream(scenario, regimes, orders=args.orders, rate_per_s=args.rate,
-                               seed=args.seed, id_prefix=f"I{int(time.time())}-",
-                               options=options_from_args(args))
+        rows = generate_stream(
+            scenario,
+            regimes,
+            orders=args.orders,
+            rate_per_s=args.rate,
+            seed=args.seed,
+            id_prefix=f"I{int(time.time())}-",
+            options=options_from_args(args),
+        )
     if args.strategy:
         rows = [{**row, "strategy": args.strategy} for row in rows]
     validate_rows(rows, scenario)
@@ -273,9 +362,14 @@ def cmd_inject(args: argparse.Namespace) -> int:
 
     name = f"injector-{os.getpid()}"
     print(f"injecting {len(rows)} orders into {args.to} of {run_dir}")
-    return run_service("injector", str(run_dir / "config.toml"), name, stream=str(stream),
-                       target=config.scenario.broker.name if args.to == "broker" else config.scenario.sor.name,
-                       timeout_s=args.timeout)
+    return run_service(
+        "injector",
+        str(run_dir / "config.toml"),
+        name,
+        stream=str(stream),
+        target=config.scenario.broker.name if args.to == "broker" else config.scenario.sor.name,
+        timeout_s=args.timeout,
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -305,11 +399,24 @@ def cmd_sor(args: argparse.Namespace) -> int:
     names = [s.strip() for s in (args.strategies or ",".join(STRATEGIES)).split(",") if s.strip()]
     venues = args.baselines.split(",") if args.baselines else [v.name for v in scenario.venues]
     names += [f"direct:{v.strip()}" for v in venues if v.strip()]
-    print(f"flowlab sor: scenario {scenario.name!r}, {args.side} {args.qty:,} x {', '.join(names)}", flush=True)
-    run_dir, frame, codes = _run_value(run_sor(
-        scenario, names, qty=args.qty, side=args.side, symbol=args.symbol, limit_offset_bps=args.limit_bps,
-        runs=args.runs, out=args.out, timeout_s=args.timeout, gap_s=args.gap,
-    ))
+    print(
+        f"flowlab sor: scenario {scenario.name!r}, {args.side} {args.qty:,} x {', '.join(names)}",
+        flush=True,
+    )
+    run_dir, frame, codes = _run_value(
+        run_sor(
+            scenario,
+            names,
+            qty=args.qty,
+            side=args.side,
+            symbol=args.symbol,
+            limit_offset_bps=args.limit_bps,
+            runs=args.runs,
+            out=args.out,
+            timeout_s=args.timeout,
+            gap_s=args.gap,
+        )
+    )
     print(format_bestex(frame))
     print(f"report: {(args.out or run_dir) / 'bestex.md'}")
     return 0 if all(code == 0 for code in codes.values()) else 1

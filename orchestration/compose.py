@@ -126,7 +126,7 @@ def _emit(mapping: dict[str, Any], indent: int, lines: list[str]) -> None:
             for item in value:
                 item_lines: list[str] = []
                 _emit(item, indent + 4, item_lines)
-                item_lines[0] = f"{pad}  - {item_lines[0][indent + 4:]}"
+                item_lines[0] = f"{pad}  - {item_lines[0][indent + 4 :]}"
                 lines.extend(item_lines)
         else:
             lines.append(f"{pad}{_scalar(key)}: {_scalar(value)}")

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -55,10 +56,8 @@ class LabError(RuntimeError):
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def new_run_dir(root: Path, scenario_name: str) -> Path:
@@ -194,13 +193,25 @@ class Lab:
         """Start one service process (``flowlab service ROLE ...``) with its log in the run dir."""
         log_path = self.run_dir / "logs" / f"{name}.log"
         cmd = [
-            sys.executable, "-m", "orchestration.cli", "service", role,
-            "--config", str(self.config_path), "--name", name, *extra,
+            sys.executable,
+            "-m",
+            "orchestration.cli",
+            "service",
+            role,
+            "--config",
+            str(self.config_path),
+            "--name",
+            name,
+            *extra,
         ]
         with log_path.open("ab") as log_file:
             process = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                start_new_session=True, preexec_fn=_set_pdeathsig,
+                *cmd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+                preexec_fn=_set_pdeathsig,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         proc = Proc(name, role, process, log_path)
@@ -221,8 +232,10 @@ class Lab:
             await self.guard(asyncio.wait_for(asyncio.gather(*waiters), timeout))
         except TimeoutError:
             missing = [n for n in names if not self.procs[n].ready.is_set()]
-            raise LabError(f"cannot start the lab: not ready after {timeout:.0f}s: {', '.join(missing)}\n"
-                           + "\n".join(self.log_tail(n) for n in missing)) from None
+            raise LabError(
+                f"cannot start the lab: not ready after {timeout:.0f}s: {', '.join(missing)}\n"
+                + "\n".join(self.log_tail(n) for n in missing)
+            ) from None
 
     async def guard(self, awaitable):  # type: ignore[no-untyped-def]
         """Await ``awaitable`` unless a process fails first (then raise ``LabError``)."""
@@ -255,16 +268,21 @@ class Lab:
         proc.state = "exited"
         expected = self.stopping or (proc.role == "injector" and code == 0)
         if not expected:
-            self._fail(f"{proc.name} ({proc.role}, pid {proc.pid}) exited with code {code}\n{self.log_tail(proc.name)}")
+            self._fail(
+                f"{proc.name} ({proc.role}, pid {proc.pid}) exited with code {code}\n"
+                + self.log_tail(proc.name)
+            )
 
     async def _watch_heartbeats(self) -> None:
         while True:
             await asyncio.sleep(1.0)
             now = time.time_ns()
             for proc in self.procs.values():
-                if proc.ready.is_set() and proc.exit_code is None and not self.stopping:
-                    if now - proc.last_seen_ns > HEARTBEAT_STALE_S * 1e9:
-                        self._fail(f"{proc.name} ({proc.role}) sent no heartbeat for {HEARTBEAT_STALE_S:.0f}s")
+                live = proc.ready.is_set() and proc.exit_code is None and not self.stopping
+                if live and now - proc.last_seen_ns > HEARTBEAT_STALE_S * 1e9:
+                    self._fail(
+                        f"{proc.name} ({proc.role}) sent no heartbeat for {HEARTBEAT_STALE_S:.0f}s"
+                    )
 
     async def _serve_control(self) -> None:
         assert self._control is not None
@@ -275,8 +293,13 @@ class Lab:
             try:
                 messages = decoder.decode(body)
             except ProtocolError as exc:
-                reply = Rejected(sender="orchestrator", ts_ns=time.time_ns(), reason=exc.reason, field=exc.field,
-                                 received_type=received_type(body[1]) if len(body) > 1 else None)
+                reply = Rejected(
+                    sender="orchestrator",
+                    ts_ns=time.time_ns(),
+                    reason=exc.reason,
+                    field=exc.field,
+                    received_type=received_type(body[1]) if len(body) > 1 else None,
+                )
                 await self._control.send_multipart([identity, VERSION, encode(reply)])
                 continue
             for msg in messages:
@@ -294,11 +317,21 @@ class Lab:
                         proc.process.pid = msg.pid
                     proc.ready.set()
                 else:
-                    self.externals[msg.name] = ServiceStatus(name=msg.name, role=msg.role, pid=msg.pid, state="running", heartbeat_age_us=0)
+                    self.externals[msg.name] = ServiceStatus(
+                        name=msg.name,
+                        role=msg.role,
+                        pid=msg.pid,
+                        state="running",
+                        heartbeat_age_us=0,
+                    )
             case Heartbeat():
                 proc = self.procs.get(msg.name)
                 if proc is not None:
-                    proc.state, proc.last_seen_ns, proc.counters = msg.state, now, dict(msg.counters)
+                    proc.state, proc.last_seen_ns, proc.counters = (
+                        msg.state,
+                        now,
+                        dict(msg.counters),
+                    )
                     if msg.state == "stopped" and isinstance(proc.process, RemoteProcess):
                         proc.process.exited(0)
                     if self._on_heartbeat is not None:
@@ -309,7 +342,13 @@ class Lab:
                     future.set_result(msg)
                 self.externals.pop(msg.name, None)
             case StatusRequest():
-                reply = StatusReply(sender="orchestrator", ts_ns=now, run_dir=str(self.run_dir), started_ns=self.started_ns, services=self.status())
+                reply = StatusReply(
+                    sender="orchestrator",
+                    ts_ns=now,
+                    run_dir=str(self.run_dir),
+                    started_ns=self.started_ns,
+                    services=self.status(),
+                )
                 await self._control.send_multipart([identity, VERSION, encode(reply)])
             case Shutdown():
                 self.shutdown_requested.set()
@@ -318,7 +357,10 @@ class Lab:
         now = time.time_ns()
         return [
             ServiceStatus(
-                name=p.name, role=p.role, pid=p.pid, state=p.state,
+                name=p.name,
+                role=p.role,
+                pid=p.pid,
+                state=p.state,
                 heartbeat_age_us=(now - p.last_seen_ns) // 1000 if p.last_seen_ns else -1,
                 counters=p.counters,
             )
@@ -330,12 +372,27 @@ class Lab:
         return [{"name": p.name, "role": p.role, "pid": p.pid} for p in self.procs.values()]
 
     # ------------------------------------------------------------------ injection
-    async def inject(self, stream_path: Path, *, target: str = "broker", name: str = "injector",
-                     timeout_s: float = 30.0) -> InjectionDone:
+    async def inject(
+        self,
+        stream_path: Path,
+        *,
+        target: str = "broker",
+        name: str = "injector",
+        timeout_s: float = 30.0,
+    ) -> InjectionDone:
         """Run an injector process over ``stream_path`` and return its final account."""
         future: asyncio.Future[InjectionDone] = asyncio.get_running_loop().create_future()
         self.injections[name] = future
-        await self.spawn(name, "injector", "--stream", str(stream_path), "--target", target, "--timeout", str(timeout_s))
+        await self.spawn(
+            name,
+            "injector",
+            "--stream",
+            str(stream_path),
+            "--target",
+            target,
+            "--timeout",
+            str(timeout_s),
+        )
         return await self.guard(future)
 
     # ------------------------------------------------------------------ stop
@@ -363,7 +420,9 @@ class Lab:
         live = [p for p in procs if p.process.returncode is None]
         for p in live:
             if self._control is not None:
-                stop = StopService(sender="orchestrator", ts_ns=time.time_ns(), reason="lab stopping")
+                stop = StopService(
+                    sender="orchestrator", ts_ns=time.time_ns(), reason="lab stopping"
+                )
                 await self._control.send_multipart([p.name.encode(), VERSION, encode(stop)])
             if not p.ready.is_set():
                 self._signal(p, signal.SIGTERM)
@@ -375,11 +434,11 @@ class Lab:
                 log.warning("sending %s to %s", sig.name, ", ".join(p.name for p in live))
                 for p in live:
                     self._signal(p, sig)
-            await asyncio.wait([asyncio.ensure_future(p.process.wait()) for p in live], timeout=timeout)
+            await asyncio.wait(
+                [asyncio.ensure_future(p.process.wait()) for p in live], timeout=timeout
+            )
 
     @staticmethod
     def _signal(proc: Proc, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             proc.process.send_signal(sig)
-        except ProcessLookupError:
-            pass

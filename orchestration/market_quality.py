@@ -17,8 +17,16 @@ import numpy as np
 import pandas as pd
 
 COLUMNS = [
-    "symbol", "venue", "quoted_spread_bps", "top_depth_shares", "volume_shares", "trades",
-    "locked_crossed_share", "nbbo_updates_per_s", "mid_value_rms_bps", "mid_value_mae_bps",
+    "symbol",
+    "venue",
+    "quoted_spread_bps",
+    "top_depth_shares",
+    "volume_shares",
+    "trades",
+    "locked_crossed_share",
+    "nbbo_updates_per_s",
+    "mid_value_rms_bps",
+    "mid_value_mae_bps",
 ]
 
 
@@ -47,12 +55,16 @@ def _spread_depth(frame: pd.DataFrame, end_ns: int) -> tuple[float | None, float
     else:
         depth = np.full(len(frame), np.nan)
     weights = _time_weights(frame["ts_ns"], end_ns)
-    return _weighted(spread_bps, weights), _weighted(np.where(np.isnan(spread_bps), np.nan, depth), weights)
+    return _weighted(spread_bps, weights), _weighted(
+        np.where(np.isnan(spread_bps), np.nan, depth), weights
+    )
 
 
 def market_quality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per (symbol, venue) plus one per symbol with venue ``NBBO``."""
-    quotes, nbbo, trades, values = (tables.get(k, pd.DataFrame()) for k in ("quotes", "nbbo", "trades", "values"))
+    quotes, nbbo, trades, values = (
+        tables.get(k, pd.DataFrame()) for k in ("quotes", "nbbo", "trades", "values")
+    )
     stamps = [int(f["ts_ns"].max()) for f in (quotes, nbbo, trades, values) if len(f)]
     if not stamps:
         return pd.DataFrame(columns=COLUMNS)
@@ -61,13 +73,34 @@ def market_quality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if len(quotes):
         for (symbol, venue), frame in quotes.groupby(["symbol", "venue"]):
             spread, depth = _spread_depth(frame, end_ns)
-            traded = trades[(trades["symbol"] == symbol) & (trades["venue"] == venue)] if len(trades) else trades
-            rows.append({"symbol": symbol, "venue": venue, "quoted_spread_bps": spread, "top_depth_shares": depth,
-                         "volume_shares": int(traded["qty"].sum()) if len(traded) else 0, "trades": len(traded)})
+            traded = (
+                trades[(trades["symbol"] == symbol) & (trades["venue"] == venue)]
+                if len(trades)
+                else trades
+            )
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "venue": venue,
+                    "quoted_spread_bps": spread,
+                    "top_depth_shares": depth,
+                    "volume_shares": int(traded["qty"].sum()) if len(traded) else 0,
+                    "trades": len(traded),
+                }
+            )
     if len(trades):
         lit = set(quotes["venue"]) if len(quotes) else set()
-        for (symbol, venue), frame in trades[~trades["venue"].isin(lit)].groupby(["symbol", "venue"]):
-            rows.append({"symbol": symbol, "venue": venue, "volume_shares": int(frame["qty"].sum()), "trades": len(frame)})
+        for (symbol, venue), frame in trades[~trades["venue"].isin(lit)].groupby(
+            ["symbol", "venue"]
+        ):
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "venue": venue,
+                    "volume_shares": int(frame["qty"].sum()),
+                    "trades": len(frame),
+                }
+            )
     if len(nbbo):
         for symbol, frame in nbbo.groupby("symbol"):
             frame = frame.sort_values("ts_ns")
@@ -76,13 +109,22 @@ def market_quality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             flags = [frame[c].astype(bool) for c in ("locked", "crossed") if c in frame.columns]
             bad = (flags[0] | flags[1]).to_numpy(float) if len(flags) == 2 else np.zeros(len(frame))
             span = (end_ns - int(frame["ts_ns"].iloc[0])) / 1e9
-            row = {"symbol": symbol, "venue": "NBBO", "quoted_spread_bps": spread, "top_depth_shares": depth,
-                   "locked_crossed_share": float(np.average(bad, weights=weights)) if weights.sum() > 0 else None,
-                   "nbbo_updates_per_s": len(frame) / span if span > 0 else None}
+            row = {
+                "symbol": symbol,
+                "venue": "NBBO",
+                "quoted_spread_bps": spread,
+                "top_depth_shares": depth,
+                "locked_crossed_share": float(np.average(bad, weights=weights))
+                if weights.sum() > 0
+                else None,
+                "nbbo_updates_per_s": len(frame) / span if span > 0 else None,
+            }
             if len(trades):
                 sym_trades = trades[trades["symbol"] == symbol]
                 row["volume_shares"], row["trades"] = int(sym_trades["qty"].sum()), len(sym_trades)
-            row.update(_tracking(frame, values[values["symbol"] == symbol] if len(values) else values))
+            row.update(
+                _tracking(frame, values[values["symbol"] == symbol] if len(values) else values)
+            )
             rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS).sort_values(["symbol", "venue"], ignore_index=True)
 
@@ -92,40 +134,60 @@ def _tracking(nbbo: pd.DataFrame, values: pd.DataFrame) -> dict[str, float | Non
         return {"mid_value_rms_bps": None, "mid_value_mae_bps": None}
     two_sided = nbbo.dropna(subset=["bid_px", "ask_px"])
     if {"locked", "crossed"} <= set(two_sided.columns):
-        two_sided = two_sided[~(two_sided["locked"].astype(bool) | two_sided["crossed"].astype(bool))]
+        two_sided = two_sided[
+            ~(two_sided["locked"].astype(bool) | two_sided["crossed"].astype(bool))
+        ]
     if not len(two_sided):
         return {"mid_value_rms_bps": None, "mid_value_mae_bps": None}
-    mids = pd.DataFrame({
-        "ts_ns": two_sided["ts_ns"].astype("int64"),
-        "mid": (two_sided["bid_px"].astype(float) + two_sided["ask_px"].astype(float)) / 2,
-    }).sort_values("ts_ns")
+    mids = pd.DataFrame(
+        {
+            "ts_ns": two_sided["ts_ns"].astype("int64"),
+            "mid": (two_sided["bid_px"].astype(float) + two_sided["ask_px"].astype(float)) / 2,
+        }
+    ).sort_values("ts_ns")
     vals = values[["ts_ns", "value"]].astype({"ts_ns": "int64"}).sort_values("ts_ns")
     joined = pd.merge_asof(vals, mids, on="ts_ns").dropna()
     if not len(joined):
         return {"mid_value_rms_bps": None, "mid_value_mae_bps": None}
     gap = (joined["mid"] - joined["value"]) / joined["value"] * 1e4
-    return {"mid_value_rms_bps": float(np.sqrt((gap**2).mean())), "mid_value_mae_bps": float(gap.abs().mean())}
+    return {
+        "mid_value_rms_bps": float(np.sqrt((gap**2).mean())),
+        "mid_value_mae_bps": float(gap.abs().mean()),
+    }
 
 
 def market_quality_markdown(table: pd.DataFrame) -> str:
     """A markdown section for report.md."""
+
     def fmt(v: object, places: int = 2) -> str:
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return "—"
         return f"{v:,.{places}f}" if isinstance(v, float) else f"{v:,}"
 
     lines = [
-        "## Market quality", "",
-        "Per symbol and venue (time-weighted): quoted spread, depth at the top, volume; for the NBBO also "
-        "the share of time locked or crossed, update rate, and how far the mid strays from the latent value.", "",
-        "| symbol | venue | quoted spread bps | top depth | volume | trades | locked/crossed | NBBO upd/s | mid-value RMS bps |",
+        "## Market quality",
+        "",
+        "Per symbol and venue (time-weighted): quoted spread, depth at the top, volume; for the "
+        "NBBO also the share of time locked or crossed, update rate, and how far the mid strays "
+        "from the latent value.",
+        "",
+        "| symbol | venue | quoted spread bps | top depth | volume | trades | locked/crossed "
+        "| NBBO upd/s | mid-value RMS bps |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in table.to_dict(orient="records"):
         lc = row.get("locked_crossed_share")
-        lines.append(
-            f"| {row['symbol']} | {row['venue']} | {fmt(row['quoted_spread_bps'])} | {fmt(row['top_depth_shares'], 0)} "
-            f"| {fmt(row['volume_shares'], 0)} | {fmt(row['trades'], 0)} | {'—' if lc is None or lc != lc else f'{lc:.2%}'} "
-            f"| {fmt(row['nbbo_updates_per_s'], 1)} | {fmt(row['mid_value_rms_bps'])} |"
-        )
+        locked = "—" if lc is None or lc != lc else f"{lc:.2%}"
+        cells = [
+            row["symbol"],
+            row["venue"],
+            fmt(row["quoted_spread_bps"]),
+            fmt(row["top_depth_shares"], 0),
+            fmt(row["volume_shares"], 0),
+            fmt(row["trades"], 0),
+            locked,
+            fmt(row["nbbo_updates_per_s"], 1),
+            fmt(row["mid_value_rms_bps"]),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -258,7 +258,9 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
             "spread, depth at the top, volume; for the NBBO, the share of time locked or crossed, "
             "updates per second and how far the mid strays from the latent value (RMS)."
         ),
-        Table(_records(computed["market_quality"]), MARKET_COLUMNS) if "market_quality" in computed else Text("n/a"),
+        Table(_records(computed["market_quality"]), MARKET_COLUMNS)
+        if "market_quality" in computed
+        else Text("n/a"),
         Heading(2, "Plots"),
         *(Image(name, title) for name, title in PLOTS),
         Heading(2, "Rule 605 detail: order type x size"),

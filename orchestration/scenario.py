@@ -45,7 +45,7 @@ def micros(value: Dollars) -> int:
 
 
 class LatencySpec(Spec, frozen=True):
-    """One-way latency of a directed link: ``base_us`` plus a random jitter with mean ``jitter_us``."""
+    """One-way latency of a directed link: ``base_us`` plus jitter of mean ``jitter_us``."""
 
     base_us: NonNegInt = 0
     jitter_us: NonNegInt = 0
@@ -83,7 +83,7 @@ class SeedLevel(Spec, frozen=True, kw_only=True):
 
 
 class VenueSpec(Spec, frozen=True):
-    """A lit exchange. Fees are dollars per share: taker pays ``taker_fee``, maker gets ``maker_rebate``."""
+    """A lit exchange. Fees in $/share: takers pay ``taker_fee``, makers get ``maker_rebate``."""
 
     name: str
     taker_fee: Dollars = "0.0030"
@@ -284,7 +284,9 @@ class Scenario(Spec, frozen=True, kw_only=True):
             raise ValueError("symbols: duplicate symbol")
         for regime in self.broker.regimes:
             if regime not in REGIMES:
-                raise ValueError(f"broker.regimes: unknown regime {regime!r} (known: {', '.join(REGIMES)})")
+                raise ValueError(
+                    f"broker.regimes: unknown regime {regime!r} (known: {', '.join(REGIMES)})"
+                )
         for s in self.symbols:
             if micros(s.price) <= 0:
                 raise ValueError(f"symbols: price of {s.symbol} must be positive")
@@ -292,7 +294,9 @@ class Scenario(Spec, frozen=True, kw_only=True):
             for spec in specs:
                 for level in spec.book:
                     if level.symbol != "*" and level.symbol not in names:
-                        raise ValueError(f"{kind}.{spec.name}.book: unknown symbol {level.symbol!r}")
+                        raise ValueError(
+                            f"{kind}.{spec.name}.book: unknown symbol {level.symbol!r}"
+                        )
                     if micros(level.price) <= 0:
                         raise ValueError(f"{kind}.{spec.name}.book: price must be positive")
 

@@ -52,7 +52,7 @@ def _error_from_msgspec(exc: msgspec.MsgspecError) -> ProtocolError:
         head, _, tail = reason.partition(": ")
         if head.isidentifier():
             path, reason = head, tail
-    if path == "type" or reason.startswith("Invalid value") and path == "type":
+    if path == "type" or (reason.startswith("Invalid value") and path == "type"):
         return ProtocolError("type", f"unknown or unaccepted message type ({reason})")
     return ProtocolError(path or "payload", reason)
 

@@ -118,7 +118,14 @@ class Snapshot(Message, frozen=True):
 
 
 __all__ = [
-    "NBBO", "Depth", "IndicationOfInterest", "Level", "Quote", "Snapshot", "SnapshotRequest",
-    "Trade", "ValueUpdate",
+    "NBBO",
+    "Depth",
+    "IndicationOfInterest",
+    "Level",
+    "Quote",
+    "Snapshot",
+    "SnapshotRequest",
+    "Trade",
+    "ValueUpdate",
 ]
 _ = (Qty,)

@@ -1,4 +1,4 @@
-"""Integer micro-dollar helpers: the only place prices cross between floats, strings and the wire."""
+"""Integer micro-dollar helpers: where prices cross between floats, strings and the wire."""
 
 from __future__ import annotations
 

@@ -47,7 +47,11 @@ REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejec
 
 
 def quote_ladder(
-    value: int, inventory: int, half_spread_bps: float, step_bps: float, levels: int,
+    value: int,
+    inventory: int,
+    half_spread_bps: float,
+    step_bps: float,
+    levels: int,
     skew_bps_per_1k: float,
 ) -> list[tuple[Side, int]]:
     """Prices a market maker wants to show: ``levels`` bids below and asks above its fair price."""
@@ -90,24 +94,36 @@ class Agents(Service):
         self.values: dict[str, int] = {}
         mm_rng = self.rng("market-makers")
         self.makers = {
-            (v.name, s): MarketMaker(v.name, s, self.mm_cfg.half_spread_bps * float(mm_rng.uniform(0.8, 1.6)))
+            (v.name, s): MarketMaker(
+                v.name, s, self.mm_cfg.half_spread_bps * float(mm_rng.uniform(0.8, 1.6))
+            )
             for v in self.scenario.venues
             for s in self.scenario.symbol_names
         }
         self.owner: dict[str, MarketMaker | None] = {}  # order_id -> maker (None: noise)
         self.links: dict[str, Link] = {}
-        for name in [v.name for v in self.scenario.venues] + [d.name for d in self.scenario.darkpools]:
+        for name in [v.name for v in self.scenario.venues] + [
+            d.name for d in self.scenario.darkpools
+        ]:
             sock = self.connect(name, "orders", zmq.DEALER)
             self.links[name] = self.link(sock, name)
-            self.serve(sock, Decoder(REPORTS), self._on_report, router=False, name=f"reports@{name}")
+            self.serve(
+                sock, Decoder(REPORTS), self._on_report, router=False, name=f"reports@{name}"
+            )
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         # Direct venue feeds: informed traders may use them (fresher than the SIP's NBBO), and
         self.direct: dict[str, NbboBook] = {s: NbboBook() for s in self.scenario.symbol_names}
         # market makers use them so as never to lock or cross another venue's protected quote.
         for venue in self.scenario.venues:
-            await Feed(self, venue.name, "quotes", [Quote, Trade, Depth], self._on_venue_md,
-                       snapshot_endpoint="orders").start()
+            await Feed(
+                self,
+                venue.name,
+                "quotes",
+                [Quote, Trade, Depth],
+                self._on_venue_md,
+                snapshot_endpoint="orders",
+            ).start()
         await Feed(self, self.scenario.value.name, "values", [ValueUpdate], self._on_value).start()
         self.responders = self.scenario.agents.auction_responders
         self.responder_inventory: dict[str, int] = {}
@@ -115,9 +131,21 @@ class Agents(Service):
             auction = self.scenario.auction.name
             sock = self.connect(auction, "responses", zmq.DEALER)
             self.auction_link = self.link(sock, auction)
-            self.serve(sock, Decoder(REPORTS), self._on_auction_report, router=False, name="auction-reports")
-            await Feed(self, auction, "auctions", [AuctionStarted, AuctionCompleted], self._on_notice,
-                       snapshot_endpoint=None).start()
+            self.serve(
+                sock,
+                Decoder(REPORTS),
+                self._on_auction_report,
+                router=False,
+                name="auction-reports",
+            )
+            await Feed(
+                self,
+                auction,
+                "auctions",
+                [AuctionStarted, AuctionCompleted],
+                self._on_notice,
+                snapshot_endpoint=None,
+            ).start()
 
     async def _on_running(self) -> None:
         if not self.scenario.agents.enabled:  # seeded-book scenarios: the market stays as loaded
@@ -160,8 +188,12 @@ class Agents(Service):
         away_bid, away_ask = self._away_quotes(maker)
         tick = tick_size(value)
         for side, price in quote_ladder(
-            value, maker.inventory, maker.half_spread_bps, self.mm_cfg.level_step_bps,
-            self.mm_cfg.levels, self.mm_cfg.skew_bps_per_1k,
+            value,
+            maker.inventory,
+            maker.half_spread_bps,
+            self.mm_cfg.level_step_bps,
+            self.mm_cfg.levels,
+            self.mm_cfg.skew_bps_per_1k,
         ):
             # Reg NMS: do not lock or cross another venue's displayed quote; step back instead.
             if side is Side.BUY and away_ask is not None and price >= away_ask:
@@ -170,15 +202,27 @@ class Agents(Service):
                 price = away_bid + tick
             if price <= 0:
                 continue
-            if abs(maker.inventory) >= self.mm_cfg.inventory_limit and (side is Side.BUY) == (maker.inventory > 0):
+            if abs(maker.inventory) >= self.mm_cfg.inventory_limit and (side is Side.BUY) == (
+                maker.inventory > 0
+            ):
                 continue
             order_id = self._next_id(f"mm.{maker.venue}.{maker.symbol}")
             maker.live[order_id] = self.mm_cfg.size
             self.owner[order_id] = maker
-            self._send(maker.venue, self.make(
-                SubmitOrder, order_id=order_id, symbol=maker.symbol, side=side, qty=self.mm_cfg.size,
-                order_type=OrderType.LIMIT, limit_price=price, tif=TimeInForce.DAY, account=maker.account,
-            ))
+            self._send(
+                maker.venue,
+                self.make(
+                    SubmitOrder,
+                    order_id=order_id,
+                    symbol=maker.symbol,
+                    side=side,
+                    qty=self.mm_cfg.size,
+                    order_type=OrderType.LIMIT,
+                    limit_price=price,
+                    tif=TimeInForce.DAY,
+                    account=maker.account,
+                ),
+            )
         for order_id in old:
             self._send(maker.venue, self.make(CancelOrder, order_id=order_id, symbol=maker.symbol))
         self.count("mm.requotes")
@@ -229,25 +273,61 @@ class Agents(Service):
             self.owner[order_id] = None
             if u < cfg.dark_share and pools:
                 venue = pools[int(rng.integers(len(pools)))]
-                msg = self.make(SubmitOrder, order_id=order_id, symbol=symbol, side=side, qty=max(qty, 100),
-                                order_type=OrderType.MIDPOINT, tif=TimeInForce.DAY, account=account)
+                msg = self.make(
+                    SubmitOrder,
+                    order_id=order_id,
+                    symbol=symbol,
+                    side=side,
+                    qty=max(qty, 100),
+                    order_type=OrderType.MIDPOINT,
+                    tif=TimeInForce.DAY,
+                    account=account,
+                )
                 self._send(venue, msg)
-                loop.call_later(cfg.limit_lifetime_ms / 1000.0, self._cancel_noise, venue, order_id, symbol)
+                loop.call_later(
+                    cfg.limit_lifetime_ms / 1000.0, self._cancel_noise, venue, order_id, symbol
+                )
             elif u < cfg.dark_share + cfg.market_share:
                 venue = venues[int(rng.integers(len(venues)))]
-                self._send(venue, self.make(SubmitOrder, order_id=order_id, symbol=symbol, side=side, qty=qty,
-                                            order_type=OrderType.MARKET, tif=TimeInForce.IOC, account=account))
+                self._send(
+                    venue,
+                    self.make(
+                        SubmitOrder,
+                        order_id=order_id,
+                        symbol=symbol,
+                        side=side,
+                        qty=qty,
+                        order_type=OrderType.MARKET,
+                        tif=TimeInForce.IOC,
+                        account=account,
+                    ),
+                )
             else:
                 venue = venues[int(rng.integers(len(venues)))]
                 price = self._noise_limit(rng, side, nbbo.bid_px, nbbo.ask_px, cfg.limit_offset_bps)
-                self._send(venue, self.make(SubmitOrder, order_id=order_id, symbol=symbol, side=side, qty=qty,
-                                            order_type=OrderType.LIMIT, limit_price=price, tif=TimeInForce.DAY,
-                                            account=account))
-                loop.call_later(cfg.limit_lifetime_ms / 1000.0, self._cancel_noise, venue, order_id, symbol)
+                self._send(
+                    venue,
+                    self.make(
+                        SubmitOrder,
+                        order_id=order_id,
+                        symbol=symbol,
+                        side=side,
+                        qty=qty,
+                        order_type=OrderType.LIMIT,
+                        limit_price=price,
+                        tif=TimeInForce.DAY,
+                        account=account,
+                    ),
+                )
+                loop.call_later(
+                    cfg.limit_lifetime_ms / 1000.0, self._cancel_noise, venue, order_id, symbol
+                )
             self.count("noise.orders")
 
     @staticmethod
-    def _noise_limit(rng: np.random.Generator, side: Side, bid: int, ask: int, offset_bps: float) -> int:
+    def _noise_limit(
+        rng: np.random.Generator, side: Side, bid: int, ask: int, offset_bps: float
+    ) -> int:
         """A passive price at or behind the near touch (never marketable at the NBBO seen)."""
         tick = tick_size(bid)
         behind = int(bid * float(rng.uniform(0.0, offset_bps)) / 1e4)
@@ -280,11 +360,20 @@ class Agents(Service):
             order_id = self._next_id("informed")
             self.owner[order_id] = None
             qty = int(cfg.sizes[int(rng.integers(len(cfg.sizes)))])
-            self._send(venue, self.make(
-                SubmitOrder, order_id=order_id, symbol=symbol, side=side, qty=qty,
-                order_type=OrderType.LIMIT, limit_price=price, tif=TimeInForce.IOC,
-                account=f"informed-{int(rng.integers(cfg.traders))}",
-            ))
+            self._send(
+                venue,
+                self.make(
+                    SubmitOrder,
+                    order_id=order_id,
+                    symbol=symbol,
+                    side=side,
+                    qty=qty,
+                    order_type=OrderType.LIMIT,
+                    limit_price=price,
+                    tif=TimeInForce.IOC,
+                    account=f"informed-{int(rng.integers(cfg.traders))}",
+                ),
+            )
             self.count("informed.orders")
 
     def _away_quotes(self, maker: MarketMaker) -> tuple[int | None, int | None]:
@@ -301,13 +390,17 @@ class Agents(Service):
 
     def _on_venue_md(self, msg: Quote | Trade | Depth) -> None:
         if isinstance(msg, Quote) and msg.symbol in self.direct:
-            self.direct[msg.symbol].update(msg.venue, msg.bid_px, msg.bid_qty, msg.ask_px, msg.ask_qty)
+            self.direct[msg.symbol].update(
+                msg.venue, msg.bid_px, msg.bid_qty, msg.ask_px, msg.ask_qty
+            )
 
     def _informed_view(self, symbol: str, feed: str) -> NBBO | TopOfBook | None:
         if feed == "sip":
             return self.nbbo.usable(symbol)
         top = self.direct[symbol].best()
-        return None if top.bid_px is None or top.ask_px is None or top.locked or top.crossed else top
+        return (
+            None if top.bid_px is None or top.ask_px is None or top.locked or top.crossed else top
+        )
 
     # ------------------------------------------------------------------ auction responders
     def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
@@ -327,25 +420,39 @@ class Agents(Service):
             margin = value * cfg.margin_bps / 1e4
             inc = msg.increment
             if msg.side is Side.BUY:  # the investor buys: we sell at value + margin or more
-                price = int(math.ceil((value + margin) / inc)) * inc
-                worst = msg.nbbo_ask if msg.limit_price is None else min(msg.nbbo_ask, msg.limit_price)
+                price = math.ceil((value + margin) / inc) * inc
+                worst = (
+                    msg.nbbo_ask if msg.limit_price is None else min(msg.nbbo_ask, msg.limit_price)
+                )
                 if price > worst:
                     continue
             else:
-                price = int(math.floor((value - margin) / inc)) * inc
-                worst = msg.nbbo_bid if msg.limit_price is None else max(msg.nbbo_bid, msg.limit_price)
+                price = math.floor((value - margin) / inc) * inc
+                worst = (
+                    msg.nbbo_bid if msg.limit_price is None else max(msg.nbbo_bid, msg.limit_price)
+                )
                 if price < worst:
                     continue
-            self.auction_link.send(encode(self.make(
-                SubmitAuctionResponse, auction_id=msg.auction_id, response_id=f"{name}-{msg.auction_id}",
-                responder=name, price=price, qty=min(msg.qty, cfg.max_qty),
-            )))
+            self.auction_link.send(
+                encode(
+                    self.make(
+                        SubmitAuctionResponse,
+                        auction_id=msg.auction_id,
+                        response_id=f"{name}-{msg.auction_id}",
+                        responder=name,
+                        price=price,
+                        qty=min(msg.qty, cfg.max_qty),
+                    )
+                )
+            )
             self.count("auction.responses")
 
     def _on_auction_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
         if isinstance(msg, OrderFilled):
             signed = msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
-            self.responder_inventory[msg.symbol] = self.responder_inventory.get(msg.symbol, 0) + signed
+            self.responder_inventory[msg.symbol] = (
+                self.responder_inventory.get(msg.symbol, 0) + signed
+            )
             self.count("auction.won_shares", msg.fill_qty)
 
     def _cancel_noise(self, venue: str, order_id: str, symbol: str) -> None:
@@ -355,4 +462,6 @@ class Agents(Service):
     async def _drain(self) -> None:
         for maker in self.makers.values():
             for order_id in list(maker.live):
-                self._send(maker.venue, self.make(CancelOrder, order_id=order_id, symbol=maker.symbol))
+                self._send(
+                    maker.venue, self.make(CancelOrder, order_id=order_id, symbol=maker.symbol)
+                )

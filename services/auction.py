@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from protocol.auctions import AuctionAllocation, AuctionCompleted, AuctionStarted, SubmitAuctionResponse
+from protocol.auctions import (
+    AuctionAllocation,
+    AuctionCompleted,
+    AuctionStarted,
+    SubmitAuctionResponse,
+)
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side
 from protocol.money import to_micros
@@ -61,29 +66,62 @@ class AuctionHouse(Service):
         self.pub = self.bind("md", zmq.PUB)
         self.pub_link = self.link(self.pub, "*")
         self.responses = self.bind("responses", zmq.ROUTER)
-        self.serve(self.orders, Decoder([SubmitOrder, CancelOrder]), self._on_order, router=True, name="orders")
-        self.serve(self.responses, Decoder([SubmitAuctionResponse]), self._on_response, router=True, name="responses")
+        self.serve(
+            self.orders,
+            Decoder([SubmitOrder, CancelOrder]),
+            self._on_order,
+            router=True,
+            name="orders",
+        )
+        self.serve(
+            self.responses,
+            Decoder([SubmitAuctionResponse]),
+            self._on_response,
+            router=True,
+            name="responses",
+        )
 
     # ------------------------------------------------------------------ orders from brokers
     def _on_order(self, identity: bytes | None, msg: object, recv_ns: int) -> None:
         assert identity is not None
         link = self.reply_link(self.orders, identity)
         if isinstance(msg, CancelOrder):
-            link.send(encode(self.make(CancelRejected, order_id=msg.order_id, reason="auctions cannot be canceled")))
+            link.send(
+                encode(
+                    self.make(
+                        CancelRejected, order_id=msg.order_id, reason="auctions cannot be canceled"
+                    )
+                )
+            )
             return
         assert isinstance(msg, SubmitOrder)
         nbbo = self.nbbo.usable(msg.symbol) if msg.symbol in self.nbbo.nbbo else None
         if msg.symbol not in self.scenario.symbol_names or msg.order_type is OrderType.MIDPOINT:
             field_name = "symbol" if msg.symbol not in self.scenario.symbol_names else "order_type"
-            payload = encode(self.make(OrderRejected, order_id=msg.order_id, reason=f"cannot auction this {field_name}", field=field_name, venue=self.name))
+            payload = encode(
+                self.make(
+                    OrderRejected,
+                    order_id=msg.order_id,
+                    reason=f"cannot auction this {field_name}",
+                    field=field_name,
+                    venue=self.name,
+                )
+            )
             link.send(payload)
             self.tape(payload)
             return
         if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
-            payload = encode(self.make(
-                OrderCanceled, order_id=msg.order_id, symbol=msg.symbol, canceled_qty=msg.qty,
-                cum_qty=0, reason="no valid NBBO to start an auction", venue=self.name,
-            ))
+            payload = encode(
+                self.make(
+                    OrderCanceled,
+                    order_id=msg.order_id,
+                    symbol=msg.symbol,
+                    canceled_qty=msg.qty,
+                    cum_qty=0,
+                    reason="no valid NBBO to start an auction",
+                    venue=self.name,
+                )
+            )
             link.send(payload)
             self.tape(payload)
             return
@@ -91,20 +129,44 @@ class AuctionHouse(Service):
         auction_id = f"{self.name}-{self.auction_seq}"
         start = time.time_ns()
         spec = AuctionSpec(
-            auction_id=auction_id, symbol=msg.symbol, side=msg.side, qty=msg.qty,
-            limit_price=msg.limit_price, nbbo_bid=nbbo.bid_px, nbbo_ask=nbbo.ask_px,
-            increment=self.increment, start_ns=start, end_ns=start + self.window_ns,
+            auction_id=auction_id,
+            symbol=msg.symbol,
+            side=msg.side,
+            qty=msg.qty,
+            limit_price=msg.limit_price,
+            nbbo_bid=nbbo.bid_px,
+            nbbo_ask=nbbo.ask_px,
+            increment=self.increment,
+            start_ns=start,
+            end_ns=start + self.window_ns,
         )
         self.open[auction_id] = OpenAuction(spec, identity, msg, recv_ns)
-        link.send(encode(self.make(
-            OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name,
-            leaves_qty=msg.qty, recv_ns=recv_ns,
-        )))
+        link.send(
+            encode(
+                self.make(
+                    OrderAccepted,
+                    order_id=msg.order_id,
+                    symbol=msg.symbol,
+                    venue=self.name,
+                    leaves_qty=msg.qty,
+                    recv_ns=recv_ns,
+                )
+            )
+        )
         self.seq += 1
         notice = self.make(
-            AuctionStarted, auction_id=auction_id, symbol=msg.symbol, side=msg.side, qty=msg.qty,
-            limit_price=msg.limit_price, nbbo_bid=nbbo.bid_px, nbbo_ask=nbbo.ask_px,
-            increment=self.increment, start_ns=start, end_ns=spec.end_ns, seq=self.seq,
+            AuctionStarted,
+            auction_id=auction_id,
+            symbol=msg.symbol,
+            side=msg.side,
+            qty=msg.qty,
+            limit_price=msg.limit_price,
+            nbbo_bid=nbbo.bid_px,
+            nbbo_ask=nbbo.ask_px,
+            increment=self.increment,
+            start_ns=start,
+            end_ns=spec.end_ns,
+            seq=self.seq,
             broker=msg.sender if self.scenario.auction.disclose_broker else None,
         )
         payload = encode(notice)
@@ -114,7 +176,9 @@ class AuctionHouse(Service):
         asyncio.get_running_loop().call_later(self.window_ns / 1e9, self._complete, auction_id)
 
     # ------------------------------------------------------------------ responses
-    def _on_response(self, identity: bytes | None, msg: SubmitAuctionResponse, recv_ns: int) -> None:
+    def _on_response(
+        self, identity: bytes | None, msg: SubmitAuctionResponse, recv_ns: int
+    ) -> None:
         assert identity is not None
         link = self.reply_link(self.responses, identity)
         auction = self.open.get(msg.auction_id)
@@ -127,7 +191,15 @@ class AuctionHouse(Service):
             reason = validate_response(auction.spec, response)
         if reason is not None:
             field_name, _, text = reason.partition(": ")
-            payload = encode(self.make(OrderRejected, order_id=msg.response_id, reason=text or reason, field=field_name if text else None, venue=self.name))
+            payload = encode(
+                self.make(
+                    OrderRejected,
+                    order_id=msg.response_id,
+                    reason=text or reason,
+                    field=field_name if text else None,
+                    venue=self.name,
+                )
+            )
             link.send(payload)
             self.tape(payload)
             self.count("responses.rejected")
@@ -135,10 +207,18 @@ class AuctionHouse(Service):
         assert auction is not None
         auction.responses.append(response)
         auction.responder_ids[msg.response_id] = identity
-        link.send(encode(self.make(
-            OrderAccepted, order_id=msg.response_id, symbol=auction.spec.symbol, venue=self.name,
-            leaves_qty=msg.qty, recv_ns=recv_ns,
-        )))
+        link.send(
+            encode(
+                self.make(
+                    OrderAccepted,
+                    order_id=msg.response_id,
+                    symbol=auction.spec.symbol,
+                    venue=self.name,
+                    leaves_qty=msg.qty,
+                    recv_ns=recv_ns,
+                )
+            )
+        )
 
     # ------------------------------------------------------------------ clearing
     def _complete(self, auction_id: str) -> None:
@@ -157,21 +237,40 @@ class AuctionHouse(Service):
             self.exec_seq += 1
             exec_id = f"{self.name}-{self.exec_seq}"
             to_broker = self.make(
-                OrderFilled, order_id=order.order_id, symbol=spec.symbol, side=spec.side,
-                fill_qty=alloc.qty, fill_price=alloc.price, cum_qty=cum, leaves_qty=spec.qty - cum,
-                venue=alloc.responder, liquidity=Liquidity.AUCTION, exec_id=exec_id,
-                exec_ns=exec_ns, recv_ns=auction.recv_ns,
+                OrderFilled,
+                order_id=order.order_id,
+                symbol=spec.symbol,
+                side=spec.side,
+                fill_qty=alloc.qty,
+                fill_price=alloc.price,
+                cum_qty=cum,
+                leaves_qty=spec.qty - cum,
+                venue=alloc.responder,
+                liquidity=Liquidity.AUCTION,
+                exec_id=exec_id,
+                exec_ns=exec_ns,
+                recv_ns=auction.recv_ns,
             )
             payload = encode(to_broker)
             broker_link.send(payload)
             self.tape(payload)
             filled_by_response[alloc.response_id] = alloc.qty
-            response_qty = next(r.qty for r in auction.responses if r.response_id == alloc.response_id)
+            response_qty = next(
+                r.qty for r in auction.responses if r.response_id == alloc.response_id
+            )
             to_responder = self.make(
-                OrderFilled, order_id=alloc.response_id, symbol=spec.symbol, side=responder_side,
-                fill_qty=alloc.qty, fill_price=alloc.price, cum_qty=alloc.qty,
-                leaves_qty=response_qty - alloc.qty, venue=self.name, liquidity=Liquidity.AUCTION,
-                exec_id=exec_id, exec_ns=exec_ns,
+                OrderFilled,
+                order_id=alloc.response_id,
+                symbol=spec.symbol,
+                side=responder_side,
+                fill_qty=alloc.qty,
+                fill_price=alloc.price,
+                cum_qty=alloc.qty,
+                leaves_qty=response_qty - alloc.qty,
+                venue=self.name,
+                liquidity=Liquidity.AUCTION,
+                exec_id=exec_id,
+                exec_ns=exec_ns,
             )
             payload = encode(to_responder)
             self.reply_link(self.responses, auction.responder_ids[alloc.response_id]).send(payload)
@@ -179,30 +278,59 @@ class AuctionHouse(Service):
         for response in auction.responses:
             left = response.qty - filled_by_response.get(response.response_id, 0)
             if left > 0:
-                self.reply_link(self.responses, auction.responder_ids[response.response_id]).send(encode(self.make(
-                    OrderCanceled, order_id=response.response_id, symbol=spec.symbol, canceled_qty=left,
-                    cum_qty=filled_by_response.get(response.response_id, 0),
-                    reason="auction closed", venue=self.name,
-                )))
+                self.reply_link(self.responses, auction.responder_ids[response.response_id]).send(
+                    encode(
+                        self.make(
+                            OrderCanceled,
+                            order_id=response.response_id,
+                            symbol=spec.symbol,
+                            canceled_qty=left,
+                            cum_qty=filled_by_response.get(response.response_id, 0),
+                            reason="auction closed",
+                            venue=self.name,
+                        )
+                    )
+                )
         if clearing.remainder_qty:
-            payload = encode(self.make(
-                OrderCanceled, order_id=order.order_id, symbol=spec.symbol,
-                canceled_qty=clearing.remainder_qty, cum_qty=clearing.filled_qty,
-                reason=f"auction remainder ({clearing.responses} responses)", venue=self.name,
-            ))
+            payload = encode(
+                self.make(
+                    OrderCanceled,
+                    order_id=order.order_id,
+                    symbol=spec.symbol,
+                    canceled_qty=clearing.remainder_qty,
+                    cum_qty=clearing.filled_qty,
+                    reason=f"auction remainder ({clearing.responses} responses)",
+                    venue=self.name,
+                )
+            )
             broker_link.send(payload)
             self.tape(payload)
         end = self.nbbo.get(spec.symbol)
         self.seq += 1
         done = self.make(
-            AuctionCompleted, auction_id=auction_id, symbol=spec.symbol, side=spec.side,
-            qty=spec.qty, filled_qty=clearing.filled_qty, remainder_qty=clearing.remainder_qty,
-            best_price=clearing.best_price, responses=clearing.responses,
-            allocations=[AuctionAllocation(response_id=a.response_id, responder=a.responder, price=a.price, qty=a.qty) for a in clearing.allocations],
-            nbbo_bid_start=spec.nbbo_bid, nbbo_ask_start=spec.nbbo_ask,
-            nbbo_bid_end=end.bid_px if end else None, nbbo_ask_end=end.ask_px if end else None,
-            start_ns=spec.start_ns, end_ns=exec_ns,
-            responders=sorted({r.responder for r in auction.responses}), seq=self.seq,
+            AuctionCompleted,
+            auction_id=auction_id,
+            symbol=spec.symbol,
+            side=spec.side,
+            qty=spec.qty,
+            filled_qty=clearing.filled_qty,
+            remainder_qty=clearing.remainder_qty,
+            best_price=clearing.best_price,
+            responses=clearing.responses,
+            allocations=[
+                AuctionAllocation(
+                    response_id=a.response_id, responder=a.responder, price=a.price, qty=a.qty
+                )
+                for a in clearing.allocations
+            ],
+            nbbo_bid_start=spec.nbbo_bid,
+            nbbo_ask_start=spec.nbbo_ask,
+            nbbo_bid_end=end.bid_px if end else None,
+            nbbo_ask_end=end.ask_px if end else None,
+            start_ns=spec.start_ns,
+            end_ns=exec_ns,
+            responders=sorted({r.responder for r in auction.responses}),
+            seq=self.seq,
         )
         payload = encode(done)
         self.pub_link.send(payload)

@@ -67,11 +67,18 @@ class Broker(Service):
         cfg = self.scenario.broker
         self.enabled = set(cfg.regimes)
         self.table = RoutingTable(
-            wholesalers={w.name: WholesalerStats(w.name, to_micros(w.pfof_per_share)) for w in self.scenario.wholesalers},
-            auction=self.scenario.auction.name, sor=self.scenario.sor.name,
-            pfof_cap=to_micros(cfg.pfof_cap_per_share), execution_weight=cfg.execution_weight,
-            remainder_to_wholesaler=self.scenario.auction.remainder_policy == "return_to_wholesaler",
-            tolerance=cfg.scorecard_tolerance, min_orders=cfg.scorecard_min_orders,
+            wholesalers={
+                w.name: WholesalerStats(w.name, to_micros(w.pfof_per_share))
+                for w in self.scenario.wholesalers
+            },
+            auction=self.scenario.auction.name,
+            sor=self.scenario.sor.name,
+            pfof_cap=to_micros(cfg.pfof_cap_per_share),
+            execution_weight=cfg.execution_weight,
+            remainder_to_wholesaler=self.scenario.auction.remainder_policy
+            == "return_to_wholesaler",
+            tolerance=cfg.scorecard_tolerance,
+            min_orders=cfg.scorecard_min_orders,
         )
         self.commission = to_micros(cfg.commission_per_order)
         self.pfof_revenue = 0
@@ -84,13 +91,24 @@ class Broker(Service):
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         self.destinations = {}
-        names = [w.name for w in self.scenario.wholesalers] + [self.scenario.auction.name, self.scenario.sor.name]
+        names = [w.name for w in self.scenario.wholesalers] + [
+            self.scenario.auction.name,
+            self.scenario.sor.name,
+        ]
         for name in names:
             sock = self.connect(name, "orders", zmq.DEALER)
             self.destinations[name] = self.link(sock, name)
-            self.serve(sock, Decoder(REPORTS), self._on_report, router=False, name=f"reports@{name}")
+            self.serve(
+                sock, Decoder(REPORTS), self._on_report, router=False, name=f"reports@{name}"
+            )
         self.orders = self.bind("orders", zmq.ROUTER)
-        self.serve(self.orders, Decoder([SubmitOrder, CancelOrder]), self._on_client, router=True, name="clients")
+        self.serve(
+            self.orders,
+            Decoder([SubmitOrder, CancelOrder]),
+            self._on_client,
+            router=True,
+            name="clients",
+        )
 
     async def _on_running(self) -> None:
         if self.scenario.wholesalers:
@@ -102,39 +120,82 @@ class Broker(Service):
         link = self.reply_link(self.orders, identity)
         if isinstance(msg, CancelOrder):
             # Retail orders here are marketable and live for milliseconds; cancel is best effort.
-            link.send(encode(self.make(CancelRejected, order_id=msg.order_id, reason="too late to cancel: order is being executed")))
+            link.send(
+                encode(
+                    self.make(
+                        CancelRejected,
+                        order_id=msg.order_id,
+                        reason="too late to cancel: order is being executed",
+                    )
+                )
+            )
             return
         assert isinstance(msg, SubmitOrder)
         key = f"{identity.decode(errors='replace')}|{msg.order_id}"
-        regime = msg.regime or (self.scenario.broker.regimes[0] if self.scenario.broker.regimes else "")
+        regime = msg.regime or (
+            self.scenario.broker.regimes[0] if self.scenario.broker.regimes else ""
+        )
         reason = field_name = None
         if msg.symbol not in self.scenario.symbol_names:
             reason, field_name = f"unknown symbol {msg.symbol!r}", "symbol"
         elif regime not in self.enabled:
-            reason, field_name = f"regime {regime!r} is not enabled (enabled: {', '.join(sorted(self.enabled))})", "regime"
+            reason, field_name = (
+                f"regime {regime!r} is not enabled (enabled: {', '.join(sorted(self.enabled))})",
+                "regime",
+            )
         elif msg.order_type is OrderType.MIDPOINT:
             reason, field_name = "retail orders are market or limit", "order_type"
         elif key in self.seen:
             reason, field_name = "duplicate order_id", "order_id"
         if reason is not None:
-            payload = encode(self.make(OrderRejected, order_id=msg.order_id, reason=reason, field=field_name, venue=self.name))
+            payload = encode(
+                self.make(
+                    OrderRejected,
+                    order_id=msg.order_id,
+                    reason=reason,
+                    field=field_name,
+                    venue=self.name,
+                )
+            )
             link.send(payload)
             self.tape(payload)
             self.count("orders.rejected")
             return
         nbbo = self.nbbo.get(msg.symbol)
         bid, ask = (nbbo.bid_px, nbbo.ask_px) if nbbo else (None, None)
-        self.tape(self.make(
-            OrderReceived, order_id=msg.order_id, regime=regime, symbol=msg.symbol, side=msg.side,
-            qty=msg.qty, order_type=msg.order_type, limit_price=msg.limit_price, recv_ns=recv_ns,
-            nbbo_bid=bid, nbbo_ask=ask, created_ns=msg.ts_ns,
-        ))
+        self.tape(
+            self.make(
+                OrderReceived,
+                order_id=msg.order_id,
+                regime=regime,
+                symbol=msg.symbol,
+                side=msg.side,
+                qty=msg.qty,
+                order_type=msg.order_type,
+                limit_price=msg.limit_price,
+                recv_ns=recv_ns,
+                nbbo_bid=bid,
+                nbbo_ask=ask,
+                created_ns=msg.ts_ns,
+            )
+        )
         client = ClientOrder(identity, msg, regime, self.table.plan(regime), bid, ask)
         if regime == "commission":
             client.commission_due = self.commission
         self.clients[key] = client
         self.seen.add(key)
-        link.send(encode(self.make(OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name, leaves_qty=msg.qty, recv_ns=recv_ns)))
+        link.send(
+            encode(
+                self.make(
+                    OrderAccepted,
+                    order_id=msg.order_id,
+                    symbol=msg.symbol,
+                    venue=self.name,
+                    leaves_qty=msg.qty,
+                    recv_ns=recv_ns,
+                )
+            )
+        )
         self.count(f"orders.{regime}")
         self._route_next(key, client, "regime " + regime)
 
@@ -150,7 +211,11 @@ class Broker(Service):
             ref = client.best_auction_price
             if ref is None:
                 nbbo = self.nbbo.usable(order.symbol)
-                ref = None if nbbo is None else (nbbo.ask_px if order.side is Side.BUY else nbbo.bid_px)
+                ref = (
+                    None
+                    if nbbo is None
+                    else (nbbo.ask_px if order.side is Side.BUY else nbbo.bid_px)
+                )
             if ref is not None:
                 better = min if order.side is Side.BUY else max
                 limit = ref if limit is None else better(limit, ref)
@@ -162,16 +227,33 @@ class Broker(Service):
         client.child_id, client.child_dest = child_id, step.destination
         self.by_child[child_id] = key
         child = self.make(
-            SubmitOrder, order_id=child_id, symbol=order.symbol, side=order.side, qty=client.remaining,
-            order_type=order_type, limit_price=limit, tif=order.tif, account=self.name,
-            regime=client.regime, parent_id=order.order_id, strategy=order.strategy,
+            SubmitOrder,
+            order_id=child_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=client.remaining,
+            order_type=order_type,
+            limit_price=limit,
+            tif=order.tif,
+            account=self.name,
+            regime=client.regime,
+            parent_id=order.order_id,
+            strategy=order.strategy,
             pfof_rate=step.pfof_rate,
         )
         self.destinations[step.destination].send(encode(child))
-        self.tape(self.make(
-            OrderRouted, order_id=order.order_id, child_id=child_id, destination=step.destination,
-            qty=client.remaining, reason=reason, limit_price=limit, regime=client.regime,
-        ))
+        self.tape(
+            self.make(
+                OrderRouted,
+                order_id=order.order_id,
+                child_id=child_id,
+                destination=step.destination,
+                qty=client.remaining,
+                reason=reason,
+                limit_price=limit,
+                regime=client.regime,
+            )
+        )
 
     # ------------------------------------------------------------------ destinations
     def _on_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
@@ -204,25 +286,48 @@ class Broker(Service):
         if stats is not None and client.nbbo_bid is not None and client.nbbo_ask is not None:
             sign = 1 if msg.side is Side.BUY else -1
             mid2 = client.nbbo_bid + client.nbbo_ask
-            improvement = client.nbbo_ask - msg.fill_price if sign > 0 else msg.fill_price - client.nbbo_bid
+            improvement = (
+                client.nbbo_ask - msg.fill_price if sign > 0 else msg.fill_price - client.nbbo_bid
+            )
             stats.record_fill(msg.fill_qty, sign * (msg.fill_price - mid2 / 2), improvement)
-        payload = encode(self.make(
-            OrderFilled, order_id=client.order.order_id, symbol=msg.symbol, side=msg.side,
-            fill_qty=msg.fill_qty, fill_price=msg.fill_price, cum_qty=client.cum,
-            leaves_qty=client.remaining, venue=msg.venue, liquidity=msg.liquidity,
-            exec_id=msg.exec_id, exec_ns=msg.exec_ns, recv_ns=msg.recv_ns, fee=msg.fee,
-            pfof=msg.pfof, commission=commission, correlation_id=client.child_dest,
-        ))
+        payload = encode(
+            self.make(
+                OrderFilled,
+                order_id=client.order.order_id,
+                symbol=msg.symbol,
+                side=msg.side,
+                fill_qty=msg.fill_qty,
+                fill_price=msg.fill_price,
+                cum_qty=client.cum,
+                leaves_qty=client.remaining,
+                venue=msg.venue,
+                liquidity=msg.liquidity,
+                exec_id=msg.exec_id,
+                exec_ns=msg.exec_ns,
+                recv_ns=msg.recv_ns,
+                fee=msg.fee,
+                pfof=msg.pfof,
+                commission=commission,
+                correlation_id=client.child_dest,
+            )
+        )
         self.reply_link(self.orders, client.identity).send(payload)
         self.tape(payload)
         if client.remaining == 0:
             self._close(key, client)
 
     def _terminal_cancel(self, key: str, client: ClientOrder, reason: str) -> None:
-        payload = encode(self.make(
-            OrderCanceled, order_id=client.order.order_id, symbol=client.order.symbol,
-            canceled_qty=client.remaining, cum_qty=client.cum, reason=reason, venue=self.name,
-        ))
+        payload = encode(
+            self.make(
+                OrderCanceled,
+                order_id=client.order.order_id,
+                symbol=client.order.symbol,
+                canceled_qty=client.remaining,
+                cum_qty=client.cum,
+                reason=reason,
+                venue=self.name,
+            )
+        )
         self.reply_link(self.orders, client.identity).send(payload)
         self.tape(payload)
         self._close(key, client)
@@ -243,12 +348,21 @@ class Broker(Service):
         now = time.time_ns()
         reviews = self.table.review()
         card = self.make(
-            RoutingScorecard, broker=self.name, period_start_ns=self.period_start, period_end_ns=now,
-            entries=[ScorecardEntry(
-                wholesaler=r.name, orders=r.orders, shares=r.shares,
-                improvement_per_share=r.improvement_per_share,
-                best_improvement_per_share=r.best_improvement_per_share, demoted=r.demoted,
-            ) for r in reviews],
+            RoutingScorecard,
+            broker=self.name,
+            period_start_ns=self.period_start,
+            period_end_ns=now,
+            entries=[
+                ScorecardEntry(
+                    wholesaler=r.name,
+                    orders=r.orders,
+                    shares=r.shares,
+                    improvement_per_share=r.improvement_per_share,
+                    best_improvement_per_share=r.best_improvement_per_share,
+                    demoted=r.demoted,
+                )
+                for r in reviews
+            ],
         )
         payload = encode(card)
         for name in self.table.wholesalers:
@@ -258,11 +372,16 @@ class Broker(Service):
         self.count("scorecards")
 
     async def _drain(self) -> None:
-        self.tape(self.make(
-            PnlReport, name=self.name, role=self.role,
-            components={
-                "pfof_revenue": self.pfof_revenue, "commission_revenue": self.commission_revenue,
-                "fees_paid": self.fees_paid,
-                "total": self.pfof_revenue + self.commission_revenue - self.fees_paid,
-            },
-        ))
+        self.tape(
+            self.make(
+                PnlReport,
+                name=self.name,
+                role=self.role,
+                components={
+                    "pfof_revenue": self.pfof_revenue,
+                    "commission_revenue": self.commission_revenue,
+                    "fees_paid": self.fees_paid,
+                    "total": self.pfof_revenue + self.commission_revenue - self.fees_paid,
+                },
+            )
+        )

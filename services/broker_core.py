@@ -38,10 +38,14 @@ class WholesalerStats:
     period_improvement: int = 0  # sum of improvement * shares, micro-dollars
     demoted: bool = False
 
-    def record_fill(self, qty: int, cost_per_share: float, improvement_per_share: int, alpha: float = 0.05) -> None:
+    def record_fill(
+        self, qty: int, cost_per_share: float, improvement_per_share: int, alpha: float = 0.05
+    ) -> None:
         self.cost_samples += 1
-        self.cost_per_share = cost_per_share if self.cost_samples == 1 else (
-            self.cost_per_share + alpha * (cost_per_share - self.cost_per_share)
+        self.cost_per_share = (
+            cost_per_share
+            if self.cost_samples == 1
+            else (self.cost_per_share + alpha * (cost_per_share - self.cost_per_share))
         )
         self.period_shares += qty
         self.period_improvement += improvement_per_share * qty
@@ -85,16 +89,23 @@ class RoutingTable:
 
     def capped_choice(self) -> WholesalerStats | None:
         eligible = self._eligible()
-        return min(
-            eligible, key=lambda w: (-min(w.pfof_per_share, self.pfof_cap), w.cost_per_share, w.name)
-        ) if eligible else None
+        return (
+            min(
+                eligible,
+                key=lambda w: (-min(w.pfof_per_share, self.pfof_cap), w.cost_per_share, w.name),
+            )
+            if eligible
+            else None
+        )
 
     def weighted_choice(self) -> WholesalerStats | None:
         w = self.execution_weight
         eligible = self._eligible()
-        return min(
-            eligible, key=lambda s: (w * s.cost_per_share - (1 - w) * s.pfof_per_share, s.name)
-        ) if eligible else None
+        return (
+            min(eligible, key=lambda s: (w * s.cost_per_share - (1 - w) * s.pfof_per_share, s.name))
+            if eligible
+            else None
+        )
 
     def plan(self, regime: str) -> list[Step]:
         top = self.top_payer()
@@ -104,12 +115,19 @@ class RoutingTable:
                 return [*wholesale, Step(self.sor)]
             case "pfof-capped":
                 choice = self.capped_choice()
-                return [*([Step(choice.name, pfof_rate=self.pfof_cap)] if choice else []), Step(self.sor)]
+                return [
+                    *([Step(choice.name, pfof_rate=self.pfof_cap)] if choice else []),
+                    Step(self.sor),
+                ]
             case "weighted":
                 choice = self.weighted_choice()
                 return [*([Step(choice.name)] if choice else []), Step(self.sor)]
             case "auction":
-                back = [Step(top.name, at_auction_price=True)] if top and self.remainder_to_wholesaler else []
+                back = (
+                    [Step(top.name, at_auction_price=True)]
+                    if top and self.remainder_to_wholesaler
+                    else []
+                )
                 return [Step(self.auction), *back, Step(self.sor)]
             case "hybrid":
                 back = [Step(top.name, at_auction_price=True)] if top else []
@@ -128,7 +146,16 @@ class RoutingTable:
                 w.demoted = best > 0 and w.improvement_per_share < self.tolerance * best
             else:
                 w.demoted = False  # no evidence this period: back on probation
-            reviews.append(Review(w.name, w.period_orders, w.period_shares, w.improvement_per_share, best, w.demoted))
+            reviews.append(
+                Review(
+                    w.name,
+                    w.period_orders,
+                    w.period_shares,
+                    w.improvement_per_share,
+                    best,
+                    w.demoted,
+                )
+            )
             w.period_orders = w.period_shares = w.period_improvement = 0
         self.history.append(reviews)
         return reviews

@@ -58,8 +58,13 @@ class DarkPool(Service):
         for index, seed in enumerate(spec.book):  # priced resting orders owned by nobody
             for symbol in self.books if seed.symbol == "*" else [seed.symbol]:
                 self.books[symbol].add(
-                    f"seed|{index}|{symbol}", SEED_ACCOUNT, seed.side == "buy", seed.qty,
-                    to_micros(seed.price), 0, pegged=False,
+                    f"seed|{index}|{symbol}",
+                    SEED_ACCOUNT,
+                    seed.side == "buy",
+                    seed.qty,
+                    to_micros(seed.price),
+                    0,
+                    pegged=False,
                 )
         self.iois: dict[str, IndicationOfInterest] = {}
         self.owners: dict[str, DarkOwner] = {}
@@ -121,7 +126,10 @@ class DarkPool(Service):
             reason, field = "duplicate of a live order", "order_id"
         if reason is not None or book is None:
             rej = self.make(
-                OrderRejected, order_id=msg.order_id, reason=reason or "", field=field,
+                OrderRejected,
+                order_id=msg.order_id,
+                reason=reason or "",
+                field=field,
                 venue=self.name,
             )
             payload = encode(rej)
@@ -130,11 +138,22 @@ class DarkPool(Service):
             return
         self.owners[key] = DarkOwner(identity, msg.order_id, msg.symbol, msg.side, recv_ns=recv_ns)
         pegged = msg.order_type is not OrderType.LIMIT
-        book.add(key, msg.account, msg.side is Side.BUY, msg.qty, msg.limit_price,
-                 max(msg.min_qty, self.min_qty), pegged=pegged)
+        book.add(
+            key,
+            msg.account,
+            msg.side is Side.BUY,
+            msg.qty,
+            msg.limit_price,
+            max(msg.min_qty, self.min_qty),
+            pegged=pegged,
+        )
         accepted = self.make(
-            OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name,
-            leaves_qty=msg.qty, recv_ns=recv_ns,
+            OrderAccepted,
+            order_id=msg.order_id,
+            symbol=msg.symbol,
+            venue=self.name,
+            leaves_qty=msg.qty,
+            recv_ns=recv_ns,
         )
         self.reply_link(self.orders, identity).send(encode(accepted))
         self._report(book, book.match(key, self._mid(msg.symbol)))
@@ -156,10 +175,19 @@ class DarkPool(Service):
                     continue  # a seeded order: nobody to tell
                 owner.cum_qty += fill.qty
                 filled = self.make(
-                    OrderFilled, order_id=owner.order_id, symbol=book.symbol, side=owner.side,
-                    fill_qty=fill.qty, fill_price=fill.price, cum_qty=owner.cum_qty,
-                    leaves_qty=leaves, venue=self.name, liquidity=Liquidity.MIDPOINT,
-                    exec_id=exec_id, exec_ns=exec_ns, recv_ns=owner.recv_ns,
+                    OrderFilled,
+                    order_id=owner.order_id,
+                    symbol=book.symbol,
+                    side=owner.side,
+                    fill_qty=fill.qty,
+                    fill_price=fill.price,
+                    cum_qty=owner.cum_qty,
+                    leaves_qty=leaves,
+                    venue=self.name,
+                    liquidity=Liquidity.MIDPOINT,
+                    exec_id=exec_id,
+                    exec_ns=exec_ns,
+                    recv_ns=owner.recv_ns,
                     fee=self.fee * fill.qty,
                 )
                 payload = encode(filled)
@@ -172,8 +200,14 @@ class DarkPool(Service):
             if fill.aggressor_is_buy is not None:
                 aggressor = Side.BUY if fill.aggressor_is_buy else Side.SELL
             trade = self.make(
-                Trade, venue=self.name, symbol=book.symbol, seq=self.seq, price=fill.price,
-                qty=fill.qty, trade_id=exec_id, aggressor=aggressor,
+                Trade,
+                venue=self.name,
+                symbol=book.symbol,
+                seq=self.seq,
+                price=fill.price,
+                qty=fill.qty,
+                trade_id=exec_id,
+                aggressor=aggressor,
             )
             payload = encode(trade)
             self.pub_link.send(payload)
@@ -192,7 +226,11 @@ class DarkPool(Service):
             return
         self.seq += 1
         ioi = self.make(
-            IndicationOfInterest, venue=self.name, symbol=book.symbol, seq=self.seq, bids=bids,
+            IndicationOfInterest,
+            venue=self.name,
+            symbol=book.symbol,
+            seq=self.seq,
+            bids=bids,
             asks=asks,
         )
         self.iois[book.symbol] = ioi
@@ -205,8 +243,13 @@ class DarkPool(Service):
         if owner is None:
             return
         canceled = self.make(
-            OrderCanceled, order_id=owner.order_id, symbol=owner.symbol, canceled_qty=leaves,
-            cum_qty=owner.cum_qty, reason=reason, venue=self.name,
+            OrderCanceled,
+            order_id=owner.order_id,
+            symbol=owner.symbol,
+            canceled_qty=leaves,
+            cum_qty=owner.cum_qty,
+            reason=reason,
+            venue=self.name,
         )
         payload = encode(canceled)
         self.reply_link(self.orders, owner.identity).send(payload)

@@ -56,7 +56,13 @@ class Feed:
         """Subscribe, take the first snapshot, then deliver updates in a tracked task."""
         sub = self.service.connect(self.publisher, "md", zmq.SUB)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.service.serve(sub, self._decoder, self._on_update, router=False, name=f"{self.stream}@{self.publisher}")
+        self.service.serve(
+            sub,
+            self._decoder,
+            self._on_update,
+            router=False,
+            name=f"{self.stream}@{self.publisher}",
+        )
         if self._snapshot_endpoint is not None:
             self._snap_socket = self.service.connect(
                 self.publisher,
@@ -72,10 +78,14 @@ class Feed:
             request = self.service.make(SnapshotRequest, stream=self.stream)
             await self._snap_socket.send_multipart([VERSION, encode(request)])
             while True:
-                frames = await asyncio.wait_for(self._snap_socket.recv_multipart(), SNAPSHOT_TIMEOUT_S)
+                frames = await asyncio.wait_for(
+                    self._snap_socket.recv_multipart(), SNAPSHOT_TIMEOUT_S
+                )
                 for msg in self._snap_decoder.decode(frames):
                     if isinstance(msg, Rejected):
-                        raise RuntimeError(f"cannot snapshot {self.stream}@{self.publisher}: {msg.reason}")
+                        raise RuntimeError(
+                            f"cannot snapshot {self.stream}@{self.publisher}: {msg.reason}"
+                        )
                     if msg.stream == self.stream:
                         self._apply_snapshot(msg)
                         return
@@ -86,7 +96,9 @@ class Feed:
         self.gaps += 1
         self.service.count(f"{self.stream}.gaps")
         if self._resnapshot is None or self._resnapshot.done():
-            self._resnapshot = self.service.spawn(self._take_snapshot(), f"resnapshot:{self.stream}")
+            self._resnapshot = self.service.spawn(
+                self._take_snapshot(), f"resnapshot:{self.stream}"
+            )
 
     def _apply_snapshot(self, snap: Snapshot) -> None:
         for item in (*snap.quotes, *snap.nbbos, *snap.values):
@@ -101,7 +113,11 @@ class Feed:
         if isinstance(msg, SequenceHeartbeat):
             # A quiet stream's last update may have been lost (e.g. before our subscription
             # reached the publisher): a heartbeat ahead of us is the only way to notice.
-            if self._snapshot_endpoint is not None and not self._snapshotting and msg.seq > self.seq:
+            if (
+                self._snapshot_endpoint is not None
+                and not self._snapshotting
+                and msg.seq > self.seq
+            ):
                 self._gap()
             return
         seq = getattr(msg, "seq", None)
@@ -142,6 +158,12 @@ class NbboView:
     def usable(self, symbol: str) -> NBBO | None:
         """The NBBO if two-sided and neither locked nor crossed, else ``None``."""
         nbbo = self.nbbo.get(symbol)
-        if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None or nbbo.locked or nbbo.crossed:
+        if (
+            nbbo is None
+            or nbbo.bid_px is None
+            or nbbo.ask_px is None
+            or nbbo.locked
+            or nbbo.crossed
+        ):
             return None
         return nbbo

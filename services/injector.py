@@ -46,13 +46,22 @@ def read_stream(path: str | Path) -> list[StreamOrder]:
     out = []
     with Path(path).open(newline="") as f:
         for row in csv.DictReader(f):
-            out.append(StreamOrder(
-                t_ns=int(row["t_ns"]), order_id=row["order_id"], symbol=row["symbol"],
-                side=Side(row["side"]), qty=int(row["qty"]), order_type=OrderType(row["order_type"]),
-                limit_price=int(row["limit_price"]) if row.get("limit_price") else None,
-                limit_offset_bps=float(row["limit_offset_bps"]) if row.get("limit_offset_bps") else None,
-                regime=row.get("regime") or None, strategy=row.get("strategy") or None,
-            ))
+            out.append(
+                StreamOrder(
+                    t_ns=int(row["t_ns"]),
+                    order_id=row["order_id"],
+                    symbol=row["symbol"],
+                    side=Side(row["side"]),
+                    qty=int(row["qty"]),
+                    order_type=OrderType(row["order_type"]),
+                    limit_price=int(row["limit_price"]) if row.get("limit_price") else None,
+                    limit_offset_bps=float(row["limit_offset_bps"])
+                    if row.get("limit_offset_bps")
+                    else None,
+                    regime=row.get("regime") or None,
+                    strategy=row.get("strategy") or None,
+                )
+            )
     out.sort(key=lambda o: o.t_ns)
     return out
 
@@ -61,13 +70,18 @@ def marketable_limit(side: Side, bid: int, ask: int, offset_bps: float) -> int:
     """A limit price ``offset_bps`` through the far touch, on the tick grid."""
     if side is Side.BUY:
         return round_to_tick(int(ask * (1 + offset_bps / 1e4)), tick_size(ask), side_up=True)
-    return max(tick_size(bid), round_to_tick(int(bid * (1 - offset_bps / 1e4)), tick_size(bid), side_up=False))
+    return max(
+        tick_size(bid),
+        round_to_tick(int(bid * (1 - offset_bps / 1e4)), tick_size(bid), side_up=False),
+    )
 
 
 class Injector(Service):
     role = "injector"
 
-    def __init__(self, config, name, *, stream: str, target: str, timeout_s: float = 30.0, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config, name, *, stream: str, target: str, timeout_s: float = 30.0, **kw
+    ) -> None:  # type: ignore[no-untyped-def]
         super().__init__(config, name, **kw)
         self.stream_path = stream
         self.target = target
@@ -104,10 +118,18 @@ class Injector(Service):
         deadline = time.monotonic() + self.timeout_s
         while len(self.terminal) < len(self.sent) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        counts = {k: sum(1 for v in self.terminal.values() if v == k) for k in ("filled", "canceled", "rejected")}
+        counts = {
+            k: sum(1 for v in self.terminal.values() if v == k)
+            for k in ("filled", "canceled", "rejected")
+        }
         done = self.make(
-            InjectionDone, name=self.name, sent=len(self.sent), terminal=len(self.terminal),
-            filled=counts["filled"], rejected=counts["rejected"], canceled=counts["canceled"],
+            InjectionDone,
+            name=self.name,
+            sent=len(self.sent),
+            terminal=len(self.terminal),
+            filled=counts["filled"],
+            rejected=counts["rejected"],
+            canceled=counts["canceled"],
             timed_out=len(self.sent) - len(self.terminal),
         )
         self._send_control(done)
@@ -121,12 +143,21 @@ class Injector(Service):
             if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
                 order_type = OrderType.MARKET  # no quote to price against: documented fallback
             else:
-                limit = marketable_limit(order.side, nbbo.bid_px, nbbo.ask_px, order.limit_offset_bps or 0.0)
+                limit = marketable_limit(
+                    order.side, nbbo.bid_px, nbbo.ask_px, order.limit_offset_bps or 0.0
+                )
         msg = self.make(
-            SubmitOrder, order_id=order.order_id, symbol=order.symbol, side=order.side, qty=order.qty,
-            order_type=order_type, limit_price=limit if order_type is OrderType.LIMIT else None,
+            SubmitOrder,
+            order_id=order.order_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=order.qty,
+            order_type=order_type,
+            limit_price=limit if order_type is OrderType.LIMIT else None,
             tif=TimeInForce.IOC if order_type is OrderType.LIMIT else TimeInForce.DAY,
-            account=self.name, regime=order.regime, strategy=order.strategy,
+            account=self.name,
+            regime=order.regime,
+            strategy=order.strategy,
         )
         self.sent.add(order.order_id)
         self.out.send(encode(msg))

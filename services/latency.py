@@ -45,7 +45,7 @@ def latency_for(
 class LatencyModel:
     """Samples one-way delays in nanoseconds. ``jitter_us`` is the jitter's mean."""
 
-    __slots__ = ("_rng", "base_ns", "jitter_ns", "kind", "_sigma")
+    __slots__ = ("_rng", "_sigma", "base_ns", "jitter_ns", "kind")
 
     def __init__(self, spec: LatencySpec, rng: np.random.Generator) -> None:
         self.base_ns = spec.base_us * 1_000

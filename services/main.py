@@ -1,4 +1,6 @@
-"""Entry point of every role process: ``flowlab service ROLE --config RUN_DIR/config.toml --name NAME``.
+"""Entry point of every role process.
+
+``flowlab service ROLE --config RUN_DIR/config.toml --name NAME``.
 
 Imports only the role's own module, so a process pays for what it uses (no pandas here).
 """
@@ -29,7 +31,9 @@ def service_class(role: str) -> type:
     try:
         module_name, _, cls_name = ROLE_CLASSES[role].partition(":")
     except KeyError:
-        raise SystemExit(f"cannot start service: unknown role {role!r} (known: {', '.join(ROLE_CLASSES)})") from None
+        raise SystemExit(
+            f"cannot start service: unknown role {role!r} (known: {', '.join(ROLE_CLASSES)})"
+        ) from None
     return getattr(importlib.import_module(module_name), cls_name)
 
 

@@ -38,7 +38,9 @@ class NbboBook:
     def __init__(self) -> None:
         self.quotes: dict[str, tuple[int | None, int, int | None, int]] = {}
 
-    def update(self, venue: str, bid_px: int | None, bid_qty: int, ask_px: int | None, ask_qty: int) -> None:
+    def update(
+        self, venue: str, bid_px: int | None, bid_qty: int, ask_px: int | None, ask_qty: int
+    ) -> None:
         self.quotes[venue] = (bid_px, bid_qty, ask_px, ask_qty)
 
     def best(self) -> TopOfBook:

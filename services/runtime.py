@@ -28,8 +28,8 @@ from orchestration.scenario import ScenarioError
 from protocol.base import Message
 from protocol.codec import VERSION, Decoder, check_version, encode, received_type
 from protocol.control import Heartbeat, Rejected, ServiceReady, StopService
-from protocol.marketdata import SequenceHeartbeat
 from protocol.errors import ProtocolError
+from protocol.marketdata import SequenceHeartbeat
 from services.latency import LatencyModel, Link, latency_for
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,9 @@ class Service:
                     name=self.name,
                     role=self.role,
                     pid=os.getpid(),
-                    endpoints={k: e.connect for k, e in (self.spec.endpoints if self.spec else {}).items()},
+                    endpoints={
+                        k: e.connect for k, e in (self.spec.endpoints if self.spec else {}).items()
+                    },
                 )
             )
             self.state = ServiceState.RUNNING
@@ -224,7 +226,9 @@ class Service:
         key = (id(sock), envelope)
         link = self._links.get(key)
         if link is None:
-            spec = latency_for(self.scenario.latency, self.name, self.role, peer, self.role_of(peer))
+            spec = latency_for(
+                self.scenario.latency, self.name, self.role, peer, self.role_of(peer)
+            )
             if extra_us:
                 spec = msgspec.structs.replace(spec, base_us=spec.base_us + extra_us)
             link = Link(sock, LatencyModel(spec, self.rng(f"link:{peer}:{id(sock)}")), envelope)
@@ -303,10 +307,19 @@ class Service:
                 handler(identity, msg, recv_ns)
             except Exception as exc:
                 log.exception("%s: cannot handle %s: %r", self.name, type(msg).__name__, exc)
-                self._reject_frame(sock, identity, ProtocolError("payload", f"internal error: {exc!r}"), type(msg).__name__)
+                self._reject_frame(
+                    sock,
+                    identity,
+                    ProtocolError("payload", f"internal error: {exc!r}"),
+                    type(msg).__name__,
+                )
 
     def _reject_frame(
-        self, sock: zmq.asyncio.Socket, identity: bytes | None, exc: ProtocolError, rtype: str | None
+        self,
+        sock: zmq.asyncio.Socket,
+        identity: bytes | None,
+        exc: ProtocolError,
+        rtype: str | None,
     ) -> None:
         self.counters["rejected.protocol"] = self.counters.get("rejected.protocol", 0) + 1
         log.warning("%s: cannot accept message from %r: %s", self.name, identity, exc)
@@ -338,7 +351,9 @@ class Service:
     def _open_control_and_tape(self) -> None:
         self._control = self.socket(zmq.DEALER, identity=self.name)
         self._control.connect(self.config.control.connect)
-        self.serve(self._control, Decoder([StopService]), self._on_control, router=False, name="control")
+        self.serve(
+            self._control, Decoder([StopService]), self._on_control, router=False, name="control"
+        )
         if self.role != "recorder":
             self._tape_socket = self.socket(zmq.PUSH)
             self._tape_socket.connect(self.config.tape)
@@ -364,7 +379,9 @@ class Service:
         """Publish ``SequenceHeartbeat`` with the stream's last seq every 0.5 s on ``link``."""
         self.spawn(self._sequence_heartbeats(link, stream, current), f"sequence:{stream}")
 
-    async def _sequence_heartbeats(self, link: Link, stream: str, current: Callable[[], int]) -> None:
+    async def _sequence_heartbeats(
+        self, link: Link, stream: str, current: Callable[[], int]
+    ) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
             link.send(encode(self.make(SequenceHeartbeat, stream=stream, seq=current())))

@@ -28,11 +28,20 @@ class Sip(Service):
         self.pub_link = self.link(self.pub, "*", extra_us=self.scenario.sip_latency_us)
         self.publish_sequence(self.pub_link, "nbbo", lambda: self.seq)
         self.snap = self.bind("snapshot", zmq.ROUTER)
-        self.serve(self.snap, Decoder([SnapshotRequest]), self._on_snapshot, router=True, name="snapshot")
+        self.serve(
+            self.snap, Decoder([SnapshotRequest]), self._on_snapshot, router=True, name="snapshot"
+        )
         for symbol in self.books:
             self._publish(symbol, self.books[symbol].best())
         for venue in self.scenario.venues:
-            feed = Feed(self, venue.name, "quotes", [Quote, Trade, Depth], self._on_md, snapshot_endpoint="orders")
+            feed = Feed(
+                self,
+                venue.name,
+                "quotes",
+                [Quote, Trade, Depth],
+                self._on_md,
+                snapshot_endpoint="orders",
+            )
             await feed.start()
 
     def _on_md(self, msg: Quote | Trade | Depth) -> None:
@@ -51,9 +60,17 @@ class Sip(Service):
         self.tops[symbol] = top
         self.seq += 1
         nbbo = self.make(
-            NBBO, symbol=symbol, seq=self.seq, bid_px=top.bid_px, bid_qty=top.bid_qty,
-            bid_venue=top.bid_venue, ask_px=top.ask_px, ask_qty=top.ask_qty,
-            ask_venue=top.ask_venue, locked=top.locked, crossed=top.crossed,
+            NBBO,
+            symbol=symbol,
+            seq=self.seq,
+            bid_px=top.bid_px,
+            bid_qty=top.bid_qty,
+            bid_venue=top.bid_venue,
+            ask_px=top.ask_px,
+            ask_qty=top.ask_qty,
+            ask_venue=top.ask_venue,
+            locked=top.locked,
+            crossed=top.crossed,
         )
         self.last[symbol] = nbbo
         payload = encode(nbbo)

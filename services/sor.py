@@ -184,10 +184,15 @@ class Sor(Service):
                 reason, field_name = str(exc), "strategy"
         link = self.reply_link(self.orders, identity)
         if reason is not None or strategy is None:
-            payload = encode(self.make(
-                OrderRejected, order_id=msg.order_id, reason=reason or "", field=field_name,
-                venue=self.name,
-            ))
+            payload = encode(
+                self.make(
+                    OrderRejected,
+                    order_id=msg.order_id,
+                    reason=reason or "",
+                    field=field_name,
+                    venue=self.name,
+                )
+            )
             link.send(payload)
             self.tape(payload)
             return
@@ -200,10 +205,18 @@ class Sor(Service):
         volume = self.volume.by_symbol[msg.symbol]
         work = Working(key, identity, parent, strategy, time.monotonic_ns(), volume_at_start=volume)
         self.working[key] = work
-        link.send(encode(self.make(
-            OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name,
-            leaves_qty=msg.qty, recv_ns=recv_ns,
-        )))
+        link.send(
+            encode(
+                self.make(
+                    OrderAccepted,
+                    order_id=msg.order_id,
+                    symbol=msg.symbol,
+                    venue=self.name,
+                    leaves_qty=msg.qty,
+                    recv_ns=recv_ns,
+                )
+            )
+        )
         self.count("parents.accepted")
         if parent.limit_price is None:
             self._finish(work, ParentState.CANCELED, "no NBBO to protect a market order")
@@ -296,10 +309,21 @@ class Sor(Service):
         dark = self.view.levels(parent.symbol, parent.side, dark_ok)
         # fill-aware probes every wave; the others probe a pool once per parent (or TWAP slice).
         probed = set() if work.strategy.kind == "fill-aware" else work.probed
-        probe = [spec for name, spec in self.pool_specs.items()
-                 if name not in busy and name not in shown_pools and name not in probed]
-        wave = WaveInput(parent.side, need, lit, dark, probe, parent.limit_price,
-                         self.cfg.dark_probe_share, work.rounds == 0)
+        probe = [
+            spec
+            for name, spec in self.pool_specs.items()
+            if name not in busy and name not in shown_pools and name not in probed
+        ]
+        wave = WaveInput(
+            parent.side,
+            need,
+            lit,
+            dark,
+            probe,
+            parent.limit_price,
+            self.cfg.dark_probe_share,
+            work.rounds == 0,
+        )
         return plan_wave(work.strategy, wave, self.rates), [*lit, *dark]
 
     def _send_wave(self, work: Working, plans: list[ChildPlan], seen: list[VenueLevel]) -> None:
@@ -316,21 +340,43 @@ class Sor(Service):
             self.child_seq += 1
             child_id = f"{parent.order_id}/{self.child_seq}"
             midpoint = plan.order_type == "midpoint"
-            parent.add_child(Child(child_id, plan.venue, plan.kind, plan.qty, plan.limit_price,
-                                   parent.waves, now))
+            parent.add_child(
+                Child(
+                    child_id, plan.venue, plan.kind, plan.qty, plan.limit_price, parent.waves, now
+                )
+            )
             if midpoint:
                 work.probed.add(plan.venue)
             self.child_owner[child_id] = work.key
-            self.destinations[plan.venue].send(encode(self.make(
-                SubmitOrder, order_id=child_id, symbol=parent.symbol, side=parent.side,
-                qty=plan.qty, order_type=OrderType.MIDPOINT if midpoint else OrderType.LIMIT,
-                limit_price=plan.limit_price, tif=TimeInForce.IOC, account=self.name,
-                parent_id=parent.order_id,
-            )))
+            self.destinations[plan.venue].send(
+                encode(
+                    self.make(
+                        SubmitOrder,
+                        order_id=child_id,
+                        symbol=parent.symbol,
+                        side=parent.side,
+                        qty=plan.qty,
+                        order_type=OrderType.MIDPOINT if midpoint else OrderType.LIMIT,
+                        limit_price=plan.limit_price,
+                        tif=TimeInForce.IOC,
+                        account=self.name,
+                        parent_id=parent.order_id,
+                    )
+                )
+            )
             timer = loop.call_later(timeout_s, self._on_child_timeout, work.key, child_id)
             self.child_timers[child_id] = timer
-            self._route(parent, child_id, plan.venue, plan.qty, plan.reason, plan.limit_price,
-                        parent.waves, best_price=best, quotes=quotes if index == 0 else [])
+            self._route(
+                parent,
+                child_id,
+                plan.venue,
+                plan.qty,
+                plan.reason,
+                plan.limit_price,
+                parent.waves,
+                best_price=best,
+                quotes=quotes if index == 0 else [],
+            )
         self.count("children.sent", len(plans))
 
     # ------------------------------------------------------------------ children
@@ -367,21 +413,45 @@ class Sor(Service):
 
     def _on_child_fill(self, work: Working, child: Child, msg: OrderFilled) -> None:
         parent = work.parent
-        self.view.on_own_fill(child.venue, parent.symbol, parent.side, msg.exec_id,
-                              msg.fill_price, msg.fill_qty, time.time_ns())
+        self.view.on_own_fill(
+            child.venue,
+            parent.symbol,
+            parent.side,
+            msg.exec_id,
+            msg.fill_price,
+            msg.fill_qty,
+            time.time_ns(),
+        )
         self.volume.on_own_fill(child.venue, msg.exec_id)
         if not parent.fill(child.child_id, msg.fill_qty, msg.fill_price, msg.fee):
             self.count("children.late_fills")
-            log.warning("%s: late fill of %d on %s for finished parent %s",
-                        self.name, msg.fill_qty, child.venue, parent.order_id)
+            log.warning(
+                "%s: late fill of %d on %s for finished parent %s",
+                self.name,
+                msg.fill_qty,
+                child.venue,
+                parent.order_id,
+            )
             return
-        payload = encode(self.make(
-            OrderFilled, order_id=parent.order_id, symbol=parent.symbol, side=parent.side,
-            fill_qty=msg.fill_qty, fill_price=msg.fill_price, cum_qty=parent.cum_qty,
-            leaves_qty=parent.remaining, venue=msg.venue, liquidity=msg.liquidity,
-            exec_id=msg.exec_id, exec_ns=msg.exec_ns, recv_ns=msg.recv_ns, fee=msg.fee,
-            correlation_id=child.child_id,
-        ))
+        payload = encode(
+            self.make(
+                OrderFilled,
+                order_id=parent.order_id,
+                symbol=parent.symbol,
+                side=parent.side,
+                fill_qty=msg.fill_qty,
+                fill_price=msg.fill_price,
+                cum_qty=parent.cum_qty,
+                leaves_qty=parent.remaining,
+                venue=msg.venue,
+                liquidity=msg.liquidity,
+                exec_id=msg.exec_id,
+                exec_ns=msg.exec_ns,
+                recv_ns=msg.recv_ns,
+                fee=msg.fee,
+                correlation_id=child.child_id,
+            )
+        )
         self.reply_link(self.orders, work.identity).send(payload)
         self.tape(payload)
 
@@ -412,8 +482,13 @@ class Sor(Service):
         self.count("children.timed_out")
         self.unresponsive[child.venue] = time.time_ns()
         timeout_ms = self.cfg.child_timeout_ms
-        log.warning("%s: no report from %s for %s in %d ms: canceling and rerouting",
-                    self.name, child.venue, child_id, timeout_ms)
+        log.warning(
+            "%s: no report from %s for %s in %d ms: canceling and rerouting",
+            self.name,
+            child.venue,
+            child_id,
+            timeout_ms,
+        )
         why = f"timeout: no report in {timeout_ms} ms; cancel sent, rerouting"
         self._cancel_child(work, child, why)
         work.parent.abandon(child_id)
@@ -424,18 +499,36 @@ class Sor(Service):
         cancel = self.make(CancelOrder, order_id=child.child_id, symbol=parent.symbol)
         self.destinations[child.venue].send(encode(cancel))
         open_qty = max(1, child.qty - child.cum)
-        self._route(parent, child.child_id, child.venue, open_qty, reason, child.limit_price,
-                    child.wave)
+        self._route(
+            parent, child.child_id, child.venue, open_qty, reason, child.limit_price, child.wave
+        )
 
     def _route(
-        self, parent: ParentOrder, child_id: str, venue: str, qty: int, reason: str,
-        limit_price: int | None, wave: int, **extra: Any,
+        self,
+        parent: ParentOrder,
+        child_id: str,
+        venue: str,
+        qty: int,
+        reason: str,
+        limit_price: int | None,
+        wave: int,
+        **extra: Any,
     ) -> None:
         """One routing decision to the tape (the ``routes`` table)."""
-        self.tape(self.make(
-            OrderRouted, order_id=parent.order_id, child_id=child_id, destination=venue, qty=qty,
-            reason=reason, limit_price=limit_price, strategy=parent.strategy, wave=wave, **extra,
-        ))
+        self.tape(
+            self.make(
+                OrderRouted,
+                order_id=parent.order_id,
+                child_id=child_id,
+                destination=venue,
+                qty=qty,
+                reason=reason,
+                limit_price=limit_price,
+                strategy=parent.strategy,
+                wave=wave,
+                **extra,
+            )
+        )
 
     # ------------------------------------------------------------------ terminal
     def _settle(self, work: Working, cancel_reason: str = "canceled by client") -> bool:
@@ -452,11 +545,17 @@ class Sor(Service):
         if work.timer is not None:
             work.timer.cancel()
         if state is ParentState.CANCELED:
-            payload = encode(self.make(
-                OrderCanceled, order_id=parent.order_id, symbol=parent.symbol,
-                canceled_qty=parent.remaining, cum_qty=parent.cum_qty, reason=reason,
-                venue=self.name,
-            ))
+            payload = encode(
+                self.make(
+                    OrderCanceled,
+                    order_id=parent.order_id,
+                    symbol=parent.symbol,
+                    canceled_qty=parent.remaining,
+                    cum_qty=parent.cum_qty,
+                    reason=reason,
+                    venue=self.name,
+                )
+            )
             self.reply_link(self.orders, work.identity).send(payload)
             self.tape(payload)
         for child in parent.children.values():

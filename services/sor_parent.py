@@ -157,11 +157,28 @@ class ParentOrder:
     def summary(self) -> dict[str, object]:
         """The fields of the ``ParentCompleted`` event for this (terminal) parent."""
         fields = {name: getattr(self, name) for name in _SUMMARY_FIELDS}
-        return fields | {"state": str(self.state), "children": len(self.children),
-                         "avg_price": self.avg_price}
+        return fields | {
+            "state": str(self.state),
+            "children": len(self.children),
+            "avg_price": self.avg_price,
+        }
 
 
 _SUMMARY_FIELDS = (
-    "order_id", "symbol", "side", "qty", "strategy", "cum_qty", "notional", "fees", "limit_price",
-    "arrival_bid", "arrival_ask", "recv_ns", "done_ns", "waves", "lit_shown_qty", "reason",
+    "order_id",
+    "symbol",
+    "side",
+    "qty",
+    "strategy",
+    "cum_qty",
+    "notional",
+    "fees",
+    "limit_price",
+    "arrival_bid",
+    "arrival_ask",
+    "recv_ns",
+    "done_ns",
+    "waves",
+    "lit_shown_qty",
+    "reason",
 )

@@ -19,7 +19,7 @@ from services.runtime import Service
 
 
 class ValueProcess:
-    """Pure core: one symbol's latent value, advanced by ``step(dt_s)``; integer micro-dollars out."""
+    """Pure core: one symbol's latent value, advanced by ``step(dt_s)``; micro-dollars out."""
 
     def __init__(
         self,
@@ -46,7 +46,9 @@ class ValueProcess:
     def step(self, dt_s: float) -> int:
         decay = math.exp(-self.kappa * dt_s)
         sd = self.sigma * math.sqrt((1.0 - decay * decay) / (2.0 * self.kappa))
-        self.log_value = self.anchor + (self.log_value - self.anchor) * decay + sd * self.rng.standard_normal()
+        self.log_value = (
+            self.anchor + (self.log_value - self.anchor) * decay + sd * self.rng.standard_normal()
+        )
         jumps = self.rng.poisson(self.jump_rate * dt_s)
         if jumps:
             self.log_value += float(self.rng.normal(0.0, self.jump_size, size=jumps).sum())
@@ -75,7 +77,9 @@ class ValueFeed(Service):
         self.pub_link = self.link(self.pub, "*")
         self.publish_sequence(self.pub_link, "values", lambda: self.seq)
         self.snap = self.bind("snapshot", zmq.ROUTER)
-        self.serve(self.snap, Decoder([SnapshotRequest]), self._on_snapshot, router=True, name="snapshot")
+        self.serve(
+            self.snap, Decoder([SnapshotRequest]), self._on_snapshot, router=True, name="snapshot"
+        )
         for symbol, process in self.processes.items():
             self._publish(symbol, process.value)
 

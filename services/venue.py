@@ -54,14 +54,22 @@ class Venue(Service):
         self.taker_fee = to_micros(spec.taker_fee)
         self.maker_rebate = to_micros(spec.maker_rebate)
         self.books = {
-            s.symbol: OrderBook(s.symbol, collar_bps=spec.collar_bps, reference_price=s.price_micros)
+            s.symbol: OrderBook(
+                s.symbol, collar_bps=spec.collar_bps, reference_price=s.price_micros
+            )
             for s in self.scenario.symbols
         }
         for index, seed in enumerate(spec.book):  # a seeded book: resting orders owned by nobody
             for symbol in self.books if seed.symbol == "*" else [seed.symbol]:
                 self.books[symbol].submit(
-                    f"seed|{index}|{symbol}", "seed", Side(seed.side), seed.qty, OrderType.LIMIT,
-                    to_micros(seed.price), TimeInForce.DAY, 0,
+                    f"seed|{index}|{symbol}",
+                    "seed",
+                    Side(seed.side),
+                    seed.qty,
+                    OrderType.LIMIT,
+                    to_micros(seed.price),
+                    TimeInForce.DAY,
+                    0,
                 )
         self.bbo_versions = dict.fromkeys(self.books, -1)
         self.depth_levels = spec.depth_levels
@@ -91,7 +99,10 @@ class Venue(Service):
                 self._on_replace(identity, msg, recv_ns)
             case SnapshotRequest():
                 snap = self.make(
-                    Snapshot, stream=msg.stream, seq=self.seq, quotes=list(self.quotes.values()),
+                    Snapshot,
+                    stream=msg.stream,
+                    seq=self.seq,
+                    quotes=list(self.quotes.values()),
                     depths=list(self.depths.values()),
                 )
                 self.reply_link(self.orders, identity).send(encode(snap))
@@ -103,25 +114,41 @@ class Venue(Service):
 
     def _reject(self, identity: bytes, order_id: str, reason: str, field: str | None) -> None:
         self.count("orders.rejected")
-        msg = self.make(OrderRejected, order_id=order_id, reason=reason, field=field, venue=self.name)
+        msg = self.make(
+            OrderRejected, order_id=order_id, reason=reason, field=field, venue=self.name
+        )
         self._send(identity, encode(msg), tape=True)
 
     # ------------------------------------------------------------------ orders
     def _on_submit(self, identity: bytes, msg: SubmitOrder, recv_ns: int) -> None:
         book = self.books.get(msg.symbol)
         if book is None:
-            self._reject(identity, msg.order_id, f"unknown symbol {msg.symbol!r} on {self.name}", "symbol")
+            self._reject(
+                identity, msg.order_id, f"unknown symbol {msg.symbol!r} on {self.name}", "symbol"
+            )
             return
         if msg.order_type is OrderType.MIDPOINT:
-            self._reject(identity, msg.order_id, "midpoint orders go to dark pools, not lit venues", "order_type")
+            self._reject(
+                identity,
+                msg.order_id,
+                "midpoint orders go to dark pools, not lit venues",
+                "order_type",
+            )
             return
         key = f"{identity.decode(errors='replace')}|{msg.order_id}"
         if key in self.owners:
             self._reject(identity, msg.order_id, "duplicate of a live order", "order_id")
             return
         result = book.submit(
-            key, msg.account, msg.side, msg.qty, msg.order_type, msg.limit_price, msg.tif,
-            recv_ns, post_only=msg.post_only,
+            key,
+            msg.account,
+            msg.side,
+            msg.qty,
+            msg.order_type,
+            msg.limit_price,
+            msg.tif,
+            recv_ns,
+            post_only=msg.post_only,
         )
         if result.status == "rejected":
             reason = result.reject_reason or "rejected by the book"
@@ -132,8 +159,12 @@ class Venue(Service):
         owner = Owner(identity, msg.order_id, msg.symbol, msg.side, msg.qty, recv_ns=recv_ns)
         self.owners[key] = owner
         accepted = self.make(
-            OrderAccepted, order_id=msg.order_id, symbol=msg.symbol, venue=self.name,
-            leaves_qty=msg.qty, recv_ns=recv_ns,
+            OrderAccepted,
+            order_id=msg.order_id,
+            symbol=msg.symbol,
+            venue=self.name,
+            leaves_qty=msg.qty,
+            recv_ns=recv_ns,
         )
         self._send(identity, encode(accepted))
         self._apply_result(book, key, result)
@@ -161,18 +192,34 @@ class Venue(Service):
                 continue
             owner.cum_qty += fill.qty
             filled = self.make(
-                OrderFilled, order_id=owner.order_id, symbol=symbol, side=owner.side,
-                fill_qty=fill.qty, fill_price=fill.price, cum_qty=owner.cum_qty, leaves_qty=leaves,
-                venue=self.name, liquidity=liquidity, exec_id=exec_id, exec_ns=exec_ns,
-                recv_ns=owner.recv_ns, fee=fee_per_share * fill.qty,
+                OrderFilled,
+                order_id=owner.order_id,
+                symbol=symbol,
+                side=owner.side,
+                fill_qty=fill.qty,
+                fill_price=fill.price,
+                cum_qty=owner.cum_qty,
+                leaves_qty=leaves,
+                venue=self.name,
+                liquidity=liquidity,
+                exec_id=exec_id,
+                exec_ns=exec_ns,
+                recv_ns=owner.recv_ns,
+                fee=fee_per_share * fill.qty,
             )
             self._send(owner.identity, encode(filled), tape=True)
             if leaves == 0:
                 del self.owners[key]
         self.seq += 1
         trade = self.make(
-            Trade, venue=self.name, symbol=symbol, seq=self.seq, price=fill.price, qty=fill.qty,
-            trade_id=exec_id, aggressor=fill.aggressor,
+            Trade,
+            venue=self.name,
+            symbol=symbol,
+            seq=self.seq,
+            price=fill.price,
+            qty=fill.qty,
+            trade_id=exec_id,
+            aggressor=fill.aggressor,
         )
         payload = encode(trade)
         self.pub_link.send(payload)
@@ -183,8 +230,13 @@ class Venue(Service):
         if owner is None:
             return
         canceled = self.make(
-            OrderCanceled, order_id=owner.order_id, symbol=owner.symbol, canceled_qty=qty,
-            cum_qty=owner.cum_qty, reason=reason, venue=self.name,
+            OrderCanceled,
+            order_id=owner.order_id,
+            symbol=owner.symbol,
+            canceled_qty=qty,
+            cum_qty=owner.cum_qty,
+            reason=reason,
+            venue=self.name,
         )
         self._send(owner.identity, encode(canceled), tape=True)
 
@@ -193,7 +245,9 @@ class Venue(Service):
         book = self.books.get(msg.symbol)
         leaves = book.cancel(key) if book is not None and key in self.owners else None
         if leaves is None:
-            reply = self.make(CancelRejected, order_id=msg.order_id, reason="unknown or already done")
+            reply = self.make(
+                CancelRejected, order_id=msg.order_id, reason="unknown or already done"
+            )
             self._send(identity, encode(reply))
             return
         self._cancel_owner(key, leaves, "canceled by owner")
@@ -204,7 +258,9 @@ class Venue(Service):
         book = self.books.get(msg.symbol)
         owner = self.owners.get(key)
         if book is None or owner is None:
-            reply = self.make(CancelRejected, order_id=msg.order_id, reason="replace: unknown or already done")
+            reply = self.make(
+                CancelRejected, order_id=msg.order_id, reason="replace: unknown or already done"
+            )
             self._send(identity, encode(reply))
             return
         # The replace's qty is the new total order size; the book works in leaves.
@@ -215,7 +271,9 @@ class Venue(Service):
         owner.qty = msg.qty
         result = book.replace(key, new_leaves, msg.limit_price, recv_ns)
         if result.status == "rejected":
-            reply = self.make(CancelRejected, order_id=msg.order_id, reason=f"replace: {result.reject_reason}")
+            reply = self.make(
+                CancelRejected, order_id=msg.order_id, reason=f"replace: {result.reject_reason}"
+            )
             self._send(identity, encode(reply))
             return
         self._apply_result(book, key, result)
@@ -233,9 +291,14 @@ class Venue(Service):
         bid, ask = book.best_bid(), book.best_ask()
         self.seq += 1
         quote = self.make(
-            Quote, venue=self.name, symbol=symbol, seq=self.seq,
-            bid_px=bid[0] if bid else None, bid_qty=bid[1] if bid else 0,
-            ask_px=ask[0] if ask else None, ask_qty=ask[1] if ask else 0,
+            Quote,
+            venue=self.name,
+            symbol=symbol,
+            seq=self.seq,
+            bid_px=bid[0] if bid else None,
+            bid_qty=bid[1] if bid else 0,
+            ask_px=ask[0] if ask else None,
+            ask_qty=ask[1] if ask else 0,
         )
         self.quotes[symbol] = quote
         payload = encode(quote)
@@ -251,7 +314,9 @@ class Venue(Service):
             if last is not None and last.bids == bids and last.asks == asks:
                 continue
             self.seq += 1
-            depth = self.make(Depth, venue=self.name, symbol=symbol, seq=self.seq, bids=bids, asks=asks)
+            depth = self.make(
+                Depth, venue=self.name, symbol=symbol, seq=self.seq, bids=bids, asks=asks
+            )
             self.depths[symbol] = depth
             self.pub_link.send(encode(depth))
         self.depth_dirty.clear()

@@ -14,6 +14,7 @@ from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionRes
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import PnlReport, Rejected
+from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
@@ -24,7 +25,6 @@ from protocol.orders import (
     RoutingScorecard,
     SubmitOrder,
 )
-from protocol.money import to_micros
 from services.feeds import Feed, NbboView
 from services.runtime import Service
 from services.wholesaler_core import (
@@ -74,23 +74,42 @@ class Wholesaler(Service):
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         self.orders = self.bind("orders", zmq.ROUTER)
-        self.serve(self.orders, Decoder([SubmitOrder, CancelOrder, RoutingScorecard]), self._on_order, router=True, name="orders")
+        self.serve(
+            self.orders,
+            Decoder([SubmitOrder, CancelOrder, RoutingScorecard]),
+            self._on_order,
+            router=True,
+            name="orders",
+        )
         auction = self.scenario.auction.name
         self.auction_out = self.connect(auction, "responses", zmq.DEALER)
         self.auction_link = self.link(self.auction_out, auction, extra_us=spec.decision_us)
         self.serve(
-            self.auction_out, Decoder([OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, Rejected]),
-            self._on_auction_report, router=False, name="auction-reports",
+            self.auction_out,
+            Decoder([OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, Rejected]),
+            self._on_auction_report,
+            router=False,
+            name="auction-reports",
         )
-        notices = Feed(self, auction, "auctions", [AuctionStarted, AuctionCompleted], self._on_notice, snapshot_endpoint=None)
+        notices = Feed(
+            self,
+            auction,
+            "auctions",
+            [AuctionStarted, AuctionCompleted],
+            self._on_notice,
+            snapshot_endpoint=None,
+        )
         await notices.start()
         self.venues = {}
         for venue in self.scenario.venues:
             sock = self.connect(venue.name, "orders", zmq.DEALER)
             self.venues[venue.name] = (sock, self.link(sock, venue.name))
             self.serve(
-                sock, Decoder([OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, Rejected]),
-                self._on_hedge_report, router=False, name=f"hedge@{venue.name}",
+                sock,
+                Decoder([OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, Rejected]),
+                self._on_hedge_report,
+                router=False,
+                name=f"hedge@{venue.name}",
             )
 
     # ------------------------------------------------------------------ internalisation
@@ -106,19 +125,36 @@ class Wholesaler(Service):
             return
         if isinstance(msg, CancelOrder):
             # Internalisation is immediate: nothing of ours is ever left to cancel.
-            link.send(encode(self.make(CancelRejected, order_id=msg.order_id, reason="already done")))
+            link.send(
+                encode(self.make(CancelRejected, order_id=msg.order_id, reason="already done"))
+            )
             return
         assert isinstance(msg, SubmitOrder)
         decline = self._decline_reason(msg)
         if decline is not None:
             field, reason = decline
             if field is not None:
-                payload = encode(self.make(OrderRejected, order_id=msg.order_id, reason=reason, field=field, venue=self.name))
+                payload = encode(
+                    self.make(
+                        OrderRejected,
+                        order_id=msg.order_id,
+                        reason=reason,
+                        field=field,
+                        venue=self.name,
+                    )
+                )
             else:
-                payload = encode(self.make(
-                    OrderCanceled, order_id=msg.order_id, symbol=msg.symbol, canceled_qty=msg.qty,
-                    cum_qty=0, reason=reason, venue=self.name,
-                ))
+                payload = encode(
+                    self.make(
+                        OrderCanceled,
+                        order_id=msg.order_id,
+                        symbol=msg.symbol,
+                        canceled_qty=msg.qty,
+                        cum_qty=0,
+                        reason=reason,
+                        venue=self.name,
+                    )
+                )
             link.send(payload)
             self.tape(payload)
             self.count("orders.declined")
@@ -126,32 +162,67 @@ class Wholesaler(Service):
         nbbo = self.nbbo.usable(msg.symbol)
         assert nbbo is not None and nbbo.bid_px is not None and nbbo.ask_px is not None
         is_buy = msg.side is Side.BUY
-        rate = self.econ.pfof_per_share if msg.pfof_rate is None else min(self.econ.pfof_per_share, msg.pfof_rate)
-        econ = self.econ if rate == self.econ.pfof_per_share else replace(self.econ, pfof_per_share=rate)
+        rate = (
+            self.econ.pfof_per_share
+            if msg.pfof_rate is None
+            else min(self.econ.pfof_per_share, msg.pfof_rate)
+        )
+        econ = (
+            self.econ
+            if rate == self.econ.pfof_per_share
+            else replace(self.econ, pfof_per_share=rate)
+        )
         if self.spec_w.pricing == "fixed_spread":
-            price = fixed_spread_price(is_buy, nbbo.bid_px, nbbo.ask_px, self.spec_w.fixed_spread_bps)
+            price = fixed_spread_price(
+                is_buy, nbbo.bid_px, nbbo.ask_px, self.spec_w.fixed_spread_bps
+            )
         else:
             price = internalization_price(
-                econ, is_buy, nbbo.bid_px, nbbo.ask_px, self.adverse[msg.symbol].value,
+                econ,
+                is_buy,
+                nbbo.bid_px,
+                nbbo.ask_px,
+                self.adverse[msg.symbol].value,
                 self.accounts.inventory.get(msg.symbol, 0),
             )
-        if msg.limit_price is not None and (price > msg.limit_price if is_buy else price < msg.limit_price):
-            payload = encode(self.make(
-                OrderCanceled, order_id=msg.order_id, symbol=msg.symbol, canceled_qty=msg.qty,
-                cum_qty=0, reason="limit not marketable at our price", venue=self.name,
-            ))
+        if msg.limit_price is not None and (
+            price > msg.limit_price if is_buy else price < msg.limit_price
+        ):
+            payload = encode(
+                self.make(
+                    OrderCanceled,
+                    order_id=msg.order_id,
+                    symbol=msg.symbol,
+                    canceled_qty=msg.qty,
+                    cum_qty=0,
+                    reason="limit not marketable at our price",
+                    venue=self.name,
+                )
+            )
             link.send(payload)
             self.tape(payload)
             return
         mid = (nbbo.bid_px + nbbo.ask_px) / 2
         pfof = rate * msg.qty
-        self.accounts.trade(msg.symbol, -msg.qty if is_buy else msg.qty, price, mid, hedge=False, pfof=pfof)
+        self.accounts.trade(
+            msg.symbol, -msg.qty if is_buy else msg.qty, price, mid, hedge=False, pfof=pfof
+        )
         self.exec_seq += 1
         filled = self.make(
-            OrderFilled, order_id=msg.order_id, symbol=msg.symbol, side=msg.side, fill_qty=msg.qty,
-            fill_price=price, cum_qty=msg.qty, leaves_qty=0, venue=self.name,
-            liquidity=Liquidity.INTERNALIZED, exec_id=f"{self.name}-{self.exec_seq}",
-            exec_ns=time.time_ns(), recv_ns=recv_ns, pfof=pfof,
+            OrderFilled,
+            order_id=msg.order_id,
+            symbol=msg.symbol,
+            side=msg.side,
+            fill_qty=msg.qty,
+            fill_price=price,
+            cum_qty=msg.qty,
+            leaves_qty=0,
+            venue=self.name,
+            liquidity=Liquidity.INTERNALIZED,
+            exec_id=f"{self.name}-{self.exec_seq}",
+            exec_ns=time.time_ns(),
+            recv_ns=recv_ns,
+            pfof=pfof,
         )
         payload = encode(filled)
         link.send(payload)
@@ -166,7 +237,9 @@ class Wholesaler(Service):
             return
         target = self.spec_w.target_margin_share
         share = self.econ.target_margin_share
-        if entry.demoted or (entry.orders and entry.improvement_per_share < entry.best_improvement_per_share):
+        if entry.demoted or (
+            entry.orders and entry.improvement_per_share < entry.best_improvement_per_share
+        ):
             share *= 1.0 - self.spec_w.margin_cut_on_demotion
             self.count("scorecards.pressured")
         else:
@@ -185,7 +258,9 @@ class Wholesaler(Service):
             return None, "declined (fill rate)"
         if msg.qty > self.econ.max_order_qty:
             return None, f"above capacity of {self.econ.max_order_qty} shares per order"
-        position = self.accounts.inventory.get(msg.symbol, 0) + (-msg.qty if msg.side is Side.BUY else msg.qty)
+        position = self.accounts.inventory.get(msg.symbol, 0) + (
+            -msg.qty if msg.side is Side.BUY else msg.qty
+        )
         if abs(position) > self.econ.inventory_limit:
             return None, "inventory limit"
         return None
@@ -226,8 +301,15 @@ class Wholesaler(Service):
             return
         self.hedge_seq += 1
         order = self.make(
-            SubmitOrder, order_id=f"{self.name}-h{self.hedge_seq}", symbol=symbol, side=side, qty=qty,
-            order_type=OrderType.LIMIT, limit_price=price, tif=TimeInForce.IOC, account=self.name,
+            SubmitOrder,
+            order_id=f"{self.name}-h{self.hedge_seq}",
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            order_type=OrderType.LIMIT,
+            limit_price=price,
+            tif=TimeInForce.IOC,
+            account=self.name,
         )
         self.hedging.add(symbol)
         self.venues[venue][1].send(encode(order))
@@ -238,7 +320,9 @@ class Wholesaler(Service):
             case OrderFilled():
                 mid = self._mid(msg.symbol) or float(msg.fill_price)
                 signed = msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
-                self.accounts.trade(msg.symbol, signed, msg.fill_price, mid, hedge=True, fee=msg.fee)
+                self.accounts.trade(
+                    msg.symbol, signed, msg.fill_price, mid, hedge=True, fee=msg.fee
+                )
                 if msg.leaves_qty == 0:
                     self.hedging.discard(msg.symbol)
             case OrderCanceled() | OrderRejected():
@@ -261,17 +345,30 @@ class Wholesaler(Service):
             return
         qty = min(msg.qty, self.econ.max_order_qty)
         price = auction_price(
-            self.econ, is_buy, msg.nbbo_bid, msg.nbbo_ask, msg.increment, self.rivals.value,
-            msg.limit_price, self.adverse[msg.symbol].value, self.accounts.inventory.get(msg.symbol, 0),
+            self.econ,
+            is_buy,
+            msg.nbbo_bid,
+            msg.nbbo_ask,
+            msg.increment,
+            self.rivals.value,
+            msg.limit_price,
+            self.adverse[msg.symbol].value,
+            self.accounts.inventory.get(msg.symbol, 0),
         )
         if price is None:
             self.count("auctions.declined")
             return
         response_id = f"{self.name}-r{msg.auction_id}"
-        self.responses[response_id] = PendingResponse(msg.auction_id, msg.symbol, is_buy, (msg.nbbo_bid + msg.nbbo_ask) / 2)
+        self.responses[response_id] = PendingResponse(
+            msg.auction_id, msg.symbol, is_buy, (msg.nbbo_bid + msg.nbbo_ask) / 2
+        )
         response = self.make(
-            SubmitAuctionResponse, auction_id=msg.auction_id, response_id=response_id,
-            responder=self.name, price=price, qty=qty,
+            SubmitAuctionResponse,
+            auction_id=msg.auction_id,
+            response_id=response_id,
+            responder=self.name,
+            price=price,
+            qty=qty,
         )
         self.auction_link.send(encode(response))
         self.count("auctions.responded")
@@ -282,7 +379,9 @@ class Wholesaler(Service):
                 pending = self.responses.get(msg.order_id)
                 mid = self._mid(msg.symbol) or (pending.mid if pending else float(msg.fill_price))
                 signed = msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
-                self.accounts.trade(msg.symbol, signed, msg.fill_price, mid, hedge=False, fee=msg.fee)
+                self.accounts.trade(
+                    msg.symbol, signed, msg.fill_price, mid, hedge=False, fee=msg.fee
+                )
                 self.count("auctions.won_shares", msg.fill_qty)
                 if msg.leaves_qty == 0:
                     self.responses.pop(msg.order_id, None)
@@ -306,7 +405,10 @@ class Wholesaler(Service):
     async def _drain(self) -> None:
         mids = {s: self._last_mid(s) for s in self.scenario.symbol_names}
         report = self.make(
-            PnlReport, name=self.name, role=self.role, components=self.accounts.components(mids),
+            PnlReport,
+            name=self.name,
+            role=self.role,
+            components=self.accounts.components(mids),
             inventory=dict(self.accounts.inventory),
         )
         self.tape(report)

@@ -42,15 +42,19 @@ def inventory_charge(econ: Economics, is_buy: bool, position: int) -> float:
 
 
 def _ceil_to(value: float, step: int) -> int:
-    return int(math.ceil(value / step - 1e-9)) * step
+    return math.ceil(value / step - 1e-9) * step
 
 
 def _floor_to(value: float, step: int) -> int:
-    return int(math.floor(value / step + 1e-9)) * step
+    return math.floor(value / step + 1e-9) * step
 
 
 def internalization_price(
-    econ: Economics, is_buy: bool, bid: int, ask: int, adverse_per_share: float = 0.0,
+    econ: Economics,
+    is_buy: bool,
+    bid: int,
+    ask: int,
+    adverse_per_share: float = 0.0,
     position: int = 0,
 ) -> int:
     """Execution price for a retail order (``is_buy``: the investor buys): NBBO or better."""
@@ -58,7 +62,9 @@ def internalization_price(
     half = (ask - bid) / 2
     margin = max(econ.min_margin, econ.target_margin_share * half)
     required = (
-        margin + econ.pfof_per_share + max(0.0, adverse_per_share)
+        margin
+        + econ.pfof_per_share
+        + max(0.0, adverse_per_share)
         + inventory_charge(econ, is_buy, position)
     )
     if is_buy:
@@ -112,7 +118,17 @@ class Accounts:
     fees: int = 0
     hedge_cost: float = 0.0
 
-    def trade(self, symbol: str, signed_qty: int, price: int, mid: float, *, hedge: bool, fee: int = 0, pfof: int = 0) -> None:
+    def trade(
+        self,
+        symbol: str,
+        signed_qty: int,
+        price: int,
+        mid: float,
+        *,
+        hedge: bool,
+        fee: int = 0,
+        pfof: int = 0,
+    ) -> None:
         """Record a trade: ``signed_qty`` > 0 when the wholesaler buys."""
         self.cash -= signed_qty * price + fee + pfof
         self.inventory[symbol] = self.inventory.get(symbol, 0) + signed_qty

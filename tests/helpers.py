@@ -8,7 +8,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 
-async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02) -> None:
+async def eventually(
+    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02
+) -> None:
     """Wait until ``predicate`` holds (a handshake-free condition), failing after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -22,7 +24,9 @@ async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout: f
         await asyncio.sleep(interval)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -56,8 +56,14 @@ class LabRun:
 
 def garbage_cases(symbol: str) -> list[tuple[str, list[bytes]]]:
     """Frames every ROUTER endpoint must answer with a reject, and keep running."""
-    bad_symbol = SubmitOrder(order_id="bad-1", symbol="NOPE", side=Side.BUY, qty=100,
-                             order_type=OrderType.MARKET, account="probe")
+    bad_symbol = SubmitOrder(
+        order_id="bad-1",
+        symbol="NOPE",
+        side=Side.BUY,
+        qty=100,
+        order_type=OrderType.MARKET,
+        account="probe",
+    )
     zero_qty = msgspec.msgpack.decode(encode(bad_symbol))
     zero_qty.update(symbol=symbol, qty=0, order_id="bad-2")
     return [
@@ -127,9 +133,16 @@ async def run_default_lab(runs: Path) -> LabRun:
     finally:
         exit_codes = await lab.stop()
     return LabRun(
-        config=lab.config, run_dir=lab.run_dir, processes=lab.processes, probes=probes,
-        recorder_bad_frames=bad_frames, rejected_counters=counters, done=done, exit_codes=exit_codes,
-        tables=build_tables(lab.run_dir, lab.config), tape=list(read_tape(lab.run_dir)),
+        config=lab.config,
+        run_dir=lab.run_dir,
+        processes=lab.processes,
+        probes=probes,
+        recorder_bad_frames=bad_frames,
+        rejected_counters=counters,
+        done=done,
+        exit_codes=exit_codes,
+        tables=build_tables(lab.run_dir, lab.config),
+        tape=list(read_tape(lab.run_dir)),
     )
 
 

@@ -16,20 +16,36 @@ pytestmark = pytest.mark.integration
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 FLOWLAB = [sys.executable, "-m", "orchestration.cli"]
 SUMMARY_KEYS = {
-    "orders", "terminal_orders", "filled_orders", "fill_rate", "filled_shares",
-    "price_improvement_usd_per_share", "price_improvement_bps", "effective_spread_bps", "eq_ratio",
-    "time_to_execution_ms_p50", "time_to_execution_ms_p99", "pfof_paid_usd", "retail_cost_vs_mid_usd",
+    "orders",
+    "terminal_orders",
+    "filled_orders",
+    "fill_rate",
+    "filled_shares",
+    "price_improvement_usd_per_share",
+    "price_improvement_bps",
+    "effective_spread_bps",
+    "eq_ratio",
+    "time_to_execution_ms_p50",
+    "time_to_execution_ms_p99",
+    "pfof_paid_usd",
+    "retail_cost_vs_mid_usd",
 }
 
 
 def flowlab(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*FLOWLAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*FLOWLAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
-def test_compare_with_orders_and_out_writes_summary_accounting_for_every_order(tmp_path: Path) -> None:
+def test_compare_with_orders_and_out_writes_summary_accounting_for_every_order(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "report"
 
-    result = flowlab("compare", "--orders", "400", "--rate", "200", "--out", str(out), "--no-live", cwd=tmp_path)
+    result = flowlab(
+        "compare", "--orders", "400", "--rate", "200", "--out", str(out), "--no-live", cwd=tmp_path
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -40,7 +56,7 @@ def test_compare_with_orders_and_out_writes_summary_accounting_for_every_order(t
     regimes = summary["regimes"]
     assert set(regimes) == {"pfof", "auction"}
     for metrics in regimes.values():
-        assert SUMMARY_KEYS <= set(metrics)
+        assert set(metrics) >= SUMMARY_KEYS
     assert sum(m["orders"] for m in regimes.values()) == 400
     assert sum(m["terminal_orders"] for m in regimes.values()) == 400
     for name in ("orders", "fills", "routes", "auctions", "nbbo", "latency", "pnl"):

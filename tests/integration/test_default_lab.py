@@ -21,12 +21,25 @@ def test_lab_runs_every_role_as_its_own_process(default_lab_run: LabRun) -> None
     roles = {p["role"] for p in default_lab_run.processes}
 
     assert len(set(pids)) == len(pids) >= 10
-    assert roles >= {"recorder", "value", "venue", "sip", "darkpool", "wholesaler", "auction",
-                     "broker", "sor", "agents", "injector"}
+    assert roles >= {
+        "recorder",
+        "value",
+        "venue",
+        "sip",
+        "darkpool",
+        "wholesaler",
+        "auction",
+        "broker",
+        "sor",
+        "agents",
+        "injector",
+    }
 
 
 def test_lab_stop_every_process_exits_cleanly(default_lab_run: LabRun) -> None:
-    assert default_lab_run.exit_codes and all(code == 0 for code in default_lab_run.exit_codes.values()), default_lab_run.exit_codes
+    assert default_lab_run.exit_codes and all(
+        code == 0 for code in default_lab_run.exit_codes.values()
+    ), default_lab_run.exit_codes
     assert not [p for p in default_lab_run.processes if pid_alive(p["pid"])]
 
 
@@ -38,7 +51,9 @@ def test_injection_every_order_reaches_one_terminal_state(default_lab_run: LabRu
     terminal = Counter(
         msg.order_id
         for service, _, msg in default_lab_run.tape
-        if service == broker and getattr(msg, "order_id", None) in injected and (
+        if service == broker
+        and getattr(msg, "order_id", None) in injected
+        and (
             (isinstance(msg, OrderFilled) and msg.leaves_qty == 0)
             or isinstance(msg, (OrderCanceled, OrderRejected))
         )
@@ -61,15 +76,23 @@ def test_injection_filled_orders_have_exactly_their_qty(default_lab_run: LabRun)
     assert (orders["status"] == "filled").mean() > 0.9
 
 
-def test_shares_filled_at_destinations_equal_shares_reported_by_broker(default_lab_run: LabRun) -> None:
+def test_shares_filled_at_destinations_equal_shares_reported_by_broker(
+    default_lab_run: LabRun,
+) -> None:
     config = default_lab_run.config
     roles = {s.name: s.role for s in config.services}
     dest = default_lab_run.tables["destination_fills"]
     # Broker children are "<client id>~k"; SOR children of those are "<client id>~k/n".
-    direct = dest["order_id"].str.fullmatch(r"[A-Z]\d+~\d+") & dest["service"].map(roles).isin(["wholesaler", "auction"])
-    routed = dest["order_id"].str.fullmatch(r"[A-Z]\d+~\d+/\d+") & dest["service"].map(roles).isin(["venue", "darkpool"])
+    direct = dest["order_id"].str.fullmatch(r"[A-Z]\d+~\d+") & dest["service"].map(roles).isin(
+        ["wholesaler", "auction"]
+    )
+    routed = dest["order_id"].str.fullmatch(r"[A-Z]\d+~\d+/\d+") & dest["service"].map(roles).isin(
+        ["venue", "darkpool"]
+    )
     at_destinations = dest[direct | routed]
-    by_client = at_destinations.groupby(at_destinations["order_id"].str.extract(r"^([A-Z]\d+)~", expand=False))["qty"].sum()
+    by_client = at_destinations.groupby(
+        at_destinations["order_id"].str.extract(r"^([A-Z]\d+)~", expand=False)
+    )["qty"].sum()
     reported = default_lab_run.tables["fills"].groupby("order_id")["qty"].sum()
 
     assert int(at_destinations["qty"].sum()) == int(reported.sum()) > 0
@@ -88,10 +111,14 @@ def test_every_regime_routes_to_its_destinations(default_lab_run: LabRun) -> Non
         assert liquidity[regime] <= {"taker", "midpoint", "maker"}, regime
 
 
-def test_commission_regime_charges_one_commission_per_filled_order_and_takes_no_pfof(default_lab_run: LabRun) -> None:
+def test_commission_regime_charges_one_commission_per_filled_order_and_takes_no_pfof(
+    default_lab_run: LabRun,
+) -> None:
     fills = default_lab_run.tables["fills"]
     commission = fills[fills["regime"] == "commission"]
-    per_order = commission.groupby("order_id")["commission"].agg(["sum", lambda c: int((c > 0).sum())])
+    per_order = commission.groupby("order_id")["commission"].agg(
+        ["sum", lambda c: int((c > 0).sum())]
+    )
     expected = 650_000  # $0.65, the default scenario's commission per order
 
     assert len(per_order) > 0
@@ -119,8 +146,12 @@ def test_broker_pfof_revenue_equals_wholesalers_pfof_paid(default_lab_run: LabRu
     assert broker.components["pfof_revenue"] == paid == int(fills["pfof"].sum()) > 0
 
 
-def test_garbage_on_every_router_endpoint_gets_a_reject_naming_the_problem(default_lab_run: LabRun) -> None:
-    unanswered = [(p.service, p.endpoint, p.case) for p in default_lab_run.probes if p.reply is None]
+def test_garbage_on_every_router_endpoint_gets_a_reject_naming_the_problem(
+    default_lab_run: LabRun,
+) -> None:
+    unanswered = [
+        (p.service, p.endpoint, p.case) for p in default_lab_run.probes if p.reply is None
+    ]
     assert not unanswered
     for probe in default_lab_run.probes:
         reply = probe.reply
@@ -138,8 +169,12 @@ def test_garbage_on_every_router_endpoint_gets_a_reject_naming_the_problem(defau
             assert reply.field == "symbol"
 
 
-def test_garbage_every_order_endpoint_rejects_invalid_orders_in_its_own_words(default_lab_run: LabRun) -> None:
-    order_endpoints = {(p.service, p.endpoint) for p in default_lab_run.probes if p.endpoint == "orders"}
+def test_garbage_every_order_endpoint_rejects_invalid_orders_in_its_own_words(
+    default_lab_run: LabRun,
+) -> None:
+    order_endpoints = {
+        (p.service, p.endpoint) for p in default_lab_run.probes if p.endpoint == "orders"
+    }
     by_case = {(p.service, p.endpoint, p.case): p.reply for p in default_lab_run.probes}
 
     for service, endpoint in order_endpoints:

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 def auction_scenario(responders: int) -> Scenario:
     """Four wholesalers; only the first ``responders`` of them answer auction notices."""
     base = {
-        "name": f"emergence-{responders}", "seed": 11,
+        "name": f"emergence-{responders}",
+        "seed": 11,
         "symbols": [{"symbol": "ACME", "price": "50.00"}, {"symbol": "BOLT", "price": "120.00"}],
         "venues": [{"name": "lit-a"}, {"name": "lit-b"}],
         "broker": {"regimes": ["pfof", "auction"]},
@@ -32,7 +33,11 @@ def auction_scenario(responders: int) -> Scenario:
     }
     scenario = scenario_from_dict(base)
     wholesalers = [
-        WholesalerSpec(name=f"wh-{i}", pfof_per_share="0.0030", auction_participation=1.0 if i < responders else 0.0)
+        WholesalerSpec(
+            name=f"wh-{i}",
+            pfof_per_share="0.0030",
+            auction_participation=1.0 if i < responders else 0.0,
+        )
         for i in range(4)
     ]
     return msgspec.structs.replace(scenario, wholesalers=wholesalers)
@@ -42,7 +47,9 @@ async def run_lab(scenario: Scenario, runs: Path, orders: int, rate: float) -> d
     lab = Lab(scenario, runs_root=runs)
     try:
         await lab.start()
-        rows = generate_stream(scenario, scenario.broker.regimes, orders=orders, rate_per_s=rate, seed=3)
+        rows = generate_stream(
+            scenario, scenario.broker.regimes, orders=orders, rate_per_s=rate, seed=3
+        )
         done = await lab.inject(write_stream(rows, lab.run_dir / "stream.csv"), timeout_s=30)
         assert done.terminal == done.sent == orders
     finally:

@@ -35,7 +35,9 @@ class CloneClient:
         self.gaps = 0
 
     async def snapshot(self) -> Snapshot:
-        await self.snap.send_multipart([VERSION, encode(SnapshotRequest(sender="test", ts_ns=time.time_ns(), stream="nbbo"))])
+        await self.snap.send_multipart(
+            [VERSION, encode(SnapshotRequest(sender="test", ts_ns=time.time_ns(), stream="nbbo"))]
+        )
         reply = Decoder([Snapshot]).decode(await self.snap.recv_multipart())[0]
         assert isinstance(reply, Snapshot)
         return reply
@@ -78,7 +80,9 @@ def test_sip_late_joiner_snapshot_plus_updates_equals_live_state(tmp_path: Path)
             referee = CloneClient(ctx, md, snapshot, "reference")
             clients.append(referee)
             reference = await referee.snapshot()
-            await lab.guard(asyncio.gather(early.apply_until(reference.seq), late.apply_until(reference.seq)))
+            await lab.guard(
+                asyncio.gather(early.apply_until(reference.seq), late.apply_until(reference.seq))
+            )
             # Both stop exactly at the reference's seq, so their states are comparable.
             return early.state, late.state, reference, early.gaps + late.gaps
         finally:
@@ -91,6 +95,8 @@ def test_sip_late_joiner_snapshot_plus_updates_equals_live_state(tmp_path: Path)
 
     live = {n.symbol: n for n in reference.nbbos}
     assert set(live) == set(load_scenario().symbol_names)
-    assert gaps == 0  # no PUB/SUB drop at this rate (services re-snapshot on a gap; this client only counts)
+    assert (
+        gaps == 0
+    )  # no PUB/SUB drop at this rate (services re-snapshot on a gap; this client only counts)
     assert early == live
     assert late == live

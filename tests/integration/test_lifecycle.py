@@ -54,8 +54,19 @@ async def test_lab_stop_twice_is_harmless(tmp_path: Path) -> None:
 def _start_foreground_lab(tmp_path: Path) -> tuple[subprocess.Popen, dict]:
     run_dir = tmp_path / "lab"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.cli", "up", "--foreground", "--scenario", str(TINY), "--run-dir", str(run_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "orchestration.cli",
+            "up",
+            "--foreground",
+            "--scenario",
+            str(TINY),
+            "--run-dir",
+            str(run_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     assert wait_until(lambda: (run_dir / "lab.json").exists(), timeout=60), "lab did not come up"
     return proc, json.loads((run_dir / "lab.json").read_text())
@@ -69,7 +80,9 @@ def test_orchestrator_killed_leaves_no_orphan(tmp_path: Path) -> None:
     proc.kill()
     proc.wait(timeout=10)
 
-    assert wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=20), [p for p in pids if pid_alive(p)]
+    assert wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=20), [
+        p for p in pids if pid_alive(p)
+    ]
 
 
 def test_orchestrator_interrupted_stops_every_process_cleanly(tmp_path: Path) -> None:

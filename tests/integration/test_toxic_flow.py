@@ -13,9 +13,9 @@ import zmq.asyncio
 from orchestration.launcher import Lab
 from orchestration.scenario import Scenario, scenario_from_dict
 from protocol.codec import VERSION, Decoder, encode
-from protocol.money import to_micros
 from protocol.common import OrderType, Side
 from protocol.marketdata import NBBO, SequenceHeartbeat, ValueUpdate
+from protocol.money import to_micros
 from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
 from services.wholesaler_core import Economics, internalization_price
 
@@ -25,16 +25,31 @@ ORDERS = 60
 
 def toxic_scenario() -> Scenario:
     # A jumpy value and a slow SIP: whoever watches the value trades before the NBBO moves.
-    return scenario_from_dict({
-        "name": "toxic", "seed": 21, "sip_latency_us": 30_000,
-        "symbols": [{"symbol": "ACME", "price": "50.00"}],
-        "venues": [{"name": "lit-a"}],
-        "wholesalers": [{"name": "wh-a", "pfof_per_share": "0.0020", "hedge_threshold": 50_000,
-                         "inventory_cost_per_1k": "0"}],
-        "broker": {"regimes": ["pfof"]},
-        "value": {"tick_ms": 50, "jump_rate_per_s": 8.0, "jump_bps": 12.0, "vol_bps_per_sqrt_s": 2.0},
-        "agents": {"noise": {"traders": 1, "rate_per_s": 2.0}, "informed": {"traders": 0}},
-    })
+    return scenario_from_dict(
+        {
+            "name": "toxic",
+            "seed": 21,
+            "sip_latency_us": 30_000,
+            "symbols": [{"symbol": "ACME", "price": "50.00"}],
+            "venues": [{"name": "lit-a"}],
+            "wholesalers": [
+                {
+                    "name": "wh-a",
+                    "pfof_per_share": "0.0020",
+                    "hedge_threshold": 50_000,
+                    "inventory_cost_per_1k": "0",
+                }
+            ],
+            "broker": {"regimes": ["pfof"]},
+            "value": {
+                "tick_ms": 50,
+                "jump_rate_per_s": 8.0,
+                "jump_bps": 12.0,
+                "vol_bps_per_sqrt_s": 2.0,
+            },
+            "agents": {"noise": {"traders": 1, "rate_per_s": 2.0}, "informed": {"traders": 0}},
+        }
+    )
 
 
 async def client(lab: Lab, informed: bool) -> list[float]:
@@ -77,7 +92,11 @@ async def client(lab: Lab, informed: bool) -> list[float]:
             for msg in reports.decode(await orders.recv_multipart()):
                 if isinstance(msg, OrderFilled):
                     n = sent_nbbo[msg.order_id]
-                    edge = n.ask_px - msg.fill_price if msg.side is Side.BUY else msg.fill_price - n.bid_px
+                    edge = (
+                        n.ask_px - msg.fill_price
+                        if msg.side is Side.BUY
+                        else msg.fill_price - n.bid_px
+                    )
                     improvements.append(edge / 1e6)
                     terminal += msg.leaves_qty == 0
                 elif isinstance(msg, (OrderCanceled, OrderRejected)):
@@ -106,8 +125,15 @@ async def client(lab: Lab, informed: bool) -> list[float]:
             sent += 1
             order_id = f"T{int(informed)}-{sent}"
             sent_nbbo[order_id] = nbbo
-            msg = SubmitOrder(order_id=order_id, symbol="ACME", side=side, qty=200,
-                              order_type=OrderType.MARKET, account="client", regime="pfof")
+            msg = SubmitOrder(
+                order_id=order_id,
+                symbol="ACME",
+                side=side,
+                qty=200,
+                order_type=OrderType.MARKET,
+                account="client",
+                regime="pfof",
+            )
             await orders.send_multipart([VERSION, encode(msg)])
         await asyncio.wait_for(collector, 30)
     finally:
@@ -140,18 +166,28 @@ async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.05)
 
 
-def test_wholesaler_facing_informed_flow_learns_adverse_selection_and_widens(tmp_path: Path) -> None:
+def test_wholesaler_facing_informed_flow_learns_adverse_selection_and_widens(
+    tmp_path: Path,
+) -> None:
     async def both() -> tuple[tuple[list[float], int], tuple[list[float], int]]:
         return await improvement_under(False, tmp_path), await improvement_under(True, tmp_path)
 
     (_, adverse_uninformed), (_, adverse_informed) = asyncio.run(asyncio.wait_for(both(), 200))
 
-    assert adverse_informed > max(adverse_uninformed, 0) + 1_000, (adverse_informed, adverse_uninformed)
+    assert adverse_informed > max(adverse_uninformed, 0) + 1_000, (
+        adverse_informed,
+        adverse_uninformed,
+    )
     # What that estimate does to the wholesaler's price (its pricing core, same NBBO):
     spec = toxic_scenario().wholesalers[0]
-    econ = Economics(pfof_per_share=to_micros(spec.pfof_per_share), target_margin_share=spec.target_margin_share,
-                     min_margin=to_micros(spec.min_margin_per_share), auction_margin=0,
-                     max_order_qty=spec.max_order_qty, inventory_limit=spec.inventory_limit)
+    econ = Economics(
+        pfof_per_share=to_micros(spec.pfof_per_share),
+        target_margin_share=spec.target_margin_share,
+        min_margin=to_micros(spec.min_margin_per_share),
+        auction_margin=0,
+        max_order_qty=spec.max_order_qty,
+        inventory_limit=spec.inventory_limit,
+    )
     bid, ask = 49_900_000, 50_100_000  # wide enough that neither price is capped at the NBBO
     calm = internalization_price(econ, True, bid, ask, max(adverse_uninformed, 0))
     toxic = internalization_price(econ, True, bid, ask, adverse_informed)

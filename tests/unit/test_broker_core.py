@@ -13,19 +13,30 @@ def table(**kw: object) -> RoutingTable:
         "wh-b": WholesalerStats("wh-b", pfof_per_share=3_000),
         "wh-c": WholesalerStats("wh-c", pfof_per_share=2_000),
     }
-    args = dict(wholesalers=wholesalers, auction="auction", sor="sor", pfof_cap=1_000,
-                execution_weight=0.7, remainder_to_wholesaler=False, tolerance=0.8, min_orders=2)
+    args = dict(
+        wholesalers=wholesalers,
+        auction="auction",
+        sor="sor",
+        pfof_cap=1_000,
+        execution_weight=0.7,
+        remainder_to_wholesaler=False,
+        tolerance=0.8,
+        min_orders=2,
+    )
     args.update(kw)
     return RoutingTable(**args)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("regime", "plan"), [
-    ("pfof", [Step("wh-a"), Step("sor")]),
-    ("auction", [Step("auction"), Step("sor")]),
-    ("hybrid", [Step("auction"), Step("wh-a", at_auction_price=True), Step("sor")]),
-    ("best-ex", [Step("sor")]),
-    ("commission", [Step("sor")]),
-])
+@pytest.mark.parametrize(
+    ("regime", "plan"),
+    [
+        ("pfof", [Step("wh-a"), Step("sor")]),
+        ("auction", [Step("auction"), Step("sor")]),
+        ("hybrid", [Step("auction"), Step("wh-a", at_auction_price=True), Step("sor")]),
+        ("best-ex", [Step("sor")]),
+        ("commission", [Step("sor")]),
+    ],
+)
 def test_plan_each_regime_ends_with_the_sor(regime: str, plan: list[Step]) -> None:
     assert table().plan(regime) == plan
 
@@ -93,5 +104,8 @@ def test_review_resets_the_period() -> None:
 
     t.review()
 
-    assert t.wholesalers["wh-b"].period_orders == 0 and t.wholesalers["wh-b"].improvement_per_share == 0
+    assert (
+        t.wholesalers["wh-b"].period_orders == 0
+        and t.wholesalers["wh-b"].improvement_per_share == 0
+    )
     assert len(t.history) == 1

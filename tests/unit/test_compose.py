@@ -71,7 +71,9 @@ def _compose_config() -> RunConfig:
 def _check_compose_schema(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", SCHEMA, str(path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -88,8 +90,10 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
             continue
         logical.append(pending + line)
         pending = ""
-    return [(parts[0].upper(), parts[1] if len(parts) > 1 else "")
-            for parts in (line.split(None, 1) for line in logical)]
+    return [
+        (parts[0].upper(), parts[1] if len(parts) > 1 else "")
+        for parts in (line.split(None, 1) for line in logical)
+    ]
 
 
 # ---------------------------------------------------------------------- schema and drift
@@ -145,8 +149,27 @@ def test_compose_cli_verb_out_dir_writes_committed_files(
     assert "wrote" in capsys.readouterr().out
 
 
-TRICKY = ["yes", "No", "on", "null", "1", "0.5", "40s", "a b", "x: y", "-v", "[x]", "#c", ".inf",
-          "", "tcp://*:7001", "flowlab:latest", "./a", "é", 'say "hi"']
+TRICKY = [
+    "yes",
+    "No",
+    "on",
+    "null",
+    "1",
+    "0.5",
+    "40s",
+    "a b",
+    "x: y",
+    "-v",
+    "[x]",
+    "#c",
+    ".inf",
+    "",
+    "tcp://*:7001",
+    "flowlab:latest",
+    "./a",
+    "é",
+    'say "hi"',
+]
 
 
 @pytest.mark.parametrize("value", TRICKY)
@@ -285,9 +308,20 @@ def _recorder_only_config(run_dir: Path) -> tuple[RunConfig, Path]:
 def _start_service(path: Path, name: str, role: str, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "service", role,
-             "--config", str(path), "--name", name],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            [
+                sys.executable,
+                "-m",
+                "orchestration.cli",
+                "service",
+                role,
+                "--config",
+                str(path),
+                "--name",
+                name,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
         )
 
 
@@ -341,7 +375,9 @@ def test_cli_up_attach_sigterm_stops_attached_services_and_exits(tmp_path: Path)
     with (tmp_path / "orchestrator.log").open("ab") as out:
         orchestrator = subprocess.Popen(
             [sys.executable, "-m", "orchestration.cli", "up", "--attach", "--config", str(path)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
         )
     try:
         assert wait_until(lambda: (tmp_path / "lab.json").exists(), timeout=60), "not attached"

@@ -15,8 +15,12 @@ def test_seed_pfof_scenario_has_the_mini_projects_destinations() -> None:
 
     makers = {w.name: w for w in scenario.wholesalers}
     assert [v.name for v in scenario.venues] == ["lit"]
-    assert {n: (w.fixed_spread_bps, to_micros(w.pfof_per_share), w.fill_rate) for n, w in makers.items()} == {
-        "mm-1": (1.0, 5_000, 0.98), "mm-2": (1.2, 4_000, 0.97), "mm-3": (0.8, 3_000, 0.96),
+    assert {
+        n: (w.fixed_spread_bps, to_micros(w.pfof_per_share), w.fill_rate) for n, w in makers.items()
+    } == {
+        "mm-1": (1.0, 5_000, 0.98),
+        "mm-2": (1.2, 4_000, 0.97),
+        "mm-3": (0.8, 3_000, 0.96),
     }
     assert all(w.pricing == "fixed_spread" for w in makers.values())
     speeds = {link.dst: link.base_us for link in scenario.latency.links if link.src == "broker"}
@@ -26,7 +30,10 @@ def test_seed_pfof_scenario_has_the_mini_projects_destinations() -> None:
 
 
 def test_every_shipped_scenario_loads() -> None:
-    files = [*(ROOT / "scenarios").glob("*.toml"), ROOT / "orchestration" / "scenarios" / "default.toml"]
+    files = [
+        *(ROOT / "scenarios").glob("*.toml"),
+        ROOT / "orchestration" / "scenarios" / "default.toml",
+    ]
 
     for path in files:
         assert load_scenario(path).name
