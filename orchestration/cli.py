@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=Path("runs"))
 
     p = sub.add_parser("bench", help="benchmarks of the cores and the transport")
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--quick", action="store_true", help="small counts: about 10 s")
+    p.add_argument("--out", type=Path, default=None, help="where bench.json goes (default: .)")
     return parser
 
 

@@ -431,4 +431,4 @@ def _run_value(coro):  # type: ignore[no-untyped-def]
 def cmd_bench(args: argparse.Namespace) -> int:
     from orchestration.bench import run_bench
 
-    return run_bench(quick=args.quick)
+    return run_bench(quick=args.quick, out=args.out)

@@ -129,6 +129,9 @@ def build_tables(run_dir: Path, config: RunConfig) -> dict[str, pd.DataFrame]:
                         "limit_price": msg.limit_price,
                         "reason": msg.reason,
                         "regime": msg.regime,
+                        "strategy": msg.strategy,
+                        "wave": msg.wave,
+                        "best_price": msg.best_price,
                         "ts_ns": msg.ts_ns,
                     }
                 )
@@ -279,9 +282,12 @@ def build_tables(run_dir: Path, config: RunConfig) -> dict[str, pd.DataFrame]:
                 "limit_price",
                 "reason",
                 "regime",
+                "strategy",
+                "wave",
+                "best_price",
                 "ts_ns",
             ],
-            ints=("limit_price",),
+            ints=("limit_price", "best_price"),
         ),
         "auctions": _frame(
             rows["auctions"],
