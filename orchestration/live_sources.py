@@ -19,7 +19,7 @@ import zmq
 
 from protocol.codec import ALL_MESSAGE_TYPES, Decoder
 from protocol.errors import ProtocolError
-from protocol.marketdata import NBBO, SequenceHeartbeat
+from protocol.marketdata import NBBO, SequenceHeartbeat, Trade
 from protocol.orders import OrderCanceled, OrderFilled, OrderReceived, OrderRejected
 
 
@@ -155,7 +155,7 @@ class NbboWatcher:
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
         self.sock.setsockopt(zmq.SUBSCRIBE, b"")
         self.sock.connect(endpoint)
-        self._decoder = Decoder([NBBO, SequenceHeartbeat])
+        self._decoder = Decoder([NBBO, SequenceHeartbeat, Trade])
         self.latest: dict[str, NBBO] = {}
         self.updates = 0
 

@@ -17,7 +17,7 @@ import zmq
 from protocol.base import Message
 from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Rejected
-from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest
+from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest, Trade
 from services.runtime import Service
 
 log = logging.getLogger(__name__)
@@ -144,10 +144,12 @@ class NbboView:
         self._on_update = on_update
 
     async def start(self) -> None:
-        feed = Feed(self.service, self.service.scenario.sip, "nbbo", [NBBO], self._on)
+        feed = Feed(self.service, self.service.scenario.sip, "nbbo", [NBBO, Trade], self._on)
         await feed.start()
 
-    def _on(self, msg: NBBO) -> None:
+    def _on(self, msg: NBBO | Trade) -> None:
+        if not isinstance(msg, NBBO):
+            return  # consolidated trades: not part of the NBBO state
         self.nbbo[msg.symbol] = msg
         if self._on_update is not None:
             self._on_update(msg)

@@ -334,6 +334,10 @@ class Service:
             sock.send_multipart([VERSION, encode(reply)])
 
     # ------------------------------------------------------------------ messages
+    def next_msg_id(self) -> int:
+        self._msg_seq += 1
+        return self._msg_seq
+
     def make(self, cls: type[M], **fields: Any) -> M:
         """A message with this service's header: next ``msg_id``, ``sender``, ``ts_ns`` now."""
         self._msg_seq += 1

@@ -6,6 +6,7 @@ NBBO is right from the first message; publishes ``NBBO`` only when the national 
 
 from __future__ import annotations
 
+import msgspec
 import zmq
 
 from protocol.codec import Decoder, encode
@@ -45,6 +46,9 @@ class Sip(Service):
             await feed.start()
 
     def _on_md(self, msg: Quote | Trade | Depth) -> None:
+        if isinstance(msg, Trade):
+            self._consolidate_trade(msg)
+            return
         if not isinstance(msg, Quote):
             return
         book = self.books.get(msg.symbol)
@@ -55,6 +59,24 @@ class Sip(Service):
         top = book.best()
         if top != self.tops.get(msg.symbol):
             self._publish(msg.symbol, top)
+
+    def _consolidate_trade(self, trade: Trade) -> None:
+        """The consolidated tape: every lit trade, republished in the SIP's own sequence.
+
+        Not recorded again (the venue taped it); ``venue`` still names where it printed.
+        """
+        self.seq += 1
+        self.pub_link.send(
+            encode(
+                msgspec.structs.replace(
+                    trade,
+                    seq=self.seq,
+                    sender=self.name,
+                    msg_id=self.next_msg_id(),
+                )
+            )
+        )
+        self.count("trades.consolidated")
 
     def _publish(self, symbol: str, top: TopOfBook) -> None:
         self.tops[symbol] = top

@@ -13,7 +13,7 @@ import zmq.asyncio
 from orchestration.launcher import Lab
 from orchestration.scenario import load_scenario
 from protocol.codec import VERSION, Decoder, encode
-from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest
+from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest, Trade
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +33,7 @@ class CloneClient:
         self.state: dict[str, NBBO] = {}
         self.seq = -1
         self.gaps = 0
+        self.trades = 0
 
     async def snapshot(self) -> Snapshot:
         await self.snap.send_multipart(
@@ -48,14 +49,17 @@ class CloneClient:
         self.seq = snap.seq
 
     async def apply_until(self, seq: int) -> None:
-        decoder = Decoder([NBBO, SequenceHeartbeat])
+        decoder = Decoder([NBBO, SequenceHeartbeat, Trade])
         while self.seq < seq:
             for msg in decoder.decode(await self.sub.recv_multipart()):
                 if isinstance(msg, SequenceHeartbeat) or msg.seq <= self.seq:
                     continue
                 self.gaps += msg.seq != self.seq + 1
                 self.seq = msg.seq
-                self.state[msg.symbol] = msg
+                if isinstance(msg, NBBO):
+                    self.state[msg.symbol] = msg
+                else:
+                    self.trades += 1
 
     def close(self) -> None:
         self.sub.close(linger=0)
@@ -84,6 +88,7 @@ def test_sip_late_joiner_snapshot_plus_updates_equals_live_state(tmp_path: Path)
                 asyncio.gather(early.apply_until(reference.seq), late.apply_until(reference.seq))
             )
             # Both stop exactly at the reference's seq, so their states are comparable.
+            assert early.trades > 0  # the consolidated tape flows in the same sequence
             return early.state, late.state, reference, early.gaps + late.gaps
         finally:
             for c in clients:

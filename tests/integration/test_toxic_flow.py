@@ -14,7 +14,7 @@ from orchestration.launcher import Lab
 from orchestration.scenario import Scenario, scenario_from_dict
 from protocol.codec import VERSION, Decoder, encode
 from protocol.common import OrderType, Side
-from protocol.marketdata import NBBO, SequenceHeartbeat, ValueUpdate
+from protocol.marketdata import NBBO, SequenceHeartbeat, Trade, ValueUpdate
 from protocol.money import to_micros
 from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
 from services.wholesaler_core import Economics, internalization_price
@@ -71,7 +71,7 @@ async def client(lab: Lab, informed: bool) -> list[float]:
     nbbos = sock(zmq.SUB, config.connect(config.scenario.sip, "md"))
     orders = sock(zmq.DEALER, config.connect(config.scenario.broker.name, "orders"))
     state: dict[str, int | NBBO] = {}
-    md = Decoder([ValueUpdate, NBBO, SequenceHeartbeat])
+    md = Decoder([ValueUpdate, NBBO, SequenceHeartbeat, Trade])
     reports = Decoder([OrderAccepted, OrderFilled, OrderCanceled, OrderRejected])
     rng = np.random.default_rng(5)
     improvements: list[float] = []
