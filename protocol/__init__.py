@@ -8,7 +8,7 @@ from protocol.auctions import (
 )
 from protocol.base import Message
 from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode, frames
-from protocol.common import Liquidity, OrderType, Side, TimeInForce
+from protocol.common import Liquidity, OrderType, Side, TimeInForce, Urgency
 from protocol.control import (
     Heartbeat,
     InjectionDone,
@@ -90,6 +90,7 @@ __all__ = [
     "SubmitOrder",
     "TimeInForce",
     "Trade",
+    "Urgency",
     "ValueUpdate",
     "encode",
     "frames",

@@ -50,6 +50,14 @@ class TimeInForce(enum.StrEnum):
     FOK = "fok"
 
 
+class Urgency(enum.StrEnum):
+    """How fast a parent order must be worked; the SOR's default strategy when none is named."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
 class Liquidity(enum.StrEnum):
     MAKER = "maker"
     TAKER = "taker"

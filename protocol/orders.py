@@ -21,6 +21,7 @@ from protocol.common import (
     Symbol,
     Text,
     TimeInForce,
+    Urgency,
 )
 
 
@@ -39,6 +40,7 @@ class SubmitOrder(Message, frozen=True):
     min_qty: QtyOrZero = 0
     regime: Name | None = None
     strategy: Name | None = None
+    urgency: Urgency | None = None
     parent_id: OrderId | None = None
     created_ns: Nanos = 0
     # Broker -> wholesaler: the PFOF per share the broker takes for this order (a cap);

@@ -54,6 +54,7 @@ from services.sor_strategies import (
     plan_wave,
     protection_limit,
     schedule,
+    strategy_for,
 )
 from services.sor_view import BookView, MarketVolume, VenueInfo
 
@@ -179,7 +180,9 @@ class Sor(Service):
             reason, field_name = "duplicate of a live order", "order_id"
         else:
             try:
-                strategy = parse_strategy(msg.strategy, self.destinations)
+                strategy = parse_strategy(
+                    strategy_for(msg.strategy, msg.urgency), self.destinations
+                )
             except ValueError as exc:
                 reason, field_name = str(exc), "strategy"
         link = self.reply_link(self.orders, identity)

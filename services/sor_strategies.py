@@ -50,6 +50,20 @@ class Strategy:
         return self.kind in TIME_SLICED
 
 
+URGENCY_STRATEGIES = {"high": "optimal", "normal": "greedy", "low": "twap"}
+
+
+def strategy_for(name: str | None, urgency: str | None) -> str | None:
+    """The named strategy, else the default for the parent's urgency.
+
+    ``high``: take what is there now at the lowest all-in cost (``optimal``); ``normal`` (or
+    none): ``greedy``; ``low``: slice over the scenario's TWAP horizon (``twap``).
+    """
+    if name:
+        return name
+    return URGENCY_STRATEGIES.get(str(urgency)) if urgency is not None else None
+
+
 def parse_strategy(name: str | None, destinations: Iterable[str]) -> Strategy:
     """Parse a strategy name; raises ``ValueError`` naming what is wrong (``greedy`` if None)."""
     if not name:

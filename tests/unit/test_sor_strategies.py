@@ -22,6 +22,7 @@ from services.sor_strategies import (
     pov_target,
     protection_limit,
     schedule,
+    strategy_for,
     twap_target,
 )
 from tests.unit.test_sor_core import MINI_PROJECT_BOOK, level
@@ -339,3 +340,17 @@ def test_protection_limit_collar_through_the_far_touch(
     side: Side, limit: int | None, ref: int | None, expected: int | None
 ) -> None:
     assert protection_limit(side, limit, ref, 300) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "urgency", "expected"),
+    [
+        (None, "high", "optimal"),
+        (None, "normal", "greedy"),
+        (None, "low", "twap"),
+        (None, None, None),
+        ("min-impact", "high", "min-impact"),
+    ],
+)
+def test_strategy_for_urgency_picks_default_unless_named(name, urgency, expected) -> None:
+    assert strategy_for(name, urgency) == expected
