@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
     p.add_argument("--no-live", action="store_true", help="plain line output")
     p.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        help="seconds the market runs on after the last order, so realized spreads can be "
+        "measured at longer horizons (default 5)",
+    )
+    p.add_argument(
         "--design",
         choices=["random", "sequential"],
         default="random",

@@ -118,6 +118,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             live=live,
             options=options_from_args(args),
             stream_file=args.file,
+            settle_s=args.settle,
         )
     )
 
@@ -134,6 +135,7 @@ async def compare(
     live: bool = False,
     options: object = None,
     stream_file: Path | None = None,
+    settle_s: float = 0.0,
 ) -> int:
     """The experiment (designs, repeats, live view, report) lives in orchestration.experiment."""
     from orchestration.experiment import compare_experiment
@@ -150,6 +152,7 @@ async def compare(
         live=live,
         options=options,  # type: ignore[arg-type]
         stream_file=stream_file,
+        settle_s=settle_s,
     )
 
 

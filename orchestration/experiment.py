@@ -15,6 +15,7 @@ plain run); replication k > 1 derives both from (seed, k) with numpy's ``SeedSeq
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -203,8 +204,10 @@ async def run_experiment(
     root: Path,
     nested: bool,
     monitor: Monitor,
+    settle_s: float = 0.0,
 ) -> list[RunResult]:
-    """Run every planned lab in turn: start, inject the run's stream, stop (always)."""
+    """Run every planned lab in turn: start, inject the run's stream, let the market run on for
+    ``settle_s`` (so fills' markouts mature for realized spreads), stop (always)."""
     from orchestration.launcher import Lab
     from orchestration.streams import write_stream
 
@@ -229,6 +232,9 @@ async def run_experiment(
             )
             done = await lab.inject(stream, timeout_s=scenario.stream.terminal_timeout_s)
             monitor.end_run(done)
+            if settle_s > 0:
+                monitor.note(f"[{plan.label}] market runs on {settle_s:g}s for markouts")
+                await lab.guard(asyncio.sleep(settle_s))  # a measured duration, not a handshake
         finally:
             exit_codes = await lab.stop()
         results.append(RunResult(plan, lab.run_dir, lab.config, lab.processes, exit_codes, rows))
@@ -245,6 +251,7 @@ async def compare_experiment(
     live: bool = False,
     options: StreamOptions | None = None,
     stream_file: Path | None = None,
+    settle_s: float = 0.0,
 ) -> int:
     """``flowlab compare``: plan, run every lab, pool the tables, write one report."""
     from orchestration.live import make_monitor
@@ -268,7 +275,7 @@ async def compare_experiment(
     monitor = make_monitor(live, total, title)
     async with monitor:
         results = await run_experiment(
-            scenario, plans, streams, root=root, nested=nested, monitor=monitor
+            scenario, plans, streams, root=root, nested=nested, monitor=monitor, settle_s=settle_s
         )
         monitor.note("writing the report")
     report_dir = out or (root if nested else results[0].run_dir)
