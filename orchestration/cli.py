@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show the processes of a running lab")
     p.add_argument("--run-dir", type=Path, default=None, help="default: runs/current")
     p.add_argument("--runs", type=Path, default=Path("runs"))
+    p.add_argument("--watch", action="store_true", help="refresh twice a second until Ctrl-C")
 
     p = sub.add_parser("inject", help="send a stream (generated or from a file) into a running lab")
     p.add_argument("--run-dir", type=Path, default=None)

@@ -24,6 +24,7 @@ from orchestration.streams import (
     validate_rows,
     write_stream,
 )
+from protocol.control import StatusReply
 
 LAB_FILE = "lab.json"
 
@@ -308,16 +309,46 @@ def cmd_status(args: argparse.Namespace) -> int:
     from protocol.control import StatusReply, StatusRequest
 
     run_dir = _current(args.runs, args.run_dir)
-    reply = _control_request(
-        run_dir, StatusRequest(sender="cli", ts_ns=time.time_ns()), StatusReply
-    )
-    print(f"lab {reply.run_dir} up {(time.time_ns() - reply.started_ns) / 1e9:.0f}s")
-    print(f"{'name':<12} {'role':<11} {'pid':>7} {'state':<9} {'heartbeat':>10}  messages in")
+
+    def ask() -> StatusReply:
+        request = StatusRequest(sender="cli", ts_ns=time.time_ns())
+        return _control_request(run_dir, request, StatusReply)
+
+    if args.watch:
+        return _watch_status(ask)
+    print("\n".join(_status_lines(ask())))
+    return 0
+
+
+def _status_lines(reply: StatusReply) -> list[str]:
+    up_s = (time.time_ns() - reply.started_ns) / 1e9
+    header = f"{'name':<12} {'role':<11} {'pid':>7} {'state':<9} {'heartbeat':>10} {'queue':>6}"
+    lines = [f"lab {reply.run_dir} up {up_s:.0f}s", header + "  messages in"]
     for s in reply.services:
         msgs = sum(v for k, v in s.counters.items() if k.endswith(".in"))
         age = f"{s.heartbeat_age_us / 1000:.0f} ms" if s.heartbeat_age_us >= 0 else "-"
-        print(f"{s.name:<12} {s.role:<11} {s.pid:>7} {s.state:<9} {age:>10}  {msgs}")
-    return 0
+        queue = s.counters.get("queue.depth", "-")
+        lines.append(
+            f"{s.name:<12} {s.role:<11} {s.pid:>7} {s.state:<9} {age:>10} {queue:>6}  {msgs}"
+        )
+    return lines
+
+
+def _watch_status(ask) -> int:  # type: ignore[no-untyped-def]
+    """A live table of the background lab's processes, refreshed twice a second."""
+    from rich.live import Live
+    from rich.text import Text
+
+    try:
+        with Live(Text("\n".join(_status_lines(ask()))), refresh_per_second=4) as live:
+            while True:
+                time.sleep(0.5)  # the refresh period of a polling view
+                live.update(Text("\n".join(_status_lines(ask()))))
+    except KeyboardInterrupt:
+        return 0
+    except ScenarioError as exc:  # the lab went away
+        print(f"flowlab status: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_down(args: argparse.Namespace) -> int:
