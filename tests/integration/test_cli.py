@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +41,28 @@ def flowlab(*args: str, cwd: Path, timeout: float = 180) -> subprocess.Completed
     return subprocess.run(
         [*FLOWLAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
+
+
+def watch_status(cwd: Path, timeout: float = 20.0) -> str:
+    """Run ``flowlab status --watch`` on a pseudo-terminal until it shows a table, then Ctrl-C."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [*FLOWLAB, "status", "--watch"], cwd=cwd, stdin=terminal, stdout=terminal, stderr=terminal
+    )
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while b"agents" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                seen += os.read(controller, 65536)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+        os.close(controller)
+    assert code == 0
+    return seen.decode(errors="replace")
 
 
 def test_compare_with_orders_and_out_writes_summary_accounting_for_every_order(
@@ -85,6 +112,8 @@ def test_up_status_inject_down_drive_a_background_lab(tmp_path: Path) -> None:
         assert status.returncode == 0, status.stderr
         for name in ("broker", "lit-a", "recorder", "wh-a"):
             assert name in status.stdout
+
+        assert "broker" in watch_status(tmp_path)
 
         inject = flowlab("inject", "--orders", "25", "--rate", "100", cwd=tmp_path, timeout=120)
         assert inject.returncode == 0, inject.stderr[-3000:]
