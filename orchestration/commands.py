@@ -410,10 +410,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = load_run_config(args.run_dir / "config.toml")
     out = args.out or args.run_dir
     summary = make_report(args.run_dir, config, out, processes=[])
+    from orchestration.bestex import format_bestex, write_bestex
     from orchestration.report import format_regime_table
 
     print(format_regime_table(summary))
     print(f"report: {out / 'report.md'}")
+    parents = write_bestex(args.run_dir, config, out)
+    if len(parents):  # parents sent straight to the SOR: their best-execution report
+        print(format_bestex(parents))
+        print(f"best execution: {out / 'bestex.md'}")
     return 0
 
 

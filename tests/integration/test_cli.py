@@ -117,6 +117,8 @@ def test_up_status_inject_down_drive_a_background_lab(tmp_path: Path) -> None:
 
         inject = flowlab("inject", "--orders", "25", "--rate", "100", cwd=tmp_path, timeout=120)
         assert inject.returncode == 0, inject.stderr[-3000:]
+        to_sor = flowlab("inject", "--to", "sor", "--orders", "4", "--rate", "100", cwd=tmp_path)
+        assert to_sor.returncode == 0, to_sor.stderr[-3000:]
     finally:
         down = flowlab("down", cwd=tmp_path, timeout=120)
     assert down.returncode == 0, down.stderr
@@ -127,3 +129,5 @@ def test_up_status_inject_down_drive_a_background_lab(tmp_path: Path) -> None:
     assert report.returncode == 0, report.stderr[-3000:]
     orders = pd.read_parquet(tmp_path / "rep" / "orders.parquet")
     assert len(orders) == 25 and (orders["status"] != "open").all()
+    parents = pd.read_parquet(tmp_path / "rep" / "bestex.parquet")
+    assert len(parents) == 4
