@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--foreground", action="store_true", help="run the orchestrator in this process")
     p.add_argument("--no-live", action="store_true", help="--foreground: plain lines, no live view")
     p.add_argument(
+        "--hosts",
+        type=Path,
+        default=None,
+        help="multi-host lab: where each service runs and how to start it there (docs/HOSTS.md)",
+    )
+    p.add_argument(
         "--attach",
         action="store_true",
         help="only supervise services started elsewhere (compose); needs --config",

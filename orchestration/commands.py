@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from orchestration.launcher import Lab, LabError, Proc
-from orchestration.runconfig import RunConfig, load_run_config
+from orchestration.runconfig import HostsFile, RunConfig, load_hosts, load_run_config
 from orchestration.scenario import REGIMES, Scenario, ScenarioError, load_scenario
 from orchestration.streams import (
     StreamError,
@@ -191,9 +191,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise ScenarioError("--attach and --config FILE go together")
         return _run(attach_lab(load_run_config(args.config)))
     scenario = _scenario(args.scenario)
+    hosts = load_hosts(args.hosts) if args.hosts else None
     if args.foreground:
         live = sys.stdout.isatty() and not args.no_live
-        return _run(serve_lab(scenario, args.runs, args.run_dir, live=live))
+        return _run(serve_lab(scenario, args.runs, args.run_dir, live=live, hosts=hosts))
     from orchestration.launcher import new_run_dir
 
     run_dir = args.run_dir or new_run_dir(args.runs, scenario.name)
@@ -209,6 +210,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     ]
     if args.scenario:
         cmd += ["--scenario", str(args.scenario)]
+    if args.hosts:
+        cmd += ["--hosts", str(args.hosts)]
     with (run_dir / "orchestrator.log").open("ab") as log_file:
         proc = subprocess.Popen(
             cmd, stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True
@@ -239,12 +242,18 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 async def serve_lab(
-    scenario: Scenario, runs: Path, run_dir: Path | None, live: bool = False
+    scenario: Scenario,
+    runs: Path,
+    run_dir: Path | None,
+    live: bool = False,
+    hosts: HostsFile | None = None,
 ) -> int:
     from orchestration.live import make_monitor, watch
 
     monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
-    lab = Lab(scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat)
+    lab = Lab(
+        scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat, hosts=hosts
+    )
     try:
         await lab.start()
         info = {

@@ -27,7 +27,7 @@ from pathlib import Path
 import zmq
 import zmq.asyncio
 
-from orchestration.runconfig import RunConfig, resolve_loopback, write_run_config
+from orchestration.runconfig import HostsFile, RunConfig, resolve_loopback, write_run_config
 from orchestration.scenario import Scenario
 from protocol.codec import VERSION, Decoder, encode, received_type
 from protocol.control import (
@@ -126,12 +126,19 @@ class Lab:
         runs_root: Path = Path("runs"),
         run_dir: Path | None = None,
         on_heartbeat: Callable[[Proc], None] | None = None,
+        hosts: HostsFile | None = None,
     ) -> None:
         self.scenario = scenario
         self.run_dir = run_dir or new_run_dir(runs_root, scenario.name)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
-        self.config: RunConfig = resolve_loopback(scenario, self.run_dir)
+        self.hosts = hosts
+        self.config: RunConfig = resolve_loopback(
+            scenario,
+            self.run_dir,
+            host=hosts.orchestrator if hosts else "127.0.0.1",
+            placement=hosts.placement() if hosts else None,
+        )
         self.config_path = self.run_dir / "config.toml"
         self.procs: dict[str, Proc] = {}
         self.externals: dict[str, ServiceStatus] = {}
@@ -192,7 +199,9 @@ class Lab:
     async def spawn(self, name: str, role: str, *extra: str) -> Proc:
         """Start one service process (``flowlab service ROLE ...``) with its log in the run dir."""
         log_path = self.run_dir / "logs" / f"{name}.log"
+        prefix = self.hosts.launch_prefix().get(name, []) if self.hosts else []
         cmd = [
+            *prefix,
             sys.executable,
             "-m",
             "orchestration.cli",

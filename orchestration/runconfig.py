@@ -145,16 +145,61 @@ def _resolve(
     return RunConfig(run_dir=run_dir, scenario=scenario, control=control, services=services)
 
 
-def resolve_loopback(scenario: Scenario, run_dir: Path, host: str = "127.0.0.1") -> RunConfig:
-    """Every endpoint on a free loopback TCP port (one lab per machine or many side by side)."""
+def resolve_loopback(
+    scenario: Scenario,
+    run_dir: Path,
+    host: str = "127.0.0.1",
+    placement: dict[str, str] | None = None,
+) -> RunConfig:
+    """Every endpoint on a free TCP port: on loopback, or on the address of the host each
+    service is placed on (``placement``: service name -> address; others and the orchestrator's
+    control endpoint on ``host``). Ports are checked free on this machine's loopback."""
+    placement = placement or {}
+    unknown = sorted(set(placement) - {name for name, _ in service_plan(scenario)})
+    if unknown:
+        raise ScenarioError(f"hosts: no service named {', '.join(unknown)}")
 
-    def endpoint(_name: str, _kind: str) -> Endpoint:
-        port = free_tcp_port(host)
-        return Endpoint(bind=f"tcp://{host}:{port}", connect=f"tcp://{host}:{port}")
+    def endpoint(name: str, _kind: str) -> Endpoint:
+        address = placement.get(name, host)
+        port = free_tcp_port()
+        return Endpoint(bind=f"tcp://{address}:{port}", connect=f"tcp://{address}:{port}")
 
-    port = free_tcp_port(host)
+    port = free_tcp_port()
     control = Endpoint(bind=f"tcp://{host}:{port}", connect=f"tcp://{host}:{port}")
     return _resolve(scenario, str(run_dir), endpoint, control)
+
+
+class HostSpec(Spec, frozen=True):
+    """One host of a multi-host lab: its address, how to start a process there, what runs on it.
+
+    ``launch`` is a command prefix for processes on that host (e.g. ``["ip", "netns", "exec",
+    "b"]`` for a network namespace, or ``["ssh", "hostb"]`` with the run directory on a shared
+    filesystem); empty means this machine.
+    """
+
+    address: str
+    launch: list[str] = []
+    services: list[str] = []
+
+
+class HostsFile(Spec, frozen=True):
+    """``flowlab up --hosts FILE``: where the orchestrator listens and where services run."""
+
+    orchestrator: str = "127.0.0.1"
+    hosts: dict[str, HostSpec] = {}
+
+    def placement(self) -> dict[str, str]:
+        return {svc: h.address for h in self.hosts.values() for svc in h.services}
+
+    def launch_prefix(self) -> dict[str, list[str]]:
+        return {svc: list(h.launch) for h in self.hosts.values() for svc in h.services}
+
+
+def load_hosts(path: str | Path) -> HostsFile:
+    try:
+        return msgspec.toml.decode(Path(path).read_bytes(), type=HostsFile)
+    except (OSError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ScenarioError(f"cannot load hosts file {path}: {exc}") from exc
 
 
 def resolve_compose(scenario: Scenario, run_dir: str = "/run/flowlab") -> RunConfig:
