@@ -416,6 +416,15 @@ def cmd_inject(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if (args.run_dir / "experiment.json").exists():
+        # an experiment directory (compare --repeat / --design sequential): pool its runs
+        from orchestration.experiment import results_from_summary, write_experiment_report
+
+        scenario, results, design, repeat = results_from_summary(args.run_dir)
+        write_experiment_report(
+            scenario, results, design, repeat, args.run_dir, args.out or args.run_dir
+        )
+        return 0
     config = load_run_config(args.run_dir / "config.toml")
     out = args.out or args.run_dir
     summary = make_report(args.run_dir, config, out, processes=[])

@@ -16,6 +16,7 @@ plain run); replication k > 1 derives both from (seed, k) with numpy's ``SeedSeq
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -184,6 +185,86 @@ def pool_tables(
     return {name: pd.concat(parts, ignore_index=True) for name, parts in pooled.items()}
 
 
+EXPERIMENT_FILE = "experiment.json"
+
+
+def write_experiment_report(
+    scenario: Scenario,
+    results: list[RunResult],
+    design: str,
+    repeat: int,
+    root: Path,
+    report_dir: Path,
+    *,
+    elapsed_s: float | None = None,
+) -> dict:
+    """Pool the runs' tables and write one report (``compare``, and ``report`` on an
+    experiment directory); prints the regime table and every comparison's verdict."""
+    from orchestration.report import format_regime_table, verdict, write_report
+    from orchestration.tape import build_tables
+
+    regimes = list(scenario.broker.regimes)
+    nested = len(results) > 1
+    tables = pool_tables(results, design, build_tables)
+    exit_codes = {r.plan.label: r.exit_codes for r in results}
+    processes = [p | {"run": r.plan.label} if nested else p for r in results for p in r.processes]
+    extra: dict[str, object] = {
+        "exit_codes": exit_codes if nested else results[0].exit_codes,
+        "design": design_summary(design, repeat, regimes, results),
+    }
+    if elapsed_s is not None:
+        extra["elapsed_s"] = round(elapsed_s, 2)
+    summary = write_report(
+        report_dir,
+        scenario=scenario.name,
+        seed=scenario.seed,
+        run_dir=str(root),
+        processes=processes,
+        tables=tables,
+        regime_order=regimes,
+        extra=extra,
+    )
+    if nested:  # what `flowlab report ROOT` needs to pool the runs again, wherever --out was
+        record = {k: summary[k] for k in ("design", "processes", "exit_codes")}
+        (root / EXPERIMENT_FILE).write_text(json.dumps(record, indent=2))
+    print(format_regime_table(summary))
+    for comparison in summary["comparisons"]:
+        print(f"  {verdict(comparison).replace('**', '')}")
+    print(f"report: {report_dir / 'report.md'}  {report_dir / 'report.html'}")
+    return summary
+
+
+def results_from_summary(root: Path) -> tuple[Scenario, list[RunResult], str, int]:
+    """Rebuild an experiment's runs from its ``experiment.json`` (for ``flowlab report``)."""
+    from orchestration.runconfig import load_run_config
+
+    summary = json.loads((root / EXPERIMENT_FILE).read_text())
+    design = summary["design"]
+    results = []
+    for run in design["runs"]:
+        run_dir = Path(run["run_dir"])
+        if not run_dir.is_absolute() and not run_dir.exists():
+            run_dir = root / run_dir.name
+        config = load_run_config(run_dir / "config.toml")
+        plan = RunPlan(
+            run["run"],
+            run["replication"],
+            tuple(run["regimes"]),
+            run["stream_seed"],
+            run["market_seed"],
+        )
+        processes = [p for p in summary["processes"] if p.get("run", run["run"]) == run["run"]]
+        codes = summary["exit_codes"].get(run["run"], summary["exit_codes"])
+        results.append(RunResult(plan, run_dir, config, processes, codes, [{}] * run["orders"]))
+    scenario = results[0].config.scenario  # type: ignore[attr-defined]
+    if len(results) > 1:  # every run shares the experiment's arms
+        scenario = msgspec.structs.replace(
+            scenario,
+            broker=msgspec.structs.replace(scenario.broker, regimes=list(design["regimes"])),
+        )
+    return scenario, results, design["design"], int(design["repeat"])
+
+
 def design_summary(
     design: str, repeat: int, regimes: Sequence[str], results: list[RunResult]
 ) -> dict:
@@ -255,8 +336,6 @@ async def compare_experiment(
 ) -> int:
     """``flowlab compare``: plan, run every lab, pool the tables, write one report."""
     from orchestration.live import make_monitor
-    from orchestration.report import format_regime_table, verdict, write_report
-    from orchestration.tape import build_tables
 
     regimes = list(scenario.broker.regimes)
     plans = plan_runs(scenario, regimes, design, repeat)
@@ -279,27 +358,16 @@ async def compare_experiment(
         )
         monitor.note("writing the report")
     report_dir = out or (root if nested else results[0].run_dir)
-    tables = pool_tables(results, design, build_tables)
     exit_codes = {r.plan.label: r.exit_codes for r in results}
-    processes = [p | {"run": r.plan.label} if nested else p for r in results for p in r.processes]
-    summary = write_report(
+    write_experiment_report(
+        scenario,
+        results,
+        design,
+        repeat,
+        root if nested else results[0].run_dir,
         report_dir,
-        scenario=scenario.name,
-        seed=scenario.seed,
-        run_dir=str(root if nested else results[0].run_dir),
-        processes=processes,
-        tables=tables,
-        regime_order=regimes,
-        extra={
-            "exit_codes": exit_codes if nested else results[0].exit_codes,
-            "elapsed_s": round(time.monotonic() - started, 2),
-            "design": design_summary(design, repeat, regimes, results),
-        },
+        elapsed_s=time.monotonic() - started,
     )
-    print(format_regime_table(summary))
-    for comparison in summary["comparisons"]:
-        print(f"  {verdict(comparison).replace('**', '')}")
-    print(f"report: {report_dir / 'report.md'}  {report_dir / 'report.html'}")
     unclean = {
         label: {n: c for n, c in codes.items() if c != 0} for label, codes in exit_codes.items()
     }

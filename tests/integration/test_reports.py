@@ -115,3 +115,29 @@ def test_compare_prints_table_and_verdicts_with_confidence_intervals(experiment)
 
     assert re.search(r"auction vs pfof, price_improvement_usd_per_share: .*95% CI", result.stdout)
     assert "report.html" in result.stdout
+
+
+def test_report_on_experiment_directory_pools_runs_like_compare(experiment, tmp_path):
+    report, _ = experiment
+    original = json.loads((report / "summary.json").read_text())
+    root = Path(original["run_dir"])
+    if not root.is_absolute():  # compare ran in the experiment's working directory
+        root = report.parent / root
+
+    result = subprocess.run(
+        [*FLOWLAB, "report", str(root), "--out", str(tmp_path / "again")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["design"]["design"] == "sequential"
+    assert again["regimes"].keys() == original["regimes"].keys()
+    for regime, metrics in original["regimes"].items():
+        assert again["regimes"][regime]["orders"] == metrics["orders"]
+        assert again["regimes"][regime]["filled_shares"] == metrics["filled_shares"]
+        assert (
+            again["regimes"][regime]["retail_cost_vs_mid_usd"] == metrics["retail_cost_vs_mid_usd"]
+        )
