@@ -60,8 +60,9 @@ def quote_ladder(
     out: list[tuple[Side, int]] = []
     for k in range(levels):
         offset = (half_spread_bps + k * step_bps) / 1e4
-        bid = round_to_tick(int(fair * (1.0 - offset)), tick, side_up=False)
-        ask = round_to_tick(math.ceil(fair * (1.0 + offset)), tick, side_up=True)
+        # Rounding tolerance of a micro-dollar: float noise must not push a price a tick out.
+        bid = round_to_tick(math.floor(fair * (1.0 - offset) + 1e-3), tick, side_up=False)
+        ask = round_to_tick(math.ceil(fair * (1.0 + offset) - 1e-3), tick, side_up=True)
         if bid > 0:
             out.append((Side.BUY, bid))
         out.append((Side.SELL, max(ask, bid + tick)))

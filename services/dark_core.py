@@ -74,6 +74,8 @@ class DarkBook:
             raise KeyError(f"order_id: duplicate {key!r}")
         if not pegged and limit_price is None:
             raise ValueError("limit_price: required for a priced dark order")
+        if qty <= 0:
+            raise ValueError("qty: must be > 0")
         self._arrival += 1
         order = DarkOrder(key, account, is_buy, qty, limit_price, min_qty, self._arrival, pegged)
         self.orders[key] = order
@@ -164,7 +166,9 @@ def _pair_price(buy: DarkOrder, sell: DarkOrder, mid: int | None) -> int | None:
     if buy.leaves == 0 or sell.leaves == 0 or buy.account == sell.account:
         return None
     qty = min(buy.leaves, sell.leaves)
-    if qty < buy.min_qty or qty < sell.min_qty:
+    # A minimum quantity binds each execution, but never more than what the order has left:
+    # otherwise a partly filled order could never trade its remainder.
+    if qty < min(buy.min_qty, buy.leaves) or qty < min(sell.min_qty, sell.leaves):
         return None
     if buy.pegged and sell.pegged:
         price = mid

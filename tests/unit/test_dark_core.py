@@ -352,7 +352,10 @@ def test_dark_book_random_operations_conserve_quantity_and_fill_at_mid(ops: list
                     assert buy[1] != sell[1]
                     assert buy[4] is None or buy[4] >= fill.price
                     assert sell[4] is None or sell[4] <= fill.price
-                    assert fill.qty >= buy[5] and fill.qty >= sell[5]
+                    # min qty binds each execution, capped at what the order had left
+                    buy_left = buy[3] - filled.get(fill.buy_key, 0)
+                    sell_left = sell[3] - filled.get(fill.sell_key, 0)
+                    assert fill.qty >= min(buy[5], buy_left) and fill.qty >= min(sell[5], sell_left)
                     filled[fill.buy_key] = filled.get(fill.buy_key, 0) + fill.qty
                     filled[fill.sell_key] = filled.get(fill.sell_key, 0) + fill.qty
                     assert fill.buy_leaves == added[fill.buy_key][3] - filled[fill.buy_key]
@@ -379,3 +382,21 @@ def test_dark_book_random_operations_conserve_quantity_and_fill_at_mid(ops: list
     for key, order in added.items():
         resting_leaves = book.orders[key].leaves if key in book.orders else 0
         assert filled.get(key, 0) + resting_leaves + canceled.get(key, 0) == order[3]
+
+
+def test_cross_partly_filled_order_below_its_min_qty_can_still_trade_its_remainder() -> None:
+    book = DarkBook("ACME")
+    book.add("b1", "acct-b", True, 300, None, 200)
+    book.add("s1", "acct-s", False, 200, None, 0)
+    first = book.cross(100_000_000)
+    book.add("s2", "acct-t", False, 500, None, 0)
+
+    second = book.cross(100_000_000)
+
+    assert [f.qty for f in first] == [200]
+    assert [(f.buy_key, f.qty, f.buy_leaves) for f in second] == [("b1", 100, 0)]
+
+
+def test_add_non_positive_qty_raises_naming_qty() -> None:
+    with pytest.raises(ValueError, match="qty"):
+        DarkBook("ACME").add("b1", "acct", True, 0, None, 0)
