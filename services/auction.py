@@ -28,10 +28,8 @@ from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
-    OrderAccepted,
     OrderCanceled,
     OrderFilled,
-    OrderRejected,
     SubmitOrder,
 )
 from services.auction_core import AuctionResponse, AuctionSpec, clear, validate_response
@@ -98,32 +96,12 @@ class AuctionHouse(Service):
         nbbo = self.nbbo.usable(msg.symbol) if msg.symbol in self.nbbo.nbbo else None
         if msg.symbol not in self.scenario.symbol_names or msg.order_type is OrderType.MIDPOINT:
             field_name = "symbol" if msg.symbol not in self.scenario.symbol_names else "order_type"
-            payload = encode(
-                self.make(
-                    OrderRejected,
-                    order_id=msg.order_id,
-                    reason=f"cannot auction this {field_name}",
-                    field=field_name,
-                    venue=self.name,
-                )
-            )
-            link.send(payload)
-            self.tape(payload)
+            self.reply_rejected(link, msg.order_id, f"cannot auction this {field_name}", field_name)
             return
         if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
-            payload = encode(
-                self.make(
-                    OrderCanceled,
-                    order_id=msg.order_id,
-                    symbol=msg.symbol,
-                    canceled_qty=msg.qty,
-                    cum_qty=0,
-                    reason="no valid NBBO to start an auction",
-                    venue=self.name,
-                )
+            self.reply_canceled(
+                link, msg.order_id, msg.symbol, msg.qty, 0, "no valid NBBO to start an auction"
             )
-            link.send(payload)
-            self.tape(payload)
             return
         self.auction_seq += 1
         auction_id = f"{self.name}-{self.auction_seq}"
@@ -141,18 +119,7 @@ class AuctionHouse(Service):
             end_ns=start + self.window_ns,
         )
         self.open[auction_id] = OpenAuction(spec, identity, msg, recv_ns)
-        link.send(
-            encode(
-                self.make(
-                    OrderAccepted,
-                    order_id=msg.order_id,
-                    symbol=msg.symbol,
-                    venue=self.name,
-                    leaves_qty=msg.qty,
-                    recv_ns=recv_ns,
-                )
-            )
-        )
+        self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self.seq += 1
         notice = self.make(
             AuctionStarted,
@@ -190,35 +157,13 @@ class AuctionHouse(Service):
         else:
             reason = validate_response(auction.spec, response)
         if reason is not None:
-            field_name, _, text = reason.partition(": ")
-            payload = encode(
-                self.make(
-                    OrderRejected,
-                    order_id=msg.response_id,
-                    reason=text or reason,
-                    field=field_name if text else None,
-                    venue=self.name,
-                )
-            )
-            link.send(payload)
-            self.tape(payload)
+            self.reply_rejected(link, msg.response_id, reason, None)
             self.count("responses.rejected")
             return
         assert auction is not None
         auction.responses.append(response)
         auction.responder_ids[msg.response_id] = identity
-        link.send(
-            encode(
-                self.make(
-                    OrderAccepted,
-                    order_id=msg.response_id,
-                    symbol=auction.spec.symbol,
-                    venue=self.name,
-                    leaves_qty=msg.qty,
-                    recv_ns=recv_ns,
-                )
-            )
-        )
+        self.reply_accepted(link, msg.response_id, auction.spec.symbol, msg.qty, recv_ns)
 
     # ------------------------------------------------------------------ clearing
     def _complete(self, auction_id: str) -> None:
@@ -292,19 +237,14 @@ class AuctionHouse(Service):
                     )
                 )
         if clearing.remainder_qty:
-            payload = encode(
-                self.make(
-                    OrderCanceled,
-                    order_id=order.order_id,
-                    symbol=spec.symbol,
-                    canceled_qty=clearing.remainder_qty,
-                    cum_qty=clearing.filled_qty,
-                    reason=f"auction remainder ({clearing.responses} responses)",
-                    venue=self.name,
-                )
+            self.reply_canceled(
+                broker_link,
+                order.order_id,
+                spec.symbol,
+                clearing.remainder_qty,
+                clearing.filled_qty,
+                f"auction remainder ({clearing.responses} responses)",
             )
-            broker_link.send(payload)
-            self.tape(payload)
         end = self.nbbo.get(spec.symbol)
         self.seq += 1
         done = self.make(

@@ -148,18 +148,7 @@ class Broker(Service):
         elif key in self.seen:
             reason, field_name = "duplicate order_id", "order_id"
         if reason is not None:
-            payload = encode(
-                self.make(
-                    OrderRejected,
-                    order_id=msg.order_id,
-                    reason=reason,
-                    field=field_name,
-                    venue=self.name,
-                )
-            )
-            link.send(payload)
-            self.tape(payload)
-            self.count("orders.rejected")
+            self.reply_rejected(link, msg.order_id, reason, field_name)
             return
         nbbo = self.nbbo.get(msg.symbol)
         bid, ask = (nbbo.bid_px, nbbo.ask_px) if nbbo else (None, None)
@@ -184,18 +173,7 @@ class Broker(Service):
             client.commission_due = self.commission
         self.clients[key] = client
         self.seen.add(key)
-        link.send(
-            encode(
-                self.make(
-                    OrderAccepted,
-                    order_id=msg.order_id,
-                    symbol=msg.symbol,
-                    venue=self.name,
-                    leaves_qty=msg.qty,
-                    recv_ns=recv_ns,
-                )
-            )
-        )
+        self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self.count(f"orders.{regime}")
         self._route_next(key, client, "regime " + regime)
 

@@ -23,10 +23,8 @@ from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
-    OrderAccepted,
     OrderCanceled,
     OrderFilled,
-    OrderRejected,
     SubmitOrder,
 )
 from services.dark_core import DarkBook, DarkFill, midpoint
@@ -124,17 +122,9 @@ class DarkPool(Service):
         key = f"{identity.decode(errors='replace')}|{msg.order_id}"
         if reason is None and key in self.owners:
             reason, field = "duplicate of a live order", "order_id"
+        link = self.reply_link(self.orders, identity)
         if reason is not None or book is None:
-            rej = self.make(
-                OrderRejected,
-                order_id=msg.order_id,
-                reason=reason or "",
-                field=field,
-                venue=self.name,
-            )
-            payload = encode(rej)
-            self.reply_link(self.orders, identity).send(payload)
-            self.tape(payload)
+            self.reply_rejected(link, msg.order_id, reason or "", field)
             return
         self.owners[key] = DarkOwner(identity, msg.order_id, msg.symbol, msg.side, recv_ns=recv_ns)
         pegged = msg.order_type is not OrderType.LIMIT
@@ -147,15 +137,7 @@ class DarkPool(Service):
             max(msg.min_qty, self.min_qty),
             pegged=pegged,
         )
-        accepted = self.make(
-            OrderAccepted,
-            order_id=msg.order_id,
-            symbol=msg.symbol,
-            venue=self.name,
-            leaves_qty=msg.qty,
-            recv_ns=recv_ns,
-        )
-        self.reply_link(self.orders, identity).send(encode(accepted))
+        self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self._report(book, book.match(key, self._mid(msg.symbol)))
         if msg.tif is TimeInForce.IOC:
             leaves = book.cancel(key)

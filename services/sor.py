@@ -187,17 +187,7 @@ class Sor(Service):
                 reason, field_name = str(exc), "strategy"
         link = self.reply_link(self.orders, identity)
         if reason is not None or strategy is None:
-            payload = encode(
-                self.make(
-                    OrderRejected,
-                    order_id=msg.order_id,
-                    reason=reason or "",
-                    field=field_name,
-                    venue=self.name,
-                )
-            )
-            link.send(payload)
-            self.tape(payload)
+            self.reply_rejected(link, msg.order_id, reason or "", field_name)
             return
         bid, ask = self._arrival_quote(msg.symbol)
         ref = ask if msg.side is Side.BUY else bid
@@ -208,18 +198,7 @@ class Sor(Service):
         volume = self.volume.by_symbol[msg.symbol]
         work = Working(key, identity, parent, strategy, time.monotonic_ns(), volume_at_start=volume)
         self.working[key] = work
-        link.send(
-            encode(
-                self.make(
-                    OrderAccepted,
-                    order_id=msg.order_id,
-                    symbol=msg.symbol,
-                    venue=self.name,
-                    leaves_qty=msg.qty,
-                    recv_ns=recv_ns,
-                )
-            )
-        )
+        self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self.count("parents.accepted")
         if parent.limit_price is None:
             self._finish(work, ParentState.CANCELED, "no NBBO to protect a market order")

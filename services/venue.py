@@ -20,10 +20,8 @@ from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
-    OrderAccepted,
     OrderCanceled,
     OrderFilled,
-    OrderRejected,
     ReplaceOrder,
     SubmitOrder,
 )
@@ -113,11 +111,7 @@ class Venue(Service):
             self.tape(payload)
 
     def _reject(self, identity: bytes, order_id: str, reason: str, field: str | None) -> None:
-        self.count("orders.rejected")
-        msg = self.make(
-            OrderRejected, order_id=order_id, reason=reason, field=field, venue=self.name
-        )
-        self._send(identity, encode(msg), tape=True)
+        self.reply_rejected(self.reply_link(self.orders, identity), order_id, reason, field)
 
     # ------------------------------------------------------------------ orders
     def _on_submit(self, identity: bytes, msg: SubmitOrder, recv_ns: int) -> None:
@@ -152,21 +146,13 @@ class Venue(Service):
         )
         if result.status == "rejected":
             reason = result.reject_reason or "rejected by the book"
-            field, _, text = reason.partition(": ")
-            self._reject(identity, msg.order_id, text or reason, field if text else None)
+            self._reject(identity, msg.order_id, reason, None)
             return
         self.count("orders.accepted")
         owner = Owner(identity, msg.order_id, msg.symbol, msg.side, msg.qty, recv_ns=recv_ns)
         self.owners[key] = owner
-        accepted = self.make(
-            OrderAccepted,
-            order_id=msg.order_id,
-            symbol=msg.symbol,
-            venue=self.name,
-            leaves_qty=msg.qty,
-            recv_ns=recv_ns,
-        )
-        self._send(identity, encode(accepted))
+        link = self.reply_link(self.orders, identity)
+        self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self._apply_result(book, key, result)
 
     def _apply_result(self, book: OrderBook, key: str, result: SubmitResult) -> None:

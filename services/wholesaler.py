@@ -134,29 +134,9 @@ class Wholesaler(Service):
         if decline is not None:
             field, reason = decline
             if field is not None:
-                payload = encode(
-                    self.make(
-                        OrderRejected,
-                        order_id=msg.order_id,
-                        reason=reason,
-                        field=field,
-                        venue=self.name,
-                    )
-                )
-            else:
-                payload = encode(
-                    self.make(
-                        OrderCanceled,
-                        order_id=msg.order_id,
-                        symbol=msg.symbol,
-                        canceled_qty=msg.qty,
-                        cum_qty=0,
-                        reason=reason,
-                        venue=self.name,
-                    )
-                )
-            link.send(payload)
-            self.tape(payload)
+                self.reply_rejected(link, msg.order_id, reason, field)
+                return
+            self.reply_canceled(link, msg.order_id, msg.symbol, msg.qty, 0, reason)
             self.count("orders.declined")
             return
         nbbo = self.nbbo.usable(msg.symbol)
@@ -188,19 +168,9 @@ class Wholesaler(Service):
         if msg.limit_price is not None and (
             price > msg.limit_price if is_buy else price < msg.limit_price
         ):
-            payload = encode(
-                self.make(
-                    OrderCanceled,
-                    order_id=msg.order_id,
-                    symbol=msg.symbol,
-                    canceled_qty=msg.qty,
-                    cum_qty=0,
-                    reason="limit not marketable at our price",
-                    venue=self.name,
-                )
+            self.reply_canceled(
+                link, msg.order_id, msg.symbol, msg.qty, 0, "limit not marketable at our price"
             )
-            link.send(payload)
-            self.tape(payload)
             return
         mid = (nbbo.bid_px + nbbo.ask_px) / 2
         pfof = rate * msg.qty
