@@ -163,6 +163,9 @@ class Agents(Service):
         self.order_seq += 1
         return f"{prefix}-{self.order_seq}"
 
+    def _submit(self, venue: str, **fields: object) -> None:
+        self._send(venue, self.make(SubmitOrder, **fields))
+
     def _send(self, venue: str, msg: SubmitOrder | CancelOrder) -> None:
         self.links[venue].send(encode(msg))
 
@@ -210,19 +213,16 @@ class Agents(Service):
             order_id = self._next_id(f"mm.{maker.venue}.{maker.symbol}")
             maker.live[order_id] = self.mm_cfg.size
             self.owner[order_id] = maker
-            self._send(
+            self._submit(
                 maker.venue,
-                self.make(
-                    SubmitOrder,
-                    order_id=order_id,
-                    symbol=maker.symbol,
-                    side=side,
-                    qty=self.mm_cfg.size,
-                    order_type=OrderType.LIMIT,
-                    limit_price=price,
-                    tif=TimeInForce.DAY,
-                    account=maker.account,
-                ),
+                order_id=order_id,
+                symbol=maker.symbol,
+                side=side,
+                qty=self.mm_cfg.size,
+                order_type=OrderType.LIMIT,
+                limit_price=price,
+                tif=TimeInForce.DAY,
+                account=maker.account,
             )
         for order_id in old:
             self._send(maker.venue, self.make(CancelOrder, order_id=order_id, symbol=maker.symbol))
@@ -290,35 +290,29 @@ class Agents(Service):
                 )
             elif u < cfg.dark_share + cfg.market_share:
                 venue = venues[int(rng.integers(len(venues)))]
-                self._send(
+                self._submit(
                     venue,
-                    self.make(
-                        SubmitOrder,
-                        order_id=order_id,
-                        symbol=symbol,
-                        side=side,
-                        qty=qty,
-                        order_type=OrderType.MARKET,
-                        tif=TimeInForce.IOC,
-                        account=account,
-                    ),
+                    order_id=order_id,
+                    symbol=symbol,
+                    side=side,
+                    qty=qty,
+                    order_type=OrderType.MARKET,
+                    tif=TimeInForce.IOC,
+                    account=account,
                 )
             else:
                 venue = venues[int(rng.integers(len(venues)))]
                 price = self._noise_limit(rng, side, nbbo.bid_px, nbbo.ask_px, cfg.limit_offset_bps)
-                self._send(
+                self._submit(
                     venue,
-                    self.make(
-                        SubmitOrder,
-                        order_id=order_id,
-                        symbol=symbol,
-                        side=side,
-                        qty=qty,
-                        order_type=OrderType.LIMIT,
-                        limit_price=price,
-                        tif=TimeInForce.DAY,
-                        account=account,
-                    ),
+                    order_id=order_id,
+                    symbol=symbol,
+                    side=side,
+                    qty=qty,
+                    order_type=OrderType.LIMIT,
+                    limit_price=price,
+                    tif=TimeInForce.DAY,
+                    account=account,
                 )
                 loop.call_later(
                     cfg.limit_lifetime_ms / 1000.0, self._cancel_noise, venue, order_id, symbol
@@ -361,19 +355,16 @@ class Agents(Service):
             order_id = self._next_id("informed")
             self.owner[order_id] = None
             qty = int(cfg.sizes[int(rng.integers(len(cfg.sizes)))])
-            self._send(
+            self._submit(
                 venue,
-                self.make(
-                    SubmitOrder,
-                    order_id=order_id,
-                    symbol=symbol,
-                    side=side,
-                    qty=qty,
-                    order_type=OrderType.LIMIT,
-                    limit_price=price,
-                    tif=TimeInForce.IOC,
-                    account=f"informed-{int(rng.integers(cfg.traders))}",
-                ),
+                order_id=order_id,
+                symbol=symbol,
+                side=side,
+                qty=qty,
+                order_type=OrderType.LIMIT,
+                limit_price=price,
+                tif=TimeInForce.IOC,
+                account=f"informed-{int(rng.integers(cfg.traders))}",
             )
             self.count("informed.orders")
 
