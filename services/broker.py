@@ -295,19 +295,14 @@ class Broker(Service):
             self._close(key, client)
 
     def _terminal_cancel(self, key: str, client: ClientOrder, reason: str) -> None:
-        payload = encode(
-            self.make(
-                OrderCanceled,
-                order_id=client.order.order_id,
-                symbol=client.order.symbol,
-                canceled_qty=client.remaining,
-                cum_qty=client.cum,
-                reason=reason,
-                venue=self.name,
-            )
+        self.reply_canceled(
+            self.reply_link(self.orders, client.identity),
+            client.order.order_id,
+            client.order.symbol,
+            client.remaining,
+            client.cum,
+            reason,
         )
-        self.reply_link(self.orders, client.identity).send(payload)
-        self.tape(payload)
         self._close(key, client)
 
     def _close(self, key: str, client: ClientOrder) -> None:

@@ -23,7 +23,6 @@ from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
-    OrderCanceled,
     OrderFilled,
     SubmitOrder,
 )
@@ -224,15 +223,5 @@ class DarkPool(Service):
         owner = self.owners.pop(key, None)
         if owner is None:
             return
-        canceled = self.make(
-            OrderCanceled,
-            order_id=owner.order_id,
-            symbol=owner.symbol,
-            canceled_qty=leaves,
-            cum_qty=owner.cum_qty,
-            reason=reason,
-            venue=self.name,
-        )
-        payload = encode(canceled)
-        self.reply_link(self.orders, owner.identity).send(payload)
-        self.tape(payload)
+        link = self.reply_link(self.orders, owner.identity)
+        self.reply_canceled(link, owner.order_id, owner.symbol, leaves, owner.cum_qty, reason)

@@ -527,19 +527,14 @@ class Sor(Service):
         if work.timer is not None:
             work.timer.cancel()
         if state is ParentState.CANCELED:
-            payload = encode(
-                self.make(
-                    OrderCanceled,
-                    order_id=parent.order_id,
-                    symbol=parent.symbol,
-                    canceled_qty=parent.remaining,
-                    cum_qty=parent.cum_qty,
-                    reason=reason,
-                    venue=self.name,
-                )
+            self.reply_canceled(
+                self.reply_link(self.orders, work.identity),
+                parent.order_id,
+                parent.symbol,
+                parent.remaining,
+                parent.cum_qty,
+                reason,
             )
-            self.reply_link(self.orders, work.identity).send(payload)
-            self.tape(payload)
         for child in parent.children.values():
             if child.open_qty > 0:  # only after a late fill from an abandoned child
                 self._cancel_child(work, child, "cancel: parent filled")

@@ -20,7 +20,6 @@ from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
-    OrderCanceled,
     OrderFilled,
     ReplaceOrder,
     SubmitOrder,
@@ -215,16 +214,8 @@ class Venue(Service):
         owner = self.owners.pop(key, None)
         if owner is None:
             return
-        canceled = self.make(
-            OrderCanceled,
-            order_id=owner.order_id,
-            symbol=owner.symbol,
-            canceled_qty=qty,
-            cum_qty=owner.cum_qty,
-            reason=reason,
-            venue=self.name,
-        )
-        self._send(owner.identity, encode(canceled), tape=True)
+        link = self.reply_link(self.orders, owner.identity)
+        self.reply_canceled(link, owner.order_id, owner.symbol, qty, owner.cum_qty, reason)
 
     def _on_cancel(self, identity: bytes, msg: CancelOrder) -> None:
         key = f"{identity.decode(errors='replace')}|{msg.order_id}"
