@@ -26,6 +26,7 @@ from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode
 from protocol.common import OrderType, Side
 from protocol.control import InjectionDone
 from protocol.orders import SubmitOrder
+from tests.helpers import eventually
 
 REGIMES = ["pfof", "pfof-capped", "weighted", "auction", "hybrid", "best-ex", "commission"]
 ORDERS = 420
@@ -127,7 +128,7 @@ async def run_default_lab(runs: Path) -> LabRun:
         validate_rows(rows, scenario)
         done = await lab.inject(write_stream(rows, lab.run_dir / "stream.csv"), timeout_s=30)
         recorder = lab.procs[scenario.recorder]
-        await asyncio.wait_for(_until(lambda: recorder.counters.get("tape.bad_frames", 0) > 0), 10)
+        await lab.guard(eventually(lambda: recorder.counters.get("tape.bad_frames", 0) > 0, 10))
         counters = {name: p.counters.get("rejected.protocol", 0) for name, p in lab.procs.items()}
         bad_frames = recorder.counters.get("tape.bad_frames", 0)
     finally:
@@ -144,11 +145,6 @@ async def run_default_lab(runs: Path) -> LabRun:
         tables=build_tables(lab.run_dir, lab.config),
         tape=list(read_tape(lab.run_dir)),
     )
-
-
-async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
-    while not predicate():
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from protocol.marketdata import NBBO, SequenceHeartbeat, Trade, ValueUpdate
 from protocol.money import to_micros
 from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
 from services.wholesaler_core import Economics, internalization_price
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 ORDERS = 60
@@ -154,16 +155,11 @@ async def improvement_under(informed: bool, runs: Path) -> tuple[list[float], in
         improvements = await lab.guard(client(lab, informed))
         wholesaler = lab.procs["wh-a"]
         # Markouts mature one second after each fill; wait for the last of them (a heartbeat).
-        await lab.guard(_until(lambda: wholesaler.counters.get("markouts", 0) >= ORDERS))
+        await lab.guard(eventually(lambda: wholesaler.counters.get("markouts", 0) >= ORDERS, 30))
         return improvements, wholesaler.counters.get("adverse_micros.ACME", 0)
     finally:
         codes = await lab.stop()
         assert all(c == 0 for c in codes.values()), codes
-
-
-async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
-    while not predicate():
-        await asyncio.sleep(0.05)
 
 
 def test_wholesaler_facing_informed_flow_learns_adverse_selection_and_widens(
