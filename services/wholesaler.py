@@ -31,6 +31,7 @@ from services.wholesaler_core import (
     Accounts,
     Economics,
     Ewma,
+    MarkoutEstimate,
     auction_price,
     fixed_spread_price,
     internalization_price,
@@ -63,7 +64,7 @@ class Wholesaler(Service):
             inventory_cost_per_1k=to_micros(spec.inventory_cost_per_1k),
         )
         self.accounts = Accounts()
-        self.adverse = {s: Ewma(0.02) for s in self.scenario.symbol_names}
+        self.adverse = {s: MarkoutEstimate() for s in self.scenario.symbol_names}
         self.rivals = Ewma(0.1)
         self.responses: dict[str, PendingResponse] = {}
         self.participation_rng = self.rng("participation")
@@ -162,7 +163,7 @@ class Wholesaler(Service):
                 is_buy,
                 nbbo.bid_px,
                 nbbo.ask_px,
-                self.adverse[msg.symbol].value,
+                self.adverse[msg.symbol].charge,
                 self.accounts.inventory.get(msg.symbol, 0),
             )
         if msg.limit_price is not None and (
@@ -253,6 +254,7 @@ class Wholesaler(Service):
         moved_against = (mid_at_fill - mid) * (1 if signed_qty > 0 else -1)
         estimate = self.adverse[symbol].update(moved_against)
         self.counters[f"adverse_micros.{symbol}"] = round(estimate)
+        self.counters[f"markout_mean_micros.{symbol}"] = round(self.adverse[symbol].mean)
         self.count("markouts")
 
     # ------------------------------------------------------------------ hedging
@@ -322,7 +324,7 @@ class Wholesaler(Service):
             msg.increment,
             self.rivals.value,
             msg.limit_price,
-            self.adverse[msg.symbol].value,
+            self.adverse[msg.symbol].charge,
             self.accounts.inventory.get(msg.symbol, 0),
         )
         if price is None:

@@ -44,7 +44,7 @@ def toxic_scenario() -> Scenario:
             "broker": {"regimes": ["pfof"]},
             "value": {
                 "tick_ms": 50,
-                "jump_rate_per_s": 8.0,
+                "jump_rate_per_s": 4.0,
                 "jump_bps": 12.0,
                 "vol_bps_per_sqrt_s": 2.0,
             },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from services.wholesaler_core import (
     Accounts,
     Economics,
     Ewma,
+    MarkoutEstimate,
     auction_price,
     internalization_price,
 )
@@ -456,3 +458,29 @@ def test_ewma_constant_input_stays_constant() -> None:
     values = [ewma.update(7.0) for _ in range(10)]
 
     assert values == [7.0] * 10
+
+
+def test_markout_estimate_zero_mean_noise_charges_nothing() -> None:
+    rng = np.random.default_rng(3)
+    estimate = MarkoutEstimate()
+
+    for markout in rng.normal(0.0, 40_000.0, size=400):  # $0.04 noise, no edge
+        estimate.update(float(markout))
+
+    assert estimate.charge < 2_000
+
+
+def test_markout_estimate_consistently_toxic_flow_is_charged_most_of_its_mean() -> None:
+    rng = np.random.default_rng(4)
+    estimate = MarkoutEstimate()
+
+    for markout in rng.normal(30_000.0, 10_000.0, size=100):  # the mid moves $0.03 against us
+        estimate.update(float(markout))
+
+    assert 20_000 < estimate.charge < 35_000
+
+
+def test_markout_estimate_needs_two_markouts_before_charging() -> None:
+    estimate = MarkoutEstimate()
+
+    assert estimate.update(50_000.0) == 0.0
