@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,9 @@ def second_host() -> Iterator[tuple[str, str, str]]:
                 pytest.skip(
                     f"cannot build a network namespace here: ip {' '.join(step)}: {result.stderr}"
                 )
+        probe = ip("netns", "exec", ns, sys.executable, "-c", "pass")
+        if probe.returncode != 0:
+            pytest.skip(f"cannot run a process in a network namespace here: {probe.stderr}")
         yield ns, ours, theirs
     finally:
         ip("link", "del", here)
