@@ -21,8 +21,16 @@ TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 
 
 def _children_of(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    return [int(x) for x in out.stdout.split()]
+    """Live (non-zombie) children of ``pid``, read from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(stat.parent.name))
+    return children
 
 
 async def test_lab_service_crash_fails_lab_naming_it_and_stops_everything(tmp_path: Path) -> None:
