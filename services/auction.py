@@ -11,6 +11,7 @@ tape and to every subscriber.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -121,18 +122,10 @@ class AuctionHouse(Service):
         self.open[auction_id] = OpenAuction(spec, identity, msg, recv_ns)
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self.seq += 1
+        # The notice carries the auction's spec field for field (the same names by design).
         notice = self.make(
             AuctionStarted,
-            auction_id=auction_id,
-            symbol=msg.symbol,
-            side=msg.side,
-            qty=msg.qty,
-            limit_price=msg.limit_price,
-            nbbo_bid=nbbo.bid_px,
-            nbbo_ask=nbbo.ask_px,
-            increment=self.increment,
-            start_ns=start,
-            end_ns=spec.end_ns,
+            **dataclasses.asdict(spec),
             seq=self.seq,
             broker=msg.sender if self.scenario.auction.disclose_broker else None,
         )
