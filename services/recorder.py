@@ -25,14 +25,17 @@ FLUSH_INTERVAL_S = 0.25
 
 class Recorder(Service):
     role = "recorder"
+    _workers: tuple[asyncio.Task[None], ...] = ()
 
     async def _setup(self) -> None:
         self._file: BinaryIO = (Path(self.config.run_dir) / TAPE_FILE).open("ab")
         self._pull = self.bind("tape", zmq.PULL)
         self._pull.setsockopt(zmq.RCVHWM, 0)
         self._shadow = zmq.Socket.shadow(self._pull.underlying)
-        self.spawn(self._record(), "record")
-        self.spawn(self._flush_periodically(), "flush")
+        self._workers = (
+            self.spawn(self._record(), "record"),
+            self.spawn(self._flush_periodically(), "flush"),
+        )
 
     def _write(self, frames: list[bytes]) -> None:
         if not frames or frames[0] != VERSION:
@@ -57,6 +60,10 @@ class Recorder(Service):
             self._file.flush()
 
     async def _drain(self) -> None:
+        # The workers go first: one already woken (a flush timer, a received frame) would
+        # otherwise run after the file below is closed and fail the recorder.
+        for task in self._workers:
+            task.cancel()
         # Everything the other services sent before exiting is queued here; take it all.
         while True:
             try:
