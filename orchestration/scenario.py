@@ -130,6 +130,8 @@ class WholesalerSpec(Spec, frozen=True):
     inventory_limit: PositiveInt = 100_000
     hedge_threshold: PositiveInt = 10_000
     decision_us: NonNegInt = 200
+    # Adverse selection is learned from how far the mid moves against each fill this long after it.
+    markout_horizon_ms: PositiveInt = 1000
 
 
 class AuctionConfig(Spec, frozen=True):

@@ -37,8 +37,6 @@ from services.wholesaler_core import (
     internalization_price,
 )
 
-MARKOUT_HORIZON_S = 1.0
-
 
 @dataclass(slots=True)
 class PendingResponse:
@@ -240,7 +238,9 @@ class Wholesaler(Service):
         mid = self._mid(symbol)
         if mid is not None:
             loop = asyncio.get_running_loop()
-            loop.call_later(MARKOUT_HORIZON_S, self._markout, symbol, signed_qty, mid)
+            loop.call_later(
+                self.spec_w.markout_horizon_ms / 1e3, self._markout, symbol, signed_qty, mid
+            )
         self._maybe_hedge(symbol)
 
     def _markout(self, symbol: str, signed_qty: int, mid_at_fill: float) -> None:

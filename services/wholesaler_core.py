@@ -176,35 +176,50 @@ class Ewma:
 class MarkoutEstimate:
     """Adverse selection learned from markouts, charged only where the evidence is clear.
 
-    Keeps an exponentially weighted mean and variance of the per-share markouts (how far the mid
-    moved against each fill). The charge is the mean less ``confidence`` standard errors, floored
-    at zero: uninformed flow (markouts that average zero but are noisy) costs nothing, while a
-    consistently toxic stream is charged nearly its full mean. The effective sample size is the
-    number of markouts seen, capped by the window ``(2 - alpha) / alpha``.
+    An exponentially weighted mean and variance of the per-share markouts (how far the mid moved
+    against each fill), every markout weighted ``(1 - alpha)^age``. The charge is the mean less
+    ``confidence`` standard errors, floored at zero: uninformed flow (markouts that average zero
+    but are noisy) costs nothing, while a consistently toxic stream is charged nearly its full
+    mean. The standard error uses the effective sample size of the weights,
+    ``(sum w)^2 / sum w^2``, so early on (few markouts) it is wide, and no single markout
+    dominates the mean: seeding the average with the first markout and decaying from there
+    would keep one unlucky early markout in the price for dozens of fills.
     """
 
     alpha: float = 0.02
     confidence: float = 2.0
-    mean: float = 0.0
-    mean_sq: float = 0.0
     seen: int = 0
+    _w: float = 0.0  # sum of weights
+    _w2: float = 0.0  # sum of squared weights
+    _s: float = 0.0  # weighted sum of markouts
+    _q: float = 0.0  # weighted sum of squared markouts
 
     def update(self, markout: float) -> float:
+        keep = 1.0 - self.alpha
         self.seen += 1
-        if self.seen == 1:
-            self.mean, self.mean_sq = markout, markout * markout
-        else:
-            self.mean += self.alpha * (markout - self.mean)
-            self.mean_sq += self.alpha * (markout * markout - self.mean_sq)
+        self._w = keep * self._w + 1.0
+        self._w2 = keep * keep * self._w2 + 1.0
+        self._s = keep * self._s + markout
+        self._q = keep * self._q + markout * markout
         return self.charge
+
+    @property
+    def mean(self) -> float:
+        return self._s / self._w if self._w else 0.0
+
+    @property
+    def effective_n(self) -> float:
+        return self._w * self._w / self._w2 if self._w2 else 0.0
 
     @property
     def charge(self) -> float:
         if self.seen < 2:
             return 0.0
-        variance = max(0.0, self.mean_sq - self.mean * self.mean)
-        n = min(float(self.seen), (2.0 - self.alpha) / self.alpha)
-        return max(0.0, self.mean - self.confidence * math.sqrt(variance / n))
+        mean = self.mean
+        n = self.effective_n
+        # Weighted variance with the reliability-weights correction (unbiased for i.i.d. data).
+        variance = max(0.0, self._q / self._w - mean * mean) * n / max(n - 1.0, 1e-9)
+        return max(0.0, mean - self.confidence * math.sqrt(variance / n))
 
 
 def fixed_spread_price(is_buy: bool, bid: int, ask: int, spread_bps: float) -> int:

@@ -39,6 +39,9 @@ def toxic_scenario() -> Scenario:
                     "pfof_per_share": "0.0020",
                     "hedge_threshold": 50_000,
                     "inventory_cost_per_1k": "0",
+                    # The informed edge shows once the slow SIP catches up (30 ms); a short
+                    # horizon sees it before later jumps drown it in noise.
+                    "markout_horizon_ms": 250,
                 }
             ],
             "broker": {"regimes": ["pfof"]},

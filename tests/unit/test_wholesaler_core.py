@@ -484,3 +484,29 @@ def test_markout_estimate_needs_two_markouts_before_charging() -> None:
     estimate = MarkoutEstimate()
 
     assert estimate.update(50_000.0) == 0.0
+
+
+def test_markout_estimate_one_early_outlier_does_not_linger_in_the_price() -> None:
+    rng = np.random.default_rng(5)
+    estimate = MarkoutEstimate()
+    estimate.update(60_000.0)  # one unlucky early markout: the mid moved $0.06 against us
+
+    for markout in rng.normal(0.0, 30_000.0, size=20):  # then uninformed flow
+        estimate.update(float(markout))
+
+    # Weighted as one markout among 21 (not seeded as the average and slowly decayed), it
+    # leaves the estimate well inside its own standard error: nothing charged.
+    assert estimate.effective_n > 18
+    assert estimate.charge == 0.0
+
+
+def test_markout_estimate_rarely_charges_uninformed_flow_early_on() -> None:
+    charged = 0
+    for seed in range(400):
+        rng = np.random.default_rng(seed)
+        estimate = MarkoutEstimate()
+        for markout in rng.normal(0.0, 30_000.0, size=30):
+            estimate.update(float(markout))
+        charged += estimate.charge > 0
+    # Two standard errors: a one-sided false alarm about 2.5% of the time (t with ~29 d.f.).
+    assert charged / 400 < 0.05
