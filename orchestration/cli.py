@@ -23,6 +23,16 @@ def _add_scenario(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_close_after(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--close-after",
+        type=float,
+        default=None,
+        help="the close: seconds after the last order before every order still open (resting "
+        "day limits) is canceled (default: the scenario's [stream] close_after_s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -53,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sequential: the same stream and seeds once per regime",
     )
     p.add_argument("--repeat", type=int, default=1, help="replications with derived seeds")
+    _add_close_after(p)
     p.add_argument(
         "--file",
         type=Path,
@@ -102,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--strategy", default=None, help="SOR strategy of every order (docs/SOR.md)")
     p.add_argument("--timeout", type=float, default=30.0)
+    _add_close_after(p)
     add_stream_arguments(p)
 
     p = sub.add_parser("down", help="stop a running lab")
@@ -119,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", default=None, help="injector: the stream CSV")
     p.add_argument("--target", default="broker", help="injector: broker or sor")
     p.add_argument("--timeout", type=float, default=30.0, help="injector: wait for terminal states")
+    _add_close_after(p)
 
     p = sub.add_parser("compose", help="regenerate docker-compose.yml and its run config")
     _add_scenario(p)
@@ -161,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.stream:
                 print("flowlab service injector: --stream is required", file=sys.stderr)
                 return 2
-            options = {"stream": args.stream, "target": args.target, "timeout_s": args.timeout}
+            options = {
+                "stream": args.stream,
+                "target": args.target,
+                "timeout_s": args.timeout,
+                "close_after_s": args.close_after,
+            }
         return run_service(args.role, args.config, args.name, **options)
     from orchestration import commands
 

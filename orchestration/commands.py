@@ -106,6 +106,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from orchestration.streams import options_from_args
 
     scenario = _scenario(args.scenario, args.regimes, args.seed)
+    if args.close_after is not None:
+        stream = msgspec.structs.replace(scenario.stream, close_after_s=args.close_after)
+        scenario = msgspec.structs.replace(scenario, stream=stream)
     live = sys.stdout.isatty() and not args.no_live
     return _run(
         compare(
@@ -412,6 +415,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
         stream=str(stream),
         target=config.scenario.broker.name if args.to == "broker" else config.scenario.sor.name,
         timeout_s=args.timeout,
+        close_after_s=args.close_after,
     )
 
 

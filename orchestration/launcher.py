@@ -388,10 +388,16 @@ class Lab:
         target: str = "broker",
         name: str = "injector",
         timeout_s: float = 30.0,
+        close_after_s: float | None = None,
     ) -> InjectionDone:
-        """Run an injector process over ``stream_path`` and return its final account."""
+        """Run an injector process over ``stream_path`` and return its final account.
+
+        ``close_after_s``: seconds after the last order before every open order is canceled
+        (the close); ``None`` takes the scenario's ``[stream] close_after_s``.
+        """
         future: asyncio.Future[InjectionDone] = asyncio.get_running_loop().create_future()
         self.injections[name] = future
+        close = [] if close_after_s is None else ["--close-after", str(close_after_s)]
         await self.spawn(
             name,
             "injector",
@@ -401,6 +407,7 @@ class Lab:
             target,
             "--timeout",
             str(timeout_s),
+            *close,
         )
         return await self.guard(future)
 

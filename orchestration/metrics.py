@@ -23,6 +23,7 @@ NO_NBBO_BUCKET = "no NBBO"
 _BUCKET_EDGES_USD = (2_000, 10_000, 50_000)
 # Rule 605 order types, by the order's limit price against the NBBO at receipt
 ORDER_CLASSES = ("market", "marketable limit", "non-marketable limit", "limit, no NBBO")
+NON_MARKETABLE = ORDER_CLASSES[2]
 
 ORDER_COLUMNS = (
     "order_id",
@@ -239,7 +240,8 @@ def order_table(
     # > 0 improved: average price strictly inside the far side of the NBBO, compared exactly
     notional = sums["notional_micros"].to_numpy("int64")
     gap = direction * (np.where(direction > 0, ask, bid) * filled - notional)
-    classified = has_fill & valid
+    order_class = _order_class(orders, direction, bid, ask, valid)
+    classified = has_fill & valid & (order_class != NON_MARKETABLE)
     elapsed_ns = last_exec_ns - orders["recv_ns"].to_numpy("int64")
     frame = pd.DataFrame(
         {
@@ -247,7 +249,7 @@ def order_table(
             "regime": orders["regime"].to_numpy(),
             "replication": _optional(orders, "replication", 0),
             "pair_key": _optional(orders, "pair_key", None),
-            "order_class": _order_class(orders, direction, bid, ask, valid),
+            "order_class": order_class,
             "size_bucket": _size_bucket(orders["qty"].to_numpy("int64"), bid + ask, valid),
             "ordered_shares": orders["qty"].to_numpy("int64"),
             "terminal_orders": (orders["status"] != "open").to_numpy(),
@@ -270,8 +272,9 @@ def fill_legs(
 ) -> pd.DataFrame:
     """Per-fill share-weighted building blocks, against the order's NBBO at receipt.
 
-    Also the per-fill view the plots use: ``has_nbbo``, ``improvement_usd_per_share`` (NaN
-    without an NBBO) and the order's ``order_class``-free identity columns.
+    Also the per-fill view the plots use: ``has_nbbo`` (an NBBO at receipt and a covered order:
+    not a non-marketable limit), ``improvement_usd_per_share`` (NaN where not ``has_nbbo``) and
+    the order's ``order_class``-free identity columns.
     """
     if not checked:
         orders, fills = _checked(orders, fills)
@@ -281,7 +284,14 @@ def fill_legs(
     )
     qty, price = fills["qty"].to_numpy("int64"), fills["price"].to_numpy("int64")
     direction = _direction(fills["side"])
-    weight = np.where(valid, qty, 0)
+    # Price metrics cover market and marketable limit orders (Rule 605's covered orders for
+    # spreads): a non-marketable limit fills at its own limit when the market comes to it, so
+    # "improvement" against the quote at receipt would only measure how far away it was placed.
+    order_class = _order_class(
+        by_id.reindex(fills["order_id"]).reset_index(), direction, bid, ask, valid
+    )
+    priced = valid & (order_class != NON_MARKETABLE)
+    weight = np.where(priced, qty, 0)
     two_mid = np.where(valid, bid + ask, 1)  # 1 only where weight is 0, to keep division clean
     improvement = np.where(direction > 0, ask - price, price - bid)
     effective = direction * (2 * price - (bid + ask))  # 2*D*(px - mid)
@@ -292,8 +302,8 @@ def fill_legs(
         "regime": by_id["regime"].reindex(fills["order_id"]).to_numpy(),
         "destination": fills["destination"].to_numpy(),
         "exec_ns": fills["exec_ns"].to_numpy("int64"),
-        "has_nbbo": valid,
-        "improvement_usd_per_share": np.where(valid, improvement / MICROS_PER_DOLLAR, np.nan),
+        "has_nbbo": priced,
+        "improvement_usd_per_share": np.where(priced, improvement / MICROS_PER_DOLLAR, np.nan),
         "filled_shares": qty,
         "nbbo_shares": weight,
         "notional_micros": price * qty,

@@ -158,6 +158,9 @@ class BrokerConfig(Spec, frozen=True):
     scorecard_period_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     scorecard_tolerance: Fraction = 0.8
     scorecard_min_orders: PositiveInt = 5
+    # Where a DAY limit order rests when no destination of its regime filled it all: a lit
+    # venue's name ("" = the scenario's first lit venue). See docs/ARCHITECTURE.md decision 15.
+    limit_venue: str = ""
 
 
 class SorConfig(Spec, frozen=True):
@@ -253,6 +256,13 @@ class StreamSpec(Spec, frozen=True):
     buy_share: Fraction = 0.5
     market_share: Fraction = 0.7
     marketable_limit_bps: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    # Time in force of generated limit orders: "day" limits rest (on the broker's limit venue)
+    # until filled, canceled or the close; "ioc" limits are canceled once their regime's
+    # destinations have tried them.
+    limit_tif: Literal["day", "ioc"] = "day"
+    # The close: this long after the last order is sent, the injector cancels every order
+    # still open (resting day limits), as a trading day ends.
+    close_after_s: Annotated[float, msgspec.Meta(ge=0)] = 2.0
     terminal_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
 
@@ -289,6 +299,12 @@ class Scenario(Spec, frozen=True, kw_only=True):
                 raise ValueError(
                     f"broker.regimes: unknown regime {regime!r} (known: {', '.join(REGIMES)})"
                 )
+        venue_names = [v.name for v in self.venues]
+        if self.broker.limit_venue and self.broker.limit_venue not in venue_names:
+            raise ValueError(
+                f"broker.limit_venue: {self.broker.limit_venue!r} is not a lit venue "
+                f"(venues: {', '.join(venue_names)})"
+            )
         for s in self.symbols:
             if micros(s.price) <= 0:
                 raise ValueError(f"symbols: price of {s.symbol} must be positive")
@@ -305,6 +321,11 @@ class Scenario(Spec, frozen=True, kw_only=True):
     @property
     def symbol_names(self) -> list[str]:
         return [s.symbol for s in self.symbols]
+
+    @property
+    def limit_venue(self) -> str:
+        """The lit venue where the broker rests day limit orders."""
+        return self.broker.limit_venue or self.venues[0].name
 
 
 def _error(source: str, exc: Exception) -> ScenarioError:

@@ -41,6 +41,7 @@ class StreamOptions:
     marketable_limit_share: float | None = None
     marketable_limit_bps: float | None = None
     nonmarketable_bps: float = 10.0
+    limit_tif: Literal["day", "ioc"] | None = None
     size_model: SizeModel = "fixed"
     sizes: tuple[int, ...] | None = None
     size_median: float = 200.0
@@ -59,6 +60,7 @@ class StreamOptions:
             "size_sigma": self.size_sigma < 0,
             "size_max": self.size_max < 1,
             "nonmarketable_bps": not 0 <= self.nonmarketable_bps < 10_000,
+            "limit_tif": self.limit_tif not in (None, "day", "ioc"),
             "sizes": self.sizes is not None and (not self.sizes or min(self.sizes) <= 0),
         }
         for name in ("buy_share", "market_share", "marketable_limit_share", "round_lot_share"):
@@ -101,6 +103,12 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         help="non-marketable limits: bps away from the far touch",
     )
     add(
+        "--limit-tif",
+        choices=["day", "ioc"],
+        default=None,
+        help="limit orders: day (rest until filled, canceled or the close) or ioc",
+    )
+    add(
         "--size-model",
         choices=SIZE_MODELS,
         default="fixed",
@@ -130,6 +138,7 @@ def options_from_args(args: argparse.Namespace) -> StreamOptions:
         market_share=get("market_share"),
         marketable_limit_share=get("marketable_limit_share"),
         nonmarketable_bps=get("nonmarketable_bps") or 10.0,
+        limit_tif=get("limit_tif"),
         size_model=get("size_model") or "fixed",
         sizes=size_set,
         size_median=get("size_median") or 200.0,

@@ -15,6 +15,7 @@ written as the CSV the injector paces out. The file schema is documented in docs
 | ``limit_offset_bps`` | float or empty | such a limit's bps through the far touch (< 0: away) |
 | ``regime`` | str or empty | the broker's arm (empty: the broker's first regime) |
 | ``strategy`` | str or empty | the SOR allocation strategy (parents sent to the SOR) |
+| ``tif`` | ``day``/``ioc`` or empty | limits only; empty: ``day`` (rests until the close) |
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ COLUMNS = (
     "limit_offset_bps",
     "regime",
     "strategy",
+    "tif",
 )
 FILE_COLUMNS = (*COLUMNS, "timestamp")
 REQUIRED = ("order_id", "symbol", "side", "qty", "order_type")
@@ -95,6 +97,7 @@ def generate_stream(
     nonmarketable = limit_share is not None and market_share + limit_share < 1.0
     buy_share = _pick(options.buy_share, spec.buy_share)
     offset = _pick(options.marketable_limit_bps, spec.marketable_limit_bps)
+    limit_tif = options.limit_tif or spec.limit_tif
     sizes = list(options.sizes or spec.sizes)
     rows: list[dict[str, object]] = []
     for i, t in enumerate(times):
@@ -118,6 +121,7 @@ def generate_stream(
                 "limit_offset_bps": order_offset,
                 "regime": regimes[int(rng.integers(len(regimes)))] if regimes else "",
                 "strategy": "",
+                "tif": "" if is_market else limit_tif,
             }
         )
     return rows
@@ -209,6 +213,12 @@ def _check_row(i: int, row: dict[str, object], scenario: Scenario, seen: set[str
             raise bad("limit_offset_bps", f"not a number: {offset!r}") from None
         if not -10_000 < offset_bps < 10_000:
             raise bad("limit_offset_bps", "must be between -10000 and 10000 bps")
+    tif = row.get("tif")
+    if not _blank(tif):
+        if row["order_type"] == "market":
+            raise bad("tif", "must be empty for a market order")
+        if tif not in ("day", "ioc"):
+            raise bad("tif", f"must be day or ioc, got {tif!r}")
     regime = row.get("regime")
     if not _blank(regime) and regime not in scenario.broker.regimes:
         enabled = ", ".join(scenario.broker.regimes)

@@ -5,6 +5,12 @@ The client sees one order, its fills, and exactly one terminal report. The NBBO 
 the tape with the order (``OrderReceived``): it is the Rule 605 benchmark for the reports. Every
 ``scorecard_period_s`` the broker reviews its wholesalers' price improvement and sends each a
 ``RoutingScorecard`` (the routing pressure they respond to).
+
+Every destination of a regime's plan gets the order as immediate-or-cancel. A DAY limit order
+that none of them filled completely then *rests* at its limit on the scenario's limit venue (a
+lit book), until it fills, the client cancels it, or the close (the injector cancels what is
+still open). A client's cancel ends the order at the next opportunity: at once for a resting
+order (the venue confirms), or when the destination working it hands the order back.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from protocol.codec import Decoder, encode
-from protocol.common import Liquidity, OrderType, Side
+from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import PnlReport, Rejected
 from protocol.money import to_micros
 from protocol.orders import (
@@ -53,6 +59,8 @@ class ClientOrder:
     children: int = 0
     best_auction_price: int | None = None
     commission_due: int = 0
+    resting: bool = False  # the current child is a day limit resting on the limit venue
+    cancel_requested: str | None = None  # the client's cancel, applied at the next step
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -91,9 +99,11 @@ class Broker(Service):
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         self.destinations = {}
+        self.limit_venue = self.scenario.limit_venue
         names = [w.name for w in self.scenario.wholesalers] + [
             self.scenario.auction.name,
             self.scenario.sor.name,
+            self.limit_venue,
         ]
         for name in names:
             sock = self.connect(name, "orders", zmq.DEALER)
@@ -119,16 +129,7 @@ class Broker(Service):
         assert identity is not None
         link = self.reply_link(self.orders, identity)
         if isinstance(msg, CancelOrder):
-            # Retail orders here are marketable and live for milliseconds; cancel is best effort.
-            link.send(
-                encode(
-                    self.make(
-                        CancelRejected,
-                        order_id=msg.order_id,
-                        reason="too late to cancel: order is being executed",
-                    )
-                )
-            )
+            self._on_client_cancel(identity, msg)
             return
         assert isinstance(msg, SubmitOrder)
         key = f"{identity.decode(errors='replace')}|{msg.order_id}"
@@ -177,8 +178,42 @@ class Broker(Service):
         self.count(f"orders.{regime}")
         self._route_next(key, client, "regime " + regime)
 
+    def _on_client_cancel(self, identity: bytes, msg: CancelOrder) -> None:
+        client = self.clients.get(f"{identity.decode(errors='replace')}|{msg.order_id}")
+        if client is None or client.cancel_requested is not None:
+            reason = "unknown order or already done" if client is None else "cancel already pending"
+            reply = self.make(CancelRejected, order_id=msg.order_id, reason=reason)
+            self.reply_link(self.orders, identity).send(encode(reply))
+            return
+        client.cancel_requested = "canceled by client"
+        self.count("orders.cancel_requests")
+        dest = client.child_dest
+        if client.child_id is not None and (client.resting or dest == self.scenario.sor.name):
+            # A resting order is canceled on its venue; a parent working at the SOR is canceled
+            # there (its children with it). Either way the destination's cancel ends the order.
+            cancel = self.make(CancelOrder, order_id=client.child_id, symbol=client.order.symbol)
+            self.destinations[dest].send(encode(cancel))
+        # Wholesalers and the auction hand the order back within their (short) window.
+
+    def _can_rest(self, client: ClientOrder) -> bool:
+        order = client.order
+        return (
+            order.order_type is OrderType.LIMIT
+            and order.tif is TimeInForce.DAY
+            and order.limit_price is not None
+            and not client.resting
+            and client.cancel_requested is None
+            and client.remaining > 0
+        )
+
     def _route_next(self, key: str, client: ClientOrder, reason: str) -> None:
+        if client.cancel_requested is not None:
+            self._terminal_cancel(key, client, client.cancel_requested)
+            return
         if not client.plan:
+            if self._can_rest(client):
+                self._rest(key, client, reason)
+                return
             self._terminal_cancel(key, client, "; ".join(client.reasons) or "no destination left")
             return
         step = client.plan.pop(0)
@@ -200,9 +235,37 @@ class Broker(Service):
                 order_type = OrderType.LIMIT
         if step.destination in self.table.wholesalers:
             self.table.wholesalers[step.destination].period_orders += 1
+        # every step of a plan is immediate-or-cancel; a day limit rests only after the plan
+        self._send_child(
+            key, client, step.destination, order_type, limit, TimeInForce.IOC, reason,
+            pfof_rate=step.pfof_rate,
+        )  # fmt: skip
+
+    def _rest(self, key: str, client: ClientOrder, reason: str) -> None:
+        """Post what is left of a day limit on the limit venue, at the client's limit."""
+        client.resting = True
+        self.count("orders.rested")
+        self._send_child(
+            key, client, self.limit_venue, OrderType.LIMIT, client.order.limit_price,
+            TimeInForce.DAY, f"rest day limit ({reason})",
+        )  # fmt: skip
+
+    def _send_child(
+        self,
+        key: str,
+        client: ClientOrder,
+        destination: str,
+        order_type: OrderType,
+        limit: int | None,
+        tif: TimeInForce,
+        reason: str,
+        pfof_rate: int | None = None,
+    ) -> None:
+        """Send the order's remaining quantity to ``destination`` as its current child."""
+        order = client.order
         client.children += 1
         child_id = f"{order.order_id}~{client.children}"
-        client.child_id, client.child_dest = child_id, step.destination
+        client.child_id, client.child_dest = child_id, destination
         self.by_child[child_id] = key
         child = self.make(
             SubmitOrder,
@@ -212,20 +275,20 @@ class Broker(Service):
             qty=client.remaining,
             order_type=order_type,
             limit_price=limit,
-            tif=order.tif,
+            tif=tif,
             account=self.name,
             regime=client.regime,
             parent_id=order.order_id,
             strategy=order.strategy,
-            pfof_rate=step.pfof_rate,
+            pfof_rate=pfof_rate,
         )
-        self.destinations[step.destination].send(encode(child))
+        self.destinations[destination].send(encode(child))
         self.tape(
             self.make(
                 OrderRouted,
                 order_id=order.order_id,
                 child_id=child_id,
-                destination=step.destination,
+                destination=destination,
                 qty=client.remaining,
                 reason=reason,
                 limit_price=limit,
@@ -250,7 +313,19 @@ class Broker(Service):
                 self.by_child.pop(child_id, None)
                 client.reasons.append(f"{client.child_dest}: {msg.reason}")
                 if client.remaining > 0 and child_id == client.child_id:
-                    self._route_next(key, client, f"after {client.child_dest}: {msg.reason}")
+                    if client.resting:  # the resting order ended: canceled, or the close
+                        self._terminal_cancel(key, client, client.cancel_requested or msg.reason)
+                    else:
+                        self._route_next(key, client, f"after {client.child_dest}: {msg.reason}")
+            case CancelRejected() if client.cancel_requested and child_id == client.child_id:
+                # The destination had nothing left to cancel: the order goes on, and says so.
+                client.cancel_requested = None
+                refused = self.make(
+                    CancelRejected,
+                    order_id=client.order.order_id,
+                    reason=f"too late to cancel at {client.child_dest}: {msg.reason}",
+                )
+                self.reply_link(self.orders, client.identity).send(encode(refused))
 
     def _on_fill(self, key: str, client: ClientOrder, msg: OrderFilled) -> None:
         client.cum += msg.fill_qty
@@ -292,6 +367,13 @@ class Broker(Service):
         self.reply_link(self.orders, client.identity).send(payload)
         self.tape(payload)
         if client.remaining == 0:
+            if client.cancel_requested is not None:
+                too_late = self.make(
+                    CancelRejected,
+                    order_id=client.order.order_id,
+                    reason="too late to cancel: the order filled",
+                )
+                self.reply_link(self.orders, client.identity).send(encode(too_late))
             self._close(key, client)
 
     def _terminal_cancel(self, key: str, client: ClientOrder, reason: str) -> None:

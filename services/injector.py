@@ -4,6 +4,11 @@ The stream is a CSV file (see ``orchestration/streams.py`` for its schema). The 
 until the SIP shows a usable NBBO for every symbol (a handshake, not a sleep), then paces the
 orders by their ``t_ns`` offsets, tracks every order to its one terminal report, and sends an
 ``InjectionDone`` account to the orchestrator before stopping itself.
+
+Limit orders are day orders unless the stream says ``ioc``. At the *close* — ``close_after_s``
+after the last order is sent (the scenario's ``[stream]``, or the ``--close-after`` option) — the
+injector cancels every order still open, as a trading day ends, and waits for their terminal
+reports.
 """
 
 from __future__ import annotations
@@ -20,11 +25,19 @@ from protocol.codec import Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import InjectionDone, Rejected
 from protocol.money import round_to_tick, tick_size
-from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
+from protocol.orders import (
+    CancelOrder,
+    CancelRejected,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    SubmitOrder,
+)
 from services.feeds import NbboView
 from services.runtime import Service
 
-REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, Rejected)
+REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +52,7 @@ class StreamOrder:
     limit_offset_bps: float | None
     regime: str | None
     strategy: str | None
+    tif: TimeInForce | None = None  # limits: None means a day order
 
 
 def read_stream(path: str | Path) -> list[StreamOrder]:
@@ -60,6 +74,7 @@ def read_stream(path: str | Path) -> list[StreamOrder]:
                     else None,
                     regime=row.get("regime") or None,
                     strategy=row.get("strategy") or None,
+                    tif=TimeInForce(row["tif"]) if row.get("tif") else None,
                 )
             )
     out.sort(key=lambda o: o.t_ns)
@@ -80,17 +95,28 @@ class Injector(Service):
     role = "injector"
 
     def __init__(
-        self, config, name, *, stream: str, target: str, timeout_s: float = 30.0, **kw
+        self,
+        config,
+        name,
+        *,
+        stream: str,
+        target: str,
+        timeout_s: float = 30.0,
+        close_after_s: float | None = None,
+        **kw,
     ) -> None:  # type: ignore[no-untyped-def]
         super().__init__(config, name, **kw)
         self.stream_path = stream
         self.target = target
         self.timeout_s = timeout_s
+        self.close_after_s = (
+            self.scenario.stream.close_after_s if close_after_s is None else close_after_s
+        )
 
     async def _setup(self) -> None:
         self.orders = read_stream(self.stream_path)
         self.terminal: dict[str, str] = {}
-        self.sent: set[str] = set()
+        self.sent: dict[str, str] = {}  # order_id -> symbol
         self.filled = 0
         self.market_ready = asyncio.Event()
         self.nbbo = NbboView(self, lambda _n: self._check_market())
@@ -116,6 +142,10 @@ class Injector(Service):
                 await asyncio.sleep(delay)
             self._send(order)
         deadline = time.monotonic() + self.timeout_s
+        close = time.monotonic() + self.close_after_s
+        while len(self.terminal) < len(self.sent) and time.monotonic() < close:
+            await asyncio.sleep(0.05)
+        self._close_day()
         while len(self.terminal) < len(self.sent) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         counts = {
@@ -134,6 +164,13 @@ class Injector(Service):
         )
         self._send_control(done)
         self.stop("stream done")
+
+    def _close_day(self) -> None:
+        """The close: cancel every order still open (day limits resting on a book)."""
+        for order_id, symbol in self.sent.items():
+            if order_id not in self.terminal:
+                self.out.send(encode(self.make(CancelOrder, order_id=order_id, symbol=symbol)))
+                self.count("orders.canceled_at_close")
 
     def _send(self, order: StreamOrder) -> None:
         limit = order.limit_price
@@ -154,12 +191,14 @@ class Injector(Service):
             qty=order.qty,
             order_type=order_type,
             limit_price=limit if order_type is OrderType.LIMIT else None,
-            tif=TimeInForce.IOC if order_type is OrderType.LIMIT else TimeInForce.DAY,
+            tif=(order.tif or TimeInForce.DAY)
+            if order_type is OrderType.LIMIT
+            else TimeInForce.DAY,
             account=self.name,
             regime=order.regime,
             strategy=order.strategy,
         )
-        self.sent.add(order.order_id)
+        self.sent[order.order_id] = order.symbol
         self.out.send(encode(msg))
         self.count("orders.sent")
 
@@ -174,6 +213,8 @@ class Injector(Service):
                 self._terminal(msg.order_id, "canceled")
             case OrderRejected():
                 self._terminal(msg.order_id, "rejected")
+            case CancelRejected():
+                self.count("cancels.rejected")  # already done: its terminal report came first
             case Rejected():
                 self.count("orders.protocol_rejected")
 

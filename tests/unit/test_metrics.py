@@ -22,6 +22,7 @@ import pytest
 
 from orchestration.metrics import (
     RATIO_METRICS,
+    order_type_table,
     regime_difference,
     regime_summary,
     size_bucket_table,
@@ -356,3 +357,34 @@ def test_regime_summary_locked_market_eq_ratio_none():
 def test_regime_summary_duplicate_order_id_raises(orders, fills):
     with pytest.raises(ValueError, match="duplicate"):
         regime_summary(pd.concat([orders, orders.head(1)]), fills)
+
+
+def test_non_marketable_limit_fill_counts_for_fill_rate_not_price_metrics(orders, fills):
+    # o8: a day buy limit at $9.95 (below the $10.00 bid: non-marketable) that rested and
+    # filled at its own price 2 s later. Against the $10.02 ask at receipt that would be
+    # $0.07 of "improvement"; Rule 605 keeps such orders out of the spread statistics.
+    with_nmlo = make_orders([
+        *sample_orders().itertuples(index=False),
+        order("o8", "buy", 200, 8_000, "filled", 200, limit_price=9_950_000),
+    ])  # fmt: skip
+    with_fill = pd.concat(
+        [fills, make_fills([fill("o8", "buy", 200, 9_950_000, 10_000, "nyse")])],
+        ignore_index=True,
+    )
+
+    before = regime_summary(orders, fills)["pfof"]
+    after = regime_summary(with_nmlo, with_fill)["pfof"]
+
+    assert after["filled_shares"] == before["filled_shares"] + 200
+    assert after["ordered_shares"] == before["ordered_shares"] + 200
+    assert after["nbbo_filled_shares"] == before["nbbo_filled_shares"]
+    for metric in ("price_improvement_usd_per_share", "effective_spread_bps", "eq_ratio"):
+        assert after[metric] == pytest.approx(before[metric])
+    assert after["share_orders_improved"] == pytest.approx(before["share_orders_improved"])
+    # its 2,000 ms wait is in time to execution (6 orders with fills now, o8 the slowest)
+    assert after["time_to_execution_ms_p50"] > before["time_to_execution_ms_p50"]
+    by_type = order_type_table(with_nmlo, with_fill).set_index(["regime", "order_class"])
+    nmlo = by_type.loc[("pfof", "non-marketable limit")]
+    assert (nmlo["orders"], nmlo["filled_shares"], nmlo["nbbo_filled_shares"]) == (2, 200, 0)
+    assert nmlo["time_to_execution_ms_mean"] == pytest.approx(2_000.0)
+    assert np.isnan(nmlo["price_improvement_usd_per_share"])
