@@ -15,9 +15,14 @@ One row per parent the SOR finished (its ``ParentCompleted`` event), with:
   mini-project's detection model (an observer is likelier to notice the more of the lit book a
   parent takes);
 - ``late_fill_qty``: executions reported by abandoned children after the parent ended;
-- against the single-venue baselines of the same run (``direct:<venue>`` parents of the same side
-  and size): ``best_baseline`` and ``vs_baseline_bps`` (total shortfall minus the best baseline's;
-  negative = better).
+- against the single-venue baselines of the same run and round (``direct:<venue>`` parents of the
+  same side and size): ``best_baseline`` and ``vs_baseline_bps`` (total shortfall minus the best
+  baseline's; negative = better).
+
+``flowlab sor --rounds K`` runs every strategy and baseline K times in one lab, each round in its
+own seeded random order (or, with a symbol per parent, on fresh symbols), so each
+round is a block: ``bestex_rounds`` then gives per strategy the mean over rounds and a 95%
+bootstrap interval (over rounds) of its within-round difference to the best baseline.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from orchestration.runconfig import RunConfig
@@ -43,6 +49,7 @@ SETTLE_NS = 100_000_000  # opportunity cost: the NBBO this long after the parent
 STRATEGIES = ("greedy", "optimal", "min-impact", "fill-aware", "twap", "pov")
 COLUMNS = [
     "order_id",
+    "round",
     "strategy",
     "symbol",
     "side",
@@ -138,6 +145,7 @@ def _row(
     executed = sum(child_fills.get(c, 0) for c in children)
     return {
         "order_id": parent.order_id,
+        "round": round_of(parent.order_id),
         "strategy": parent.strategy,
         "symbol": parent.symbol,
         "side": str(parent.side),
@@ -172,14 +180,26 @@ def _far_touch_at(quotes: list[tuple[int, int, int]], ts_ns: int, sign: int) -> 
     return last
 
 
+def round_of(order_id: str) -> int:
+    """The round of a ``flowlab sor`` parent (``sor-r<round>-<i>``); 1 for any other parent."""
+    head, _, rest = order_id.partition("-r")
+    number = rest.partition("-")[0]
+    return int(number) if head == "sor" and number.isdigit() else 1
+
+
 def add_baselines(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each parent against the best single-venue (``direct:``) parent of the same side and size."""
-    frame = frame.copy()
+    """Each parent against the best single-venue (``direct:``) parent of the same round, side
+    and size."""
+    frame = frame.reset_index(drop=True)  # rows are addressed by position below
     frame["best_baseline"] = None
     frame["vs_baseline_bps"] = None
     direct = frame[frame["strategy"].str.startswith("direct:")]
     for index, row in frame.iterrows():
-        peers = direct[(direct["side"] == row["side"]) & (direct["qty"] == row["qty"])]
+        peers = direct[
+            (direct["side"] == row["side"])
+            & (direct["qty"] == row["qty"])
+            & (direct["round"] == row["round"])
+        ]
         peers = peers[peers["total_shortfall_bps"].notna()]
         if peers.empty or row["total_shortfall_bps"] is None or pd.isna(row["total_shortfall_bps"]):
             continue
@@ -198,9 +218,13 @@ def format_bestex(frame: pd.DataFrame) -> str:
         "| vs best baseline bps | vs best px bps | time ms | children/waves | lit shown | "
         "P(detect) | late |"
     )
+    rounds = frame["round"].nunique() > 1
+    if rounds:
+        head = "| round " + head
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row in frame.itertuples(index=False):
         cells = [
+            *([row.round] if rounds else []),
             row.strategy,
             row.symbol,
             f"{row.filled_qty:,} / {row.qty:,}",
@@ -308,9 +332,17 @@ def write_bestex(run_dir: Path, config: RunConfig, out: Path) -> pd.DataFrame:
     frame.astype({"best_baseline": "string", "vs_baseline_bps": "Float64"}).to_parquet(
         out / "bestex.parquet"
     )
-    (out / "bestex.md").write_text(
-        f"# Best execution per SOR parent\n\nRun: `{run_dir}`\n\n{format_bestex(frame)}\n"
-    )
+    text = f"# Best execution per SOR parent\n\nRun: `{run_dir}`\n\n{format_bestex(frame)}\n"
+    if frame["round"].nunique() > 1:
+        summary = bestex_rounds(frame, seed=config.scenario.seed)
+        summary.to_parquet(out / "bestex_rounds.parquet")
+        text += (
+            f"\n## Across {frame['round'].nunique()} rounds\n\n"
+            "Each strategy's total shortfall against the best single venue *of the same round*; "
+            "95% percentile bootstrap over rounds.\n\n"
+            f"{format_rounds(summary)}\n"
+        )
+    (out / "bestex.md").write_text(text)
     return frame
 
 
@@ -323,30 +355,105 @@ def parent_rows(
     side: str,
     symbol: str | None,
     limit_offset_bps: float | None,
+    rounds: int = 1,
+    seed: int = 0,
 ) -> list[list[dict[str, object]]]:
     """The parents to inject, grouped into injections run one after another.
 
-    With a symbol per parent available (and no ``symbol`` forced) every parent gets its own
-    symbol and they all run at once; otherwise they run one at a time on ``symbol``.
+    With a symbol per parent available (and no ``symbol`` forced) every parent of a round gets
+    its own symbol and the round runs at once; later rounds move on to fresh symbols while
+    there are any (a seeded book is consumed by the parent that trades it), then wrap around;
+    otherwise they run one at a time on ``symbol``, each round in its own seeded random order.
+    ``side="alternate"`` buys in odd rounds and sells in even ones: in a live market, round
+    after round of large buys would drain the market makers' inventory (at their limit they
+    quote one side only).
     """
+    if rounds < 1:
+        raise ValueError(f"rounds: must be >= 1, got {rounds}")
     symbols = scenario.symbol_names
     parallel = symbol is None and len(symbols) >= len(names)
-    rows = [
-        {
-            "t_ns": 0,
-            "order_id": f"sor-{i + 1}",
-            "symbol": symbols[i] if parallel else (symbol or symbols[0]),
-            "side": side,
-            "qty": qty,
-            "order_type": "market" if limit_offset_bps is None else "limit",
-            "limit_price": "",
-            "limit_offset_bps": "" if limit_offset_bps is None else limit_offset_bps,
-            "regime": "",
-            "strategy": name,
-        }
-        for i, name in enumerate(names)
-    ]
-    return [rows] if parallel else [[row] for row in rows]
+    batches: list[list[dict[str, object]]] = []
+    for r in range(1, rounds + 1):
+        order = list(range(len(names)))
+        if not parallel and r > 1:
+            order = [int(i) for i in np.random.default_rng([seed, r]).permutation(len(names))]
+        rows = [
+            {
+                "t_ns": 0,
+                "order_id": f"sor-r{r}-{i + 1}",
+                "symbol": (
+                    symbols[((r - 1) * len(names) + i) % len(symbols)]
+                    if parallel
+                    else (symbol or symbols[0])
+                ),
+                "side": ("buy" if r % 2 else "sell") if side == "alternate" else side,
+                "qty": qty,
+                "order_type": "market" if limit_offset_bps is None else "limit",
+                "limit_price": "",
+                "limit_offset_bps": "" if limit_offset_bps is None else limit_offset_bps,
+                "regime": "",
+                "strategy": names[i],
+            }
+            for i in order
+        ]
+        batches.extend([rows] if parallel else [[row] for row in rows])
+    return batches
+
+
+def bestex_rounds(frame: pd.DataFrame, seed: int = 0, n_boot: int = 2000) -> pd.DataFrame:
+    """Per strategy over rounds: means, and the within-round difference to the best baseline.
+
+    ``vs_baseline_bps_mean`` is the mean over rounds of (total shortfall - the round's best
+    single-venue total shortfall); its 95% interval is a percentile bootstrap over rounds
+    (``n_boot`` resamples, seeded), so each round's market state is kept whole. With fewer than
+    two rounds the interval is left empty. ``significant``: the interval excludes 0.
+    """
+    rows = []
+    for strategy, group in frame.groupby("strategy", sort=False):
+        diffs = pd.to_numeric(group["vs_baseline_bps"], errors="coerce").dropna().to_numpy()
+        low = high = None
+        if len(diffs) >= 2:
+            rng = np.random.default_rng(seed)
+            means = diffs[rng.integers(0, len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)
+            low, high = (float(v) for v in np.percentile(means, [2.5, 97.5]))
+        total = pd.to_numeric(group["total_shortfall_bps"], errors="coerce")
+        rows.append(
+            {
+                "strategy": strategy,
+                "rounds": int(group["round"].nunique()),
+                "fill_rate_mean": float(group["fill_rate"].mean()),
+                "filled_qty_mean": float(group["filled_qty"].mean()),
+                "total_shortfall_bps_mean": float(total.mean()) if total.notna().any() else None,
+                "vs_baseline_bps_mean": float(diffs.mean()) if len(diffs) else None,
+                "ci_low": low,
+                "ci_high": high,
+                "significant": None if low is None else bool(low > 0 or high < 0),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def format_rounds(summary: pd.DataFrame) -> str:
+    """``bestex_rounds`` as a Markdown table."""
+    head = (
+        "| strategy | rounds | mean fill rate | mean IS+opp bps | vs best baseline bps (mean) "
+        "| 95% CI | significant |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for row in summary.itertuples(index=False):
+        ci = "-" if row.ci_low is None else f"{row.ci_low:+.2f} to {row.ci_high:+.2f}"
+        sig = "-" if row.significant is None else ("yes" if row.significant else "no")
+        cells = [
+            row.strategy,
+            row.rounds,
+            f"{row.fill_rate_mean:.1%}",
+            _num(row.total_shortfall_bps_mean),
+            _num(row.vs_baseline_bps_mean),
+            ci,
+            sig,
+        ]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(lines)
 
 
 async def run_sor(
@@ -361,13 +468,23 @@ async def run_sor(
     out: Path | None,
     timeout_s: float,
     gap_s: float,
+    rounds: int = 1,
 ) -> tuple[Path, pd.DataFrame, dict[str, int | None]]:
-    """Start the lab, send each parent to the SOR, stop, and write the best-execution report."""
+    """Start the lab, send each parent to the SOR, stop, and write the best-execution report.
+
+    ``rounds``: every strategy and baseline that many times (see ``parent_rows``)."""
     from orchestration.launcher import Lab
     from orchestration.streams import validate_rows, write_stream
 
     batches = parent_rows(
-        scenario, names, qty=qty, side=side, symbol=symbol, limit_offset_bps=limit_offset_bps
+        scenario,
+        names,
+        qty=qty,
+        side=side,
+        symbol=symbol,
+        limit_offset_bps=limit_offset_bps,
+        rounds=rounds,
+        seed=scenario.seed,
     )
     for batch in batches:
         validate_rows(batch, scenario)
@@ -382,7 +499,7 @@ async def run_sor(
             done = await lab.inject(
                 stream, target=scenario.sor.name, name=f"injector-{index + 1}", timeout_s=timeout_s
             )
-            names_sent = ", ".join(str(r["strategy"]) for r in batch)
+            names_sent = ", ".join(f"{r['strategy']} ({r['order_id']})" for r in batch)
             elapsed = time.monotonic() - started
             print(
                 f"  {names_sent}: terminal {done.terminal}/{done.sent} in {elapsed:.1f}s",

@@ -142,7 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_scenario(p)
     p.add_argument("--qty", type=int, default=100_000, help="shares per parent")
-    p.add_argument("--side", choices=["buy", "sell"], default="buy")
+    p.add_argument(
+        "--side",
+        choices=["buy", "sell", "alternate"],
+        default="buy",
+        help="alternate: buy in odd rounds, sell in even ones (--rounds)",
+    )
     p.add_argument(
         "--symbol", default=None, help="run every parent on this symbol, one after another"
     )
@@ -154,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit-bps", type=float, default=None, help="marketable limit this far through"
     )
     p.add_argument("--gap", type=float, default=1.0, help="seconds between sequential parents")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="every strategy and baseline this many times, each round in its own random order; "
+        "the report adds means and 95%% CIs over rounds",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="per injection")
     p.add_argument("--out", type=Path, default=None, help="report directory (default: the run dir)")
     p.add_argument("--runs", type=Path, default=Path("runs"))

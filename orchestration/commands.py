@@ -454,9 +454,17 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
 def cmd_sor(args: argparse.Namespace) -> int:
     """``flowlab sor``: every strategy and single-venue baseline on one parent (docs/SOR.md)."""
-    from orchestration.bestex import STRATEGIES, format_bestex, run_sor
+    from orchestration.bestex import (
+        STRATEGIES,
+        bestex_rounds,
+        format_bestex,
+        format_rounds,
+        run_sor,
+    )
 
     scenario = _scenario(args.scenario)
+    if args.rounds < 1:
+        raise ScenarioError(f"--rounds: must be >= 1, got {args.rounds}")
     names = [s.strip() for s in (args.strategies or ",".join(STRATEGIES)).split(",") if s.strip()]
     venues = args.baselines.split(",") if args.baselines else [v.name for v in scenario.venues]
     names += [f"direct:{v.strip()}" for v in venues if v.strip()]
@@ -476,9 +484,12 @@ def cmd_sor(args: argparse.Namespace) -> int:
             out=args.out,
             timeout_s=args.timeout,
             gap_s=args.gap,
+            rounds=args.rounds,
         )
     )
     print(format_bestex(frame))
+    if args.rounds > 1:
+        print(format_rounds(bestex_rounds(frame, seed=scenario.seed)))
     print(f"report: {(args.out or run_dir) / 'bestex.md'}")
     return 0 if all(code == 0 for code in codes.values()) else 1
 

@@ -1,14 +1,15 @@
 """The injector: sends an order stream to the broker (or the SOR) at the stream's timestamps.
 
 The stream is a CSV file (see ``orchestration/streams.py`` for its schema). The injector waits
-until the SIP shows a usable NBBO for every symbol (a handshake, not a sleep), then paces the
+until the SIP shows a usable NBBO for every symbol the stream trades (a handshake, not a sleep),
+then paces the
 orders by their ``t_ns`` offsets, tracks every order to its one terminal report, and sends an
 ``InjectionDone`` account to the orchestrator before stopping itself.
 
 Limit orders are day orders unless the stream says ``ioc``. At the *close* — ``close_after_s``
-after the last order is sent (the scenario's ``[stream]``, or the ``--close-after`` option) — the
-injector cancels every order still open, as a trading day ends, and waits for their terminal
-reports.
+after the last order is sent (the scenario's ``[stream]``, or the ``--close-after`` option; for
+parents sent to the SOR, the injector's timeout) — the injector cancels every order still open,
+as a trading day ends, and waits for their terminal reports.
 """
 
 from __future__ import annotations
@@ -109,12 +110,16 @@ class Injector(Service):
         self.stream_path = stream
         self.target = target
         self.timeout_s = timeout_s
-        self.close_after_s = (
-            self.scenario.stream.close_after_s if close_after_s is None else close_after_s
-        )
+        if close_after_s is None:
+            # Parents sent to the SOR end by their own strategy (a TWAP/POV horizon can outlast
+            # any day the scenario sets for retail orders): the close waits for the timeout.
+            to_sor = target == self.scenario.sor.name
+            close_after_s = timeout_s if to_sor else self.scenario.stream.close_after_s
+        self.close_after_s = close_after_s
 
     async def _setup(self) -> None:
         self.orders = read_stream(self.stream_path)
+        self.symbols = sorted({o.symbol for o in self.orders})
         self.terminal: dict[str, str] = {}
         self.sent: dict[str, str] = {}  # order_id -> symbol
         self.filled = 0
@@ -127,7 +132,8 @@ class Injector(Service):
         self._check_market()
 
     def _check_market(self) -> None:
-        if all(self.nbbo.usable(s) is not None for s in self.scenario.symbol_names):
+        # Only the symbols this stream trades need a two-sided market to start.
+        if all(self.nbbo.usable(s) is not None for s in self.symbols):
             self.market_ready.set()
 
     async def _on_running(self) -> None:

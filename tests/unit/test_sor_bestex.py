@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
-from orchestration.bestex import bestex_table, format_bestex, parent_rows, sor_routes_table
+from orchestration.bestex import (
+    add_baselines,
+    bestex_rounds,
+    bestex_table,
+    format_bestex,
+    format_rounds,
+    parent_rows,
+    round_of,
+    sor_routes_table,
+)
 from orchestration.runconfig import Endpoint, RunConfig
 from orchestration.scenario import load_scenario, scenario_from_dict
 from protocol.common import Liquidity, Side
@@ -187,3 +197,108 @@ def test_sor_routes_table_fills_on_the_sending_row_against_best_price() -> None:
     assert (first["filled_qty"], first["fill_vwap"], first["vs_best_bps"]) == (400, 10_000_000, 0)
     assert routes.iloc[1]["vs_best_bps"] == pytest.approx(10.0)
     assert first["quotes_seen"] == "lit-a:600@10010000 dark-a:400@10000000"
+
+
+def test_parent_rows_rounds_are_blocks_in_seeded_random_order() -> None:
+    names = ["greedy", "optimal", "twap", "direct:lit-a"]
+    batches = parent_rows(
+        SCENARIO, names, qty=100, side="buy", symbol=None, limit_offset_bps=None, rounds=4, seed=7
+    )
+    again = parent_rows(
+        SCENARIO, names, qty=100, side="buy", symbol=None, limit_offset_bps=None, rounds=4, seed=7
+    )
+
+    assert batches == again  # seeded
+    assert all(len(batch) == 1 for batch in batches) and len(batches) == 16
+    rounds = [[b[0] for b in batches[i * 4 : (i + 1) * 4]] for i in range(4)]
+    for r, block in enumerate(rounds, start=1):
+        assert sorted(row["strategy"] for row in block) == sorted(names)  # each once a round
+        assert {round_of(str(row["order_id"])) for row in block} == {r}
+    assert [row["strategy"] for row in rounds[0]] == names  # round 1 in the given order
+    orders = {tuple(row["strategy"] for row in block) for block in rounds}
+    assert len(orders) > 1  # later rounds reshuffle
+
+
+def test_parent_rows_parallel_rounds_take_fresh_symbols() -> None:
+    book = load_scenario("scenarios/sor-book.toml")
+    batches = parent_rows(
+        book, ["greedy", "optimal"], qty=100, side="buy", symbol=None, limit_offset_bps=None,
+        rounds=2,
+    )  # fmt: skip
+
+    assert [[(r["strategy"], r["symbol"]) for r in b] for b in batches] == [
+        [("greedy", "BOOK1"), ("optimal", "BOOK2")],
+        [("greedy", "BOOK3"), ("optimal", "BOOK4")],  # fresh books: round 1 consumed its own
+    ]
+
+
+def test_round_of_parses_flowlab_sor_ids_only() -> None:
+    assert [round_of(i) for i in ("sor-r3-2", "sor-r12-1", "p1", "sor-rx-1", "R000001")] == [
+        3,
+        12,
+        1,
+        1,
+        1,
+    ]
+
+
+def _round_frame(diffs: dict[str, list[float]]) -> pd.DataFrame:
+    rows = []
+    for strategy, values in diffs.items():
+        for r, value in enumerate(values, start=1):
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "round": r,
+                    "fill_rate": 0.5,
+                    "filled_qty": 50,
+                    "total_shortfall_bps": 10.0 + value,
+                    "vs_baseline_bps": value,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_bestex_rounds_mean_and_bootstrap_interval_over_rounds() -> None:
+    summary = bestex_rounds(
+        _round_frame({"optimal": [-2.0, -1.5, -2.5, -1.8, -2.2], "greedy": [1.0, -1.0, 0.5, -0.5]}),
+        seed=1,
+    ).set_index("strategy")
+
+    optimal, greedy = summary.loc["optimal"], summary.loc["greedy"]
+    assert optimal["rounds"] == 5 and optimal["vs_baseline_bps_mean"] == pytest.approx(-2.0)
+    assert optimal["ci_low"] < -2.0 < optimal["ci_high"] < 0 and optimal["significant"]
+    assert greedy["vs_baseline_bps_mean"] == pytest.approx(0.0)
+    assert greedy["ci_low"] < 0 < greedy["ci_high"] and not greedy["significant"]
+    # the interval never leaves the range of the per-round differences
+    assert optimal["ci_low"] >= -2.5 and optimal["ci_high"] <= -1.5
+
+
+def test_bestex_rounds_single_round_has_no_interval() -> None:
+    summary = bestex_rounds(_round_frame({"optimal": [-2.0]}))
+
+    assert summary.iloc[0]["ci_low"] is None and summary.iloc[0]["significant"] is None
+    assert "| optimal | 1 | 50.0% | 8.00 | -2.00 | - | - |" in format_rounds(summary)
+
+
+def test_baselines_are_matched_within_the_round() -> None:
+    frame = _round_frame({"optimal": [1.0, 1.0]}).assign(side="buy", qty=100)
+    direct = pd.DataFrame(
+        [
+            {"strategy": "direct:lit-a", "round": 1, "total_shortfall_bps": 5.0},
+            {"strategy": "direct:lit-a", "round": 2, "total_shortfall_bps": 20.0},
+        ]
+    ).assign(side="buy", qty=100, fill_rate=1.0, filled_qty=100)
+    out = add_baselines(pd.concat([frame.drop(columns="vs_baseline_bps"), direct]))
+
+    vs = out[out["strategy"] == "optimal"]["vs_baseline_bps"].tolist()
+    assert vs == [pytest.approx(11.0 - 5.0), pytest.approx(11.0 - 20.0)]
+
+
+def test_parent_rows_alternate_side_buys_odd_rounds_sells_even() -> None:
+    batches = parent_rows(
+        SCENARIO, ["greedy"], qty=100, side="alternate", symbol=None, limit_offset_bps=None,
+        rounds=3,
+    )  # fmt: skip
+
+    assert [b[0]["side"] for b in batches] == ["buy", "sell", "buy"]
