@@ -138,10 +138,18 @@ class Lab:
         return pd.DataFrame(rows, columns=list(COLUMNS))
 
     def inject(
-        self, stream: pd.DataFrame | Path | str, *, target: str = "broker", timeout_s: float = 30.0
+        self,
+        stream: pd.DataFrame | Path | str,
+        *,
+        target: str = "broker",
+        timeout_s: float = 30.0,
+        close_after_s: float | None = None,
     ) -> dict[str, int]:
         """Validate ``stream`` (a DataFrame or a CSV/Parquet file), send it, wait until every
-        order is terminal; returns the injector's account (sent, terminal, filled, ...)."""
+        order is terminal; returns the injector's account (sent, terminal, filled, ...).
+
+        Day limit orders rest until filled or the close, ``close_after_s`` after the last order
+        (default: the scenario's ``[stream] close_after_s``), when what is open is canceled."""
         lab = self._running()
         rows = _rows(stream)
         validate_rows(rows, self.scenario)  # raises before anything is sent
@@ -149,7 +157,13 @@ class Lab:
         path = write_stream(rows, lab.run_dir / f"stream-{name}.csv")
         destination = self.scenario.broker.name if target == "broker" else self.scenario.sor.name
         done = self._call(
-            lab.inject(path, target=destination, name=name, timeout_s=timeout_s),
+            lab.inject(
+                path,
+                target=destination,
+                name=name,
+                timeout_s=timeout_s,
+                close_after_s=close_after_s,
+            ),
             timeout=timeout_s + 60,
         )
         self._injected.extend(str(row["order_id"]) for row in rows)

@@ -245,6 +245,10 @@ def format_bestex(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _missing(value: Any) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
 def _px(value: Any) -> str:
     if value is None or pd.isna(value):
         return "-"
@@ -406,13 +410,16 @@ def bestex_rounds(frame: pd.DataFrame, seed: int = 0, n_boot: int = 2000) -> pd.
     ``vs_baseline_bps_mean`` is the mean over rounds of (total shortfall - the round's best
     single-venue total shortfall); its 95% interval is a percentile bootstrap over rounds
     (``n_boot`` resamples, seeded), so each round's market state is kept whole. With fewer than
-    two rounds the interval is left empty. ``significant``: the interval excludes 0.
+    two rounds, and for the baselines themselves, the interval is left empty.
+    ``significant``: the interval excludes 0.
     """
     rows = []
     for strategy, group in frame.groupby("strategy", sort=False):
         diffs = pd.to_numeric(group["vs_baseline_bps"], errors="coerce").dropna().to_numpy()
         low = high = None
-        if len(diffs) >= 2:
+        # A baseline is measured against the best baseline of its round, itself included: its
+        # difference is >= 0 by construction, so it gets a mean but no test.
+        if len(diffs) >= 2 and not str(strategy).startswith("direct:"):
             rng = np.random.default_rng(seed)
             means = diffs[rng.integers(0, len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)
             low, high = (float(v) for v in np.percentile(means, [2.5, 97.5]))
@@ -441,8 +448,8 @@ def format_rounds(summary: pd.DataFrame) -> str:
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row in summary.itertuples(index=False):
-        ci = "-" if row.ci_low is None else f"{row.ci_low:+.2f} to {row.ci_high:+.2f}"
-        sig = "-" if row.significant is None else ("yes" if row.significant else "no")
+        ci = "-" if _missing(row.ci_low) else f"{row.ci_low:+.2f} to {row.ci_high:+.2f}"
+        sig = "-" if _missing(row.significant) else ("yes" if row.significant else "no")
         cells = [
             row.strategy,
             row.rounds,

@@ -302,3 +302,12 @@ def test_parent_rows_alternate_side_buys_odd_rounds_sells_even() -> None:
     )  # fmt: skip
 
     assert [b[0]["side"] for b in batches] == ["buy", "sell", "buy"]
+
+
+def test_bestex_rounds_baselines_get_a_mean_but_no_test() -> None:
+    table = bestex_rounds(_round_frame({"direct:lit-a": [0.0, 1.0, 2.0], "twap": [-1.0, -2.0]}))
+    summary = table.iloc[0]
+
+    assert summary["vs_baseline_bps_mean"] == pytest.approx(1.0)
+    assert pd.isna(summary["ci_low"]) and pd.isna(summary["significant"])
+    assert "| direct:lit-a | 3 | 50.0% | 11.00 | 1.00 | - | - |" in format_rounds(table)
