@@ -242,12 +242,16 @@ class Broker(Service):
         )  # fmt: skip
 
     def _rest(self, key: str, client: ClientOrder, reason: str) -> None:
-        """Post what is left of a day limit on the limit venue, at the client's limit."""
+        """Post what is left of a day limit on the limit venue, at the client's limit.
+
+        Each resting order carries its own customer account: the venue's self-trade prevention
+        must not cancel one retail customer's order because another one's meets it."""
         client.resting = True
         self.count("orders.rested")
         self._send_child(
             key, client, self.limit_venue, OrderType.LIMIT, client.order.limit_price,
             TimeInForce.DAY, f"rest day limit ({reason})",
+            account=f"{self.name}-r{self.counters['orders.rested']}",
         )  # fmt: skip
 
     def _send_child(
@@ -260,6 +264,7 @@ class Broker(Service):
         tif: TimeInForce,
         reason: str,
         pfof_rate: int | None = None,
+        account: str | None = None,
     ) -> None:
         """Send the order's remaining quantity to ``destination`` as its current child."""
         order = client.order
@@ -276,7 +281,7 @@ class Broker(Service):
             order_type=order_type,
             limit_price=limit,
             tif=tif,
-            account=self.name,
+            account=account or self.name,
             regime=client.regime,
             parent_id=order.order_id,
             strategy=order.strategy,
