@@ -46,6 +46,9 @@ class SubmitOrder(Message, frozen=True):
     # Broker -> wholesaler: the PFOF per share the broker takes for this order (a cap);
     # None means the wholesaler's standard rate.
     pfof_rate: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
+    # Absolute expiry, ns on the ``time.time_ns()`` clock: a venue refuses the order when it
+    # reaches the venue at or after this time, and cancels it if it still rests then. None: never.
+    expire_ns: Nanos | None = None
 
     def __post_init__(self) -> None:
         if self.order_type is OrderType.LIMIT and self.limit_price is None:

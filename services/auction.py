@@ -94,6 +94,15 @@ class AuctionHouse(Service):
             )
             return
         assert isinstance(msg, SubmitOrder)
+        if self.refuse_expired(link, msg):
+            return
+        start = time.time_ns()
+        if msg.expire_ns is not None and msg.expire_ns <= start + self.window_ns:
+            # The order executes when the window closes: it must still be valid then.
+            window_ms = self.window_ns / 1e6
+            why = f"expires before the auction window ({window_ms:g} ms) would close"
+            self.reply_rejected(link, msg.order_id, why, "expire_ns")
+            return
         nbbo = self.nbbo.usable(msg.symbol) if msg.symbol in self.nbbo.nbbo else None
         if msg.symbol not in self.scenario.symbol_names or msg.order_type is OrderType.MIDPOINT:
             field_name = "symbol" if msg.symbol not in self.scenario.symbol_names else "order_type"
@@ -106,7 +115,6 @@ class AuctionHouse(Service):
             return
         self.auction_seq += 1
         auction_id = f"{self.name}-{self.auction_seq}"
-        start = time.time_ns()
         spec = AuctionSpec(
             auction_id=auction_id,
             symbol=msg.symbol,

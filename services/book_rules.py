@@ -1,5 +1,7 @@
 """Stateless validation of orders entering the lit book: each error reads ``"<field>: <why>"``.
 
+``expiry_error`` is the one check every service that takes orders applies on receipt.
+
 Checks use ``type(x) is int`` so floats (and bools) never pass as prices or quantities, and
 identity comparisons against the enum members, which is what the hot path can afford.
 """
@@ -106,3 +108,16 @@ def _first_submit_error(
     if order_type is OrderType.MIDPOINT:
         return "order_type: midpoint orders are not supported on a lit book"
     return "order_type: must be an OrderType"
+
+
+def expiry_error(expire_ns: int | None, now_ns: int) -> str | None:
+    """Why an order with ``expire_ns`` must be refused at ``now_ns``, or ``None``.
+
+    An order is expired at and after its ``expire_ns`` (nanoseconds, ``time.time_ns()`` clock);
+    ``None`` never expires. ``now_ns`` is the time the order would reach the book, so that
+    nothing executes after its expiry.
+    """
+    if expire_ns is None or now_ns < expire_ns:
+        return None
+    late_ms = (now_ns - expire_ns) / 1e6
+    return f"expire_ns: expired: arrived {late_ms:.1f} ms after its expiry"

@@ -6,7 +6,8 @@ one-sided, locked or crossed. ``LIMIT`` orders are priced: they rest at their pr
 the resting order's price (seeded-book scenarios load such orders at start-up). A pool with
 ``publish_ioi`` publishes an ``IndicationOfInterest`` (aggregated priced size by price, no
 identities) whenever it changes, and serves it in snapshots on its ``orders`` port. IOC orders
-cancel whatever did not execute at once.
+cancel whatever did not execute at once. An order with ``expire_ns`` is refused if it arrives at
+or after it, and canceled (``"expired"``) if it still rests then.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from protocol.orders import (
 )
 from services.dark_core import DarkBook, DarkFill, midpoint
 from services.feeds import NbboView
-from services.runtime import Service
+from services.runtime import Service, call_at_wall
 
 SEED_ACCOUNT = "seed"
 
@@ -110,6 +111,9 @@ class DarkPool(Service):
                 self.reply_link(self.orders, identity).send(encode(snap))
 
     def _on_submit(self, identity: bytes, msg: SubmitOrder, recv_ns: int) -> None:
+        link = self.reply_link(self.orders, identity)
+        if self.refuse_expired(link, msg):
+            return
         book = self.books.get(msg.symbol)
         reason = field = None
         if book is None:
@@ -121,11 +125,11 @@ class DarkPool(Service):
         key = f"{identity.decode(errors='replace')}|{msg.order_id}"
         if reason is None and key in self.owners:
             reason, field = "duplicate of a live order", "order_id"
-        link = self.reply_link(self.orders, identity)
         if reason is not None or book is None:
             self.reply_rejected(link, msg.order_id, reason or "", field)
             return
-        self.owners[key] = DarkOwner(identity, msg.order_id, msg.symbol, msg.side, recv_ns=recv_ns)
+        owner = DarkOwner(identity, msg.order_id, msg.symbol, msg.side, recv_ns=recv_ns)
+        self.owners[key] = owner
         pegged = msg.order_type is not OrderType.LIMIT
         book.add(
             key,
@@ -143,7 +147,18 @@ class DarkPool(Service):
             if leaves:
                 why = "no midpoint contra (IOC)" if pegged else "no contra within the limit (IOC)"
                 self._cancel(key, leaves, why)
+        elif msg.expire_ns is not None and self.owners.get(key) is owner:  # rests until expiry
+            call_at_wall(msg.expire_ns, self._expire, key, owner)
         self._publish_ioi_if_changed(book)
+
+    def _expire(self, key: str, owner: DarkOwner) -> None:
+        """A resting order reached its ``expire_ns``: cancel what is left of it."""
+        if self.owners.get(key) is not owner:
+            return  # done already (a new order may reuse the id: it is not this one)
+        book = self.books[owner.symbol]
+        self._cancel(key, book.cancel(key) or 0, "expired")
+        self._publish_ioi_if_changed(book)
+        self.count("orders.expired")
 
     def _report(self, book: DarkBook, fills: list[DarkFill]) -> None:
         exec_ns = time.time_ns()

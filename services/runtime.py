@@ -30,7 +30,8 @@ from protocol.codec import VERSION, Decoder, check_version, encode, received_typ
 from protocol.control import Heartbeat, Rejected, ServiceReady, StopService
 from protocol.errors import ProtocolError
 from protocol.marketdata import SequenceHeartbeat
-from protocol.orders import OrderAccepted, OrderCanceled, OrderRejected
+from protocol.orders import OrderAccepted, OrderCanceled, OrderRejected, SubmitOrder
+from services.book_rules import expiry_error
 from services.latency import LatencyModel, Link, latency_for
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,18 @@ Handler = Callable[[bytes | None, Any, int], None]
 HEARTBEAT_INTERVAL_S = 0.5
 DRAIN_BATCH = 512
 TAPE_LINGER_MS = 10_000
+WALL_TIMER_SLACK_NS = 2_000_000
+
+
+def call_at_wall(when_ns: int, callback: Callable[..., None], *args: Any) -> asyncio.TimerHandle:
+    """Run ``callback(*args)`` once the wall clock (``time.time_ns()``) has reached ``when_ns``.
+
+    uvloop rounds a delay to the millisecond and libuv truncates its clock to it, so a timer may
+    fire up to 1.5 ms early; ``WALL_TIMER_SLACK_NS`` more makes sure the callback never runs
+    before ``when_ns`` (short of a step of the wall clock).
+    """
+    delay_ns = max(0, when_ns - time.time_ns()) + WALL_TIMER_SLACK_NS
+    return asyncio.get_running_loop().call_later(delay_ns / 1e9, callback, *args)
 
 
 class ServiceState(enum.StrEnum):
@@ -367,6 +380,18 @@ class Service:
         link.send(payload)
         self.tape(payload)
         self.count("orders.rejected")
+
+    def refuse_expired(self, link: Link, msg: SubmitOrder) -> bool:
+        """Reject ``msg`` (field ``expire_ns``) if it reaches this service at or after its
+        expiry; ``True`` if it did. Call it before the order can touch a book or execute."""
+        if msg.expire_ns is None:
+            return False
+        reason = expiry_error(msg.expire_ns, time.time_ns())
+        if reason is None:
+            return False
+        self.reply_rejected(link, msg.order_id, reason, None)
+        self.count("orders.expired")
+        return True
 
     def reply_canceled(
         self, link: Link, order_id: str, symbol: str, canceled_qty: int, cum_qty: int, reason: str

@@ -2,7 +2,9 @@
 
 Clients' order ids are scoped by their identity, so two clients may reuse an id. Every fill is
 encoded once and sent to its owner and to the tape; quotes are published only when a book's top
-of book changes. Fees: takers pay ``taker_fee`` per share, makers receive ``maker_rebate``.
+of book changes. Fees: takers pay ``taker_fee`` per share, makers receive ``maker_rebate``. An
+order with ``expire_ns`` is refused if it arrives at or after it, and canceled (``"expired"``) if it
+still rests then.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from protocol.orders import (
     SubmitOrder,
 )
 from services.book import Fill, OrderBook, SubmitResult
-from services.runtime import Service
+from services.runtime import Service, call_at_wall
 
 ACCEPTS = (SubmitOrder, CancelOrder, ReplaceOrder, SnapshotRequest)
 
@@ -114,6 +116,9 @@ class Venue(Service):
 
     # ------------------------------------------------------------------ orders
     def _on_submit(self, identity: bytes, msg: SubmitOrder, recv_ns: int) -> None:
+        link = self.reply_link(self.orders, identity)
+        if self.refuse_expired(link, msg):
+            return
         book = self.books.get(msg.symbol)
         if book is None:
             self._reject(
@@ -150,9 +155,18 @@ class Venue(Service):
         self.count("orders.accepted")
         owner = Owner(identity, msg.order_id, msg.symbol, msg.side, msg.qty, recv_ns=recv_ns)
         self.owners[key] = owner
-        link = self.reply_link(self.orders, identity)
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self._apply_result(book, key, result)
+        if msg.expire_ns is not None and self.owners.get(key) is owner:  # it rests: until expiry
+            call_at_wall(msg.expire_ns, self._expire, key, owner)
+
+    def _expire(self, key: str, owner: Owner) -> None:
+        """A resting order reached its ``expire_ns``: cancel what is left of it."""
+        if self.owners.get(key) is not owner:
+            return  # done already (a new order may reuse the id: it is not this one)
+        self._cancel_owner(key, self.books[owner.symbol].cancel(key) or 0, "expired")
+        self._publish_quote_if_changed(owner.symbol)
+        self.count("orders.expired")
 
     def _apply_result(self, book: OrderBook, key: str, result: SubmitResult) -> None:
         exec_ns = time.time_ns()

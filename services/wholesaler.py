@@ -129,6 +129,8 @@ class Wholesaler(Service):
             )
             return
         assert isinstance(msg, SubmitOrder)
+        if self.refuse_expired(link, msg):  # internalisation is immediate: receipt is enough
+            return
         decline = self._decline_reason(msg)
         if decline is not None:
             field, reason = decline

@@ -6,6 +6,13 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode
+from protocol.orders import OrderFilled
 
 
 async def eventually(
@@ -46,3 +53,35 @@ def pid_alive(pid: int) -> bool:
             return f.read().split(") ")[-1][:1] != "Z"
     except OSError:
         return False
+
+
+class Client:
+    """A DEALER of our own towards one service; collects every reply by order id."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, endpoint: str, identity: str) -> None:
+        self.sock = ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.IDENTITY, identity.encode())
+        self.sock.connect(endpoint)
+        self.replies: dict[str, list[Any]] = {}
+        self._decoder = Decoder(ALL_MESSAGE_TYPES)
+
+    async def send(self, msg: Any) -> None:
+        await self.sock.send_multipart([VERSION, encode(msg)])
+
+    async def until(self, order_id: str, kinds: tuple[type, ...], timeout: float = 10.0) -> Any:
+        """Receive until ``order_id`` gets one of ``kinds`` (a handshake, not a sleep)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for msg in self.replies.get(order_id, []):
+                if isinstance(msg, kinds) and (
+                    not isinstance(msg, OrderFilled) or msg.leaves_qty == 0
+                ):
+                    return msg
+            left = deadline - time.monotonic()
+            if left <= 0 or not await self.sock.poll(int(left * 1000)):
+                raise AssertionError(
+                    f"no {[k.__name__ for k in kinds]} for {order_id} in {timeout}s"
+                )
+            for msg in self._decoder.decode(await self.sock.recv_multipart()):
+                self.replies.setdefault(getattr(msg, "order_id", ""), []).append(msg)

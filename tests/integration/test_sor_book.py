@@ -33,7 +33,6 @@ from orchestration.runconfig import RunConfig
 from orchestration.scenario import LinkLatency, SeedLevel, VenueSpec, load_scenario
 from orchestration.streams import write_stream
 from orchestration.tape import read_tape
-from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import InjectionDone
 from protocol.orders import (
@@ -46,7 +45,7 @@ from protocol.orders import (
     ParentCompleted,
     SubmitOrder,
 )
-from tests.helpers import eventually, pid_alive
+from tests.helpers import Client, eventually, pid_alive
 
 pytestmark = pytest.mark.integration
 SCENARIO = Path(__file__).parents[2] / "scenarios" / "sor-book.toml"
@@ -93,38 +92,6 @@ class SorRun:
     pids: list[int]
     tape: list[tuple[str, int, Any]] = field(default_factory=list)
     bestex: pd.DataFrame | None = None
-
-
-class Client:
-    """A DEALER of our own towards one service; collects every reply by order id."""
-
-    def __init__(self, ctx: zmq.asyncio.Context, endpoint: str, identity: str) -> None:
-        self.sock = ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.IDENTITY, identity.encode())
-        self.sock.connect(endpoint)
-        self.replies: dict[str, list[Any]] = {}
-        self._decoder = Decoder(ALL_MESSAGE_TYPES)
-
-    async def send(self, msg: Any) -> None:
-        await self.sock.send_multipart([VERSION, encode(msg)])
-
-    async def until(self, order_id: str, kinds: tuple[type, ...], timeout: float = 10.0) -> Any:
-        """Receive until ``order_id`` gets one of ``kinds`` (a handshake, not a sleep)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for msg in self.replies.get(order_id, []):
-                if isinstance(msg, kinds) and (
-                    not isinstance(msg, OrderFilled) or msg.leaves_qty == 0
-                ):
-                    return msg
-            left = deadline - time.monotonic()
-            if left <= 0 or not await self.sock.poll(int(left * 1000)):
-                raise AssertionError(
-                    f"no {[k.__name__ for k in kinds]} for {order_id} in {timeout}s"
-                )
-            for msg in self._decoder.decode(await self.sock.recv_multipart()):
-                self.replies.setdefault(getattr(msg, "order_id", ""), []).append(msg)
 
 
 def parent(order_id: str, symbol: str, strategy: str, qty: int, **extra: Any) -> SubmitOrder:
@@ -217,12 +184,10 @@ async def run_sor_lab(runs: Path) -> SorRun:
         sor_proc = lab.procs[scenario.sor.name]  # lit-a, resumed, executes the abandoned child late
         await lab.guard(eventually(lambda: sor_proc.counters.get("children.late_fills", 0) > 0))
         replies = sor.replies
-        sor.sock.close(0)
-        rival.sock.close(0)
     finally:
         if frozen is not None:
             os.kill(frozen, signal.SIGCONT)
-        ctx.term()
+        ctx.destroy(linger=0)  # closes our clients' sockets too, on failure as well
         exit_codes = await lab.stop()
     tape = list(read_tape(lab.run_dir))
     return SorRun(

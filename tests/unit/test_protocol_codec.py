@@ -129,6 +129,7 @@ EXAMPLES: tuple[Message, ...] = (
         parent_id="p-1",
         created_ns=T0 - 5,
         pfof_rate=2_000,
+        expire_ns=T0 + 500_000_000,
         **HEADER,
     ),
     CancelOrder(order_id="o-1", symbol="ACME", **HEADER),
@@ -591,6 +592,8 @@ def test_decoder_accepting_nothing_raises_value_error() -> None:
         ({"order_type": "limit", "limit_price": None}, "limit_price"),
         ({"order_type": "market"}, "limit_price"),
         ({"colour": "blue"}, "colour"),
+        ({"expire_ns": -1}, "expire_ns"),
+        ({"expire_ns": 1.7e18}, "expire_ns"),
     ],
     ids=[
         "qty-zero",
@@ -606,6 +609,8 @@ def test_decoder_accepting_nothing_raises_value_error() -> None:
         "limit-without-price",
         "market-with-price",
         "unknown-field",
+        "expire-negative",
+        "expire-float",
     ],
 )
 def test_decode_payload_bad_field_raises_error_naming_it(
