@@ -165,7 +165,11 @@ class BrokerConfig(Spec, frozen=True):
 
 class SorConfig(Spec, frozen=True):
     name: str = "sor"
+    # A child expires at the venue `child_timeout_ms` after it is sent; unanswered, it is given
+    # up (and its shares rerouted) once any report of it must have arrived: the venue -> SOR
+    # link's worst-case latency plus `child_grace_ms` (scheduling; clock offset across hosts).
     child_timeout_ms: PositiveInt = 500
+    child_grace_ms: NonNegInt = 50
     max_rounds: PositiveInt = 8
     dark_probe_share: Fraction = 0.3
     market_collar_bps: PositiveInt = 300

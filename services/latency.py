@@ -42,6 +42,23 @@ def latency_for(
     return chosen
 
 
+LOGNORMAL_SIGMA = 0.5  # shape of the lognormal jitter (its mean is the spec's ``jitter_us``)
+# A lognormal delay has no maximum: its bound is taken at ``LOGNORMAL_BOUND`` x its mean, which
+# with sigma = 0.5 is exceeded with probability 1 - Phi((ln 20 + sigma^2 / 2) / sigma) ~ 2e-10.
+LOGNORMAL_BOUND = 20
+
+
+def worst_case_ns(spec: LatencySpec) -> int:
+    """An upper bound of the one-way delay ``spec`` can sample: exact for ``constant`` and
+    ``uniform``, ``base + LOGNORMAL_BOUND x mean jitter`` for ``lognormal`` (see above)."""
+    base, jitter = spec.base_us * 1_000, spec.jitter_us * 1_000
+    if jitter == 0 or spec.model == "constant":
+        return base + jitter
+    if spec.model == "uniform":
+        return base + 2 * jitter
+    return base + LOGNORMAL_BOUND * jitter
+
+
 class LatencyModel:
     """Samples one-way delays in nanoseconds. ``jitter_us`` is the jitter's mean."""
 
@@ -52,7 +69,7 @@ class LatencyModel:
         self.jitter_ns = spec.jitter_us * 1_000
         self.kind = spec.model
         self._rng = rng
-        self._sigma = 0.5
+        self._sigma = LOGNORMAL_SIGMA
 
     @classmethod
     def zero(cls) -> LatencyModel:

@@ -5,10 +5,12 @@ snapshots + sequenced updates, net of its own not-yet-published executions: ``so
 each wave of children with the parent's strategy (``sor_strategies``), and tracks each parent with
 an exact state machine (``sor_parent``). Children run concurrently; fills are passed to the client
 as they arrive; as soon as a child comes back short, the remainder is reallocated from the view as
-it is then (venues with a live child of the parent excluded). A child not answered within
-``child_timeout_ms`` is canceled and abandoned, its venue shunned until it answers again, and its
-quantity rerouted. Every decision goes to the tape (``OrderRouted``), every parent ends in exactly
-one terminal state (``ParentCompleted`` on the tape). See ``docs/SOR.md``.
+it is then (venues with a live child of the parent excluded). Every child carries ``expire_ns`` =
+send time + ``child_timeout_ms``: its venue refuses it after that. A child not answered by then
+is given up only once any report of it must have arrived (expiry + the venue -> SOR link's
+worst-case latency + ``child_grace_ms``): it is canceled and abandoned, its venue shunned until it
+answers again, and its quantity rerouted. Every decision goes to the tape (``OrderRouted``), every
+parent ends in exactly one terminal state (``ParentCompleted`` on the tape). See ``docs/SOR.md``.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ from protocol.orders import (
     SubmitOrder,
 )
 from services.feeds import Feed, NbboView
-from services.latency import latency_for
-from services.runtime import Service
+from services.latency import latency_for, worst_case_ns
+from services.runtime import Service, call_at_wall
 from services.sor_core import VenueLevel
 from services.sor_parent import Child, ParentOrder, ParentState
 from services.sor_strategies import (
@@ -107,6 +109,15 @@ class Sor(Service):
             [info(v.name, "lit", v.taker_fee) for v in self.scenario.venues]
             + [info(d.name, "dark", d.fee) for d in self.scenario.darkpools]
         )
+        # How long after a child's expiry a report of it may still arrive: the link back's
+        # worst case plus the configured slack. Past that, the child cannot execute any more.
+        self.grace_ns = {
+            name: worst_case_ns(
+                latency_for(self.scenario.latency, name, self.role_of(name), self.name, self.role)
+            )
+            + cfg.child_grace_ms * 1_000_000
+            for name in [*self.lit_names, *self.pool_specs]
+        }
         self.rates = FillRates(cfg.fill_rate_prior)
         self.working: dict[str, Working] = {}
         self.done: OrderedDict[str, Working] = OrderedDict()  # finished, kept for late fills
@@ -178,6 +189,9 @@ class Sor(Service):
             reason, field_name = "midpoint orders go to dark pools, not the SOR", "order_type"
         elif key in self.working:
             reason, field_name = "duplicate of a live order", "order_id"
+        elif msg.expire_ns is not None:
+            reason = "parent orders do not expire at the router; cancel them instead"
+            field_name = "expire_ns"
         else:
             try:
                 strategy = parse_strategy(
@@ -316,8 +330,7 @@ class Sor(Service):
         work.rounds += 1
         parent.waves += 1
         now = time.time_ns()
-        timeout_s = self.cfg.child_timeout_ms / 1000
-        loop = asyncio.get_running_loop()
+        expire_ns = now + self.cfg.child_timeout_ms * 1_000_000
         for index, plan in enumerate(plans):
             self.child_seq += 1
             child_id = f"{parent.order_id}/{self.child_seq}"
@@ -343,11 +356,13 @@ class Sor(Service):
                         tif=TimeInForce.IOC,
                         account=self.name,
                         parent_id=parent.order_id,
+                        expire_ns=expire_ns,
                     )
                 )
             )
-            timer = loop.call_later(timeout_s, self._on_child_timeout, work.key, child_id)
-            self.child_timers[child_id] = timer
+            self.child_timers[child_id] = call_at_wall(
+                expire_ns + self.grace_ns[plan.venue], self._on_child_timeout, work.key, child_id
+            )
             self._route(
                 parent,
                 child_id,
@@ -387,6 +402,11 @@ class Sor(Service):
                 self._child_done(work, child)
             if work.parent.remaining == 0:
                 self._settle(work)
+            return
+        if isinstance(msg, OrderRejected) and msg.field == "expire_ns":
+            # It reached the venue too late: says nothing about the venue's liquidity.
+            self.count("children.expired")
+            self._child_done(work, child, learn=False)
             return
         if isinstance(msg, OrderCanceled) and child.limit_price and not child.abandoned:
             # An IOC that came back short proves nothing more was there within its limit.
@@ -437,7 +457,7 @@ class Sor(Service):
         self.reply_link(self.orders, work.identity).send(payload)
         self.tape(payload)
 
-    def _child_done(self, work: Working, child: Child) -> None:
+    def _child_done(self, work: Working, child: Child, *, learn: bool = True) -> None:
         if not child.live:
             return
         work.parent.child_done(child.child_id)
@@ -445,9 +465,10 @@ class Sor(Service):
         timer = self.child_timers.pop(child.child_id, None)
         if timer is not None:
             timer.cancel()
-        self.rates.update(child.venue, child.qty, child.cum)
-        if child.kind == "dark" and child.cum < child.qty:
-            work.dry.add(child.venue)
+        if learn:
+            self.rates.update(child.venue, child.qty, child.cum)
+            if child.kind == "dark" and child.cum < child.qty:
+                work.dry.add(child.venue)
         if work.key in self.working and work.key not in self.pending_work:
             # Reallocate at once, after this batch of reports (one wave for several reports).
             self.pending_work.add(work.key)
@@ -461,17 +482,24 @@ class Sor(Service):
         child = work.parent.children[child_id]
         if not child.live or child.abandoned:
             return
+        # The child expired at its venue and any report of it would have arrived by now: it can
+        # no longer execute (short of a venue frozen between matching and reporting: late fill).
         self.count("children.timed_out")
         self.unresponsive[child.venue] = time.time_ns()
         timeout_ms = self.cfg.child_timeout_ms
+        grace_ms = self.grace_ns[child.venue] / 1e6
         log.warning(
-            "%s: no report from %s for %s in %d ms: canceling and rerouting",
+            "%s: no report from %s for %s in %d ms + %.1f ms grace: expired, rerouting",
             self.name,
             child.venue,
             child_id,
             timeout_ms,
+            grace_ms,
         )
-        why = f"timeout: no report in {timeout_ms} ms; cancel sent, rerouting"
+        why = (
+            f"timeout: no report in {timeout_ms} ms (expired at the venue) + {grace_ms:.1f} ms"
+            " grace; cancel sent, rerouting"
+        )
         self._cancel_child(work, child, why)
         work.parent.abandon(child_id)
         self._work(key)

@@ -5,8 +5,10 @@ is ``filled`` when its executed quantity reaches its size, ``canceled`` when the
 short (client cancel, out of liquidity within the limit, out of rounds, horizon over). Every fill
 adds exactly to ``cum_qty``, ``notional`` (sum of price x qty) and ``fees``; ``avg_price`` is
 ``notional / cum_qty`` rounded half-even. A child is *live* until its venue reports it done, or
-until the router *abandons* it after a timeout (its venue stopped answering): an abandoned child
-no longer holds the parent open, but a fill it reports later still counts (it happened).
+until the router *abandons* it after a timeout (its venue stopped answering; by then the child
+has expired at the venue and no report of it can still be on its way): an abandoned child no
+longer holds the parent open, and a fill it reports later anyway (a venue that froze between
+matching and reporting) still counts for the child (it happened), not for a terminal parent.
 """
 
 from __future__ import annotations

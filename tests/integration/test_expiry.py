@@ -3,7 +3,7 @@ processes on loopback: an order arriving at or after its expiry is rejected nami
 and never reaches a book; a resting order is canceled (``"expired"``) when its expiry passes.
 
 One quiet lab (the tiny scenario, agents off, plus a dark pool); our own DEALER clients talk to
-the lit venue, the dark pool, the wholesaler and the auction house directly.
+the lit venue, the dark pool, the wholesaler, the auction house and the SOR directly.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ async def run_expiry_lab(runs: Path) -> ExpiryRun:
     clients: dict[str, Client] = {}
     try:
         await lab.start()
-        for name in ("lit-a", "dark-a", "wh-a", scenario.auction.name):
+        for name in ("lit-a", "dark-a", "wh-a", scenario.auction.name, scenario.sor.name):
             clients[name] = Client(ctx, lab.config.connect(name, "orders"), "expiry-test")
         lit, dark = clients["lit-a"], clients["dark-a"]
         seller = Client(ctx, lab.config.connect("lit-a", "orders"), "seller")
@@ -94,6 +94,7 @@ async def run_expiry_lab(runs: Path) -> ExpiryRun:
         auction = clients[scenario.auction.name]
         await auction.send(order("auction-late", expire_ns=past, **market))
         await auction.send(order("auction-short", expire_ns=now + 20 * MS, **market))
+        await clients[scenario.sor.name].send(order("sor-parent", expire_ns=now + 10**9))
         # Resting orders with an expiry: canceled when it passes
         expire["lit-rest"] = expire["dark-rest"] = now + REST_MS * MS
         await lit.send(order("lit-rest", expire_ns=expire["lit-rest"]))
@@ -117,6 +118,7 @@ async def run_expiry_lab(runs: Path) -> ExpiryRun:
             ("wh-a", "wh-late"),
             (scenario.auction.name, "auction-late"),
             (scenario.auction.name, "auction-short"),
+            (scenario.sor.name, "sor-parent"),
         ]:
             await lab.guard(clients[name].until(oid, (OrderRejected,)))
         await lab.guard(lit.until("lit-rest", (OrderCanceled,)))
@@ -169,6 +171,12 @@ def test_auction_refuses_order_expiring_within_its_window(expiry_run: ExpiryRun)
         "expire_ns",
         "expires before the auction window (100 ms) would close",
     )
+
+
+def test_sor_refuses_parent_with_expiry(expiry_run: ExpiryRun) -> None:
+    reject = _last(expiry_run, "sor", "sor-parent")
+
+    assert isinstance(reject, OrderRejected) and reject.field == "expire_ns"
 
 
 @pytest.mark.parametrize(

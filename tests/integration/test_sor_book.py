@@ -7,8 +7,9 @@ participant takes its liquidity (BOOK7) or when its parent is canceled (BOOK8).
 
 Phases: (1) parents through a real injector process (``--to sor``); (2) a client of our own for
 rejects, a partial fill that must be reallocated, and a cancel with a child in flight; (3) lit-a
-frozen (SIGSTOP) while a greedy parent needs it: the child times out, is rerouted, the parent
-completes; lit-a is then resumed and executes the stale child late.
+frozen (SIGSTOP) while a greedy parent needs it: the child expires, is rerouted once no report of
+it can still arrive, the parent completes with exactly its quantity; lit-a is then resumed and
+refuses the expired child (no late fill).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class SorRun:
     freeze_terminal_s: float
     exit_codes: dict[str, int | None]
     pids: list[int]
+    sor_counters: dict[str, int]
     tape: list[tuple[str, int, Any]] = field(default_factory=list)
     bestex: pd.DataFrame | None = None
 
@@ -181,8 +183,10 @@ async def run_sor_lab(runs: Path) -> SorRun:
         freeze_terminal_s = time.monotonic() - started
         os.kill(frozen, signal.SIGCONT)
         frozen = None
-        sor_proc = lab.procs[scenario.sor.name]  # lit-a, resumed, executes the abandoned child late
-        await lab.guard(eventually(lambda: sor_proc.counters.get("children.late_fills", 0) > 0))
+        sor_proc = lab.procs[scenario.sor.name]  # lit-a, resumed, answers the stale child
+        answered = ("children.expired", "children.late_fills")
+        await lab.guard(eventually(lambda: any(sor_proc.counters.get(k) for k in answered)))
+        sor_counters = dict(sor_proc.counters)
         replies = sor.replies
     finally:
         if frozen is not None:
@@ -197,6 +201,7 @@ async def run_sor_lab(runs: Path) -> SorRun:
         freeze_terminal_s,
         exit_codes,
         [p.pid for p in lab.procs.values()],
+        sor_counters,
         tape,
         bestex_table(tape, lab.config),
     )
@@ -345,9 +350,43 @@ def test_sor_frozen_venue_child_times_out_and_parent_completes(sor_run: SorRun) 
     reasons = [r.reason for r in _routes(sor_run, "frozen-venue")]
 
     assert (done.state, done.cum_qty) == ("filled", 100_000)
-    assert any(r.startswith("timeout: no report in 700 ms") for r in reasons)
+    assert any(r.startswith("timeout: no report in 700 ms (expired at the venue)") for r in reasons)
     assert sor_run.freeze_terminal_s < CHILD_TIMEOUT_MS / 1000 + 2.0
-    assert _row(sor_run, "frozen-venue")["late_fill_qty"] == 40_000  # lit-a resumed, executed late
+
+
+def test_sor_frozen_venue_rerouted_only_after_expiry_plus_grace(sor_run: SorRun) -> None:
+    routes = _routes(sor_run, "frozen-venue")
+    (timeout,) = [r for r in routes if r.reason.startswith("timeout:")]
+    (sent,) = [r for r in routes if r.child_id == timeout.child_id and r is not timeout]
+    later = [r for r in routes if r.wave > 1]
+    # lit-a -> sor: the scenario's default link, lognormal 100 us + 20 us jitter: bound 0.5 ms
+    grace_ns = 500_000 + sor_test_scenario().sor.child_grace_ms * 1_000_000
+
+    assert (sent.destination, sent.wave) == ("lit-a", 1)
+    # The child's expiry is its send time + 700 ms; its route is stamped a little after that.
+    assert timeout.ts_ns - sent.ts_ns >= CHILD_TIMEOUT_MS * 1_000_000 + grace_ns - 1_000_000
+    assert later and min(r.ts_ns for r in later) >= timeout.ts_ns
+    assert sum(r.qty for r in later if r.wave == 2) == sent.qty  # the abandoned shares, at once
+
+
+def test_sor_frozen_venue_refuses_the_expired_child_no_late_fill(sor_run: SorRun) -> None:
+    routes = _routes(sor_run, "frozen-venue")
+    (stale,) = [r.child_id for r in routes if r.reason.startswith("timeout:")]
+    children = {r.child_id for r in routes}
+    rejects = [m for s, _, m in sor_run.tape if s == "lit-a" and isinstance(m, OrderRejected)]
+    executed = sum(
+        m.fill_qty
+        for s, _, m in sor_run.tape
+        if isinstance(m, OrderFilled) and s != "sor" and m.order_id in children
+    )
+
+    assert [(m.order_id, m.field) for m in rejects] == [(stale, "expire_ns")]
+    assert rejects[0].reason.startswith("expired: arrived ")
+    assert rejects[0].reason.endswith(" ms after its expiry")
+    assert executed == 100_000  # every share the venues executed for it, exactly its quantity
+    assert _row(sor_run, "frozen-venue")["late_fill_qty"] == 0
+    assert sor_run.sor_counters.get("children.late_fills", 0) == 0
+    assert sor_run.sor_counters["children.expired"] == 1
 
 
 def test_sor_bestex_report_compares_each_parent_with_the_single_venue_baseline(

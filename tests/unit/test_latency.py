@@ -4,6 +4,7 @@ that sends over a real pair of ZeroMQ sockets."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,15 @@ import zmq.asyncio
 
 from orchestration.scenario import LatencyConfig, LatencySpec, LinkLatency
 from protocol.codec import VERSION
-from services.latency import TOLERANCE_NS, LatencyModel, Link, latency_for
+from services.latency import (
+    LOGNORMAL_BOUND,
+    LOGNORMAL_SIGMA,
+    TOLERANCE_NS,
+    LatencyModel,
+    Link,
+    latency_for,
+    worst_case_ns,
+)
 
 RECEIVE_TIMEOUT_S = 5.0
 SAMPLES = 20_000
@@ -256,6 +265,36 @@ def test_latency_model_same_seed_samples_same_sequence(kind: str) -> None:
 
     # Assert
     assert a.tolist() == b.tolist()
+
+
+@pytest.mark.parametrize(
+    ("kind", "bound_ns"),
+    [("constant", 1_200_000), ("uniform", 1_400_000), ("lognormal", 1_000_000 + 20 * 200_000)],
+)
+def test_worst_case_bounds_every_sample_of_the_model(kind: str, bound_ns: int) -> None:
+    # Arrange
+    spec = LatencySpec(base_us=1_000, jitter_us=200, model=kind)  # type: ignore[arg-type]
+
+    # Act
+    bound = worst_case_ns(spec)
+
+    # Assert
+    assert bound == bound_ns
+    assert samples(model(1_000, 200, kind)).max() <= bound
+
+
+@pytest.mark.parametrize("kind", ["constant", "uniform", "lognormal"])
+def test_worst_case_without_jitter_is_the_base(kind: str) -> None:
+    spec = LatencySpec(base_us=1_500, jitter_us=0, model=kind)  # type: ignore[arg-type]
+
+    assert worst_case_ns(spec) == 1_500_000
+
+
+def test_worst_case_lognormal_bound_is_exceeded_less_than_once_in_a_billion() -> None:
+    # P(X > k * mean) for a lognormal of shape sigma: X / mean = exp(sigma * Z - sigma^2 / 2)
+    z = (math.log(LOGNORMAL_BOUND) + LOGNORMAL_SIGMA**2 / 2) / LOGNORMAL_SIGMA
+
+    assert 0.5 * math.erfc(z / math.sqrt(2)) < 1e-9
 
 
 def test_latency_model_zero_is_zero_and_samples_zero() -> None:
