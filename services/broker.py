@@ -148,6 +148,9 @@ class Broker(Service):
             reason, field_name = "retail orders are market or limit", "order_type"
         elif key in self.seen:
             reason, field_name = "duplicate order_id", "order_id"
+        elif msg.expire_ns is not None:
+            reason = "retail orders do not expire at the broker: send day or ioc, or cancel"
+            field_name = "expire_ns"
         if reason is not None:
             self.reply_rejected(link, msg.order_id, reason, field_name)
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
 import zmq
 import zmq.asyncio
@@ -178,9 +179,15 @@ def test_day_limits_rest_fill_cancel_and_close(tmp_path: Path) -> None:
                 seen["i1_end"] = await client.until(
                     lambda m: isinstance(m, OrderCanceled) and m.order_id == "I1"
                 )
+                # (4) An order with an expiry time is refused, naming the field.
+                expiring = msgspec.structs.replace(
+                    limit("X1", 100, 50_000_000, TimeInForce.DAY, "pfof"), expire_ns=1
+                )
+                await client.send(expiring)
+                seen["x1"] = await client.until(lambda m: isinstance(m, OrderRejected))
             finally:
                 client.close()
-            # (4) The injector's close: two day limits rest until it cancels them; a market
+            # (5) The injector's close: two day limits rest until it cancels them; a market
             # order fills at once against the seeded ask.
             rows = [
                 _row(0, "S1", "limit", 49_950_000, "day"),
@@ -212,6 +219,7 @@ def test_day_limits_rest_fill_cancel_and_close(tmp_path: Path) -> None:
     assert (end.cum_qty, end.canceled_qty, end.reason) == (200, 100, "canceled by client")
     assert "unknown order or already done" in seen["late_cancel"].reason
     assert seen["i1_end"].cum_qty == 0
+    assert (seen["x1"].order_id, seen["x1"].field) == ("X1", "expire_ns")
     done = seen["done"]
     assert (done.sent, done.terminal, done.filled, done.canceled) == (3, 3, 1, 2)
 
