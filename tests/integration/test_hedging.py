@@ -1,0 +1,139 @@
+"""A wholesaler past its hedge threshold hedges on the lit market, and the hedge moves it.
+
+A quiet, seeded market (agents off) makes every number exact: lit-a offers 500 @ $50.10 then
+5,000 @ $50.11. Two retail buys of 600 (PFOF arm) leave wh-a short 1,200, past its 1,000-share
+threshold: it buys back down to half the threshold (700 shares) with an IOC at the NBBO ask,
+takes the 500 offered at $50.10, and the ask moves to $50.11 for everyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from orchestration.launcher import Lab
+from orchestration.scenario import Scenario, scenario_from_dict
+from orchestration.tape import read_tape
+from protocol.codec import Decoder
+from protocol.common import OrderType, Side
+from protocol.control import PnlReport
+from protocol.marketdata import NBBO, SequenceHeartbeat, Trade
+from protocol.orders import OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
+from tests.helpers import Client, eventually
+
+pytestmark = pytest.mark.integration
+ASK, NEXT_ASK = 50_100_000, 50_110_000
+
+
+def hedging_scenario() -> Scenario:
+    return scenario_from_dict(
+        {
+            "name": "hedging",
+            "seed": 9,
+            "symbols": [{"symbol": "ACME", "price": "50.00"}],
+            "venues": [
+                {
+                    "name": "lit-a",
+                    "book": [
+                        {"side": "sell", "price": "50.10", "qty": 500},
+                        {"side": "sell", "price": "50.11", "qty": 5000},
+                        {"side": "buy", "price": "49.90", "qty": 5000},
+                    ],
+                }
+            ],
+            "wholesalers": [{"name": "wh-a", "pfof_per_share": "0.0030", "hedge_threshold": 1_000}],
+            "broker": {"regimes": ["pfof"]},
+            "agents": {"enabled": False},
+        }
+    )
+
+
+def buy(order_id: str, qty: int) -> SubmitOrder:
+    return SubmitOrder(
+        order_id=order_id,
+        symbol="ACME",
+        side=Side.BUY,
+        qty=qty,
+        order_type=OrderType.MARKET,
+        account="client",
+        regime="pfof",
+    )
+
+
+def test_wholesaler_hedges_past_its_threshold_and_the_hedge_moves_the_ask(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> tuple[Lab, dict]:
+        lab = Lab(hedging_scenario(), runs_root=tmp_path)
+        seen: dict = {}
+        ctx = zmq.asyncio.Context()
+        md = ctx.socket(zmq.SUB)
+        md.setsockopt(zmq.LINGER, 0)
+        md.setsockopt(zmq.SUBSCRIBE, b"")
+        decoder = Decoder([NBBO, SequenceHeartbeat, Trade])
+
+        async def market(predicate) -> None:  # type: ignore[no-untyped-def]
+            while True:
+                frames = await asyncio.wait_for(md.recv_multipart(), 10)
+                if any(predicate(m) for m in decoder.decode(frames)):
+                    return
+
+        try:
+            await lab.start()
+            md.connect(lab.config.connect(lab.scenario.sip, "md"))
+            await lab.guard(market(lambda m: True))  # subscribed
+            client = Client(ctx, lab.config.connect(lab.scenario.broker.name, "orders"), "c")
+            try:
+                for order_id in ("B1", "B2"):
+                    await client.send(buy(order_id, 600))
+                    done = await lab.guard(
+                        client.until(order_id, (OrderFilled, OrderCanceled, OrderRejected))
+                    )
+                    seen[order_id] = client.replies[order_id]
+                    assert isinstance(done, OrderFilled), done
+                await lab.guard(market(lambda m: isinstance(m, NBBO) and m.ask_px == NEXT_ASK))
+                wholesaler = lab.procs["wh-a"]
+                await lab.guard(eventually(lambda: wholesaler.counters.get("hedges.sent", 0) >= 1))
+                seen["hedges"] = wholesaler.counters["hedges.sent"]
+            finally:
+                client.sock.close(0)
+        finally:
+            md.close(0)
+            ctx.term()
+            seen["codes"] = await lab.stop()
+        return lab, seen
+
+    lab, seen = asyncio.run(asyncio.wait_for(scenario(), 120))
+
+    assert all(code == 0 for code in seen["codes"].values()), seen["codes"]
+    for order_id in ("B1", "B2"):
+        fills = [m for m in seen[order_id] if isinstance(m, OrderFilled)]
+        assert sum(f.fill_qty for f in fills) == 600
+        assert all(f.venue == "wh-a" and f.fill_price <= ASK for f in fills)  # internalised
+    assert seen["hedges"] == 1  # one hedge: the IOC for 700 took the 500 shown at $50.10
+
+    venue_fills = [
+        msg
+        for service, _ns, msg in read_tape(lab.run_dir)
+        if service == "lit-a" and isinstance(msg, OrderFilled) and msg.order_id.startswith("wh-a")
+    ]
+    assert [(f.side, f.fill_qty, f.fill_price) for f in venue_fills] == [(Side.BUY, 500, ASK)]
+    (report,) = [
+        msg
+        for service, _ns, msg in read_tape(lab.run_dir)
+        if service == "wh-a" and isinstance(msg, PnlReport)
+    ]
+    assert report.inventory["ACME"] == -1_200 + 500
+    assert report.components["fees"] == 500 * 3_000  # the taker fee of the hedge, $0.0030/share
+    parts = report.components
+    assert parts["total"] == (
+        parts["spread_capture"]
+        - parts["pfof_paid"]
+        - parts["fees"]
+        - parts["hedge_cost"]
+        + parts["inventory_and_adverse_selection"]
+    )
