@@ -2,9 +2,8 @@
 
 The stream is a CSV file (see ``orchestration/streams.py`` for its schema). The injector waits
 until the SIP shows a usable NBBO for every symbol the stream trades (a handshake, not a sleep),
-then paces the
-orders by their ``t_ns`` offsets, tracks every order to its one terminal report, and sends an
-``InjectionDone`` account to the orchestrator before stopping itself.
+then paces the orders by their ``t_ns`` offsets, tracks every order to its one terminal report,
+and sends an ``InjectionDone`` account to the orchestrator before stopping itself.
 
 Limit orders are day orders unless the stream says ``ioc``. At the *close* — ``close_after_s``
 after the last order is sent (the scenario's ``[stream]``, or the ``--close-after`` option; for
