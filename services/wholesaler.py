@@ -62,7 +62,11 @@ class Wholesaler(Service):
             inventory_cost_per_1k=to_micros(spec.inventory_cost_per_1k),
         )
         self.accounts = Accounts()
+        # Adverse selection is learned per channel: internalised flow, and auctions won (whose
+        # price was set against the NBBO at the auction's start: the window's drift and the
+        # winner's curse land there).
         self.adverse = {s: MarkoutEstimate() for s in self.scenario.symbol_names}
+        self.auction_adverse = {s: MarkoutEstimate() for s in self.scenario.symbol_names}
         self.rivals = Ewma(0.1)
         self.responses: dict[str, PendingResponse] = {}
         self.participation_rng = self.rng("participation")
@@ -199,7 +203,7 @@ class Wholesaler(Service):
         link.send(payload)
         self.tape(payload)
         self.count("orders.internalized")
-        self._after_trade(msg.symbol, -msg.qty if is_buy else msg.qty, price)
+        self._after_trade(msg.symbol, -msg.qty if is_buy else msg.qty)
 
     def _on_scorecard(self, card: RoutingScorecard) -> None:
         """Routing pressure: a poor review costs margin; a good one lets it recover."""
@@ -236,16 +240,24 @@ class Wholesaler(Service):
             return None, "inventory limit"
         return None
 
-    def _after_trade(self, symbol: str, signed_qty: int, price: int) -> None:
-        mid = self._mid(symbol)
+    def _after_trade(self, symbol: str, signed_qty: int, auction_mid: float | None = None) -> None:
+        """Schedule the fill's markout and hedge if needed. An auction fill (``auction_mid``:
+        the mid its bid was priced against) is marked from that mid, in the auction channel."""
+        mid = self._mid(symbol) if auction_mid is None else auction_mid
         if mid is not None:
             loop = asyncio.get_running_loop()
+            channel = "auction" if auction_mid is not None else "internalized"
             loop.call_later(
-                self.spec_w.markout_horizon_ms / 1e3, self._markout, symbol, signed_qty, mid
+                self.spec_w.markout_horizon_ms / 1e3,
+                self._markout,
+                symbol,
+                signed_qty,
+                mid,
+                channel,
             )
         self._maybe_hedge(symbol)
 
-    def _markout(self, symbol: str, signed_qty: int, mid_at_fill: float) -> None:
+    def _markout(self, symbol: str, signed_qty: int, mid_before: float, channel: str) -> None:
         """Adverse selection: how far the mid moved against the position after the fill.
 
         Signed, so uninformed flow averages to zero; the pricing uses it only when positive.
@@ -253,11 +265,14 @@ class Wholesaler(Service):
         mid = self._mid(symbol)
         if mid is None:
             return
-        moved_against = (mid_at_fill - mid) * (1 if signed_qty > 0 else -1)
-        estimate = self.adverse[symbol].update(moved_against)
-        self.counters[f"adverse_micros.{symbol}"] = round(estimate)
-        self.counters[f"markout_mean_micros.{symbol}"] = round(self.adverse[symbol].mean)
-        self.count("markouts")
+        moved_against = (mid_before - mid) * (1 if signed_qty > 0 else -1)
+        auction = channel == "auction"
+        estimates = self.auction_adverse if auction else self.adverse
+        estimate = estimates[symbol].update(moved_against)
+        prefix = "auction_" if auction else ""
+        self.counters[f"{prefix}adverse_micros.{symbol}"] = round(estimate)
+        self.counters[f"{prefix}markout_mean_micros.{symbol}"] = round(estimates[symbol].mean)
+        self.count(f"{prefix}markouts")
 
     # ------------------------------------------------------------------ hedging
     def _maybe_hedge(self, symbol: str) -> None:
@@ -326,7 +341,7 @@ class Wholesaler(Service):
             msg.increment,
             self.rivals.value,
             msg.limit_price,
-            self.adverse[msg.symbol].charge,
+            self.auction_adverse[msg.symbol].charge,
             self.accounts.inventory.get(msg.symbol, 0),
         )
         if price is None:
@@ -359,7 +374,7 @@ class Wholesaler(Service):
                 self.count("auctions.won_shares", msg.fill_qty)
                 if msg.leaves_qty == 0:
                     self.responses.pop(msg.order_id, None)
-                self._after_trade(msg.symbol, signed, msg.fill_price)
+                self._after_trade(msg.symbol, signed, auction_mid=pending.mid if pending else mid)
             case OrderCanceled():
                 self.responses.pop(msg.order_id, None)
             case OrderRejected():

@@ -44,7 +44,7 @@ def toxic_scenario() -> Scenario:
                     "markout_horizon_ms": 250,
                 }
             ],
-            "broker": {"regimes": ["pfof"]},
+            "broker": {"regimes": ["pfof", "auction"]},
             "value": {
                 "tick_ms": 50,
                 "jump_rate_per_s": 4.0,
@@ -56,8 +56,9 @@ def toxic_scenario() -> Scenario:
     )
 
 
-async def client(lab: Lab, informed: bool) -> list[float]:
-    """Send ORDERS market orders to the broker's pfof arm; return each fill's improvement ($/sh)."""
+async def client(lab: Lab, informed: bool, regime: str = "pfof") -> list[float]:
+    """Send ORDERS market orders to the broker's ``regime`` arm; return each fill's improvement
+    ($/sh)."""
     config = lab.config
     ctx = zmq.asyncio.Context()
     socks = []
@@ -136,7 +137,7 @@ async def client(lab: Lab, informed: bool) -> list[float]:
                 qty=200,
                 order_type=OrderType.MARKET,
                 account="client",
-                regime="pfof",
+                regime=regime,
             )
             await orders.send_multipart([VERSION, encode(msg)])
         await asyncio.wait_for(collector, 30)
@@ -191,3 +192,34 @@ def test_wholesaler_facing_informed_flow_learns_adverse_selection_and_widens(
     calm = internalization_price(econ, True, bid, ask, max(adverse_uninformed, 0))
     toxic = internalization_price(econ, True, bid, ask, adverse_informed)
     assert toxic > calm
+
+
+def test_auction_winner_learns_adverse_selection_in_its_own_channel(tmp_path: Path) -> None:
+    """Informed orders sent to the auction: the lone responder's fills are marked from the mid it
+    bid against (the NBBO at the auction's start), so the window's drift shows as adverse
+    selection in its auction channel -- not in its internalisation channel, which saw no flow --
+    and it stops bidding on flow it cannot price."""
+
+    async def run() -> dict[str, int]:
+        lab = Lab(toxic_scenario(), runs_root=tmp_path)
+        try:
+            await lab.start()
+            await lab.guard(client(lab, informed=True, regime="auction"))
+            wholesaler = lab.procs["wh-a"]
+            counters = wholesaler.counters
+
+            def marked() -> bool:
+                won = counters.get("auctions.won_shares", 0) // 200
+                return won > 0 and counters.get("auction_markouts", 0) >= won
+
+            await lab.guard(eventually(marked, 30))
+            return dict(counters)
+        finally:
+            codes = await lab.stop()
+            assert all(c == 0 for c in codes.values()), codes
+
+    counters = asyncio.run(asyncio.wait_for(run(), 120))
+
+    assert counters.get("auction_adverse_micros.ACME", 0) > 1_000, counters
+    assert counters.get("adverse_micros.ACME", 0) == 0 and counters.get("markouts", 0) == 0
+    assert counters.get("auctions.declined", 0) > 0, counters
