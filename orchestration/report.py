@@ -50,6 +50,7 @@ COMPUTED_TABLES = (
     "pnl_by_process",
     "comparisons",
     "market_quality",
+    "replications",
 )
 COMPARED_METRICS = (
     "price_improvement_usd_per_share",
@@ -160,8 +161,13 @@ def compute_tables(
         "pnl_by_process": pnl_table(tables.get("pnl")),
         "comparisons": _comparisons(per_order, regimes, seed, n_boot),
         "market_quality": market_quality(tables),
+        # every regime's metrics in each replication: how much a rerun moves them
+        "replications": _group_metrics(per_order, ["regime", "replication"])
+        .reset_index()
+        .sort_values(["replication"], kind="stable")
+        .reset_index(drop=True),
     }
-    for name in ("routing", "rule606"):
+    for name in ("routing", "rule606", "replications"):
         computed[name] = _in_order(computed[name], regimes)
     return computed
 

@@ -218,6 +218,38 @@ def format_regime_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+REPLICATION_KEYS = (
+    "orders",
+    "fill_rate",
+    "price_improvement_usd_per_share",
+    "effective_spread_bps",
+    "eq_ratio",
+    "share_orders_improved",
+    "time_to_execution_ms_p50",
+)
+
+
+def _replications(computed: dict[str, pd.DataFrame]) -> list[Block]:
+    """Each regime's headline metrics per replication, when there are several."""
+    table = computed.get("replications")
+    if table is None or table.empty or table["replication"].nunique() < 2:
+        return []
+    columns = [
+        REGIME,
+        ("Replication", "replication", count),
+        *[_BY_KEY[k] for k in REPLICATION_KEYS],
+    ]
+    return [
+        Heading(2, "By replication"),
+        Text(
+            "Each replication is its own lab with derived seeds. How far these move between "
+            "replications is the run-to-run variation of the live market; the pooled intervals "
+            "above resample orders within each replication, so read them together with this."
+        ),
+        Table(_records(table), columns),
+    ]
+
+
 def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block]:
     """The whole report, top to bottom."""
     regime_rows = [{"regime": name, **values} for name, values in summary["regimes"].items()]
@@ -234,6 +266,7 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
         Heading(2, "Time to execution and economics by regime"),
         Table(regime_rows, [REGIME, *TIMING_COLUMNS]),
         *_differences(summary),
+        *_replications(computed),
         Heading(2, "Execution quality by order type"),
         Table(_records(computed["order_types"]), [REGIME, TYPE, *splits]),
         Heading(2, "Execution quality by order size"),

@@ -250,3 +250,44 @@ def test_format_regime_table_missing_values_show_na():
     text = format_regime_table({"regimes": row})
 
     assert "n/a" in text.splitlines()[1]
+
+
+def test_write_report_by_replication_table_when_several(tmp_path, orders, fills):
+    # the same tape twice, as replications 1 and 2 (ids prefixed as pooling does)
+    runs_o, runs_f = [], []
+    for rep in (1, 2):
+        o, f = orders.copy(), fills.copy()
+        o["order_id"] = f"r{rep}-" + o["order_id"]
+        f["order_id"] = f"r{rep}-" + f["order_id"]
+        o["replication"] = rep
+        runs_o.append(o)
+        runs_f.append(f)
+    pooled_o = pd.concat(runs_o, ignore_index=True)
+    pooled_f = pd.concat(runs_f, ignore_index=True)
+
+    _write(tmp_path, pooled_o, pooled_f)
+
+    table = pd.read_parquet(tmp_path / "replications.parquet")
+    assert list(zip(table["regime"], table["replication"], strict=True)) == [
+        ("pfof", 1),
+        ("pfof", 2),
+        ("auction", 1),
+        ("auction", 2),
+    ]
+    single = regime_summary(orders, fills)["pfof"]
+    for rep in (1, 2):
+        row = table[(table["regime"] == "pfof") & (table["replication"] == rep)].iloc[0]
+        assert row["orders"] == single["orders"]
+        assert row["price_improvement_usd_per_share"] == pytest.approx(
+            single["price_improvement_usd_per_share"]
+        )
+    report = (tmp_path / "report.md").read_text()
+    assert "## By replication" in report
+    assert "| pfof | 2 | 7 |" in report
+
+
+def test_write_report_no_replication_section_for_one_run(tmp_path, orders, fills):
+    _write(tmp_path, orders, fills)
+
+    assert "## By replication" not in (tmp_path / "report.md").read_text()
+    assert len(pd.read_parquet(tmp_path / "replications.parquet")) == 2  # one row per regime
