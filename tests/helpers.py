@@ -85,3 +85,33 @@ class Client:
                 )
             for msg in self._decoder.decode(await self.sock.recv_multipart()):
                 self.replies.setdefault(getattr(msg, "order_id", ""), []).append(msg)
+
+
+class MarketData:
+    """A SUB of our own on a service's market data (``md``); waits for a message by predicate.
+
+    ``subscribed()`` waits for the first message of any kind, so nothing published after it is
+    missed (a handshake for the SUB's subscription, not a sleep)."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, endpoint: str) -> None:
+        self.sock = ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sock.connect(endpoint)
+        self._decoder = Decoder(ALL_MESSAGE_TYPES)
+
+    async def until(self, predicate: Callable[[Any], bool], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not await self.sock.poll(int(left * 1000)):
+                raise AssertionError(f"no matching market data in {timeout}s")
+            for msg in self._decoder.decode(await self.sock.recv_multipart()):
+                if predicate(msg):
+                    return msg
+
+    async def subscribed(self) -> None:
+        await self.until(lambda _msg: True)
+
+    def close(self) -> None:
+        self.sock.close(0)

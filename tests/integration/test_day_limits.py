@@ -11,6 +11,7 @@ import asyncio
 from pathlib import Path
 
 import msgspec
+import pandas as pd
 import pytest
 import zmq
 import zmq.asyncio
@@ -20,9 +21,8 @@ from orchestration.metrics import order_type_table
 from orchestration.scenario import Scenario, scenario_from_dict
 from orchestration.streams import validate_rows, write_stream
 from orchestration.tape import build_tables
-from protocol.codec import VERSION, Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
-from protocol.marketdata import NBBO, SequenceHeartbeat, Trade
+from protocol.marketdata import NBBO
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
@@ -32,9 +32,9 @@ from protocol.orders import (
     OrderRejected,
     SubmitOrder,
 )
+from tests.helpers import Client, MarketData
 
 pytestmark = pytest.mark.integration
-REPORTS = Decoder([OrderAccepted, OrderFilled, OrderCanceled, OrderRejected, CancelRejected])
 
 
 def quiet_scenario() -> Scenario:
@@ -59,54 +59,9 @@ def quiet_scenario() -> Scenario:
     )
 
 
-class Client:
-    """A retail client on its own DEALER socket to the broker; collects every report."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.ctx = zmq.asyncio.Context()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(lab.config.connect(lab.config.scenario.broker.name, "orders"))
-        self.reports: list[object] = []
-        self.md = self.ctx.socket(zmq.SUB)
-        self.md.setsockopt(zmq.LINGER, 0)
-        self.md.setsockopt(zmq.SUBSCRIBE, b"")
-        self.md.connect(lab.config.connect(lab.config.scenario.sip, "md"))
-
-    async def market_data(self, predicate) -> None:  # type: ignore[no-untyped-def]
-        """Wait for a SIP message that satisfies ``predicate`` (any message: subscribed)."""
-        decoder = Decoder([NBBO, SequenceHeartbeat, Trade])
-        while True:
-            frames = await asyncio.wait_for(self.md.recv_multipart(), 10)
-            if any(predicate(m) for m in decoder.decode(frames)):
-                return
-
-    async def send(self, msg: object) -> None:
-        await self.sock.send_multipart([VERSION, encode(msg)])
-
-    async def until(self, predicate, timeout: float = 10.0) -> object:  # type: ignore[no-untyped-def]
-        async def wait() -> object:
-            while True:
-                for msg in self.reports:
-                    if predicate(msg):
-                        return msg
-                self.reports.extend(REPORTS.decode(await self.sock.recv_multipart()))
-
-        return await asyncio.wait_for(wait(), timeout)
-
-    def close(self) -> None:
-        self.md.close(0)
-        self.sock.close(0)
-        self.ctx.term()
-
-
-async def venue_sell(lab: Lab, qty: int, price: int) -> list[object]:
-    """Another participant sells straight to lit-a (IOC) and returns what it got back."""
-    ctx = zmq.asyncio.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(lab.config.connect("lit-a", "orders"))
-    order = SubmitOrder(
+def street_sell(qty: int, price: int) -> SubmitOrder:
+    """Another participant's IOC sell, sent straight to lit-a."""
+    return SubmitOrder(
         order_id="street-1",
         symbol="ACME",
         side=Side.SELL,
@@ -116,19 +71,6 @@ async def venue_sell(lab: Lab, qty: int, price: int) -> list[object]:
         tif=TimeInForce.IOC,
         account="street",
     )
-    out: list[object] = []
-    try:
-        await sock.send_multipart([VERSION, encode(order)])
-        while not any(
-            isinstance(m, OrderCanceled) or (isinstance(m, OrderFilled) and m.leaves_qty == 0)
-            for m in out
-        ):
-            frames = await asyncio.wait_for(sock.recv_multipart(), 10)
-            out.extend(REPORTS.decode(frames))
-    finally:
-        sock.close(0)
-        ctx.term()
-    return out
 
 
 def limit(order_id: str, qty: int, price: int, tif: TimeInForce, regime: str) -> SubmitOrder:
@@ -149,44 +91,44 @@ def test_day_limits_rest_fill_cancel_and_close(tmp_path: Path) -> None:
     async def scenario() -> tuple[Lab, dict]:
         lab = Lab(quiet_scenario(), runs_root=tmp_path)
         seen: dict = {}
+        ctx = zmq.asyncio.Context()
         try:
             await lab.start()
-            client = Client(lab)
+            client = Client(ctx, lab.config.connect(lab.scenario.broker.name, "orders"), "c")
+            street = Client(ctx, lab.config.connect("lit-a", "orders"), "street")
+            sip = MarketData(ctx, lab.config.connect(lab.scenario.sip, "md"))
             try:
-                await client.market_data(lambda m: True)  # subscribed before anything moves
+                await lab.guard(sip.subscribed())  # before anything moves
                 # (1) A non-marketable day buy at 50.00 inside the 49.90 x 50.10 market: the
                 # wholesaler declines it, the SOR cannot fill it, so it rests on lit-a.
                 await client.send(limit("D1", 300, 50_000_000, TimeInForce.DAY, "pfof"))
-                await client.until(lambda m: isinstance(m, OrderAccepted) and m.order_id == "D1")
+                await lab.guard(client.until("D1", (OrderAccepted,)))
                 # The SIP shows it as the best bid once it rests.
-                await client.market_data(lambda m: isinstance(m, NBBO) and m.bid_px == 50_000_000)
+                await lab.guard(sip.until(lambda m: isinstance(m, NBBO) and m.bid_px == 50_000_000))
                 # The broker's resting order is now lit-a's best bid: a street sell at 50.00
                 # trades against it, 200 shares, at the resting (retail) price.
-                street = await lab.guard(venue_sell(lab, 200, 50_000_000))
-                seen["street"] = street
-                fill = await client.until(lambda m: isinstance(m, OrderFilled))
-                seen["fill"] = fill
-                # (2) The client cancels the rest.
+                await street.send(street_sell(200, 50_000_000))
+                await lab.guard(street.until("street-1", (OrderFilled, OrderCanceled)))
+                seen["street"] = street.replies["street-1"]
+                # (2) The client cancels the rest (the venue reported the fill first).
                 await client.send(CancelOrder(order_id="D1", symbol="ACME"))
-                seen["d1_end"] = await client.until(
-                    lambda m: isinstance(m, OrderCanceled) and m.order_id == "D1"
-                )
+                seen["d1_end"] = await lab.guard(client.until("D1", (OrderCanceled,)))
+                seen["fills"] = [m for m in client.replies["D1"] if isinstance(m, OrderFilled)]
                 # A cancel of an order that is done is refused, naming why.
                 await client.send(CancelOrder(order_id="D1", symbol="ACME"))
-                seen["late_cancel"] = await client.until(lambda m: isinstance(m, CancelRejected))
+                seen["late_cancel"] = await lab.guard(client.until("D1", (CancelRejected,)))
                 # (3) The same order as IOC ends at once: canceled, nothing rests.
                 await client.send(limit("I1", 100, 50_000_000, TimeInForce.IOC, "best-ex"))
-                seen["i1_end"] = await client.until(
-                    lambda m: isinstance(m, OrderCanceled) and m.order_id == "I1"
-                )
+                seen["i1_end"] = await lab.guard(client.until("I1", (OrderCanceled,)))
                 # (4) An order with an expiry time is refused, naming the field.
                 expiring = msgspec.structs.replace(
                     limit("X1", 100, 50_000_000, TimeInForce.DAY, "pfof"), expire_ns=1
                 )
                 await client.send(expiring)
-                seen["x1"] = await client.until(lambda m: isinstance(m, OrderRejected))
+                seen["x1"] = await lab.guard(client.until("X1", (OrderRejected,)))
             finally:
-                client.close()
+                for sock in (client.sock, street.sock, sip.sock):
+                    sock.close(0)
             # (5) The injector's close: two day limits rest until it cancels them; a market
             # order fills at once against the seeded ask.
             rows = [
@@ -199,20 +141,20 @@ def test_day_limits_rest_fill_cancel_and_close(tmp_path: Path) -> None:
                 write_stream(rows, lab.run_dir / "stream.csv"), timeout_s=20, close_after_s=0.5
             )
         finally:
+            ctx.term()
             seen["codes"] = await lab.stop()
         return lab, seen
 
     lab, seen = asyncio.run(asyncio.wait_for(scenario(), 120))
 
     assert all(code == 0 for code in seen["codes"].values()), seen["codes"]
-    fill = seen["fill"]
-    assert (fill.order_id, fill.fill_qty, fill.fill_price, fill.leaves_qty) == (
-        "D1",
+    (fill,) = seen["fills"]
+    assert (fill.fill_qty, fill.fill_price, fill.leaves_qty, fill.venue) == (
         200,
         50_000_000,
         100,
+        "lit-a",
     )
-    assert fill.venue == "lit-a"
     street_fills = [m for m in seen["street"] if isinstance(m, OrderFilled)]
     assert [(m.fill_qty, m.fill_price) for m in street_fills] == [(200, 50_000_000)]
     end = seen["d1_end"]
@@ -242,11 +184,7 @@ def test_day_limits_rest_fill_cancel_and_close(tmp_path: Path) -> None:
     )
     row = by_type.loc[("pfof", "non-marketable limit")]
     assert row["orders"] == 1 and row["filled_shares"] == 200 and row["fill_rate"] == 200 / 300
-    assert row["nbbo_filled_shares"] == 0 and pd_isna(row["price_improvement_usd_per_share"])
-
-
-def pd_isna(value: object) -> bool:
-    return value is None or value != value
+    assert row["nbbo_filled_shares"] == 0 and pd.isna(row["price_improvement_usd_per_share"])
 
 
 def _row(t_ns: int, order_id: str, order_type: str, price: int | None, tif: str) -> dict:

@@ -18,12 +18,11 @@ import zmq.asyncio
 from orchestration.launcher import Lab
 from orchestration.scenario import Scenario, scenario_from_dict
 from orchestration.tape import read_tape
-from protocol.codec import Decoder
 from protocol.common import OrderType, Side
 from protocol.control import PnlReport
-from protocol.marketdata import NBBO, SequenceHeartbeat, Trade
+from protocol.marketdata import NBBO
 from protocol.orders import OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
-from tests.helpers import Client, eventually
+from tests.helpers import Client, MarketData, eventually
 
 pytestmark = pytest.mark.integration
 ASK, NEXT_ASK = 50_100_000, 50_110_000
@@ -71,21 +70,11 @@ def test_wholesaler_hedges_past_its_threshold_and_the_hedge_moves_the_ask(
         lab = Lab(hedging_scenario(), runs_root=tmp_path)
         seen: dict = {}
         ctx = zmq.asyncio.Context()
-        md = ctx.socket(zmq.SUB)
-        md.setsockopt(zmq.LINGER, 0)
-        md.setsockopt(zmq.SUBSCRIBE, b"")
-        decoder = Decoder([NBBO, SequenceHeartbeat, Trade])
-
-        async def market(predicate) -> None:  # type: ignore[no-untyped-def]
-            while True:
-                frames = await asyncio.wait_for(md.recv_multipart(), 10)
-                if any(predicate(m) for m in decoder.decode(frames)):
-                    return
-
+        sip: MarketData | None = None
         try:
             await lab.start()
-            md.connect(lab.config.connect(lab.scenario.sip, "md"))
-            await lab.guard(market(lambda m: True))  # subscribed
+            sip = MarketData(ctx, lab.config.connect(lab.scenario.sip, "md"))
+            await lab.guard(sip.subscribed())
             client = Client(ctx, lab.config.connect(lab.scenario.broker.name, "orders"), "c")
             try:
                 for order_id in ("B1", "B2"):
@@ -95,14 +84,15 @@ def test_wholesaler_hedges_past_its_threshold_and_the_hedge_moves_the_ask(
                     )
                     seen[order_id] = client.replies[order_id]
                     assert isinstance(done, OrderFilled), done
-                await lab.guard(market(lambda m: isinstance(m, NBBO) and m.ask_px == NEXT_ASK))
+                await lab.guard(sip.until(lambda m: isinstance(m, NBBO) and m.ask_px == NEXT_ASK))
                 wholesaler = lab.procs["wh-a"]
                 await lab.guard(eventually(lambda: wholesaler.counters.get("hedges.sent", 0) >= 1))
                 seen["hedges"] = wholesaler.counters["hedges.sent"]
             finally:
                 client.sock.close(0)
         finally:
-            md.close(0)
+            if sip is not None:
+                sip.close()
             ctx.term()
             seen["codes"] = await lab.stop()
         return lab, seen
