@@ -123,6 +123,7 @@ class Injector(Service):
         self.sent: dict[str, str] = {}  # order_id -> symbol
         self.filled = 0
         self.market_ready = asyncio.Event()
+        self.progress = asyncio.Event()  # a terminal report arrived
         self.nbbo = NbboView(self, lambda _n: self._check_market())
         await self.nbbo.start()
         self.sock = self.connect(self.target, "orders", zmq.DEALER)
@@ -147,12 +148,9 @@ class Injector(Service):
                 await asyncio.sleep(delay)
             self._send(order)
         deadline = time.monotonic() + self.timeout_s
-        close = time.monotonic() + self.close_after_s
-        while len(self.terminal) < len(self.sent) and time.monotonic() < close:
-            await asyncio.sleep(0.05)
+        await self._all_terminal(min(self.close_after_s, self.timeout_s))
         self._close_day()
-        while len(self.terminal) < len(self.sent) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await self._all_terminal(deadline - time.monotonic())
         counts = {
             k: sum(1 for v in self.terminal.values() if v == k)
             for k in ("filled", "canceled", "rejected")
@@ -169,6 +167,19 @@ class Injector(Service):
         )
         self._send_control(done)
         self.stop("stream done")
+
+    async def _all_terminal(self, within_s: float) -> None:
+        """Return once every order sent is terminal, or after ``within_s`` seconds."""
+        deadline = time.monotonic() + within_s
+        while len(self.terminal) < len(self.sent):
+            self.progress.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(self.progress.wait(), left)  # set by each terminal report
+            except TimeoutError:
+                return
 
     def _close_day(self) -> None:
         """The close: cancel every order still open (day limits resting on a book)."""
@@ -229,3 +240,4 @@ class Injector(Service):
             return
         self.terminal[order_id] = state
         self.count("orders.terminal")
+        self.progress.set()
