@@ -245,19 +245,17 @@ class Wholesaler(Service):
         the mid its bid was priced against) is marked from that mid, in the auction channel."""
         mid = self._mid(symbol) if auction_mid is None else auction_mid
         if mid is not None:
-            loop = asyncio.get_running_loop()
-            channel = "auction" if auction_mid is not None else "internalized"
-            loop.call_later(
+            asyncio.get_running_loop().call_later(
                 self.spec_w.markout_horizon_ms / 1e3,
                 self._markout,
                 symbol,
                 signed_qty,
                 mid,
-                channel,
+                auction_mid is not None,
             )
         self._maybe_hedge(symbol)
 
-    def _markout(self, symbol: str, signed_qty: int, mid_before: float, channel: str) -> None:
+    def _markout(self, symbol: str, signed_qty: int, mid_before: float, auction: bool) -> None:
         """Adverse selection: how far the mid moved against the position after the fill.
 
         Signed, so uninformed flow averages to zero; the pricing uses it only when positive.
@@ -266,7 +264,6 @@ class Wholesaler(Service):
         if mid is None:
             return
         moved_against = (mid_before - mid) * (1 if signed_qty > 0 else -1)
-        auction = channel == "auction"
         estimates = self.auction_adverse if auction else self.adverse
         estimate = estimates[symbol].update(moved_against)
         prefix = "auction_" if auction else ""
