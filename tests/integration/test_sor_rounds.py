@@ -1,6 +1,6 @@
 """``flowlab sor --rounds K`` on the seeded SOR book: every round is the same experiment on fresh
-copies of the book, so the per-round results are identical and the interval over rounds
-collapses onto the exact figures of the mini-project."""
+copies of the book, so every round fills at the mini-project's exact VWAPs, and the summary over
+rounds is computed from the per-round rows."""
 
 from __future__ import annotations
 
@@ -55,9 +55,14 @@ def test_flowlab_sor_rounds_reports_every_round_and_the_interval_over_rounds(
     summary = pd.read_parquet(out / "bestex_rounds.parquet").set_index("strategy")
     optimal = summary.loc["optimal"]
     assert optimal["rounds"] == 2
-    # identical rounds: the bootstrap interval is the point itself
-    assert optimal["ci_low"] == pytest.approx(optimal["vs_baseline_bps_mean"])
-    assert optimal["ci_high"] == pytest.approx(optimal["vs_baseline_bps_mean"])
+    # The fills are exact every round; the baselines' opportunity cost (the far touch 100 ms
+    # after they end) depends on when the SIP shows what they left, so the per-round
+    # differences may differ a little: the summary is their mean, the interval inside them.
+    per_round = parents[parents["strategy"] == "optimal"]["vs_baseline_bps"].astype(float)
+    assert optimal["vs_baseline_bps_mean"] == pytest.approx(per_round.mean())
+    assert per_round.min() - 1e-9 <= optimal["ci_low"] <= optimal["ci_high"]
+    assert optimal["ci_high"] <= per_round.max() + 1e-9
+    # against the same baselines in each round, optimal's exact VWAP beats greedy's
     assert optimal["vs_baseline_bps_mean"] < summary.loc["greedy", "vs_baseline_bps_mean"]
     text = (out / "bestex.md").read_text()
     assert "## Across 2 rounds" in text and "| optimal | 2 | 100.0% |" in text
