@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import msgspec
 import pandas as pd
 
+from config.scenario import Scenario, load_scenario
 from orchestration import launcher
-from orchestration.scenario import Scenario, load_scenario
 from orchestration.streams import (
     COLUMNS,
     StreamError,

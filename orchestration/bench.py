@@ -2,7 +2,7 @@
 
 1. Codec: typed msgspec decode / encode of a ``SubmitOrder`` against ``msgpack`` + a frozen
    dataclass + field checks in Python (the alternative DESIGN §3 measured).
-2. Book core: ``services.book_bench.run_book_benchmark`` against a plain book (dict of
+2. Book core: ``orchestration.bench_book.run_book_benchmark`` against a plain book (dict of
    price -> deque, bisect-sorted price lists) replaying the same seeded op list.
 3. SOR allocation: greedy and optimal allocation over 10 venues x 10 levels, against the 1 ms aim.
 4. Transport: the bare path (``orchestration.bench_transport``: 2 and 3 OS processes, nothing
@@ -36,6 +36,7 @@ from typing import Any
 import msgpack
 import msgspec
 
+from config.scenario import LatencyConfig, LatencySpec, Scenario, load_scenario
 from orchestration.bench_transport import (
     BENCH_IDENTITY,
     latency_stats,
@@ -43,15 +44,13 @@ from orchestration.bench_transport import (
     measure,
     run_bare,
 )
-from orchestration.scenario import LatencyConfig, LatencySpec, Scenario, load_scenario
 from protocol.codec import VERSION, Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import Rejected
 from protocol.money import to_micros
 from protocol.orders import (
+    ORDER_REPORTS,
     CancelOrder,
-    CancelRejected,
-    OrderAccepted,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -362,7 +361,7 @@ def _replay_plain(book: PlainBook, flow: list) -> None:
 
 def bench_book(*, ops: int, steady_orders: int, reps: int, seed: int = 7) -> dict[str, Any]:
     """``run_book_benchmark`` and the plain book on the same seeded op list (``plan_flow``)."""
-    from services.book_bench import plan_flow, run_book_benchmark
+    from orchestration.bench_book import plan_flow, run_book_benchmark
 
     warm, timed, planned_fills = plan_flow(ops=ops, seed=seed, steady_orders=steady_orders)
     core: list[float] = []
@@ -396,7 +395,7 @@ def bench_book(*, ops: int, steady_orders: int, reps: int, seed: int = 7) -> dic
 
 # ====================================================================== 3. SOR allocation
 def bench_sor(*, repeats: int, venues: int = 10, levels: int = 10) -> dict[str, Any]:
-    from services.sor_bench import run_allocation_benchmark
+    from orchestration.bench_sor import run_allocation_benchmark
 
     r = run_allocation_benchmark(venues=venues, levels=levels, repeats=repeats)
     return {
@@ -470,14 +469,11 @@ def bench_scenario(base: Scenario | None = None, *, noise_rate_per_s: float = 1.
     )
 
 
-REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)
-
-
 class LabReplies:
     """Reads broker reports; an order is done at its terminal one (last fill, cancel, reject)."""
 
     def __init__(self) -> None:
-        self._decode = Decoder(REPORTS).decode_payload
+        self._decode = Decoder(ORDER_REPORTS).decode_payload
         self.filled_by: Counter[str] = Counter()
         self.unfilled: Counter[str] = Counter()
         self.last_venue = ""

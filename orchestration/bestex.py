@@ -38,12 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orchestration.runconfig import RunConfig
-from orchestration.scenario import Scenario
+from config.runconfig import RunConfig
+from config.scenario import Scenario
 from protocol.marketdata import NBBO
-from protocol.money import format_price
+from protocol.money import format_price, round_div
 from protocol.orders import OrderFilled, OrderRouted, ParentCompleted
-from services.sor_core import round_div
 
 SETTLE_NS = 100_000_000  # opportunity cost: the NBBO this long after the parent ended
 STRATEGIES = ("greedy", "optimal", "min-impact", "fill-aware", "twap", "pov")

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import msgspec
 
+from config.runconfig import RunConfig, load_run_config
+from config.scenario import REGIMES, Scenario, ScenarioError, load_scenario
+from orchestration.endpoints import HostsFile, load_hosts
 from orchestration.launcher import Lab, LabError, Proc
-from orchestration.runconfig import HostsFile, RunConfig, load_hosts, load_run_config
-from orchestration.scenario import REGIMES, Scenario, ScenarioError, load_scenario
 from orchestration.streams import (
     StreamError,
     generate_stream,

@@ -3,7 +3,7 @@
 One container per service of the scenario, all from the one ``flowlab:latest`` image built from
 the ``Dockerfile``. Every container runs ``flowlab service ROLE --config /etc/flowlab/config.toml
 --name NAME``; its host name is its flowlab service name, so the run config resolved by
-:func:`orchestration.runconfig.resolve_compose` (``tcp://lit-a:7001``) needs no rewriting. The
+:func:`orchestration.endpoints.resolve_compose` (``tcp://lit-a:7001``) needs no rewriting. The
 config is mounted read-only; the run directory (the recorder's tape) is a shared named volume.
 
 Docker starts the processes, so the ``orchestrator`` container only supervises them
@@ -24,8 +24,9 @@ from typing import Any
 
 import msgspec
 
-from orchestration.runconfig import RunConfig, resolve_compose, service_plan
-from orchestration.scenario import Scenario, ScenarioError
+from config.runconfig import RunConfig
+from config.scenario import Scenario, ScenarioError
+from orchestration.endpoints import resolve_compose, service_plan
 
 COMPOSE_FILE = "docker-compose.yml"
 CONFIG_FILE = Path("deploy") / "compose-config.toml"

@@ -28,8 +28,8 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from config.scenario import Scenario, ScenarioError
 from orchestration.launcher import new_run_dir
-from orchestration.scenario import Scenario, ScenarioError
 from orchestration.streams import StreamOptions, generate_stream, read_stream_file, validate_rows
 
 Design = Literal["random", "sequential"]
@@ -236,7 +236,7 @@ def write_experiment_report(
 
 def results_from_summary(root: Path) -> tuple[Scenario, list[RunResult], str, int]:
     """Rebuild an experiment's runs from its ``experiment.json`` (for ``flowlab report``)."""
-    from orchestration.runconfig import load_run_config
+    from config.runconfig import load_run_config
 
     summary = json.loads((root / EXPERIMENT_FILE).read_text())
     design = summary["design"]

@@ -27,8 +27,9 @@ from pathlib import Path
 import zmq
 import zmq.asyncio
 
-from orchestration.runconfig import HostsFile, RunConfig, resolve_loopback, write_run_config
-from orchestration.scenario import Scenario
+from config.runconfig import RunConfig, write_run_config
+from config.scenario import Scenario
+from orchestration.endpoints import HostsFile, resolve_loopback
 from protocol.codec import VERSION, Decoder, encode, received_type
 from protocol.control import (
     Heartbeat,

@@ -9,7 +9,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Literal
 
-from orchestration.scenario import Scenario
+from config.scenario import Scenario
 
 SizeModel = Literal["fixed", "lognormal", "round-lot"]
 SIZE_MODELS: tuple[str, ...] = ("fixed", "lognormal", "round-lot")

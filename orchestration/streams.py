@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestration.scenario import Scenario, StreamSpec
+from config.scenario import Scenario, StreamSpec
 from orchestration.stream_options import (
     ROUND_LOTS,
     SIZE_MODELS,

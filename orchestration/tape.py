@@ -14,7 +14,7 @@ from typing import Any
 import msgpack
 import pandas as pd
 
-from orchestration.runconfig import RunConfig
+from config.runconfig import RunConfig
 from protocol.auctions import AuctionCompleted
 from protocol.base import Message
 from protocol.codec import ALL_MESSAGE_TYPES, Decoder

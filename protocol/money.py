@@ -6,7 +6,6 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 
 MICROS_PER_DOLLAR = 1_000_000
 CENT = 10_000
-TENTH_CENT = 1_000
 
 
 def to_micros(dollars: str | int | float | Decimal) -> int:
@@ -72,3 +71,14 @@ def round_to_tick(micros: int, tick: int, side_up: bool) -> int:
 def tick_size(price_micros: int) -> int:
     """Reg NMS Rule 612 minimum increment: $0.01 at or above $1.00, $0.0001 below."""
     return CENT if price_micros >= MICROS_PER_DOLLAR else 100
+
+
+def round_div(numerator: int, denominator: int) -> int | None:
+    """``numerator / denominator`` rounded half-even, exactly; ``None`` for a zero denominator."""
+    if denominator == 0:
+        return None
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient

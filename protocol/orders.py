@@ -23,6 +23,7 @@ from protocol.common import (
     TimeInForce,
     Urgency,
 )
+from protocol.control import Rejected
 
 
 class SubmitOrder(Message, frozen=True):
@@ -223,3 +224,7 @@ class RoutingScorecard(Message, frozen=True):
     period_start_ns: Nanos
     period_end_ns: Nanos
     entries: list[ScorecardEntry]
+
+
+# Every report an order-taking service may answer an order or a cancel with.
+ORDER_REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)

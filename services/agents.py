@@ -30,9 +30,8 @@ from protocol.control import Rejected
 from protocol.marketdata import NBBO, Depth, Quote, Trade, ValueUpdate
 from protocol.money import round_to_tick, tick_size
 from protocol.orders import (
+    ORDER_REPORTS,
     CancelOrder,
-    CancelRejected,
-    OrderAccepted,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -40,10 +39,8 @@ from protocol.orders import (
 )
 from services.feeds import Feed, NbboView
 from services.latency import Link
-from services.nbbo import NbboBook, TopOfBook
 from services.runtime import Service
-
-REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)
+from services.sip.nbbo import NbboBook, TopOfBook
 
 
 def quote_ladder(
@@ -109,7 +106,7 @@ class Agents(Service):
             sock = self.connect(name, "orders", zmq.DEALER)
             self.links[name] = self.link(sock, name)
             self.serve(
-                sock, Decoder(REPORTS), self._on_report, router=False, name=f"reports@{name}"
+                sock, Decoder(ORDER_REPORTS), self._on_report, router=False, name=f"reports@{name}"
             )
         self.nbbo = NbboView(self)
         await self.nbbo.start()
@@ -134,7 +131,7 @@ class Agents(Service):
             self.auction_link = self.link(sock, auction)
             self.serve(
                 sock,
-                Decoder(REPORTS),
+                Decoder(ORDER_REPORTS),
                 self._on_auction_report,
                 router=False,
                 name="auction-reports",

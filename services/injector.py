@@ -26,9 +26,9 @@ from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import InjectionDone, Rejected
 from protocol.money import round_to_tick, tick_size
 from protocol.orders import (
+    ORDER_REPORTS,
     CancelOrder,
     CancelRejected,
-    OrderAccepted,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -36,8 +36,6 @@ from protocol.orders import (
 )
 from services.feeds import NbboView
 from services.runtime import Service
-
-REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +126,7 @@ class Injector(Service):
         await self.nbbo.start()
         self.sock = self.connect(self.target, "orders", zmq.DEALER)
         self.out = self.link(self.sock, self.target)
-        self.serve(self.sock, Decoder(REPORTS), self._on_report, router=False, name="reports")
+        self.serve(self.sock, Decoder(ORDER_REPORTS), self._on_report, router=False, name="reports")
         self._check_market()
 
     def _check_market(self) -> None:

@@ -21,7 +21,7 @@ from collections import deque
 import numpy as np
 import zmq.asyncio
 
-from orchestration.scenario import LatencyConfig, LatencySpec
+from config.scenario import LatencyConfig, LatencySpec
 from protocol.codec import VERSION
 
 TOLERANCE_NS = 500_000

@@ -15,13 +15,13 @@ from typing import Any
 ROLE_CLASSES = {
     "recorder": "services.recorder:Recorder",
     "value": "services.value:ValueFeed",
-    "venue": "services.venue:Venue",
-    "darkpool": "services.darkpool:DarkPool",
-    "sip": "services.sip:Sip",
-    "wholesaler": "services.wholesaler:Wholesaler",
-    "auction": "services.auction:AuctionHouse",
-    "broker": "services.broker:Broker",
-    "sor": "services.sor:Sor",
+    "venue": "services.venue.service:Venue",
+    "darkpool": "services.darkpool.service:DarkPool",
+    "sip": "services.sip.service:Sip",
+    "wholesaler": "services.wholesaler.service:Wholesaler",
+    "auction": "services.auction.service:AuctionHouse",
+    "broker": "services.broker.service:Broker",
+    "sor": "services.sor.service:Sor",
     "agents": "services.agents:Agents",
     "injector": "services.injector:Injector",
 }
@@ -41,7 +41,7 @@ def run_service(role: str, config_path: str, name: str, **options: Any) -> int:
     """Run one service until it stops; returns its exit code."""
     import uvloop
 
-    from orchestration.runconfig import load_run_config
+    from config.runconfig import load_run_config
 
     logging.basicConfig(
         level=logging.INFO,

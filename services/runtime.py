@@ -23,16 +23,16 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from orchestration.runconfig import RunConfig
-from orchestration.scenario import ScenarioError
+from config.runconfig import RunConfig
+from config.scenario import ScenarioError
 from protocol.base import Message
 from protocol.codec import VERSION, Decoder, check_version, encode, received_type
 from protocol.control import Heartbeat, Rejected, ServiceReady, StopService
 from protocol.errors import ProtocolError
 from protocol.marketdata import SequenceHeartbeat
 from protocol.orders import OrderAccepted, OrderCanceled, OrderRejected, SubmitOrder
-from services.book_rules import expiry_error
 from services.latency import LatencyModel, Link, latency_for
+from services.venue.book_rules import expiry_error
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)

@@ -17,9 +17,9 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from config.runconfig import RunConfig
+from config.scenario import load_scenario
 from orchestration.launcher import Lab
-from orchestration.runconfig import RunConfig
-from orchestration.scenario import load_scenario
 from orchestration.streams import generate_stream, validate_rows, write_stream
 from orchestration.tape import build_tables, read_tape
 from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode

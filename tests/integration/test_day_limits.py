@@ -16,9 +16,9 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from config.scenario import Scenario, scenario_from_dict
 from orchestration.launcher import Lab
 from orchestration.metrics import order_type_table
-from orchestration.scenario import Scenario, scenario_from_dict
 from orchestration.streams import validate_rows, write_stream
 from orchestration.tape import build_tables
 from protocol.common import OrderType, Side, TimeInForce

@@ -82,9 +82,11 @@ def test_shares_filled_at_destinations_equal_shares_reported_by_broker(
     config = default_lab_run.config
     roles = {s.name: s.role for s in config.services}
     dest = default_lab_run.tables["destination_fills"]
-    # Broker children are "<client id>~k"; SOR children of those are "<client id>~k/n".
-    direct = dest["order_id"].str.fullmatch(r"[A-Z]\d+~\d+") & dest["service"].map(roles).isin(
-        ["wholesaler", "auction"]
+    # Broker children are "<client id>~k" (at a wholesaler, the auction, or resting as a day
+    # limit on the broker's limit venue); SOR children of those are "<client id>~k/n".
+    direct = dest["order_id"].str.fullmatch(r"[A-Z]\d+~\d+") & (
+        dest["service"].map(roles).isin(["wholesaler", "auction"])
+        | (dest["service"] == config.scenario.limit_venue)
     )
     routed = dest["order_id"].str.fullmatch(r"[A-Z]\d+~\d+/\d+") & dest["service"].map(roles).isin(
         ["venue", "darkpool"]

@@ -19,8 +19,8 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from config.scenario import DarkPoolSpec, load_scenario
 from orchestration.launcher import Lab
-from orchestration.scenario import DarkPoolSpec, load_scenario
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.orders import (
     OrderAccepted,

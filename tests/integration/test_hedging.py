@@ -15,8 +15,8 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from config.scenario import Scenario, scenario_from_dict
 from orchestration.launcher import Lab
-from orchestration.scenario import Scenario, scenario_from_dict
 from orchestration.tape import read_tape
 from protocol.common import OrderType, Side
 from protocol.control import PnlReport

@@ -10,8 +10,8 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from config.scenario import load_scenario
 from orchestration.launcher import Lab
-from orchestration.scenario import load_scenario
 from protocol.codec import VERSION, Decoder, encode
 from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest, Trade
 

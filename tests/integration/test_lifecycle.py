@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from config.scenario import load_scenario
 from orchestration.launcher import Lab, LabError
-from orchestration.scenario import load_scenario
 from tests.helpers import pid_alive, wait_until
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from config.scenario import load_scenario
 from orchestration.launcher import Lab
 from orchestration.market_quality import market_quality
-from orchestration.scenario import load_scenario
 from orchestration.tape import build_tables
 
 pytestmark = pytest.mark.integration

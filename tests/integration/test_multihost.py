@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from config.scenario import load_scenario
+from orchestration.endpoints import HostsFile, HostSpec
 from orchestration.launcher import Lab
-from orchestration.runconfig import HostsFile, HostSpec
-from orchestration.scenario import load_scenario
 from orchestration.streams import generate_stream, write_stream
 from orchestration.tape import build_tables
 

@@ -12,8 +12,8 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from orchestration.runconfig import resolve_loopback
-from orchestration.scenario import load_scenario
+from config.scenario import load_scenario
+from orchestration.endpoints import resolve_loopback
 from protocol.codec import VERSION
 from services import recorder as recorder_module
 from services.recorder import TAPE_FILE, Recorder

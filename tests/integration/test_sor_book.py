@@ -28,10 +28,10 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from config.runconfig import RunConfig
+from config.scenario import LinkLatency, SeedLevel, VenueSpec, load_scenario
 from orchestration.bestex import bestex_table
 from orchestration.launcher import Lab
-from orchestration.runconfig import RunConfig
-from orchestration.scenario import LinkLatency, SeedLevel, VenueSpec, load_scenario
 from orchestration.streams import write_stream
 from orchestration.tape import read_tape
 from protocol.common import OrderType, Side, TimeInForce

@@ -10,14 +10,14 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from config.scenario import Scenario, scenario_from_dict
 from orchestration.launcher import Lab
-from orchestration.scenario import Scenario, scenario_from_dict
 from protocol.codec import VERSION, Decoder, encode
 from protocol.common import OrderType, Side
 from protocol.marketdata import NBBO, SequenceHeartbeat, Trade, ValueUpdate
 from protocol.money import to_micros
 from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
-from services.wholesaler_core import Economics, internalization_price
+from services.wholesaler.core import Economics, internalization_price
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import pytest
 
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.money import CENT, MICROS_PER_DOLLAR
-from services.book import OrderBook, SubmitResult
+from services.venue.book import OrderBook, SubmitResult
 
 BUY, SELL = Side.BUY, Side.SELL
 LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET

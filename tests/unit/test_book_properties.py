@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.money import CENT, MICROS_PER_DOLLAR
-from services.book import OrderBook, SubmitResult
+from services.venue.book import OrderBook, SubmitResult
 
 P100 = 100 * MICROS_PER_DOLLAR
 COLLAR_BPS = 2  # $0.02 around $100: small enough that random sweeps run into it

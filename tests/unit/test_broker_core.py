@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.broker_core import RoutingTable, Step, WholesalerStats
+from services.broker.core import RoutingTable, Step, WholesalerStats
 
 
 def table(**kw: object) -> RoutingTable:

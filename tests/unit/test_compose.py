@@ -21,6 +21,8 @@ import msgspec
 import pytest
 from ruamel.yaml import YAML
 
+from config.runconfig import RunConfig, load_run_config, write_run_config
+from config.scenario import ScenarioError, load_scenario
 from orchestration import cli
 from orchestration.compose import (
     COMPOSE_FILE,
@@ -34,15 +36,8 @@ from orchestration.compose import (
     render_compose,
     render_config,
 )
+from orchestration.endpoints import COMPOSE_PORTS, resolve_loopback
 from orchestration.launcher import Lab, LabError, RemoteProcess
-from orchestration.runconfig import (
-    COMPOSE_PORTS,
-    RunConfig,
-    load_run_config,
-    resolve_loopback,
-    write_run_config,
-)
-from orchestration.scenario import ScenarioError, load_scenario
 from services.main import ROLE_CLASSES
 from tests.helpers import pid_alive, wait_until
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.dark_core import DarkBook, DarkFill, midpoint
+from services.darkpool.core import DarkBook, DarkFill, midpoint
 
 BID = 100_000_000  # $100.00
 ASK = 100_020_000  # $100.02

@@ -10,8 +10,8 @@ import time
 import pytest
 import uvloop
 
-from services.book_rules import expiry_error
 from services.runtime import call_at_wall
+from services.venue.book_rules import expiry_error
 
 T0 = 1_763_900_000_000_000_000
 

@@ -13,7 +13,7 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from orchestration.scenario import LatencyConfig, LatencySpec, LinkLatency
+from config.scenario import LatencyConfig, LatencySpec, LinkLatency
 from protocol.codec import VERSION
 from services.latency import (
     LOGNORMAL_BOUND,

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.nbbo import EMPTY, NbboBook, TopOfBook
+from services.sip.nbbo import EMPTY, NbboBook, TopOfBook
 
 P100 = 100_000_000
 CENT = 10_000

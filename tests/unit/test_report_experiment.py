@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from config.scenario import ScenarioError, load_scenario
 from orchestration.experiment import (
     RunPlan,
     RunResult,
@@ -15,7 +16,6 @@ from orchestration.experiment import (
     plan_streams,
     pool_tables,
 )
-from orchestration.scenario import ScenarioError, load_scenario
 from orchestration.streams import StreamOptions
 
 SCENARIO = load_scenario()

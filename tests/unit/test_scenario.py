@@ -11,24 +11,22 @@ import msgspec
 import pytest
 import tomli_w
 
-from orchestration.runconfig import (
-    COMPOSE_CONTROL_PORT,
-    COMPOSE_PORTS,
-    ROLE_ENDPOINTS,
-    RunConfig,
-    load_run_config,
-    resolve_compose,
-    resolve_loopback,
-    service_plan,
-    write_run_config,
-)
-from orchestration.scenario import (
+from config.runconfig import RunConfig, load_run_config, write_run_config
+from config.scenario import (
     DEFAULT_SCENARIO,
     LatencySpec,
     Scenario,
     ScenarioError,
     load_scenario,
     scenario_from_dict,
+)
+from orchestration.endpoints import (
+    COMPOSE_CONTROL_PORT,
+    COMPOSE_PORTS,
+    ROLE_ENDPOINTS,
+    resolve_compose,
+    resolve_loopback,
+    service_plan,
 )
 
 DEFAULT_DATA: dict[str, Any] = tomllib.loads(DEFAULT_SCENARIO.read_text())

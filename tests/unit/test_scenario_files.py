@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestration.scenario import load_scenario
+from config.scenario import load_scenario
 from protocol.money import to_micros
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def test_seed_pfof_scenario_has_the_mini_projects_destinations() -> None:
 def test_every_shipped_scenario_loads() -> None:
     files = [
         *(ROOT / "scenarios").glob("*.toml"),
-        ROOT / "orchestration" / "scenarios" / "default.toml",
+        ROOT / "config" / "scenarios" / "default.toml",
     ]
 
     for path in files:

@@ -7,6 +7,8 @@ import math
 import pandas as pd
 import pytest
 
+from config.runconfig import Endpoint, RunConfig
+from config.scenario import load_scenario, scenario_from_dict
 from orchestration.bestex import (
     add_baselines,
     bestex_rounds,
@@ -17,8 +19,6 @@ from orchestration.bestex import (
     round_of,
     sor_routes_table,
 )
-from orchestration.runconfig import Endpoint, RunConfig
-from orchestration.scenario import load_scenario, scenario_from_dict
 from protocol.common import Liquidity, Side
 from protocol.marketdata import NBBO
 from protocol.orders import OrderFilled, OrderRouted, ParentCompleted, RouteQuote

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
+from orchestration import bench_sor as sor_bench
 from protocol.common import Side
 from protocol.money import to_micros
-from services import sor_bench, sor_core
-from services.sor_core import (
+from services.sor import core as sor_core
+from services.sor.core import (
     Allocation,
     ChildOrder,
     VenueLevel,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.dark_core import DarkBook, DarkFill
+from services.darkpool.core import DarkBook, DarkFill
 
 MID = 100_010_000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protocol.common import Side
-from services.sor_parent import Child, ParentOrder, ParentState
+from services.sor.parent import Child, ParentOrder, ParentState
 
 
 def new_parent(qty: int = 1_000) -> ParentOrder:

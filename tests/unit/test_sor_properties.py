@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.common import Side
-from services.sor_core import (
+from services.sor.core import (
     Allocation,
     ChildOrder,
     VenueLevel,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.scenario import ScenarioError, load_scenario, scenario_from_dict
+from config.scenario import ScenarioError, load_scenario, scenario_from_dict
 
 SOR_BOOK = Path(__file__).parents[2] / "scenarios" / "sor-book.toml"
 

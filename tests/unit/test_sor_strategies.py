@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestration.scenario import SorConfig
+from config.scenario import SorConfig
 from protocol.common import Side
 from protocol.money import to_micros
-from services.sor_core import VenueLevel, all_in_price, allocate_optimal
-from services.sor_strategies import (
+from services.sor.core import VenueLevel, all_in_price, allocate_optimal
+from services.sor.strategies import (
     FillRates,
     Pool,
     Step,

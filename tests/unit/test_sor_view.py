@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from protocol.common import Side
-from services.sor_view import UNCONFIRMED_TTL_NS, BookView, VenueInfo
+from services.sor.view import UNCONFIRMED_TTL_NS, BookView, VenueInfo
 
 ASKS = [(10_000_000, 500), (10_010_000, 500)]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from config.scenario import load_scenario
 from orchestration.cli import build_parser
-from orchestration.scenario import load_scenario
 from orchestration.streams import (
     COLUMNS,
     ROUND_LOTS,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.scenario import Scenario, load_scenario
+from config.scenario import Scenario, load_scenario
 from orchestration.streams import (
     COLUMNS,
     StreamError,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.wholesaler_core import (
+from services.wholesaler.core import (
     SUBPENNY,
     Accounts,
     Economics,

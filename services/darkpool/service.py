@@ -27,7 +27,7 @@ from protocol.orders import (
     OrderFilled,
     SubmitOrder,
 )
-from services.dark_core import DarkBook, DarkFill, midpoint
+from services.darkpool.core import DarkBook, DarkFill, midpoint
 from services.feeds import NbboView
 from services.runtime import Service, call_at_wall
 

@@ -7,7 +7,7 @@ every cancel name a live order and every sweep know what rests at the touch, so 
 only replays a list of calls on a fresh book warmed the same way; identical inputs give
 identical results, which the run checks against the plan.
 
-Run ``python -m services.book_bench`` for a one-line report.
+Run ``python -m orchestration.bench_book`` for a one-line report.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.money import CENT, MICROS_PER_DOLLAR
-from services.book import OrderBook
+from services.venue.book import OrderBook
 
 BEST_BID_ANCHOR = 100 * MICROS_PER_DOLLAR  # passive bids rest at or below $100.00
 BEST_ASK_ANCHOR = BEST_BID_ANCHOR + CENT  # passive asks at or above $100.01

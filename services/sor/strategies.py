@@ -1,6 +1,6 @@
 """SOR strategies: what each parent's next wave of child orders is, from what the router knows.
 
-Pure and synchronous (the service in ``services/sor.py`` owns sockets and clocks). A wave is
+Pure and synchronous (the service in ``services/sor/service.py`` owns sockets and clocks). A wave is
 planned from the levels the router sees -- lit depth (``Depth``), dark indications of interest
 (``IndicationOfInterest``) -- plus the dark pools it can only probe (midpoint-pegged, nothing shown)
 and the fill rates it has learned from its own children. Which information each strategy uses is
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from protocol.common import Side
 from protocol.money import round_to_tick, tick_size
-from services.sor_core import (
+from services.sor.core import (
     Allocation,
     VenueLevel,
     all_in_price,
@@ -28,7 +28,7 @@ from services.sor_core import (
 )
 
 if TYPE_CHECKING:
-    from orchestration.scenario import SorConfig
+    from config.scenario import SorConfig
 
 KINDS = ("greedy", "optimal", "min-impact", "fill-aware", "twap", "pov", "direct")
 TIME_SLICED = ("twap", "pov")

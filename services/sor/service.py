@@ -30,6 +30,7 @@ from protocol.control import Rejected
 from protocol.marketdata import Depth, IndicationOfInterest, Quote, Snapshot, Trade
 from protocol.money import to_micros
 from protocol.orders import (
+    ORDER_REPORTS,
     CancelOrder,
     CancelRejected,
     OrderAccepted,
@@ -44,9 +45,9 @@ from protocol.orders import (
 from services.feeds import Feed, NbboView
 from services.latency import latency_for, worst_case_ns
 from services.runtime import Service, call_at_wall
-from services.sor_core import VenueLevel
-from services.sor_parent import Child, ParentOrder, ParentState
-from services.sor_strategies import (
+from services.sor.core import VenueLevel
+from services.sor.parent import Child, ParentOrder, ParentState
+from services.sor.strategies import (
     ChildPlan,
     FillRates,
     Pool,
@@ -58,11 +59,10 @@ from services.sor_strategies import (
     schedule,
     strategy_for,
 )
-from services.sor_view import BookView, MarketVolume, VenueInfo
+from services.sor.view import BookView, MarketVolume, VenueInfo
 
 log = logging.getLogger(__name__)
 DONE_KEPT = 4096  # finished parents remembered so late child fills can be accounted
-REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)
 
 
 class _SnapshotFeed(Feed):
@@ -134,7 +134,7 @@ class Sor(Service):
             sock = self.connect(name, "orders", zmq.DEALER)
             self.destinations[name] = self.link(sock, name)
             handler = self._report_handler(name)
-            self.serve(sock, Decoder(REPORTS), handler, router=False, name=f"child@{name}")
+            self.serve(sock, Decoder(ORDER_REPORTS), handler, router=False, name=f"child@{name}")
         streams = [(name, "quotes", [Quote, Trade, Depth]) for name in self.lit_names]
         streams += [(name, "iois", [Trade, IndicationOfInterest]) for name in self.pool_specs]
         for name, stream, types in streams:

@@ -32,8 +32,8 @@ from bisect import bisect_left, insort
 from collections.abc import Iterator
 
 from protocol.common import OrderType, Side, TimeInForce
-from services.book_rules import limit_price_error, qty_error, submit_error
-from services.book_types import (
+from services.venue.book_rules import limit_price_error, qty_error, submit_error
+from services.venue.book_types import (
     CANCELED,
     FILLED,
     PARTIALLY_FILLED_RESTED,

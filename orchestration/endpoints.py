@@ -1,8 +1,6 @@
-"""The resolved run config: every service of a scenario with the endpoints it binds and others use.
+"""Where every service of a scenario binds: loopback ports, hosts files, docker-compose names.
 
-The launcher writes it to ``RUN_DIR/config.toml``; every service process reads it back
-(``flowlab service ROLE --config RUN_DIR/config.toml --name NAME``). The same shape serves
-docker-compose, where endpoints are host names instead of loopback ports.
+The result is a ``config.runconfig.RunConfig`` that the launcher writes to ``RUN_DIR/config.toml``.
 """
 
 from __future__ import annotations
@@ -14,7 +12,8 @@ from pathlib import Path
 
 import msgspec
 
-from orchestration.scenario import Scenario, ScenarioError, Spec
+from config.runconfig import Endpoint, RunConfig, ServiceSpec
+from config.scenario import Scenario, ScenarioError, Spec
 
 # Which endpoints each role binds. Roles with none only connect.
 ROLE_ENDPOINTS: dict[str, tuple[str, ...]] = {
@@ -34,44 +33,6 @@ ROLES = tuple(ROLE_ENDPOINTS)
 # Fixed container ports for docker-compose (one host name per service).
 COMPOSE_PORTS = {"orders": 7001, "md": 7002, "snapshot": 7003, "responses": 7004, "tape": 7005}
 COMPOSE_CONTROL_PORT = 7000
-
-
-class Endpoint(Spec, frozen=True):
-    bind: str
-    connect: str
-
-
-class ServiceSpec(Spec, frozen=True):
-    name: str
-    role: str
-    endpoints: dict[str, Endpoint] = {}
-
-
-class RunConfig(Spec, frozen=True):
-    run_dir: str
-    scenario: Scenario
-    control: Endpoint
-    services: list[ServiceSpec]
-
-    def service(self, name: str) -> ServiceSpec:
-        for spec in self.services:
-            if spec.name == name:
-                return spec
-        raise ScenarioError(f"services: no service named {name!r}")
-
-    def by_role(self, role: str) -> list[ServiceSpec]:
-        return [s for s in self.services if s.role == role]
-
-    def connect(self, name: str, endpoint: str) -> str:
-        spec = self.service(name)
-        try:
-            return spec.endpoints[endpoint].connect
-        except KeyError:
-            raise ScenarioError(f"services.{name}: has no {endpoint!r} endpoint") from None
-
-    @property
-    def tape(self) -> str:
-        return self.connect(self.scenario.recorder, "tape")
 
 
 def service_plan(scenario: Scenario) -> list[tuple[str, str]]:
@@ -213,14 +174,3 @@ def resolve_compose(scenario: Scenario, run_dir: str = "/run/flowlab") -> RunCon
         bind=f"tcp://*:{COMPOSE_CONTROL_PORT}", connect=f"tcp://orchestrator:{COMPOSE_CONTROL_PORT}"
     )
     return _resolve(scenario, run_dir, endpoint, control)
-
-
-def write_run_config(config: RunConfig, path: Path) -> None:
-    path.write_bytes(msgspec.toml.encode(config))
-
-
-def load_run_config(path: str | Path) -> RunConfig:
-    try:
-        return msgspec.toml.decode(Path(path).read_bytes(), type=RunConfig)
-    except (OSError, msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
-        raise ScenarioError(f"cannot load run config {path}: {exc}") from exc

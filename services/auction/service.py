@@ -33,7 +33,7 @@ from protocol.orders import (
     OrderFilled,
     SubmitOrder,
 )
-from services.auction_core import AuctionResponse, AuctionSpec, clear, validate_response
+from services.auction.core import AuctionResponse, AuctionSpec, clear, validate_response
 from services.feeds import NbboView
 from services.runtime import Service
 

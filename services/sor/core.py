@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from protocol.common import Side
+from protocol.money import round_div
 
 # Beyond this many run combinations (see ``allocate_optimal``) the exact search is refused.
 MAX_RUN_COMBINATIONS = 1 << 14
@@ -265,7 +266,7 @@ def _build(sign: int, qty: int, fills: list[tuple[_Ranked, int]]) -> Allocation:
     children = tuple(_child(sign, venue_fills) for venue_fills in ordered)
     allocated = sum(child.qty for child in children)
     cost = sum(child.expected_cost for child in children)
-    return Allocation(children, allocated, qty - allocated, cost, _round_div(cost, allocated))
+    return Allocation(children, allocated, qty - allocated, cost, round_div(cost, allocated))
 
 
 def _child(sign: int, venue_fills: list[tuple[_Ranked, int]]) -> ChildOrder:
@@ -277,19 +278,3 @@ def _child(sign: int, venue_fills: list[tuple[_Ranked, int]]) -> ChildOrder:
         levels=len(venue_fills),
         expected_cost=sum(taken * e.cost_rank for e, taken in venue_fills) * sign,
     )
-
-
-def round_div(numerator: int, denominator: int) -> int | None:
-    """``numerator / denominator`` rounded half-even, exactly; ``None`` for a zero denominator."""
-    return _round_div(numerator, denominator)
-
-
-def _round_div(numerator: int, denominator: int) -> int | None:
-    """``numerator / denominator`` rounded half-even, exactly; ``None`` for a zero denominator."""
-    if denominator == 0:
-        return None
-    quotient, remainder = divmod(numerator, denominator)
-    twice = 2 * remainder
-    if twice > denominator or (twice == denominator and quotient % 2 == 1):
-        quotient += 1
-    return quotient

@@ -26,8 +26,8 @@ from protocol.orders import (
     ReplaceOrder,
     SubmitOrder,
 )
-from services.book import Fill, OrderBook, SubmitResult
 from services.runtime import Service, call_at_wall
+from services.venue.book import Fill, OrderBook, SubmitResult
 
 ACCEPTS = (SubmitOrder, CancelOrder, ReplaceOrder, SnapshotRequest)
 

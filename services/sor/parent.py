@@ -17,7 +17,7 @@ import enum
 from dataclasses import dataclass, field
 
 from protocol.common import Side
-from services.sor_core import round_div
+from protocol.money import round_div
 
 
 class ParentState(enum.StrEnum):

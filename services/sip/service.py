@@ -12,8 +12,8 @@ import zmq
 from protocol.codec import Decoder, encode
 from protocol.marketdata import NBBO, Depth, Quote, Snapshot, SnapshotRequest, Trade
 from services.feeds import Feed
-from services.nbbo import NbboBook, TopOfBook
 from services.runtime import Service
+from services.sip.nbbo import NbboBook, TopOfBook
 
 
 class Sip(Service):

@@ -1,4 +1,4 @@
-"""Data structures of the lit matching core (``services.book``): orders, levels, fills, results.
+"""Data structures of the lit matching core (``services.venue.book``): orders, levels, fills.
 
 All are ``__slots__`` classes with positional constructors because the book builds them on its
 hot path. ``Level`` and ``BookSide`` are the book's internals; ``BookOrder`` (read-only to

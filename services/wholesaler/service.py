@@ -27,7 +27,7 @@ from protocol.orders import (
 )
 from services.feeds import Feed, NbboView
 from services.runtime import Service
-from services.wholesaler_core import (
+from services.wholesaler.core import (
     Accounts,
     Economics,
     Ewma,

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from protocol.common import Side
-from services.sor_core import VenueLevel
+from services.sor.core import VenueLevel
 
 RECENT_TRADES = 4096  # trade ids remembered per venue to match fills reported after their trade
 UNCONFIRMED_TTL_NS = 2_000_000_000  # safety net: an own fill is subtracted at most this long

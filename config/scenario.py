@@ -143,7 +143,7 @@ class AuctionConfig(Spec, frozen=True):
 
 
 class BrokerConfig(Spec, frozen=True):
-    """The retail broker and its routing arms (see services/broker.py for each regime)."""
+    """The retail broker and its routing arms (see services/broker/service.py for each regime)."""
 
     name: str = "broker"
     regimes: list[str] = msgspec.field(default_factory=lambda: ["pfof", "auction"])

@@ -26,9 +26,9 @@ from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import PnlReport, Rejected
 from protocol.money import to_micros
 from protocol.orders import (
+    ORDER_REPORTS,
     CancelOrder,
     CancelRejected,
-    OrderAccepted,
     OrderCanceled,
     OrderFilled,
     OrderReceived,
@@ -38,11 +38,9 @@ from protocol.orders import (
     ScorecardEntry,
     SubmitOrder,
 )
-from services.broker_core import RoutingTable, Step, WholesalerStats
+from services.broker.core import RoutingTable, Step, WholesalerStats
 from services.feeds import NbboView
 from services.runtime import Service
-
-REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, CancelRejected, Rejected)
 
 
 @dataclass(slots=True)
@@ -109,7 +107,7 @@ class Broker(Service):
             sock = self.connect(name, "orders", zmq.DEALER)
             self.destinations[name] = self.link(sock, name)
             self.serve(
-                sock, Decoder(REPORTS), self._on_report, router=False, name=f"reports@{name}"
+                sock, Decoder(ORDER_REPORTS), self._on_report, router=False, name=f"reports@{name}"
             )
         self.orders = self.bind("orders", zmq.ROUTER)
         self.serve(

@@ -1,6 +1,6 @@
 """Micro-benchmark of the SOR allocation core on a seeded random book.
 
-Run ``python -m services.sor_bench`` for a one-line report.
+Run ``python -m orchestration.bench_sor`` for a one-line report.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from protocol.common import Side
-from services.sor_core import VenueLevel, allocate_greedy, allocate_optimal
+from services.sor.core import VenueLevel, allocate_greedy, allocate_optimal
 
 BASE_PRICE = 100_000_000  # $100.00
 CENT = 10_000
