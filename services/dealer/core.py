@@ -1,0 +1,353 @@
+"""One dealer model for every liquidity provider that prices retail orders.
+
+Wholesalers (internalising the flow a broker sends them, paying PFOF, and bidding in auctions)
+and lit market makers that answer auctions all price a retail order the same way, in every
+channel:
+
+    cost   = expected adverse selection in this channel, learned from the dealer's own markouts
+           + inventory charge (what the trade adds to the risk of the position)
+           + operating cost per share
+           + PFOF per share (only where the dealer pays it) + fees per share
+    price  = mid + d * (cost + markup)        d = +1 when the investor buys, -1 when it sells
+
+and never worse for the investor than the NBBO (nor than the order's limit): where cost plus
+markup reaches beyond the touch, the dealer offers the touch if the touch still covers its cost,
+and declines otherwise.
+
+The markup is not a formula. It is a strategic choice learned from outcomes by one rule,
+:class:`MarkupLearner`, the same in every channel: a stochastic hill climb over a grid of
+markups (as fractions of the quoted half-spread) whose reward is the dealer's realised profit in
+that channel over a learning period per retail order it could compete for, every fill marked to
+the mid ``horizon`` after it. A lower
+markup earns less per share and wins more: the broker's scorecard moves PFOF flow toward the
+dealers that improve most, and in an auction the best price wins. The learner finds which
+markup pays in the market it is in; nothing here knows which channel should win.
+
+Prices are integer micro-dollars; the learner's arithmetic on rewards is in floats.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from protocol.common import Side
+
+# Markups the learner chooses between, as fractions of the quoted half-spread.
+DEFAULT_ARMS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(11))
+
+
+def ceil_to(value: float, step: int) -> int:
+    return math.ceil(value / step - 1e-9) * step
+
+
+def floor_to(value: float, step: int) -> int:
+    return math.floor(value / step + 1e-9) * step
+
+
+def direction(side: Side) -> int:
+    """+1 when the investor buys (the dealer sells above the mid), -1 when it sells."""
+    return 1 if side is Side.BUY else -1
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """What filling one share costs a dealer in one channel, before its markup (micro-dollars)."""
+
+    adverse: float = 0.0  # learned expected adverse selection (floored at zero)
+    inventory: float = 0.0  # signed: negative when the trade reduces the position's risk
+    operating: float = 0.0
+    pfof: float = 0.0
+    fees: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return max(0.0, self.adverse) + self.inventory + self.operating + self.pfof + self.fees
+
+
+def inventory_charge(side: Side, position: int, cost_per_1k: float) -> float:
+    """Per-share charge for the inventory a trade adds (negative when it reduces risk).
+
+    ``side`` is the investor's side: an investor buy makes the dealer sell. ``cost_per_1k`` is
+    micro-dollars per share per 1,000 shares of position.
+    """
+    dealer_buys = side is Side.SELL
+    return (1 if dealer_buys else -1) * position * cost_per_1k / 1000.0
+
+
+def quote(
+    side: Side,
+    bid: int,
+    ask: int,
+    cost: float,
+    markup: float,
+    grid: int,
+    limit_price: int | None = None,
+) -> int | None:
+    """The dealer's price for an investor order, or ``None`` to decline.
+
+    ``cost`` and ``markup`` are micro-dollars per share; ``grid`` is the price grid (the
+    sub-penny step of internalised fills, or the auction's increment). The price is rounded in
+    the dealer's favour onto the grid, capped at the NBBO and the order's limit; at the cap the
+    dealer still trades if its cost is covered there (its expected profit is not negative).
+    """
+    mid = (bid + ask) / 2
+    d = direction(side)
+    if d > 0:
+        worst = ask if limit_price is None else min(ask, limit_price)
+        worst = floor_to(worst, grid)  # on the grid and no worse than the cap
+        wanted = ceil_to(mid + cost + markup, grid)
+        price = min(wanted, worst)
+        return price if price >= mid + cost - 1e-9 and price > 0 else None
+    worst = bid if limit_price is None else max(bid, limit_price)
+    worst = ceil_to(worst, grid)
+    wanted = floor_to(mid - cost - markup, grid)
+    price = max(wanted, worst)
+    return price if price <= mid - cost + 1e-9 and price > 0 else None
+
+
+@dataclass(slots=True)
+class MarkoutEstimate:
+    """Adverse selection learned from markouts, charged only where the evidence is clear.
+
+    An exponentially weighted mean and variance of the per-share markouts (how far the mid moved
+    against each fill), every markout weighted ``(1 - alpha)^age``. The charge is the mean less
+    ``confidence`` standard errors, floored at zero: uninformed flow (markouts that average zero
+    but are noisy) costs nothing, while a consistently toxic stream is charged nearly its full
+    mean. The standard error uses the effective sample size of the weights,
+    ``(sum w)^2 / sum w^2``, so early on (few markouts) it is wide, and no single markout
+    dominates the mean.
+    """
+
+    alpha: float = 0.02
+    confidence: float = 2.0
+    seen: int = 0
+    _w: float = 0.0  # sum of weights
+    _w2: float = 0.0  # sum of squared weights
+    _s: float = 0.0  # weighted sum of markouts
+    _q: float = 0.0  # weighted sum of squared markouts
+
+    def update(self, markout: float) -> float:
+        keep = 1.0 - self.alpha
+        self.seen += 1
+        self._w = keep * self._w + 1.0
+        self._w2 = keep * keep * self._w2 + 1.0
+        self._s = keep * self._s + markout
+        self._q = keep * self._q + markout * markout
+        return self.charge
+
+    @property
+    def mean(self) -> float:
+        return self._s / self._w if self._w else 0.0
+
+    @property
+    def effective_n(self) -> float:
+        return self._w * self._w / self._w2 if self._w2 else 0.0
+
+    @property
+    def charge(self) -> float:
+        if self.seen < 2:
+            return 0.0
+        mean = self.mean
+        n = self.effective_n
+        # Weighted variance with the reliability-weights correction (unbiased for i.i.d. data).
+        variance = max(0.0, self._q / self._w - mean * mean) * n / max(n - 1.0, 1e-9)
+        return max(0.0, mean - self.confidence * math.sqrt(variance / n))
+
+    def state(self) -> dict[str, float]:
+        return {"seen": self.seen, "w": self._w, "w2": self._w2, "s": self._s, "q": self._q}
+
+    def load(self, state: dict[str, float]) -> None:
+        self.seen = int(state["seen"])
+        self._w, self._w2 = float(state["w"]), float(state["w2"])
+        self._s, self._q = float(state["s"]), float(state["q"])
+
+
+@dataclass(slots=True)
+class MarkupLearner:
+    """A markup learned by local search on realised profit: a stochastic hill climb over a grid.
+
+    The learner holds a current arm (a markup). Each learning period it plays that arm, or with
+    probability ``explore`` one of its two neighbours on the grid; every period's realised profit
+    moves the played arm's estimate toward it by ``step`` (a constant step, so estimates track
+    rivals that learn too; an arm's first reward is taken as is). Whenever a neighbour's
+    estimate beats the current arm's, the learner moves there. Exploration is local on purpose:
+    a dealer probing far-away markups at random would hand its rivals a target to exploit, and
+    a rival's profit from such probes would keep markups up; trying one step each way is a
+    gradient step on profit. Exploration decays from ``explore_start`` to ``explore_floor``
+    with a half-life of ``explore_half_life`` periods; the floor keeps it responsive.
+    """
+
+    arms: tuple[float, ...] = DEFAULT_ARMS
+    seed: int = 0
+    start: int | None = None  # the first arm (default: the middle of the grid)
+    step: float = 0.3
+    explore_start: float = 0.4
+    explore_floor: float = 0.15
+    explore_half_life: float = 100.0
+    periods: int = 0
+    position: int = -1
+    values: list[float] = field(default_factory=list)
+    plays: list[int] = field(default_factory=list)
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.arms:
+            raise ValueError("markup learner: at least one arm is needed")
+        self.rng = random.Random(self.seed)
+        if not self.values:
+            self.values = [0.0] * len(self.arms)
+            self.plays = [0] * len(self.arms)
+        if self.position < 0:
+            self.position = len(self.arms) // 2 if self.start is None else self.start
+        if not 0 <= self.position < len(self.arms):
+            raise ValueError(f"markup learner: start arm {self.position} is not on the grid")
+
+    @property
+    def explore(self) -> float:
+        decay = 0.5 ** (self.periods / self.explore_half_life)
+        return self.explore_floor + (self.explore_start - self.explore_floor) * decay
+
+    @property
+    def markup(self) -> float:
+        """The markup the learner currently holds (its greedy choice)."""
+        return self.arms[self.position]
+
+    def _neighbours(self) -> list[int]:
+        return [k for k in (self.position - 1, self.position + 1) if 0 <= k < len(self.arms)]
+
+    def choose(self) -> int:
+        neighbours = self._neighbours()
+        if neighbours and self.rng.random() < self.explore:
+            return neighbours[self.rng.randrange(len(neighbours))]
+        return self.position
+
+    def update(self, arm: int, reward: float) -> None:
+        self.periods += 1
+        self.plays[arm] += 1
+        if self.plays[arm] == 1:
+            self.values[arm] = reward
+        else:
+            self.values[arm] += self.step * (reward - self.values[arm])
+        played = [k for k in self._neighbours() if self.plays[k]]
+        if played:
+            challenger = max(played, key=lambda k: self.values[k])
+            here = self.values[self.position]
+            # An equally profitable lower markup is taken: it wins flow at no cost (and a
+            # dealer earning nothing at all can only find flow below its current markup).
+            if (
+                not self.plays[self.position]
+                or self.values[challenger] > here
+                or (self.values[challenger] == here and challenger < self.position)
+            ):
+                self.position = challenger
+
+    def state(self) -> dict[str, object]:
+        return {
+            "periods": self.periods,
+            "position": self.position,
+            "values": list(self.values),
+            "plays": list(self.plays),
+        }
+
+    def load(self, state: dict[str, object]) -> None:
+        values = list(state["values"])  # type: ignore[call-overload]
+        plays = list(state["plays"])  # type: ignore[call-overload]
+        if len(values) != len(self.arms) or len(plays) != len(self.arms):
+            raise ValueError(
+                f"markup learner: saved state has {len(values)} arms, this one {len(self.arms)}"
+            )
+        self.values = [float(v) for v in values]
+        self.plays = [int(p) for p in plays]
+        self.periods = int(state["periods"])  # type: ignore[call-overload]
+        self.position = int(state["position"])  # type: ignore[call-overload]
+
+
+@dataclass(slots=True)
+class Period:
+    """One learning period's account: the arm played and the profit it has earned so far."""
+
+    arm: int
+    reward: float = 0.0
+    pending: int = 0  # fills whose markout is not in yet
+    opportunities: int = 0  # retail orders the dealer could compete for in this period
+    ended: bool = False
+
+
+@dataclass(slots=True)
+class Channel:
+    """A dealer's state in one channel (``internalize`` or ``auction``): what it has learned of
+    adverse selection there, and its markup learner with the periods still being accounted."""
+
+    name: str
+    learner: MarkupLearner
+    period_ns: int
+    adverse: dict[str, MarkoutEstimate] = field(default_factory=dict)
+    periods: dict[int, Period] = field(default_factory=dict)
+    current: int = -1
+    period_end_ns: int = 0
+    # (period, markup played, profit per order competed for), in the order periods settled
+    history: list[tuple[int, float, float]] = field(default_factory=list)
+
+    def roll(self, now_ns: int) -> None:
+        """Start a new period when the current one is over (choosing its arm)."""
+        if self.current >= 0 and now_ns < self.period_end_ns:
+            return
+        if self.current >= 0:
+            self.periods[self.current].ended = True
+            self._settle(self.current)
+        self.current += 1
+        self.periods[self.current] = Period(self.learner.choose())
+        self.period_end_ns = now_ns + self.period_ns
+
+    def markup_share(self, now_ns: int) -> float:
+        self.roll(now_ns)
+        return self.learner.arms[self.periods[self.current].arm]
+
+    def saw_flow(self, now_ns: int, orders: int = 1) -> None:
+        """Retail orders the dealer could compete for in this period: auction notices, or the
+        orders a broker's review shows it routed to all its wholesalers (the flow being shared)."""
+        self.roll(now_ns)
+        self.periods[self.current].opportunities += orders
+
+    def charge(self, symbol: str) -> float:
+        estimate = self.adverse.get(symbol)
+        return 0.0 if estimate is None else estimate.charge
+
+    def filled(self, now_ns: int, profit_at_fill: float) -> int:
+        """A fill: its immediate profit (edge to the mid, less PFOF and fees); returns the token
+        its markout must be reported with."""
+        self.roll(now_ns)
+        period = self.periods[self.current]
+        period.reward += profit_at_fill
+        period.pending += 1
+        return self.current
+
+    def marked(self, token: int, symbol: str, per_share: float, signed_qty: int) -> None:
+        """The markout of a fill: ``per_share`` is how far the mid moved against it (positive =
+        adverse), ``signed_qty`` the dealer's signed quantity."""
+        self.adverse.setdefault(symbol, MarkoutEstimate()).update(per_share)
+        period = self.periods.get(token)
+        if period is None:
+            return
+        period.reward -= per_share * abs(signed_qty)
+        period.pending -= 1
+        self._settle(token)
+
+    def unmarked(self, token: int) -> None:
+        """A fill whose markout could not be taken (no usable mid at the horizon)."""
+        period = self.periods.get(token)
+        if period is not None:
+            period.pending -= 1
+            self._settle(token)
+
+    def _settle(self, token: int) -> None:
+        period = self.periods[token]
+        if not period.ended or period.pending > 0:
+            return
+        del self.periods[token]
+        if period.opportunities:  # a period without retail flow teaches nothing about markups
+            reward = period.reward / period.opportunities  # profit per order competed for
+            self.learner.update(period.arm, reward)
+            self.history.append((token, self.learner.arms[period.arm], reward))

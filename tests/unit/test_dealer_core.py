@@ -1,0 +1,135 @@
+"""The one dealer model: its price rule, its channel accounting, and its markup learner.
+
+The learner is checked against games whose answer is known by hand: a monopolist facing a buyer
+who takes any price up to a cap learns to charge the cap; Bertrand competitors with a common
+cost learn to price one grid step above cost (the lowest profitable price).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from protocol.common import Side
+from services.dealer.core import (
+    Channel,
+    Costs,
+    MarkupLearner,
+    inventory_charge,
+    quote,
+)
+
+BID, ASK = 50_000_000, 50_010_000  # $50.00 x $50.01: mid $50.005, half-spread $0.005
+
+
+def test_costs_add_up_and_adverse_selection_is_never_a_credit() -> None:
+    assert Costs(adverse=300, inventory=-50, operating=100, pfof=2_000, fees=10).total == 2_360
+    assert Costs(adverse=-900, operating=100).total == 100
+
+
+def test_inventory_charge_signs() -> None:
+    # Long 2,000 shares at 100 micros per share per 1k: buying more from a seller costs 200,
+    # selling to a buyer (reducing the position) earns 200.
+    assert inventory_charge(Side.SELL, 2_000, 100.0) == 200.0
+    assert inventory_charge(Side.BUY, 2_000, 100.0) == -200.0
+
+
+def test_quote_inside_the_spread_rounds_in_the_dealers_favour() -> None:
+    # Buy: mid 50_005_000 + cost 1_000 + markup 1_250 = 50_007_250 -> ceil to 100: 50_007_300.
+    assert quote(Side.BUY, BID, ASK, 1_000, 1_250, 100) == 50_007_300
+    # Sell: 50_005_000 - 2_250 = 50_002_750 -> floor to 100: 50_002_700.
+    assert quote(Side.SELL, BID, ASK, 1_000, 1_250, 100) == 50_002_700
+    # On the auction's $0.001 grid: 50_007_250 -> 50_008_000; 50_002_750 -> 50_002_000.
+    assert quote(Side.BUY, BID, ASK, 1_000, 1_250, 1_000) == 50_008_000
+    assert quote(Side.SELL, BID, ASK, 1_000, 1_250, 1_000) == 50_002_000
+
+
+def test_quote_caps_at_the_touch_while_cost_is_covered_and_declines_beyond() -> None:
+    # Cost 4_000 + markup 3_000 reaches past the ask (50_012_000): the ask covers the cost.
+    assert quote(Side.BUY, BID, ASK, 4_000, 3_000, 100) == ASK
+    assert quote(Side.SELL, BID, ASK, 4_000, 3_000, 100) == BID
+    # Cost alone beyond the half-spread: no trade.
+    assert quote(Side.BUY, BID, ASK, 5_001, 0, 100) is None
+    assert quote(Side.SELL, BID, ASK, 5_001, 0, 100) is None
+
+
+def test_quote_respects_the_order_limit() -> None:
+    assert quote(Side.BUY, BID, ASK, 0, 5_000, 100, limit_price=50_008_000) == 50_008_000
+    assert quote(Side.BUY, BID, ASK, 4_000, 0, 100, limit_price=50_008_000) is None
+    assert quote(Side.SELL, BID, ASK, 0, 5_000, 100, limit_price=50_003_000) == 50_003_000
+
+
+def test_channel_rewards_a_period_with_profit_per_order_after_its_markouts() -> None:
+    learner = MarkupLearner(arms=(0.0, 0.5, 1.0), seed=1, explore_start=0.0, explore_floor=0.0)
+    channel = Channel("auction", learner, period_ns=1_000)
+    assert channel.markup_share(0) == 0.5
+    channel.saw_flow(10, orders=4)
+    token = channel.filled(20, profit_at_fill=1_000.0)  # 100 shares, $0.00001 edge each
+    channel.roll(1_500)  # the period ends; its markout is still outstanding
+    assert learner.periods == 0
+    channel.marked(token, "ACME", per_share=2.0, signed_qty=-100)  # the mid moved 2 against
+    assert learner.periods == 1
+    assert learner.values[1] == pytest.approx((1_000.0 - 200.0) / 4)
+    assert channel.history == [(0, 0.5, 200.0)]
+    assert channel.charge("ACME") == 0.0  # one markout is no evidence
+
+
+def test_a_period_without_flow_teaches_nothing() -> None:
+    learner = MarkupLearner(seed=1)
+    channel = Channel("internalize", learner, period_ns=1_000)
+    channel.roll(0)
+    channel.roll(2_000)
+    channel.roll(4_000)
+    assert learner.periods == 0
+
+
+def play(n: int, periods: int, seed: int, start: int | None = None) -> list[float]:
+    """n learners, each period the lowest markup takes every order (ties split); cost is 0, so
+    a learner's profit per order is its markup times its share of the orders."""
+    learners = [MarkupLearner(seed=seed * 10 + i, start=start) for i in range(n)]
+    orders_rng = random.Random(seed)
+    for _ in range(periods):
+        arms = [learner.choose() for learner in learners]
+        markups = [learner.arms[a] for learner, a in zip(learners, arms, strict=True)]
+        low = min(markups)
+        winners = markups.count(low)
+        orders = orders_rng.randint(5, 15)
+        for learner, arm, markup in zip(learners, arms, markups, strict=True):
+            share = orders / winners if markup == low else 0.0
+            learner.update(arm, markup * share / orders)
+    return [learner.markup for learner in learners]
+
+
+@pytest.mark.parametrize("start", [None, 0, 10])
+def test_a_monopolist_learns_to_charge_the_cap(start: int | None) -> None:
+    for seed in range(10):
+        assert play(1, 300, seed, start) == [1.0]
+
+
+@pytest.mark.parametrize("start", [None, 0])
+def test_bertrand_duopolists_learn_to_price_one_step_above_cost(start: int | None) -> None:
+    for seed in range(10):
+        assert play(2, 300, seed, start) == [0.1, 0.1]
+
+
+def test_with_three_bidders_the_winning_markup_is_competed_down() -> None:
+    winning = [min(play(3, 300, seed)) for seed in range(10)]
+    assert max(winning) <= 0.2
+    assert sorted(winning)[5] == 0.1
+
+
+def test_learner_state_round_trips() -> None:
+    learner = MarkupLearner(seed=3)
+    for k in range(40):
+        learner.update(learner.choose(), float(k % 7))
+    copy = MarkupLearner(seed=3)
+    copy.load(learner.state())
+    assert (copy.values, copy.plays, copy.periods, copy.markup) == (
+        learner.values,
+        learner.plays,
+        learner.periods,
+        learner.markup,
+    )
+    with pytest.raises(ValueError, match="arms"):
+        MarkupLearner(arms=(0.0, 1.0)).load(learner.state())
