@@ -1,0 +1,131 @@
+"""The broker's execution-quality scorecard and the PFOF flow split it drives (pure core).
+
+Retail brokers that take PFOF route across several wholesalers and say in their Rule 606
+disclosures that they allocate by execution quality — price improvement, fill rate, speed —
+reviewed regularly. Here the broker keeps, per wholesaler, the last ``window`` review periods of
+what it saw: orders sent, orders filled, shares, share-weighted price improvement (micro-dollars
+per share, computed by the caller with ``protocol.money.price_improvement``) and time to fill.
+
+Score = price improvement per share over the window x fill rate (a declined order brings no
+improvement). Flow shares: every wholesaler keeps ``floor`` of the flow (so a demoted one is
+still measured and can win its flow back); the rest is split in proportion to the positive
+scores. A wholesaler whose score is below ``tolerance`` of the best is *demoted* for the next
+period: it keeps only the floor. With no evidence yet (no filled orders in the window) the
+flow is split evenly. Nothing here looks at the PFOF a wholesaler pays.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class PeriodStats:
+    """One wholesaler's orders in one review period."""
+
+    sent: int = 0
+    filled: int = 0
+    shares: int = 0
+    improvement: int = 0  # sum of improvement per share x shares, micro-dollars
+    fill_ns: int = 0  # sum of time to first fill, nanoseconds
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """A wholesaler's grade at a review: what the next period's flow share follows from."""
+
+    name: str
+    sent: int
+    filled: int
+    shares: int
+    improvement_per_share: int
+    fill_rate: float
+    score: float
+    share: float
+    demoted: bool
+
+
+@dataclass(slots=True)
+class Scorecard:
+    names: list[str]
+    window: int = 3
+    floor: float = 0.05
+    tolerance: float = 0.8
+    history: dict[str, deque[PeriodStats]] = field(default_factory=dict)
+    shares: dict[str, float] = field(default_factory=dict)
+    demoted: dict[str, bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise ValueError("scorecard: no wholesalers")
+        if not 0.0 <= self.floor * len(self.names) <= 1.0:
+            raise ValueError(f"scorecard: floor {self.floor} x {len(self.names)} exceeds 1")
+        for name in self.names:
+            self.history[name] = deque([PeriodStats()], maxlen=self.window)
+            self.shares[name] = 1.0 / len(self.names)
+            self.demoted[name] = False
+
+    def _now(self, name: str) -> PeriodStats:
+        return self.history[name][-1]
+
+    def sent(self, name: str) -> None:
+        self._now(name).sent += 1
+
+    def filled(self, name: str, shares: int, improvement_per_share: int, fill_ns: int) -> None:
+        """The order's fill (all its shares at one price: wholesalers fill whole orders)."""
+        now = self._now(name)
+        now.filled += 1
+        now.shares += shares
+        now.improvement += improvement_per_share * shares
+        now.fill_ns += max(0, fill_ns)
+
+    def choose(self, rng: random.Random) -> str:
+        """A wholesaler drawn with the current flow shares."""
+        u = rng.random()
+        total = 0.0
+        for name in self.names:
+            total += self.shares[name]
+            if u < total:
+                return name
+        return self.names[-1]
+
+    def grades(self) -> list[Grade]:
+        """Scores over the window and the flow shares they give (without closing the period)."""
+        rows = {}
+        for name in self.names:
+            periods = self.history[name]
+            sent = sum(p.sent for p in periods)
+            filled = sum(p.filled for p in periods)
+            shares = sum(p.shares for p in periods)
+            pi = sum(p.improvement for p in periods) // shares if shares else 0
+            fill_rate = filled / sent if sent else 0.0
+            rows[name] = (sent, filled, shares, pi, fill_rate, pi * fill_rate)
+        best = max((r[5] for r in rows.values() if r[1]), default=0.0)
+        demoted = {
+            n: bool(r[1]) and best > 0 and r[5] < self.tolerance * best for n, r in rows.items()
+        }
+        eligible = {n: r[5] for n, r in rows.items() if r[1] and r[5] > 0 and not demoted[n]}
+        mass = sum(eligible.values())
+        free = 1.0 - self.floor * len(self.names)
+        return [
+            Grade(
+                name,
+                *rows[name],
+                share=self.floor + free * eligible.get(name, 0.0) / mass
+                if mass > 0
+                else 1.0 / len(self.names),
+                demoted=demoted[name],
+            )
+            for name in self.names
+        ]
+
+    def review(self) -> list[Grade]:
+        """Close the period: grade every wholesaler, set the next period's flow shares."""
+        grades = self.grades()
+        for grade in grades:
+            self.shares[grade.name] = grade.share
+            self.demoted[grade.name] = grade.demoted
+            self.history[grade.name].append(PeriodStats())
+        return grades
