@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -346,7 +346,7 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     return scenario_from_dict(data, str(source))
 
 
-def scenario_from_dict(data: dict, source: str = "<dict>") -> Scenario:
+def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
     try:
         return msgspec.convert(data, Scenario)
     except (msgspec.ValidationError, ValueError) as exc:

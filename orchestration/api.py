@@ -297,4 +297,5 @@ def _rows(stream: pd.DataFrame | Path | str) -> list[dict[str, object]]:
         return read_stream_file(Path(stream))
     frame = stream.astype(object).where(stream.notna(), "")
     columns = [str(c) for c in stream.columns]
-    return rows_from_table(frame.to_dict(orient="records"), columns, "DataFrame")
+    # pandas-stubs types record keys as Hashable; the frame's columns are str.
+    return rows_from_table(frame.to_dict(orient="records"), columns, "DataFrame")  # type: ignore[arg-type]

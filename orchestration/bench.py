@@ -31,7 +31,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, make_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 import msgspec
@@ -146,7 +146,7 @@ class PlainCodec:
     the baseline checks what the typed decoder checks and follows the schema as it changes."""
 
     def __init__(self, struct: type = SubmitOrder) -> None:
-        info = msgspec.inspect.type_info(struct)
+        info = cast(msgspec.inspect.StructType, msgspec.inspect.type_info(struct))
         self.tag_field, self.tag = info.tag_field, info.tag
         self.fields = tuple(f.name for f in info.fields)
         self.required = tuple(f.name for f in info.fields if f.required)

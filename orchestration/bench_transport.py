@@ -148,7 +148,7 @@ async def measure(
         frames = await sock.recv_multipart()
         now = clock()
         for oid in completed(frames):
-            t0 = sent_at.pop(oid, None)
+            t0 = sent_at.pop(oid, None)  # type: ignore[arg-type]  # None if not ours
             if t0 is not None:
                 lat.append(now - t0)
                 done += 1
@@ -211,7 +211,7 @@ async def _forward(
     if not batch:
         while True:
             await dst.send_multipart(transform(await src.recv_multipart()))
-    shadow = zmq.Socket.shadow(src.underlying)
+    shadow: zmq.Socket[bytes] = zmq.Socket.shadow(src.underlying)
     while True:
         msgs = [transform(f) for f in _drained(src, shadow, await src.recv_multipart())]
         for frames in _pack(msgs, envelope_len):
@@ -251,7 +251,7 @@ def echo_role(bind: str, batch: bool) -> None:
         sock.bind(bind)
         # [relay id, client id, VERSION, p] or [client id, VERSION, p]: back to the same sender.
         # The envelope length is unknown here; batching packs only identical leading frames.
-        return sock.last_endpoint.decode(), [_echo(sock, batch)]
+        return sock.last_endpoint.decode(), [_echo(sock, batch)]  # type: ignore[union-attr]
 
     _run(_serve(tasks))
 
@@ -260,7 +260,7 @@ async def _echo(sock: zmq.asyncio.Socket, batch: bool) -> None:
     if not batch:
         while True:
             await sock.send_multipart(await sock.recv_multipart())
-    shadow = zmq.Socket.shadow(sock.underlying)
+    shadow: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
     while True:
         msgs = _drained(sock, shadow, await sock.recv_multipart())
         env_len = msgs[0].index(VERSION)
@@ -277,7 +277,7 @@ def relay_role(bind: str, upstream: str, batch: bool) -> None:
         # front gives [client id, VERSION, p]; back carries it as is (the echo adds/strips ours);
         # replies come back as [client id, VERSION, p] and go out of the front unchanged.
         same = list
-        return front.last_endpoint.decode(), [
+        return front.last_endpoint.decode(), [  # type: ignore[union-attr]
             _forward(front, back, batch, 1, same),
             _forward(back, front, batch, 1, same),
         ]

@@ -380,7 +380,7 @@ def parent_rows(
         order = list(range(len(names)))
         if not parallel and r > 1:
             order = [int(i) for i in np.random.default_rng([seed, r]).permutation(len(names))]
-        rows = [
+        rows: list[dict[str, object]] = [
             {
                 "t_ns": 0,
                 "order_id": f"sor-r{r}-{i + 1}",
@@ -433,7 +433,8 @@ def bestex_rounds(frame: pd.DataFrame, seed: int = 0, n_boot: int = 2000) -> pd.
                 "vs_baseline_bps_mean": float(diffs.mean()) if len(diffs) else None,
                 "ci_low": low,
                 "ci_high": high,
-                "significant": None if low is None else bool(low > 0 or high < 0),
+                # low and high are set together
+                "significant": None if low is None else bool(low > 0 or high < 0),  # type: ignore[operator]
             }
         )
     return pd.DataFrame(rows)

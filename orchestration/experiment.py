@@ -28,6 +28,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from config.runconfig import RunConfig
 from config.scenario import Scenario, ScenarioError
 from orchestration.launcher import new_run_dir
 from orchestration.streams import StreamOptions, generate_stream, read_stream_file, validate_rows
@@ -69,7 +70,7 @@ class RunPlan:
 class RunResult:
     plan: RunPlan
     run_dir: Path
-    config: object  # RunConfig
+    config: RunConfig
     processes: list[dict]
     exit_codes: dict[str, int | None]
     rows: list[dict[str, object]] = field(default_factory=list)
@@ -159,7 +160,9 @@ def experiment_dir(runs_root: Path, scenario: Scenario, design: str, repeat: int
 
 
 def pool_tables(
-    results: list[RunResult], design: str, build: Callable[[Path, object], dict[str, pd.DataFrame]]
+    results: list[RunResult],
+    design: str,
+    build: Callable[[Path, RunConfig], dict[str, pd.DataFrame]],
 ) -> dict[str, pd.DataFrame]:
     """The runs' tables as one set: a ``run`` column everywhere, order ids prefixed with the run,
     and ``replication`` (and, for the sequential design, ``pair_key``) on ``orders``.

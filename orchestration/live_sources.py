@@ -135,7 +135,7 @@ class TapeFollower:
             return []
         self._offset += len(chunk)
         self._unpacker.feed(chunk)
-        out = []
+        out: list[object] = []
         for service, _recv_ns, payload in self._unpacker:
             if service == self.broker:
                 try:

@@ -69,7 +69,7 @@ def market_quality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if not stamps:
         return pd.DataFrame(columns=COLUMNS)
     end_ns = max(stamps)
-    rows = []
+    rows: list[dict[str, object]] = []
     if len(quotes):
         for (symbol, venue), frame in quotes.groupby(["symbol", "venue"]):
             spread, depth = _spread_depth(frame, end_ns)
@@ -109,7 +109,7 @@ def market_quality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             flags = [frame[c].astype(bool) for c in ("locked", "crossed") if c in frame.columns]
             bad = (flags[0] | flags[1]).to_numpy(float) if len(flags) == 2 else np.zeros(len(frame))
             span = (end_ns - int(frame["ts_ns"].iloc[0])) / 1e9
-            row = {
+            row: dict[str, object] = {
                 "symbol": symbol,
                 "venue": "NBBO",
                 "quoted_spread_bps": spread,

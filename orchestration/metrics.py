@@ -215,11 +215,11 @@ def regime_difference(
     return compare_arms(
         metric,
         (a, b),
-        arms,
+        arms,  # type: ignore[arg-type]  # two frames in, two arms out
         scale=scale,
         n_boot=n_boot,
         seed=seed,
-        paired=paired,  # type: ignore[arg-type]
+        paired=paired,
     )
 
 
@@ -449,7 +449,8 @@ def _ratio(numerator: pd.Series, denominator: pd.Series, scale: float = 1.0) -> 
 
 
 def _json_row(row: pd.Series) -> dict[str, int | float | None]:
-    return {name: (int(v) if name in COUNT_METRICS else _py(v)) for name, v in row.items()}
+    # The index holds metric names (str); pandas-stubs types it as Hashable.
+    return {name: (int(v) if name in COUNT_METRICS else _py(v)) for name, v in row.items()}  # type: ignore[misc]
 
 
 def _py(value: object) -> float | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from orchestration.metrics import NO_NBBO_BUCKET, SIZE_BUCKETS, fill_legs, order_table
@@ -61,7 +62,7 @@ def _color(regime: str, regimes: list[str]) -> str:
     return f"C{index % 10}"
 
 
-def _figure(title: str, width: float = 7.5, height: float = 4.0) -> tuple[Figure, object]:
+def _figure(title: str, width: float = 7.5, height: float = 4.0) -> tuple[Figure, Axes]:
     figure = Figure(figsize=(width, height), layout="constrained")
     axes = figure.add_subplot()
     axes.set_title(title)
@@ -85,7 +86,7 @@ def price_improvement(tables: dict[str, pd.DataFrame], regimes: list[str]) -> Fi
         clipped = np.clip(group["improvement_usd_per_share"] * 100, low, high)
         axes.hist(
             clipped,
-            bins=bins,
+            bins=bins,  # type: ignore[arg-type]  # matplotlib takes an array of edges
             weights=group["filled_shares"],
             histtype="step",
             linewidth=1.6,

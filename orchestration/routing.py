@@ -90,7 +90,8 @@ def rule606_table(
     table = routed.reset_index().merge(money, on=keys, how="left")
     for column in ("filled_shares", "pfof_micros", "fee_micros"):
         table[column] = table[column].fillna(0).astype("int64")
-    denominators = pd.MultiIndex.from_frame(table[["regime", "order_class"]]).map(totals)
+    # Index.map takes a Series (pandas-stubs lists only Mapping and callables).
+    denominators = pd.MultiIndex.from_frame(table[["regime", "order_class"]]).map(totals)  # type: ignore[arg-type]
     net = table["pfof_micros"] - table["fee_micros"]
     table = table.assign(
         order_share=table["routed_orders"] / np.asarray(denominators, dtype="float64"),

@@ -6,8 +6,9 @@ Documented in docs/STREAMS.md; ``orchestration.streams.generate_stream`` uses th
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from config.scenario import Scenario
 
@@ -122,7 +123,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace) -> StreamOptions:
     """``StreamOptions`` from parsed flags (absent flags keep the scenario's values)."""
-    get = vars(args).get
+    get: Callable[[str], Any] = vars(args).get
     symbols = get("symbols")
     sizes = get("sizes")
     try:

@@ -263,7 +263,8 @@ def read_stream_file(path: Path) -> list[dict[str, object]]:
             reader = csv.DictReader(f)
             columns = list(reader.fieldnames or [])
             rows = list(reader)
-    return rows_from_table(rows, columns, str(path))
+    # pandas-stubs types record keys as Hashable; a stream file's columns are str.
+    return rows_from_table(rows, columns, str(path))  # type: ignore[arg-type]
 
 
 def rows_from_table(

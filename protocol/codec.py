@@ -70,7 +70,7 @@ class Decoder:
             raise ValueError("a decoder must accept at least one message type")
         self.accepts = types
         target: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
-        self._decoder = msgspec.msgpack.Decoder(target)
+        self._decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(target)
 
     def decode_payload(self, payload: bytes) -> Message:
         try:

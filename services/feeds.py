@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import zmq
 
@@ -81,7 +81,8 @@ class Feed:
                 frames = await asyncio.wait_for(
                     self._snap_socket.recv_multipart(), SNAPSHOT_TIMEOUT_S
                 )
-                for msg in self._snap_decoder.decode(frames):
+                # The snapshot decoder accepts exactly these two types.
+                for msg in cast("list[Snapshot | Rejected]", self._snap_decoder.decode(frames)):
                     if isinstance(msg, Rejected):
                         raise RuntimeError(
                             f"cannot snapshot {self.stream}@{self.publisher}: {msg.reason}"

@@ -31,7 +31,7 @@ class Recorder(Service):
         self._file: BinaryIO = (Path(self.config.run_dir) / TAPE_FILE).open("ab")
         self._pull = self.bind("tape", zmq.PULL)
         self._pull.setsockopt(zmq.RCVHWM, 0)
-        self._shadow = zmq.Socket.shadow(self._pull.underlying)
+        self._shadow: zmq.Socket[bytes] = zmq.Socket.shadow(self._pull.underlying)
         self._workers = (
             self.spawn(self._record(), "record"),
             self.spawn(self._flush_periodically(), "flush"),

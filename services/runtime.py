@@ -277,7 +277,7 @@ class Service:
     async def _serve(
         self, sock: zmq.asyncio.Socket, decoder: Decoder, handler: Handler, router: bool, name: str
     ) -> None:
-        shadow = zmq.Socket.shadow(sock.underlying)
+        shadow: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
         counter = f"{name}.in"
         while True:
             frames = await sock.recv_multipart()

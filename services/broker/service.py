@@ -193,7 +193,8 @@ class Broker(Service):
             # A resting order is canceled on its venue; a parent working at the SOR is canceled
             # there (its children with it). Either way the destination's cancel ends the order.
             cancel = self.make(CancelOrder, order_id=client.child_id, symbol=client.order.symbol)
-            self.destinations[dest].send(encode(cancel))
+            # child_dest is set together with child_id (_send_child), so dest is a str here.
+            self.destinations[dest].send(encode(cancel))  # type: ignore[index]
         # Wholesalers and the auction hand the order back within their (short) window.
 
     def _can_rest(self, client: ClientOrder) -> bool:

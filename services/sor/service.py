@@ -24,6 +24,7 @@ from typing import Any
 
 import zmq
 
+from protocol.base import Message
 from protocol.codec import Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import Rejected
@@ -135,6 +136,7 @@ class Sor(Service):
             self.destinations[name] = self.link(sock, name)
             handler = self._report_handler(name)
             self.serve(sock, Decoder(ORDER_REPORTS), handler, router=False, name=f"child@{name}")
+        streams: list[tuple[str, str, list[type[Message]]]]
         streams = [(name, "quotes", [Quote, Trade, Depth]) for name in self.lit_names]
         streams += [(name, "iois", [Trade, IndicationOfInterest]) for name in self.pool_specs]
         for name, stream, types in streams:

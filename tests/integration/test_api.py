@@ -12,7 +12,6 @@ from orchestration.api import Lab, StreamError
 from orchestration.streams import write_stream
 from tests.helpers import pid_alive
 
-pytestmark = pytest.mark.integration
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 
 

@@ -13,11 +13,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from tests.helpers import pid_alive
 
-pytestmark = pytest.mark.integration
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 FLOWLAB = [sys.executable, "-m", "orchestration.cli"]
 SUMMARY_KEYS = {

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import msgspec
 import pandas as pd
-import pytest
 import zmq
 import zmq.asyncio
 
@@ -33,8 +32,6 @@ from protocol.orders import (
     SubmitOrder,
 )
 from tests.helpers import Client, MarketData
-
-pytestmark = pytest.mark.integration
 
 
 def quiet_scenario() -> Scenario:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-import pytest
-
 from protocol.control import PnlReport, Rejected
 from protocol.orders import OrderCanceled, OrderFilled, OrderRejected
 from tests.helpers import pid_alive
 
 from .conftest import ORDERS, REGIMES, LabRun
-
-pytestmark = pytest.mark.integration
 
 
 def test_lab_runs_every_role_as_its_own_process(default_lab_run: LabRun) -> None:

@@ -10,15 +10,12 @@ import asyncio
 from pathlib import Path
 
 import msgspec
-import pytest
 
 from config.scenario import Scenario, WholesalerSpec, scenario_from_dict
 from orchestration.launcher import Lab
 from orchestration.metrics import regime_summary
 from orchestration.streams import generate_stream, write_stream
 from orchestration.tape import build_tables
-
-pytestmark = pytest.mark.integration
 
 
 def auction_scenario(responders: int) -> Scenario:

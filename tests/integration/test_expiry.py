@@ -31,7 +31,6 @@ from protocol.orders import (
 )
 from tests.helpers import Client
 
-pytestmark = pytest.mark.integration
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 MS = 1_000_000
 REST_MS = 300  # lifetime of the resting orders below

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 import zmq
 import zmq.asyncio
 
@@ -24,7 +23,6 @@ from protocol.marketdata import NBBO
 from protocol.orders import OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
 from tests.helpers import Client, MarketData, eventually
 
-pytestmark = pytest.mark.integration
 ASK, NEXT_ASK = 50_100_000, 50_110_000
 
 

@@ -6,7 +6,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import pytest
 import zmq
 import zmq.asyncio
 
@@ -14,8 +13,6 @@ from config.scenario import load_scenario
 from orchestration.launcher import Lab
 from protocol.codec import VERSION, Decoder, encode
 from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest, Trade
-
-pytestmark = pytest.mark.integration
 
 
 class CloneClient:

@@ -16,7 +16,6 @@ from config.scenario import load_scenario
 from orchestration.launcher import Lab, LabError
 from tests.helpers import pid_alive, wait_until
 
-pytestmark = pytest.mark.integration
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 
 

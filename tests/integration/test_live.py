@@ -13,11 +13,8 @@ import termios
 import time
 from pathlib import Path
 
-import pytest
-
 from orchestration.live import HEADINGS
 
-pytestmark = pytest.mark.integration
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 FLOWLAB = [sys.executable, "-m", "orchestration.cli"]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from config.scenario import load_scenario
 from orchestration.launcher import Lab
 from orchestration.market_quality import market_quality
 from orchestration.tape import build_tables
 
-pytestmark = pytest.mark.integration
 OBSERVE_S = 8.0
 
 

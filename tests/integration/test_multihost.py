@@ -22,7 +22,6 @@ from orchestration.launcher import Lab
 from orchestration.streams import generate_stream, write_stream
 from orchestration.tape import build_tables
 
-pytestmark = pytest.mark.integration
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 
 

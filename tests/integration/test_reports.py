@@ -14,7 +14,6 @@ import pytest
 from orchestration.plots import TITLES
 from orchestration.report import COMPUTED_TABLES
 
-pytestmark = pytest.mark.integration
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 FLOWLAB = [sys.executable, "-m", "orchestration.cli"]
 TABLES = (

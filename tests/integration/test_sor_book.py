@@ -48,7 +48,6 @@ from protocol.orders import (
 )
 from tests.helpers import Client, eventually, pid_alive
 
-pytestmark = pytest.mark.integration
 SCENARIO = Path(__file__).parents[2] / "scenarios" / "sor-book.toml"
 CHILD_TIMEOUT_MS = 700
 INJECTED = {  # order_id: (symbol, strategy)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 
 

@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
-import pytest
 import zmq
 import zmq.asyncio
 
@@ -20,7 +19,6 @@ from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderReje
 from services.wholesaler.core import Economics, internalization_price
 from tests.helpers import eventually
 
-pytestmark = pytest.mark.integration
 ORDERS = 60
 
 
