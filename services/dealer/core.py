@@ -206,7 +206,7 @@ class MarkupLearner:
 
     @property
     def explore(self) -> float:
-        decay = 0.5 ** (self.periods / self.explore_half_life)
+        decay: float = 0.5 ** (self.periods / self.explore_half_life)
         return self.explore_floor + (self.explore_start - self.explore_floor) * decay
 
     @property
