@@ -258,6 +258,9 @@ class StreamSpec(Spec, frozen=True):
         default_factory=lambda: [1, 10, 25, 50, 100, 100, 100, 200, 300, 500, 1000, 2000]
     )
     buy_share: Fraction = 0.5
+    # Share of retail orders that are informed: their side is chosen when sent, toward the
+    # latent value (buy when it is above the NBBO midpoint), so it predicts the next move.
+    informed_share: Fraction = 0.0
     market_share: Fraction = 0.7
     marketable_limit_bps: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # Time in force of generated limit orders: "day" limits rest (on the broker's limit venue)

@@ -38,6 +38,7 @@ class StreamOptions:
     rate_per_s: float | None = None
     symbols: tuple[str, ...] | None = None
     buy_share: float | None = None
+    informed_share: float | None = None
     market_share: float | None = None
     marketable_limit_share: float | None = None
     marketable_limit_bps: float | None = None
@@ -64,7 +65,13 @@ class StreamOptions:
             "limit_tif": self.limit_tif not in (None, "day", "ioc"),
             "sizes": self.sizes is not None and (not self.sizes or min(self.sizes) <= 0),
         }
-        for name in ("buy_share", "market_share", "marketable_limit_share", "round_lot_share"):
+        for name in (
+            "buy_share",
+            "informed_share",
+            "market_share",
+            "marketable_limit_share",
+            "round_lot_share",
+        ):
             value = getattr(self, name)
             problems[name] = value is not None and not 0.0 <= value <= 1.0
         mix = (self.market_share or 0.0) + (self.marketable_limit_share or 0.0)
@@ -90,6 +97,12 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--symbols", default=None, help="comma-separated symbols to trade (default: all)")
     add("--buy-share", type=float, default=None, help="share of buy orders (0-1)")
+    add(
+        "--informed-share",
+        type=float,
+        default=None,
+        help="share of informed orders (0-1): side toward the latent value, set when sent",
+    )
     add("--market-share", type=float, default=None, help="share of market orders (0-1)")
     add(
         "--marketable-limit-share",
@@ -136,6 +149,7 @@ def options_from_args(args: argparse.Namespace) -> StreamOptions:
         rate_per_s=get("rate"),
         symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else None,
         buy_share=get("buy_share"),
+        informed_share=get("informed_share"),
         market_share=get("market_share"),
         marketable_limit_share=get("marketable_limit_share"),
         nonmarketable_bps=get("nonmarketable_bps") or 10.0,

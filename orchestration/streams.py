@@ -16,6 +16,7 @@ written as the CSV the injector paces out. The file schema is documented in docs
 | ``regime`` | str or empty | the broker's arm (empty: the broker's first regime) |
 | ``strategy`` | str or empty | the SOR allocation strategy (parents sent to the SOR) |
 | ``tif`` | ``day``/``ioc`` or empty | limits only; empty: ``day`` (rests until the close) |
+| ``informed`` | ``1``/``0`` or empty | ``1``: side set when sent, toward the latent value |
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ COLUMNS = (
     "regime",
     "strategy",
     "tif",
+    "informed",
 )
 FILE_COLUMNS = (*COLUMNS, "timestamp")
 REQUIRED = ("order_id", "symbol", "side", "qty", "order_type")
@@ -96,6 +98,7 @@ def generate_stream(
     limit_share = options.marketable_limit_share
     nonmarketable = limit_share is not None and market_share + limit_share < 1.0
     buy_share = _pick(options.buy_share, spec.buy_share)
+    informed_share = _pick(options.informed_share, spec.informed_share)
     offset = _pick(options.marketable_limit_bps, spec.marketable_limit_bps)
     limit_tif = options.limit_tif or spec.limit_tif
     sizes = list(options.sizes or spec.sizes)
@@ -122,6 +125,8 @@ def generate_stream(
                 "regime": regimes[int(rng.integers(len(regimes)))] if regimes else "",
                 "strategy": "",
                 "tif": "" if is_market else limit_tif,
+                # Drawn only when asked for, so streams without informed flow stay as they were.
+                "informed": int(rng.random() < informed_share) if informed_share > 0 else "",
             }
         )
     return rows
@@ -219,6 +224,9 @@ def _check_row(i: int, row: dict[str, object], scenario: Scenario, seen: set[str
             raise bad("tif", "must be empty for a market order")
         if tif not in ("day", "ioc"):
             raise bad("tif", f"must be day or ioc, got {tif!r}")
+    informed = row.get("informed")
+    if not _blank(informed) and str(informed) not in ("0", "1"):
+        raise bad("informed", f"must be 0 or 1, got {informed!r}")
     regime = row.get("regime")
     if not _blank(regime) and regime not in scenario.broker.regimes:
         enabled = ", ".join(scenario.broker.regimes)

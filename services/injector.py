@@ -24,6 +24,7 @@ import zmq
 from protocol.codec import Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import InjectionDone, Rejected
+from protocol.marketdata import ValueUpdate
 from protocol.money import round_to_tick, tick_size
 from protocol.orders import (
     ORDER_REPORTS,
@@ -34,7 +35,7 @@ from protocol.orders import (
     OrderRejected,
     SubmitOrder,
 )
-from services.feeds import NbboView
+from services.feeds import Feed, NbboView
 from services.runtime import Service
 
 
@@ -51,6 +52,7 @@ class StreamOrder:
     regime: str | None
     strategy: str | None
     tif: TimeInForce | None = None  # limits: None means a day order
+    informed: bool = False  # side chosen at send time, toward the latent value
 
 
 def read_stream(path: str | Path) -> list[StreamOrder]:
@@ -73,6 +75,7 @@ def read_stream(path: str | Path) -> list[StreamOrder]:
                     regime=row.get("regime") or None,
                     strategy=row.get("strategy") or None,
                     tif=TimeInForce(row["tif"]) if row.get("tif") else None,
+                    informed=row.get("informed") == "1",
                 )
             )
     out.sort(key=lambda o: o.t_ns)
@@ -124,6 +127,14 @@ class Injector(Service):
         self.progress = asyncio.Event()  # a terminal report arrived
         self.nbbo = NbboView(self, lambda _n: self._check_market())
         await self.nbbo.start()
+        # Informed orders need the latent value: the one service besides the background agents
+        # that subscribes to it, standing in for the investor's information.
+        self.values: dict[str, int] = {}
+        self.informed_symbols = {o.symbol for o in self.orders if o.informed}
+        if self.informed_symbols:
+            await Feed(
+                self, self.scenario.value.name, "values", [ValueUpdate], self._on_value
+            ).start()
         self.sock = self.connect(self.target, "orders", zmq.DEALER)
         self.out = self.link(self.sock, self.target)
         self.serve(self.sock, Decoder(ORDER_REPORTS), self._on_report, router=False, name="reports")
@@ -131,8 +142,30 @@ class Injector(Service):
 
     def _check_market(self) -> None:
         # Only the symbols this stream trades need a two-sided market to start.
-        if all(self.nbbo.usable(s) is not None for s in self.symbols):
+        if all(self.nbbo.usable(s) is not None for s in self.symbols) and all(
+            s in self.values for s in self.informed_symbols
+        ):
             self.market_ready.set()
+
+    def _on_value(self, msg: ValueUpdate) -> None:
+        self.values[msg.symbol] = msg.value
+        if not self.market_ready.is_set():
+            self._check_market()
+
+    def _side(self, order: StreamOrder) -> Side:
+        """An informed order buys when the latent value is above the NBBO midpoint, sells when
+        below (the midpoint follows the value: market makers re-centre on it)."""
+        if not order.informed:
+            return order.side
+        nbbo = self.nbbo.usable(order.symbol)
+        value = self.values.get(order.symbol)
+        if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None or value is None:
+            return order.side
+        twice_mid = nbbo.bid_px + nbbo.ask_px
+        if 2 * value == twice_mid:
+            return order.side
+        self.count("orders.informed")
+        return Side.BUY if 2 * value > twice_mid else Side.SELL
 
     async def _on_running(self) -> None:
         self.spawn(self._inject(), "inject")
@@ -187,6 +220,7 @@ class Injector(Service):
                 self.count("orders.canceled_at_close")
 
     def _send(self, order: StreamOrder) -> None:
+        side = self._side(order)
         limit = order.limit_price
         order_type = order.order_type
         if order_type is OrderType.LIMIT and limit is None:
@@ -195,13 +229,13 @@ class Injector(Service):
                 order_type = OrderType.MARKET  # no quote to price against: documented fallback
             else:
                 limit = marketable_limit(
-                    order.side, nbbo.bid_px, nbbo.ask_px, order.limit_offset_bps or 0.0
+                    side, nbbo.bid_px, nbbo.ask_px, order.limit_offset_bps or 0.0
                 )
         msg = self.make(
             SubmitOrder,
             order_id=order.order_id,
             symbol=order.symbol,
-            side=order.side,
+            side=side,
             qty=order.qty,
             order_type=order_type,
             limit_price=limit if order_type is OrderType.LIMIT else None,

@@ -14,6 +14,7 @@ from config.scenario import Scenario, load_scenario
 from orchestration.streams import (
     COLUMNS,
     StreamError,
+    StreamOptions,
     generate_stream,
     read_stream_file,
     validate_rows,
@@ -157,6 +158,23 @@ def test_generate_stream_market_share_and_limit_offsets_follow_spec(scenario: Sc
     assert buys / len(rows) == pytest.approx(scenario.stream.buy_share, abs=0.05)
 
 
+def test_generate_stream_flags_the_informed_share_only_when_asked(
+    scenario: Scenario,
+) -> None:
+    plain = generate_stream(scenario, REGIMES, orders=2_000, seed=9)
+    assert {row["informed"] for row in plain} == {""}
+    informed = generate_stream(
+        scenario, REGIMES, orders=2_000, seed=9, options=StreamOptions(informed_share=0.3)
+    )
+    flagged = sum(row["informed"] == 1 for row in informed)
+    assert {row["informed"] for row in informed} == {0, 1}
+    # Binomial(2000, 0.3): sd = sqrt(2000 * 0.3 * 0.7) = 20.5 orders.
+    assert abs(flagged - 600) < 4 * 20.5
+    validate_rows(informed, scenario)
+    with pytest.raises(StreamError, match="informed_share"):
+        generate_stream(scenario, REGIMES, orders=5, options=StreamOptions(informed_share=1.5))
+
+
 def test_generate_stream_output_passes_validation(scenario: Scenario) -> None:
     validate_rows(generate_stream(scenario, REGIMES, orders=400, seed=2), scenario)
 
@@ -189,6 +207,7 @@ def test_validate_rows_empty_stream_accepted(scenario: Scenario) -> None:
         ("limit_price", 0, "must be > 0 (micro-dollars)"),
         ("limit_price", "100.5", "not an integer number of micro-dollars: '100.5'"),
         ("limit_offset_bps", "wide", "not a number: 'wide'"),
+        ("informed", "yes", "must be 0 or 1, got 'yes'"),
         ("symbol", "", "missing value"),
         ("order_id", None, "missing value"),
     ],
