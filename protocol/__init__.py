@@ -21,6 +21,7 @@ from protocol.control import (
     StatusRequest,
     StopService,
 )
+from protocol.dealers import ChannelState, DealerState, MarkupSettled
 from protocol.errors import ProtocolError
 from protocol.marketdata import (
     NBBO,
@@ -56,12 +57,15 @@ __all__ = [
     "AuctionStarted",
     "CancelOrder",
     "CancelRejected",
+    "ChannelState",
+    "DealerState",
     "Decoder",
     "Depth",
     "Heartbeat",
     "InjectionDone",
     "Level",
     "Liquidity",
+    "MarkupSettled",
     "Message",
     "OrderAccepted",
     "OrderCanceled",

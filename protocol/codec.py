@@ -14,7 +14,7 @@ from typing import Any, Union
 
 import msgspec
 
-from protocol import auctions, control, marketdata, orders
+from protocol import auctions, control, dealers, marketdata, orders
 from protocol.base import Message
 from protocol.errors import ProtocolError
 
@@ -22,7 +22,7 @@ VERSION = b"FL1"
 
 ALL_MESSAGE_TYPES: tuple[type[Message], ...] = tuple(
     obj
-    for module in (orders, marketdata, auctions, control)
+    for module in (orders, marketdata, auctions, control, dealers)
     for obj in vars(module).values()
     if isinstance(obj, type) and issubclass(obj, Message) and obj is not Message
 )

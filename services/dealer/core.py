@@ -33,6 +33,7 @@ import random
 from dataclasses import dataclass, field
 
 from protocol.common import Side
+from protocol.dealers import ChannelState
 
 # Markups the learner chooses between, as fractions of the quoted half-spread.
 DEFAULT_ARMS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(11))
@@ -155,13 +156,19 @@ class MarkoutEstimate:
         variance = max(0.0, self._q / self._w - mean * mean) * n / max(n - 1.0, 1e-9)
         return max(0.0, mean - self.confidence * math.sqrt(variance / n))
 
-    def state(self) -> dict[str, float]:
-        return {"seen": self.seen, "w": self._w, "w2": self._w2, "s": self._s, "q": self._q}
+    def state(self) -> list[int]:
+        """``[seen, w, w2, s, q]``: weight sums in millionths, sums in micro-dollars (and ²)."""
+        return [
+            self.seen,
+            round(self._w * 1e6),
+            round(self._w2 * 1e6),
+            round(self._s),
+            round(self._q),
+        ]
 
-    def load(self, state: dict[str, float]) -> None:
-        self.seen = int(state["seen"])
-        self._w, self._w2 = float(state["w"]), float(state["w2"])
-        self._s, self._q = float(state["s"]), float(state["q"])
+    def load(self, state: list[int]) -> None:
+        seen, w, w2, s, q = state
+        self.seen, self._w, self._w2, self._s, self._q = seen, w / 1e6, w2 / 1e6, float(s), float(q)
 
 
 @dataclass(slots=True)
@@ -243,25 +250,18 @@ class MarkupLearner:
             ):
                 self.position = challenger
 
-    def state(self) -> dict[str, object]:
-        return {
-            "periods": self.periods,
-            "position": self.position,
-            "values": list(self.values),
-            "plays": list(self.plays),
-        }
-
-    def load(self, state: dict[str, object]) -> None:
-        values = list(state["values"])  # type: ignore[call-overload]
-        plays = list(state["plays"])  # type: ignore[call-overload]
+    def load(self, periods: int, position: int, values: list[int], plays: list[int]) -> None:
+        """Resume from a saved state (a warm start)."""
         if len(values) != len(self.arms) or len(plays) != len(self.arms):
             raise ValueError(
                 f"markup learner: saved state has {len(values)} arms, this one {len(self.arms)}"
             )
+        if not 0 <= position < len(self.arms):
+            raise ValueError(f"markup learner: saved position {position} is not on the grid")
         self.values = [float(v) for v in values]
-        self.plays = [int(p) for p in plays]
-        self.periods = int(state["periods"])  # type: ignore[call-overload]
-        self.position = int(state["position"])  # type: ignore[call-overload]
+        self.plays = list(plays)
+        self.periods = periods
+        self.position = position
 
 
 @dataclass(slots=True)
@@ -351,3 +351,20 @@ class Channel:
             reward = period.reward / period.opportunities  # profit per order competed for
             self.learner.update(period.arm, reward)
             self.history.append((token, self.learner.arms[period.arm], reward))
+
+    def snapshot(self) -> ChannelState:
+        """What this channel has learned, as the tape carries it."""
+        return ChannelState(
+            channel=self.name,
+            periods=self.learner.periods,
+            position=self.learner.position,
+            values=[round(v) for v in self.learner.values],
+            plays=list(self.learner.plays),
+            adverse={symbol: e.state() for symbol, e in sorted(self.adverse.items())},
+        )
+
+    def restore(self, state: ChannelState) -> None:
+        """Start from a saved state (a warm start); the current period starts afresh."""
+        self.learner.load(state.periods, state.position, state.values, state.plays)
+        for symbol, sums in state.adverse.items():
+            self.adverse.setdefault(symbol, MarkoutEstimate()).load(sums)

@@ -119,17 +119,18 @@ def test_with_three_bidders_the_winning_markup_is_competed_down() -> None:
     assert sorted(winning)[5] == 0.1
 
 
-def test_learner_state_round_trips() -> None:
-    learner = MarkupLearner(seed=3)
+def test_channel_state_round_trips_through_its_wire_form() -> None:
+    channel = Channel("auction", MarkupLearner(seed=3), period_ns=10)
     for k in range(40):
-        learner.update(learner.choose(), float(k % 7))
-    copy = MarkupLearner(seed=3)
-    copy.load(learner.state())
-    assert (copy.values, copy.plays, copy.periods, copy.markup) == (
-        learner.values,
-        learner.plays,
-        learner.periods,
-        learner.markup,
-    )
+        channel.saw_flow(k * 10)
+        token = channel.filled(k * 10 + 1, float(100 * (k % 7)))
+        channel.marked(token, "ACME", float(k % 5 - 2), 100)
+    channel.roll(1_000)
+    state = channel.snapshot()
+    copy = Channel("auction", MarkupLearner(seed=3), period_ns=10)
+    copy.restore(state)
+    assert copy.snapshot() == state
+    assert copy.learner.markup == channel.learner.markup
+    assert copy.charge("ACME") == pytest.approx(channel.charge("ACME"), abs=1e-3)
     with pytest.raises(ValueError, match="arms"):
-        MarkupLearner(arms=(0.0, 1.0)).load(learner.state())
+        MarkupLearner(arms=(0.0, 1.0)).load(0, 0, [0, 0, 0], [0, 0, 0])
