@@ -7,11 +7,12 @@ from collections import Counter
 
 import pytest
 
+from config.scenario import REGIMES
 from protocol.control import PnlReport, Rejected
 from protocol.orders import OrderCanceled, OrderFilled, OrderRejected
 from tests.helpers import pid_alive
 
-from .conftest import ORDERS, REGIMES, LabRun
+from .conftest import ORDERS, LabRun
 
 pytestmark = pytest.mark.integration
 
