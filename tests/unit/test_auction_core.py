@@ -18,6 +18,7 @@ from services.auction.core import (
     clear,
     improvement_per_share,
     plan_remainder,
+    remainder_worst_price,
     validate_response,
 )
 
@@ -318,3 +319,21 @@ def test_clear_any_responses_respects_qty_nbbo_limit_and_priority(
     # A remainder means every valid response was used up.
     if clearing.remainder_qty:
         assert len(clearing.allocations) == clearing.responses
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "best", "far", "expected"),
+    [
+        (Side.BUY, None, 100, 110, 100),  # the auction's best price
+        (Side.BUY, None, None, 110, 110),  # nobody responded: the NBBO's far side
+        (Side.BUY, 95, 100, 110, 95),  # never beyond the buyer's limit
+        (Side.BUY, 105, 100, 110, 100),  # a looser limit keeps the auction price
+        (Side.SELL, 105, 100, 90, 105),  # never below the seller's limit
+        (Side.SELL, None, None, 90, 90),
+        (Side.BUY, 95, None, None, None),  # no reference at all: the order keeps its terms
+    ],
+)
+def test_remainder_worst_price(
+    side: Side, limit: int | None, best: int | None, far: int | None, expected: int | None
+) -> None:
+    assert remainder_worst_price(side, limit, best, far) == expected
