@@ -11,12 +11,13 @@ quantities integer shares, times integer nanoseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from config.scenario import RemainderPolicy
-from protocol.common import Side
+from protocol.common import OrderType, Side
 from protocol.money import format_price, quote_improvement
+from protocol.orders import SubmitOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,24 @@ class RemainderPlan:
     policy: RemainderPolicy
     qty: int
     worst_price: int | None
+
+
+def admission_error(
+    order: SubmitOrder, symbols: Collection[str], start_ns: int, window_ns: int
+) -> str | None:
+    """Why the auction house refuses a broker's order (``"<field>: <why>"``), or ``None``.
+
+    The order executes when the window closes (``start_ns + window_ns``): it must still be
+    valid then. Midpoint orders and unknown symbols cannot be auctioned.
+    """
+    if order.expire_ns is not None and order.expire_ns <= start_ns + window_ns:
+        window_ms = window_ns / 1e6
+        return f"expire_ns: expires before the auction window ({window_ms:g} ms) would close"
+    if order.symbol not in symbols:
+        return "symbol: cannot auction this symbol"
+    if order.order_type is OrderType.MIDPOINT:
+        return "order_type: cannot auction this order_type"
+    return None
 
 
 def is_better(side: Side, price: int, other: int) -> bool:

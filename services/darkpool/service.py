@@ -24,7 +24,6 @@ from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
-    OrderFilled,
     SubmitOrder,
 )
 from services.darkpool.core import DarkBook, DarkFill, midpoint
@@ -170,25 +169,21 @@ class DarkPool(Service):
                 if owner is None:
                     continue  # a seeded order: nobody to tell
                 owner.cum_qty += fill.qty
-                filled = self.make(
-                    OrderFilled,
-                    order_id=owner.order_id,
-                    symbol=book.symbol,
-                    side=owner.side,
-                    fill_qty=fill.qty,
-                    fill_price=fill.price,
+                self.reply_filled(
+                    self.reply_link(self.orders, owner.identity),
+                    owner.order_id,
+                    book.symbol,
+                    owner.side,
+                    fill.qty,
+                    fill.price,
                     cum_qty=owner.cum_qty,
                     leaves_qty=leaves,
-                    venue=self.name,
                     liquidity=Liquidity.MIDPOINT,
                     exec_id=exec_id,
                     exec_ns=exec_ns,
                     recv_ns=owner.recv_ns,
                     fee=self.fee * fill.qty,
                 )
-                payload = encode(filled)
-                self.reply_link(self.orders, owner.identity).send(payload)
-                self.tape(payload)
                 if leaves == 0:
                     del self.owners[key]
             self.seq += 1

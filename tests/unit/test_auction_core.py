@@ -8,13 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.common import Side
+from protocol.common import OrderType, Side
+from protocol.orders import SubmitOrder
 from services.auction.core import (
     AuctionResponse,
     AuctionSpec,
     Clearing,
     RemainderPlan,
     RemainderPolicy,
+    admission_error,
     clear,
     improvement_per_share,
     plan_remainder,
@@ -337,3 +339,35 @@ def test_remainder_worst_price(
     side: Side, limit: int | None, best: int | None, far: int | None, expected: int | None
 ) -> None:
     assert remainder_worst_price(side, limit, best, far) == expected
+
+
+def auction_order(**kw: object) -> SubmitOrder:
+    fields: dict[str, object] = dict(
+        order_id="o1", symbol="ACME", side=Side.BUY, qty=100, order_type=OrderType.MARKET,
+        account="broker",
+    )  # fmt: skip
+    fields.update(kw)
+    return SubmitOrder(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({}, None),
+        ({"expire_ns": 1_100}, None),  # still valid when the window closes at 1_000
+        ({"expire_ns": 1_000}, "expire_ns: expires before the auction window (0.0009 ms)"),
+        ({"symbol": "NOPE"}, "symbol: cannot auction this symbol"),
+        (
+            {"order_type": OrderType.MIDPOINT, "limit_price": 1_000_000},
+            "order_type: cannot auction this order_type",
+        ),
+    ],
+    ids=["valid", "expires-after-window", "expires-in-window", "symbol", "midpoint"],
+)
+def test_admission_error_names_the_field(change: dict[str, object], expected: str | None) -> None:
+    error = admission_error(auction_order(**change), ["ACME"], start_ns=100, window_ns=900)
+
+    if expected is None:
+        assert error is None
+    else:
+        assert error is not None and error.startswith(expected)
