@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from protocol.common import Side
 from protocol.money import to_micros
 
 PACKAGE_SCENARIOS = Path(__file__).with_name("scenarios")
@@ -107,7 +108,7 @@ class SeedLevel(Spec, frozen=True, kw_only=True):
     """One resting order loaded at start-up: ``symbol`` (``*`` = every symbol), side, price, qty."""
 
     symbol: str = "*"
-    side: Literal["buy", "sell"]
+    side: Side
     price: Dollars
     qty: PositiveInt
 

@@ -62,7 +62,7 @@ class Venue(Service):
                 self.books[symbol].submit(
                     f"seed|{index}|{symbol}",
                     "seed",
-                    Side(seed.side),
+                    seed.side,
                     seed.qty,
                     OrderType.LIMIT,
                     to_micros(seed.price),
