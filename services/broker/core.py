@@ -19,7 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from config.scenario import Regime, RemainderPolicy
-from protocol.common import OrderType, Side
+from protocol.common import OrderType, Side, TimeInForce
 from protocol.money import quote_improvement
 from protocol.orders import SubmitOrder
 
@@ -56,6 +56,45 @@ class RouteStep:
     destination: str
     pfof_rate: int | None = None  # cap per share passed to a wholesaler
     at_auction_price: bool = False  # limit the order at the auction's best price or better
+
+
+@dataclass(slots=True)
+class ClientOrder:
+    """A client's order at the broker: its plan, its current child, what has filled."""
+
+    identity: bytes
+    order: SubmitOrder
+    regime: Regime
+    plan: list[RouteStep]
+    nbbo_bid: int | None
+    nbbo_ask: int | None
+    cum: int = 0
+    child_id: str | None = None
+    child_dest: str | None = None
+    children: int = 0
+    best_auction_price: int | None = None
+    commission_due: int = 0
+    resting: bool = False  # the current child is a day limit resting on the limit venue
+    cancel_requested: str | None = None  # the client's cancel, applied at the next step
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> int:
+        return self.order.qty - self.cum
+
+    @property
+    def can_rest(self) -> bool:
+        """Whether what is left may rest on the limit venue: a day limit order, not resting
+        yet, not being canceled, with shares left."""
+        order = self.order
+        return (
+            order.order_type is OrderType.LIMIT
+            and order.tif is TimeInForce.DAY
+            and order.limit_price is not None
+            and not self.resting
+            and self.cancel_requested is None
+            and self.remaining > 0
+        )
 
 
 @dataclass(slots=True)

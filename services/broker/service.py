@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 
 import zmq
 
@@ -40,32 +39,9 @@ from protocol.orders import (
     SubmitOrder,
 )
 from services.auction.core import remainder_worst_price
-from services.broker.core import RouteStep, RoutingTable, WholesalerStats, admission_error
+from services.broker.core import ClientOrder, RoutingTable, WholesalerStats, admission_error
 from services.feeds import NbboView
 from services.runtime import Service
-
-
-@dataclass(slots=True)
-class ClientOrder:
-    identity: bytes
-    order: SubmitOrder
-    regime: Regime
-    plan: list[RouteStep]
-    nbbo_bid: int | None
-    nbbo_ask: int | None
-    cum: int = 0
-    child_id: str | None = None
-    child_dest: str | None = None
-    children: int = 0
-    best_auction_price: int | None = None
-    commission_due: int = 0
-    resting: bool = False  # the current child is a day limit resting on the limit venue
-    cancel_requested: str | None = None  # the client's cancel, applied at the next step
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def remaining(self) -> int:
-        return self.order.qty - self.cum
 
 
 class Broker(Service):
@@ -189,23 +165,12 @@ class Broker(Service):
             self.destinations[dest].send(encode(cancel))
         # Wholesalers and the auction hand the order back within their (short) window.
 
-    def _can_rest(self, client: ClientOrder) -> bool:
-        order = client.order
-        return (
-            order.order_type is OrderType.LIMIT
-            and order.tif is TimeInForce.DAY
-            and order.limit_price is not None
-            and not client.resting
-            and client.cancel_requested is None
-            and client.remaining > 0
-        )
-
     def _route_next(self, key: str, client: ClientOrder, reason: str) -> None:
         if client.cancel_requested is not None:
             self._terminal_cancel(key, client, client.cancel_requested)
             return
         if not client.plan:
-            if self._can_rest(client):
+            if client.can_rest:
                 self._rest(key, client, reason)
                 return
             self._terminal_cancel(key, client, "; ".join(client.reasons) or "no destination left")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import zmq
 
-from config.scenario import WholesalerPricing
+from config.scenario import WholesalerPricing, WholesalerSpec
 from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
@@ -51,21 +51,26 @@ class PendingResponse:
     mid: float
 
 
+def economics(spec: WholesalerSpec) -> Economics:
+    """The pricing core's parameters from the scenario's dollars (micro-dollars)."""
+    return Economics(
+        pfof_per_share=to_micros(spec.pfof_per_share),
+        target_margin_share=spec.target_margin_share,
+        min_margin=to_micros(spec.min_margin_per_share),
+        auction_margin=to_micros(spec.auction_margin_per_share),
+        max_order_qty=spec.max_order_qty,
+        inventory_limit=spec.inventory_limit,
+        inventory_cost_per_1k=to_micros(spec.inventory_cost_per_1k),
+    )
+
+
 class Wholesaler(Service):
     role = "wholesaler"
 
     async def _setup(self) -> None:
         spec = next(w for w in self.scenario.wholesalers if w.name == self.name)
         self.spec_w = spec
-        self.econ = Economics(
-            pfof_per_share=to_micros(spec.pfof_per_share),
-            target_margin_share=spec.target_margin_share,
-            min_margin=to_micros(spec.min_margin_per_share),
-            auction_margin=to_micros(spec.auction_margin_per_share),
-            max_order_qty=spec.max_order_qty,
-            inventory_limit=spec.inventory_limit,
-            inventory_cost_per_1k=to_micros(spec.inventory_cost_per_1k),
-        )
+        self.econ = economics(spec)
         self.accounts = Accounts()
         # Adverse selection is learned per channel: internalised flow, and auctions won (whose
         # price was set against the NBBO at the auction's start: the window's drift and the

@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 
 from config.scenario import Regime, RemainderPolicy
-from protocol.common import OrderType, Side
+from protocol.common import OrderType, Side, TimeInForce
 from protocol.orders import SubmitOrder
-from services.broker.core import RouteStep, RoutingTable, WholesalerStats, admission_error
+from services.broker.core import (
+    ClientOrder,
+    RouteStep,
+    RoutingTable,
+    WholesalerStats,
+    admission_error,
+)
 
 
 def table(**kw: object) -> RoutingTable:
@@ -195,3 +201,33 @@ def test_admission_error_checks_symbol_before_anything_else() -> None:
     error = admission_error(order(symbol="NOPE", expire_ns=5), "barter", ["ACME"], set(), True)
 
     assert error == "symbol: unknown symbol 'NOPE'"
+
+
+@pytest.mark.parametrize(
+    ("change", "state", "expected"),
+    [
+        ({"order_type": OrderType.LIMIT, "limit_price": 1_000_000}, {}, True),
+        (
+            {"order_type": OrderType.LIMIT, "limit_price": 1_000_000, "tif": TimeInForce.IOC},
+            {},
+            False,
+        ),
+        ({}, {}, False),  # a market order never rests
+        ({"order_type": OrderType.LIMIT, "limit_price": 1_000_000}, {"resting": True}, False),
+        (
+            {"order_type": OrderType.LIMIT, "limit_price": 1_000_000},
+            {"cancel_requested": "x"},
+            False,
+        ),
+        ({"order_type": OrderType.LIMIT, "limit_price": 1_000_000}, {"cum": 100}, False),
+    ],
+    ids=["day-limit", "ioc-limit", "market", "resting", "canceling", "filled"],
+)
+def test_client_order_can_rest_only_a_live_unfilled_day_limit(
+    change: dict[str, object], state: dict[str, object], expected: bool
+) -> None:
+    client = ClientOrder(b"c", order(**change), Regime.PFOF, [], None, None)
+    for name, value in state.items():
+        setattr(client, name, value)
+
+    assert client.can_rest is expected
