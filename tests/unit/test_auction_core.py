@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.common import OrderType, Side
-from protocol.orders import SubmitOrder
 from services.auction.core import (
     AuctionResponse,
     AuctionSpec,
@@ -23,6 +22,7 @@ from services.auction.core import (
     remainder_worst_price,
     validate_response,
 )
+from tests.helpers import market_order
 
 BID = 100_000_000  # $100.00
 ASK = 100_010_000  # $100.01
@@ -341,15 +341,6 @@ def test_remainder_worst_price(
     assert remainder_worst_price(side, limit, best, far) == expected
 
 
-def auction_order(**kw: object) -> SubmitOrder:
-    fields: dict[str, object] = dict(
-        order_id="o1", symbol="ACME", side=Side.BUY, qty=100, order_type=OrderType.MARKET,
-        account="broker",
-    )  # fmt: skip
-    fields.update(kw)
-    return SubmitOrder(**fields)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -365,7 +356,7 @@ def auction_order(**kw: object) -> SubmitOrder:
     ids=["valid", "expires-after-window", "expires-in-window", "symbol", "midpoint"],
 )
 def test_admission_error_names_the_field(change: dict[str, object], expected: str | None) -> None:
-    error = admission_error(auction_order(**change), ["ACME"], start_ns=100, window_ns=900)
+    error = admission_error(market_order(**change), ["ACME"], start_ns=100, window_ns=900)
 
     if expected is None:
         assert error is None

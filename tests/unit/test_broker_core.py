@@ -6,7 +6,6 @@ import pytest
 
 from config.scenario import Regime, RemainderPolicy
 from protocol.common import OrderType, Side, TimeInForce
-from protocol.orders import SubmitOrder
 from services.broker.core import (
     ClientOrder,
     RouteStep,
@@ -14,6 +13,7 @@ from services.broker.core import (
     WholesalerStats,
     admission_error,
 )
+from tests.helpers import market_order
 
 
 def table(**kw: object) -> RoutingTable:
@@ -160,15 +160,6 @@ def test_scorecard_counts_a_fill_worse_than_the_nbbo_as_negative_improvement() -
     assert stats.improvement_per_share == -10_000
 
 
-def order(**kw: object) -> SubmitOrder:
-    fields: dict[str, object] = dict(
-        order_id="o1", symbol="ACME", side=Side.BUY, qty=100, order_type=OrderType.MARKET,
-        account="c",
-    )  # fmt: skip
-    fields.update(kw)
-    return SubmitOrder(**fields)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize(
     ("change", "regime", "duplicate", "field"),
     [
@@ -184,21 +175,25 @@ def order(**kw: object) -> SubmitOrder:
 def test_admission_error_names_the_field(
     change: dict[str, object], regime: str, duplicate: bool, field: str
 ) -> None:
-    error = admission_error(order(**change), regime, ["ACME"], {"pfof", "best-ex"}, duplicate)
+    error = admission_error(
+        market_order(**change), regime, ["ACME"], {"pfof", "best-ex"}, duplicate
+    )
 
     assert error is not None and error.startswith(f"{field}: ")
 
 
 def test_admission_error_accepts_a_valid_order_and_lists_enabled_regimes() -> None:
     enabled = {"pfof", "best-ex"}
-    assert admission_error(order(), "pfof", ["ACME"], enabled, False) is None
-    assert admission_error(order(), "auction", ["ACME"], enabled, False) == (
+    assert admission_error(market_order(), "pfof", ["ACME"], enabled, False) is None
+    assert admission_error(market_order(), "auction", ["ACME"], enabled, False) == (
         "regime: regime 'auction' is not enabled (enabled: best-ex, pfof)"
     )
 
 
 def test_admission_error_checks_symbol_before_anything_else() -> None:
-    error = admission_error(order(symbol="NOPE", expire_ns=5), "barter", ["ACME"], set(), True)
+    error = admission_error(
+        market_order(symbol="NOPE", expire_ns=5), "barter", ["ACME"], set(), True
+    )
 
     assert error == "symbol: unknown symbol 'NOPE'"
 
@@ -226,7 +221,7 @@ def test_admission_error_checks_symbol_before_anything_else() -> None:
 def test_client_order_can_rest_only_a_live_unfilled_day_limit(
     change: dict[str, object], state: dict[str, object], expected: bool
 ) -> None:
-    client = ClientOrder(b"c", order(**change), Regime.PFOF, [], None, None)
+    client = ClientOrder(b"c", market_order(**change), Regime.PFOF, [], None, None)
     for name, value in state.items():
         setattr(client, name, value)
 

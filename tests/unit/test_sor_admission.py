@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.common import OrderType, Side, Urgency
-from protocol.orders import SubmitOrder
+from protocol.common import OrderType, Urgency
 from services.sor.admission import admit_parent
 from services.sor.strategies import Strategy, StrategyKind
+from tests.helpers import market_order
 
 VENUES = ["lit_a", "dark_a"]
-
-
-def parent(**kw: object) -> SubmitOrder:
-    fields: dict[str, object] = dict(
-        order_id="p1", symbol="ACME", side=Side.SELL, qty=500, order_type=OrderType.MARKET,
-        account="broker",
-    )  # fmt: skip
-    fields.update(kw)
-    return SubmitOrder(**fields)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -40,7 +31,7 @@ def parent(**kw: object) -> SubmitOrder:
 def test_admit_parent_refuses_naming_the_field(
     change: dict[str, object], live: bool, expected: str
 ) -> None:
-    result = admit_parent(parent(**change), ["ACME"], live, VENUES)
+    result = admit_parent(market_order(**change), ["ACME"], live, VENUES)
 
     assert isinstance(result, str) and result.startswith(expected)
 
@@ -63,10 +54,10 @@ def test_admit_parent_refuses_naming_the_field(
     ids=["default", "high-urgency", "low-urgency", "named-wins", "direct"],
 )
 def test_admit_parent_returns_the_strategy(change: dict[str, object], expected: Strategy) -> None:
-    assert admit_parent(parent(**change), ["ACME"], False, VENUES) == expected
+    assert admit_parent(market_order(**change), ["ACME"], False, VENUES) == expected
 
 
 def test_admit_parent_checks_symbol_first() -> None:
-    order = parent(symbol="NOPE", expire_ns=9, strategy="barter")
+    order = market_order(symbol="NOPE", expire_ns=9, strategy="barter")
 
     assert admit_parent(order, ["ACME"], True, VENUES) == "symbol: unknown symbol 'NOPE'"
