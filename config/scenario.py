@@ -6,12 +6,14 @@ must stay free of pandas and friends.
 
 from __future__ import annotations
 
+import enum
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 
+from protocol.common import Side
 from protocol.money import to_micros
 
 PACKAGE_SCENARIOS = Path(__file__).with_name("scenarios")
@@ -22,7 +24,36 @@ Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
 
-REGIMES = ("pfof", "pfof-capped", "weighted", "auction", "hybrid", "best-ex", "commission")
+
+class Regime(enum.StrEnum):
+    """The broker's routing arms (``SubmitOrder.regime``); each one's plan is in
+    ``services/broker/core.py``. The one list of regimes: tests and the CLI read it from here."""
+
+    PFOF = "pfof"
+    PFOF_CAPPED = "pfof-capped"
+    WEIGHTED = "weighted"
+    AUCTION = "auction"
+    HYBRID = "hybrid"
+    BEST_EX = "best-ex"
+    COMMISSION = "commission"
+
+
+# The regime names as plain strings (what scenario files, streams and reports carry).
+REGIMES: tuple[str, ...] = tuple(regime.value for regime in Regime)
+
+
+class WholesalerPricing(enum.StrEnum):
+    """How a wholesaler prices the retail orders it internalises (``services/wholesaler``)."""
+
+    ECONOMIC = "economic"  # from its economics: margin, PFOF, adverse selection, inventory
+    FIXED_SPREAD = "fixed_spread"  # mid +/- half of ``fixed_spread_bps``, capped at the NBBO
+
+
+class RemainderPolicy(enum.StrEnum):
+    """What the broker does with shares an auction did not fill (``services/auction/core.py``)."""
+
+    ROUTE_TO_SOR = "route_to_sor"
+    RETURN_TO_WHOLESALER = "return_to_wholesaler"
 
 
 class ScenarioError(ValueError):
@@ -77,7 +108,7 @@ class SeedLevel(Spec, frozen=True, kw_only=True):
     """One resting order loaded at start-up: ``symbol`` (``*`` = every symbol), side, price, qty."""
 
     symbol: str = "*"
-    side: Literal["buy", "sell"]
+    side: Side
     price: Dollars
     qty: PositiveInt
 
@@ -121,7 +152,7 @@ class WholesalerSpec(Spec, frozen=True):
     inventory_cost_per_1k: Dollars = "0.0002"  # per share, per 1,000 shares of position
     # "economic" prices from the economics above; "fixed_spread" fills at mid +/- half of
     # `fixed_spread_bps` (capped at the NBBO), as the PFOF mini-project's market makers do.
-    pricing: Literal["economic", "fixed_spread"] = "economic"
+    pricing: WholesalerPricing = WholesalerPricing.ECONOMIC
     fixed_spread_bps: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     fill_rate: Fraction = 1.0  # share of internalisation requests it accepts (the rest declined)
     margin_cut_on_demotion: Fraction = 0.25
@@ -138,7 +169,7 @@ class AuctionConfig(Spec, frozen=True):
     name: str = "auction"
     window_ms: Annotated[int, msgspec.Meta(ge=100, le=300)] = 100
     increment: Dollars = "0.001"
-    remainder_policy: Literal["route_to_sor", "return_to_wholesaler"] = "route_to_sor"
+    remainder_policy: RemainderPolicy = RemainderPolicy.ROUTE_TO_SOR
     disclose_broker: bool = False
 
 

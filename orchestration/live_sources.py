@@ -20,6 +20,7 @@ import zmq
 from protocol.codec import ALL_MESSAGE_TYPES, Decoder
 from protocol.errors import ProtocolError
 from protocol.marketdata import NBBO, SequenceHeartbeat, Trade
+from protocol.money import quote_improvement
 from protocol.orders import OrderCanceled, OrderFilled, OrderReceived, OrderRejected
 
 
@@ -71,8 +72,8 @@ class RunningMetrics:
         tally.commission += msg.commission
         bid, ask = order.nbbo_bid, order.nbbo_ask
         if bid and ask:
-            sign = 1 if str(msg.side) == "buy" else -1
-            improvement = ask - msg.fill_price if sign > 0 else msg.fill_price - bid
+            sign = msg.side.sign
+            improvement = quote_improvement(msg.side, msg.fill_price, bid, ask)
             effective = sign * (2 * msg.fill_price - bid - ask)
             tally.nbbo_shares += msg.fill_qty
             tally.improvement_x_shares += improvement * msg.fill_qty

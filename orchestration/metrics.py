@@ -16,7 +16,7 @@ import pandas as pd
 
 from orchestration.markouts import HORIZONS, future_two_mids
 from orchestration.stats import Arm, RegimeDifference, compare_arms
-from protocol.money import MICROS_PER_DOLLAR
+from protocol.money import MICROS_PER_DOLLAR, signed_improvement
 
 SIZE_BUCKETS = ("<$2k", "$2k-$10k", "$10k-$50k", ">=$50k")
 NO_NBBO_BUCKET = "no NBBO"
@@ -293,7 +293,8 @@ def fill_legs(
     priced = valid & (order_class != NON_MARKETABLE)
     weight = np.where(priced, qty, 0)
     two_mid = np.where(valid, bid + ask, 1)  # 1 only where weight is 0, to keep division clean
-    improvement = np.where(direction > 0, ask - price, price - bid)
+    # protocol.money's one formula, vectorised: direction is the side's sign (+1 buy, -1 sell).
+    improvement = signed_improvement(direction, price, np.where(direction > 0, ask, bid))
     effective = direction * (2 * price - (bid + ask))  # 2*D*(px - mid)
     quoted = ask - bid
     commission = _optional(fills, "commission", 0).astype("int64")

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation, Overflow
+from typing import TypeVar
+
+from protocol.common import Side
+
+# An integer, or an integer array (numpy): the improvement formula is written once for both.
+N = TypeVar("N")
 
 MICROS_PER_DOLLAR = 1_000_000
 CENT = 10_000
@@ -82,3 +88,26 @@ def round_div(numerator: int, denominator: int) -> int | None:
     if twice > denominator or (twice == denominator and quotient % 2 == 1):
         quotient += 1
     return quotient
+
+
+def signed_improvement(sign: N, price: N, reference: N) -> N:
+    """The one price-improvement formula: ``sign * (reference - price)``.
+
+    ``sign`` is the side's sign (``Side.sign``: +1 buy, -1 sell; or an array of them for
+    vectorised tables), ``reference`` the price the execution is compared with (for improvement
+    over the NBBO: the ask for a buy, the bid for a sell). Positive = better for the customer.
+    """
+    return sign * (reference - price)  # type: ignore[operator]
+
+
+def price_improvement(side: Side, price: int, reference: int) -> int:
+    """Improvement per share of a ``side`` execution at ``price`` over ``reference``.
+
+    Positive = better for the customer: a buy below ``reference``, a sell above it.
+    """
+    return signed_improvement(side.sign, price, reference)
+
+
+def quote_improvement(side: Side, price: int, bid: int, ask: int) -> int:
+    """Price improvement over a quote: against its ask for a buy, its bid for a sell."""
+    return price_improvement(side, price, ask if side is Side.BUY else bid)

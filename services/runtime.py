@@ -30,9 +30,8 @@ from protocol.codec import VERSION, Decoder, check_version, encode, received_typ
 from protocol.control import Heartbeat, Rejected, ServiceReady, StopService
 from protocol.errors import ProtocolError
 from protocol.marketdata import SequenceHeartbeat
-from protocol.orders import OrderAccepted, OrderCanceled, OrderRejected, SubmitOrder
 from services.latency import LatencyModel, Link, latency_for
-from services.venue.book_rules import expiry_error
+from services.reports import OrderReports
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
@@ -65,8 +64,11 @@ class ServiceState(enum.StrEnum):
 _tape_encoder = msgspec.msgpack.Encoder()
 
 
-class Service:
-    """Base of every role process: sockets, links, tasks, tape, heartbeats, clean shutdown."""
+class Service(OrderReports):
+    """Base of every role process: sockets, links, tasks, tape, heartbeats, clean shutdown.
+
+    Replies to orders (accepted, rejected, canceled, filled) come from ``OrderReports``.
+    """
 
     role: ClassVar[str] = "service"
 
@@ -348,68 +350,6 @@ class Service:
             sock.send_multipart([VERSION, encode(reply)])
 
     # ------------------------------------------------------------------ messages
-    # ------------------------------------------------------------------ order replies
-    def reply_accepted(
-        self, link: Link, order_id: str, symbol: str, leaves_qty: int, recv_ns: int
-    ) -> None:
-        """``OrderAccepted`` from this service (not taped: the terminal report is)."""
-        accepted = self.make(
-            OrderAccepted,
-            order_id=order_id,
-            symbol=symbol,
-            venue=self.name,
-            leaves_qty=leaves_qty,
-            recv_ns=recv_ns,
-        )
-        link.send(encode(accepted))
-
-    def reply_rejected(self, link: Link, order_id: str, reason: str, field: str | None) -> None:
-        """A terminal ``OrderRejected`` naming the field, sent and taped.
-
-        ``reason`` may be ``"<field>: <why>"`` (as the pure cores word it) with ``field`` None:
-        the field is then split off.
-        """
-        if field is None:
-            head, sep, tail = reason.partition(": ")
-            if sep and head.isidentifier():
-                field, reason = head, tail
-        rejected = self.make(
-            OrderRejected, order_id=order_id, reason=reason, field=field, venue=self.name
-        )
-        payload = encode(rejected)
-        link.send(payload)
-        self.tape(payload)
-        self.count("orders.rejected")
-
-    def refuse_expired(self, link: Link, msg: SubmitOrder) -> bool:
-        """Reject ``msg`` (field ``expire_ns``) if it reaches this service at or after its
-        expiry; ``True`` if it did. Call it before the order can touch a book or execute."""
-        if msg.expire_ns is None:
-            return False
-        reason = expiry_error(msg.expire_ns, time.time_ns())
-        if reason is None:
-            return False
-        self.reply_rejected(link, msg.order_id, reason, None)
-        self.count("orders.expired")
-        return True
-
-    def reply_canceled(
-        self, link: Link, order_id: str, symbol: str, canceled_qty: int, cum_qty: int, reason: str
-    ) -> None:
-        """A terminal ``OrderCanceled`` for the part that will never execute, sent and taped."""
-        canceled = self.make(
-            OrderCanceled,
-            order_id=order_id,
-            symbol=symbol,
-            canceled_qty=canceled_qty,
-            cum_qty=cum_qty,
-            reason=reason,
-            venue=self.name,
-        )
-        payload = encode(canceled)
-        link.send(payload)
-        self.tape(payload)
-
     def next_msg_id(self) -> int:
         self._msg_seq += 1
         return self._msg_seq

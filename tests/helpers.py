@@ -12,7 +12,21 @@ import zmq
 import zmq.asyncio
 
 from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode
-from protocol.orders import OrderFilled
+from protocol.common import OrderType, Side
+from protocol.orders import OrderFilled, SubmitOrder
+
+
+def market_order(**changes: Any) -> SubmitOrder:
+    """A valid 100-share market buy of ACME (order ``o1``, account ``client``), with ``changes``."""
+    fields: dict[str, Any] = {
+        "order_id": "o1",
+        "symbol": "ACME",
+        "side": Side.BUY,
+        "qty": 100,
+        "order_type": OrderType.MARKET,
+        "account": "client",
+    }
+    return SubmitOrder(**(fields | changes))
 
 
 async def eventually(

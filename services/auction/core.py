@@ -11,12 +11,13 @@ quantities integer shares, times integer nanoseconds.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from protocol.common import Side
-from protocol.money import format_price
+from config.scenario import RemainderPolicy
+from protocol.common import OrderType, Side
+from protocol.money import format_price, quote_improvement
+from protocol.orders import SubmitOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ class AuctionResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class Allocation:
+class ResponseAllocation:
     """Shares awarded to one response, executed at that response's own price."""
 
     response_id: str
@@ -79,18 +80,11 @@ class Clearing:
     that competed, invalid and duplicate ones excluded.
     """
 
-    allocations: tuple[Allocation, ...]
+    allocations: tuple[ResponseAllocation, ...]
     filled_qty: int
     remainder_qty: int
     best_price: int | None
     responses: int
-
-
-class RemainderPolicy(enum.StrEnum):
-    """What the broker does with shares the auction did not fill."""
-
-    ROUTE_TO_SOR = "route_to_sor"
-    RETURN_TO_WHOLESALER = "return_to_wholesaler"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +99,24 @@ class RemainderPlan:
     policy: RemainderPolicy
     qty: int
     worst_price: int | None
+
+
+def admission_error(
+    order: SubmitOrder, symbols: Collection[str], start_ns: int, window_ns: int
+) -> str | None:
+    """Why the auction house refuses a broker's order (``"<field>: <why>"``), or ``None``.
+
+    The order executes when the window closes (``start_ns + window_ns``): it must still be
+    valid then. Midpoint orders and unknown symbols cannot be auctioned.
+    """
+    if order.expire_ns is not None and order.expire_ns <= start_ns + window_ns:
+        window_ms = window_ns / 1e6
+        return f"expire_ns: expires before the auction window ({window_ms:g} ms) would close"
+    if order.symbol not in symbols:
+        return "symbol: cannot auction this symbol"
+    if order.order_type is OrderType.MIDPOINT:
+        return "order_type: cannot auction this order_type"
+    return None
 
 
 def is_better(side: Side, price: int, other: int) -> bool:
@@ -155,14 +167,14 @@ def clear(spec: AuctionSpec, responses: Iterable[AuctionResponse]) -> Clearing:
         ranked.append((price_rank, response.ts_ns, arrival, response))
     ranked.sort(key=lambda entry: entry[:3])
 
-    allocations: list[Allocation] = []
+    allocations: list[ResponseAllocation] = []
     remaining = spec.qty
     for *_, response in ranked:
         if remaining == 0:
             break
         take = min(response.qty, remaining)
         allocations.append(
-            Allocation(response.response_id, response.responder, response.price, take)
+            ResponseAllocation(response.response_id, response.responder, response.price, take)
         )
         remaining -= take
     return Clearing(
@@ -179,7 +191,7 @@ def improvement_per_share(spec: AuctionSpec, price: int) -> int:
 
     ``ask - price`` for buy orders, ``price - bid`` for sell orders; negative means worse.
     """
-    return spec.nbbo_ask - price if spec.side is Side.BUY else price - spec.nbbo_bid
+    return quote_improvement(spec.side, price, spec.nbbo_bid, spec.nbbo_ask)
 
 
 def plan_remainder(policy: RemainderPolicy, clearing: Clearing, spec: AuctionSpec) -> RemainderPlan:
@@ -192,7 +204,22 @@ def plan_remainder(policy: RemainderPolicy, clearing: Clearing, spec: AuctionSpe
     if policy is RemainderPolicy.ROUTE_TO_SOR:
         return RemainderPlan(policy, clearing.remainder_qty, spec.limit_price)
     nbbo_far_side = spec.nbbo_ask if spec.side is Side.BUY else spec.nbbo_bid
-    worst = clearing.best_price if clearing.best_price is not None else nbbo_far_side
-    if spec.limit_price is not None and is_better(spec.side, spec.limit_price, worst):
-        worst = spec.limit_price
+    worst = remainder_worst_price(spec.side, spec.limit_price, clearing.best_price, nbbo_far_side)
     return RemainderPlan(policy, clearing.remainder_qty, worst)
+
+
+def remainder_worst_price(
+    side: Side, limit_price: int | None, best_price: int | None, nbbo_far_side: int | None
+) -> int | None:
+    """The worst price an auction remainder returned to a wholesaler may execute at.
+
+    The auction's best price, or the NBBO's far side (the ask for a buy) if nobody responded;
+    never beyond the order's own limit. ``None`` if there is neither reference: the remainder
+    keeps its own terms. The broker applies this to the remainder it routes back.
+    """
+    worst = best_price if best_price is not None else nbbo_far_side
+    if worst is None:
+        return None
+    if limit_price is not None and is_better(side, limit_price, worst):
+        return limit_price
+    return worst

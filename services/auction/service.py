@@ -24,17 +24,24 @@ from protocol.auctions import (
     SubmitAuctionResponse,
 )
 from protocol.codec import Decoder, encode
-from protocol.common import Liquidity, OrderType, Side
+from protocol.common import Liquidity
 from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
     OrderCanceled,
-    OrderFilled,
     SubmitOrder,
 )
-from services.auction.core import AuctionResponse, AuctionSpec, clear, validate_response
+from services.auction.core import (
+    AuctionResponse,
+    AuctionSpec,
+    Clearing,
+    admission_error,
+    clear,
+    validate_response,
+)
 from services.feeds import NbboView
+from services.latency import Link
 from services.runtime import Service
 
 
@@ -97,26 +104,19 @@ class AuctionHouse(Service):
         if self.refuse_expired(link, msg):
             return
         start = time.time_ns()
-        if msg.expire_ns is not None and msg.expire_ns <= start + self.window_ns:
-            # The order executes when the window closes: it must still be valid then.
-            window_ms = self.window_ns / 1e6
-            why = f"expires before the auction window ({window_ms:g} ms) would close"
-            self.reply_rejected(link, msg.order_id, why, "expire_ns")
+        error = admission_error(msg, self.scenario.symbol_names, start, self.window_ns)
+        if error is not None:
+            self.reply_rejected(link, msg.order_id, error, None)
             return
-        nbbo = self.nbbo.usable(msg.symbol) if msg.symbol in self.nbbo.nbbo else None
-        if msg.symbol not in self.scenario.symbol_names or msg.order_type is OrderType.MIDPOINT:
-            field_name = "symbol" if msg.symbol not in self.scenario.symbol_names else "order_type"
-            self.reply_rejected(link, msg.order_id, f"cannot auction this {field_name}", field_name)
-            return
+        nbbo = self.nbbo.usable(msg.symbol)
         if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
             self.reply_canceled(
                 link, msg.order_id, msg.symbol, msg.qty, 0, "no valid NBBO to start an auction"
             )
             return
         self.auction_seq += 1
-        auction_id = f"{self.name}-{self.auction_seq}"
         spec = AuctionSpec(
-            auction_id=auction_id,
+            auction_id=f"{self.name}-{self.auction_seq}",
             symbol=msg.symbol,
             side=msg.side,
             qty=msg.qty,
@@ -127,21 +127,26 @@ class AuctionHouse(Service):
             start_ns=start,
             end_ns=start + self.window_ns,
         )
-        self.open[auction_id] = OpenAuction(spec, identity, msg, recv_ns)
+        self.open[spec.auction_id] = OpenAuction(spec, identity, msg, recv_ns)
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
+        self._announce(spec, msg)
+
+    def _announce(self, spec: AuctionSpec, order: SubmitOrder) -> None:
+        """``AuctionStarted`` to every responder; the auction completes when its window ends."""
         self.seq += 1
         # The notice carries the auction's spec field for field (the same names by design).
         notice = self.make(
             AuctionStarted,
             **dataclasses.asdict(spec),
             seq=self.seq,
-            broker=msg.sender if self.scenario.auction.disclose_broker else None,
+            broker=order.sender if self.scenario.auction.disclose_broker else None,
         )
         payload = encode(notice)
         self.pub_link.send(payload)
         self.tape(payload)
         self.count("auctions.started")
-        asyncio.get_running_loop().call_later(self.window_ns / 1e9, self._complete, auction_id)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.window_ns / 1e9, self._complete, spec.auction_id)
 
     # ------------------------------------------------------------------ responses
     def _on_response(
@@ -168,6 +173,8 @@ class AuctionHouse(Service):
 
     # ------------------------------------------------------------------ clearing
     def _complete(self, auction_id: str) -> None:
+        """Clear the auction: fills, canceled responses, the remainder back to the broker, and
+        ``AuctionCompleted`` to the tape and every subscriber, in that order."""
         auction = self.open.pop(auction_id, None)
         if auction is None:
             return
@@ -175,68 +182,8 @@ class AuctionHouse(Service):
         clearing = clear(spec, auction.responses)
         exec_ns = time.time_ns()
         broker_link = self.reply_link(self.orders, auction.identity)
-        responder_side = Side.SELL if spec.side is Side.BUY else Side.BUY
-        cum = 0
-        filled_by_response: dict[str, int] = {}
-        for alloc in clearing.allocations:
-            cum += alloc.qty
-            self.exec_seq += 1
-            exec_id = f"{self.name}-{self.exec_seq}"
-            to_broker = self.make(
-                OrderFilled,
-                order_id=order.order_id,
-                symbol=spec.symbol,
-                side=spec.side,
-                fill_qty=alloc.qty,
-                fill_price=alloc.price,
-                cum_qty=cum,
-                leaves_qty=spec.qty - cum,
-                venue=alloc.responder,
-                liquidity=Liquidity.AUCTION,
-                exec_id=exec_id,
-                exec_ns=exec_ns,
-                recv_ns=auction.recv_ns,
-            )
-            payload = encode(to_broker)
-            broker_link.send(payload)
-            self.tape(payload)
-            filled_by_response[alloc.response_id] = alloc.qty
-            response_qty = next(
-                r.qty for r in auction.responses if r.response_id == alloc.response_id
-            )
-            to_responder = self.make(
-                OrderFilled,
-                order_id=alloc.response_id,
-                symbol=spec.symbol,
-                side=responder_side,
-                fill_qty=alloc.qty,
-                fill_price=alloc.price,
-                cum_qty=alloc.qty,
-                leaves_qty=response_qty - alloc.qty,
-                venue=self.name,
-                liquidity=Liquidity.AUCTION,
-                exec_id=exec_id,
-                exec_ns=exec_ns,
-            )
-            payload = encode(to_responder)
-            self.reply_link(self.responses, auction.responder_ids[alloc.response_id]).send(payload)
-            self.tape(payload)
-        for response in auction.responses:
-            left = response.qty - filled_by_response.get(response.response_id, 0)
-            if left > 0:
-                self.reply_link(self.responses, auction.responder_ids[response.response_id]).send(
-                    encode(
-                        self.make(
-                            OrderCanceled,
-                            order_id=response.response_id,
-                            symbol=spec.symbol,
-                            canceled_qty=left,
-                            cum_qty=filled_by_response.get(response.response_id, 0),
-                            reason="auction closed",
-                            venue=self.name,
-                        )
-                    )
-                )
+        filled = self._execute(auction, clearing, broker_link, exec_ns)
+        self._cancel_responses(auction, filled)
         if clearing.remainder_qty:
             self.reply_canceled(
                 broker_link,
@@ -246,11 +193,64 @@ class AuctionHouse(Service):
                 clearing.filled_qty,
                 f"auction remainder ({clearing.responses} responses)",
             )
+        self._publish_completed(auction, clearing, exec_ns)
+
+    def _execute(
+        self, auction: OpenAuction, clearing: Clearing, broker_link: Link, exec_ns: int
+    ) -> dict[str, int]:
+        """Each allocation is one execution: reported to the broker (the retail order's fill)
+        and to the winning responder. Returns the shares filled per response."""
+        spec = auction.spec
+        cum = 0
+        filled_by_response: dict[str, int] = {}
+        for alloc in clearing.allocations:
+            cum += alloc.qty
+            self.exec_seq += 1
+            exec_id = f"{self.name}-{self.exec_seq}"
+            self.reply_filled(
+                broker_link, auction.order.order_id, spec.symbol, spec.side, alloc.qty,
+                alloc.price, cum_qty=cum, leaves_qty=spec.qty - cum, venue=alloc.responder,
+                liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns,
+                recv_ns=auction.recv_ns,
+            )  # fmt: skip
+            filled_by_response[alloc.response_id] = alloc.qty
+            response_qty = next(
+                r.qty for r in auction.responses if r.response_id == alloc.response_id
+            )
+            self.reply_filled(
+                self.reply_link(self.responses, auction.responder_ids[alloc.response_id]),
+                alloc.response_id, spec.symbol, spec.side.opposite, alloc.qty, alloc.price,
+                cum_qty=alloc.qty, leaves_qty=response_qty - alloc.qty,
+                liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns,
+            )  # fmt: skip
+        return filled_by_response
+
+    def _cancel_responses(self, auction: OpenAuction, filled: dict[str, int]) -> None:
+        """What is left of every response is canceled: the auction is closed."""
+        for response in auction.responses:
+            left = response.qty - filled.get(response.response_id, 0)
+            if left > 0:
+                self.reply_link(self.responses, auction.responder_ids[response.response_id]).send(
+                    encode(
+                        self.make(
+                            OrderCanceled,
+                            order_id=response.response_id,
+                            symbol=auction.spec.symbol,
+                            canceled_qty=left,
+                            cum_qty=filled.get(response.response_id, 0),
+                            reason="auction closed",
+                            venue=self.name,
+                        )
+                    )
+                )
+
+    def _publish_completed(self, auction: OpenAuction, clearing: Clearing, exec_ns: int) -> None:
+        spec = auction.spec
         end = self.nbbo.get(spec.symbol)
         self.seq += 1
         done = self.make(
             AuctionCompleted,
-            auction_id=auction_id,
+            auction_id=spec.auction_id,
             symbol=spec.symbol,
             side=spec.side,
             qty=spec.qty,

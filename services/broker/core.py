@@ -15,14 +15,86 @@ the next step, and every plan ends with the SOR so that no order is stranded.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
+
+from config.scenario import Regime, RemainderPolicy
+from protocol.common import OrderType, Side, TimeInForce
+from protocol.money import quote_improvement
+from protocol.orders import SubmitOrder
+
+
+def admission_error(
+    order: SubmitOrder,
+    regime: str,
+    symbols: Collection[str],
+    enabled: Collection[str],
+    duplicate: bool,
+) -> str | None:
+    """Why the broker refuses a client's order (``"<field>: <why>"``), or ``None`` to accept it.
+
+    ``regime`` is the order's regime or the broker's default, ``enabled`` the scenario's regimes,
+    ``duplicate`` whether the client already sent this ``order_id``.
+    """
+    if order.symbol not in symbols:
+        return f"symbol: unknown symbol {order.symbol!r}"
+    if regime not in enabled:
+        return f"regime: regime {regime!r} is not enabled (enabled: {', '.join(sorted(enabled))})"
+    if order.order_type is OrderType.MIDPOINT:
+        return "order_type: retail orders are market or limit"
+    if duplicate:
+        return "order_id: duplicate order_id"
+    if order.expire_ns is not None:
+        return "expire_ns: retail orders do not expire at the broker: send day or ioc, or cancel"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class RouteStep:
+    """One destination of a regime's plan, tried immediate-or-cancel."""
+
     destination: str
     pfof_rate: int | None = None  # cap per share passed to a wholesaler
     at_auction_price: bool = False  # limit the order at the auction's best price or better
+
+
+@dataclass(slots=True)
+class ClientOrder:
+    """A client's order at the broker: its plan, its current child, what has filled."""
+
+    identity: bytes
+    order: SubmitOrder
+    regime: Regime
+    plan: list[RouteStep]
+    nbbo_bid: int | None
+    nbbo_ask: int | None
+    cum: int = 0
+    child_id: str | None = None
+    child_dest: str | None = None
+    children: int = 0
+    best_auction_price: int | None = None
+    commission_due: int = 0
+    resting: bool = False  # the current child is a day limit resting on the limit venue
+    cancel_requested: str | None = None  # the client's cancel, applied at the next step
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> int:
+        return self.order.qty - self.cum
+
+    @property
+    def can_rest(self) -> bool:
+        """Whether what is left may rest on the limit venue: a day limit order, not resting
+        yet, not being canceled, with shares left."""
+        order = self.order
+        return (
+            order.order_type is OrderType.LIMIT
+            and order.tif is TimeInForce.DAY
+            and order.limit_price is not None
+            and not self.resting
+            and self.cancel_requested is None
+            and self.remaining > 0
+        )
 
 
 @dataclass(slots=True)
@@ -50,6 +122,13 @@ class WholesalerStats:
         self.period_shares += qty
         self.period_improvement += improvement_per_share * qty
 
+    def record_execution(self, side: Side, qty: int, price: int, bid: int, ask: int) -> None:
+        """Score a fill against the NBBO at the order's receipt: its cost vs the midpoint
+        (``D * (price - mid)``) and its price improvement over the quote."""
+        mid2 = bid + ask
+        cost = side.sign * (price - mid2 / 2)
+        self.record_fill(qty, cost, quote_improvement(side, price, bid, ask))
+
     @property
     def improvement_per_share(self) -> int:
         return self.period_improvement // self.period_shares if self.period_shares else 0
@@ -74,7 +153,7 @@ class RoutingTable:
     sor: str
     pfof_cap: int
     execution_weight: float
-    remainder_to_wholesaler: bool
+    remainder_policy: RemainderPolicy
     tolerance: float
     min_orders: int
     history: list[list[Review]] = field(default_factory=list)
@@ -107,33 +186,30 @@ class RoutingTable:
             else None
         )
 
-    def plan(self, regime: str) -> list[Step]:
+    def plan(self, regime: Regime) -> list[RouteStep]:
         top = self.top_payer()
-        wholesale = [Step(top.name)] if top else []
+        wholesale = [RouteStep(top.name)] if top else []
         match regime:
-            case "pfof":
-                return [*wholesale, Step(self.sor)]
-            case "pfof-capped":
+            case Regime.PFOF:
+                return [*wholesale, RouteStep(self.sor)]
+            case Regime.PFOF_CAPPED:
                 choice = self.capped_choice()
                 return [
-                    *([Step(choice.name, pfof_rate=self.pfof_cap)] if choice else []),
-                    Step(self.sor),
+                    *([RouteStep(choice.name, pfof_rate=self.pfof_cap)] if choice else []),
+                    RouteStep(self.sor),
                 ]
-            case "weighted":
+            case Regime.WEIGHTED:
                 choice = self.weighted_choice()
-                return [*([Step(choice.name)] if choice else []), Step(self.sor)]
-            case "auction":
-                back = (
-                    [Step(top.name, at_auction_price=True)]
-                    if top and self.remainder_to_wholesaler
-                    else []
-                )
-                return [Step(self.auction), *back, Step(self.sor)]
-            case "hybrid":
-                back = [Step(top.name, at_auction_price=True)] if top else []
-                return [Step(self.auction), *back, Step(self.sor)]
-            case "best-ex" | "commission":
-                return [Step(self.sor)]
+                return [*([RouteStep(choice.name)] if choice else []), RouteStep(self.sor)]
+            case Regime.AUCTION:
+                returned = self.remainder_policy == RemainderPolicy.RETURN_TO_WHOLESALER
+                back = [RouteStep(top.name, at_auction_price=True)] if top and returned else []
+                return [RouteStep(self.auction), *back, RouteStep(self.sor)]
+            case Regime.HYBRID:
+                back = [RouteStep(top.name, at_auction_price=True)] if top else []
+                return [RouteStep(self.auction), *back, RouteStep(self.sor)]
+            case Regime.BEST_EX | Regime.COMMISSION:
+                return [RouteStep(self.sor)]
         raise ValueError(f"regime: unknown {regime!r}")
 
     def review(self) -> list[Review]:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 
 import zmq
 
+from config.scenario import Regime
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import PnlReport, Rejected
@@ -38,32 +38,10 @@ from protocol.orders import (
     ScorecardEntry,
     SubmitOrder,
 )
-from services.broker.core import RoutingTable, Step, WholesalerStats
+from services.auction.core import remainder_worst_price
+from services.broker.core import ClientOrder, RoutingTable, WholesalerStats, admission_error
 from services.feeds import NbboView
 from services.runtime import Service
-
-
-@dataclass(slots=True)
-class ClientOrder:
-    identity: bytes
-    order: SubmitOrder
-    regime: str
-    plan: list[Step]
-    nbbo_bid: int | None
-    nbbo_ask: int | None
-    cum: int = 0
-    child_id: str | None = None
-    child_dest: str | None = None
-    children: int = 0
-    best_auction_price: int | None = None
-    commission_due: int = 0
-    resting: bool = False  # the current child is a day limit resting on the limit venue
-    cancel_requested: str | None = None  # the client's cancel, applied at the next step
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def remaining(self) -> int:
-        return self.order.qty - self.cum
 
 
 class Broker(Service):
@@ -72,20 +50,7 @@ class Broker(Service):
     async def _setup(self) -> None:
         cfg = self.scenario.broker
         self.enabled = set(cfg.regimes)
-        self.table = RoutingTable(
-            wholesalers={
-                w.name: WholesalerStats(w.name, to_micros(w.pfof_per_share))
-                for w in self.scenario.wholesalers
-            },
-            auction=self.scenario.auction.name,
-            sor=self.scenario.sor.name,
-            pfof_cap=to_micros(cfg.pfof_cap_per_share),
-            execution_weight=cfg.execution_weight,
-            remainder_to_wholesaler=self.scenario.auction.remainder_policy
-            == "return_to_wholesaler",
-            tolerance=cfg.scorecard_tolerance,
-            min_orders=cfg.scorecard_min_orders,
-        )
+        self.table = self._routing_table()
         self.commission = to_micros(cfg.commission_per_order)
         self.pfof_revenue = 0
         self.commission_revenue = 0
@@ -118,6 +83,22 @@ class Broker(Service):
             name="clients",
         )
 
+    def _routing_table(self) -> RoutingTable:
+        cfg = self.scenario.broker
+        return RoutingTable(
+            wholesalers={
+                w.name: WholesalerStats(w.name, to_micros(w.pfof_per_share))
+                for w in self.scenario.wholesalers
+            },
+            auction=self.scenario.auction.name,
+            sor=self.scenario.sor.name,
+            pfof_cap=to_micros(cfg.pfof_cap_per_share),
+            execution_weight=cfg.execution_weight,
+            remainder_policy=self.scenario.auction.remainder_policy,
+            tolerance=cfg.scorecard_tolerance,
+            min_orders=cfg.scorecard_min_orders,
+        )
+
     async def _on_running(self) -> None:
         if self.scenario.wholesalers:
             self.spawn(self._scorecards(), "scorecards")
@@ -131,27 +112,15 @@ class Broker(Service):
             return
         assert isinstance(msg, SubmitOrder)
         key = f"{identity.decode(errors='replace')}|{msg.order_id}"
-        regime = msg.regime or (
+        name = msg.regime or (
             self.scenario.broker.regimes[0] if self.scenario.broker.regimes else ""
         )
-        reason = field_name = None
-        if msg.symbol not in self.scenario.symbol_names:
-            reason, field_name = f"unknown symbol {msg.symbol!r}", "symbol"
-        elif regime not in self.enabled:
-            reason, field_name = (
-                f"regime {regime!r} is not enabled (enabled: {', '.join(sorted(self.enabled))})",
-                "regime",
-            )
-        elif msg.order_type is OrderType.MIDPOINT:
-            reason, field_name = "retail orders are market or limit", "order_type"
-        elif key in self.seen:
-            reason, field_name = "duplicate order_id", "order_id"
-        elif msg.expire_ns is not None:
-            reason = "retail orders do not expire at the broker: send day or ioc, or cancel"
-            field_name = "expire_ns"
-        if reason is not None:
-            self.reply_rejected(link, msg.order_id, reason, field_name)
+        symbols = self.scenario.symbol_names
+        error = admission_error(msg, name, symbols, self.enabled, key in self.seen)
+        if error is not None:
+            self.reply_rejected(link, msg.order_id, error, None)
             return
+        regime = Regime(name)
         nbbo = self.nbbo.get(msg.symbol)
         bid, ask = (nbbo.bid_px, nbbo.ask_px) if nbbo else (None, None)
         self.tape(
@@ -171,13 +140,13 @@ class Broker(Service):
             )
         )
         client = ClientOrder(identity, msg, regime, self.table.plan(regime), bid, ask)
-        if regime == "commission":
+        if regime is Regime.COMMISSION:
             client.commission_due = self.commission
         self.clients[key] = client
         self.seen.add(key)
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self.count(f"orders.{regime}")
-        self._route_next(key, client, "regime " + regime)
+        self._route_next(key, client, f"regime {regime}")
 
     def _on_client_cancel(self, identity: bytes, msg: CancelOrder) -> None:
         client = self.clients.get(f"{identity.decode(errors='replace')}|{msg.order_id}")
@@ -197,23 +166,12 @@ class Broker(Service):
             self.destinations[dest].send(encode(cancel))  # type: ignore[index]
         # Wholesalers and the auction hand the order back within their (short) window.
 
-    def _can_rest(self, client: ClientOrder) -> bool:
-        order = client.order
-        return (
-            order.order_type is OrderType.LIMIT
-            and order.tif is TimeInForce.DAY
-            and order.limit_price is not None
-            and not client.resting
-            and client.cancel_requested is None
-            and client.remaining > 0
-        )
-
     def _route_next(self, key: str, client: ClientOrder, reason: str) -> None:
         if client.cancel_requested is not None:
             self._terminal_cancel(key, client, client.cancel_requested)
             return
         if not client.plan:
-            if self._can_rest(client):
+            if client.can_rest:
                 self._rest(key, client, reason)
                 return
             self._terminal_cancel(key, client, "; ".join(client.reasons) or "no destination left")
@@ -223,18 +181,9 @@ class Broker(Service):
         limit, order_type = order.limit_price, order.order_type
         if step.at_auction_price:
             # Remainder back to a wholesaler: at the auction's best price or better (or the NBBO).
-            ref = client.best_auction_price
-            if ref is None:
-                nbbo = self.nbbo.usable(order.symbol)
-                ref = (
-                    None
-                    if nbbo is None
-                    else (nbbo.ask_px if order.side is Side.BUY else nbbo.bid_px)
-                )
-            if ref is not None:
-                better = min if order.side is Side.BUY else max
-                limit = ref if limit is None else better(limit, ref)
-                order_type = OrderType.LIMIT
+            worst = self._remainder_price(client)
+            if worst is not None:
+                limit, order_type = worst, OrderType.LIMIT
         if step.destination in self.table.wholesalers:
             self.table.wholesalers[step.destination].period_orders += 1
         # every step of a plan is immediate-or-cancel; a day limit rests only after the plan
@@ -242,6 +191,17 @@ class Broker(Service):
             key, client, step.destination, order_type, limit, TimeInForce.IOC, reason,
             pfof_rate=step.pfof_rate,
         )  # fmt: skip
+
+    def _remainder_price(self, client: ClientOrder) -> int | None:
+        """The worst price for an auction remainder returned to a wholesaler (the auction
+        core's rule), against the NBBO now if the auction left no price."""
+        order = client.order
+        far = None
+        if client.best_auction_price is None:
+            nbbo = self.nbbo.usable(order.symbol)
+            if nbbo is not None:
+                far = nbbo.ask_px if order.side is Side.BUY else nbbo.bid_px
+        return remainder_worst_price(order.side, order.limit_price, client.best_auction_price, far)
 
     def _rest(self, key: str, client: ClientOrder, reason: str) -> None:
         """Post what is left of a day limit on the limit venue, at the client's limit.
@@ -344,35 +304,18 @@ class Broker(Service):
             client.best_auction_price = msg.fill_price
         stats = self.table.wholesalers.get(client.child_dest or "")
         if stats is not None and client.nbbo_bid is not None and client.nbbo_ask is not None:
-            sign = 1 if msg.side is Side.BUY else -1
-            mid2 = client.nbbo_bid + client.nbbo_ask
-            improvement = (
-                client.nbbo_ask - msg.fill_price if sign > 0 else msg.fill_price - client.nbbo_bid
+            stats.record_execution(
+                msg.side, msg.fill_qty, msg.fill_price, client.nbbo_bid, client.nbbo_ask
             )
-            stats.record_fill(msg.fill_qty, sign * (msg.fill_price - mid2 / 2), improvement)
-        payload = encode(
-            self.make(
-                OrderFilled,
-                order_id=client.order.order_id,
-                symbol=msg.symbol,
-                side=msg.side,
-                fill_qty=msg.fill_qty,
-                fill_price=msg.fill_price,
-                cum_qty=client.cum,
-                leaves_qty=client.remaining,
-                venue=msg.venue,
-                liquidity=msg.liquidity,
-                exec_id=msg.exec_id,
-                exec_ns=msg.exec_ns,
-                recv_ns=msg.recv_ns,
-                fee=msg.fee,
-                pfof=msg.pfof,
-                commission=commission,
-                correlation_id=client.child_dest,
-            )
+        self.pass_on_fill(
+            self.reply_link(self.orders, client.identity),
+            msg,
+            client.order.order_id,
+            client.cum,
+            client.remaining,
+            commission=commission,
+            correlation_id=client.child_dest,
         )
-        self.reply_link(self.orders, client.identity).send(payload)
-        self.tape(payload)
         if client.remaining == 0:
             if client.cancel_requested is not None:
                 too_late = self.make(

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocol.common import Side
+
 
 @dataclass(slots=True)
 class DarkOrder:
     key: str
     account: str
-    is_buy: bool
+    side: Side
     leaves: int
     limit_price: int | None
     min_qty: int
@@ -38,7 +40,7 @@ class DarkFill:
     qty: int
     buy_leaves: int
     sell_leaves: int
-    aggressor_is_buy: bool | None
+    aggressor: Side | None
 
 
 def midpoint(bid: int | None, ask: int | None, locked: bool, crossed: bool) -> int | None:
@@ -62,7 +64,7 @@ class DarkBook:
         self,
         key: str,
         account: str,
-        is_buy: bool,
+        side: Side,
         qty: int,
         limit_price: int | None,
         min_qty: int,
@@ -77,16 +79,16 @@ class DarkBook:
         if qty <= 0:
             raise ValueError("qty: must be > 0")
         self._arrival += 1
-        order = DarkOrder(key, account, is_buy, qty, limit_price, min_qty, self._arrival, pegged)
+        order = DarkOrder(key, account, side, qty, limit_price, min_qty, self._arrival, pegged)
         self.orders[key] = order
-        (self.buys if is_buy else self.sells).append(order)
+        (self.buys if side is Side.BUY else self.sells).append(order)
         return order
 
     def cancel(self, key: str) -> int | None:
         order = self.orders.pop(key, None)
         if order is None:
             return None
-        (self.buys if order.is_buy else self.sells).remove(order)
+        (self.buys if order.side is Side.BUY else self.sells).remove(order)
         return order.leaves
 
     def cross(self, mid: int | None, aggressor: str | None = None) -> list[DarkFill]:
@@ -101,7 +103,9 @@ class DarkBook:
                 price = _pair_price(buy, sell, mid)
                 if price is None:
                     continue
-                agg = None if aggressor is None else aggressor == buy.key
+                agg = (
+                    None if aggressor is None else (Side.BUY if aggressor == buy.key else Side.SELL)
+                )
                 self._execute(buy, sell, price, agg, fills)
             if buy.leaves == 0:
                 self._remove(buy)
@@ -115,11 +119,12 @@ class DarkBook:
         order = self.orders.get(key)
         if order is None:
             return []
-        contras = self.sells if order.is_buy else self.buys
-        sign = 1 if order.is_buy else -1
+        is_buy = order.side is Side.BUY
+        contras = self.sells if is_buy else self.buys
+        sign = order.side.sign
         priced: list[tuple[int, int, DarkOrder]] = []
         for contra in contras:
-            buy, sell = (order, contra) if order.is_buy else (contra, order)
+            buy, sell = (order, contra) if is_buy else (contra, order)
             price = _pair_price(buy, sell, mid)
             if price is not None:
                 priced.append((price * sign, contra.arrival, contra))
@@ -127,16 +132,17 @@ class DarkBook:
         for rank, _, contra in sorted(priced, key=lambda item: (item[0], item[1])):
             if order.leaves == 0:
                 break
-            buy, sell = (order, contra) if order.is_buy else (contra, order)
+            buy, sell = (order, contra) if is_buy else (contra, order)
             if _pair_price(buy, sell, mid) is None:  # min qty may no longer be met
                 continue
-            self._execute(buy, sell, rank * sign, order.is_buy, fills)
+            self._execute(buy, sell, rank * sign, order.side, fills)
         if order.leaves == 0:
             self._remove(order)
         return fills
 
-    def indications(self, is_buy: bool, levels: int = 5) -> list[tuple[int, int]]:
+    def indications(self, side: Side, levels: int = 5) -> list[tuple[int, int]]:
         """Priced resting size by price on one side, best first: ``[(price, qty), ...]``."""
+        is_buy = side is Side.BUY
         by_price: dict[int, int] = {}
         for order in self.buys if is_buy else self.sells:
             if not order.pegged and order.limit_price is not None:
@@ -144,7 +150,7 @@ class DarkBook:
         return sorted(by_price.items(), key=lambda item: -item[0] if is_buy else item[0])[:levels]
 
     def _execute(
-        self, buy: DarkOrder, sell: DarkOrder, price: int, agg: bool | None, fills: list[DarkFill]
+        self, buy: DarkOrder, sell: DarkOrder, price: int, agg: Side | None, fills: list[DarkFill]
     ) -> None:
         qty = min(buy.leaves, sell.leaves)
         buy.leaves -= qty
@@ -156,9 +162,9 @@ class DarkBook:
 
     def _remove(self, order: DarkOrder) -> None:
         self.orders.pop(order.key, None)
-        side = self.buys if order.is_buy else self.sells
-        if order in side:
-            side.remove(order)
+        resting = self.buys if order.side is Side.BUY else self.sells
+        if order in resting:
+            resting.remove(order)
 
 
 def _pair_price(buy: DarkOrder, sell: DarkOrder, mid: int | None) -> int | None:

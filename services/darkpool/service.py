@@ -24,7 +24,6 @@ from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
-    OrderFilled,
     SubmitOrder,
 )
 from services.darkpool.core import DarkBook, DarkFill, midpoint
@@ -58,7 +57,7 @@ class DarkPool(Service):
                 self.books[symbol].add(
                     f"seed|{index}|{symbol}",
                     SEED_ACCOUNT,
-                    seed.side == "buy",
+                    seed.side,
                     seed.qty,
                     to_micros(seed.price),
                     0,
@@ -134,7 +133,7 @@ class DarkPool(Service):
         book.add(
             key,
             msg.account,
-            msg.side is Side.BUY,
+            msg.side,
             msg.qty,
             msg.limit_price,
             max(msg.min_qty, self.min_qty),
@@ -170,31 +169,24 @@ class DarkPool(Service):
                 if owner is None:
                     continue  # a seeded order: nobody to tell
                 owner.cum_qty += fill.qty
-                filled = self.make(
-                    OrderFilled,
-                    order_id=owner.order_id,
-                    symbol=book.symbol,
-                    side=owner.side,
-                    fill_qty=fill.qty,
-                    fill_price=fill.price,
+                self.reply_filled(
+                    self.reply_link(self.orders, owner.identity),
+                    owner.order_id,
+                    book.symbol,
+                    owner.side,
+                    fill.qty,
+                    fill.price,
                     cum_qty=owner.cum_qty,
                     leaves_qty=leaves,
-                    venue=self.name,
                     liquidity=Liquidity.MIDPOINT,
                     exec_id=exec_id,
                     exec_ns=exec_ns,
                     recv_ns=owner.recv_ns,
                     fee=self.fee * fill.qty,
                 )
-                payload = encode(filled)
-                self.reply_link(self.orders, owner.identity).send(payload)
-                self.tape(payload)
                 if leaves == 0:
                     del self.owners[key]
             self.seq += 1
-            aggressor = None
-            if fill.aggressor_is_buy is not None:
-                aggressor = Side.BUY if fill.aggressor_is_buy else Side.SELL
             trade = self.make(
                 Trade,
                 venue=self.name,
@@ -203,7 +195,7 @@ class DarkPool(Service):
                 price=fill.price,
                 qty=fill.qty,
                 trade_id=exec_id,
-                aggressor=aggressor,
+                aggressor=fill.aggressor,
             )
             payload = encode(trade)
             self.pub_link.send(payload)
@@ -215,8 +207,8 @@ class DarkPool(Service):
     def _publish_ioi_if_changed(self, book: DarkBook) -> None:
         if not self.publish_ioi:
             return
-        bids = [Level(price=p, qty=q) for p, q in book.indications(True)]
-        asks = [Level(price=p, qty=q) for p, q in book.indications(False)]
+        bids = [Level(price=p, qty=q) for p, q in book.indications(Side.BUY)]
+        asks = [Level(price=p, qty=q) for p, q in book.indications(Side.SELL)]
         last = self.iois.get(book.symbol)
         if last is not None and last.bids == bids and last.asks == asks:
             return

@@ -71,7 +71,7 @@ class ChildOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class Allocation:
+class VenueAllocation:
     """A parent order split into children, one per venue.
 
     ``children`` are ordered by the best displayed price they take (ties: venue latency, then
@@ -111,7 +111,7 @@ def all_in_price(side: Side, level: VenueLevel) -> int:
 
 def allocate_greedy(
     side: Side, qty: int, levels: Sequence[VenueLevel], limit_price: int | None = None
-) -> Allocation:
+) -> VenueAllocation:
     """Allocate like a top-of-book router that sweeps in rounds, ignoring fees.
 
     Round 1 looks only at each venue's best displayed level (its top of book) and takes those
@@ -136,7 +136,7 @@ def allocate_greedy(
 
 def allocate_optimal(
     side: Side, qty: int, levels: Sequence[VenueLevel], limit_price: int | None = None
-) -> Allocation:
+) -> VenueAllocation:
     """Allocate at the minimum all-in cost, fees and rebates included.
 
     Fills as much as the book allows within ``limit_price`` (a displayed-price limit), then
@@ -252,7 +252,7 @@ def _take(ranked: Iterable[_Ranked], qty: int) -> list[tuple[_Ranked, int]]:
     return fills
 
 
-def _build(sign: int, qty: int, fills: list[tuple[_Ranked, int]]) -> Allocation:
+def _build(sign: int, qty: int, fills: list[tuple[_Ranked, int]]) -> VenueAllocation:
     """Group fills into one child per venue, children ordered by their best level."""
     by_venue: dict[str, list[tuple[_Ranked, int]]] = {}
     for entry, taken in fills:
@@ -266,7 +266,7 @@ def _build(sign: int, qty: int, fills: list[tuple[_Ranked, int]]) -> Allocation:
     children = tuple(_child(sign, venue_fills) for venue_fills in ordered)
     allocated = sum(child.qty for child in children)
     cost = sum(child.expected_cost for child in children)
-    return Allocation(children, allocated, qty - allocated, cost, round_div(cost, allocated))
+    return VenueAllocation(children, allocated, qty - allocated, cost, round_div(cost, allocated))
 
 
 def _child(sign: int, venue_fills: list[tuple[_Ranked, int]]) -> ChildOrder:

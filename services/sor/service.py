@@ -19,46 +19,39 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
 
 from protocol.base import Message
 from protocol.codec import Decoder, encode
-from protocol.common import OrderType, Side, TimeInForce
-from protocol.control import Rejected
+from protocol.common import Side
 from protocol.marketdata import Depth, IndicationOfInterest, Quote, Snapshot, Trade
 from protocol.money import to_micros
 from protocol.orders import (
     ORDER_REPORTS,
     CancelOrder,
     CancelRejected,
-    OrderAccepted,
-    OrderCanceled,
-    OrderFilled,
-    OrderRejected,
-    OrderRouted,
     ParentCompleted,
-    RouteQuote,
     SubmitOrder,
 )
 from services.feeds import Feed, NbboView
 from services.latency import latency_for, worst_case_ns
-from services.runtime import Service, call_at_wall
+from services.runtime import Service
+from services.sor.admission import admit_parent
+from services.sor.children import ChildOrders, Working
 from services.sor.core import VenueLevel
-from services.sor.parent import Child, ParentOrder, ParentState
+from services.sor.parent import ParentOrder, ParentState
 from services.sor.strategies import (
     ChildPlan,
     FillRates,
     Pool,
     Strategy,
+    StrategyKind,
     WaveInput,
-    parse_strategy,
     plan_wave,
     protection_limit,
     schedule,
-    strategy_for,
 )
 from services.sor.view import BookView, MarketVolume, VenueInfo
 
@@ -75,25 +68,7 @@ class _SnapshotFeed(Feed):
         super()._apply_snapshot(snap)
 
 
-@dataclass(slots=True)
-class Working:
-    """A live parent, with what the service needs beyond the pure state machine."""
-
-    key: str
-    identity: bytes
-    parent: ParentOrder
-    strategy: Strategy
-    started_mono_ns: int
-    rounds: int = 0  # waves in the current slice (all waves if not time-sliced)
-    target: int | None = None  # cumulative shares allowed now (time slicing)
-    closing: bool = False  # time slicing: the horizon is over
-    volume_at_start: int = 0
-    probed: set[str] = field(default_factory=set)
-    dry: set[str] = field(default_factory=set)
-    timer: asyncio.TimerHandle | None = None
-
-
-class Sor(Service):
+class Sor(ChildOrders, Service):
     role = "sor"
 
     async def _setup(self) -> None:
@@ -183,27 +158,10 @@ class Sor(Service):
             self._on_submit(identity, key, msg, recv_ns)
 
     def _on_submit(self, identity: bytes, key: str, msg: SubmitOrder, recv_ns: int) -> None:
-        reason = field_name = None
-        strategy: Strategy | None = None
-        if msg.symbol not in self.volume.by_symbol:
-            reason, field_name = f"unknown symbol {msg.symbol!r}", "symbol"
-        elif msg.order_type is OrderType.MIDPOINT:
-            reason, field_name = "midpoint orders go to dark pools, not the SOR", "order_type"
-        elif key in self.working:
-            reason, field_name = "duplicate of a live order", "order_id"
-        elif msg.expire_ns is not None:
-            reason = "parent orders do not expire at the router; cancel them instead"
-            field_name = "expire_ns"
-        else:
-            try:
-                strategy = parse_strategy(
-                    strategy_for(msg.strategy, msg.urgency), self.destinations
-                )
-            except ValueError as exc:
-                reason, field_name = str(exc), "strategy"
+        strategy = admit_parent(msg, self.volume.by_symbol, key in self.working, self.destinations)
         link = self.reply_link(self.orders, identity)
-        if reason is not None or strategy is None:
-            self.reply_rejected(link, msg.order_id, reason or "", field_name)
+        if not isinstance(strategy, Strategy):
+            self.reply_rejected(link, msg.order_id, strategy, None)
             return
         bid, ask = self._arrival_quote(msg.symbol)
         ref = ask if msg.side is Side.BUY else bid
@@ -276,7 +234,7 @@ class Sor(Service):
         parent, strategy = work.parent, work.strategy
         if parent.state is ParentState.PENDING_CANCEL:
             return
-        pov_closing = strategy.kind == "pov" and work.closing
+        pov_closing = strategy.kind is StrategyKind.POV and work.closing
         need = 0 if pov_closing else parent.need(work.target)
         waiting = strategy.time_sliced and not work.closing
         if need > 0 and work.rounds < self.cfg.max_rounds:
@@ -302,11 +260,11 @@ class Sor(Service):
             parent.symbol, parent.side, [v for v in self.lit_names if v not in busy]
         )
         shown_pools = [p for p in self.pool_specs if self.view.has_levels(p, parent.symbol)]
-        skip = busy | (work.dry if work.strategy.kind == "min-impact" else set())
+        skip = busy | (work.dry if work.strategy.kind is StrategyKind.MIN_IMPACT else set())
         dark_ok = [p for p in shown_pools if p not in skip]
         dark = self.view.levels(parent.symbol, parent.side, dark_ok)
         # fill-aware probes every wave; the others probe a pool once per parent (or TWAP slice).
-        probed = set() if work.strategy.kind == "fill-aware" else work.probed
+        probed = set() if work.strategy.kind is StrategyKind.FILL_AWARE else work.probed
         probe = [
             spec
             for name, spec in self.pool_specs.items()
@@ -323,224 +281,6 @@ class Sor(Service):
             work.rounds == 0,
         )
         return plan_wave(work.strategy, wave, self.rates), [*lit, *dark]
-
-    def _send_wave(self, work: Working, plans: list[ChildPlan], seen: list[VenueLevel]) -> None:
-        parent = work.parent
-        sign = parent.side.sign
-        best = min(lvl.price * sign for lvl in seen) * sign if seen else None
-        quotes = [RouteQuote(venue=lvl.venue, price=lvl.price, qty=lvl.qty) for lvl in seen]
-        work.rounds += 1
-        parent.waves += 1
-        now = time.time_ns()
-        expire_ns = now + self.cfg.child_timeout_ms * 1_000_000
-        for index, plan in enumerate(plans):
-            self.child_seq += 1
-            child_id = f"{parent.order_id}/{self.child_seq}"
-            midpoint = plan.order_type == "midpoint"
-            parent.add_child(
-                Child(
-                    child_id, plan.venue, plan.kind, plan.qty, plan.limit_price, parent.waves, now
-                )
-            )
-            if midpoint:
-                work.probed.add(plan.venue)
-            self.child_owner[child_id] = work.key
-            self.destinations[plan.venue].send(
-                encode(
-                    self.make(
-                        SubmitOrder,
-                        order_id=child_id,
-                        symbol=parent.symbol,
-                        side=parent.side,
-                        qty=plan.qty,
-                        order_type=OrderType.MIDPOINT if midpoint else OrderType.LIMIT,
-                        limit_price=plan.limit_price,
-                        tif=TimeInForce.IOC,
-                        account=self.name,
-                        parent_id=parent.order_id,
-                        expire_ns=expire_ns,
-                    )
-                )
-            )
-            self.child_timers[child_id] = call_at_wall(
-                expire_ns + self.grace_ns[plan.venue], self._on_child_timeout, work.key, child_id
-            )
-            self._route(
-                parent,
-                child_id,
-                plan.venue,
-                plan.qty,
-                plan.reason,
-                plan.limit_price,
-                parent.waves,
-                best_price=best,
-                quotes=quotes if index == 0 else [],
-            )
-        self.count("children.sent", len(plans))
-
-    # ------------------------------------------------------------------ children
-    def _report_handler(self, venue: str):  # type: ignore[no-untyped-def]
-        def handle(_identity: bytes | None, msg: Any, _recv_ns: int) -> None:
-            self._on_child_report(venue, msg)
-
-        return handle
-
-    def _on_child_report(self, venue: str, msg: Any) -> None:
-        if self.unresponsive.pop(venue, None) is not None:
-            log.info("%s: %s answers again", self.name, venue)
-        if isinstance(msg, Rejected | CancelRejected | OrderAccepted):
-            if not isinstance(msg, OrderAccepted):
-                self.count(f"children.{type(msg).__name__}")
-            return
-        key = self.child_owner.get(msg.order_id)
-        work = None if key is None else (self.working.get(key) or self.done.get(key))
-        if work is None:
-            return
-        parent = work.parent
-        child = parent.children[msg.order_id]
-        if isinstance(msg, OrderFilled):
-            self._on_child_fill(work, child, msg)
-            if msg.leaves_qty == 0:
-                self._child_done(work, child)
-            if work.parent.remaining == 0:
-                self._settle(work)
-            return
-        if isinstance(msg, OrderRejected) and msg.field == "expire_ns":
-            # It reached the venue too late: says nothing about the venue's liquidity.
-            self.count("children.expired")
-            self._child_done(work, child, learn=False)
-            return
-        if isinstance(msg, OrderCanceled) and child.limit_price and not child.abandoned:
-            # An IOC that came back short proves nothing more was there within its limit.
-            self.view.on_exhausted(venue, parent.symbol, parent.side, child.limit_price)
-        self._child_done(work, child)
-
-    def _on_child_fill(self, work: Working, child: Child, msg: OrderFilled) -> None:
-        parent = work.parent
-        self.view.on_own_fill(
-            child.venue,
-            parent.symbol,
-            parent.side,
-            msg.exec_id,
-            msg.fill_price,
-            msg.fill_qty,
-            time.time_ns(),
-        )
-        self.volume.on_own_fill(child.venue, msg.exec_id)
-        if not parent.fill(child.child_id, msg.fill_qty, msg.fill_price, msg.fee):
-            self.count("children.late_fills")
-            log.warning(
-                "%s: late fill of %d on %s for finished parent %s",
-                self.name,
-                msg.fill_qty,
-                child.venue,
-                parent.order_id,
-            )
-            return
-        payload = encode(
-            self.make(
-                OrderFilled,
-                order_id=parent.order_id,
-                symbol=parent.symbol,
-                side=parent.side,
-                fill_qty=msg.fill_qty,
-                fill_price=msg.fill_price,
-                cum_qty=parent.cum_qty,
-                leaves_qty=parent.remaining,
-                venue=msg.venue,
-                liquidity=msg.liquidity,
-                exec_id=msg.exec_id,
-                exec_ns=msg.exec_ns,
-                recv_ns=msg.recv_ns,
-                fee=msg.fee,
-                correlation_id=child.child_id,
-            )
-        )
-        self.reply_link(self.orders, work.identity).send(payload)
-        self.tape(payload)
-
-    def _child_done(self, work: Working, child: Child, *, learn: bool = True) -> None:
-        if not child.live:
-            return
-        work.parent.child_done(child.child_id)
-        self.child_owner.pop(child.child_id, None)
-        timer = self.child_timers.pop(child.child_id, None)
-        if timer is not None:
-            timer.cancel()
-        if learn:
-            self.rates.update(child.venue, child.qty, child.cum)
-            if child.kind == "dark" and child.cum < child.qty:
-                work.dry.add(child.venue)
-        if work.key in self.working and work.key not in self.pending_work:
-            # Reallocate at once, after this batch of reports (one wave for several reports).
-            self.pending_work.add(work.key)
-            asyncio.get_running_loop().call_soon(self._work, work.key)
-
-    def _on_child_timeout(self, key: str, child_id: str) -> None:
-        self.child_timers.pop(child_id, None)
-        work = self.working.get(key)
-        if work is None:
-            return
-        child = work.parent.children[child_id]
-        if not child.live or child.abandoned:
-            return
-        # The child expired at its venue and any report of it would have arrived by now: it can
-        # no longer execute (short of a venue frozen between matching and reporting: late fill).
-        self.count("children.timed_out")
-        self.unresponsive[child.venue] = time.time_ns()
-        timeout_ms = self.cfg.child_timeout_ms
-        grace_ms = self.grace_ns[child.venue] / 1e6
-        log.warning(
-            "%s: no report from %s for %s in %d ms + %.1f ms grace: expired, rerouting",
-            self.name,
-            child.venue,
-            child_id,
-            timeout_ms,
-            grace_ms,
-        )
-        why = (
-            f"timeout: no report in {timeout_ms} ms (expired at the venue) + {grace_ms:.1f} ms"
-            " grace; cancel sent, rerouting"
-        )
-        self._cancel_child(work, child, why)
-        work.parent.abandon(child_id)
-        self._work(key)
-
-    def _cancel_child(self, work: Working, child: Child, reason: str) -> None:
-        parent = work.parent
-        cancel = self.make(CancelOrder, order_id=child.child_id, symbol=parent.symbol)
-        self.destinations[child.venue].send(encode(cancel))
-        open_qty = max(1, child.qty - child.cum)
-        self._route(
-            parent, child.child_id, child.venue, open_qty, reason, child.limit_price, child.wave
-        )
-
-    def _route(
-        self,
-        parent: ParentOrder,
-        child_id: str,
-        venue: str,
-        qty: int,
-        reason: str,
-        limit_price: int | None,
-        wave: int,
-        **extra: Any,
-    ) -> None:
-        """One routing decision to the tape (the ``routes`` table)."""
-        self.tape(
-            self.make(
-                OrderRouted,
-                order_id=parent.order_id,
-                child_id=child_id,
-                destination=venue,
-                qty=qty,
-                reason=reason,
-                limit_price=limit_price,
-                strategy=parent.strategy,
-                wave=wave,
-                **extra,
-            )
-        )
 
     # ------------------------------------------------------------------ terminal
     def _settle(self, work: Working, cancel_reason: str = "canceled by client") -> bool:

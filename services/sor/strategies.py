@@ -13,14 +13,15 @@ and ``direct:<venue>`` (everything to one venue: the single-venue baseline).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from protocol.common import Side
+from protocol.common import OrderType, Side, Urgency
 from protocol.money import round_to_tick, tick_size
 from services.sor.core import (
-    Allocation,
+    VenueAllocation,
     VenueLevel,
     all_in_price,
     allocate_greedy,
@@ -30,8 +31,21 @@ from services.sor.core import (
 if TYPE_CHECKING:
     from config.scenario import SorConfig
 
-KINDS = ("greedy", "optimal", "min-impact", "fill-aware", "twap", "pov", "direct")
-TIME_SLICED = ("twap", "pov")
+
+class StrategyKind(enum.StrEnum):
+    """The head of a strategy name (``twap`` in ``twap:2000:4``): how a parent is worked."""
+
+    GREEDY = "greedy"
+    OPTIMAL = "optimal"
+    MIN_IMPACT = "min-impact"
+    FILL_AWARE = "fill-aware"
+    TWAP = "twap"
+    POV = "pov"
+    DIRECT = "direct"
+
+
+KINDS = tuple(StrategyKind)
+TIME_SLICED = (StrategyKind.TWAP, StrategyKind.POV)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +53,7 @@ class Strategy:
     """A parsed strategy name; ``horizon_ms``/``slices``/``rate`` are 0 for 'the config default'."""
 
     name: str
-    kind: str
+    kind: StrategyKind
     venue: str | None = None
     horizon_ms: int = 0
     slices: int = 0
@@ -50,7 +64,11 @@ class Strategy:
         return self.kind in TIME_SLICED
 
 
-URGENCY_STRATEGIES = {"high": "optimal", "normal": "greedy", "low": "twap"}
+URGENCY_STRATEGIES: dict[str, StrategyKind] = {
+    Urgency.HIGH: StrategyKind.OPTIMAL,
+    Urgency.NORMAL: StrategyKind.GREEDY,
+    Urgency.LOW: StrategyKind.TWAP,
+}
 
 
 def strategy_for(name: str | None, urgency: str | None) -> str | None:
@@ -61,33 +79,35 @@ def strategy_for(name: str | None, urgency: str | None) -> str | None:
     """
     if name:
         return name
-    return URGENCY_STRATEGIES.get(str(urgency)) if urgency is not None else None
+    kind = URGENCY_STRATEGIES.get(str(urgency)) if urgency is not None else None
+    return None if kind is None else kind.value
 
 
 def parse_strategy(name: str | None, destinations: Iterable[str]) -> Strategy:
     """Parse a strategy name; raises ``ValueError`` naming what is wrong (``greedy`` if None)."""
     if not name:
-        return Strategy("greedy", "greedy")
+        return Strategy("greedy", StrategyKind.GREEDY)
     head, _, rest = name.partition(":")
     known = f"known: {', '.join(KINDS[:-1])}, direct:<venue>"
     if head not in KINDS:
         raise ValueError(f"unknown strategy {name!r} ({known})")
-    if head == "direct":
+    kind = StrategyKind(head)
+    if kind is StrategyKind.DIRECT:
         if rest not in set(destinations):
             raise ValueError(f"{name!r}: no venue or dark pool named {rest!r}")
-        return Strategy(name, "direct", venue=rest)
+        return Strategy(name, kind, venue=rest)
     if not rest:
-        return Strategy(name, head)
+        return Strategy(name, kind)
     try:
         numbers = [int(part) for part in rest.split(":")]
     except ValueError:
         raise ValueError(f"{name!r}: parameters must be integers") from None
-    if head == "twap" and len(numbers) <= 2 and all(n > 0 for n in numbers):
+    if kind is StrategyKind.TWAP and len(numbers) <= 2 and all(n > 0 for n in numbers):
         return Strategy(
-            name, "twap", horizon_ms=numbers[0], slices=numbers[1] if len(numbers) > 1 else 0
+            name, kind, horizon_ms=numbers[0], slices=numbers[1] if len(numbers) > 1 else 0
         )
-    if head == "pov" and len(numbers) == 1 and 0 < numbers[0] < 100:
-        return Strategy(name, "pov", rate=numbers[0] / 100)
+    if kind is StrategyKind.POV and len(numbers) == 1 and 0 < numbers[0] < 100:
+        return Strategy(name, kind, rate=numbers[0] / 100)
     raise ValueError(f"{name!r}: expected twap:<horizon_ms>[:<slices>] or pov:<percent 1-99>")
 
 
@@ -126,7 +146,7 @@ class ChildPlan:
     venue: str
     qty: int
     limit_price: int | None
-    order_type: str
+    order_type: OrderType
     kind: str
     reason: str
 
@@ -181,7 +201,7 @@ def twap_target(qty: int, elapsed_ns: int, horizon_ns: int, slices: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class SliceStep:
     """A time-sliced parent now: cumulative shares allowed, and when to look again (``None``: the
     horizon is over)."""
 
@@ -189,9 +209,11 @@ class Step:
     next_in_ns: int | None
 
 
-def schedule(strategy: Strategy, cfg: SorConfig, qty: int, elapsed_ns: int, others: int) -> Step:
+def schedule(
+    strategy: Strategy, cfg: SorConfig, qty: int, elapsed_ns: int, others: int
+) -> SliceStep:
     """TWAP: the slices open so far; POV: ``rate`` of the ``others`` volume traded since arrival."""
-    if strategy.kind == "twap":
+    if strategy.kind is StrategyKind.TWAP:
         horizon_ns = (strategy.horizon_ms or cfg.twap_horizon_ms) * 1_000_000
         slices = strategy.slices or cfg.twap_slices
         target = twap_target(qty, elapsed_ns, horizon_ns, slices)
@@ -201,8 +223,8 @@ def schedule(strategy: Strategy, cfg: SorConfig, qty: int, elapsed_ns: int, othe
         target = pov_target(qty, others, strategy.rate or cfg.pov_rate)
         interval_ns = cfg.pov_interval_ms * 1_000_000
     if elapsed_ns >= horizon_ns:
-        return Step(target, None)
-    return Step(target, min(interval_ns - elapsed_ns % interval_ns, horizon_ns - elapsed_ns))
+        return SliceStep(target, None)
+    return SliceStep(target, min(interval_ns - elapsed_ns % interval_ns, horizon_ns - elapsed_ns))
 
 
 def pov_target(qty: int, market_volume: int, rate: float) -> int:
@@ -217,7 +239,7 @@ def allocate_min_impact(
     lit: Sequence[VenueLevel],
     dark: Sequence[VenueLevel],
     limit_price: int | None,
-) -> Allocation:
+) -> VenueAllocation:
     """The dark part of a dark-first allocation: never at a worse price than lit it skips.
 
     Plans the cheapest lit-only fill of ``qty`` (all-in prices), then walks the dark levels
@@ -266,9 +288,9 @@ def allocate_min_impact(
         )
     total = sum(lvl.qty for lvl in chosen)
     if total == 0:
-        return Allocation((), 0, qty, 0, None)
+        return VenueAllocation((), 0, qty, 0, None)
     dark_only = allocate_optimal(side, total, chosen, limit_price)
-    return Allocation(
+    return VenueAllocation(
         dark_only.children,
         total,
         qty - total,
@@ -280,35 +302,33 @@ def allocate_min_impact(
 def plan_wave(strategy: Strategy, wave: WaveInput, rates: FillRates) -> list[ChildPlan]:
     """The children of the next wave for ``strategy`` (``twap``/``pov`` slices use ``optimal``)."""
     match strategy.kind:
-        case "direct":
+        case StrategyKind.DIRECT:
             return _plan_direct(strategy, wave)
-        case "min-impact":
+        case StrategyKind.MIN_IMPACT:
             return _plan_min_impact(wave)
-        case "fill-aware":
+        case StrategyKind.FILL_AWARE:
             return _plan_fill_aware(wave, rates)
-        case "greedy":
-            return _plan_sweep("greedy", wave)
-        case _:
-            return _plan_sweep(
-                strategy.kind if strategy.kind == "optimal" else f"{strategy.kind}/optimal", wave
-            )
+        case StrategyKind.GREEDY | StrategyKind.OPTIMAL:
+            return _plan_sweep(strategy.kind.value, wave)
+        case _:  # time slices (twap, pov) are swept optimally
+            return _plan_sweep(f"{strategy.kind}/optimal", wave)
 
 
 def _probes(wave: WaveInput, qty_for: dict[str, int], cap: int | None, why: str) -> list[ChildPlan]:
     return [
-        ChildPlan(pool.name, qty_for[pool.name], cap, "midpoint", "dark", why)
+        ChildPlan(pool.name, qty_for[pool.name], cap, OrderType.MIDPOINT, "dark", why)
         for pool in wave.probe
         if qty_for.get(pool.name, 0) >= max(1, pool.min_qty)
     ]
 
 
-def _children(allocation: Allocation, kinds: dict[str, str], label: str) -> list[ChildPlan]:
+def _children(allocation: VenueAllocation, kinds: dict[str, str], label: str) -> list[ChildPlan]:
     return [
         ChildPlan(
             c.venue,
             c.qty,
             c.limit_price,
-            "limit",
+            OrderType.LIMIT,
             kinds.get(c.venue, "lit"),
             f"{label}: {c.levels} level(s) shown",
         )

@@ -38,10 +38,10 @@ from services.venue.book_types import (
     FILLED,
     PARTIALLY_FILLED_RESTED,
     RESTED,
+    BookLevel,
     BookOrder,
     BookSide,
     Fill,
-    Level,
     SubmitResult,
     rejected,
 )
@@ -358,7 +358,7 @@ class OrderBook:
         key = own.sign * price
         level = own.levels.get(key)
         if level is None:
-            level = own.levels[key] = Level(own, price, key)
+            level = own.levels[key] = BookLevel(own, price, key)
             insort(own.keys, key)
         self._seq += 1
         tail = level.tail

@@ -1,7 +1,7 @@
 """Data structures of the lit matching core (``services.venue.book``): orders, levels, fills.
 
 All are ``__slots__`` classes with positional constructors because the book builds them on its
-hot path. ``Level`` and ``BookSide`` are the book's internals; ``BookOrder`` (read-only to
+hot path. ``BookLevel`` and ``BookSide`` are the book's internals; ``BookOrder`` (read-only to
 callers), ``Fill`` and ``SubmitResult`` are what it hands out.
 """
 
@@ -49,7 +49,7 @@ class BookOrder:
         arrival_seq: int,
         ts_ns: int,
         post_only: bool,
-        level: Level,
+        level: BookLevel,
         prev: BookOrder | None,
     ) -> None:
         self.order_id = order_id
@@ -71,7 +71,7 @@ class BookOrder:
         )
 
 
-class Level:
+class BookLevel:
     """One price level of one side: a FIFO of orders and their total leaves.
 
     ``key`` is the price signed so that a larger key is always a better price for this side
@@ -108,7 +108,7 @@ class BookSide:
     def __init__(self, side: Side) -> None:
         self.side = side
         self.sign = side.sign
-        self.levels: dict[int, Level] = {}
+        self.levels: dict[int, BookLevel] = {}
         self.keys: list[int] = []
 
     def can_fill(self, limit_key: int, account: str, qty: int) -> bool:

@@ -22,7 +22,6 @@ from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
-    OrderFilled,
     ReplaceOrder,
     SubmitOrder,
 )
@@ -63,7 +62,7 @@ class Venue(Service):
                 self.books[symbol].submit(
                     f"seed|{index}|{symbol}",
                     "seed",
-                    Side(seed.side),
+                    seed.side,
                     seed.qty,
                     OrderType.LIMIT,
                     to_micros(seed.price),
@@ -190,23 +189,21 @@ class Venue(Service):
             if owner is None:
                 continue
             owner.cum_qty += fill.qty
-            filled = self.make(
-                OrderFilled,
-                order_id=owner.order_id,
-                symbol=symbol,
-                side=owner.side,
-                fill_qty=fill.qty,
-                fill_price=fill.price,
+            self.reply_filled(
+                self.reply_link(self.orders, owner.identity),
+                owner.order_id,
+                symbol,
+                owner.side,
+                fill.qty,
+                fill.price,
                 cum_qty=owner.cum_qty,
                 leaves_qty=leaves,
-                venue=self.name,
                 liquidity=liquidity,
                 exec_id=exec_id,
                 exec_ns=exec_ns,
                 recv_ns=owner.recv_ns,
                 fee=fee_per_share * fill.qty,
             )
-            self._send(owner.identity, encode(filled), tape=True)
             if leaves == 0:
                 del self.owners[key]
         self.seq += 1

@@ -18,6 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from protocol.common import Side
+from protocol.marketdata import NBBO
+
 SUBPENNY = 100  # $0.0001: price improvement granularity of internalised fills
 
 
@@ -32,12 +35,12 @@ class Economics:
     inventory_cost_per_1k: int = 0  # micro-dollars per share per 1,000 shares of position
 
 
-def inventory_charge(econ: Economics, is_buy: bool, position: int) -> float:
+def inventory_charge(econ: Economics, side: Side, position: int) -> float:
     """Per-share charge for the inventory risk a trade adds (negative when it reduces risk).
 
-    ``is_buy`` is the investor's side: an investor buy makes the wholesaler sell.
+    ``side`` is the investor's side: an investor buy makes the wholesaler sell.
     """
-    wholesaler_buys = not is_buy
+    wholesaler_buys = side is Side.SELL
     return (1 if wholesaler_buys else -1) * position * econ.inventory_cost_per_1k / 1000.0
 
 
@@ -51,13 +54,13 @@ def _floor_to(value: float, step: int) -> int:
 
 def internalization_price(
     econ: Economics,
-    is_buy: bool,
+    side: Side,
     bid: int,
     ask: int,
     adverse_per_share: float = 0.0,
     position: int = 0,
 ) -> int:
-    """Execution price for a retail order (``is_buy``: the investor buys): NBBO or better."""
+    """Execution price for a retail order (``side``: the investor's): NBBO or better."""
     mid = (bid + ask) / 2
     half = (ask - bid) / 2
     margin = max(econ.min_margin, econ.target_margin_share * half)
@@ -65,16 +68,16 @@ def internalization_price(
         margin
         + econ.pfof_per_share
         + max(0.0, adverse_per_share)
-        + inventory_charge(econ, is_buy, position)
+        + inventory_charge(econ, side, position)
     )
-    if is_buy:
+    if side is Side.BUY:
         return min(ask, _ceil_to(mid + required, SUBPENNY))
     return max(bid, _floor_to(mid - required, SUBPENNY))
 
 
 def auction_price(
     econ: Economics,
-    is_buy: bool,
+    side: Side,
     bid: int,
     ask: int,
     increment: int,
@@ -86,10 +89,10 @@ def auction_price(
     """The response price for an auction of a retail order, or ``None`` to decline."""
     mid = (bid + ask) / 2
     reservation = (
-        econ.auction_margin + max(0.0, adverse_per_share) + inventory_charge(econ, is_buy, position)
+        econ.auction_margin + max(0.0, adverse_per_share) + inventory_charge(econ, side, position)
     )
     keep = 1.0 / (1.0 + max(0.0, expected_rivals))
-    if is_buy:  # we sell to the investor: lower is better for them
+    if side is Side.BUY:  # we sell to the investor: lower is better for them
         floor = mid + reservation
         worst = ask if limit_price is None else min(ask, limit_price)
         if floor > worst:
@@ -222,10 +225,24 @@ class MarkoutEstimate:
         return max(0.0, mean - self.confidence * math.sqrt(variance / n))
 
 
-def fixed_spread_price(is_buy: bool, bid: int, ask: int, spread_bps: float) -> int:
+def fixed_spread_price(side: Side, bid: int, ask: int, spread_bps: float) -> int:
     """Mid plus/minus half a fixed spread in bps, never worse than the NBBO ($0.0001 grid)."""
     mid = (bid + ask) / 2
     half = mid * spread_bps / 2e4
-    if is_buy:
+    if side is Side.BUY:
         return min(ask, _ceil_to(mid + half, SUBPENNY))
     return max(bid, _floor_to(mid - half, SUBPENNY))
+
+
+def mid_of(nbbo: NBBO | None) -> float | None:
+    """The midpoint of a (usable, two-sided) NBBO, ``None`` without one."""
+    if nbbo is None:
+        return None
+    return (nbbo.bid_px + nbbo.ask_px) / 2  # type: ignore[operator]
+
+
+def within_limit(side: Side, price: int, limit_price: int | None) -> bool:
+    """Whether an execution at ``price`` respects the order's limit (none: any price does)."""
+    if limit_price is None:
+        return True
+    return price <= limit_price if side is Side.BUY else price >= limit_price

@@ -10,10 +10,12 @@ from dataclasses import dataclass, replace
 
 import zmq
 
+from config.scenario import WholesalerPricing, WholesalerSpec
 from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import PnlReport, Rejected
+from protocol.marketdata import NBBO
 from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
@@ -26,6 +28,7 @@ from protocol.orders import (
     SubmitOrder,
 )
 from services.feeds import Feed, NbboView
+from services.latency import Link
 from services.runtime import Service
 from services.wholesaler.core import (
     Accounts,
@@ -35,6 +38,8 @@ from services.wholesaler.core import (
     auction_price,
     fixed_spread_price,
     internalization_price,
+    mid_of,
+    within_limit,
 )
 
 
@@ -42,8 +47,21 @@ from services.wholesaler.core import (
 class PendingResponse:
     auction_id: str
     symbol: str
-    is_buy_retail: bool
+    side: Side  # the retail order's
     mid: float
+
+
+def economics(spec: WholesalerSpec) -> Economics:
+    """The pricing core's parameters from the scenario's dollars (micro-dollars)."""
+    return Economics(
+        pfof_per_share=to_micros(spec.pfof_per_share),
+        target_margin_share=spec.target_margin_share,
+        min_margin=to_micros(spec.min_margin_per_share),
+        auction_margin=to_micros(spec.auction_margin_per_share),
+        max_order_qty=spec.max_order_qty,
+        inventory_limit=spec.inventory_limit,
+        inventory_cost_per_1k=to_micros(spec.inventory_cost_per_1k),
+    )
 
 
 class Wholesaler(Service):
@@ -52,15 +70,7 @@ class Wholesaler(Service):
     async def _setup(self) -> None:
         spec = next(w for w in self.scenario.wholesalers if w.name == self.name)
         self.spec_w = spec
-        self.econ = Economics(
-            pfof_per_share=to_micros(spec.pfof_per_share),
-            target_margin_share=spec.target_margin_share,
-            min_margin=to_micros(spec.min_margin_per_share),
-            auction_margin=to_micros(spec.auction_margin_per_share),
-            max_order_qty=spec.max_order_qty,
-            inventory_limit=spec.inventory_limit,
-            inventory_cost_per_1k=to_micros(spec.inventory_cost_per_1k),
-        )
+        self.econ = economics(spec)
         self.accounts = Accounts()
         # Adverse selection is learned per channel: internalised flow, and auctions won (whose
         # price was set against the NBBO at the auction's start: the window's drift and the
@@ -117,8 +127,7 @@ class Wholesaler(Service):
 
     # ------------------------------------------------------------------ internalisation
     def _mid(self, symbol: str) -> float | None:
-        n = self.nbbo.usable(symbol)
-        return None if n is None else (n.bid_px + n.ask_px) / 2  # type: ignore[operator]
+        return mid_of(self.nbbo.usable(symbol))
 
     def _on_order(self, identity: bytes | None, msg: object, recv_ns: int) -> None:
         assert identity is not None
@@ -135,7 +144,8 @@ class Wholesaler(Service):
         assert isinstance(msg, SubmitOrder)
         if self.refuse_expired(link, msg):  # internalisation is immediate: receipt is enough
             return
-        decline = self._decline_reason(msg)
+        nbbo = self.nbbo.usable(msg.symbol)  # the one NBBO this order is priced and marked on
+        decline = self._decline_reason(msg, nbbo)
         if decline is not None:
             field, reason = decline
             if field is not None:
@@ -144,66 +154,54 @@ class Wholesaler(Service):
             self.reply_canceled(link, msg.order_id, msg.symbol, msg.qty, 0, reason)
             self.count("orders.declined")
             return
-        nbbo = self.nbbo.usable(msg.symbol)
-        assert nbbo is not None and nbbo.bid_px is not None and nbbo.ask_px is not None
-        is_buy = msg.side is Side.BUY
+        assert nbbo is not None
+        self._internalize(link, msg, nbbo, recv_ns)
+
+    def _internalize(self, link: Link, msg: SubmitOrder, nbbo: NBBO, recv_ns: int) -> None:
+        """Fill the whole order at our price, or cancel it if its limit does not reach it."""
+        assert nbbo.bid_px is not None and nbbo.ask_px is not None
         rate = (
             self.econ.pfof_per_share
             if msg.pfof_rate is None
             else min(self.econ.pfof_per_share, msg.pfof_rate)
         )
-        econ = (
-            self.econ
-            if rate == self.econ.pfof_per_share
-            else replace(self.econ, pfof_per_share=rate)
-        )
-        if self.spec_w.pricing == "fixed_spread":
-            price = fixed_spread_price(
-                is_buy, nbbo.bid_px, nbbo.ask_px, self.spec_w.fixed_spread_bps
-            )
-        else:
-            price = internalization_price(
-                econ,
-                is_buy,
-                nbbo.bid_px,
-                nbbo.ask_px,
-                self.adverse[msg.symbol].charge,
-                self.accounts.inventory.get(msg.symbol, 0),
-            )
-        if msg.limit_price is not None and (
-            price > msg.limit_price if is_buy else price < msg.limit_price
-        ):
+        price = self._price(msg, rate, nbbo.bid_px, nbbo.ask_px)
+        if not within_limit(msg.side, price, msg.limit_price):
             self.reply_canceled(
                 link, msg.order_id, msg.symbol, msg.qty, 0, "limit not marketable at our price"
             )
             return
         mid = (nbbo.bid_px + nbbo.ask_px) / 2
         pfof = rate * msg.qty
-        self.accounts.trade(
-            msg.symbol, -msg.qty if is_buy else msg.qty, price, mid, hedge=False, pfof=pfof
-        )
+        signed = -msg.qty if msg.side is Side.BUY else msg.qty  # we take the other side
+        self.accounts.trade(msg.symbol, signed, price, mid, hedge=False, pfof=pfof)
         self.exec_seq += 1
-        filled = self.make(
-            OrderFilled,
-            order_id=msg.order_id,
-            symbol=msg.symbol,
-            side=msg.side,
-            fill_qty=msg.qty,
-            fill_price=price,
-            cum_qty=msg.qty,
-            leaves_qty=0,
-            venue=self.name,
-            liquidity=Liquidity.INTERNALIZED,
-            exec_id=f"{self.name}-{self.exec_seq}",
-            exec_ns=time.time_ns(),
-            recv_ns=recv_ns,
+        self.reply_filled(
+            link, msg.order_id, msg.symbol, msg.side, msg.qty, price,
+            cum_qty=msg.qty, leaves_qty=0, liquidity=Liquidity.INTERNALIZED,
+            exec_id=f"{self.name}-{self.exec_seq}", exec_ns=time.time_ns(), recv_ns=recv_ns,
             pfof=pfof,
-        )
-        payload = encode(filled)
-        link.send(payload)
-        self.tape(payload)
+        )  # fmt: skip
         self.count("orders.internalized")
-        self._after_trade(msg.symbol, -msg.qty if is_buy else msg.qty)
+        self._after_trade(msg.symbol, signed, nbbo)
+
+    def _price(self, msg: SubmitOrder, rate: int, bid: int, ask: int) -> int:
+        """Our price for the order, with the broker's PFOF ``rate`` (at most our standard one)."""
+        if self.spec_w.pricing == WholesalerPricing.FIXED_SPREAD:
+            return fixed_spread_price(msg.side, bid, ask, self.spec_w.fixed_spread_bps)
+        econ = (
+            self.econ
+            if rate == self.econ.pfof_per_share
+            else replace(self.econ, pfof_per_share=rate)
+        )
+        return internalization_price(
+            econ,
+            msg.side,
+            bid,
+            ask,
+            self.adverse[msg.symbol].charge,
+            self.accounts.inventory.get(msg.symbol, 0),
+        )
 
     def _on_scorecard(self, card: RoutingScorecard) -> None:
         """Routing pressure: a poor review costs margin; a good one lets it recover."""
@@ -222,12 +220,13 @@ class Wholesaler(Service):
         self.econ = replace(self.econ, target_margin_share=share)
         self.count("scorecards")
 
-    def _decline_reason(self, msg: SubmitOrder) -> tuple[str | None, str] | None:
+    def _decline_reason(self, msg: SubmitOrder, nbbo: NBBO | None) -> tuple[str | None, str] | None:
+        """``(field, reason)`` to reject (a field) or decline (no field) the order, else None."""
         if msg.symbol not in self.adverse:
             return "symbol", f"unknown symbol {msg.symbol!r}"
         if msg.order_type is OrderType.MIDPOINT:
             return "order_type", "midpoint orders are not internalised"
-        if self.nbbo.usable(msg.symbol) is None:
+        if nbbo is None:
             return None, "no valid NBBO (one-sided, locked or crossed)"
         if self.spec_w.fill_rate < 1.0 and self.fill_rng.random() >= self.spec_w.fill_rate:
             return None, "declined (fill rate)"
@@ -240,10 +239,13 @@ class Wholesaler(Service):
             return None, "inventory limit"
         return None
 
-    def _after_trade(self, symbol: str, signed_qty: int, auction_mid: float | None = None) -> None:
-        """Schedule the fill's markout and hedge if needed. An auction fill (``auction_mid``:
-        the mid its bid was priced against) is marked from that mid, in the auction channel."""
-        mid = self._mid(symbol) if auction_mid is None else auction_mid
+    def _after_trade(
+        self, symbol: str, signed_qty: int, nbbo: NBBO | None, auction_mid: float | None = None
+    ) -> None:
+        """Schedule the fill's markout and hedge if needed (``nbbo``: the usable NBBO now). An
+        auction fill (``auction_mid``: the mid its bid was priced against) is marked from that
+        mid, in the auction channel."""
+        mid = mid_of(nbbo) if auction_mid is None else auction_mid
         if mid is not None:
             asyncio.get_running_loop().call_later(
                 self.spec_w.markout_horizon_ms / 1e3,
@@ -253,7 +255,7 @@ class Wholesaler(Service):
                 mid,
                 auction_mid is not None,
             )
-        self._maybe_hedge(symbol)
+        self._maybe_hedge(symbol, nbbo)
 
     def _markout(self, symbol: str, signed_qty: int, mid_before: float, auction: bool) -> None:
         """Adverse selection: how far the mid moved against the position after the fill.
@@ -272,11 +274,10 @@ class Wholesaler(Service):
         self.count(f"{prefix}markouts")
 
     # ------------------------------------------------------------------ hedging
-    def _maybe_hedge(self, symbol: str) -> None:
+    def _maybe_hedge(self, symbol: str, nbbo: NBBO | None) -> None:
         position = self.accounts.inventory.get(symbol, 0)
         if abs(position) <= self.spec_w.hedge_threshold or symbol in self.hedging:
             return
-        nbbo = self.nbbo.usable(symbol)
         if nbbo is None:
             return
         qty = abs(position) - self.spec_w.hedge_threshold // 2
@@ -325,14 +326,14 @@ class Wholesaler(Service):
             return
         if self.participation_rng.random() > self.spec_w.auction_participation:
             return
-        is_buy = msg.side is Side.BUY
-        position = self.accounts.inventory.get(msg.symbol, 0) + (-msg.qty if is_buy else msg.qty)
+        signed = -msg.qty if msg.side is Side.BUY else msg.qty
+        position = self.accounts.inventory.get(msg.symbol, 0) + signed
         if msg.symbol not in self.adverse or abs(position) > self.econ.inventory_limit:
             return
         qty = min(msg.qty, self.econ.max_order_qty)
         price = auction_price(
             self.econ,
-            is_buy,
+            msg.side,
             msg.nbbo_bid,
             msg.nbbo_ask,
             msg.increment,
@@ -346,7 +347,7 @@ class Wholesaler(Service):
             return
         response_id = f"{self.name}-r{msg.auction_id}"
         self.responses[response_id] = PendingResponse(
-            msg.auction_id, msg.symbol, is_buy, (msg.nbbo_bid + msg.nbbo_ask) / 2
+            msg.auction_id, msg.symbol, msg.side, (msg.nbbo_bid + msg.nbbo_ask) / 2
         )
         response = self.make(
             SubmitAuctionResponse,
@@ -363,7 +364,8 @@ class Wholesaler(Service):
         match msg:
             case OrderFilled():
                 pending = self.responses.get(msg.order_id)
-                mid = self._mid(msg.symbol) or (pending.mid if pending else float(msg.fill_price))
+                nbbo = self.nbbo.usable(msg.symbol)
+                mid = mid_of(nbbo) or (pending.mid if pending else float(msg.fill_price))
                 signed = msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
                 self.accounts.trade(
                     msg.symbol, signed, msg.fill_price, mid, hedge=False, fee=msg.fee
@@ -371,7 +373,9 @@ class Wholesaler(Service):
                 self.count("auctions.won_shares", msg.fill_qty)
                 if msg.leaves_qty == 0:
                     self.responses.pop(msg.order_id, None)
-                self._after_trade(msg.symbol, signed, auction_mid=pending.mid if pending else mid)
+                self._after_trade(
+                    msg.symbol, signed, nbbo, auction_mid=pending.mid if pending else mid
+                )
             case OrderCanceled():
                 self.responses.pop(msg.order_id, None)
             case OrderRejected():

@@ -18,7 +18,7 @@ import zmq
 import zmq.asyncio
 
 from config.runconfig import RunConfig
-from config.scenario import load_scenario
+from config.scenario import REGIMES, load_scenario
 from orchestration.launcher import Lab
 from orchestration.streams import generate_stream, validate_rows, write_stream
 from orchestration.tape import build_tables, read_tape
@@ -28,7 +28,6 @@ from protocol.control import InjectionDone
 from protocol.orders import SubmitOrder
 from tests.helpers import eventually
 
-REGIMES = ["pfof", "pfof-capped", "weighted", "auction", "hybrid", "best-ex", "commission"]
 ORDERS = 420
 RATE = 140.0
 
@@ -117,14 +116,15 @@ async def poison_tape(config: RunConfig) -> None:
 
 async def run_default_lab(runs: Path) -> LabRun:
     scenario = msgspec.structs.replace(
-        load_scenario(), broker=msgspec.structs.replace(load_scenario().broker, regimes=REGIMES)
+        load_scenario(),
+        broker=msgspec.structs.replace(load_scenario().broker, regimes=list(REGIMES)),
     )
     lab = Lab(scenario, runs_root=runs)
     try:
         await lab.start()
         probes = await lab.guard(probe_endpoints(lab.config))
         await lab.guard(poison_tape(lab.config))
-        rows = generate_stream(scenario, REGIMES, orders=ORDERS, rate_per_s=RATE, seed=7)
+        rows = generate_stream(scenario, list(REGIMES), orders=ORDERS, rate_per_s=RATE, seed=7)
         validate_rows(rows, scenario)
         done = await lab.inject(write_stream(rows, lab.run_dir / "stream.csv"), timeout_s=30)
         recorder = lab.procs[scenario.recorder]

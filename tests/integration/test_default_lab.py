@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from config.scenario import REGIMES
 from protocol.control import PnlReport, Rejected
 from protocol.orders import OrderCanceled, OrderFilled, OrderRejected
 from tests.helpers import pid_alive
 
-from .conftest import ORDERS, REGIMES, LabRun
+from .conftest import ORDERS, LabRun
 
 
 def test_lab_runs_every_role_as_its_own_process(default_lab_run: LabRun) -> None:

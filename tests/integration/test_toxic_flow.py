@@ -187,8 +187,8 @@ def test_wholesaler_facing_informed_flow_learns_adverse_selection_and_widens(
         inventory_limit=spec.inventory_limit,
     )
     bid, ask = 49_900_000, 50_100_000  # wide enough that neither price is capped at the NBBO
-    calm = internalization_price(econ, True, bid, ask, max(adverse_uninformed, 0))
-    toxic = internalization_price(econ, True, bid, ask, adverse_informed)
+    calm = internalization_price(econ, Side.BUY, bid, ask, max(adverse_uninformed, 0))
+    toxic = internalization_price(econ, Side.BUY, bid, ask, adverse_informed)
     assert toxic > calm
 
 

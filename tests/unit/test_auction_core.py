@@ -8,18 +8,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.common import Side
+from protocol.common import OrderType, Side
 from services.auction.core import (
     AuctionResponse,
     AuctionSpec,
     Clearing,
     RemainderPlan,
     RemainderPolicy,
+    admission_error,
     clear,
     improvement_per_share,
     plan_remainder,
+    remainder_worst_price,
     validate_response,
 )
+from tests.helpers import market_order
 
 BID = 100_000_000  # $100.00
 ASK = 100_010_000  # $100.01
@@ -318,3 +321,44 @@ def test_clear_any_responses_respects_qty_nbbo_limit_and_priority(
     # A remainder means every valid response was used up.
     if clearing.remainder_qty:
         assert len(clearing.allocations) == clearing.responses
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "best", "far", "expected"),
+    [
+        (Side.BUY, None, 100, 110, 100),  # the auction's best price
+        (Side.BUY, None, None, 110, 110),  # nobody responded: the NBBO's far side
+        (Side.BUY, 95, 100, 110, 95),  # never beyond the buyer's limit
+        (Side.BUY, 105, 100, 110, 100),  # a looser limit keeps the auction price
+        (Side.SELL, 105, 100, 90, 105),  # never below the seller's limit
+        (Side.SELL, None, None, 90, 90),
+        (Side.BUY, 95, None, None, None),  # no reference at all: the order keeps its terms
+    ],
+)
+def test_remainder_worst_price(
+    side: Side, limit: int | None, best: int | None, far: int | None, expected: int | None
+) -> None:
+    assert remainder_worst_price(side, limit, best, far) == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({}, None),
+        ({"expire_ns": 1_100}, None),  # still valid when the window closes at 1_000
+        ({"expire_ns": 1_000}, "expire_ns: expires before the auction window (0.0009 ms)"),
+        ({"symbol": "NOPE"}, "symbol: cannot auction this symbol"),
+        (
+            {"order_type": OrderType.MIDPOINT, "limit_price": 1_000_000},
+            "order_type: cannot auction this order_type",
+        ),
+    ],
+    ids=["valid", "expires-after-window", "expires-in-window", "symbol", "midpoint"],
+)
+def test_admission_error_names_the_field(change: dict[str, object], expected: str | None) -> None:
+    error = admission_error(market_order(**change), ["ACME"], start_ns=100, window_ns=900)
+
+    if expected is None:
+        assert error is None
+    else:
+        assert error is not None and error.startswith(expected)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol.common import Side
 from services.darkpool.core import DarkBook, DarkFill, midpoint
 
 BID = 100_000_000  # $100.00
@@ -15,8 +16,8 @@ MID = 100_010_000  # $100.01
 
 def book_with(*orders: tuple[str, str, bool, int, int | None, int]) -> DarkBook:
     book = DarkBook("ACME")
-    for key, account, is_buy, qty, limit_price, min_qty in orders:
-        book.add(key, account, is_buy, qty, limit_price, min_qty)
+    for key, account, side, qty, limit_price, min_qty in orders:
+        book.add(key, account, side, qty, limit_price, min_qty)
     return book
 
 
@@ -61,7 +62,9 @@ def test_midpoint_bid_at_or_above_ask_without_flags_returns_none() -> None:
 
 
 def test_cross_buy_and_sell_fills_at_midpoint() -> None:
-    book = book_with(("b1", "alice", True, 300, None, 0), ("s1", "bob", False, 200, None, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 300, None, 0), ("s1", "bob", Side.SELL, 200, None, 0)
+    )
 
     fills = book.cross(MID)
 
@@ -73,7 +76,7 @@ def test_cross_buy_and_sell_fills_at_midpoint() -> None:
 
 def test_cross_price_is_the_mid_passed_in_not_the_limits() -> None:
     book = book_with(
-        ("b1", "alice", True, 100, 100_050_000, 0), ("s1", "bob", False, 100, 99_950_000, 0)
+        ("b1", "alice", Side.BUY, 100, 100_050_000, 0), ("s1", "bob", Side.SELL, 100, 99_950_000, 0)
     )
 
     fills = book.cross(100_003_000)
@@ -82,7 +85,9 @@ def test_cross_price_is_the_mid_passed_in_not_the_limits() -> None:
 
 
 def test_cross_mid_none_trades_nothing() -> None:
-    book = book_with(("b1", "alice", True, 100, None, 0), ("s1", "bob", False, 100, None, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 100, None, 0), ("s1", "bob", Side.SELL, 100, None, 0)
+    )
 
     fills = book.cross(None)
 
@@ -92,20 +97,24 @@ def test_cross_mid_none_trades_nothing() -> None:
 
 
 def test_cross_buys_only_trades_nothing() -> None:
-    book = book_with(("b1", "alice", True, 100, None, 0), ("b2", "bob", True, 100, None, 0))
+    book = book_with(("b1", "alice", Side.BUY, 100, None, 0), ("b2", "bob", Side.BUY, 100, None, 0))
 
     assert book.cross(MID) == []
     assert [o.leaves for o in book.buys] == [100, 100]
 
 
 def test_cross_sells_only_trades_nothing() -> None:
-    book = book_with(("s1", "alice", False, 100, None, 0), ("s2", "bob", False, 100, None, 0))
+    book = book_with(
+        ("s1", "alice", Side.SELL, 100, None, 0), ("s2", "bob", Side.SELL, 100, None, 0)
+    )
 
     assert book.cross(MID) == []
 
 
 def test_cross_after_contra_canceled_trades_nothing() -> None:
-    book = book_with(("b1", "alice", True, 100, None, 0), ("s1", "bob", False, 100, None, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 100, None, 0), ("s1", "bob", Side.SELL, 100, None, 0)
+    )
     book.cancel("s1")
 
     assert book.cross(MID) == []
@@ -114,9 +123,9 @@ def test_cross_after_contra_canceled_trades_nothing() -> None:
 
 def test_cross_two_buys_fills_earlier_buy_first() -> None:
     book = book_with(
-        ("b1", "alice", True, 100, None, 0),
-        ("b2", "carol", True, 100, None, 0),
-        ("s1", "bob", False, 100, None, 0),
+        ("b1", "alice", Side.BUY, 100, None, 0),
+        ("b2", "carol", Side.BUY, 100, None, 0),
+        ("s1", "bob", Side.SELL, 100, None, 0),
     )
 
     fills = book.cross(MID)
@@ -127,9 +136,9 @@ def test_cross_two_buys_fills_earlier_buy_first() -> None:
 
 def test_cross_two_sells_fills_earlier_sell_first() -> None:
     book = book_with(
-        ("s1", "bob", False, 100, None, 0),
-        ("s2", "dave", False, 100, None, 0),
-        ("b1", "alice", True, 150, None, 0),
+        ("s1", "bob", Side.SELL, 100, None, 0),
+        ("s2", "dave", Side.SELL, 100, None, 0),
+        ("b1", "alice", Side.BUY, 150, None, 0),
     )
 
     fills = book.cross(MID)
@@ -143,34 +152,38 @@ def test_cross_two_sells_fills_earlier_sell_first() -> None:
 
 
 def test_cross_buy_limit_below_mid_does_not_trade() -> None:
-    book = book_with(("b1", "alice", True, 100, MID - 1, 0), ("s1", "bob", False, 100, None, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 100, MID - 1, 0), ("s1", "bob", Side.SELL, 100, None, 0)
+    )
 
     assert book.cross(MID) == []
 
 
 def test_cross_buy_limit_at_mid_trades() -> None:
-    book = book_with(("b1", "alice", True, 100, MID, 0), ("s1", "bob", False, 100, None, 0))
+    book = book_with(("b1", "alice", Side.BUY, 100, MID, 0), ("s1", "bob", Side.SELL, 100, None, 0))
 
     assert [f.qty for f in book.cross(MID)] == [100]
 
 
 def test_cross_sell_limit_above_mid_does_not_trade() -> None:
-    book = book_with(("b1", "alice", True, 100, None, 0), ("s1", "bob", False, 100, MID + 1, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 100, None, 0), ("s1", "bob", Side.SELL, 100, MID + 1, 0)
+    )
 
     assert book.cross(MID) == []
 
 
 def test_cross_sell_limit_at_mid_trades() -> None:
-    book = book_with(("b1", "alice", True, 100, None, 0), ("s1", "bob", False, 100, MID, 0))
+    book = book_with(("b1", "alice", Side.BUY, 100, None, 0), ("s1", "bob", Side.SELL, 100, MID, 0))
 
     assert [f.qty for f in book.cross(MID)] == [100]
 
 
 def test_cross_protected_buy_skipped_later_buy_fills() -> None:
     book = book_with(
-        ("b1", "alice", True, 100, MID - 10_000, 0),
-        ("b2", "carol", True, 100, None, 0),
-        ("s1", "bob", False, 100, None, 0),
+        ("b1", "alice", Side.BUY, 100, MID - 10_000, 0),
+        ("b2", "carol", Side.BUY, 100, None, 0),
+        ("s1", "bob", Side.SELL, 100, None, 0),
     )
 
     fills = book.cross(MID)
@@ -180,19 +193,25 @@ def test_cross_protected_buy_skipped_later_buy_fills() -> None:
 
 
 def test_cross_buy_min_qty_above_contra_size_does_not_trade() -> None:
-    book = book_with(("b1", "alice", True, 500, None, 300), ("s1", "bob", False, 200, None, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 500, None, 300), ("s1", "bob", Side.SELL, 200, None, 0)
+    )
 
     assert book.cross(MID) == []
 
 
 def test_cross_sell_min_qty_above_contra_size_does_not_trade() -> None:
-    book = book_with(("b1", "alice", True, 200, None, 0), ("s1", "bob", False, 500, None, 300))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 200, None, 0), ("s1", "bob", Side.SELL, 500, None, 300)
+    )
 
     assert book.cross(MID) == []
 
 
 def test_cross_min_qty_exactly_met_trades() -> None:
-    book = book_with(("b1", "alice", True, 300, None, 300), ("s1", "bob", False, 500, None, 300))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 300, None, 300), ("s1", "bob", Side.SELL, 500, None, 300)
+    )
 
     fills = book.cross(MID)
 
@@ -201,9 +220,9 @@ def test_cross_min_qty_exactly_met_trades() -> None:
 
 def test_cross_min_qty_skips_small_contra_and_takes_larger_one() -> None:
     book = book_with(
-        ("s1", "bob", False, 200, None, 0),
-        ("s2", "dave", False, 400, None, 0),
-        ("b1", "alice", True, 500, None, 300),
+        ("s1", "bob", Side.SELL, 200, None, 0),
+        ("s2", "dave", Side.SELL, 400, None, 0),
+        ("b1", "alice", Side.BUY, 500, None, 300),
     )
 
     fills = book.cross(MID)
@@ -214,16 +233,18 @@ def test_cross_min_qty_skips_small_contra_and_takes_larger_one() -> None:
 
 
 def test_cross_same_account_never_crosses() -> None:
-    book = book_with(("b1", "alice", True, 100, None, 0), ("s1", "alice", False, 100, None, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 100, None, 0), ("s1", "alice", Side.SELL, 100, None, 0)
+    )
 
     assert book.cross(MID) == []
 
 
 def test_cross_same_account_skipped_other_account_fills() -> None:
     book = book_with(
-        ("s1", "alice", False, 100, None, 0),
-        ("s2", "bob", False, 100, None, 0),
-        ("b1", "alice", True, 100, None, 0),
+        ("s1", "alice", Side.SELL, 100, None, 0),
+        ("s2", "bob", Side.SELL, 100, None, 0),
+        ("b1", "alice", Side.BUY, 100, None, 0),
     )
 
     fills = book.cross(MID)
@@ -232,29 +253,33 @@ def test_cross_same_account_skipped_other_account_fills() -> None:
     assert book.orders["s1"].leaves == 100
 
 
-@pytest.mark.parametrize(("aggressor", "expected"), [("b1", True), ("s1", False), (None, None)])
+@pytest.mark.parametrize(
+    ("aggressor", "expected"), [("b1", Side.BUY), ("s1", Side.SELL), (None, None)]
+)
 def test_cross_aggressor_key_sets_aggressor_side(
-    aggressor: str | None, expected: bool | None
+    aggressor: str | None, expected: Side | None
 ) -> None:
-    book = book_with(("b1", "alice", True, 100, None, 0), ("s1", "bob", False, 100, None, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 100, None, 0), ("s1", "bob", Side.SELL, 100, None, 0)
+    )
 
     fills = book.cross(MID, aggressor=aggressor)
 
-    assert [f.aggressor_is_buy for f in fills] == [expected]
+    assert [f.aggressor for f in fills] == [expected]
 
 
 # --- add / cancel --------------------------------------------------------------------------
 
 
 def test_add_duplicate_key_raises_key_error() -> None:
-    book = book_with(("b1", "alice", True, 100, None, 0))
+    book = book_with(("b1", "alice", Side.BUY, 100, None, 0))
 
     with pytest.raises(KeyError, match="duplicate"):
-        book.add("b1", "bob", False, 100, None, 0)
+        book.add("b1", "bob", Side.SELL, 100, None, 0)
 
 
 def test_cancel_resting_order_returns_leaves() -> None:
-    book = book_with(("b1", "alice", True, 300, None, 0))
+    book = book_with(("b1", "alice", Side.BUY, 300, None, 0))
 
     assert book.cancel("b1") == 300
     assert book.buys == []
@@ -262,7 +287,9 @@ def test_cancel_resting_order_returns_leaves() -> None:
 
 
 def test_cancel_partially_filled_order_returns_remaining_leaves() -> None:
-    book = book_with(("b1", "alice", True, 300, None, 0), ("s1", "bob", False, 120, None, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 300, None, 0), ("s1", "bob", Side.SELL, 120, None, 0)
+    )
     book.cross(MID)
 
     assert book.cancel("b1") == 180
@@ -273,7 +300,9 @@ def test_cancel_unknown_key_returns_none() -> None:
 
 
 def test_cancel_fully_filled_order_returns_none() -> None:
-    book = book_with(("b1", "alice", True, 100, None, 0), ("s1", "bob", False, 100, None, 0))
+    book = book_with(
+        ("b1", "alice", Side.BUY, 100, None, 0), ("s1", "bob", Side.SELL, 100, None, 0)
+    )
     book.cross(MID)
 
     assert book.cancel("b1") is None
@@ -281,7 +310,7 @@ def test_cancel_fully_filled_order_returns_none() -> None:
 
 
 def test_cancel_twice_returns_none_second_time() -> None:
-    book = book_with(("s1", "bob", False, 100, None, 0))
+    book = book_with(("s1", "bob", Side.SELL, 100, None, 0))
 
     assert book.cancel("s1") == 100
     assert book.cancel("s1") is None
@@ -295,7 +324,7 @@ LIMITS = st.sampled_from([None, None, 99_990_000, MID, 100_030_000])
 add_ops = st.tuples(
     st.just("add"),
     st.sampled_from(ACCOUNTS),
-    st.booleans(),
+    st.sampled_from(Side),
     st.integers(1, 500),
     LIMITS,
     st.sampled_from([0, 0, 100, 300]),
@@ -329,10 +358,10 @@ def test_dark_book_random_operations_conserve_quantity_and_fill_at_mid(ops: list
     keys: list[str] = []
     for op in ops:
         match op:
-            case ("add", account, is_buy, qty, limit_price, min_qty):
+            case ("add", account, side, qty, limit_price, min_qty):
                 key = f"o{len(keys)}"
-                book.add(key, account, is_buy, qty, limit_price, min_qty)
-                added[key] = (key, account, is_buy, qty, limit_price, min_qty)
+                book.add(key, account, side, qty, limit_price, min_qty)
+                added[key] = (key, account, side, qty, limit_price, min_qty)
                 keys.append(key)
             case ("cancel", index):
                 if keys:
@@ -348,7 +377,7 @@ def test_dark_book_random_operations_conserve_quantity_and_fill_at_mid(ops: list
                     assert fill.price == mid
                     assert fill.qty > 0
                     buy, sell = added[fill.buy_key], added[fill.sell_key]
-                    assert buy[2] and not sell[2]
+                    assert buy[2] is Side.BUY and sell[2] is Side.SELL
                     assert buy[1] != sell[1]
                     assert buy[4] is None or buy[4] >= fill.price
                     assert sell[4] is None or sell[4] <= fill.price
@@ -386,10 +415,10 @@ def test_dark_book_random_operations_conserve_quantity_and_fill_at_mid(ops: list
 
 def test_cross_partly_filled_order_below_its_min_qty_can_still_trade_its_remainder() -> None:
     book = DarkBook("ACME")
-    book.add("b1", "acct-b", True, 300, None, 200)
-    book.add("s1", "acct-s", False, 200, None, 0)
+    book.add("b1", "acct-b", Side.BUY, 300, None, 200)
+    book.add("s1", "acct-s", Side.SELL, 200, None, 0)
     first = book.cross(100_000_000)
-    book.add("s2", "acct-t", False, 500, None, 0)
+    book.add("s2", "acct-t", Side.SELL, 500, None, 0)
 
     second = book.cross(100_000_000)
 
@@ -399,4 +428,4 @@ def test_cross_partly_filled_order_below_its_min_qty_can_still_trade_its_remaind
 
 def test_add_non_positive_qty_raises_naming_qty() -> None:
     with pytest.raises(ValueError, match="qty"):
-        DarkBook("ACME").add("b1", "acct", True, 0, None, 0)
+        DarkBook("ACME").add("b1", "acct", Side.BUY, 0, None, 0)

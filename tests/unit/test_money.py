@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from protocol.common import MAX_PRICE, Side
 from protocol.money import (
     CENT,
     MICROS_PER_DOLLAR,
     format_price,
+    price_improvement,
+    quote_improvement,
     round_to_micros,
     round_to_tick,
+    signed_improvement,
     tick_size,
     to_dollars,
     to_micros,
@@ -298,3 +305,46 @@ def test_tick_size_around_one_dollar_switches_at_one_dollar(price: int, expected
 
     # Assert
     assert tick == expected
+
+
+# --- price improvement ----------------------------------------------------------------------
+
+prices = st.integers(1, MAX_PRICE)
+distances = st.integers(-(10**9), 10**9)
+
+
+@given(prices, distances)
+def test_price_improvement_buy_and_sell_mirror_about_the_reference(ref: int, d: int) -> None:
+    # A buy d below the reference and a sell d above it are both d better for the customer.
+    assert price_improvement(Side.BUY, ref - d, ref) == d
+    assert price_improvement(Side.SELL, ref + d, ref) == d
+
+
+@given(prices, prices)
+def test_price_improvement_of_opposite_sides_at_one_price_cancel(price: int, ref: int) -> None:
+    assert price_improvement(Side.BUY, price, ref) == -price_improvement(Side.SELL, price, ref)
+
+
+def test_price_improvement_positive_is_better_for_the_customer() -> None:
+    assert price_improvement(Side.BUY, 99 * CENT, 100 * CENT) == CENT  # paid less
+    assert price_improvement(Side.SELL, 101 * CENT, 100 * CENT) == CENT  # received more
+    assert price_improvement(Side.BUY, 101 * CENT, 100 * CENT) == -CENT
+
+
+@given(prices, prices, prices)
+def test_quote_improvement_is_against_the_far_side(bid: int, ask: int, price: int) -> None:
+    assert quote_improvement(Side.BUY, price, bid, ask) == ask - price
+    assert quote_improvement(Side.SELL, price, bid, ask) == price - bid
+
+
+@given(st.lists(st.tuples(st.sampled_from(Side), prices, prices), min_size=1, max_size=20))
+def test_signed_improvement_vectorised_equals_the_scalar_form(
+    rows: list[tuple[Side, int, int]],
+) -> None:
+    sign = np.array([side.sign for side, _, _ in rows], dtype="int64")
+    price = np.array([p for _, p, _ in rows], dtype="int64")
+    ref = np.array([r for _, _, r in rows], dtype="int64")
+
+    vectorised = signed_improvement(sign, price, ref)
+
+    assert vectorised.tolist() == [price_improvement(s, p, r) for s, p, r in rows]

@@ -12,15 +12,15 @@ from protocol.common import Side
 from protocol.money import to_micros
 from services.sor import core as sor_core
 from services.sor.core import (
-    Allocation,
     ChildOrder,
+    VenueAllocation,
     VenueLevel,
     all_in_price,
     allocate_greedy,
     allocate_optimal,
 )
 
-Allocator = Callable[..., Allocation]
+Allocator = Callable[..., VenueAllocation]
 
 
 def level(venue: str, dollars: str, qty: int, kind: str = "lit", **extra: int) -> VenueLevel:
@@ -71,7 +71,7 @@ MINI_PROJECT_BOOK = [
 def test_allocate_greedy_mini_project_book_fills_at_100_0085() -> None:
     allocation = allocate_greedy(Side.BUY, 100_000, MINI_PROJECT_BOOK)
 
-    assert allocation == Allocation(
+    assert allocation == VenueAllocation(
         children=(
             ChildOrder("dark_b", 15_000, to_micros("99.99"), 1, 1_499_850_000_000),
             ChildOrder("lit_b", 25_000, to_micros("100.00"), 1, 2_500_000_000_000),
@@ -88,7 +88,7 @@ def test_allocate_greedy_mini_project_book_fills_at_100_0085() -> None:
 def test_allocate_optimal_mini_project_book_fills_at_100_0045() -> None:
     allocation = allocate_optimal(Side.BUY, 100_000, MINI_PROJECT_BOOK)
 
-    assert allocation == Allocation(
+    assert allocation == VenueAllocation(
         children=(
             ChildOrder("dark_b", 25_000, to_micros("100.00"), 2, 2_499_850_000_000),
             ChildOrder("lit_b", 45_000, to_micros("100.01"), 2, 4_500_200_000_000),
@@ -263,7 +263,7 @@ def test_allocate_optimal_too_many_run_combinations_raises(
 def test_allocate_empty_book_allocates_nothing(allocate: Allocator) -> None:
     allocation = allocate(Side.BUY, 500, [level("a", "10.00", 0)])
 
-    assert allocation == Allocation((), 0, 500, 0, None)
+    assert allocation == VenueAllocation((), 0, 500, 0, None)
 
 
 @pytest.mark.parametrize("allocate", [allocate_greedy, allocate_optimal])

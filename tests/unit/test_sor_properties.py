@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from protocol.common import Side
 from services.sor.core import (
-    Allocation,
     ChildOrder,
+    VenueAllocation,
     VenueLevel,
     all_in_price,
     allocate_greedy,
@@ -66,7 +66,7 @@ def sweep(
 
 
 def check_executable(
-    side: Side, qty: int, book: Sequence[VenueLevel], limit: int | None, allocation: Allocation
+    side: Side, qty: int, book: Sequence[VenueLevel], limit: int | None, allocation: VenueAllocation
 ) -> None:
     """Every child is one IOC that gets exactly what the allocation expects of it."""
     assert allocation.allocated_qty + allocation.unallocated_qty == qty
@@ -87,7 +87,7 @@ def check_executable(
         assert sweep(side, levels, child.qty, child.limit_price - side.sign)[0] < child.qty
 
 
-def cost_rank(side: Side, allocation: Allocation) -> int:
+def cost_rank(side: Side, allocation: VenueAllocation) -> int:
     """Smaller is better: cost for buys, minus net proceeds for sells."""
     return allocation.expected_cost * side.sign
 

@@ -13,8 +13,9 @@ from services.sor.core import VenueLevel, all_in_price, allocate_optimal
 from services.sor.strategies import (
     FillRates,
     Pool,
-    Step,
+    SliceStep,
     Strategy,
+    StrategyKind,
     WaveInput,
     allocate_min_impact,
     parse_strategy,
@@ -42,13 +43,13 @@ def wave(need: int, lit=LIT, dark=DARK, probe=(), limit=None, share=0.3, first=T
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        (None, Strategy("greedy", "greedy")),
-        ("optimal", Strategy("optimal", "optimal")),
-        ("twap", Strategy("twap", "twap")),
-        ("twap:3000", Strategy("twap:3000", "twap", horizon_ms=3000)),
-        ("twap:3000:6", Strategy("twap:3000:6", "twap", horizon_ms=3000, slices=6)),
-        ("pov:20", Strategy("pov:20", "pov", rate=0.2)),
-        ("direct:lit_a", Strategy("direct:lit_a", "direct", venue="lit_a")),
+        (None, Strategy("greedy", StrategyKind.GREEDY)),
+        ("optimal", Strategy("optimal", StrategyKind.OPTIMAL)),
+        ("twap", Strategy("twap", StrategyKind.TWAP)),
+        ("twap:3000", Strategy("twap:3000", StrategyKind.TWAP, horizon_ms=3000)),
+        ("twap:3000:6", Strategy("twap:3000:6", StrategyKind.TWAP, horizon_ms=3000, slices=6)),
+        ("pov:20", Strategy("pov:20", StrategyKind.POV, rate=0.2)),
+        ("direct:lit_a", Strategy("direct:lit_a", StrategyKind.DIRECT, venue="lit_a")),
     ],
 )
 def test_parse_strategy_known_names_parse(name: str | None, expected: Strategy) -> None:
@@ -209,7 +210,7 @@ def test_allocate_min_impact_never_worse_than_the_lit_it_skips(
 
 def test_plan_wave_greedy_first_wave_probes_pegged_pools_then_sweeps() -> None:
     plans = plan_wave(
-        Strategy("greedy", "greedy"),
+        Strategy("greedy", StrategyKind.GREEDY),
         wave(10_000, dark=(), probe=[Pool("p1"), Pool("p2", 2_000)]),
         FillRates(0.5),
     )
@@ -222,14 +223,18 @@ def test_plan_wave_greedy_first_wave_probes_pegged_pools_then_sweeps() -> None:
 
 def test_plan_wave_greedy_later_wave_does_not_probe() -> None:
     plans = plan_wave(
-        Strategy("greedy", "greedy"), wave(1_000, probe=[Pool("p1")], first=False), FillRates(0.5)
+        Strategy("greedy", StrategyKind.GREEDY),
+        wave(1_000, probe=[Pool("p1")], first=False),
+        FillRates(0.5),
     )
 
     assert all(p.order_type == "limit" for p in plans)
 
 
 def test_plan_wave_min_impact_sends_dark_only_first() -> None:
-    plans = plan_wave(Strategy("min-impact", "min-impact"), wave(100_000), FillRates(0.5))
+    plans = plan_wave(
+        Strategy("min-impact", StrategyKind.MIN_IMPACT), wave(100_000), FillRates(0.5)
+    )
 
     assert {p.venue for p in plans} == {"dark_a", "dark_b"}
     assert all(p.kind == "dark" for p in plans)
@@ -237,7 +242,7 @@ def test_plan_wave_min_impact_sends_dark_only_first() -> None:
 
 def test_plan_wave_min_impact_probe_capped_at_best_lit_price() -> None:
     plans = plan_wave(
-        Strategy("min-impact", "min-impact"),
+        Strategy("min-impact", StrategyKind.MIN_IMPACT),
         wave(1_000, dark=(), probe=[Pool("p1")]),
         FillRates(0.5),
     )
@@ -248,7 +253,9 @@ def test_plan_wave_min_impact_probe_capped_at_best_lit_price() -> None:
 
 
 def test_plan_wave_min_impact_nothing_dark_goes_lit() -> None:
-    plans = plan_wave(Strategy("min-impact", "min-impact"), wave(30_000, dark=()), FillRates(0.5))
+    plans = plan_wave(
+        Strategy("min-impact", StrategyKind.MIN_IMPACT), wave(30_000, dark=()), FillRates(0.5)
+    )
 
     assert [(p.venue, p.qty) for p in plans] == [("lit_b", 30_000)]
 
@@ -257,7 +264,9 @@ def test_plan_wave_fill_aware_discounts_indications_by_fill_rate() -> None:
     rates = FillRates(0.5)
     rates.update("dark_b", 1_000, 0)  # dark_b: 1/3 after one empty child
 
-    plans = plan_wave(Strategy("fill-aware", "fill-aware"), wave(15_000, dark=DARK[2:3]), rates)
+    plans = plan_wave(
+        Strategy("fill-aware", StrategyKind.FILL_AWARE), wave(15_000, dark=DARK[2:3]), rates
+    )
 
     # dark_b's 15,000 @ 99.99 counts as 5,000 expected; the rest goes to lit_b at 100.00.
     assert [(p.venue, p.qty) for p in plans] == [("dark_b", 5_000), ("lit_b", 10_000)]
@@ -270,7 +279,7 @@ def test_plan_wave_fill_aware_probe_size_follows_learned_rate() -> None:
         rates.update("bad", 100, 0)
 
     plans = plan_wave(
-        Strategy("fill-aware", "fill-aware"),
+        Strategy("fill-aware", StrategyKind.FILL_AWARE),
         wave(10_000, dark=(), probe=[Pool("good"), Pool("bad")]),
         rates,
     )
@@ -281,7 +290,7 @@ def test_plan_wave_fill_aware_probe_size_follows_learned_rate() -> None:
 
 def test_plan_wave_direct_uses_only_its_venue() -> None:
     plans = plan_wave(
-        Strategy("direct:lit_a", "direct", venue="lit_a"), wave(100_000), FillRates(0.5)
+        Strategy("direct:lit_a", StrategyKind.DIRECT, venue="lit_a"), wave(100_000), FillRates(0.5)
     )
 
     assert [(p.venue, p.qty, p.limit_price) for p in plans] == [
@@ -291,7 +300,7 @@ def test_plan_wave_direct_uses_only_its_venue() -> None:
 
 def test_plan_wave_direct_pegged_pool_is_one_midpoint_child() -> None:
     plans = plan_wave(
-        Strategy("direct:p1", "direct", venue="p1"),
+        Strategy("direct:p1", StrategyKind.DIRECT, venue="p1"),
         wave(5_000, dark=(), probe=[Pool("p1")]),
         FillRates(0.5),
     )
@@ -300,7 +309,7 @@ def test_plan_wave_direct_pegged_pool_is_one_midpoint_child() -> None:
 
 
 def test_plan_wave_twap_slice_allocates_optimally() -> None:
-    plans = plan_wave(Strategy("twap", "twap"), wave(20_000), FillRates(0.5))
+    plans = plan_wave(Strategy("twap", StrategyKind.TWAP), wave(20_000), FillRates(0.5))
 
     assert [(p.venue, p.qty) for p in plans] == [("dark_b", 20_000)]
     assert plans[0].reason.startswith("twap/optimal")
@@ -311,20 +320,22 @@ def test_plan_wave_twap_slice_allocates_optimally() -> None:
 
 def test_schedule_twap_next_look_at_the_next_slice_then_horizon_over() -> None:
     cfg = SorConfig(twap_horizon_ms=1_000, twap_slices=4)
-    twap = Strategy("twap", "twap")
+    twap = Strategy("twap", StrategyKind.TWAP)
 
-    assert schedule(twap, cfg, 1_000, 0, 0) == Step(250, 250_000_000)
-    assert schedule(twap, cfg, 1_000, 600_000_000, 0) == Step(750, 150_000_000)
-    assert schedule(twap, cfg, 1_000, 1_000_000_000, 0) == Step(1_000, None)
+    assert schedule(twap, cfg, 1_000, 0, 0) == SliceStep(250, 250_000_000)
+    assert schedule(twap, cfg, 1_000, 600_000_000, 0) == SliceStep(750, 150_000_000)
+    assert schedule(twap, cfg, 1_000, 1_000_000_000, 0) == SliceStep(1_000, None)
 
 
 def test_schedule_pov_follows_others_volume_until_its_horizon() -> None:
     cfg = SorConfig(pov_rate=0.2, pov_horizon_ms=1_000, pov_interval_ms=100)
 
-    assert schedule(Strategy("pov", "pov"), cfg, 1_000, 50_000_000, 400) == Step(100, 50_000_000)
-    assert schedule(Strategy("pov:50", "pov", rate=0.5), cfg, 1_000, 2_000_000_000, 400) == Step(
-        400, None
+    assert schedule(Strategy("pov", StrategyKind.POV), cfg, 1_000, 50_000_000, 400) == SliceStep(
+        100, 50_000_000
     )
+    assert schedule(
+        Strategy("pov:50", StrategyKind.POV, rate=0.5), cfg, 1_000, 2_000_000_000, 400
+    ) == SliceStep(400, None)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol.common import Side
 from services.wholesaler.core import (
     SUBPENNY,
     Accounts,
@@ -50,42 +51,42 @@ def economics(
 
 def test_internalization_price_wide_spread_buy_improves_by_leftover() -> None:
     # mid 100_020_000, half 20_000, margin 0.35 * 20_000 = 7_000, + pfof 4_000 = 11_000
-    assert internalization_price(ECON, True, WIDE_BID, WIDE_ASK) == 100_031_000
+    assert internalization_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK) == 100_031_000
 
 
 def test_internalization_price_wide_spread_sell_improves_by_leftover() -> None:
-    assert internalization_price(ECON, False, WIDE_BID, WIDE_ASK) == 100_009_000
+    assert internalization_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK) == 100_009_000
 
 
 def test_internalization_price_off_grid_cost_rounds_against_investor() -> None:
     # 1-cent spread, no PFOF: mid 100_005_000 +/- 0.35 * 5_000 = 1_750 -> 100_006_750 / 100_003_250
-    assert internalization_price(NO_PFOF, True, P100, P100 + CENT) == 100_006_800
-    assert internalization_price(NO_PFOF, False, P100, P100 + CENT) == 100_003_200
+    assert internalization_price(NO_PFOF, Side.BUY, P100, P100 + CENT) == 100_006_800
+    assert internalization_price(NO_PFOF, Side.SELL, P100, P100 + CENT) == 100_003_200
 
 
 def test_internalization_price_small_share_uses_min_margin() -> None:
     # 0.05 * 5_000 = 250 < min_margin 500
     econ = economics(pfof=0, share=0.05)
 
-    assert internalization_price(econ, True, P100, P100 + CENT) == 100_005_500
-    assert internalization_price(econ, False, P100, P100 + CENT) == 100_004_500
+    assert internalization_price(econ, Side.BUY, P100, P100 + CENT) == 100_005_500
+    assert internalization_price(econ, Side.SELL, P100, P100 + CENT) == 100_004_500
 
 
 def test_internalization_price_costs_exceed_half_spread_fills_at_nbbo() -> None:
     # 1-cent spread: 1_750 + 4_000 = 5_750 > half spread 5_000 -> no improvement
-    assert internalization_price(ECON, True, P100, P100 + CENT) == P100 + CENT
-    assert internalization_price(ECON, False, P100, P100 + CENT) == P100
+    assert internalization_price(ECON, Side.BUY, P100, P100 + CENT) == P100 + CENT
+    assert internalization_price(ECON, Side.SELL, P100, P100 + CENT) == P100
 
 
 def test_internalization_price_adverse_selection_widens_both_sides() -> None:
     # 11_000 + 3_000 adverse = 14_000 from mid
-    assert internalization_price(ECON, True, WIDE_BID, WIDE_ASK, 3_000.0) == 100_034_000
-    assert internalization_price(ECON, False, WIDE_BID, WIDE_ASK, 3_000.0) == 100_006_000
+    assert internalization_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, 3_000.0) == 100_034_000
+    assert internalization_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK, 3_000.0) == 100_006_000
 
 
 def test_internalization_price_negative_adverse_counts_as_zero() -> None:
-    assert internalization_price(ECON, True, WIDE_BID, WIDE_ASK, -3_000.0) == 100_031_000
-    assert internalization_price(ECON, False, WIDE_BID, WIDE_ASK, -3_000.0) == 100_009_000
+    assert internalization_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, -3_000.0) == 100_031_000
+    assert internalization_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK, -3_000.0) == 100_009_000
 
 
 # --- internalization_price: properties -------------------------------------------------------
@@ -98,64 +99,64 @@ min_margins = st.integers(0, 5_000)
 adverses = st.floats(-5_000.0, 30_000.0)
 
 
-def improvement(econ: Economics, is_buy: bool, bid: int, ask: int, adverse: float = 0.0) -> int:
-    price = internalization_price(econ, is_buy, bid, ask, adverse)
-    return ask - price if is_buy else price - bid
+def improvement(econ: Economics, side: Side, bid: int, ask: int, adverse: float = 0.0) -> int:
+    price = internalization_price(econ, side, bid, ask, adverse)
+    return ask - price if side is Side.BUY else price - bid
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.booleans(), mids, half_spreads, pfofs, shares, min_margins, adverses)
+@given(st.sampled_from(Side), mids, half_spreads, pfofs, shares, min_margins, adverses)
 def test_internalization_price_any_inputs_within_nbbo_on_subpenny_grid(
-    is_buy: bool, mid: int, half: int, pfof: int, share: float, min_margin: int, adverse: float
+    side: Side, mid: int, half: int, pfof: int, share: float, min_margin: int, adverse: float
 ) -> None:
     bid, ask = mid - half, mid + half
     econ = economics(pfof=pfof, share=share, min_margin=min_margin)
 
-    price = internalization_price(econ, is_buy, bid, ask, adverse)
+    price = internalization_price(econ, side, bid, ask, adverse)
 
     assert bid <= price <= ask
     assert price % SUBPENNY == 0
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.booleans(), mids, half_spreads, pfofs, pfofs, shares)
+@given(st.sampled_from(Side), mids, half_spreads, pfofs, pfofs, shares)
 def test_internalization_price_higher_pfof_improvement_not_larger(
-    is_buy: bool, mid: int, half: int, pfof_a: int, pfof_b: int, share: float
+    side: Side, mid: int, half: int, pfof_a: int, pfof_b: int, share: float
 ) -> None:
     low, high = sorted((pfof_a, pfof_b))
 
     bid, ask = mid - half, mid + half
 
-    improvement_low = improvement(economics(pfof=low, share=share), is_buy, bid, ask)
-    improvement_high = improvement(economics(pfof=high, share=share), is_buy, bid, ask)
+    improvement_low = improvement(economics(pfof=low, share=share), side, bid, ask)
+    improvement_high = improvement(economics(pfof=high, share=share), side, bid, ask)
 
     assert improvement_high <= improvement_low
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.booleans(), mids, half_spreads, half_spreads, pfofs, shares, min_margins)
+@given(st.sampled_from(Side), mids, half_spreads, half_spreads, pfofs, shares, min_margins)
 def test_internalization_price_wider_spread_improvement_not_smaller(
-    is_buy: bool, mid: int, half_a: int, half_b: int, pfof: int, share: float, min_margin: int
+    side: Side, mid: int, half_a: int, half_b: int, pfof: int, share: float, min_margin: int
 ) -> None:
     narrow, wide = sorted((half_a, half_b))
     econ = economics(pfof=pfof, share=share, min_margin=min_margin)
 
-    improvement_narrow = improvement(econ, is_buy, mid - narrow, mid + narrow)
-    improvement_wide = improvement(econ, is_buy, mid - wide, mid + wide)
+    improvement_narrow = improvement(econ, side, mid - narrow, mid + narrow)
+    improvement_wide = improvement(econ, side, mid - wide, mid + wide)
 
     assert improvement_wide >= improvement_narrow
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.booleans(), mids, half_spreads, pfofs, shares, adverses, adverses)
+@given(st.sampled_from(Side), mids, half_spreads, pfofs, shares, adverses, adverses)
 def test_internalization_price_more_adverse_selection_improvement_not_larger(
-    is_buy: bool, mid: int, half: int, pfof: int, share: float, adverse_a: float, adverse_b: float
+    side: Side, mid: int, half: int, pfof: int, share: float, adverse_a: float, adverse_b: float
 ) -> None:
     benign, toxic = sorted((adverse_a, adverse_b))
     econ = economics(pfof=pfof, share=share)
 
-    improvement_benign = improvement(econ, is_buy, mid - half, mid + half, benign)
-    improvement_toxic = improvement(econ, is_buy, mid - half, mid + half, toxic)
+    improvement_benign = improvement(econ, side, mid - half, mid + half, benign)
+    improvement_toxic = improvement(econ, side, mid - half, mid + half, toxic)
 
     assert improvement_toxic <= improvement_benign
 
@@ -163,7 +164,8 @@ def test_internalization_price_more_adverse_selection_improvement_not_larger(
 def test_internalization_price_pfof_steps_shrink_improvement_strictly_on_wide_spread() -> None:
     # $0.04 spread, share 0.35: leftover 20_000 - 7_000 - pfof
     improvements = [
-        improvement(economics(pfof=pfof), True, WIDE_BID, WIDE_ASK) for pfof in (0, 2_000, 4_000)
+        improvement(economics(pfof=pfof), Side.BUY, WIDE_BID, WIDE_ASK)
+        for pfof in (0, 2_000, 4_000)
     ]
 
     assert improvements == [13_000, 11_000, 9_000]
@@ -175,82 +177,90 @@ INC = 1_000  # $0.001 auction increment
 
 
 def test_auction_price_no_rivals_bids_at_nbbo() -> None:
-    assert auction_price(ECON, True, WIDE_BID, WIDE_ASK, INC, expected_rivals=0) == WIDE_ASK
-    assert auction_price(ECON, False, WIDE_BID, WIDE_ASK, INC, expected_rivals=0) == WIDE_BID
+    assert auction_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, INC, expected_rivals=0) == WIDE_ASK
+    assert auction_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK, INC, expected_rivals=0) == WIDE_BID
 
 
 def test_auction_price_one_rival_keeps_half_the_room() -> None:
     # buy: floor 100_021_000, room 19_000 -> 100_030_500 -> ceil to 100_031_000
     # sell: floor 100_019_000, room 19_000 -> 100_009_500 -> floor to 100_009_000
-    assert auction_price(ECON, True, WIDE_BID, WIDE_ASK, INC, expected_rivals=1) == 100_031_000
-    assert auction_price(ECON, False, WIDE_BID, WIDE_ASK, INC, expected_rivals=1) == 100_009_000
+    assert auction_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, INC, expected_rivals=1) == 100_031_000
+    assert auction_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK, INC, expected_rivals=1) == 100_009_000
 
 
 def test_auction_price_three_rivals_keeps_a_quarter_of_the_room() -> None:
     # buy: 100_021_000 + 4_750 = 100_025_750 -> 100_026_000; sell: 100_014_250 -> 100_014_000
-    assert auction_price(ECON, True, WIDE_BID, WIDE_ASK, INC, expected_rivals=3) == 100_026_000
-    assert auction_price(ECON, False, WIDE_BID, WIDE_ASK, INC, expected_rivals=3) == 100_014_000
+    assert auction_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, INC, expected_rivals=3) == 100_026_000
+    assert auction_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK, INC, expected_rivals=3) == 100_014_000
 
 
 def test_auction_price_buy_limit_inside_nbbo_caps_price() -> None:
     limit = 100_030_000
 
-    at_limit = auction_price(ECON, True, WIDE_BID, WIDE_ASK, INC, 0, limit_price=limit)
+    at_limit = auction_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, INC, 0, limit_price=limit)
     # floor 100_021_000 + half of 9_000 = 100_025_500 -> 100_026_000
-    one_rival = auction_price(ECON, True, WIDE_BID, WIDE_ASK, INC, 1, limit_price=limit)
+    one_rival = auction_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, INC, 1, limit_price=limit)
 
     assert (at_limit, one_rival) == (100_030_000, 100_026_000)
 
 
 def test_auction_price_sell_limit_inside_nbbo_floors_price() -> None:
-    price = auction_price(ECON, False, WIDE_BID, WIDE_ASK, INC, 0, limit_price=100_010_000)
+    price = auction_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK, INC, 0, limit_price=100_010_000)
 
     assert price == 100_010_000
 
 
 def test_auction_price_limit_beyond_nbbo_ignored() -> None:
-    buy = auction_price(ECON, True, WIDE_BID, WIDE_ASK, INC, 0, limit_price=100_100_000)
-    sell = auction_price(ECON, False, WIDE_BID, WIDE_ASK, INC, 0, limit_price=99_900_000)
+    buy = auction_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, INC, 0, limit_price=100_100_000)
+    sell = auction_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK, INC, 0, limit_price=99_900_000)
 
     assert (buy, sell) == (WIDE_ASK, WIDE_BID)
 
 
 def test_auction_price_buy_limit_below_reservation_declines() -> None:
-    assert auction_price(ECON, True, WIDE_BID, WIDE_ASK, INC, 0, limit_price=100_020_500) is None
+    assert (
+        auction_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, INC, 0, limit_price=100_020_500) is None
+    )
 
 
 def test_auction_price_sell_limit_above_reservation_declines() -> None:
-    assert auction_price(ECON, False, WIDE_BID, WIDE_ASK, INC, 0, limit_price=100_019_500) is None
+    assert (
+        auction_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK, INC, 0, limit_price=100_019_500) is None
+    )
 
 
 def test_auction_price_reservation_beyond_nbbo_declines() -> None:
     # 1-cent spread: mid 100_005_000 +/- 6_000 lies outside 100_000_000 x 100_010_000
     econ = economics(auction=6_000)
 
-    assert auction_price(econ, True, P100, P100 + CENT, INC, 0) is None
-    assert auction_price(econ, False, P100, P100 + CENT, INC, 0) is None
+    assert auction_price(econ, Side.BUY, P100, P100 + CENT, INC, 0) is None
+    assert auction_price(econ, Side.SELL, P100, P100 + CENT, INC, 0) is None
 
 
 def test_auction_price_adverse_selection_beyond_nbbo_declines() -> None:
     # floor 100_020_000 + 1_000 + 20_000 = 100_041_000 > ask
     toxic = 20_000.0
 
-    assert auction_price(ECON, True, WIDE_BID, WIDE_ASK, INC, 0, adverse_per_share=toxic) is None
-    assert auction_price(ECON, False, WIDE_BID, WIDE_ASK, INC, 0, adverse_per_share=toxic) is None
+    assert (
+        auction_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, INC, 0, adverse_per_share=toxic) is None
+    )
+    assert (
+        auction_price(ECON, Side.SELL, WIDE_BID, WIDE_ASK, INC, 0, adverse_per_share=toxic) is None
+    )
 
 
 def test_auction_price_no_grid_price_between_reservation_and_limit_declines() -> None:
     # cent increment; floor 100_011_000, limit 100_015_000: no whole cent in between
     bid, ask = P100, P100 + 2 * CENT
 
-    assert auction_price(ECON, True, bid, ask, CENT, 0, limit_price=100_015_000) is None
+    assert auction_price(ECON, Side.BUY, bid, ask, CENT, 0, limit_price=100_015_000) is None
 
 
 def test_auction_price_no_pfof_in_auction() -> None:
     # the same order priced with pfof 0 and pfof 10_000: auctions ignore PFOF
     expensive = economics(pfof=10_000)
 
-    assert auction_price(expensive, True, WIDE_BID, WIDE_ASK, INC, 1) == 100_031_000
+    assert auction_price(expensive, Side.BUY, WIDE_BID, WIDE_ASK, INC, 1) == 100_031_000
 
 
 # --- auction_price: properties ---------------------------------------------------------------
@@ -261,18 +271,25 @@ limit_offsets = st.none() | st.integers(-600, 600).map(lambda steps: steps * 100
 auction_margins = st.integers(0, 20_000)
 
 
-def worst_price(is_buy: bool, bid: int, ask: int, limit: int | None) -> int:
-    if is_buy:
+def worst_price(side: Side, bid: int, ask: int, limit: int | None) -> int:
+    if side is Side.BUY:
         return ask if limit is None else min(ask, limit)
     return bid if limit is None else max(bid, limit)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.booleans(), mids, half_spreads, increments, rivals, limit_offsets, auction_margins, adverses
+    st.sampled_from(Side),
+    mids,
+    half_spreads,
+    increments,
+    rivals,
+    limit_offsets,
+    auction_margins,
+    adverses,
 )
 def test_auction_price_any_inputs_on_grid_within_nbbo_limit_and_reservation(
-    is_buy: bool,
+    side: Side,
     mid: int,
     half: int,
     increment: int,
@@ -285,24 +302,31 @@ def test_auction_price_any_inputs_on_grid_within_nbbo_limit_and_reservation(
     limit = None if limit_offset is None else mid + limit_offset
     econ = economics(auction=margin)
 
-    price = auction_price(econ, is_buy, bid, ask, increment, expected_rivals, limit, adverse)
+    price = auction_price(econ, side, bid, ask, increment, expected_rivals, limit, adverse)
 
     if price is None:
         return
     assert price % increment == 0
     reservation = margin + max(0.0, adverse)
-    if is_buy:
-        assert mid + reservation <= price <= worst_price(True, bid, ask, limit)
+    if side is Side.BUY:
+        assert mid + reservation <= price <= worst_price(Side.BUY, bid, ask, limit)
     else:
-        assert worst_price(False, bid, ask, limit) <= price <= mid - reservation
+        assert worst_price(Side.SELL, bid, ask, limit) <= price <= mid - reservation
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.booleans(), mids, half_spreads, increments, rivals, rivals, limit_offsets, auction_margins
+    st.sampled_from(Side),
+    mids,
+    half_spreads,
+    increments,
+    rivals,
+    rivals,
+    limit_offsets,
+    auction_margins,
 )
 def test_auction_price_more_rivals_price_not_worse_for_investor(
-    is_buy: bool,
+    side: Side,
     mid: int,
     half: int,
     increment: int,
@@ -316,25 +340,25 @@ def test_auction_price_more_rivals_price_not_worse_for_investor(
     econ = economics(auction=margin)
     bid, ask = mid - half, mid + half
 
-    price_few = auction_price(econ, is_buy, bid, ask, increment, few, limit)
-    price_many = auction_price(econ, is_buy, bid, ask, increment, many, limit)
+    price_few = auction_price(econ, side, bid, ask, increment, few, limit)
+    price_many = auction_price(econ, side, bid, ask, increment, many, limit)
 
     assert (price_few is None) == (price_many is None)
     if price_few is not None and price_many is not None:
-        assert price_many <= price_few if is_buy else price_many >= price_few
+        assert price_many <= price_few if side is Side.BUY else price_many >= price_few
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.booleans(), mids, half_spreads, increments, auction_margins)
+@given(st.sampled_from(Side), mids, half_spreads, increments, auction_margins)
 def test_auction_price_no_rivals_nbbo_on_grid_bids_at_nbbo(
-    is_buy: bool, mid: int, half: int, increment: int, margin: int
+    side: Side, mid: int, half: int, increment: int, margin: int
 ) -> None:
     bid, ask = mid - half, mid + half
     econ = economics(auction=margin)
-    reservation_fits = (mid + margin <= ask) if is_buy else (mid - margin >= bid)
-    nbbo = ask if is_buy else bid
+    reservation_fits = (mid + margin <= ask) if side is Side.BUY else (mid - margin >= bid)
+    nbbo = ask if side is Side.BUY else bid
 
-    price = auction_price(econ, is_buy, bid, ask, increment, 0)
+    price = auction_price(econ, side, bid, ask, increment, 0)
 
     if reservation_fits and nbbo % increment == 0:
         assert price == nbbo
@@ -343,7 +367,7 @@ def test_auction_price_no_rivals_nbbo_on_grid_bids_at_nbbo(
 
 
 def test_auction_price_rivals_ladder_improves_monotonically() -> None:
-    prices = [auction_price(ECON, True, WIDE_BID, WIDE_ASK, INC, k) for k in range(6)]
+    prices = [auction_price(ECON, Side.BUY, WIDE_BID, WIDE_ASK, INC, k) for k in range(6)]
 
     # floor 100_021_000 + 19_000 / (1 + k), ceil to $0.001
     assert prices == [100_040_000, 100_031_000, 100_028_000, 100_026_000, 100_025_000, 100_025_000]
