@@ -97,7 +97,7 @@ def signed_improvement(sign: N, price: N, reference: N) -> N:
     vectorised tables), ``reference`` the price the execution is compared with (for improvement
     over the NBBO: the ask for a buy, the bid for a sell). Positive = better for the customer.
     """
-    return sign * (reference - price)  # type: ignore[operator]
+    return sign * (reference - price)  # type: ignore[operator,no-any-return]
 
 
 def price_improvement(side: Side, price: int, reference: int) -> int:
