@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import msgspec
 import numpy as np
@@ -32,7 +32,6 @@ from config.scenario import Scenario, ScenarioError
 from orchestration.launcher import new_run_dir
 from orchestration.streams import StreamOptions, generate_stream, read_stream_file, validate_rows
 
-Design = Literal["random", "sequential"]
 DESIGNS: tuple[str, ...] = ("random", "sequential")
 DESCRIPTIONS = {
     "random": "each order of one stream assigned at random to a regime, all regimes in the same "
