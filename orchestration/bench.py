@@ -6,8 +6,8 @@
    price -> deque, bisect-sorted price lists) replaying the same seeded op list.
 3. SOR allocation: greedy and optimal allocation over 10 venues x 10 levels, against the 1 ms aim.
 4. Transport: the bare path (``orchestration.bench_transport``: 2 and 3 OS processes, nothing
-   but sockets) and then a real ``Lab`` with every latency model at zero, driven by the same
-   order client: client -> broker -> wholesaler (PFOF) -> broker -> client.
+   but sockets) and then a real lab (``launcher.LabSupervisor``) with every latency model at
+   zero, driven by the same order client: client -> broker -> wholesaler (PFOF) -> broker -> client.
 
 Only ratios measured together mean anything on a shared machine; ``bench.json`` keeps every
 figure and the counts behind it. See docs/BENCHMARKS.md.
@@ -580,11 +580,11 @@ async def _drive_lab(lab: Any, c: Counts) -> dict[str, Any]:
 
 async def bench_lab(c: Counts) -> dict[str, Any]:
     """Start a real lab on the bench scenario in a temporary runs dir, measure, stop it."""
-    from orchestration.launcher import Lab
+    from orchestration.launcher import LabSupervisor
 
     scenario = bench_scenario()
     with tempfile.TemporaryDirectory(prefix="flowlab-bench-") as runs:
-        lab = Lab(scenario, runs_root=Path(runs))
+        lab = LabSupervisor(scenario, runs_root=Path(runs))
         t0 = time.perf_counter()
         try:
             await lab.start()

@@ -479,7 +479,7 @@ async def run_sor(
     """Start the lab, send each parent to the SOR, stop, and write the best-execution report.
 
     ``rounds``: every strategy and baseline that many times (see ``parent_rows``)."""
-    from orchestration.launcher import Lab
+    from orchestration.launcher import LabSupervisor
     from orchestration.streams import validate_rows, write_stream
 
     batches = parent_rows(
@@ -494,7 +494,7 @@ async def run_sor(
     )
     for batch in batches:
         validate_rows(batch, scenario)
-    lab = Lab(scenario, runs_root=runs)
+    lab = LabSupervisor(scenario, runs_root=runs)
     try:
         await lab.start()
         for index, batch in enumerate(batches):

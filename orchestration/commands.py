@@ -17,7 +17,7 @@ import msgspec
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import REGIMES, Scenario, ScenarioError, load_scenario
 from orchestration.endpoints import HostsFile, load_hosts
-from orchestration.launcher import Lab, LabError, Proc
+from orchestration.launcher import LabError, LabSupervisor, Proc
 from orchestration.streams import (
     StreamError,
     generate_stream,
@@ -255,7 +255,7 @@ async def serve_lab(
     from orchestration.live import make_monitor, watch
 
     monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
-    lab = Lab(
+    lab = LabSupervisor(
         scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat, hosts=hosts
     )
     try:
@@ -276,7 +276,7 @@ async def serve_lab(
 
 async def attach_lab(config: RunConfig) -> int:
     """Supervise services started elsewhere (docker compose) until SIGTERM or ``flowlab down``."""
-    lab = Lab.attach(config)
+    lab = LabSupervisor.attach(config)
     try:
         await lab.start()
         info = {

@@ -288,14 +288,14 @@ async def run_experiment(
 ) -> list[RunResult]:
     """Run every planned lab in turn: start, inject the run's stream, let the market run on for
     ``settle_s`` (so fills' markouts mature for realized spreads), stop (always)."""
-    from orchestration.launcher import Lab
+    from orchestration.launcher import LabSupervisor
     from orchestration.streams import write_stream
 
     results = []
     for plan in plans:
         rows = streams[plan.label]
         run_dir = root / plan.label if nested else None
-        lab = Lab(
+        lab = LabSupervisor(
             run_scenario(scenario, plan),
             runs_root=root,
             run_dir=run_dir,

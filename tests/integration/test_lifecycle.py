@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from config.scenario import load_scenario
-from orchestration.launcher import Lab, LabError
+from orchestration.launcher import LabError, LabSupervisor
 from tests.helpers import pid_alive, wait_until
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def _children_of(pid: int) -> list[int]:
 
 
 async def test_lab_service_crash_fails_lab_naming_it_and_stops_everything(tmp_path: Path) -> None:
-    lab = Lab(load_scenario(TINY), runs_root=tmp_path)
+    lab = LabSupervisor(load_scenario(TINY), runs_root=tmp_path)
     await lab.start()
     victim = lab.procs["lit-b"]
     pids = [p.pid for p in lab.procs.values()]
@@ -50,7 +50,7 @@ async def test_lab_service_crash_fails_lab_naming_it_and_stops_everything(tmp_pa
 
 
 async def test_lab_stop_twice_is_harmless(tmp_path: Path) -> None:
-    lab = Lab(load_scenario(TINY), runs_root=tmp_path)
+    lab = LabSupervisor(load_scenario(TINY), runs_root=tmp_path)
     await lab.start()
 
     first = await lab.stop()

@@ -1,7 +1,8 @@
 """docker-compose.yml, deploy/compose-config.toml and the Dockerfile: valid, generated, consistent.
 
-Also ``Lab.attach`` (``flowlab up --attach``), the orchestrator of the compose deployment: it
-supervises services it did not start. Those tests start one real recorder process on loopback.
+Also ``LabSupervisor.attach`` (``flowlab up --attach``), the orchestrator of the compose
+deployment: it supervises services it did not start. Those tests start one real recorder process
+on loopback.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from orchestration.compose import (
     render_config,
 )
 from orchestration.endpoints import COMPOSE_PORTS, resolve_loopback
-from orchestration.launcher import Lab, LabError, RemoteProcess
+from orchestration.launcher import LabError, LabSupervisor, RemoteProcess
 from services.main import ROLE_CLASSES
 from tests.helpers import pid_alive, wait_until
 
@@ -332,7 +333,7 @@ async def test_lab_attach_started_service_ready_tracked_stopped_without_spawning
 ) -> None:
     config, path = _recorder_only_config(tmp_path)
     service = _start_service(path, "recorder", "recorder", tmp_path / "recorder.log")
-    lab = Lab.attach(config)
+    lab = LabSupervisor.attach(config)
     try:
         await asyncio.wait_for(lab.start(), 60)
         proc = lab.procs["recorder"]
@@ -352,7 +353,7 @@ async def test_lab_attach_started_service_ready_tracked_stopped_without_spawning
 async def test_lab_attach_service_stops_on_its_own_fails_lab_naming_it(tmp_path: Path) -> None:
     config, path = _recorder_only_config(tmp_path)
     service = _start_service(path, "recorder", "recorder", tmp_path / "recorder.log")
-    lab = Lab.attach(config)
+    lab = LabSupervisor.attach(config)
     try:
         await asyncio.wait_for(lab.start(), 60)
         service.send_signal(signal.SIGTERM)
