@@ -22,15 +22,25 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import msgspec
 import numpy as np
 import pandas as pd
 
+from config.runconfig import load_run_config
 from config.scenario import Scenario, ScenarioError
-from orchestration.launcher import new_run_dir
-from orchestration.streams import StreamOptions, generate_stream, read_stream_file, validate_rows
+from orchestration.launcher import LabSupervisor, new_run_dir
+from orchestration.live import make_monitor
+from orchestration.report import format_regime_table, verdict, write_report
+from orchestration.run_plan import Monitor, RunPlan
+from orchestration.streams import (
+    StreamOptions,
+    generate_stream,
+    read_stream_file,
+    validate_rows,
+    write_stream,
+)
+from orchestration.tape import build_tables
 
 DESIGNS: tuple[str, ...] = ("random", "sequential")
 DESCRIPTIONS = {
@@ -41,27 +51,6 @@ DESCRIPTIONS = {
 }
 # tables whose order ids are the client's (prefixed with the run when pooling runs)
 _ORDER_ID_TABLES = ("orders", "fills", "routes", "latency", "destination_fills")
-
-
-@dataclass(frozen=True, slots=True)
-class RunPlan:
-    """One lab run of the experiment."""
-
-    label: str
-    replication: int
-    regimes: tuple[str, ...]  # the arms the stream assigns orders to in this run
-    stream_seed: int
-    market_seed: int
-
-    def describe(self, orders: int) -> dict[str, object]:
-        return {
-            "run": self.label,
-            "replication": self.replication,
-            "regimes": list(self.regimes),
-            "stream_seed": self.stream_seed,
-            "market_seed": self.market_seed,
-            "orders": orders,
-        }
 
 
 @dataclass
@@ -146,13 +135,6 @@ def run_scenario(scenario: Scenario, plan: RunPlan) -> Scenario:
     return msgspec.structs.replace(scenario, seed=plan.market_seed)
 
 
-class Monitor(Protocol):
-    def start_run(self, lab: object, plan: RunPlan, orders: int) -> None: ...
-    def heartbeat(self, proc: object) -> None: ...
-    def end_run(self, done: object) -> None: ...
-    def note(self, text: str) -> None: ...
-
-
 def experiment_dir(runs_root: Path, scenario: Scenario, design: str, repeat: int) -> Path:
     return new_run_dir(runs_root, f"{scenario.name}-{design}x{repeat}")
 
@@ -199,9 +181,6 @@ def write_experiment_report(
 ) -> dict:
     """Pool the runs' tables and write one report (``compare``, and ``report`` on an
     experiment directory); prints the regime table and every comparison's verdict."""
-    from orchestration.report import format_regime_table, verdict, write_report
-    from orchestration.tape import build_tables
-
     regimes = list(scenario.broker.regimes)
     nested = len(results) > 1
     tables = pool_tables(results, design, build_tables)
@@ -235,8 +214,6 @@ def write_experiment_report(
 
 def results_from_summary(root: Path) -> tuple[Scenario, list[RunResult], str, int]:
     """Rebuild an experiment's runs from its ``experiment.json`` (for ``flowlab report``)."""
-    from config.runconfig import load_run_config
-
     summary = json.loads((root / EXPERIMENT_FILE).read_text())
     design = summary["design"]
     results = []
@@ -288,9 +265,6 @@ async def run_experiment(
 ) -> list[RunResult]:
     """Run every planned lab in turn: start, inject the run's stream, let the market run on for
     ``settle_s`` (so fills' markouts mature for realized spreads), stop (always)."""
-    from orchestration.launcher import LabSupervisor
-    from orchestration.streams import write_stream
-
     results = []
     for plan in plans:
         rows = streams[plan.label]
@@ -334,8 +308,6 @@ async def compare_experiment(
     settle_s: float = 0.0,
 ) -> int:
     """``flowlab compare``: plan, run every lab, pool the tables, write one report."""
-    from orchestration.live import make_monitor
-
     regimes = list(scenario.broker.regimes)
     plans = plan_runs(scenario, regimes, design, repeat)
     file_rows = read_stream_file(stream_file) if stream_file is not None else None

@@ -28,7 +28,6 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestration.experiment import RunPlan
 from orchestration.live_sources import (
     Health,
     NbboWatcher,
@@ -37,6 +36,7 @@ from orchestration.live_sources import (
     TapeFollower,
     fmt_or_dash,
 )
+from orchestration.run_plan import RunPlan
 
 __all__ = [
     "HEADINGS",
