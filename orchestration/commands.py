@@ -28,7 +28,7 @@ from rich.text import Text
 
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import REGIMES, Scenario, ScenarioError, load_scenario
-from orchestration.bench import run_bench
+from orchestration.bench.run import run_bench
 from orchestration.bestex import (
     STRATEGIES,
     bestex_rounds,
