@@ -328,22 +328,24 @@ async def compare_experiment(
             scenario, plans, streams, root=root, nested=nested, monitor=monitor, settle_s=settle_s
         )
         monitor.note("writing the report")
-    report_dir = out or (root if nested else results[0].run_dir)
-    exit_codes = {r.plan.label: r.exit_codes for r in results}
+    report_root = root if nested else results[0].run_dir
     write_experiment_report(
         scenario,
         results,
         design,
         repeat,
-        root if nested else results[0].run_dir,
-        report_dir,
+        report_root,
+        out or report_root,
         elapsed_s=time.monotonic() - started,
     )
-    unclean = {
-        label: {n: c for n, c in codes.items() if c != 0} for label, codes in exit_codes.items()
-    }
-    unclean = {label: codes for label, codes in unclean.items() if codes}
+    unclean = unclean_exits(results)
     if unclean:
         print(f"flowlab compare: processes exited uncleanly: {unclean}", file=sys.stderr)
         return 1
     return 0
+
+
+def unclean_exits(results: list[RunResult]) -> dict[str, dict[str, int | None]]:
+    """Per run, the processes that did not exit with code 0 (runs where all did: left out)."""
+    unclean = {r.plan.label: {n: c for n, c in r.exit_codes.items() if c != 0} for r in results}
+    return {label: codes for label, codes in unclean.items() if codes}
