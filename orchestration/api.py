@@ -1,4 +1,4 @@
-"""The lab from Python (notebooks, scripts): a synchronous facade over ``launcher.Lab``.
+"""The lab from Python (notebooks, scripts): a synchronous facade over ``launcher.LabSupervisor``.
 
     from orchestration.api import Lab
 
@@ -65,7 +65,7 @@ class Lab:
         self._run_dir = Path(run_dir) if run_dir is not None else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._lab: launcher.Lab | None = None
+        self._lab: launcher.LabSupervisor | None = None
         self._injections = itertools.count(1)
         self._injected: list[str] = []
 
@@ -94,8 +94,10 @@ class Lab:
             raise
         return self
 
-    async def _make_lab(self) -> launcher.Lab:
-        return launcher.Lab(self.scenario, runs_root=self._runs_root, run_dir=self._run_dir)
+    async def _make_lab(self) -> launcher.LabSupervisor:
+        return launcher.LabSupervisor(
+            self.scenario, runs_root=self._runs_root, run_dir=self._run_dir
+        )
 
     def stop(self) -> dict[str, int | None]:
         """Stop every process (the recorder last); returns exit codes by name. Idempotent."""
@@ -245,13 +247,13 @@ class Lab:
             raise launcher.LabError("the lab is not running")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def _running(self) -> launcher.Lab:
+    def _running(self) -> launcher.LabSupervisor:
         lab = self._lab_or_error()
         if lab.stopped or self._loop is None:
             raise launcher.LabError("the lab is stopped")
         return lab
 
-    def _lab_or_error(self) -> launcher.Lab:
+    def _lab_or_error(self) -> launcher.LabSupervisor:
         if self._lab is None:
             raise launcher.LabError("the lab was never started (use `with Lab(...)` or start())")
         return self._lab
@@ -274,7 +276,7 @@ class Lab:
             time.sleep(0.05)  # the recorder flushes on its own clock; nothing to await here
 
 
-async def _status(lab: launcher.Lab) -> list:
+async def _status(lab: launcher.LabSupervisor) -> list:
     return lab.status()
 
 

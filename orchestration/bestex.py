@@ -40,6 +40,9 @@ import pandas as pd
 
 from config.runconfig import RunConfig
 from config.scenario import Scenario
+from orchestration.launcher import LabSupervisor
+from orchestration.streams import validate_rows, write_stream
+from orchestration.tape import read_tape
 from protocol.marketdata import NBBO
 from protocol.money import format_price, round_div
 from protocol.orders import OrderFilled, OrderRouted, ParentCompleted
@@ -326,8 +329,6 @@ def sor_routes_table(entries: Iterable[tuple[str, int, Any]], config: RunConfig)
 
 def write_bestex(run_dir: Path, config: RunConfig, out: Path) -> pd.DataFrame:
     """Write ``bestex.parquet``, ``bestex.md`` and ``sor_routes.parquet`` from the run's tape."""
-    from orchestration.tape import read_tape
-
     entries = list(read_tape(run_dir))
     frame = bestex_table(entries, config)
     out.mkdir(parents=True, exist_ok=True)
@@ -480,9 +481,6 @@ async def run_sor(
     """Start the lab, send each parent to the SOR, stop, and write the best-execution report.
 
     ``rounds``: every strategy and baseline that many times (see ``parent_rows``)."""
-    from orchestration.launcher import Lab
-    from orchestration.streams import validate_rows, write_stream
-
     batches = parent_rows(
         scenario,
         names,
@@ -495,24 +493,28 @@ async def run_sor(
     )
     for batch in batches:
         validate_rows(batch, scenario)
-    lab = Lab(scenario, runs_root=runs)
+    lab = LabSupervisor(scenario, runs_root=runs)
     try:
         await lab.start()
-        for index, batch in enumerate(batches):
-            if index:
-                await asyncio.sleep(gap_s)  # let the market recover between sequential parents
-            stream = write_stream(batch, lab.run_dir / f"parents-{index + 1}.csv")
-            started = time.monotonic()
-            done = await lab.inject(
-                stream, target=scenario.sor.name, name=f"injector-{index + 1}", timeout_s=timeout_s
-            )
-            names_sent = ", ".join(f"{r['strategy']} ({r['order_id']})" for r in batch)
-            elapsed = time.monotonic() - started
-            print(
-                f"  {names_sent}: terminal {done.terminal}/{done.sent} in {elapsed:.1f}s",
-                flush=True,
-            )
+        await _send_parents(lab, batches, timeout_s=timeout_s, gap_s=gap_s)
     finally:
         exit_codes = await lab.stop()
     frame = write_bestex(lab.run_dir, lab.config, out or lab.run_dir)
     return lab.run_dir, frame, exit_codes
+
+
+async def _send_parents(
+    lab: LabSupervisor, batches: list[list[dict[str, Any]]], *, timeout_s: float, gap_s: float
+) -> None:
+    """Inject each batch of parents straight to the SOR, one after another, ``gap_s`` apart."""
+    for index, batch in enumerate(batches):
+        if index:
+            await asyncio.sleep(gap_s)  # let the market recover between sequential parents
+        stream = write_stream(batch, lab.run_dir / f"parents-{index + 1}.csv")
+        started = time.monotonic()
+        done = await lab.inject(
+            stream, target=lab.scenario.sor.name, name=f"injector-{index + 1}", timeout_s=timeout_s
+        )
+        names_sent = ", ".join(f"{r['strategy']} ({r['order_id']})" for r in batch)
+        elapsed = time.monotonic() - started
+        print(f"  {names_sent}: terminal {done.terminal}/{done.sent} in {elapsed:.1f}s", flush=True)

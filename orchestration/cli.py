@@ -1,20 +1,20 @@
 """``flowlab``: launch the lab, inject order streams, compare regimes, and report.
 
-Imports are deferred into each verb so that ``flowlab service`` (every lab process) pays only for
-what its role uses.
+``flowlab service`` runs every lab process, so this module imports only what parsing needs; the
+other verbs' code (``orchestration.commands``, which loads pandas) is imported once the verb is
+known to be one of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from orchestration.stream_options import add_stream_arguments
 
-def add_stream_arguments(p: argparse.ArgumentParser) -> None:
-    from orchestration.stream_options import add_stream_arguments as add
-
-    add(p)
+Subparsers = argparse._SubParsersAction  # what ``add_subparsers`` returns
 
 
 def _add_scenario(p: argparse.ArgumentParser) -> None:
@@ -33,10 +33,17 @@ def _add_close_after(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowlab", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="verb", required=True)
+def _add_runs(p: argparse.ArgumentParser, help: str | None = None) -> None:
+    p.add_argument("--runs", type=Path, default=Path("runs"), help=help)
 
+
+def _add_lab_dirs(p: argparse.ArgumentParser, run_dir_help: str | None = None) -> None:
+    """Where to find a running lab: ``--run-dir``, else ``RUNS/current``."""
+    p.add_argument("--run-dir", type=Path, default=None, help=run_dir_help)
+    _add_runs(p)
+
+
+def _compare(sub: Subparsers) -> None:
     p = sub.add_parser(
         "compare", help="start the lab, inject a retail stream across regimes, report"
     )
@@ -46,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=None, help="mean orders per second (Poisson)")
     p.add_argument("--seed", type=int, default=None, help="seed of the stream and the market")
     p.add_argument("--out", type=Path, default=None, help="report directory (default: the run dir)")
-    p.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
+    _add_runs(p, "where run directories go")
     p.add_argument("--no-live", action="store_true", help="plain line output")
     p.add_argument(
         "--settle",
@@ -72,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_stream_arguments(p)
 
+
+def _up(sub: Subparsers) -> None:
     p = sub.add_parser("up", help="start a lab in the background and print its run dir")
     _add_scenario(p)
-    p.add_argument("--runs", type=Path, default=Path("runs"))
+    _add_runs(p)
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--foreground", action="store_true", help="run the orchestrator in this process")
     p.add_argument("--no-live", action="store_true", help="--foreground: plain lines, no live view")
@@ -93,14 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, default=None, help="--attach: the run config of those services"
     )
 
+
+def _status(sub: Subparsers) -> None:
     p = sub.add_parser("status", help="show the processes of a running lab")
-    p.add_argument("--run-dir", type=Path, default=None, help="default: runs/current")
-    p.add_argument("--runs", type=Path, default=Path("runs"))
+    _add_lab_dirs(p, "default: runs/current")
     p.add_argument("--watch", action="store_true", help="refresh twice a second until Ctrl-C")
 
+
+def _inject(sub: Subparsers) -> None:
     p = sub.add_parser("inject", help="send a stream (generated or from a file) into a running lab")
-    p.add_argument("--run-dir", type=Path, default=None)
-    p.add_argument("--runs", type=Path, default=Path("runs"))
+    _add_lab_dirs(p)
     p.add_argument(
         "--file", type=Path, default=None, help="CSV or Parquet stream (docs/STREAMS.md)"
     )
@@ -116,14 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_close_after(p)
     add_stream_arguments(p)
 
-    p = sub.add_parser("down", help="stop a running lab")
-    p.add_argument("--run-dir", type=Path, default=None)
-    p.add_argument("--runs", type=Path, default=Path("runs"))
 
+def _down(sub: Subparsers) -> None:
+    p = sub.add_parser("down", help="stop a running lab")
+    _add_lab_dirs(p)
+
+
+def _report(sub: Subparsers) -> None:
     p = sub.add_parser("report", help="build the tables and report of a finished run")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, default=None)
 
+
+def _service(sub: Subparsers) -> None:
     p = sub.add_parser("service", help="run one role process (used by the launcher and compose)")
     p.add_argument("role")
     p.add_argument("--config", required=True)
@@ -133,10 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=30.0, help="injector: wait for terminal states")
     _add_close_after(p)
 
+
+def _compose(sub: Subparsers) -> None:
     p = sub.add_parser("compose", help="regenerate docker-compose.yml and its run config")
     _add_scenario(p)
     p.add_argument("--out-dir", type=Path, default=Path("."), help="where docker-compose.yml goes")
 
+
+def _sor(sub: Subparsers) -> None:
     p = sub.add_parser(
         "sor", help="one parent per SOR strategy and per single venue; best-ex report"
     )
@@ -168,17 +188,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=float, default=60.0, help="per injection")
     p.add_argument("--out", type=Path, default=None, help="report directory (default: the run dir)")
-    p.add_argument("--runs", type=Path, default=Path("runs"))
+    _add_runs(p)
 
+
+def _bench(sub: Subparsers) -> None:
     p = sub.add_parser("bench", help="benchmarks of the cores and the transport")
     p.add_argument("--quick", action="store_true", help="small counts: about 10 s")
     p.add_argument("--out", type=Path, default=None, help="where bench.json goes (default: .)")
+
+
+# Every verb's parser, in the order ``flowlab --help`` lists them.
+VERBS: tuple[Callable[[Subparsers], None], ...] = (
+    _compare,
+    _up,
+    _status,
+    _inject,
+    _down,
+    _report,
+    _service,
+    _compose,
+    _sor,
+    _bench,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowlab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+    for add_verb in VERBS:
+        add_verb(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verb == "service":
+        # Imported here: the other verbs need none of the service modules.
         from services.main import run_service
 
         options = {}
@@ -193,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 "close_after_s": args.close_after,
             }
         return run_service(args.role, args.config, args.name, **options)
+    # Imported here, not at the top: commands loads pandas, which ``flowlab service`` must not.
     from orchestration import commands
 
     return commands.dispatch(args)

@@ -1,37 +1,89 @@
-"""The CLI verbs (everything but ``service``): compare, up, status, inject, down, report, bench."""
+"""The CLI verbs (everything but ``service``): compare, up, status, inject, down, report, bench,
+compose, sor.
+
+``orchestration.cli`` imports this module only for these verbs, never for ``flowlab service``
+(every lab process), so what is imported here (pandas included) costs the services nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
+import uvloop
+import zmq
+from rich.live import Live
+from rich.text import Text
 
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import REGIMES, Scenario, ScenarioError, load_scenario
+from orchestration.bench.run import run_bench
+from orchestration.bestex import (
+    STRATEGIES,
+    bestex_rounds,
+    format_bestex,
+    format_rounds,
+    run_sor,
+    write_bestex,
+)
+from orchestration.compose import write_compose
 from orchestration.endpoints import HostsFile, load_hosts
-from orchestration.launcher import Lab, LabError, Proc
+from orchestration.experiment import (
+    compare_experiment,
+    results_from_summary,
+    write_experiment_report,
+)
+from orchestration.launcher import LabError, LabSupervisor, new_run_dir
+from orchestration.live import make_monitor, watch
+from orchestration.report import format_regime_table, write_report
 from orchestration.streams import (
     StreamError,
     generate_stream,
+    options_from_args,
     read_stream_file,
     validate_rows,
     write_stream,
 )
-from protocol.control import StatusReply
+from orchestration.tape import build_tables
+from protocol.codec import VERSION, Decoder, encode
+from protocol.control import Shutdown, StatusReply, StatusRequest
+from services.main import run_service
 
 LAB_FILE = "lab.json"
+UP_READY_TIMEOUT_S = 90.0
+DOWN_TIMEOUT_S = 60.0
+T = TypeVar("T")
+
+
+class LabNotRunning(Exception):
+    """No lab runs where the command looked (no ``lab.json`` in the run dir)."""
+
+
+class ControlTimeout(TimeoutError):
+    """The orchestrator of a running lab did not answer a control request in time."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM cancelled a command's coroutine (whose ``finally`` stopped the lab)."""
+
+
+# Errors a verb reports as one line, ``flowlab VERB: message``, exit code 1.
+USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, ControlTimeout)
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    handlers = {
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "compare": cmd_compare,
         "up": cmd_up,
         "status": cmd_status,
@@ -44,9 +96,12 @@ def dispatch(args: argparse.Namespace) -> int:
     }
     try:
         return handlers[args.verb](args)
-    except (ScenarioError, StreamError, LabError) as exc:
+    except USER_ERRORS as exc:
         print(f"flowlab {args.verb}: {exc}", file=sys.stderr)
         return 1
+    except Interrupted:
+        print("flowlab: interrupted; the lab was stopped", file=sys.stderr)
+        return 130
 
 
 def _scenario(path: Path | None, regimes: str | None = None, seed: int | None = None) -> Scenario:
@@ -65,62 +120,39 @@ def _scenario(path: Path | None, regimes: str | None = None, seed: int | None = 
     return msgspec.structs.replace(scenario, **changes) if changes else scenario
 
 
-def _run(coro) -> int:  # type: ignore[no-untyped-def]
-    """Run ``coro`` on uvloop; Ctrl-C / SIGTERM cancel it (its ``finally`` stops the lab)."""
-    import uvloop
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on uvloop; Ctrl-C / SIGTERM cancel it (its ``finally`` stops the lab) and
+    raise ``Interrupted``."""
 
-    async def main() -> int:
+    async def main() -> T:
         task = asyncio.current_task()
+        assert task is not None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+            loop.add_signal_handler(sig, task.cancel)
         try:
             return await coro
         except asyncio.CancelledError:
-            print("flowlab: interrupted; the lab was stopped", file=sys.stderr)
-            return 130
+            raise Interrupted from None
 
     return uvloop.run(main())
 
 
-# ---------------------------------------------------------------------- compare
-class Progress:
-    """Plain progress lines from the injector's heartbeats (at most one per second)."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.last = 0.0
-
-    def __call__(self, proc: Proc) -> None:
-        if proc.role != "injector" or time.monotonic() - self.last < 1.0:
-            return
-        self.last = time.monotonic()
-        c = proc.counters
-        print(
-            f"  sent {c.get('orders.sent', 0)}/{self.total}  terminal {c.get('orders.terminal', 0)}"
-            f"  filled shares {c.get('shares.filled', 0)}",
-            flush=True,
-        )
-
-
+# ---------------------------------------------------------------------- compare / report
 def cmd_compare(args: argparse.Namespace) -> int:
-    from orchestration.streams import options_from_args
-
+    """The experiment (designs, repeats, live view, report) lives in orchestration.experiment."""
     scenario = _scenario(args.scenario, args.regimes, args.seed)
     if args.close_after is not None:
         stream = msgspec.structs.replace(scenario.stream, close_after_s=args.close_after)
         scenario = msgspec.structs.replace(scenario, stream=stream)
-    live = sys.stdout.isatty() and not args.no_live
     return _run(
-        compare(
+        compare_experiment(
             scenario,
-            orders=args.orders,
-            rate=args.rate,
-            out=args.out,
             runs=args.runs,
+            out=args.out,
             design=args.design,
             repeat=args.repeat,
-            live=live,
+            live=sys.stdout.isatty() and not args.no_live,
             options=options_from_args(args),
             stream_file=args.file,
             settle_s=args.settle,
@@ -128,45 +160,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
 
 
-async def compare(
-    scenario: Scenario,
-    *,
-    orders: int | None,
-    rate: float | None,
-    out: Path | None,
-    runs: Path,
-    design: str = "random",
-    repeat: int = 1,
-    live: bool = False,
-    options: object = None,
-    stream_file: Path | None = None,
-    settle_s: float = 0.0,
-) -> int:
-    """The experiment (designs, repeats, live view, report) lives in orchestration.experiment."""
-    from orchestration.experiment import compare_experiment
-    from orchestration.streams import StreamOptions
-
-    if options is None:
-        options = StreamOptions(orders=orders, rate_per_s=rate)
-    return await compare_experiment(
-        scenario,
-        runs=runs,
-        out=out,
-        design=design,
-        repeat=repeat,
-        live=live,
-        options=options,  # type: ignore[arg-type]
-        stream_file=stream_file,
-        settle_s=settle_s,
-    )
-
-
 def make_report(
     run_dir: Path, config: RunConfig, out: Path, processes: list[dict], extra: dict | None = None
 ) -> dict:
-    from orchestration.report import write_report
-    from orchestration.tape import build_tables
-
     tables = build_tables(run_dir, config)
     out.mkdir(parents=True, exist_ok=True)
     return write_report(
@@ -181,11 +177,31 @@ def make_report(
     )
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    if (args.run_dir / "experiment.json").exists():
+        # an experiment directory (compare --repeat / --design sequential): pool its runs
+        scenario, results, design, repeat = results_from_summary(args.run_dir)
+        write_experiment_report(
+            scenario, results, design, repeat, args.run_dir, args.out or args.run_dir
+        )
+        return 0
+    config = load_run_config(args.run_dir / "config.toml")
+    out = args.out or args.run_dir
+    summary = make_report(args.run_dir, config, out, processes=[])
+    print(format_regime_table(summary))
+    print(f"report: {out / 'report.md'}")
+    parents = write_bestex(args.run_dir, config, out)
+    if len(parents):  # parents sent straight to the SOR: their best-execution report
+        print(format_bestex(parents))
+        print(f"best execution: {out / 'bestex.md'}")
+    return 0
+
+
 # ---------------------------------------------------------------------- up / status / down
 def _current(runs: Path, run_dir: Path | None) -> Path:
     path = run_dir or (runs / "current")
     if not (path / LAB_FILE).exists():
-        raise ScenarioError(f"no running lab at {path} (start one with `flowlab up`)")
+        raise LabNotRunning(f"no running lab at {path} (start one with `flowlab up`)")
     return path.resolve()
 
 
@@ -199,19 +215,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.foreground:
         live = sys.stdout.isatty() and not args.no_live
         return _run(serve_lab(scenario, args.runs, args.run_dir, live=live, hosts=hosts))
-    from orchestration.launcher import new_run_dir
-
     run_dir = args.run_dir or new_run_dir(args.runs, scenario.name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "orchestration.cli",
-        "up",
-        "--foreground",
-        "--run-dir",
-        str(run_dir),
-    ]
+    return _up_in_background(args, run_dir)
+
+
+def _up_in_background(args: argparse.Namespace, run_dir: Path) -> int:
+    """Start ``flowlab up --foreground`` detached and wait until its lab is up."""
+    cmd = [sys.executable, "-m", "orchestration.cli", "up", "--foreground"]
+    cmd += ["--run-dir", str(run_dir)]
     if args.scenario:
         cmd += ["--scenario", str(args.scenario)]
     if args.hosts:
@@ -220,7 +232,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         proc = subprocess.Popen(
             cmd, stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True
         )
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + UP_READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if (run_dir / LAB_FILE).exists():
             current = args.runs / "current"
@@ -241,8 +253,26 @@ def cmd_up(args: argparse.Namespace) -> int:
             return 1
         time.sleep(0.1)  # polling a child's handshake file from a synchronous CLI
     proc.terminate()
-    print("flowlab up: the lab did not become ready in 90s", file=sys.stderr)
+    print(f"flowlab up: the lab did not become ready in {UP_READY_TIMEOUT_S:.0f}s", file=sys.stderr)
     return 1
+
+
+@contextlib.asynccontextmanager
+async def _published(lab: LabSupervisor) -> AsyncIterator[LabSupervisor]:
+    """Start ``lab`` and write its ``lab.json`` (how the other verbs find it); on the way out,
+    stop it and remove the file."""
+    try:
+        await lab.start()
+        info = {
+            "pid": os.getpid(),
+            "control": lab.config.control.connect,
+            "processes": lab.processes,
+        }
+        (lab.run_dir / LAB_FILE).write_text(json.dumps(info, indent=2))
+        yield lab
+    finally:
+        await lab.stop()
+        (lab.run_dir / LAB_FILE).unlink(missing_ok=True)
 
 
 async def serve_lab(
@@ -252,52 +282,28 @@ async def serve_lab(
     live: bool = False,
     hosts: HostsFile | None = None,
 ) -> int:
-    from orchestration.live import make_monitor, watch
-
     monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
-    lab = Lab(
+    lab = LabSupervisor(
         scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat, hosts=hosts
     )
-    try:
-        await lab.start()
-        info = {
-            "pid": os.getpid(),
-            "control": lab.config.control.connect,
-            "processes": lab.processes,
-        }
-        (lab.run_dir / LAB_FILE).write_text(json.dumps(info, indent=2))
+    async with _published(lab):
         print(f"lab up: {lab.run_dir}", flush=True)
         await watch(lab, monitor, lab.guard(lab.shutdown_requested.wait()))
-    finally:
-        await lab.stop()
-        (lab.run_dir / LAB_FILE).unlink(missing_ok=True)
     return 0
 
 
 async def attach_lab(config: RunConfig) -> int:
     """Supervise services started elsewhere (docker compose) until SIGTERM or ``flowlab down``."""
-    lab = Lab.attach(config)
-    try:
-        await lab.start()
-        info = {
-            "pid": os.getpid(),
-            "control": lab.config.control.connect,
-            "processes": lab.processes,
-        }
-        (lab.run_dir / LAB_FILE).write_text(json.dumps(info, indent=2))
+    lab = LabSupervisor.attach(config)
+    async with _published(lab):
         print(f"lab attached: {len(lab.procs)} services ready; run dir {lab.run_dir}", flush=True)
         await lab.guard(lab.shutdown_requested.wait())
-    finally:
-        await lab.stop()
-        (lab.run_dir / LAB_FILE).unlink(missing_ok=True)
     return 0
 
 
-def _control_request(run_dir: Path, msg: msgspec.Struct, expect: type, timeout_s: float = 5.0):  # type: ignore[no-untyped-def]
-    import zmq
-
-    from protocol.codec import VERSION, Decoder, encode
-
+def _control_request(
+    run_dir: Path, msg: msgspec.Struct, expect: type | None, timeout_s: float = 5.0
+) -> Any:
     config = load_run_config(run_dir / "config.toml")
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
@@ -309,7 +315,7 @@ def _control_request(run_dir: Path, msg: msgspec.Struct, expect: type, timeout_s
         if expect is None:
             return None
         if not sock.poll(int(timeout_s * 1000)):
-            raise ScenarioError(
+            raise ControlTimeout(
                 f"the orchestrator at {config.control.connect} did not answer in {timeout_s}s"
             )
         return Decoder([expect]).decode(sock.recv_multipart())[0]
@@ -319,8 +325,6 @@ def _control_request(run_dir: Path, msg: msgspec.Struct, expect: type, timeout_s
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from protocol.control import StatusReply, StatusRequest
-
     run_dir = _current(args.runs, args.run_dir)
 
     def ask() -> StatusReply:
@@ -347,11 +351,8 @@ def _status_lines(reply: StatusReply) -> list[str]:
     return lines
 
 
-def _watch_status(ask) -> int:  # type: ignore[no-untyped-def]
+def _watch_status(ask: Callable[[], StatusReply]) -> int:
     """A live table of the background lab's processes, refreshed twice a second."""
-    from rich.live import Live
-    from rich.text import Text
-
     try:
         with Live(Text("\n".join(_status_lines(ask()))), refresh_per_second=4) as live:
             while True:
@@ -359,18 +360,16 @@ def _watch_status(ask) -> int:  # type: ignore[no-untyped-def]
                 live.update(Text("\n".join(_status_lines(ask()))))
     except KeyboardInterrupt:
         return 0
-    except ScenarioError as exc:  # the lab went away
+    except (LabNotRunning, ControlTimeout) as exc:  # the lab went away
         print(f"flowlab status: {exc}", file=sys.stderr)
         return 1
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from protocol.control import Shutdown
-
     run_dir = _current(args.runs, args.run_dir)
     info = json.loads((run_dir / LAB_FILE).read_text())
-    _control_request(run_dir, Shutdown(sender="cli", ts_ns=time.time_ns()), None)  # type: ignore[arg-type]
-    deadline = time.monotonic() + 60
+    _control_request(run_dir, Shutdown(sender="cli", ts_ns=time.time_ns()), None)
+    deadline = time.monotonic() + DOWN_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
             os.kill(info["pid"], 0)
@@ -378,7 +377,10 @@ def cmd_down(args: argparse.Namespace) -> int:
             print(f"lab down: {run_dir}")
             return 0
         time.sleep(0.1)  # waiting for another process to exit: nothing to await
-    print(f"flowlab down: orchestrator pid {info['pid']} still running after 60s", file=sys.stderr)
+    print(
+        f"flowlab down: orchestrator pid {info['pid']} still running after {DOWN_TIMEOUT_S:.0f}s",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -390,8 +392,6 @@ def cmd_inject(args: argparse.Namespace) -> int:
         rows = read_stream_file(args.file)
     else:
         regimes = [r for r in (args.regimes or ",".join(scenario.broker.regimes)).split(",") if r]
-        from orchestration.streams import options_from_args
-
         rows = generate_stream(
             scenario,
             regimes,
@@ -405,8 +405,6 @@ def cmd_inject(args: argparse.Namespace) -> int:
         rows = [{**row, "strategy": args.strategy} for row in rows]
     validate_rows(rows, scenario)
     stream = write_stream(rows, run_dir / f"stream-{int(time.time() * 1000)}.csv")
-    from services.main import run_service
-
     name = f"injector-{os.getpid()}"
     print(f"injecting {len(rows)} orders into {args.to} of {run_dir}")
     return run_service(
@@ -420,34 +418,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
     )
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    if (args.run_dir / "experiment.json").exists():
-        # an experiment directory (compare --repeat / --design sequential): pool its runs
-        from orchestration.experiment import results_from_summary, write_experiment_report
-
-        scenario, results, design, repeat = results_from_summary(args.run_dir)
-        write_experiment_report(
-            scenario, results, design, repeat, args.run_dir, args.out or args.run_dir
-        )
-        return 0
-    config = load_run_config(args.run_dir / "config.toml")
-    out = args.out or args.run_dir
-    summary = make_report(args.run_dir, config, out, processes=[])
-    from orchestration.bestex import format_bestex, write_bestex
-    from orchestration.report import format_regime_table
-
-    print(format_regime_table(summary))
-    print(f"report: {out / 'report.md'}")
-    parents = write_bestex(args.run_dir, config, out)
-    if len(parents):  # parents sent straight to the SOR: their best-execution report
-        print(format_bestex(parents))
-        print(f"best execution: {out / 'bestex.md'}")
-    return 0
-
-
 def cmd_compose(args: argparse.Namespace) -> int:
-    from orchestration.compose import write_compose
-
     for path in write_compose(args.out_dir, _scenario(args.scenario)):
         print(f"wrote {path}")
     return 0
@@ -455,14 +426,6 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
 def cmd_sor(args: argparse.Namespace) -> int:
     """``flowlab sor``: every strategy and single-venue baseline on one parent (docs/SOR.md)."""
-    from orchestration.bestex import (
-        STRATEGIES,
-        bestex_rounds,
-        format_bestex,
-        format_rounds,
-        run_sor,
-    )
-
     scenario = _scenario(args.scenario)
     if args.rounds < 1:
         raise ScenarioError(f"--rounds: must be >= 1, got {args.rounds}")
@@ -473,7 +436,7 @@ def cmd_sor(args: argparse.Namespace) -> int:
         f"flowlab sor: scenario {scenario.name!r}, {args.side} {args.qty:,} x {', '.join(names)}",
         flush=True,
     )
-    run_dir, frame, codes = _run_value(
+    run_dir, frame, codes = _run(
         run_sor(
             scenario,
             names,
@@ -495,13 +458,5 @@ def cmd_sor(args: argparse.Namespace) -> int:
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
-def _run_value(coro):  # type: ignore[no-untyped-def]
-    import uvloop
-
-    return uvloop.run(coro)
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
-    from orchestration.bench import run_bench
-
     return run_bench(quick=args.quick, out=args.out)

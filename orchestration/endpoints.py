@@ -29,7 +29,6 @@ ROLE_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "agents": (),
     "injector": (),
 }
-ROLES = tuple(ROLE_ENDPOINTS)
 # Fixed container ports for docker-compose (one host name per service).
 COMPOSE_PORTS = {"orders": 7001, "md": 7002, "snapshot": 7003, "responses": 7004, "tape": 7005}
 COMPOSE_CONTROL_PORT = 7000

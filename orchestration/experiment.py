@@ -22,18 +22,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
 
 import msgspec
 import numpy as np
 import pandas as pd
 
-from config.runconfig import RunConfig
+from config.runconfig import RunConfig, load_run_config
 from config.scenario import Scenario, ScenarioError
-from orchestration.launcher import new_run_dir
-from orchestration.streams import StreamOptions, generate_stream, read_stream_file, validate_rows
+from orchestration.launcher import LabSupervisor, new_run_dir
+from orchestration.live import make_monitor
+from orchestration.report import format_regime_table, verdict, write_report
+from orchestration.run_plan import Monitor, RunPlan
+from orchestration.streams import (
+    StreamOptions,
+    generate_stream,
+    read_stream_file,
+    validate_rows,
+    write_stream,
+)
+from orchestration.tape import build_tables
 
-Design = Literal["random", "sequential"]
 DESIGNS: tuple[str, ...] = ("random", "sequential")
 DESCRIPTIONS = {
     "random": "each order of one stream assigned at random to a regime, all regimes in the same "
@@ -43,27 +51,6 @@ DESCRIPTIONS = {
 }
 # tables whose order ids are the client's (prefixed with the run when pooling runs)
 _ORDER_ID_TABLES = ("orders", "fills", "routes", "latency", "destination_fills")
-
-
-@dataclass(frozen=True, slots=True)
-class RunPlan:
-    """One lab run of the experiment."""
-
-    label: str
-    replication: int
-    regimes: tuple[str, ...]  # the arms the stream assigns orders to in this run
-    stream_seed: int
-    market_seed: int
-
-    def describe(self, orders: int) -> dict[str, object]:
-        return {
-            "run": self.label,
-            "replication": self.replication,
-            "regimes": list(self.regimes),
-            "stream_seed": self.stream_seed,
-            "market_seed": self.market_seed,
-            "orders": orders,
-        }
 
 
 @dataclass
@@ -148,13 +135,6 @@ def run_scenario(scenario: Scenario, plan: RunPlan) -> Scenario:
     return msgspec.structs.replace(scenario, seed=plan.market_seed)
 
 
-class Monitor(Protocol):
-    def start_run(self, lab: object, plan: RunPlan, orders: int) -> None: ...
-    def heartbeat(self, proc: object) -> None: ...
-    def end_run(self, done: object) -> None: ...
-    def note(self, text: str) -> None: ...
-
-
 def experiment_dir(runs_root: Path, scenario: Scenario, design: str, repeat: int) -> Path:
     return new_run_dir(runs_root, f"{scenario.name}-{design}x{repeat}")
 
@@ -203,9 +183,6 @@ def write_experiment_report(
 ) -> dict:
     """Pool the runs' tables and write one report (``compare``, and ``report`` on an
     experiment directory); prints the regime table and every comparison's verdict."""
-    from orchestration.report import format_regime_table, verdict, write_report
-    from orchestration.tape import build_tables
-
     regimes = list(scenario.broker.regimes)
     nested = len(results) > 1
     tables = pool_tables(results, design, build_tables)
@@ -239,8 +216,6 @@ def write_experiment_report(
 
 def results_from_summary(root: Path) -> tuple[Scenario, list[RunResult], str, int]:
     """Rebuild an experiment's runs from its ``experiment.json`` (for ``flowlab report``)."""
-    from config.runconfig import load_run_config
-
     summary = json.loads((root / EXPERIMENT_FILE).read_text())
     design = summary["design"]
     results = []
@@ -292,14 +267,11 @@ async def run_experiment(
 ) -> list[RunResult]:
     """Run every planned lab in turn: start, inject the run's stream, let the market run on for
     ``settle_s`` (so fills' markouts mature for realized spreads), stop (always)."""
-    from orchestration.launcher import Lab
-    from orchestration.streams import write_stream
-
     results = []
     for plan in plans:
         rows = streams[plan.label]
         run_dir = root / plan.label if nested else None
-        lab = Lab(
+        lab = LabSupervisor(
             run_scenario(scenario, plan),
             runs_root=root,
             run_dir=run_dir,
@@ -338,8 +310,6 @@ async def compare_experiment(
     settle_s: float = 0.0,
 ) -> int:
     """``flowlab compare``: plan, run every lab, pool the tables, write one report."""
-    from orchestration.live import make_monitor
-
     regimes = list(scenario.broker.regimes)
     plans = plan_runs(scenario, regimes, design, repeat)
     file_rows = read_stream_file(stream_file) if stream_file is not None else None
@@ -360,22 +330,24 @@ async def compare_experiment(
             scenario, plans, streams, root=root, nested=nested, monitor=monitor, settle_s=settle_s
         )
         monitor.note("writing the report")
-    report_dir = out or (root if nested else results[0].run_dir)
-    exit_codes = {r.plan.label: r.exit_codes for r in results}
+    report_root = root if nested else results[0].run_dir
     write_experiment_report(
         scenario,
         results,
         design,
         repeat,
-        root if nested else results[0].run_dir,
-        report_dir,
+        report_root,
+        out or report_root,
         elapsed_s=time.monotonic() - started,
     )
-    unclean = {
-        label: {n: c for n, c in codes.items() if c != 0} for label, codes in exit_codes.items()
-    }
-    unclean = {label: codes for label, codes in unclean.items() if codes}
+    unclean = unclean_exits(results)
     if unclean:
         print(f"flowlab compare: processes exited uncleanly: {unclean}", file=sys.stderr)
         return 1
     return 0
+
+
+def unclean_exits(results: list[RunResult]) -> dict[str, dict[str, int | None]]:
+    """Per run, the processes that did not exit with code 0 (runs where all did: left out)."""
+    unclean = {r.plan.label: {n: c for n, c in r.exit_codes.items() if c != 0} for r in results}
+    return {label: codes for label, codes in unclean.items() if codes}

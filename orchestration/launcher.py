@@ -73,7 +73,7 @@ def new_run_dir(root: Path, scenario_name: str) -> Path:
 
 
 class RemoteProcess:
-    """Stands in for the OS process of a service someone else started (``Lab.attach``).
+    """Stands in for the OS process of a service someone else started (``LabSupervisor.attach``).
 
     Its pid is the one the service announces; it counts as exited (code 0) once the service
     reports ``stopped``. It cannot be signalled (``ProcessLookupError``, as for a gone process).
@@ -115,10 +115,15 @@ class Proc:
         return self.process.pid
 
 
-class Lab:
-    """A running lab. Use ``async with Lab(scenario) as lab:`` or ``start()``/``stop()``."""
+class LabSupervisor:
+    """The process supervisor of a running lab: starts, watches and stops every service.
 
-    attached = False  # True: supervise services started elsewhere (``Lab.attach``), spawn none
+    Use ``async with LabSupervisor(scenario) as lab:`` or ``start()``/``stop()``. (The notebook
+    facade over it is ``orchestration.api.Lab``.)
+    """
+
+    # True: supervise services started elsewhere (``LabSupervisor.attach``), spawn none
+    attached = False
 
     def __init__(
         self,
@@ -157,7 +162,7 @@ class Lab:
     @classmethod
     def attach(
         cls, config: RunConfig, *, on_heartbeat: Callable[[Proc], None] | None = None
-    ) -> Lab:
+    ) -> LabSupervisor:
         """A lab over services someone else starts (docker compose) from ``config``.
 
         ``start()`` binds the control endpoint of ``config`` and tracks every service in it by
@@ -170,7 +175,7 @@ class Lab:
         return lab
 
     # ------------------------------------------------------------------ start
-    async def __aenter__(self) -> Lab:
+    async def __aenter__(self) -> LabSupervisor:
         await self.start()
         return self
 

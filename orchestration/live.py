@@ -2,10 +2,10 @@
 
 Where the numbers come from (all read by the orchestrator process, nothing added to services):
 - progress and per-process health: the heartbeats every service sends the orchestrator twice a
-  second (``Lab.on_heartbeat``): state, heartbeat age, message counters (``*.in``, the
-  recorder's ``tape.entries``) from which rates are derived, and, as the queue depth, any
-  ``*queue*``/``*backlog*`` counter a service reports, else the orders in flight (injector:
-  sent - terminal; broker: received - terminal, from the tape);
+  second (``LabSupervisor(on_heartbeat=...)``): state, heartbeat age, message counters
+  (``*.in``, the recorder's ``tape.entries``) from which rates are derived, and, as the queue
+  depth, any ``*queue*``/``*backlog*`` counter a service reports, else the orders in flight
+  (injector: sent - terminal; broker: received - terminal, from the tape);
 - running per-regime metrics: the run's tape (``tape.msgpack``), followed as the recorder
   appends to it (it flushes every 0.25 s): the broker's ``OrderReceived`` (NBBO at receipt) and
   client fills give the same Rule 605 quantities as the report, live;
@@ -28,7 +28,6 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestration.experiment import RunPlan
 from orchestration.live_sources import (
     Health,
     NbboWatcher,
@@ -37,6 +36,7 @@ from orchestration.live_sources import (
     TapeFollower,
     fmt_or_dash,
 )
+from orchestration.run_plan import RunPlan
 
 __all__ = [
     "HEADINGS",

@@ -69,64 +69,86 @@ def market_quality(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if not stamps:
         return pd.DataFrame(columns=COLUMNS)
     end_ns = max(stamps)
-    rows: list[dict[str, object]] = []
+    rows = []
     if len(quotes):
-        for (symbol, venue), frame in quotes.groupby(["symbol", "venue"]):
-            spread, depth = _spread_depth(frame, end_ns)
-            traded = (
-                trades[(trades["symbol"] == symbol) & (trades["venue"] == venue)]
-                if len(trades)
-                else trades
-            )
-            rows.append(
-                {
-                    "symbol": symbol,
-                    "venue": venue,
-                    "quoted_spread_bps": spread,
-                    "top_depth_shares": depth,
-                    "volume_shares": int(traded["qty"].sum()) if len(traded) else 0,
-                    "trades": len(traded),
-                }
-            )
+        rows += _quoting_venue_rows(quotes, trades, end_ns)
     if len(trades):
-        lit = set(quotes["venue"]) if len(quotes) else set()
-        for (symbol, venue), frame in trades[~trades["venue"].isin(lit)].groupby(
-            ["symbol", "venue"]
-        ):
-            rows.append(
-                {
-                    "symbol": symbol,
-                    "venue": venue,
-                    "volume_shares": int(frame["qty"].sum()),
-                    "trades": len(frame),
-                }
-            )
+        rows += _other_venue_rows(quotes, trades)
     if len(nbbo):
-        for symbol, frame in nbbo.groupby("symbol"):
-            frame = frame.sort_values("ts_ns")
-            spread, depth = _spread_depth(frame, end_ns)
-            weights = _time_weights(frame["ts_ns"], end_ns)
-            flags = [frame[c].astype(bool) for c in ("locked", "crossed") if c in frame.columns]
-            bad = (flags[0] | flags[1]).to_numpy(float) if len(flags) == 2 else np.zeros(len(frame))
-            span = (end_ns - int(frame["ts_ns"].iloc[0])) / 1e9
-            row: dict[str, object] = {
+        rows += _nbbo_rows(nbbo, trades, values, end_ns)
+    return pd.DataFrame(rows, columns=COLUMNS).sort_values(["symbol", "venue"], ignore_index=True)
+
+
+def _quoting_venue_rows(
+    quotes: pd.DataFrame, trades: pd.DataFrame, end_ns: int
+) -> list[dict[str, object]]:
+    """Each lit venue's quotes (time-weighted spread and depth) and trades, per symbol."""
+    rows: list[dict[str, object]] = []
+    for (symbol, venue), frame in quotes.groupby(["symbol", "venue"]):
+        spread, depth = _spread_depth(frame, end_ns)
+        traded = (
+            trades[(trades["symbol"] == symbol) & (trades["venue"] == venue)]
+            if len(trades)
+            else trades
+        )
+        rows.append(
+            {
                 "symbol": symbol,
-                "venue": "NBBO",
+                "venue": venue,
                 "quoted_spread_bps": spread,
                 "top_depth_shares": depth,
-                "locked_crossed_share": float(np.average(bad, weights=weights))
-                if weights.sum() > 0
-                else None,
-                "nbbo_updates_per_s": len(frame) / span if span > 0 else None,
+                "volume_shares": int(traded["qty"].sum()) if len(traded) else 0,
+                "trades": len(traded),
             }
-            if len(trades):
-                sym_trades = trades[trades["symbol"] == symbol]
-                row["volume_shares"], row["trades"] = int(sym_trades["qty"].sum()), len(sym_trades)
-            row.update(
-                _tracking(frame, values[values["symbol"] == symbol] if len(values) else values)
-            )
-            rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS).sort_values(["symbol", "venue"], ignore_index=True)
+        )
+    return rows
+
+
+def _other_venue_rows(quotes: pd.DataFrame, trades: pd.DataFrame) -> list[dict[str, object]]:
+    """Volume and trades of the venues that trade without quoting (dark pools), per symbol."""
+    lit = set(quotes["venue"]) if len(quotes) else set()
+    return [
+        {
+            "symbol": symbol,
+            "venue": venue,
+            "volume_shares": int(frame["qty"].sum()),
+            "trades": len(frame),
+        }
+        for (symbol, venue), frame in trades[~trades["venue"].isin(lit)].groupby(
+            ["symbol", "venue"]
+        )
+    ]
+
+
+def _nbbo_rows(
+    nbbo: pd.DataFrame, trades: pd.DataFrame, values: pd.DataFrame, end_ns: int
+) -> list[dict[str, object]]:
+    """Per symbol, the NBBO: spread, depth, locked/crossed time, update rate, every venue's
+    volume, and how far its mid strays from the latent value."""
+    rows: list[dict[str, object]] = []
+    for symbol, frame in nbbo.groupby("symbol"):
+        frame = frame.sort_values("ts_ns")
+        spread, depth = _spread_depth(frame, end_ns)
+        weights = _time_weights(frame["ts_ns"], end_ns)
+        flags = [frame[c].astype(bool) for c in ("locked", "crossed") if c in frame.columns]
+        bad = (flags[0] | flags[1]).to_numpy(float) if len(flags) == 2 else np.zeros(len(frame))
+        span = (end_ns - int(frame["ts_ns"].iloc[0])) / 1e9
+        row: dict[str, object] = {
+            "symbol": symbol,
+            "venue": "NBBO",
+            "quoted_spread_bps": spread,
+            "top_depth_shares": depth,
+            "locked_crossed_share": float(np.average(bad, weights=weights))
+            if weights.sum() > 0
+            else None,
+            "nbbo_updates_per_s": len(frame) / span if span > 0 else None,
+        }
+        if len(trades):
+            sym_trades = trades[trades["symbol"] == symbol]
+            row["volume_shares"], row["trades"] = int(sym_trades["qty"].sum()), len(sym_trades)
+        row.update(_tracking(frame, values[values["symbol"] == symbol] if len(values) else values))
+        rows.append(row)
+    return rows
 
 
 def _tracking(nbbo: pd.DataFrame, values: pd.DataFrame) -> dict[str, float | None]:
@@ -154,40 +176,3 @@ def _tracking(nbbo: pd.DataFrame, values: pd.DataFrame) -> dict[str, float | Non
         "mid_value_rms_bps": float(np.sqrt((gap**2).mean())),
         "mid_value_mae_bps": float(gap.abs().mean()),
     }
-
-
-def market_quality_markdown(table: pd.DataFrame) -> str:
-    """A markdown section for report.md."""
-
-    def fmt(v: object, places: int = 2) -> str:
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            return "—"
-        return f"{v:,.{places}f}" if isinstance(v, float) else f"{v:,}"
-
-    lines = [
-        "## Market quality",
-        "",
-        "Per symbol and venue (time-weighted): quoted spread, depth at the top, volume; for the "
-        "NBBO also the share of time locked or crossed, update rate, and how far the mid strays "
-        "from the latent value.",
-        "",
-        "| symbol | venue | quoted spread bps | top depth | volume | trades | locked/crossed "
-        "| NBBO upd/s | mid-value RMS bps |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in table.to_dict(orient="records"):
-        lc = row.get("locked_crossed_share")
-        locked = "—" if lc is None or lc != lc else f"{lc:.2%}"
-        cells = [
-            row["symbol"],
-            row["venue"],
-            fmt(row["quoted_spread_bps"]),
-            fmt(row["top_depth_shares"], 0),
-            fmt(row["volume_shares"], 0),
-            fmt(row["trades"], 0),
-            locked,
-            fmt(row["nbbo_updates_per_s"], 1),
-            fmt(row["mid_value_rms_bps"]),
-        ]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"

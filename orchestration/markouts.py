@@ -55,13 +55,6 @@ def future_two_mids(
     return out
 
 
-def run_end_ns(nbbo: pd.DataFrame | None) -> int | None:
-    """The last NBBO update of the tables (the end of the observed market), if any."""
-    if nbbo is None or nbbo.empty:
-        return None
-    return int(nbbo["ts_ns"].max())
-
-
 def _two_sided(nbbo: pd.DataFrame) -> pd.DataFrame:
     bid = nbbo["bid_px"].to_numpy("int64", na_value=0)
     ask = nbbo["ask_px"].to_numpy("int64", na_value=0)

@@ -19,7 +19,7 @@ import zmq.asyncio
 
 from config.runconfig import RunConfig
 from config.scenario import REGIMES, load_scenario
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from orchestration.streams import generate_stream, validate_rows, write_stream
 from orchestration.tape import build_tables, read_tape
 from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode
@@ -119,7 +119,7 @@ async def run_default_lab(runs: Path) -> LabRun:
         load_scenario(),
         broker=msgspec.structs.replace(load_scenario().broker, regimes=list(REGIMES)),
     )
-    lab = Lab(scenario, runs_root=runs)
+    lab = LabSupervisor(scenario, runs_root=runs)
     try:
         await lab.start()
         probes = await lab.guard(probe_endpoints(lab.config))

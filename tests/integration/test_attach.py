@@ -1,5 +1,6 @@
-"""``Lab.attach`` (``flowlab up --attach``), the orchestrator of the compose deployment: it
-supervises services it did not start. These tests start one real recorder process on loopback.
+"""``LabSupervisor.attach`` (``flowlab up --attach``), the orchestrator of the compose
+deployment: it supervises services it did not start. These tests start one real recorder process
+on loopback.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from config.runconfig import RunConfig, write_run_config
 from config.scenario import load_scenario
 from orchestration.endpoints import resolve_loopback
-from orchestration.launcher import Lab, LabError, RemoteProcess
+from orchestration.launcher import LabError, LabSupervisor, RemoteProcess
 from tests.helpers import pid_alive, wait_until
 
 
@@ -61,7 +62,7 @@ async def test_lab_attach_started_service_ready_tracked_stopped_without_spawning
 ) -> None:
     config, path = _recorder_only_config(tmp_path)
     service = _start_service(path, "recorder", "recorder", tmp_path / "recorder.log")
-    lab = Lab.attach(config)
+    lab = LabSupervisor.attach(config)
     try:
         await asyncio.wait_for(lab.start(), 60)
         proc = lab.procs["recorder"]
@@ -80,7 +81,7 @@ async def test_lab_attach_started_service_ready_tracked_stopped_without_spawning
 async def test_lab_attach_service_stops_on_its_own_fails_lab_naming_it(tmp_path: Path) -> None:
     config, path = _recorder_only_config(tmp_path)
     service = _start_service(path, "recorder", "recorder", tmp_path / "recorder.log")
-    lab = Lab.attach(config)
+    lab = LabSupervisor.attach(config)
     try:
         await asyncio.wait_for(lab.start(), 60)
         service.send_signal(signal.SIGTERM)

@@ -16,7 +16,7 @@ import zmq
 import zmq.asyncio
 
 from config.scenario import Scenario, scenario_from_dict
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from orchestration.metrics import order_type_table
 from orchestration.streams import validate_rows, write_stream
 from orchestration.tape import build_tables
@@ -85,8 +85,8 @@ def limit(order_id: str, qty: int, price: int, tif: TimeInForce, regime: str) ->
 
 
 def test_day_limits_rest_fill_cancel_and_close(tmp_path: Path) -> None:
-    async def scenario() -> tuple[Lab, dict]:
-        lab = Lab(quiet_scenario(), runs_root=tmp_path)
+    async def scenario() -> tuple[LabSupervisor, dict]:
+        lab = LabSupervisor(quiet_scenario(), runs_root=tmp_path)
         seen: dict = {}
         ctx = zmq.asyncio.Context()
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from config.scenario import Scenario, WholesalerSpec, scenario_from_dict
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from orchestration.metrics import regime_summary
 from orchestration.streams import generate_stream, write_stream
 from orchestration.tape import build_tables
@@ -41,7 +41,7 @@ def auction_scenario(responders: int) -> Scenario:
 
 
 async def run_lab(scenario: Scenario, runs: Path, orders: int, rate: float) -> dict:
-    lab = Lab(scenario, runs_root=runs)
+    lab = LabSupervisor(scenario, runs_root=runs)
     try:
         await lab.start()
         rows = generate_stream(

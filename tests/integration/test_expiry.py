@@ -20,7 +20,7 @@ import zmq
 import zmq.asyncio
 
 from config.scenario import DarkPoolSpec, load_scenario
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.orders import (
     OrderAccepted,
@@ -64,7 +64,7 @@ async def run_expiry_lab(runs: Path) -> ExpiryRun:
         darkpools=[DarkPoolSpec(name="dark-a")],
         agents=msgspec.structs.replace(base.agents, enabled=False),
     )
-    lab = Lab(scenario, runs_root=runs)
+    lab = LabSupervisor(scenario, runs_root=runs)
     ctx = zmq.asyncio.Context()
     expire: dict[str, int] = {}
     clients: dict[str, Client] = {}

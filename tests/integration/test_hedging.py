@@ -15,7 +15,7 @@ import zmq
 import zmq.asyncio
 
 from config.scenario import Scenario, scenario_from_dict
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from orchestration.tape import read_tape
 from protocol.common import OrderType, Side
 from protocol.control import PnlReport
@@ -64,8 +64,8 @@ def buy(order_id: str, qty: int) -> SubmitOrder:
 def test_wholesaler_hedges_past_its_threshold_and_the_hedge_moves_the_ask(
     tmp_path: Path,
 ) -> None:
-    async def scenario() -> tuple[Lab, dict]:
-        lab = Lab(hedging_scenario(), runs_root=tmp_path)
+    async def scenario() -> tuple[LabSupervisor, dict]:
+        lab = LabSupervisor(hedging_scenario(), runs_root=tmp_path)
         seen: dict = {}
         ctx = zmq.asyncio.Context()
         sip: MarketData | None = None

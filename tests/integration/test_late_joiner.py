@@ -10,7 +10,7 @@ import zmq
 import zmq.asyncio
 
 from config.scenario import load_scenario
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from protocol.codec import VERSION, Decoder, encode
 from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest, Trade
 
@@ -65,7 +65,7 @@ class CloneClient:
 
 def test_sip_late_joiner_snapshot_plus_updates_equals_live_state(tmp_path: Path) -> None:
     async def run() -> tuple[dict, dict, Snapshot, int]:
-        lab = Lab(load_scenario(), runs_root=tmp_path)
+        lab = LabSupervisor(load_scenario(), runs_root=tmp_path)
         ctx = zmq.asyncio.Context()
         md, snapshot = lab.config.connect("sip", "md"), lab.config.connect("sip", "snapshot")
         clients: list[CloneClient] = []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from config.scenario import load_scenario
-from orchestration.launcher import Lab, LabError
+from orchestration.launcher import LabError, LabSupervisor
 from tests.helpers import pid_alive, wait_until
 
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
@@ -33,7 +33,7 @@ def _children_of(pid: int) -> list[int]:
 
 
 async def test_lab_service_crash_fails_lab_naming_it_and_stops_everything(tmp_path: Path) -> None:
-    lab = Lab(load_scenario(TINY), runs_root=tmp_path)
+    lab = LabSupervisor(load_scenario(TINY), runs_root=tmp_path)
     await lab.start()
     victim = lab.procs["lit-b"]
     pids = [p.pid for p in lab.procs.values()]
@@ -49,7 +49,7 @@ async def test_lab_service_crash_fails_lab_naming_it_and_stops_everything(tmp_pa
 
 
 async def test_lab_stop_twice_is_harmless(tmp_path: Path) -> None:
-    lab = Lab(load_scenario(TINY), runs_root=tmp_path)
+    lab = LabSupervisor(load_scenario(TINY), runs_root=tmp_path)
     await lab.start()
 
     first = await lab.stop()

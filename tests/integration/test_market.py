@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from config.scenario import load_scenario
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from orchestration.market_quality import market_quality
 from orchestration.tape import build_tables
 
@@ -16,8 +16,8 @@ OBSERVE_S = 8.0
 def test_default_market_left_alone_quotes_trades_and_tracks_value(tmp_path: Path) -> None:
     scenario = load_scenario()
 
-    async def observe() -> tuple[Lab, dict[str, int | None]]:
-        lab = Lab(scenario, runs_root=tmp_path)
+    async def observe() -> tuple[LabSupervisor, dict[str, int | None]]:
+        lab = LabSupervisor(scenario, runs_root=tmp_path)
         try:
             await lab.start()
             await lab.guard(asyncio.sleep(OBSERVE_S))  # watching the market for a fixed time

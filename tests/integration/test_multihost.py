@@ -18,7 +18,7 @@ import pytest
 
 from config.scenario import load_scenario
 from orchestration.endpoints import HostsFile, HostSpec
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from orchestration.streams import generate_stream, write_stream
 from orchestration.tape import build_tables
 
@@ -81,8 +81,8 @@ def test_lab_across_two_hosts_routes_orders_between_network_stacks(
     )
     scenario = load_scenario(TINY)
 
-    async def run() -> tuple[Lab, object, dict, dict[str, str]]:
-        lab = Lab(scenario, runs_root=tmp_path, hosts=hosts)
+    async def run() -> tuple[LabSupervisor, object, dict, dict[str, str]]:
+        lab = LabSupervisor(scenario, runs_root=tmp_path, hosts=hosts)
         try:
             await lab.start()
             spaces = {name: net_namespace(p.pid) for name, p in lab.procs.items()}

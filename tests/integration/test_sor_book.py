@@ -31,7 +31,7 @@ import zmq.asyncio
 from config.runconfig import RunConfig
 from config.scenario import LinkLatency, SeedLevel, VenueSpec, load_scenario
 from orchestration.bestex import bestex_table
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from orchestration.streams import write_stream
 from orchestration.tape import read_tape
 from protocol.common import OrderType, Side, TimeInForce
@@ -113,7 +113,7 @@ TERMINAL = (OrderFilled, OrderCanceled, OrderRejected)
 
 async def run_sor_lab(runs: Path) -> SorRun:
     scenario = sor_test_scenario()
-    lab = Lab(scenario, runs_root=runs)
+    lab = LabSupervisor(scenario, runs_root=runs)
     ctx = zmq.asyncio.Context()
     frozen: int | None = None
     try:

@@ -10,7 +10,7 @@ import zmq
 import zmq.asyncio
 
 from config.scenario import Scenario, scenario_from_dict
-from orchestration.launcher import Lab
+from orchestration.launcher import LabSupervisor
 from protocol.codec import VERSION, Decoder, encode
 from protocol.common import OrderType, Side
 from protocol.marketdata import NBBO, SequenceHeartbeat, Trade, ValueUpdate
@@ -54,7 +54,7 @@ def toxic_scenario() -> Scenario:
     )
 
 
-async def client(lab: Lab, informed: bool, regime: str = "pfof") -> list[float]:
+async def client(lab: LabSupervisor, informed: bool, regime: str = "pfof") -> list[float]:
     """Send ORDERS market orders to the broker's ``regime`` arm; return each fill's improvement
     ($/sh)."""
     config = lab.config
@@ -151,7 +151,7 @@ async def client(lab: Lab, informed: bool, regime: str = "pfof") -> list[float]:
 
 async def improvement_under(informed: bool, runs: Path) -> tuple[list[float], int]:
     """Improvements the client got, and the wholesaler's learned adverse selection ($1e-6/sh)."""
-    lab = Lab(toxic_scenario(), runs_root=runs)
+    lab = LabSupervisor(toxic_scenario(), runs_root=runs)
     try:
         await lab.start()
         improvements = await lab.guard(client(lab, informed))
@@ -199,7 +199,7 @@ def test_auction_winner_learns_adverse_selection_in_its_own_channel(tmp_path: Pa
     and it stops bidding on flow it cannot price."""
 
     async def run() -> dict[str, int]:
-        lab = Lab(toxic_scenario(), runs_root=tmp_path)
+        lab = LabSupervisor(toxic_scenario(), runs_root=tmp_path)
         try:
             await lab.start()
             await lab.guard(client(lab, informed=True, regime="auction"))

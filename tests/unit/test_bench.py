@@ -9,22 +9,28 @@ import msgpack
 import msgspec
 import pytest
 
-from orchestration import bench
-from orchestration.bench_transport import latency_stats, make_order, run_bare
+from orchestration.bench.book import PlainBook, bench_book
+from orchestration.bench.client import LatencyStats, Throughput, latency_stats, make_order
+from orchestration.bench.codec import PlainCodec, bench_codec, codec_sample
+from orchestration.bench.lab import LabReplies, LabResult, Legs, bench_scenario
+from orchestration.bench.report import BenchFigures, format_table
+from orchestration.bench.run import median_of
+from orchestration.bench.sor import SorResult, bench_sor
+from orchestration.bench.transport import BareFigures, BareResult, run_bare
 from protocol.codec import VERSION, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, SubmitOrder
 
 
-def _positive(result: dict, keys: list[str]) -> None:
+def _positive(result: msgspec.Struct, keys: list[str]) -> None:
     for key in keys:
-        assert key in result, key
-        assert isinstance(result[key], int | float) and result[key] > 0, (key, result[key])
+        value = getattr(result, key)
+        assert isinstance(value, int | float) and value > 0, (key, value)
 
 
 # ---------------------------------------------------------------------- codec
 def test_bench_codec_tiny_counts_positive_rates_and_ratios() -> None:
-    result = bench.bench_codec(n=200, reps=1)
+    result = bench_codec(n=200, reps=1)
 
     _positive(
         result,
@@ -41,8 +47,8 @@ def test_bench_codec_tiny_counts_positive_rates_and_ratios() -> None:
 
 
 def test_plain_codec_decodes_what_the_typed_decoder_decodes() -> None:
-    codec = bench.PlainCodec()
-    order = bench.codec_sample()
+    codec = PlainCodec()
+    order = codec_sample()
 
     plain = codec.decode(encode(order))
 
@@ -63,28 +69,28 @@ def test_plain_codec_decodes_what_the_typed_decoder_decodes() -> None:
     ],
 )
 def test_plain_codec_rejects_what_the_typed_decoder_rejects(change: dict, drop: str | None) -> None:
-    fields = msgspec.msgpack.decode(encode(bench.codec_sample()))
+    fields = msgspec.msgpack.decode(encode(codec_sample()))
     fields.update(change)
     if drop:
         del fields[drop]
     payload = msgpack.packb(fields)
 
     with pytest.raises(ValueError):
-        bench.PlainCodec().decode(payload)
+        PlainCodec().decode(payload)
     with pytest.raises(msgspec.ValidationError):
         msgspec.msgpack.decode(payload, type=SubmitOrder)
 
 
 # ---------------------------------------------------------------------- book
 def test_bench_book_tiny_counts_positive_rates() -> None:
-    result = bench.bench_book(ops=400, steady_orders=200, reps=1)
+    result = bench_book(ops=400, steady_orders=200, reps=1)
 
     _positive(result, ["ops_per_s", "baseline_ops_per_s", "ratio", "fills", "baseline_fills"])
-    assert result["ops"] == 400 and result["aim_ops_per_s"] == 500_000
+    assert result.ops == 400 and result.aim_ops_per_s == 500_000
 
 
 def _limit(
-    book: bench.PlainBook,
+    book: PlainBook,
     oid: str,
     side: Side,
     qty: int,
@@ -96,7 +102,7 @@ def _limit(
 
 
 def test_plain_book_matches_price_time_and_rests_day_remainders() -> None:
-    book = bench.PlainBook()
+    book = PlainBook()
     _limit(book, "a1", Side.SELL, 100, 101)
     _limit(book, "a2", Side.SELL, 100, 101)
     _limit(book, "a3", Side.SELL, 100, 102)
@@ -123,7 +129,7 @@ def test_plain_book_matches_price_time_and_rests_day_remainders() -> None:
 
 
 def test_plain_book_ioc_limit_never_rests() -> None:
-    book = bench.PlainBook()
+    book = PlainBook()
     _limit(book, "a1", Side.SELL, 100, 101)
 
     _limit(book, "t1", Side.BUY, 300, 101, TimeInForce.IOC)
@@ -133,18 +139,19 @@ def test_plain_book_ioc_limit_never_rests() -> None:
 
 # ---------------------------------------------------------------------- SOR
 def test_bench_sor_tiny_counts_positive_micros() -> None:
-    result = bench.bench_sor(repeats=3)
+    result = bench_sor(repeats=3)
 
     _positive(result, ["greedy_us", "optimal_us", "greedy_ratio", "optimal_ratio", "aim_us"])
-    assert (result["venues"], result["levels"]) == (10, 10)
+    assert (result.venues, result.levels) == (10, 10)
 
 
 # ---------------------------------------------------------------------- transport pieces
 def test_latency_stats_interpolates_percentiles_in_micros() -> None:
     stats = latency_stats([i * 1_000 for i in range(1, 102)])  # 1..101 µs
 
-    assert stats["n"] == 101 and stats["p50_us"] == 51.0 and stats["p99_us"] == 100.0
-    assert stats["max_us"] == 101.0 and latency_stats([]) == {"n": 0}
+    assert stats.n == 101 and stats.p50_us == 51.0 and stats.p99_us == 100.0
+    assert stats.max_us == 101.0 and latency_stats([]) == LatencyStats(n=0)
+    assert msgspec.to_builtins(latency_stats([])) == {"n": 0}  # as bench.json writes it
 
 
 def test_make_order_is_a_valid_market_order_with_alternating_sides() -> None:
@@ -156,7 +163,7 @@ def test_make_order_is_a_valid_market_order_with_alternating_sides() -> None:
 
 
 def test_bench_scenario_zeroes_every_latency_model_and_quiets_the_noise() -> None:
-    scenario = bench.bench_scenario(noise_rate_per_s=0.5)
+    scenario = bench_scenario(noise_rate_per_s=0.5)
 
     assert scenario.latency.default.base_us == 0 and scenario.latency.default.jitter_us == 0
     assert scenario.latency.links == [] and scenario.sip_latency_us == 0
@@ -167,7 +174,7 @@ def test_bench_scenario_zeroes_every_latency_model_and_quiets_the_noise() -> Non
 
 
 def test_lab_replies_completes_orders_at_their_terminal_report() -> None:
-    replies = bench.LabReplies()
+    replies = LabReplies()
     accepted = OrderAccepted(order_id="B1", symbol="ACME", venue="broker", leaves_qty=100)
     filled = OrderFilled(
         order_id="B1",
@@ -199,47 +206,86 @@ def test_lab_replies_completes_orders_at_their_terminal_report() -> None:
 def test_run_bare_three_processes_tiny_counts() -> None:
     result = run_bare(processes=3, n_lat=20, n_thr=60, window=10, warm=5, timeout=60)
 
-    assert result["latency"]["n"] == 20 and result["latency"]["p50_us"] > 0
-    assert result["throughput"]["orders"] == 60 and result["throughput"]["orders_per_s"] > 0
-    assert result["payload_bytes"] > 0
+    assert result.latency.n == 20 and result.latency.p50_us and result.latency.p50_us > 0
+    assert result.throughput.orders == 60 and result.throughput.orders_per_s > 0
+    assert result.payload_bytes > 0 and result.processes == 3 and not result.batch
+
+
+def _path(p50: float, p99: float, orders_per_s: float) -> dict:
+    lat = LatencyStats(n=1, p50_us=p50, p99_us=p99, mean_us=p50, max_us=p99)
+    thr = Throughput(orders=1, window=100, seconds=1.0, orders_per_s=orders_per_s, latency=lat)
+    return {"latency": lat, "throughput": thr, "next_id": 1}
+
+
+def _bare(p50: float = 100.0, p99: float = 200.0, orders_per_s: float = 5_000.0) -> BareFigures:
+    return BareFigures(**_path(p50, p99, orders_per_s), processes=3, batch=False, payload_bytes=263)
+
+
+def _lab(p50: float = 300.0, p99: float = 400.0, orders_per_s: float = 2_500.0) -> LabResult:
+    leg = LatencyStats(n=1, p50_us=150.0, p99_us=150.0, mean_us=150.0, max_us=150.0)
+    return LabResult(
+        **_path(p50, p99, orders_per_s),
+        legs=Legs(
+            client_to_wholesaler=leg, in_wholesaler=LatencyStats(n=0), wholesaler_to_client=leg
+        ),
+        wholesaler="wh-a",
+        handshake_orders=1,
+        handshake_s=0.1,
+        filled_by={"wh-a": 1},
+        unfilled={},
+        processes=14,
+        start_s=2.0,
+        stop_s=1.0,
+        exit_codes_nonzero={},
+    )
 
 
 def test_format_table_shows_ratios_of_every_part_that_ran() -> None:
-    lat = {"n": 1, "p50_us": 100.0, "p99_us": 200.0}
-    thr = {"orders_per_s": 5_000.0, "latency": lat}
-    res = {
-        "machine_floor_us": 10.0,
-        "codec": bench.bench_codec(n=50, reps=1),
-        "sor": {
-            "venues": 10,
-            "levels": 10,
-            "greedy_us": 50.0,
-            "optimal_us": 80.0,
-            "aim_us": 1000.0,
-            "greedy_ratio": 0.05,
-            "optimal_ratio": 0.08,
-        },
-        "bare": {
-            "two": {"latency": lat, "throughput": thr},
-            "three": {"latency": lat, "throughput": thr},
-            "three_batched": {"latency": {"n": 0}, "throughput": thr},
-        },
-        "lab": {
-            "latency": {"n": 1, "p50_us": 300.0, "p99_us": 400.0},
-            "throughput": {"orders_per_s": 2_500.0},
-            "processes": 14,
-            "start_s": 2.0,
-        },
-    }
+    figures = BenchFigures(
+        machine_floor_us=10.0,
+        codec=bench_codec(n=50, reps=1),
+        sor=SorResult(
+            venues=10,
+            levels=10,
+            repeats=1,
+            greedy_us=50.0,
+            optimal_us=80.0,
+            aim_us=1000.0,
+            greedy_ratio=0.05,
+            optimal_ratio=0.08,
+        ),
+        bare=BareResult(two=_bare(), three=_bare(), three_batched=_bare()),
+        lab=_lab(),
+    )
 
-    table = bench.format_table(res)
+    table = format_table(figures)
 
     assert "codec: decode" in table and "SOR optimal" in table and "book core" not in table
     assert "3.00x" in table and "2.00x" in table and "0.50x" in table  # lab vs bare
+    assert "lab one way p50: client->broker->wholesaler" in table and "3.00x" in table
+    assert "inside the wholesaler" not in table  # a leg without figures has no row
+    assert "lab start-up (14 processes ready)" in table
+
+
+def test_format_table_without_the_bare_paths_shows_no_lab_rows() -> None:
+    table = format_table(BenchFigures(lab=_lab()))
+
+    assert table.splitlines()[0].startswith("figure") and len(table.splitlines()) == 2
+
+
+def test_median_of_rounds_takes_medians_of_figures_and_the_last_of_the_rest() -> None:
+    rounds = [_lab(p50=300.0), _lab(p50=100.0), _lab(p50=200.0)]
+    rounds[2] = msgspec.structs.replace(rounds[2], wholesaler="wh-b", handshake_orders=5)
+
+    merged = median_of(rounds)
+
+    assert merged.latency.p50_us == 200.0 and merged.latency.n == 1
+    assert merged.wholesaler == "wh-b" and merged.handshake_orders == 1
+    assert merged.legs.in_wholesaler == LatencyStats(n=0)
 
 
 def test_lab_replies_splits_round_trips_into_legs_from_the_fill_stamps() -> None:
-    replies = bench.LabReplies()
+    replies = LabReplies()
     replies.sent_wall["B1"] = 1_000
     filled = OrderFilled(
         order_id="B1",

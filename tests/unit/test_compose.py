@@ -1,7 +1,7 @@
 """docker-compose.yml, deploy/compose-config.toml and the Dockerfile: valid, generated, consistent.
 
-Also the ``flowlab up --attach`` argument errors; ``Lab.attach`` with a real service process is
-in ``tests/integration/test_attach.py``.
+Also the ``flowlab up --attach`` argument errors; ``LabSupervisor.attach`` with a real service
+process is in ``tests/integration/test_attach.py``.
 """
 
 from __future__ import annotations

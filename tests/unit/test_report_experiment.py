@@ -9,13 +9,13 @@ import pytest
 
 from config.scenario import ScenarioError, load_scenario
 from orchestration.experiment import (
-    RunPlan,
     RunResult,
     derive_seed,
     plan_runs,
     plan_streams,
     pool_tables,
 )
+from orchestration.run_plan import RunPlan
 from orchestration.streams import StreamOptions
 
 SCENARIO = load_scenario()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from orchestration import bench_sor as sor_bench
+from orchestration.bench import sor as sor_bench
 from protocol.common import Side
 from protocol.money import to_micros
 from services.sor import core as sor_core
@@ -299,7 +299,7 @@ def test_run_allocation_benchmark_fake_clock_reports_median_micros() -> None:
 
     result = sor_bench.run_allocation_benchmark(repeats=5, clock=lambda: next(ticks))
 
-    assert result == {"greedy_us": 1.5, "optimal_us": 1.5}
+    assert result == sor_bench.AllocationTimes(greedy_us=1.5, optimal_us=1.5)
 
 
 def test_run_allocation_benchmark_random_book_is_seeded() -> None:

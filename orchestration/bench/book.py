@@ -1,4 +1,5 @@
-"""Throughput benchmark of the lit matching core on a realistic mixed flow.
+"""Book benchmark: throughput of the lit matching core on a realistic mixed flow, against a
+plain book replaying the same operations.
 
 The flow is planned up front on a scratch book with a seeded generator: 60% passive limit adds
 around a $100.00 mid, 30% cancels of live orders, 10% marketable orders (IOC limits, market
@@ -7,13 +8,19 @@ every cancel name a live order and every sweep know what rests at the touch, so 
 only replays a list of calls on a fresh book warmed the same way; identical inputs give
 identical results, which the run checks against the plan.
 
-Run ``python -m orchestration.bench_book`` for a one-line report.
+``bench_book`` (in ``flowlab bench``) times the core and ``PlainBook`` (price -> deque of
+``[order_id, qty]``, bisect-sorted price lists) on the same seeded op list. Run
+``python -m orchestration.bench.book`` for a one-line report of the core alone.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from bisect import bisect_left, insort
+from collections import deque
 
+import msgspec
 import numpy as np
 
 from protocol.common import OrderType, Side, TimeInForce
@@ -26,8 +33,36 @@ ACCOUNTS = 200
 ADD_SHARE = 0.6
 CANCEL_SHARE = 0.3
 SUBMIT, CANCEL = 0, 1
+BOOK_AIM_OPS = 500_000
 
 Op = tuple[int, tuple | str]
+
+
+class BookRun(msgspec.Struct, frozen=True, kw_only=True):
+    """One timed replay of the flow on the matching core."""
+
+    ops: int
+    seconds: float
+    ops_per_s: float
+    fills: int
+    bbo_changes: int
+    live_orders_start: int
+    live_orders_end: int
+
+
+class BookResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Medians over ``reps`` of the core's and the plain book's ops/s on the same flow."""
+
+    ops: int
+    steady_orders: int
+    seed: int
+    reps: int
+    ops_per_s: float
+    baseline_ops_per_s: float
+    ratio: float
+    aim_ops_per_s: int
+    fills: int
+    baseline_fills: int
 
 
 class _Planner:
@@ -155,7 +190,7 @@ def _replay(book: OrderBook, flow: list[Op]) -> int:
     return fills
 
 
-def run_book_benchmark(*, ops: int = 300_000, seed: int = 7, steady_orders: int = 3000) -> dict:
+def run_book_benchmark(*, ops: int = 300_000, seed: int = 7, steady_orders: int = 3000) -> BookRun:
     """Time ``ops`` mixed operations on a book warmed to ~``steady_orders`` live orders."""
     warm, timed, planned_fills = plan_flow(ops=ops, seed=seed, steady_orders=steady_orders)
     book = OrderBook("BENCH", reference_price=BEST_BID_ANCHOR)
@@ -170,19 +205,144 @@ def run_book_benchmark(*, ops: int = 300_000, seed: int = 7, steady_orders: int 
             f"cannot trust benchmark: {fills} fills replayed, {planned_fills} planned"
         )
     seconds = elapsed_ns / 1e9
-    return {
-        "ops": ops,
-        "seconds": seconds,
-        "ops_per_s": ops / seconds,
-        "fills": fills,
-        "bbo_changes": book.bbo_version - bbo_before,
-        "live_orders_start": live_at_start,
-        "live_orders_end": len(book),
-    }
+    return BookRun(
+        ops=ops,
+        seconds=seconds,
+        ops_per_s=ops / seconds,
+        fills=fills,
+        bbo_changes=book.bbo_version - bbo_before,
+        live_orders_start=live_at_start,
+        live_orders_end=len(book),
+    )
+
+
+class PlainBook:
+    """Baseline book: price -> deque of ``[order_id, qty]``, prices in bisect-sorted lists.
+
+    Price-time matching of limit and market orders, IOC or resting DAY remainders, cancels by
+    id. No validation, no collars, no self-trade prevention, no fill records: it emits nothing
+    and counts fills only.
+    """
+
+    __slots__ = ("ask_prices", "asks", "bid_prices", "bids", "fills", "orders")
+
+    def __init__(self) -> None:
+        self.bids: dict[int, deque[list]] = {}
+        self.asks: dict[int, deque[list]] = {}
+        self.bid_prices: list[int] = []  # ascending: best bid last
+        self.ask_prices: list[int] = []  # ascending: best ask first
+        self.orders: dict[str, tuple[list, bool, int]] = {}
+        self.fills = 0
+
+    def submit(
+        self,
+        order_id: str,
+        _account: str,
+        side: Side,
+        qty: int,
+        kind: OrderType,
+        price: int | None,
+        tif: TimeInForce,
+        _ts: int,
+    ) -> None:
+        buy = side is Side.BUY
+        if buy:
+            book, prices = self.asks, self.ask_prices
+            while qty and prices and (price is None or prices[0] <= price):
+                qty = self._take(book, prices, 0, qty)
+        else:
+            book, prices = self.bids, self.bid_prices
+            while qty and prices and (price is None or prices[-1] >= price):
+                qty = self._take(book, prices, -1, qty)
+        if qty and kind is OrderType.LIMIT and tif is TimeInForce.DAY:
+            assert price is not None
+            own, own_prices = (self.bids, self.bid_prices) if buy else (self.asks, self.ask_prices)
+            entry = [order_id, qty]
+            level = own.get(price)
+            if level is None:
+                own[price] = level = deque()
+                insort(own_prices, price)
+            level.append(entry)
+            self.orders[order_id] = (entry, buy, price)
+
+    def _take(self, book: dict[int, deque[list]], prices: list[int], at: int, qty: int) -> int:
+        best = prices[at]
+        level = book[best]
+        while qty and level:
+            entry = level[0]
+            take = min(qty, entry[1])
+            entry[1] -= take
+            qty -= take
+            self.fills += 1
+            if not entry[1]:
+                level.popleft()
+                del self.orders[entry[0]]
+        if not level:
+            del book[best]
+            del prices[at]
+        return qty
+
+    def cancel(self, order_id: str) -> None:
+        found = self.orders.pop(order_id, None)
+        if found is None:
+            return
+        entry, buy, price = found
+        book, prices = (self.bids, self.bid_prices) if buy else (self.asks, self.ask_prices)
+        level = book[price]
+        level.remove(entry)
+        if not level:
+            del book[price]
+            del prices[bisect_left(prices, price)]
+
+
+def _replay_plain(book: PlainBook, flow: list) -> None:
+    submit, cancel = book.submit, book.cancel
+    for kind, args in flow:
+        if kind:
+            cancel(args)
+        else:
+            submit(*args)
+
+
+def _time_plain(warm: list[Op], timed: list[Op]) -> tuple[float, int]:
+    """Ops/s of the plain book over ``timed`` (after ``warm``), and the fills it made."""
+    book = PlainBook()
+    _replay_plain(book, warm)
+    book.fills = 0
+    t0 = time.perf_counter_ns()
+    _replay_plain(book, timed)
+    return len(timed) / ((time.perf_counter_ns() - t0) / 1e9), book.fills
+
+
+def bench_book(*, ops: int, steady_orders: int, reps: int, seed: int = 7) -> BookResult:
+    """``run_book_benchmark`` and the plain book on the same seeded op list (``plan_flow``)."""
+    warm, timed, planned_fills = plan_flow(ops=ops, seed=seed, steady_orders=steady_orders)
+    core: list[float] = []
+    plain: list[float] = []
+    plain_fills = 0
+    run: BookRun | None = None
+    for _ in range(reps):
+        run = run_book_benchmark(ops=ops, seed=seed, steady_orders=steady_orders)
+        core.append(run.ops_per_s)
+        rate, plain_fills = _time_plain(warm, timed)
+        plain.append(rate)
+    core_med, plain_med = statistics.median(core), statistics.median(plain)
+    return BookResult(
+        ops=ops,
+        steady_orders=steady_orders,
+        seed=seed,
+        reps=reps,
+        ops_per_s=core_med,
+        baseline_ops_per_s=plain_med,
+        ratio=core_med / plain_med,
+        aim_ops_per_s=BOOK_AIM_OPS,
+        fills=run.fills if run is not None else planned_fills,
+        baseline_fills=plain_fills,
+    )
 
 
 if __name__ == "__main__":
-    report = run_book_benchmark()
+    report = msgspec.structs.asdict(run_book_benchmark())
     print(
         ", ".join(f"{k}={v:,.0f}" if k != "seconds" else f"{k}={v:.3f}" for k, v in report.items())
     )

@@ -1,6 +1,7 @@
-"""Micro-benchmark of the SOR allocation core on a seeded random book.
+"""SOR benchmark: the allocation core (greedy and optimal) on a seeded random book, against the
+1 ms aim.
 
-Run ``python -m orchestration.bench_sor`` for a one-line report.
+Run ``python -m orchestration.bench.sor`` for a one-line report.
 """
 
 from __future__ import annotations
@@ -10,12 +11,35 @@ import statistics
 import time
 from collections.abc import Callable
 
+import msgspec
+
 from protocol.common import Side
 from services.sor.core import VenueLevel, allocate_greedy, allocate_optimal
 
 BASE_PRICE = 100_000_000  # $100.00
 CENT = 10_000
 KINDS_AND_FEES = (("lit", 3_000), ("lit", -2_000), ("dark", 1_000), ("mm", 0))  # per share
+SOR_AIM_US = 1_000.0
+
+
+class AllocationTimes(msgspec.Struct, frozen=True, kw_only=True):
+    """Median microseconds per call of each allocator."""
+
+    greedy_us: float
+    optimal_us: float
+
+
+class SorResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The allocators' median µs per call and their ratio to the 1 ms aim."""
+
+    venues: int
+    levels: int
+    repeats: int
+    greedy_us: float
+    optimal_us: float
+    aim_us: float
+    greedy_ratio: float
+    optimal_ratio: float
 
 
 def random_book(venues: int, levels: int, rng: random.Random) -> list[VenueLevel]:
@@ -43,11 +67,10 @@ def run_allocation_benchmark(
     repeats: int = 2000,
     seed: int = 7,
     clock: Callable[[], int] = time.perf_counter_ns,
-) -> dict[str, float]:
+) -> AllocationTimes:
     """Median microseconds per call of ``allocate_greedy`` and ``allocate_optimal``.
 
-    Both allocate a buy for half the book's total depth, so they walk many levels. Returns
-    ``{"greedy_us": ..., "optimal_us": ...}``.
+    Both allocate a buy for half the book's total depth, so they walk many levels.
     """
     if repeats <= 0:
         raise ValueError(f"repeats: must be > 0, got {repeats}")
@@ -62,8 +85,23 @@ def run_allocation_benchmark(
             allocate(Side.BUY, qty, book)
             samples.append(clock() - started)
         result[name] = round(statistics.median(samples) / 1_000, 3)
-    return result
+    return AllocationTimes(**result)
+
+
+def bench_sor(*, repeats: int, venues: int = 10, levels: int = 10) -> SorResult:
+    """``run_allocation_benchmark`` against the aim."""
+    r = run_allocation_benchmark(venues=venues, levels=levels, repeats=repeats)
+    return SorResult(
+        venues=venues,
+        levels=levels,
+        repeats=repeats,
+        greedy_us=float(r.greedy_us),
+        optimal_us=float(r.optimal_us),
+        aim_us=SOR_AIM_US,
+        greedy_ratio=float(r.greedy_us) / SOR_AIM_US,
+        optimal_ratio=float(r.optimal_us) / SOR_AIM_US,
+    )
 
 
 if __name__ == "__main__":
-    print(run_allocation_benchmark())
+    print(msgspec.structs.asdict(run_allocation_benchmark()))

@@ -1,6 +1,6 @@
 """Bare-transport baseline for ``flowlab bench``: the lab's sockets with nothing of the lab on them.
 
-Every role is its own OS process, started with ``python -m orchestration.bench_transport ROLE``
+Every role is its own OS process, started with ``python -m orchestration.bench.transport ROLE``
 and run on uvloop with ``zmq.asyncio`` over loopback TCP, like the lab's services:
 
 - ``echo``   ROUTER; sends every message back to its sender unchanged.
@@ -19,8 +19,9 @@ never leaves them behind; the client prints one JSON line with its figures and e
 multipart message (what the lab's links do on a busy link); without it they do one awaited
 receive and one send per message.
 
-The order client (``measure``) is shared with the lab measurement in ``orchestration.bench``, so
-both paths are driven by the same code.
+The order client (``orchestration.bench.client.measure``) is shared with the lab measurement
+(``orchestration.bench.lab``), so both paths are driven by the same code. ``bench_bare`` runs the
+three bare paths of one transport round; ``machine_floor_us`` is the machine's wake-up yardstick.
 """
 
 from __future__ import annotations
@@ -31,66 +32,51 @@ import contextlib
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
+import msgspec
+import uvloop
 import zmq
 import zmq.asyncio
 
+from orchestration.bench.client import (
+    BENCH_IDENTITY,
+    Completed,
+    PathFigures,
+    latency_stats,
+    make_order,
+    measure,
+)
 from protocol.codec import VERSION, Decoder, encode
-from protocol.common import OrderType, Side
 from protocol.orders import SubmitOrder
 
 READY_TIMEOUT_S = 30.0
 DRAIN_BATCH = 512
-BENCH_SYMBOL = "ACME"
-BENCH_IDENTITY = b"bench-client"
-
-Completed = Callable[[list[bytes]], list[str]]
+T = TypeVar("T")
 
 
-# ---------------------------------------------------------------------- the order and statistics
-def make_order(i: int, *, regime: str = "pfof", symbol: str = BENCH_SYMBOL) -> SubmitOrder:
-    """Benchmark order ``i``: 100 shares at market, sides alternating (inventory stays flat)."""
-    now = time.time_ns()
-    return SubmitOrder(
-        msg_id=i + 1,
-        sender="bench-client",
-        ts_ns=now,
-        order_id=f"B{i:08d}",
-        symbol=symbol,
-        side=Side.BUY if i % 2 == 0 else Side.SELL,
-        qty=100,
-        order_type=OrderType.MARKET,
-        account="bench",
-        regime=regime,
-        created_ns=now,
-    )
+class BareFigures(PathFigures, frozen=True, kw_only=True):
+    """The client's figures over one bare path."""
+
+    processes: int
+    batch: bool
+    payload_bytes: int
 
 
-def latency_stats(samples_ns: Sequence[int]) -> dict[str, float]:
-    """p50/p99/mean/max in microseconds (linear interpolation between closest ranks)."""
-    if not samples_ns:
-        return {"n": 0}
-    a = sorted(samples_ns)
+class BareResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One transport round's bare paths: 2 and 3 processes, and 3 processes batched."""
 
-    def pct(q: float) -> float:
-        pos = (len(a) - 1) * q / 100.0
-        lo = int(pos)
-        hi = min(lo + 1, len(a) - 1)
-        return (a[lo] + (a[hi] - a[lo]) * (pos - lo)) / 1000.0
-
-    return {
-        "n": len(a),
-        "p50_us": pct(50),
-        "p99_us": pct(99),
-        "mean_us": sum(a) / len(a) / 1000.0,
-        "max_us": a[-1] / 1000.0,
-    }
+    two: BareFigures
+    three: BareFigures
+    three_batched: BareFigures
 
 
+# ---------------------------------------------------------------------- server roles
 def echo_completed() -> Completed:
     """Order ids in a reply of the bare path (the echoed orders, decoded with the typed decoder)."""
     decode = Decoder([SubmitOrder]).decode_payload
@@ -101,70 +87,6 @@ def echo_completed() -> Completed:
     return completed
 
 
-async def measure(
-    sock: zmq.asyncio.Socket,
-    completed: Completed,
-    *,
-    n_lat: int,
-    n_thr: int,
-    window: int,
-    warm: int,
-    first: int = 0,
-    regime: str = "pfof",
-    sent_wall: dict[str, int] | None = None,
-) -> dict[str, object]:
-    """Drive one DEALER: ``warm`` + ``n_lat`` orders one at a time, then ``n_thr`` with up to
-    ``window`` in flight. A round trip ends when ``completed`` names the order in a reply.
-
-    With ``sent_wall``, the one-at-a-time phase also notes each order's wall-clock send time
-    there (for per-hop breakdowns against the services' own ``time.time_ns`` stamps)."""
-    clock = time.perf_counter_ns
-    out: dict[str, object] = {}
-    lat: list[int] = []
-    i = first
-    for k in range(warm + n_lat):
-        t0 = clock()
-        oid = f"B{i:08d}"
-        if sent_wall is not None:
-            sent_wall[oid] = time.time_ns()
-        await sock.send_multipart([VERSION, encode(make_order(i, regime=regime))])
-        i += 1
-        while oid not in completed(await sock.recv_multipart()):
-            pass
-        if k >= warm:
-            lat.append(clock() - t0)
-    out["latency"] = latency_stats(lat)
-    sent_at: dict[str, int] = {}
-    lat = []
-    sent = done = 0
-    t_start = time.perf_counter()
-    while done < n_thr:
-        while sent < n_thr and sent - done < window:
-            oid = f"B{i:08d}"
-            sent_at[oid] = clock()
-            await sock.send_multipart([VERSION, encode(make_order(i, regime=regime))])
-            i += 1
-            sent += 1
-        frames = await sock.recv_multipart()
-        now = clock()
-        for oid in completed(frames):
-            t0 = sent_at.pop(oid, None)  # type: ignore[arg-type]  # None if not ours
-            if t0 is not None:
-                lat.append(now - t0)
-                done += 1
-    elapsed = time.perf_counter() - t_start
-    out["throughput"] = {
-        "orders": n_thr,
-        "window": window,
-        "seconds": elapsed,
-        "orders_per_s": n_thr / elapsed if elapsed > 0 else 0.0,
-        "latency": latency_stats(lat),
-    }
-    out["next_id"] = i
-    return out
-
-
-# ---------------------------------------------------------------------- server roles
 def _watch_stdin(stop: asyncio.Event) -> None:
     """Stop when the driver closes our stdin (or dies)."""
     loop = asyncio.get_running_loop()
@@ -286,7 +208,7 @@ def relay_role(bind: str, upstream: str, batch: bool) -> None:
 
 
 def client_role(connect: str, n_lat: int, n_thr: int, window: int, warm: int) -> None:
-    async def main() -> dict[str, object]:
+    async def main() -> PathFigures:
         ctx = zmq.asyncio.Context()
         sock = _socket(ctx, zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, BENCH_IDENTITY)
@@ -298,21 +220,20 @@ def client_role(connect: str, n_lat: int, n_thr: int, window: int, warm: int) ->
         finally:
             ctx.destroy(linger=0)
 
-    print(json.dumps(_run(main())), flush=True)
+    print(msgspec.json.encode(_run(main())).decode(), flush=True)
 
 
-def _run(coro):  # type: ignore[no-untyped-def]
-    import uvloop
-
+def _run(coro: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coro)
 
 
 # ---------------------------------------------------------------------- driver side
-class Child:
-    """One role process (``python -m orchestration.bench_transport ...``), stopped by its PID."""
+class RoleProcess:
+    """One bare-transport role process (``python -m orchestration.bench.transport ...``),
+    stopped by its PID."""
 
     def __init__(self, *args: object) -> None:
-        cmd = [sys.executable, "-m", "orchestration.bench_transport", *map(str, args)]
+        cmd = [sys.executable, "-m", "orchestration.bench.transport", *map(str, args)]
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def ready_endpoint(self, timeout: float = READY_TIMEOUT_S) -> str:
@@ -327,7 +248,7 @@ class Child:
             )
         return line.split(" ", 1)[1]
 
-    def result(self, timeout: float) -> dict:
+    def result(self, timeout: float) -> PathFigures:
         try:
             out, _ = self.p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -340,7 +261,7 @@ class Child:
             raise RuntimeError(
                 f"bench client (pid {self.p.pid}) failed: rc={self.p.returncode} {out[-400:]!r}"
             )
-        return json.loads(lines[-1])
+        return msgspec.json.decode(lines[-1], type=PathFigures)
 
     def stop(self, grace: float = 3.0) -> None:
         """Close its stdin (servers exit), then SIGTERM, then SIGKILL, by PID."""
@@ -370,19 +291,19 @@ def run_bare(
     warm: int,
     batch: bool = False,
     timeout: float = 120.0,
-) -> dict:
+) -> BareFigures:
     """Round trips over a bare path of ``processes`` (2 or 3) OS processes (client's figures)."""
     if processes not in (2, 3):
         raise ValueError(f"processes: must be 2 or 3, got {processes}")
     flag = ["--batch"] if batch else []
-    kids: list[Child] = []
+    kids: list[RoleProcess] = []
     try:
-        kids.append(Child("echo", "--bind", "tcp://127.0.0.1:*", *flag))
+        kids.append(RoleProcess("echo", "--bind", "tcp://127.0.0.1:*", *flag))
         target = kids[-1].ready_endpoint()
         if processes == 3:
-            kids.append(Child("relay", "--bind", "tcp://127.0.0.1:*", "--to", target, *flag))
+            kids.append(RoleProcess("relay", "--bind", "tcp://127.0.0.1:*", "--to", target, *flag))
             target = kids[-1].ready_endpoint()
-        client = Child(
+        client = RoleProcess(
             "client",
             "--to",
             target,
@@ -400,13 +321,55 @@ def run_bare(
     finally:
         for kid in reversed(kids):
             kid.stop()
-    result.update(processes=processes, batch=batch, payload_bytes=len(encode(make_order(0))))
-    return result
+    return BareFigures(
+        **msgspec.structs.asdict(result),
+        processes=processes,
+        batch=batch,
+        payload_bytes=len(encode(make_order(0))),
+    )
+
+
+def bench_bare(*, n_lat: int, n_thr: int, window: int, warm: int) -> BareResult:
+    """Bare 2- and 3-process paths (one send per message), and the 3-process path batched."""
+    two = run_bare(processes=2, n_lat=n_lat, n_thr=n_thr, window=window, warm=warm)
+    three = run_bare(processes=3, n_lat=n_lat, n_thr=n_thr, window=window, warm=warm)
+    batched = run_bare(processes=3, n_lat=0, n_thr=n_thr, window=window, warm=warm, batch=True)
+    return BareResult(two=two, three=three, three_batched=batched)
+
+
+def machine_floor_us(n: int = 2_000) -> float:
+    """p50 round trip (µs) of a 64-byte ping-pong over a socketpair with a forked child.
+
+    A yardstick of the machine's state (two wake-ups, no zmq); call it from a process with no
+    live zmq context."""
+    a, b = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        a.close()
+        try:
+            for _ in range(n):
+                b.sendall(b.recv(64))
+        finally:
+            os._exit(0)
+    b.close()
+    samples, clock, payload = [], time.perf_counter_ns, b"x" * 64
+    try:
+        for _ in range(n):
+            t0 = clock()
+            a.sendall(payload)
+            a.recv(64)
+            samples.append(clock() - t0)
+    finally:
+        a.close()
+        os.waitpid(pid, 0)
+    p50 = latency_stats(samples).p50_us
+    assert p50 is not None
+    return float(p50)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m orchestration.bench_transport", description=__doc__.splitlines()[0]
+        prog="python -m orchestration.bench.transport", description=__doc__.splitlines()[0]
     )
     ap.add_argument("role", choices=["echo", "relay", "client", "run"])
     ap.add_argument("--bind", default="tcp://127.0.0.1:*")
@@ -437,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             warm=a.warm,
             batch=a.batch,
         )
-        print(json.dumps(res, indent=2))
+        print(json.dumps(msgspec.to_builtins(res), indent=2))
     return 0
 
 

@@ -1,0 +1,72 @@
+"""The CLI verbs' errors: one line on stderr, ``flowlab VERB: message``, and their exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from config.runconfig import write_run_config
+from config.scenario import load_scenario
+from orchestration import cli, commands
+from orchestration.endpoints import resolve_loopback
+from protocol.control import StatusReply, StatusRequest
+
+
+@pytest.mark.parametrize("verb", ["status", "down", "inject"])
+def test_verbs_without_a_running_lab_say_so_in_one_line(
+    verb: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main([verb, "--runs", str(tmp_path)])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == (
+        f"flowlab {verb}: no running lab at {tmp_path / 'current'} (start one with `flowlab up`)\n"
+    )
+
+
+def test_current_raises_lab_not_running(tmp_path: Path) -> None:
+    with pytest.raises(commands.LabNotRunning, match="no running lab at"):
+        commands._current(tmp_path, None)
+
+
+def test_control_request_to_a_silent_orchestrator_times_out(tmp_path: Path) -> None:
+    config = resolve_loopback(load_scenario(), tmp_path)  # nobody binds its control endpoint
+    write_run_config(config, tmp_path / "config.toml")
+    request = StatusRequest(sender="cli", ts_ns=time.time_ns())
+
+    with pytest.raises(commands.ControlTimeout, match=r"did not answer in 0\.1s") as info:
+        commands._control_request(tmp_path, request, StatusReply, timeout_s=0.1)
+
+    assert isinstance(info.value, TimeoutError)
+    assert isinstance(info.value, commands.USER_ERRORS)
+
+
+def test_run_turns_ctrl_c_into_interrupted() -> None:
+    async def until_interrupted() -> int:
+        os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.sleep(30)
+        return 0
+
+    with pytest.raises(commands.Interrupted):
+        commands._run(until_interrupted())
+
+
+def test_dispatch_reports_an_interrupted_verb_with_exit_code_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(_args: argparse.Namespace) -> int:
+        raise commands.Interrupted
+
+    monkeypatch.setattr(commands, "cmd_bench", interrupted)
+
+    code = commands.dispatch(argparse.Namespace(verb="bench"))
+
+    assert code == 130
+    assert capsys.readouterr().err == "flowlab: interrupted; the lab was stopped\n"
