@@ -125,12 +125,12 @@ class Injector(Service):
         self.filled = 0
         self.market_ready = asyncio.Event()
         self.progress = asyncio.Event()  # a terminal report arrived
-        self.nbbo = NbboView(self, lambda _n: self._check_market())
-        await self.nbbo.start()
         # Informed orders need the latent value: the one service besides the background agents
         # that subscribes to it, standing in for the investor's information.
         self.values: dict[str, int] = {}
         self.informed_symbols = {o.symbol for o in self.orders if o.informed}
+        self.nbbo = NbboView(self, lambda _n: self._check_market())
+        await self.nbbo.start()
         if self.informed_symbols:
             await Feed(
                 self, self.scenario.value.name, "values", [ValueUpdate], self._on_value
