@@ -45,7 +45,7 @@ REGIMES: tuple[str, ...] = tuple(regime.value for regime in Regime)
 class WholesalerPricing(enum.StrEnum):
     """How a wholesaler prices the retail orders it internalises (``services/wholesaler``)."""
 
-    ECONOMIC = "economic"  # from its economics: margin, PFOF, adverse selection, inventory
+    ECONOMIC = "economic"  # the dealer model (``[dealers]``): costs plus a learned markup
     FIXED_SPREAD = "fixed_spread"  # mid +/- half of ``fixed_spread_bps``, capped at the NBBO
 
 
@@ -136,33 +136,58 @@ class DarkPoolSpec(Spec, frozen=True):
 
 
 class WholesalerSpec(Spec, frozen=True):
-    """A wholesale market maker: pays PFOF, internalises, bids in auctions, hedges on lit venues."""
+    """A wholesale market maker: internalises the flow brokers route to it (paying PFOF), bids
+    in auctions, hedges on lit venues. It prices both channels with the one dealer model of
+    ``[dealers]``; what it pays for flow is set here."""
 
     name: str
+    # PFOF paid to the routing broker: per share, or (when above 0) a share of the quoted spread
+    # at the order's arrival (some brokers' Rule 606 disclosures describe PFOF that way).
     pfof_per_share: Dollars = "0.0030"
-    # Economics (see docs/ECONOMICS.md): the wholesaler keeps a target share of the quoted
-    # half-spread as its own margin and passes the rest as price improvement, net of PFOF.
-    target_margin_share: Fraction = 0.35
-    min_margin_per_share: Dollars = "0.0002"
-    auction_margin_per_share: Dollars = "0.0010"
+    pfof_spread_share: Fraction = 0.0
     auction_participation: Fraction = 1.0
-    # Routing pressure: after a scorecard review that demotes it (or ranks it below the best),
-    # the wholesaler gives up this share of its margin; after a good review it takes back
-    # `margin_recovery` of the way to its target.
-    inventory_cost_per_1k: Dollars = "0.0002"  # per share, per 1,000 shares of position
-    # "economic" prices from the economics above; "fixed_spread" fills at mid +/- half of
-    # `fixed_spread_bps` (capped at the NBBO), as the PFOF mini-project's market makers do.
+    # "economic": the dealer model; "fixed_spread" fills at mid +/- half of `fixed_spread_bps`
+    # (capped at the NBBO), as the PFOF mini-project's market makers do.
     pricing: WholesalerPricing = WholesalerPricing.ECONOMIC
     fixed_spread_bps: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     fill_rate: Fraction = 1.0  # share of internalisation requests it accepts (the rest declined)
-    margin_cut_on_demotion: Fraction = 0.25
-    margin_recovery: Fraction = 0.1
     max_order_qty: PositiveInt = 20_000
     inventory_limit: PositiveInt = 100_000
     hedge_threshold: PositiveInt = 10_000
     decision_us: NonNegInt = 200
-    # Adverse selection is learned from how far the mid moves against each fill this long after it.
+
+
+class DealersConfig(Spec, frozen=True):
+    """One dealer model for every liquidity provider that prices retail orders: wholesalers in
+    both channels (internalised flow and auctions) and the market makers answering auctions
+    (``services/dealer/core.py``; docs/ECONOMICS.md). Price = reference +/- (cost + markup),
+    never worse than the NBBO; cost = learned adverse selection of the channel + inventory +
+    operating cost + PFOF/fees where paid; the markup is learned per channel by one rule."""
+
+    # Markups the learner chooses between, as fractions of the quoted half-spread; it starts
+    # at `start_markup` (which must be one of them) unless a warm start says otherwise.
+    markups: list[Annotated[float, msgspec.Meta(ge=0.0, le=10.0)]] = msgspec.field(
+        default_factory=lambda: [round(0.1 * k, 1) for k in range(11)]
+    )
+    start_markup: Annotated[float, msgspec.Meta(ge=0.0, le=10.0)] = 0.5
+    learning_period_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    learning_step: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] = 0.3
+    explore_start: Fraction = 0.4
+    explore_floor: Fraction = 0.15
+    explore_half_life: Annotated[float, msgspec.Meta(gt=0)] = 100.0  # learning periods
+    operating_cost_per_share: Dollars = "0.0001"
+    inventory_cost_per_1k: Dollars = "0.0002"  # per share, per 1,000 shares of position
+    # Adverse selection is learned from how far the mid moves against each fill this long after.
     markout_horizon_ms: PositiveInt = 1000
+    # Each dealer's private, noisy view of the latent value: value x (1 + e), e a persistent
+    # noise (AR(1), standard deviation `signal_noise_bps`, half-life `signal_half_life_s`). Its
+    # reference price is the NBBO midpoint moved `signal_weight` of the way to that view.
+    signal_noise_bps: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    signal_half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    signal_weight: Fraction = 0.5
+    # A warm start: the learned state written by `flowlab calibrate` (a JSON file; a relative
+    # path is taken from the scenario file's folder). Empty: every dealer starts afresh.
+    warm_start: str = ""
 
 
 class AuctionConfig(Spec, frozen=True):
@@ -184,11 +209,15 @@ class BrokerConfig(Spec, frozen=True):
     execution_weight: Fraction = 0.7
     # commission: a flat commission per order instead of PFOF, routed for best execution.
     commission_per_order: Dollars = "0.65"
-    # The quarterly-style review: every period, wholesalers whose price improvement per share is
-    # below `scorecard_tolerance` x the best one's lose PFOF flow until the next review.
-    scorecard_period_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    # The execution-quality review (services/broker/scorecard.py): every period the broker
+    # scores each wholesaler over the last `scorecard_window` periods (price improvement per
+    # share x fill rate) and splits the next period's PFOF flow: each keeps `scorecard_floor`,
+    # the rest goes in proportion to the scores; below `scorecard_tolerance` x the best score a
+    # wholesaler is demoted to the floor.
+    scorecard_period_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    scorecard_window: PositiveInt = 3
+    scorecard_floor: Annotated[float, msgspec.Meta(ge=0.0, le=0.3)] = 0.05
     scorecard_tolerance: Fraction = 0.8
-    scorecard_min_orders: PositiveInt = 5
     # Where a DAY limit order rests when no destination of its regime filled it all: a lit
     # venue's name ("" = the scenario's first lit venue). See docs/ARCHITECTURE.md decision 15.
     limit_venue: str = ""
@@ -215,7 +244,8 @@ class SorConfig(Spec, frozen=True):
 
 
 class MarketMakerSpec(Spec, frozen=True):
-    """Lit liquidity providers: one per (venue, symbol), quoting ``levels`` levels around value."""
+    """Lit liquidity providers: one per (venue, symbol), quoting ``levels`` levels around their
+    own noisy view of the latent value."""
 
     half_spread_bps: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     level_step_bps: Annotated[float, msgspec.Meta(gt=0)] = 1.0
@@ -224,6 +254,10 @@ class MarketMakerSpec(Spec, frozen=True):
     skew_bps_per_1k: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     requote_bps: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     inventory_limit: PositiveInt = 20_000
+    # Each market maker quotes around its own view of the latent value: value x (1 + e), e a
+    # persistent noise (AR(1), sd `signal_noise_bps`, half-life `signal_half_life_s`).
+    signal_noise_bps: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    signal_half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
 
 
 class NoiseSpec(Spec, frozen=True):
@@ -251,11 +285,10 @@ class InformedSpec(Spec, frozen=True):
 
 
 class AuctionRespondersSpec(Spec, frozen=True):
-    """Lit market makers that opt in to the auction (open competition); they price off the
-    latent value they see, with their own margin, and do not shade for competition."""
+    """Market makers that opt in to the auction (open competition): dealers of the same model
+    as the wholesalers (``[dealers]``), with an auction channel only."""
 
     count: NonNegInt = 0
-    margin_bps: Annotated[float, msgspec.Meta(ge=0)] = 1.5
     participation: Fraction = 0.8
     max_qty: PositiveInt = 2_000
 
@@ -316,6 +349,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
     broker: BrokerConfig = BrokerConfig()
     sor: SorConfig = SorConfig()
     agents: AgentsConfig = AgentsConfig()
+    dealers: DealersConfig = DealersConfig()
     value: ValueConfig = ValueConfig()
     latency: LatencyConfig = LatencyConfig()
     stream: StreamSpec = StreamSpec()
@@ -343,6 +377,19 @@ class Scenario(Spec, frozen=True, kw_only=True):
                 f"broker.limit_venue: {self.broker.limit_venue!r} is not a lit venue "
                 f"(venues: {', '.join(venue_names)})"
             )
+        if not self.dealers.markups or self.dealers.start_markup not in self.dealers.markups:
+            raise ValueError(
+                f"dealers.start_markup: {self.dealers.start_markup} is not one of "
+                f"dealers.markups ({self.dealers.markups})"
+            )
+        wholesaler_names = [w.name for w in self.wholesalers]
+        if self.wholesalers and self.broker.scorecard_floor * len(self.wholesalers) > 1.0:
+            raise ValueError(
+                f"broker.scorecard_floor: {self.broker.scorecard_floor} x "
+                f"{len(self.wholesalers)} wholesalers leaves no flow to split"
+            )
+        if len(set(wholesaler_names)) != len(wholesaler_names):
+            raise ValueError("wholesalers: duplicate name")
         for s in self.symbols:
             if micros(s.price) <= 0:
                 raise ValueError(f"symbols: price of {s.symbol} must be positive")
@@ -377,7 +424,13 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         data = tomllib.loads(source.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise _error(str(source), exc) from exc
-    return scenario_from_dict(data, str(source))
+    scenario = scenario_from_dict(data, str(source))
+    warm = scenario.dealers.warm_start
+    if warm and not Path(warm).is_absolute():
+        # Relative to the scenario file, so a scenario and its warm start travel together.
+        dealers = msgspec.structs.replace(scenario.dealers, warm_start=str(source.parent / warm))
+        scenario = msgspec.structs.replace(scenario, dealers=dealers)
+    return scenario
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:

@@ -210,11 +210,13 @@ class ScorecardEntry(Record, frozen=True):
     """One wholesaler's execution quality over a review period (per share, micro-dollars)."""
 
     wholesaler: Name
-    orders: int
-    shares: int
-    improvement_per_share: int
+    orders: int  # routed to it in the period reviewed
+    shares: int  # filled over the scorecard's window
+    improvement_per_share: int  # share-weighted over the window
     best_improvement_per_share: int
     demoted: bool
+    fill_rate_bp: int = 0  # orders filled / orders routed over the window, basis points
+    flow_share_bp: int = 0  # its share of the next period's PFOF flow, basis points
 
 
 class RoutingScorecard(Message, frozen=True):

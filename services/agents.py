@@ -10,14 +10,16 @@ One process hosts every background agent (they are cheap: timers and a few dicts
 - Informed traders see the latent value with noise and, when the market is off by more than
   their threshold, take the far touch on the venue showing it (their flow is what makes
   liquidity provision risky).
-- Auction responders (lit market makers that opt in) answer auction notices at the latent value
-  plus their margin, when that is at or better than the NBBO at the auction's start.
+- Auction responders (market makers that opt in) are dealers of the one dealer model
+  (``services.dealer``): a private noisy view of the latent value, costs, and a markup learned
+  from the profit of the auctions they win, as the wholesalers price theirs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +39,7 @@ from protocol.orders import (
     OrderRejected,
     SubmitOrder,
 )
+from services.dealer.desk import AUCTION, Desk, PrivateSignal
 from services.feeds import Feed, NbboView
 from services.latency import Link
 from services.runtime import Service
@@ -71,8 +74,10 @@ class MarketMaker:
     venue: str
     symbol: str
     half_spread_bps: float
+    signal: PrivateSignal
     inventory: int = 0
     center: int = 0
+    view: int = 0  # its private, noisy view of the latent value (0: none yet)
     live: dict[str, int] = field(default_factory=dict)  # order_id -> leaves
     dirty: bool = True
 
@@ -90,10 +95,35 @@ class Agents(Service):
         self.noise_cfg = cfg.noise
         self.order_seq = 0
         self.values: dict[str, int] = {}
+        # Auction responders: dealers of the one dealer model (built before any feed can call).
+        self.responders = self.scenario.agents.auction_responders
+        self.desks: dict[str, Desk] = {}
+        self.pending: dict[str, tuple[str, float]] = {}  # response id -> (responder, mid)
+        self.responder_rng = self.rng("responders")
+        for k in range(self.responders.count):
+            name = f"amm-{k}"
+            self.desks[name] = Desk.build(
+                name,
+                "auction-responder",
+                self.scenario.dealers,
+                (AUCTION,),
+                self.rng(f"dealer:{name}"),
+                self,
+                self._mid,
+            )
+            if self.scenario.dealers.warm_start:
+                self.desks[name].restore(self.scenario.dealers.warm_start)
         mm_rng = self.rng("market-makers")
         self.makers = {
             (v.name, s): MarketMaker(
-                v.name, s, self.mm_cfg.half_spread_bps * float(mm_rng.uniform(0.8, 1.6))
+                v.name,
+                s,
+                self.mm_cfg.half_spread_bps * float(mm_rng.uniform(0.8, 1.6)),
+                PrivateSignal(
+                    np.random.default_rng(int(mm_rng.integers(2**31))),
+                    self.mm_cfg.signal_noise_bps / 1e4,
+                    self.mm_cfg.signal_half_life_s,
+                ),
             )
             for v in self.scenario.venues
             for s in self.scenario.symbol_names
@@ -123,8 +153,6 @@ class Agents(Service):
                 snapshot_endpoint="orders",
             ).start()
         await Feed(self, self.scenario.value.name, "values", [ValueUpdate], self._on_value).start()
-        self.responders = self.scenario.agents.auction_responders
-        self.responder_inventory: dict[str, int] = {}
         if self.responders.count:
             auction = self.scenario.auction.name
             sock = self.connect(auction, "responses", zmq.DEALER)
@@ -155,6 +183,8 @@ class Agents(Service):
         informed = self.scenario.agents.informed
         if informed.traders and informed.rate_per_s > 0:
             self.spawn(self._informed(), "informed")
+        if self.desks:
+            self.spawn(self._learning_clock(), "learning-clock")
 
     def _next_id(self, prefix: str) -> str:
         self.order_seq += 1
@@ -169,17 +199,23 @@ class Agents(Service):
     # ------------------------------------------------------------------ market makers
     def _on_value(self, msg: ValueUpdate) -> None:
         self.values[msg.symbol] = msg.value
+        for desk in self.desks.values():
+            desk.observe(msg.symbol, msg.value)
+        now = time.monotonic_ns()
+        for venue in self.scenario.venues:
+            maker = self.makers[(venue.name, msg.symbol)]
+            maker.view = round(maker.signal.observe(msg.value, now))
         if self.state.value != "running" or not self.scenario.agents.enabled:
             return
         threshold = self.mm_cfg.requote_bps / 1e4
         for venue in self.scenario.venues:
             maker = self.makers[(venue.name, msg.symbol)]
-            if maker.dirty or abs(msg.value - maker.center) > threshold * msg.value:
+            if maker.dirty or abs(maker.view - maker.center) > threshold * maker.view:
                 self._requote(maker)
 
     def _requote(self, maker: MarketMaker) -> None:
-        value = self.values.get(maker.symbol)
-        if value is None:
+        value = maker.view  # quotes centre on its own noisy view, never on the value itself
+        if not value:
             return
         if abs(maker.inventory) >= self.mm_cfg.inventory_limit:
             maker.dirty = True  # one-sided: only quote the side that reduces inventory
@@ -392,42 +428,37 @@ class Agents(Service):
         )
 
     # ------------------------------------------------------------------ auction responders
+    def _mid(self, symbol: str) -> float | None:
+        nbbo = self.nbbo.usable(symbol)
+        if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
+            return None
+        return (nbbo.bid_px + nbbo.ask_px) / 2
+
     def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
         if not isinstance(msg, AuctionStarted) or self.state.value != "running":
             return
-        if not self.scenario.agents.enabled:
+        if not self.scenario.agents.enabled or msg.symbol not in self.direct:
             return
         cfg = self.responders
-        value = self.values.get(msg.symbol)
-        if value is None:
-            return
-        rng = self.rng(f"auction:{msg.auction_id}")
-        for k in range(cfg.count):
-            if rng.random() > cfg.participation:
+        mid = (msg.nbbo_bid + msg.nbbo_ask) / 2
+        for name, desk in self.desks.items():
+            desk.saw_flow(AUCTION)
+            if self.responder_rng.random() > cfg.participation:
                 continue
-            name = f"amm-{k}"
-            margin = value * cfg.margin_bps / 1e4
-            inc = msg.increment
-            if msg.side is Side.BUY:  # the investor buys: we sell at value + margin or more
-                price = math.ceil((value + margin) / inc) * inc
-                worst = (
-                    msg.nbbo_ask if msg.limit_price is None else min(msg.nbbo_ask, msg.limit_price)
-                )
-                if price > worst:
-                    continue
-            else:
-                price = math.floor((value - margin) / inc) * inc
-                worst = (
-                    msg.nbbo_bid if msg.limit_price is None else max(msg.nbbo_bid, msg.limit_price)
-                )
-                if price < worst:
-                    continue
+            price = desk.price(
+                AUCTION, msg.symbol, msg.side, msg.nbbo_bid, msg.nbbo_ask, msg.increment,
+                msg.limit_price,
+            )  # fmt: skip
+            if price is None:
+                continue
+            response_id = f"{name}-{msg.auction_id}"
+            self.pending[response_id] = (name, mid)
             self.auction_link.send(
                 encode(
                     self.make(
                         SubmitAuctionResponse,
                         auction_id=msg.auction_id,
-                        response_id=f"{name}-{msg.auction_id}",
+                        response_id=response_id,
                         responder=name,
                         price=price,
                         qty=min(msg.qty, cfg.max_qty),
@@ -437,18 +468,39 @@ class Agents(Service):
             self.count("auction.responses")
 
     def _on_auction_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
-        if isinstance(msg, OrderFilled):
-            signed = msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
-            self.responder_inventory[msg.symbol] = (
-                self.responder_inventory.get(msg.symbol, 0) + signed
-            )
-            self.count("auction.won_shares", msg.fill_qty)
+        match msg:
+            case OrderFilled():
+                name, mid = self.pending.get(msg.order_id, ("", 0.0))
+                desk = self.desks.get(name)
+                if desk is None:
+                    return
+                investor = Side.SELL if msg.side is Side.BUY else Side.BUY
+                desk.filled(
+                    AUCTION, msg.symbol, investor, msg.fill_qty, msg.fill_price, mid, fee=msg.fee
+                )
+                self.count("auction.won_shares", msg.fill_qty)
+                if msg.leaves_qty == 0:
+                    self.pending.pop(msg.order_id, None)
+            case OrderCanceled() | OrderRejected():
+                self.pending.pop(msg.order_id, None)
+
+    async def _learning_clock(self) -> None:
+        period = self.scenario.dealers.learning_period_s
+        while True:
+            await asyncio.sleep(period / 4)
+            for desk in self.desks.values():
+                desk.tick()
 
     def _cancel_noise(self, venue: str, order_id: str, symbol: str) -> None:
         if order_id in self.owner and self.state.value == "running":
             self._send(venue, self.make(CancelOrder, order_id=order_id, symbol=symbol))
 
     async def _drain(self) -> None:
+        for desk in self.desks.values():
+            mids = {
+                s: self._mid(s) or float(self.values.get(s, 0)) for s in self.scenario.symbol_names
+            }
+            desk.report(mids)
         for maker in self.makers.values():
             for order_id in list(maker.live):
                 self._send(

@@ -2,19 +2,21 @@
 
 Each regime is a *plan*: an ordered list of steps; a decline or a remainder moves the order to
 the next step, and every plan ends with the SOR so that no order is stranded.
-- ``pfof``: the wholesaler paying the most PFOF per share among those not demoted by the last
-  scorecard review;
+- ``pfof``: a wholesaler drawn with the flow shares of the broker's execution-quality scorecard
+  (``services/broker/scorecard.py``: price improvement x fill rate, reviewed every period);
 - ``pfof-capped``: the same, but the broker takes at most ``cap`` per share (the wholesaler's
   cost of the order falls accordingly); ties on the capped rate go to the lower execution cost;
 - ``weighted``: minimise ``w * execution_cost - (1 - w) * pfof`` per share over the wholesalers,
   where execution cost is learned from fills (vs the midpoint at receipt);
-- ``auction``: the auction, then per the remainder policy the top wholesaler at the auction's
-  price or better, then the SOR; ``hybrid``: always auction, then wholesaler, then SOR;
+- ``auction``: the auction, then per the remainder policy a wholesaler (drawn as for ``pfof``)
+  at the auction's price or better, then the SOR; ``hybrid``: always auction, then wholesaler,
+  then SOR;
 - ``best-ex`` and ``commission``: the SOR (commission adds a flat fee per order instead of PFOF).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -22,6 +24,7 @@ from config.scenario import Regime, RemainderPolicy
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.money import quote_improvement
 from protocol.orders import SubmitOrder
+from services.broker.scorecard import Grade, Scorecard
 
 
 def admission_error(
@@ -99,72 +102,48 @@ class ClientOrder:
 
 @dataclass(slots=True)
 class WholesalerStats:
-    """What the broker has seen of one wholesaler's executions."""
+    """What the broker has learned of one wholesaler's execution cost (the ``weighted`` arm)."""
 
     name: str
     pfof_per_share: int
     cost_per_share: float = 0.0  # learned EWMA of D * (price - mid), micro-dollars per share
     cost_samples: int = 0
-    period_orders: int = 0
-    period_shares: int = 0
-    period_improvement: int = 0  # sum of improvement * shares, micro-dollars
-    demoted: bool = False
 
-    def record_fill(
-        self, qty: int, cost_per_share: float, improvement_per_share: int, alpha: float = 0.05
-    ) -> None:
+    def record_cost(self, cost_per_share: float, alpha: float = 0.05) -> None:
         self.cost_samples += 1
         self.cost_per_share = (
             cost_per_share
             if self.cost_samples == 1
             else (self.cost_per_share + alpha * (cost_per_share - self.cost_per_share))
         )
-        self.period_shares += qty
-        self.period_improvement += improvement_per_share * qty
-
-    def record_execution(self, side: Side, qty: int, price: int, bid: int, ask: int) -> None:
-        """Score a fill against the NBBO at the order's receipt: its cost vs the midpoint
-        (``D * (price - mid)``) and its price improvement over the quote."""
-        mid2 = bid + ask
-        cost = side.sign * (price - mid2 / 2)
-        self.record_fill(qty, cost, quote_improvement(side, price, bid, ask))
-
-    @property
-    def improvement_per_share(self) -> int:
-        return self.period_improvement // self.period_shares if self.period_shares else 0
-
-
-@dataclass(frozen=True, slots=True)
-class Review:
-    name: str
-    orders: int
-    shares: int
-    improvement_per_share: int
-    best_improvement_per_share: int
-    demoted: bool
 
 
 @dataclass(slots=True)
 class RoutingTable:
-    """The broker's view of its destinations; pure and synchronous."""
+    """The broker's view of its destinations; pure and synchronous.
+
+    PFOF flow (``pfof``, and the wholesaler step of ``auction``/``hybrid``) is split across the
+    wholesalers by the execution-quality ``scorecard``: each order goes to a wholesaler drawn
+    with the scorecard's flow shares (``rng``: the broker's seeded generator).
+    """
 
     wholesalers: dict[str, WholesalerStats]
+    scorecard: Scorecard | None
+    rng: random.Random
     auction: str
     sor: str
     pfof_cap: int
     execution_weight: float
     remainder_policy: RemainderPolicy
-    tolerance: float
-    min_orders: int
-    history: list[list[Review]] = field(default_factory=list)
 
     def _eligible(self) -> list[WholesalerStats]:
-        live = [w for w in self.wholesalers.values() if not w.demoted]
+        demoted = self.scorecard.demoted if self.scorecard else {}
+        live = [w for w in self.wholesalers.values() if not demoted.get(w.name, False)]
         return live or list(self.wholesalers.values())
 
-    def top_payer(self) -> WholesalerStats | None:
-        eligible = self._eligible()
-        return min(eligible, key=lambda w: (-w.pfof_per_share, w.name)) if eligible else None
+    def flow_choice(self) -> str | None:
+        """The wholesaler this order of PFOF flow goes to (drawn with the flow shares)."""
+        return self.scorecard.choose(self.rng) if self.scorecard else None
 
     def capped_choice(self) -> WholesalerStats | None:
         eligible = self._eligible()
@@ -187,11 +166,10 @@ class RoutingTable:
         )
 
     def plan(self, regime: Regime) -> list[RouteStep]:
-        top = self.top_payer()
-        wholesale = [RouteStep(top.name)] if top else []
         match regime:
             case Regime.PFOF:
-                return [*wholesale, RouteStep(self.sor)]
+                flow = self.flow_choice()
+                return [*([RouteStep(flow)] if flow else []), RouteStep(self.sor)]
             case Regime.PFOF_CAPPED:
                 choice = self.capped_choice()
                 return [
@@ -201,37 +179,35 @@ class RoutingTable:
             case Regime.WEIGHTED:
                 choice = self.weighted_choice()
                 return [*([RouteStep(choice.name)] if choice else []), RouteStep(self.sor)]
-            case Regime.AUCTION:
-                returned = self.remainder_policy == RemainderPolicy.RETURN_TO_WHOLESALER
-                back = [RouteStep(top.name, at_auction_price=True)] if top and returned else []
-                return [RouteStep(self.auction), *back, RouteStep(self.sor)]
-            case Regime.HYBRID:
-                back = [RouteStep(top.name, at_auction_price=True)] if top else []
+            case Regime.AUCTION | Regime.HYBRID:
+                returned = (
+                    regime is Regime.HYBRID
+                    or self.remainder_policy == RemainderPolicy.RETURN_TO_WHOLESALER
+                )
+                flow = self.flow_choice() if returned else None
+                back = [RouteStep(flow, at_auction_price=True)] if flow else []
                 return [RouteStep(self.auction), *back, RouteStep(self.sor)]
             case Regime.BEST_EX | Regime.COMMISSION:
                 return [RouteStep(self.sor)]
         raise ValueError(f"regime: unknown {regime!r}")
 
-    def review(self) -> list[Review]:
-        """Close a scorecard period: demote wholesalers far below the best, reset the period."""
-        rated = [w for w in self.wholesalers.values() if w.period_orders >= self.min_orders]
-        best = max((w.improvement_per_share for w in rated), default=0)
-        reviews = []
-        for w in self.wholesalers.values():
-            if w.period_orders >= self.min_orders:
-                w.demoted = best > 0 and w.improvement_per_share < self.tolerance * best
-            else:
-                w.demoted = False  # no evidence this period: back on probation
-            reviews.append(
-                Review(
-                    w.name,
-                    w.period_orders,
-                    w.period_shares,
-                    w.improvement_per_share,
-                    best,
-                    w.demoted,
-                )
-            )
-            w.period_orders = w.period_shares = w.period_improvement = 0
-        self.history.append(reviews)
-        return reviews
+    def routed(self, name: str) -> None:
+        """An order was sent to wholesaler ``name``."""
+        if self.scorecard is not None and name in self.wholesalers:
+            self.scorecard.sent(name)
+
+    def record_execution(
+        self, name: str, side: Side, qty: int, price: int, bid: int, ask: int, fill_ns: int
+    ) -> None:
+        """Score a wholesaler's fill against the NBBO at the order's receipt: its cost vs the
+        midpoint (``D * (price - mid)``) and its price improvement over the quote."""
+        stats = self.wholesalers.get(name)
+        if stats is None:
+            return
+        stats.record_cost(side.sign * (price - (bid + ask) / 2))
+        if self.scorecard is not None:
+            self.scorecard.filled(name, qty, quote_improvement(side, price, bid, ask), fill_ns)
+
+    def review(self) -> list[Grade]:
+        """Close a scorecard period (the next period's flow shares follow from it)."""
+        return self.scorecard.review() if self.scorecard else []

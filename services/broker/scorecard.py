@@ -37,7 +37,7 @@ class Grade:
     """A wholesaler's grade at a review: what the next period's flow share follows from."""
 
     name: str
-    sent: int
+    sent: int  # over the window
     filled: int
     shares: int
     improvement_per_share: int
@@ -45,6 +45,7 @@ class Grade:
     score: float
     share: float
     demoted: bool
+    period_sent: int = 0  # routed to it in the period being reviewed
 
 
 @dataclass(slots=True)
@@ -117,6 +118,7 @@ class Scorecard:
                 if mass > 0
                 else 1.0 / len(self.names),
                 demoted=demoted[name],
+                period_sent=self.history[name][-1].sent,
             )
             for name in self.names
         ]

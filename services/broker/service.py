@@ -16,6 +16,7 @@ order (the venue confirms), or when the destination working it hands the order b
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 import zmq
@@ -40,6 +41,7 @@ from protocol.orders import (
 )
 from services.auction.core import remainder_worst_price
 from services.broker.core import ClientOrder, RoutingTable, WholesalerStats, admission_error
+from services.broker.scorecard import Scorecard
 from services.feeds import NbboView
 from services.runtime import Service
 
@@ -95,8 +97,15 @@ class Broker(Service):
             pfof_cap=to_micros(cfg.pfof_cap_per_share),
             execution_weight=cfg.execution_weight,
             remainder_policy=self.scenario.auction.remainder_policy,
-            tolerance=cfg.scorecard_tolerance,
-            min_orders=cfg.scorecard_min_orders,
+            scorecard=Scorecard(
+                [w.name for w in self.scenario.wholesalers],
+                window=cfg.scorecard_window,
+                floor=cfg.scorecard_floor,
+                tolerance=cfg.scorecard_tolerance,
+            )
+            if self.scenario.wholesalers
+            else None,
+            rng=random.Random(int(self.rng("flow").integers(2**63))),
         )
 
     async def _on_running(self) -> None:
@@ -184,8 +193,7 @@ class Broker(Service):
             worst = self._remainder_price(client)
             if worst is not None:
                 limit, order_type = worst, OrderType.LIMIT
-        if step.destination in self.table.wholesalers:
-            self.table.wholesalers[step.destination].period_orders += 1
+        self.table.routed(step.destination)
         # every step of a plan is immediate-or-cancel; a day limit rests only after the plan
         self._send_child(
             key, client, step.destination, order_type, limit, TimeInForce.IOC, reason,
@@ -302,11 +310,11 @@ class Broker(Service):
         self.commission_revenue += commission
         if msg.liquidity is Liquidity.AUCTION and client.best_auction_price is None:
             client.best_auction_price = msg.fill_price
-        stats = self.table.wholesalers.get(client.child_dest or "")
-        if stats is not None and client.nbbo_bid is not None and client.nbbo_ask is not None:
-            stats.record_execution(
-                msg.side, msg.fill_qty, msg.fill_price, client.nbbo_bid, client.nbbo_ask
-            )
+        if client.nbbo_bid is not None and client.nbbo_ask is not None:
+            self.table.record_execution(
+                client.child_dest or "", msg.side, msg.fill_qty, msg.fill_price,
+                client.nbbo_bid, client.nbbo_ask, (msg.exec_ns or 0) - (msg.recv_ns or 0),
+            )  # fmt: skip
         self.pass_on_fill(
             self.reply_link(self.orders, client.identity),
             msg,
@@ -351,7 +359,8 @@ class Broker(Service):
 
     def _review(self) -> None:
         now = time.time_ns()
-        reviews = self.table.review()
+        grades = self.table.review()
+        best = max((g.improvement_per_share for g in grades), default=0)
         card = self.make(
             RoutingScorecard,
             broker=self.name,
@@ -359,14 +368,16 @@ class Broker(Service):
             period_end_ns=now,
             entries=[
                 ScorecardEntry(
-                    wholesaler=r.name,
-                    orders=r.orders,
-                    shares=r.shares,
-                    improvement_per_share=r.improvement_per_share,
-                    best_improvement_per_share=r.best_improvement_per_share,
-                    demoted=r.demoted,
+                    wholesaler=g.name,
+                    orders=g.period_sent,
+                    shares=g.shares,
+                    improvement_per_share=g.improvement_per_share,
+                    best_improvement_per_share=best,
+                    demoted=g.demoted,
+                    fill_rate_bp=round(g.fill_rate * 10_000),
+                    flow_share_bp=round(g.share * 10_000),
                 )
-                for r in reviews
+                for g in grades
             ],
         )
         payload = encode(card)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from protocol.common import Side
@@ -106,6 +107,59 @@ def quote(
     wanted = floor_to(mid - cost - markup, grid)
     price = max(wanted, worst)
     return price if price <= mid - cost + 1e-9 and price > 0 else None
+
+
+@dataclass(slots=True)
+class Accounts:
+    """Cash, inventory and P&L components in micro-dollars (floats only for mark-to-mid)."""
+
+    cash: int = 0
+    inventory: dict[str, int] = field(default_factory=dict)
+    spread_capture: float = 0.0
+    pfof_paid: int = 0
+    fees: int = 0
+    hedge_cost: float = 0.0
+
+    def trade(
+        self,
+        symbol: str,
+        signed_qty: int,
+        price: int,
+        mid: float,
+        *,
+        hedge: bool,
+        fee: int = 0,
+        pfof: int = 0,
+    ) -> None:
+        """Record a trade: ``signed_qty`` > 0 when the wholesaler buys."""
+        self.cash -= signed_qty * price + fee + pfof
+        self.inventory[symbol] = self.inventory.get(symbol, 0) + signed_qty
+        edge = (mid - price) * signed_qty  # bought below / sold above mid: positive
+        if hedge:
+            self.hedge_cost += -edge
+        else:
+            self.spread_capture += edge
+        self.fees += fee
+        self.pfof_paid += pfof
+
+    def total(self, mids: dict[str, float]) -> float:
+        return self.cash + sum(q * mids.get(s, 0.0) for s, q in self.inventory.items())
+
+    def components(self, mids: dict[str, float]) -> dict[str, int]:
+        """P&L decomposition; ``inventory_and_adverse_selection`` is what the market did to the
+        positions after each trade (the residual), so the components add up to ``total``."""
+        total = round(self.total(mids))
+        spread_capture = round(self.spread_capture)
+        hedge_cost = round(self.hedge_cost)
+        known = spread_capture - self.pfof_paid - self.fees - hedge_cost
+        return {
+            "total": total,
+            "spread_capture": spread_capture,
+            "pfof_paid": self.pfof_paid,
+            "fees": self.fees,
+            "hedge_cost": hedge_cost,
+            "inventory_and_adverse_selection": total - known,
+        }
 
 
 @dataclass(slots=True)
@@ -289,6 +343,8 @@ class Channel:
     period_end_ns: int = 0
     # (period, markup played, profit per order competed for), in the order periods settled
     history: list[tuple[int, float, float]] = field(default_factory=list)
+    # Told of every settled period: (channel, period, markup played, orders, reward per order).
+    listener: Callable[[str, int, float, int, float], None] | None = None
 
     def roll(self, now_ns: int) -> None:
         """Start a new period when the current one is over (choosing its arm)."""
@@ -351,6 +407,10 @@ class Channel:
             reward = period.reward / period.opportunities  # profit per order competed for
             self.learner.update(period.arm, reward)
             self.history.append((token, self.learner.arms[period.arm], reward))
+            if self.listener is not None:
+                self.listener(
+                    self.name, token, self.learner.arms[period.arm], period.opportunities, reward
+                )
 
     def snapshot(self) -> ChannelState:
         """What this channel has learned, as the tape carries it."""

@@ -1,12 +1,18 @@
 """A wholesaler: internalises the retail orders brokers send it (paying PFOF), answers auction
-notices, hedges its inventory on lit venues, and keeps its P&L decomposed. See ``wholesaler_core``.
+notices, hedges its inventory on lit venues, and keeps its P&L decomposed.
+
+Both channels are priced by one dealer model (``services.dealer``): the same cost model, the same
+private noisy view of value, the same markup learner — one per channel, each rewarded by the
+profit the channel earns per retail order competed for. The flow it gets in the internalisation
+channel depends on the broker's scorecard (price improvement x fill rate against its rivals);
+in the auction channel, on beating the other responders. See docs/ECONOMICS.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import zmq
 
@@ -14,8 +20,8 @@ from config.scenario import WholesalerPricing, WholesalerSpec
 from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
-from protocol.control import PnlReport, Rejected
-from protocol.marketdata import NBBO
+from protocol.control import Rejected
+from protocol.marketdata import NBBO, ValueUpdate
 from protocol.money import to_micros
 from protocol.orders import (
     CancelOrder,
@@ -27,18 +33,15 @@ from protocol.orders import (
     RoutingScorecard,
     SubmitOrder,
 )
+from services.dealer.desk import AUCTION, INTERNALIZE, Desk
 from services.feeds import Feed, NbboView
 from services.latency import Link
 from services.runtime import Service
 from services.wholesaler.core import (
-    Accounts,
-    Economics,
-    Ewma,
-    MarkoutEstimate,
-    auction_price,
+    SUBPENNY,
     fixed_spread_price,
-    internalization_price,
     mid_of,
+    pfof_rate,
     within_limit,
 )
 
@@ -51,33 +54,29 @@ class PendingResponse:
     mid: float
 
 
-def economics(spec: WholesalerSpec) -> Economics:
-    """The pricing core's parameters from the scenario's dollars (micro-dollars)."""
-    return Economics(
-        pfof_per_share=to_micros(spec.pfof_per_share),
-        target_margin_share=spec.target_margin_share,
-        min_margin=to_micros(spec.min_margin_per_share),
-        auction_margin=to_micros(spec.auction_margin_per_share),
-        max_order_qty=spec.max_order_qty,
-        inventory_limit=spec.inventory_limit,
-        inventory_cost_per_1k=to_micros(spec.inventory_cost_per_1k),
-    )
-
-
 class Wholesaler(Service):
     role = "wholesaler"
 
     async def _setup(self) -> None:
-        spec = next(w for w in self.scenario.wholesalers if w.name == self.name)
+        spec: WholesalerSpec = next(w for w in self.scenario.wholesalers if w.name == self.name)
         self.spec_w = spec
-        self.econ = economics(spec)
-        self.accounts = Accounts()
-        # Adverse selection is learned per channel: internalised flow, and auctions won (whose
-        # price was set against the NBBO at the auction's start: the window's drift and the
-        # winner's curse land there).
-        self.adverse = {s: MarkoutEstimate() for s in self.scenario.symbol_names}
-        self.auction_adverse = {s: MarkoutEstimate() for s in self.scenario.symbol_names}
-        self.rivals = Ewma(0.1)
+        self.pfof_per_share = to_micros(spec.pfof_per_share)
+        self.symbols = set(self.scenario.symbol_names)
+        # Adverse selection and the markup are learned per channel: internalised flow, and
+        # auctions won (priced against the NBBO at the auction's start: the window's drift and
+        # the winner's curse land there).
+        self.desk = Desk.build(
+            self.name,
+            self.role,
+            self.scenario.dealers,
+            (INTERNALIZE, AUCTION),
+            self.rng("dealer"),
+            self,
+            self._mid,
+        )
+        if self.scenario.dealers.warm_start and self.desk.restore(self.scenario.dealers.warm_start):
+            self.count("dealer.warm_started")
+        self.accounts = self.desk.accounts
         self.responses: dict[str, PendingResponse] = {}
         self.participation_rng = self.rng("participation")
         self.fill_rng = self.rng("fill-rate")
@@ -86,6 +85,7 @@ class Wholesaler(Service):
         self.hedging: set[str] = set()
         self.nbbo = NbboView(self)
         await self.nbbo.start()
+        await Feed(self, self.scenario.value.name, "values", [ValueUpdate], self._on_value).start()
         self.orders = self.bind("orders", zmq.ROUTER)
         self.serve(
             self.orders,
@@ -158,23 +158,28 @@ class Wholesaler(Service):
         self._internalize(link, msg, nbbo, recv_ns)
 
     def _internalize(self, link: Link, msg: SubmitOrder, nbbo: NBBO, recv_ns: int) -> None:
-        """Fill the whole order at our price, or cancel it if its limit does not reach it."""
+        """Fill the whole order at our price; decline it when the NBBO does not cover our cost,
+        or cancel it when its limit does not reach our price."""
         assert nbbo.bid_px is not None and nbbo.ask_px is not None
-        rate = (
-            self.econ.pfof_per_share
-            if msg.pfof_rate is None
-            else min(self.econ.pfof_per_share, msg.pfof_rate)
-        )
-        price = self._price(msg, rate, nbbo.bid_px, nbbo.ask_px)
+        bid, ask = nbbo.bid_px, nbbo.ask_px
+        rate = pfof_rate(self.pfof_per_share, self.spec_w.pfof_spread_share, bid, ask)
+        if msg.pfof_rate is not None:
+            rate = min(rate, msg.pfof_rate)
+        price = self._price(msg, rate, bid, ask)
+        if price is None:
+            self.reply_canceled(
+                link, msg.order_id, msg.symbol, msg.qty, 0, "declined: the NBBO does not cover cost"
+            )
+            self.count("orders.declined")
+            return
         if not within_limit(msg.side, price, msg.limit_price):
             self.reply_canceled(
                 link, msg.order_id, msg.symbol, msg.qty, 0, "limit not marketable at our price"
             )
             return
-        mid = (nbbo.bid_px + nbbo.ask_px) / 2
+        mid = (bid + ask) / 2
         pfof = rate * msg.qty
-        signed = -msg.qty if msg.side is Side.BUY else msg.qty  # we take the other side
-        self.accounts.trade(msg.symbol, signed, price, mid, hedge=False, pfof=pfof)
+        self.desk.filled(INTERNALIZE, msg.symbol, msg.side, msg.qty, price, mid, pfof=pfof)
         self.exec_seq += 1
         self.reply_filled(
             link, msg.order_id, msg.symbol, msg.side, msg.qty, price,
@@ -183,46 +188,41 @@ class Wholesaler(Service):
             pfof=pfof,
         )  # fmt: skip
         self.count("orders.internalized")
-        self._after_trade(msg.symbol, signed, nbbo)
+        self._maybe_hedge(msg.symbol, nbbo)
 
-    def _price(self, msg: SubmitOrder, rate: int, bid: int, ask: int) -> int:
-        """Our price for the order, with the broker's PFOF ``rate`` (at most our standard one)."""
+    def _price(self, msg: SubmitOrder, rate: int, bid: int, ask: int) -> int | None:
+        """Our price for the order paying the broker ``rate`` per share (None: decline)."""
         if self.spec_w.pricing == WholesalerPricing.FIXED_SPREAD:
             return fixed_spread_price(msg.side, bid, ask, self.spec_w.fixed_spread_bps)
-        econ = (
-            self.econ
-            if rate == self.econ.pfof_per_share
-            else replace(self.econ, pfof_per_share=rate)
-        )
-        return internalization_price(
-            econ,
-            msg.side,
-            bid,
-            ask,
-            self.adverse[msg.symbol].charge,
-            self.accounts.inventory.get(msg.symbol, 0),
+        return self.desk.price(
+            INTERNALIZE, msg.symbol, msg.side, bid, ask, SUBPENNY, pfof_per_share=rate
         )
 
     def _on_scorecard(self, card: RoutingScorecard) -> None:
-        """Routing pressure: a poor review costs margin; a good one lets it recover."""
+        """The broker's review: the flow it routed to all its wholesalers is what this channel
+        competed for (its learner is rewarded per order of it)."""
+        self.desk.saw_flow(INTERNALIZE, sum(e.orders for e in card.entries))
         entry = next((e for e in card.entries if e.wholesaler == self.name), None)
-        if entry is None:
-            return
-        target = self.spec_w.target_margin_share
-        share = self.econ.target_margin_share
-        if entry.demoted or (
-            entry.orders and entry.improvement_per_share < entry.best_improvement_per_share
-        ):
-            share *= 1.0 - self.spec_w.margin_cut_on_demotion
-            self.count("scorecards.pressured")
-        else:
-            share += self.spec_w.margin_recovery * (target - share)
-        self.econ = replace(self.econ, target_margin_share=share)
+        if entry is not None and entry.demoted:
+            self.count("scorecards.demoted")
         self.count("scorecards")
+
+    def _on_value(self, msg: ValueUpdate) -> None:
+        self.desk.observe(msg.symbol, msg.value)
+
+    async def _on_running(self) -> None:
+        self.spawn(self._learning_clock(), "learning-clock")
+
+    async def _learning_clock(self) -> None:
+        """Close learning periods on time, whether or not an order arrives."""
+        period = self.scenario.dealers.learning_period_s
+        while True:
+            await asyncio.sleep(period / 4)
+            self.desk.tick()
 
     def _decline_reason(self, msg: SubmitOrder, nbbo: NBBO | None) -> tuple[str | None, str] | None:
         """``(field, reason)`` to reject (a field) or decline (no field) the order, else None."""
-        if msg.symbol not in self.adverse:
+        if msg.symbol not in self.symbols:
             return "symbol", f"unknown symbol {msg.symbol!r}"
         if msg.order_type is OrderType.MIDPOINT:
             return "order_type", "midpoint orders are not internalised"
@@ -230,48 +230,14 @@ class Wholesaler(Service):
             return None, "no valid NBBO (one-sided, locked or crossed)"
         if self.spec_w.fill_rate < 1.0 and self.fill_rng.random() >= self.spec_w.fill_rate:
             return None, "declined (fill rate)"
-        if msg.qty > self.econ.max_order_qty:
-            return None, f"above capacity of {self.econ.max_order_qty} shares per order"
+        if msg.qty > self.spec_w.max_order_qty:
+            return None, f"above capacity of {self.spec_w.max_order_qty} shares per order"
         position = self.accounts.inventory.get(msg.symbol, 0) + (
             -msg.qty if msg.side is Side.BUY else msg.qty
         )
-        if abs(position) > self.econ.inventory_limit:
+        if abs(position) > self.spec_w.inventory_limit:
             return None, "inventory limit"
         return None
-
-    def _after_trade(
-        self, symbol: str, signed_qty: int, nbbo: NBBO | None, auction_mid: float | None = None
-    ) -> None:
-        """Schedule the fill's markout and hedge if needed (``nbbo``: the usable NBBO now). An
-        auction fill (``auction_mid``: the mid its bid was priced against) is marked from that
-        mid, in the auction channel."""
-        mid = mid_of(nbbo) if auction_mid is None else auction_mid
-        if mid is not None:
-            asyncio.get_running_loop().call_later(
-                self.spec_w.markout_horizon_ms / 1e3,
-                self._markout,
-                symbol,
-                signed_qty,
-                mid,
-                auction_mid is not None,
-            )
-        self._maybe_hedge(symbol, nbbo)
-
-    def _markout(self, symbol: str, signed_qty: int, mid_before: float, auction: bool) -> None:
-        """Adverse selection: how far the mid moved against the position after the fill.
-
-        Signed, so uninformed flow averages to zero; the pricing uses it only when positive.
-        """
-        mid = self._mid(symbol)
-        if mid is None:
-            return
-        moved_against = (mid_before - mid) * (1 if signed_qty > 0 else -1)
-        estimates = self.auction_adverse if auction else self.adverse
-        estimate = estimates[symbol].update(moved_against)
-        prefix = "auction_" if auction else ""
-        self.counters[f"{prefix}adverse_micros.{symbol}"] = round(estimate)
-        self.counters[f"{prefix}markout_mean_micros.{symbol}"] = round(estimates[symbol].mean)
-        self.count(f"{prefix}markouts")
 
     # ------------------------------------------------------------------ hedging
     def _maybe_hedge(self, symbol: str, nbbo: NBBO | None) -> None:
@@ -320,28 +286,20 @@ class Wholesaler(Service):
 
     # ------------------------------------------------------------------ auctions
     def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
-        if isinstance(msg, AuctionCompleted):
-            rivals = msg.responses - (1 if self.name in msg.responders else 0)
-            self.rivals.update(max(0, rivals))
+        if isinstance(msg, AuctionCompleted) or msg.symbol not in self.symbols:
             return
+        self.desk.saw_flow(AUCTION)
         if self.participation_rng.random() > self.spec_w.auction_participation:
             return
         signed = -msg.qty if msg.side is Side.BUY else msg.qty
         position = self.accounts.inventory.get(msg.symbol, 0) + signed
-        if msg.symbol not in self.adverse or abs(position) > self.econ.inventory_limit:
+        if abs(position) > self.spec_w.inventory_limit:
             return
-        qty = min(msg.qty, self.econ.max_order_qty)
-        price = auction_price(
-            self.econ,
-            msg.side,
-            msg.nbbo_bid,
-            msg.nbbo_ask,
-            msg.increment,
-            self.rivals.value,
+        qty = min(msg.qty, self.spec_w.max_order_qty)
+        price = self.desk.price(
+            AUCTION, msg.symbol, msg.side, msg.nbbo_bid, msg.nbbo_ask, msg.increment,
             msg.limit_price,
-            self.auction_adverse[msg.symbol].charge,
-            self.accounts.inventory.get(msg.symbol, 0),
-        )
+        )  # fmt: skip
         if price is None:
             self.count("auctions.declined")
             return
@@ -364,18 +322,16 @@ class Wholesaler(Service):
         match msg:
             case OrderFilled():
                 pending = self.responses.get(msg.order_id)
-                nbbo = self.nbbo.usable(msg.symbol)
-                mid = mid_of(nbbo) or (pending.mid if pending else float(msg.fill_price))
-                signed = msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
-                self.accounts.trade(
-                    msg.symbol, signed, msg.fill_price, mid, hedge=False, fee=msg.fee
+                # Marked from the mid its bid was priced against (the auction's start).
+                mid = pending.mid if pending else float(msg.fill_price)
+                investor = Side.SELL if msg.side is Side.BUY else Side.BUY
+                self.desk.filled(
+                    AUCTION, msg.symbol, investor, msg.fill_qty, msg.fill_price, mid, fee=msg.fee
                 )
                 self.count("auctions.won_shares", msg.fill_qty)
                 if msg.leaves_qty == 0:
                     self.responses.pop(msg.order_id, None)
-                self._after_trade(
-                    msg.symbol, signed, nbbo, auction_mid=pending.mid if pending else mid
-                )
+                self._maybe_hedge(msg.symbol, self.nbbo.usable(msg.symbol))
             case OrderCanceled():
                 self.responses.pop(msg.order_id, None)
             case OrderRejected():
@@ -394,11 +350,4 @@ class Wholesaler(Service):
 
     async def _drain(self) -> None:
         mids = {s: self._last_mid(s) for s in self.scenario.symbol_names}
-        report = self.make(
-            PnlReport,
-            name=self.name,
-            role=self.role,
-            components=self.accounts.components(mids),
-            inventory=dict(self.accounts.inventory),
-        )
-        self.tape(report)
+        self.desk.report(mids)

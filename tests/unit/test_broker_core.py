@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 import pytest
 
 from config.scenario import Regime, RemainderPolicy
@@ -13,6 +16,7 @@ from services.broker.core import (
     WholesalerStats,
     admission_error,
 )
+from services.broker.scorecard import Scorecard
 from tests.helpers import market_order
 
 
@@ -24,27 +28,43 @@ def table(**kw: object) -> RoutingTable:
     }
     args = dict(
         wholesalers=wholesalers,
+        scorecard=Scorecard(list(wholesalers), window=2, floor=0.05, tolerance=0.8),
+        rng=random.Random(5),
         auction="auction",
         sor="sor",
         pfof_cap=1_000,
         execution_weight=0.7,
         remainder_policy=RemainderPolicy.ROUTE_TO_SOR,
-        tolerance=0.8,
-        min_orders=2,
     )
     args.update(kw)
     return RoutingTable(**args)  # type: ignore[arg-type]
 
 
+def score(t: RoutingTable, name: str, orders: int, improvement: int) -> None:
+    """``orders`` buys of 100 shares at NBBO $10.00 x $10.02, each improved by ``improvement``."""
+    for _ in range(orders):
+        t.routed(name)
+        t.record_execution(name, Side.BUY, 100, 10_020_000 - improvement, 10_000_000, 10_020_000, 1)
+
+
+def test_plan_pfof_goes_to_a_wholesaler_drawn_with_the_flow_shares() -> None:
+    t = table()
+    score(t, "wh-a", 4, 100)  # 100 x 1.0: demoted (below 0.8 x 5,000)
+    score(t, "wh-b", 4, 5_000)
+    score(t, "wh-c", 4, 4_000)
+    t.review()
+    # Shares: a 0.05 (floor); b 0.05 + 0.85 x 5/9; c 0.05 + 0.85 x 4/9.
+    n = 9_000
+    drawn = Counter(t.plan(Regime.PFOF)[0].destination for _ in range(n))
+    for name, p in (("wh-a", 0.05), ("wh-b", 0.05 + 0.85 * 5 / 9), ("wh-c", 0.05 + 0.85 * 4 / 9)):
+        assert abs(drawn[name] / n - p) < 4 * (p * (1 - p) / n) ** 0.5, name
+    assert all(t.plan(Regime.PFOF)[1] == RouteStep("sor") for _ in range(5))
+
+
 @pytest.mark.parametrize(
     ("regime", "plan"),
     [
-        (Regime.PFOF, [RouteStep("wh-a"), RouteStep("sor")]),
         (Regime.AUCTION, [RouteStep("auction"), RouteStep("sor")]),
-        (
-            Regime.HYBRID,
-            [RouteStep("auction"), RouteStep("wh-a", at_auction_price=True), RouteStep("sor")],
-        ),
         (Regime.BEST_EX, [RouteStep("sor")]),
         (Regime.COMMISSION, [RouteStep("sor")]),
     ],
@@ -53,14 +73,20 @@ def test_plan_each_regime_ends_with_the_sor(regime: Regime, plan: list[RouteStep
     assert table().plan(regime) == plan
 
 
-def test_plan_auction_with_return_policy_goes_back_to_top_wholesaler() -> None:
-    plan = table(remainder_policy=RemainderPolicy.RETURN_TO_WHOLESALER).plan(Regime.AUCTION)
+def test_plan_hybrid_and_returned_auction_remainders_go_to_a_flow_wholesaler() -> None:
+    for t, regime in (
+        (table(), Regime.HYBRID),
+        (table(remainder_policy=RemainderPolicy.RETURN_TO_WHOLESALER), Regime.AUCTION),
+    ):
+        plan = t.plan(regime)
+        assert plan[0] == RouteStep("auction") and plan[-1] == RouteStep("sor")
+        assert plan[1].at_auction_price and plan[1].destination in t.wholesalers
 
-    assert plan == [
-        RouteStep("auction"),
-        RouteStep("wh-a", at_auction_price=True),
-        RouteStep("sor"),
-    ]
+
+def test_plan_without_wholesalers_goes_to_the_sor() -> None:
+    t = table(wholesalers={}, scorecard=None)
+    assert t.plan(Regime.PFOF) == [RouteStep("sor")]
+    assert t.review() == []
 
 
 def test_plan_unknown_regime_raises_naming_it() -> None:
@@ -70,9 +96,9 @@ def test_plan_unknown_regime_raises_naming_it() -> None:
 
 def test_capped_all_rates_above_cap_ties_broken_by_lower_cost() -> None:
     t = table()
-    t.wholesalers["wh-a"].record_fill(100, cost_per_share=3_000.0, improvement_per_share=1_000)
-    t.wholesalers["wh-b"].record_fill(100, cost_per_share=1_000.0, improvement_per_share=3_000)
-    t.wholesalers["wh-c"].record_fill(100, cost_per_share=2_000.0, improvement_per_share=2_000)
+    t.wholesalers["wh-a"].record_cost(3_000.0)
+    t.wholesalers["wh-b"].record_cost(1_000.0)
+    t.wholesalers["wh-c"].record_cost(2_000.0)
 
     assert t.plan(Regime.PFOF_CAPPED) == [RouteStep("wh-b", pfof_rate=1_000), RouteStep("sor")]
 
@@ -80,51 +106,23 @@ def test_capped_all_rates_above_cap_ties_broken_by_lower_cost() -> None:
 def test_weighted_trades_execution_cost_against_pfof() -> None:
     t = table(execution_weight=0.7)
     # wh-a pays 4,000 but costs investors 9,000/share; wh-c pays 2,000 and costs 1,000.
-    t.wholesalers["wh-a"].record_fill(100, cost_per_share=9_000.0, improvement_per_share=0)
-    t.wholesalers["wh-b"].record_fill(100, cost_per_share=6_000.0, improvement_per_share=0)
-    t.wholesalers["wh-c"].record_fill(100, cost_per_share=1_000.0, improvement_per_share=0)
+    t.wholesalers["wh-a"].record_cost(9_000.0)
+    t.wholesalers["wh-b"].record_cost(6_000.0)
+    t.wholesalers["wh-c"].record_cost(1_000.0)
 
     # scores: a 0.7*9000-0.3*4000=5100, b 4200-900=3300, c 700-600=100
     assert t.plan(Regime.WEIGHTED)[0] == RouteStep("wh-c")
     assert table(execution_weight=0.0).plan(Regime.WEIGHTED)[0] == RouteStep("wh-a")
 
 
-def test_review_demotes_wholesaler_far_below_the_best_and_moves_pfof_flow() -> None:
-    t = table()
-    for name, improvement in (("wh-a", 500), ("wh-b", 2_000), ("wh-c", 1_900)):
-        stats = t.wholesalers[name]
-        stats.period_orders = 3
-        stats.record_fill(300, cost_per_share=0.0, improvement_per_share=improvement)
-
-    reviews = {r.name: r for r in t.review()}
-
-    assert reviews["wh-a"].demoted and not reviews["wh-b"].demoted and not reviews["wh-c"].demoted
-    assert reviews["wh-a"].best_improvement_per_share == 2_000
-    assert t.plan(Regime.PFOF)[0] == RouteStep("wh-b")
-
-
-def test_review_without_evidence_puts_demoted_wholesaler_back_on_probation() -> None:
-    t = table()
-    t.wholesalers["wh-a"].demoted = True
-
-    t.review()
-
-    assert not t.wholesalers["wh-a"].demoted
-    assert t.plan(Regime.PFOF)[0] == RouteStep("wh-a")
-
-
-def test_review_resets_the_period() -> None:
-    t = table()
-    t.wholesalers["wh-b"].period_orders = 5
-    t.wholesalers["wh-b"].record_fill(100, 0.0, 1_000)
-
-    t.review()
-
-    assert (
-        t.wholesalers["wh-b"].period_orders == 0
-        and t.wholesalers["wh-b"].improvement_per_share == 0
-    )
-    assert len(t.history) == 1
+def test_demoted_wholesalers_are_not_chosen_by_the_capped_and_weighted_arms() -> None:
+    t = table(execution_weight=0.0)  # weighted = the top payer among the eligible
+    score(t, "wh-a", 3, 500)
+    score(t, "wh-b", 3, 2_000)
+    score(t, "wh-c", 3, 1_900)
+    grades = {g.name: g for g in t.review()}
+    assert grades["wh-a"].demoted and not grades["wh-b"].demoted
+    assert t.plan(Regime.WEIGHTED)[0] == RouteStep("wh-b")
 
 
 def test_every_regime_has_a_plan() -> None:
@@ -134,30 +132,30 @@ def test_every_regime_has_a_plan() -> None:
 
 def test_scorecard_counts_a_fill_better_than_the_nbbo_as_positive_improvement() -> None:
     # Arrange: NBBO $10.00 x $10.02 at receipt; a buy filled at $10.015, a sell at $10.008.
-    t = table(min_orders=1)
+    t = table()
     bid, ask = 10_000_000, 10_020_000
-    buyer, seller = t.wholesalers["wh-a"], t.wholesalers["wh-b"]
-    buyer.period_orders = seller.period_orders = 1
+    t.routed("wh-a")
+    t.routed("wh-b")
 
     # Act
-    buyer.record_execution(Side.BUY, 100, 10_015_000, bid, ask)
-    seller.record_execution(Side.SELL, 100, 10_008_000, bid, ask)
-    reviews = {r.name: r for r in t.review()}
+    t.record_execution("wh-a", Side.BUY, 100, 10_015_000, bid, ask, 1)
+    t.record_execution("wh-b", Side.SELL, 100, 10_008_000, bid, ask, 1)
+    grades = {g.name: g for g in t.review()}
 
     # Assert: by hand, a buy improves by ask - price, a sell by price - bid.
-    assert reviews["wh-a"].improvement_per_share == 10_020_000 - 10_015_000 == 5_000
-    assert reviews["wh-b"].improvement_per_share == 10_008_000 - 10_000_000 == 8_000
-    assert reviews["wh-b"].best_improvement_per_share == 8_000
+    assert grades["wh-a"].improvement_per_share == 10_020_000 - 10_015_000 == 5_000
+    assert grades["wh-b"].improvement_per_share == 10_008_000 - 10_000_000 == 8_000
     # Costs vs the mid ($10.01): the buy paid 0.005 above it, the sell got 0.002 below it.
-    assert buyer.cost_per_share == 5_000.0 and seller.cost_per_share == 2_000.0
+    assert t.wholesalers["wh-a"].cost_per_share == 5_000.0
+    assert t.wholesalers["wh-b"].cost_per_share == 2_000.0
 
 
 def test_scorecard_counts_a_fill_worse_than_the_nbbo_as_negative_improvement() -> None:
-    stats = table().wholesalers["wh-a"]
+    t = table()
+    t.routed("wh-a")
+    t.record_execution("wh-a", Side.SELL, 200, 9_990_000, 10_000_000, 10_020_000, 1)
 
-    stats.record_execution(Side.SELL, 200, 9_990_000, 10_000_000, 10_020_000)
-
-    assert stats.improvement_per_share == -10_000
+    assert t.review()[0].improvement_per_share == -10_000
 
 
 @pytest.mark.parametrize(
