@@ -49,6 +49,13 @@ class WholesalerPricing(enum.StrEnum):
     FIXED_SPREAD = "fixed_spread"  # mid +/- half of ``fixed_spread_bps``, capped at the NBBO
 
 
+class PfofRouting(enum.StrEnum):
+    """How the broker picks the wholesaler for an order of PFOF flow (``services/broker``)."""
+
+    SCORECARD = "scorecard"  # drawn with the execution-quality scorecard's flow shares
+    TOP_PAYER = "top-payer"  # the highest PFOF per share among those not demoted
+
+
 class RemainderPolicy(enum.StrEnum):
     """What the broker does with shares an auction did not fill (``services/auction/core.py``)."""
 
@@ -209,6 +216,7 @@ class BrokerConfig(Spec, frozen=True):
     execution_weight: Fraction = 0.7
     # commission: a flat commission per order instead of PFOF, routed for best execution.
     commission_per_order: Dollars = "0.65"
+    pfof_routing: PfofRouting = PfofRouting.SCORECARD
     # The execution-quality review (services/broker/scorecard.py): every period the broker
     # scores each wholesaler over the last `scorecard_window` periods (price improvement per
     # share x fill rate) and splits the next period's PFOF flow: each keeps `scorecard_floor`,

@@ -20,7 +20,7 @@ import random
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from config.scenario import Regime, RemainderPolicy
+from config.scenario import PfofRouting, Regime, RemainderPolicy
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.money import quote_improvement
 from protocol.orders import SubmitOrder
@@ -135,6 +135,7 @@ class RoutingTable:
     pfof_cap: int
     execution_weight: float
     remainder_policy: RemainderPolicy
+    pfof_routing: PfofRouting = PfofRouting.SCORECARD
 
     def _eligible(self) -> list[WholesalerStats]:
         demoted = self.scorecard.demoted if self.scorecard else {}
@@ -142,7 +143,12 @@ class RoutingTable:
         return live or list(self.wholesalers.values())
 
     def flow_choice(self) -> str | None:
-        """The wholesaler this order of PFOF flow goes to (drawn with the flow shares)."""
+        """The wholesaler this order of PFOF flow goes to: drawn with the scorecard's flow
+        shares, or (``top-payer`` routing) the highest PFOF per share not demoted."""
+        if self.pfof_routing is PfofRouting.TOP_PAYER:
+            eligible = self._eligible()
+            top = min(eligible, key=lambda w: (-w.pfof_per_share, w.name)) if eligible else None
+            return top.name if top else None
         return self.scorecard.choose(self.rng) if self.scorecard else None
 
     def capped_choice(self) -> WholesalerStats | None:

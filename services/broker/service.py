@@ -97,6 +97,7 @@ class Broker(Service):
             pfof_cap=to_micros(cfg.pfof_cap_per_share),
             execution_weight=cfg.execution_weight,
             remainder_policy=self.scenario.auction.remainder_policy,
+            pfof_routing=cfg.pfof_routing,
             scorecard=Scorecard(
                 [w.name for w in self.scenario.wholesalers],
                 window=cfg.scorecard_window,

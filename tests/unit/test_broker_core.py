@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from config.scenario import Regime, RemainderPolicy
+from config.scenario import PfofRouting, Regime, RemainderPolicy
 from protocol.common import OrderType, Side, TimeInForce
 from services.broker.core import (
     ClientOrder,
@@ -59,6 +59,15 @@ def test_plan_pfof_goes_to_a_wholesaler_drawn_with_the_flow_shares() -> None:
     for name, p in (("wh-a", 0.05), ("wh-b", 0.05 + 0.85 * 5 / 9), ("wh-c", 0.05 + 0.85 * 4 / 9)):
         assert abs(drawn[name] / n - p) < 4 * (p * (1 - p) / n) ** 0.5, name
     assert all(t.plan(Regime.PFOF)[1] == RouteStep("sor") for _ in range(5))
+
+
+def test_top_payer_routing_sends_pfof_flow_to_the_highest_payer_not_demoted() -> None:
+    t = table(pfof_routing=PfofRouting.TOP_PAYER)
+    assert t.plan(Regime.PFOF)[0] == RouteStep("wh-a")
+    score(t, "wh-a", 3, 500)
+    score(t, "wh-b", 3, 2_000)
+    t.review()  # wh-a (500 < 0.8 x 2,000) is demoted: the next payer takes the flow
+    assert t.plan(Regime.PFOF)[0] == RouteStep("wh-b")
 
 
 @pytest.mark.parametrize(
