@@ -224,14 +224,16 @@ class Desk:
     def _markout(self, fill: Fill) -> None:
         mid = self.mid_now(fill.symbol)
         state = self.channels[fill.channel]
-        if mid is None:
+        prefix = f"{fill.channel}." if self.role != "auction-responder" else f"{self.name}."
+        counters = self.host.counters
+        if mid is None:  # no usable NBBO at the horizon: the fill is not marked
             state.unmarked(fill.token)
+            counters[f"{prefix}unmarked"] = counters.get(f"{prefix}unmarked", 0) + 1
             return
         moved_against = (fill.mid - mid) * (1 if fill.signed_qty > 0 else -1)
         state.marked(fill.token, fill.symbol, moved_against, fill.signed_qty)
-        # Per dealer on the heartbeat: "<channel>.adverse_micros.<symbol>", "<channel>.markouts".
-        prefix = f"{fill.channel}." if self.role != "auction-responder" else f"{self.name}."
-        counters = self.host.counters
+        # On the heartbeat: "<channel>.adverse_micros.<symbol>", "<channel>.markouts" (an
+        # auction-responding market maker's under its own name).
         counters[f"{prefix}adverse_micros.{fill.symbol}"] = round(state.charge(fill.symbol))
         counters[f"{prefix}markouts"] = counters.get(f"{prefix}markouts", 0) + 1
 
