@@ -17,7 +17,7 @@ import pandas as pd
 
 from config.runconfig import RunConfig
 from protocol.auctions import AuctionCompleted
-from protocol.base import Message
+from protocol.base import Message, Record
 from protocol.codec import ALL_MESSAGE_TYPES, Decoder
 from protocol.control import PnlReport
 from protocol.dealers import DealerState, MarkupSettled
@@ -214,8 +214,8 @@ class _Tape:
     reviews: int = 0  # the broker's scorecards seen so far
 
 
-def _same_names(msg: Message, columns: tuple[str, ...]) -> dict[str, Any]:
-    """A row whose columns are the message's fields of the same names."""
+def _same_names(msg: Message | Record, columns: tuple[str, ...]) -> dict[str, Any]:
+    """A row whose columns are the message's (or record's) fields of the same names."""
     return {name: getattr(msg, name) for name in columns}
 
 
