@@ -55,9 +55,9 @@ FLOW_COLUMNS = (
 )
 SETTLED_DEFINITION = (
     f"**Settled**: the markup the learner holds stayed within one grid step of its markup grid "
-    f"(max - min <= the step between adjacent markups) over its last {SETTLE_PERIODS} settled "
-    f"learning periods; **moving** otherwise; with fewer than {SETTLE_PERIODS} settled periods: "
-    f"**{TOO_FEW}**."
+    f"(max - min <= the step between adjacent markups) over the last {SETTLE_PERIODS} learning "
+    f"periods it settled in this run; **moving** otherwise; with fewer than {SETTLE_PERIODS} "
+    f"settled periods in the run: **{TOO_FEW}**."
 )
 FLOW_DEFINITION = (
     "**Demotion**: a review that demoted the wholesaler (it keeps only the floor of the next "

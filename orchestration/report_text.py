@@ -475,6 +475,23 @@ FLOW_COMPETITION_COLUMNS: list[Column] = [
 _RUN: Column = ("Run", "run", str)
 
 
+def _table_or_note(
+    title: str,
+    table: pd.DataFrame,
+    columns: list[Column],
+    image: Image,
+    missing: str,
+    intro: str | None = None,
+) -> list[Block]:
+    """A sub-section: its table (a ``Run`` column first with pooled runs) and figure, or a note
+    saying why there is nothing to show."""
+    if table.empty:
+        return [Heading(3, title), Text(missing)]
+    runs = [_RUN] if "run" in table.columns else []
+    intro_blocks: list[Block] = [Text(intro)] if intro else []
+    return [Heading(3, title), *intro_blocks, Table(_records(table), [*runs, *columns]), image]
+
+
 def _learning(computed: dict[str, pd.DataFrame]) -> list[Block]:
     """How the dealers' markups moved and settled, and how the scorecard moved flow."""
     markups = computed.get("markup_learning", pd.DataFrame())
@@ -490,38 +507,28 @@ def _learning(computed: dict[str, pd.DataFrame]) -> list[Block]:
             "for (fills marked to the mid at the markout horizon, less PFOF and fees)."
         ),
         Bullets((SETTLED_DEFINITION, FLOW_DEFINITION)),
-        Heading(3, "Markups by dealer and channel"),
     ]
-    if markups.empty:
-        blocks.append(
-            Text(
-                "No learning period settled on this tape: no `MarkupSettled` events (a tape "
-                "recorded before dealers learned their markups, or no period saw retail flow)."
-            )
-        )
-    else:
-        runs = [_RUN] if "run" in markups.columns else []
-        blocks += [
-            Table(_records(markups), [*runs, *MARKUP_LEARNING_COLUMNS]),
-            Image("markups", "Held markup per dealer and channel over the run"),
-        ]
-    blocks.append(Heading(3, "The broker's scorecard: flow between wholesalers"))
-    if flows.empty:
-        blocks.append(
-            Text(
-                "No broker scorecard on this tape: no `RoutingScorecard` events (no wholesalers, "
-                "or a tape recorded before the broker reviewed them)."
-            )
-        )
-    else:
-        runs = [_RUN] if "run" in flows.columns else []
-        blocks += [
-            Text(
-                "Every review the broker scores each wholesaler on price improvement x fill "
-                "rate over its window and splits the next period's PFOF flow; a demoted "
-                "wholesaler keeps only the floor."
-            ),
-            Table(_records(flows), [*runs, *FLOW_COMPETITION_COLUMNS]),
-            Image("flow_shares", "PFOF flow share per wholesaler over the run"),
-        ]
+    blocks += _table_or_note(
+        "Markups by dealer and channel",
+        markups,
+        MARKUP_LEARNING_COLUMNS,
+        Image(
+            "markups", "Held markup per dealer and channel over the run (the first run if pooled)"
+        ),
+        "No learning period settled on this tape: no `MarkupSettled` events (a tape recorded "
+        "before dealers learned their markups, or no period saw retail flow).",
+    )
+    blocks += _table_or_note(
+        "The broker's scorecard: flow between wholesalers",
+        flows,
+        FLOW_COMPETITION_COLUMNS,
+        Image(
+            "flow_shares", "PFOF flow share per wholesaler over the run (the first run if pooled)"
+        ),
+        "No broker scorecard on this tape: no `RoutingScorecard` events (no wholesalers, or a "
+        "tape recorded before the broker reviewed them).",
+        intro="Every review the broker scores each wholesaler on price improvement x fill rate "
+        "over its window and splits the next period's PFOF flow; a demoted wholesaler keeps "
+        "only the floor.",
+    )
     return blocks

@@ -250,7 +250,7 @@ def test_report_learning_section_and_summary_key(tmp_path: Path) -> None:
         ("wh-a", "internalize", SETTLED),
     ]
     assert [w["regained_flow"] for w in learning["wholesalers"]] == [True, None, True]
-    assert "## Learning and competition" in text and f"last {K} settled" in text
+    assert "## Learning and competition" in text and f"last {K} learning periods" in text
     assert "| wh-a | internalize | 12 | 42 | 50.0% | 50.0% |" in text
     assert "| wh-b | 5 | 0 | 0 | 50.0% | 90.0% | 71.0% | never demoted |" in text
     assert (tmp_path / "markup_learning.parquet").exists()

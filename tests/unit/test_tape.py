@@ -61,27 +61,23 @@ def filled(order_id: str, ts: int) -> OrderFilled:
 
 
 def scorecard(ts: int, a_share_bp: int, a_demoted: bool) -> RoutingScorecard:
+    # (wholesaler, orders, shares, improvement, demoted, fill rate bp, flow share bp)
+    grades = [
+        ("wh-a", 6, 700, 2_500, a_demoted, 8_333, a_share_bp),
+        ("wh-b", 9, 1_200, 5_000, False, 10_000, 10_000 - a_share_bp),
+    ]
     entries = [
         ScorecardEntry(
-            wholesaler="wh-a",
-            orders=6,
-            shares=700,
-            improvement_per_share=2_500,
+            wholesaler=name,
+            orders=orders,
+            shares=shares,
+            improvement_per_share=improvement,
             best_improvement_per_share=5_000,
-            demoted=a_demoted,
-            fill_rate_bp=8_333,
-            flow_share_bp=a_share_bp,
-        ),
-        ScorecardEntry(
-            wholesaler="wh-b",
-            orders=9,
-            shares=1_200,
-            improvement_per_share=5_000,
-            best_improvement_per_share=5_000,
-            demoted=False,
-            fill_rate_bp=10_000,
-            flow_share_bp=10_000 - a_share_bp,
-        ),
+            demoted=demoted,
+            fill_rate_bp=fill_rate,
+            flow_share_bp=share,
+        )
+        for name, orders, shares, improvement, demoted, fill_rate, share in grades
     ]
     return RoutingScorecard(
         broker=BROKER, period_start_ns=ts - 1_000, period_end_ns=ts, entries=entries, ts_ns=ts + 5
