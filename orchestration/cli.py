@@ -80,6 +80,28 @@ def _compare(sub: Subparsers) -> None:
     add_stream_arguments(p)
 
 
+def _calibrate(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="run a lab so the dealers learn their markups; save what they learned as a warm start",
+    )
+    _add_scenario(p)
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--duration", type=float, default=None, help="stream length in seconds")
+    length.add_argument("--orders", type=int, default=None, help="orders in the stream")
+    p.add_argument("--rate", type=float, default=None, help="mean orders per second (Poisson)")
+    p.add_argument("--regimes", default=None, help="comma-separated arms (default: the scenario's)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the stream and the market")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the warm start file (default: <scenario stem>.dealers.json next to the scenario; "
+        "config/scenarios/default.dealers.json for the built-in default)",
+    )
+    _add_runs(p, "where run directories go")
+
+
 def _up(sub: Subparsers) -> None:
     p = sub.add_parser("up", help="start a lab in the background and print its run dir")
     _add_scenario(p)
@@ -200,6 +222,7 @@ def _bench(sub: Subparsers) -> None:
 # Every verb's parser, in the order ``flowlab --help`` lists them.
 VERBS: tuple[Callable[[Subparsers], None], ...] = (
     _compare,
+    _calibrate,
     _up,
     _status,
     _inject,

@@ -1,5 +1,5 @@
-"""The CLI verbs (everything but ``service``): compare, up, status, inject, down, report, bench,
-compose, sor.
+"""The CLI verbs (everything but ``service``): compare, calibrate, up, status, inject, down,
+report, bench, compose, sor.
 
 ``orchestration.cli`` imports this module only for these verbs, never for ``flowlab service``
 (every lab process), so what is imported here (pandas included) costs the services nothing.
@@ -37,11 +37,13 @@ from orchestration.bestex import (
     run_sor,
     write_bestex,
 )
+from orchestration.calibrate import default_out, finish, run_calibration
 from orchestration.compose import write_compose
 from orchestration.endpoints import HostsFile, load_hosts
 from orchestration.experiment import (
-    compare_experiment,
+    exit_code,
     results_from_summary,
+    run_comparison,
     write_experiment_report,
 )
 from orchestration.launcher import LabError, LabSupervisor, new_run_dir
@@ -49,6 +51,7 @@ from orchestration.live import make_monitor, watch
 from orchestration.report import format_regime_table, write_report
 from orchestration.streams import (
     StreamError,
+    StreamOptions,
     generate_stream,
     options_from_args,
     read_stream_file,
@@ -85,6 +88,7 @@ USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, ControlTimeo
 def dispatch(args: argparse.Namespace) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "compare": cmd_compare,
+        "calibrate": cmd_calibrate,
         "up": cmd_up,
         "status": cmd_status,
         "inject": cmd_inject,
@@ -145,8 +149,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.close_after is not None:
         stream = msgspec.structs.replace(scenario.stream, close_after_s=args.close_after)
         scenario = msgspec.structs.replace(scenario, stream=stream)
-    return _run(
-        compare_experiment(
+    results = _run(
+        run_comparison(
             scenario,
             runs=args.runs,
             out=args.out,
@@ -158,6 +162,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
             settle_s=args.settle,
         )
     )
+    return exit_code(results, "compare")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """A lab run for the dealers to learn in, its states saved as a warm start (calibrate.py)."""
+    scenario = _scenario(args.scenario, args.regimes, args.seed)
+    out = args.out or default_out(args.scenario)
+    options = StreamOptions(orders=args.orders, duration_s=args.duration, rate_per_s=args.rate)
+    results = _run(run_calibration(scenario, runs=args.runs, options=options))
+    return finish(results, out)
 
 
 def make_report(

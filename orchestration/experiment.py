@@ -297,7 +297,16 @@ async def run_experiment(
     return results
 
 
-async def compare_experiment(
+def exit_code(results: list[RunResult], verb: str) -> int:
+    """0, or 1 after naming the processes that exited uncleanly."""
+    unclean = unclean_exits(results)
+    if unclean:
+        print(f"flowlab {verb}: processes exited uncleanly: {unclean}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def run_comparison(
     scenario: Scenario,
     *,
     runs: Path,
@@ -308,8 +317,9 @@ async def compare_experiment(
     options: StreamOptions | None = None,
     stream_file: Path | None = None,
     settle_s: float = 0.0,
-) -> int:
-    """``flowlab compare``: plan, run every lab, pool the tables, write one report."""
+) -> list[RunResult]:
+    """``flowlab compare`` (and ``calibrate``): plan, run every lab, pool the tables, write one
+    report; every run's result (``exit_code`` tells whether all ran cleanly)."""
     regimes = list(scenario.broker.regimes)
     plans = plan_runs(scenario, regimes, design, repeat)
     file_rows = read_stream_file(stream_file) if stream_file is not None else None
@@ -340,11 +350,7 @@ async def compare_experiment(
         out or report_root,
         elapsed_s=time.monotonic() - started,
     )
-    unclean = unclean_exits(results)
-    if unclean:
-        print(f"flowlab compare: processes exited uncleanly: {unclean}", file=sys.stderr)
-        return 1
-    return 0
+    return results
 
 
 def unclean_exits(results: list[RunResult]) -> dict[str, dict[str, int | None]]:

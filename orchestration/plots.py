@@ -26,6 +26,8 @@ TITLES = {
     "revenue_vs_cost": "Broker revenue and retail cost per 100 shares",
     "latency_by_hop": "Latency by hop",
     "market_and_fills": "NBBO, latent value and retail fills",
+    "markups": "Held markup per dealer and channel",
+    "flow_shares": "PFOF flow share per wholesaler (broker's scorecard)",
 }
 
 
@@ -41,6 +43,8 @@ def render_plots(
         "revenue_vs_cost": lambda: revenue_vs_cost(computed.get("economics")),
         "latency_by_hop": lambda: latency_by_hop(tables),
         "market_and_fills": lambda: market_and_fills(tables),
+        "markups": lambda: markups(tables),
+        "flow_shares": lambda: flow_shares(tables),
     }
     folder = out_dir / "plots"
     folder.mkdir(parents=True, exist_ok=True)
@@ -235,4 +239,81 @@ def market_and_fills(tables: dict[str, pd.DataFrame], max_symbols: int = 3) -> F
         if i == 0:
             axes.legend(fontsize=7, ncol=5, loc="upper left")
     figure.axes[-1].set_xlabel("seconds since the first NBBO")
+    return figure
+
+
+def _first_run(table: pd.DataFrame) -> pd.DataFrame:
+    """Several runs pooled: the first one's rows (each run learns on its own clock)."""
+    if "run" in table.columns and len(table):
+        return table[table["run"] == table["run"].iloc[0]]
+    return table
+
+
+def markups(tables: dict[str, pd.DataFrame]) -> Figure | None:
+    """Per channel, each dealer's held markup (line) and the markup it played (dots)."""
+    table = tables.get("markups")
+    if table is None or table.empty:
+        return None
+    table = _first_run(table).sort_values("ts_ns", kind="stable")
+    start = int(table["ts_ns"].min())
+    channels = list(dict.fromkeys(table["channel"]))
+    dealers = sorted(dict.fromkeys(table["dealer"]))
+    figure = Figure(figsize=(8.5, 2.8 * len(channels)), layout="constrained")
+    figure.suptitle(TITLES["markups"])
+    for i, channel in enumerate(channels):
+        axes = figure.add_subplot(len(channels), 1, i + 1)
+        axes.grid(True, alpha=0.3)
+        rows = table[table["channel"] == channel]
+        for k, dealer in enumerate(dealers):
+            own = rows[rows["dealer"] == dealer]
+            if own.empty:
+                continue
+            seconds = (own["ts_ns"].to_numpy("int64") - start) / 1e9
+            color = _color(dealer, dealers)
+            width = max(0.8, 3.0 - 0.5 * k)  # the first drawn widest: overlaps stay visible
+            axes.step(
+                seconds, own["held_share"], where="post", color=color, linewidth=width, label=dealer
+            )
+            axes.scatter(seconds, own["markup_share"], color=color, s=10, alpha=0.4)
+        axes.set_ylabel(f"{channel}\nshare of half-spread")
+        axes.set_xlim(left=0)
+        axes.legend(fontsize=7, ncol=6, loc="upper left")
+    figure.axes[-1].set_xlabel("seconds since the first settled period (dots: markup played)")
+    return figure
+
+
+def flow_shares(tables: dict[str, pd.DataFrame]) -> Figure | None:
+    """The PFOF flow split after every review, stacked per wholesaler; x = demoted."""
+    table = tables.get("scorecards")
+    if table is None or table.empty or not (table["flow_share"] > 0).any():
+        return None
+    table = _first_run(table)
+    shares = table.pivot_table(
+        index="review", columns="wholesaler", values="flow_share", aggfunc="last"
+    ).fillna(0.0)
+    demoted = table.pivot_table(
+        index="review", columns="wholesaler", values="demoted", aggfunc="last"
+    ).reindex_like(shares)
+    times = table.groupby("review")["ts_ns"].min().reindex(shares.index).to_numpy("int64")
+    seconds = (times - times.min()) / 1e9
+    names = [str(n) for n in shares.columns]
+    figure, axes = _figure(TITLES["flow_shares"])
+    axes.stackplot(
+        seconds,
+        *(shares[n].to_numpy("float64") for n in names),
+        labels=names,
+        colors=[_color(n, names) for n in names],
+        step="post",
+        alpha=0.8,
+    )
+    below = np.zeros(len(shares))
+    for name in names:
+        share = shares[name].to_numpy("float64")
+        marked = demoted[name].fillna(False).astype(bool).to_numpy()
+        axes.scatter(seconds[marked], (below + share / 2)[marked], color="black", marker="x", s=18)
+        below += share
+    axes.set_ylim(0, 1.0)
+    axes.set_xlabel("seconds since the first review (x: demoted for the next period)")
+    axes.set_ylabel("share of the next period's PFOF flow")
+    axes.legend(fontsize=8, loc="upper right")
     return figure

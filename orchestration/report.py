@@ -23,6 +23,7 @@ from orchestration.economics import (
     pnl_table,
     who_gained,
 )
+from orchestration.learning import flow_summary, learning_summary, markup_summary
 from orchestration.market_quality import market_quality
 from orchestration.metrics import (
     RegimeDifference,
@@ -51,6 +52,8 @@ COMPUTED_TABLES = (
     "comparisons",
     "market_quality",
     "replications",
+    "markup_learning",
+    "flow_competition",
 )
 COMPARED_METRICS = (
     "price_improvement_usd_per_share",
@@ -74,6 +77,7 @@ _SUMMARY_KEYS = (
     "who_gained",
     "auction_summary",
     "comparisons",
+    "learning",
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -94,11 +98,12 @@ def write_report(
     """Compute the summary and write summary.json, ``<table>.parquet``, report.md/.html, plots.
 
     ``tables`` must hold ``orders`` and ``fills``; ``nbbo`` (realized spreads, latency cost),
-    ``routes`` (Rule 606), ``auctions``, ``pnl``, ``latency`` and ``values`` are used when
-    present. Every table is written as Parquet next to the computed ones. Keys of ``extra`` are
-    added to summary.json (they may not replace computed ones; ``design`` is shown in the
-    report). Regimes appear in ``regime_order`` (then by first appearance); differences are
-    against the first. Returns the summary as written.
+    ``routes`` (Rule 606), ``auctions``, ``pnl``, ``latency``, ``values``, ``markups``,
+    ``dealer_states`` and ``scorecards`` (learning and competition) are used when present.
+    Every table is written as Parquet next to the computed ones. Keys of ``extra`` are added to
+    summary.json (they may not replace computed ones; ``design`` is shown in the report).
+    Regimes appear in ``regime_order`` (then by first appearance); differences are against the
+    first. Returns the summary as written.
     """
     _check_inputs(tables, extra)
     computed = compute_tables(tables, seed=seed, n_boot=n_boot, regime_order=regime_order)
@@ -118,6 +123,7 @@ def write_report(
             "auction_summary": auction_summary(tables.get("auctions")),
             "comparisons": _records(computed["comparisons"]),
             "market_quality": _records(computed["market_quality"]),
+            "learning": learning_summary(computed["markup_learning"], computed["flow_competition"]),
             **(extra or {}),
         }
     )
@@ -166,6 +172,9 @@ def compute_tables(
         .reset_index()
         .sort_values(["replication"], kind="stable")
         .reset_index(drop=True),
+        # dealers' markups per channel, and the broker's scorecard moving flow between them
+        "markup_learning": markup_summary(tables.get("markups"), tables.get("dealer_states")),
+        "flow_competition": flow_summary(tables.get("scorecards")),
     }
     for name in ("routing", "rule606", "replications"):
         computed[name] = _in_order(computed[name], regimes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from orchestration.learning import FLOW_DEFINITION, SETTLE_PERIODS, SETTLED_DEFINITION
 from orchestration.markouts import HORIZONS
 from orchestration.report_render import (
     Block,
@@ -285,6 +286,7 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
         ),
         Table(_records(computed["routing"]), EXECUTING_COLUMNS),
         *_economics(summary, computed),
+        *_learning(computed),
         Heading(2, "Market quality"),
         Text(
             "The background market per symbol and venue (time-weighted over the run): quoted "
@@ -443,3 +445,90 @@ def _auction_lines(auctions: dict) -> tuple[str, ...]:
 def _records(table: pd.DataFrame) -> list[dict]:
     frame = table.astype(object).where(table.notna(), None)
     return frame.to_dict(orient="records")
+
+
+def _yes_no(value: object, none: str) -> str:
+    return none if value is None else "yes" if value else "no"
+
+
+MARKUP_LEARNING_COLUMNS: list[Column] = [
+    ("Dealer", "dealer", str),
+    ("Channel", "channel", str),
+    ("Periods settled", "periods", count),
+    ("Periods learned", "learned_periods", count),
+    ("First held, % of half-spread", "first_held_share", percent),
+    ("Last held, % of half-spread", "last_held_share", percent),
+    ("Mean reward $/order", "mean_reward_usd_per_order", number(4, signed=True)),
+    (f"Held range, last {SETTLE_PERIODS}", "last_range_share", percent),
+    ("Status", "status", str),
+]
+FLOW_COMPETITION_COLUMNS: list[Column] = [
+    ("Wholesaler", "wholesaler", str),
+    ("Reviews", "reviews", count),
+    ("Demotions", "demotions", count),
+    ("Reviews demoted", "periods_demoted", count),
+    ("Flow share first", "flow_share_first", percent),
+    ("Flow share last", "flow_share_last", percent),
+    ("Flow share mean", "flow_share_mean", percent),
+    ("Regained flow", "regained_flow", lambda v: _yes_no(v, "never demoted")),
+]
+_RUN: Column = ("Run", "run", str)
+
+
+def _table_or_note(
+    title: str,
+    table: pd.DataFrame,
+    columns: list[Column],
+    image: Image,
+    missing: str,
+    intro: str | None = None,
+) -> list[Block]:
+    """A sub-section: its table (a ``Run`` column first with pooled runs) and figure, or a note
+    saying why there is nothing to show."""
+    if table.empty:
+        return [Heading(3, title), Text(missing)]
+    runs = [_RUN] if "run" in table.columns else []
+    intro_blocks: list[Block] = [Text(intro)] if intro else []
+    return [Heading(3, title), *intro_blocks, Table(_records(table), [*runs, *columns]), image]
+
+
+def _learning(computed: dict[str, pd.DataFrame]) -> list[Block]:
+    """How the dealers' markups moved and settled, and how the scorecard moved flow."""
+    markups = computed.get("markup_learning", pd.DataFrame())
+    flows = computed.get("flow_competition", pd.DataFrame())
+    blocks: list[Block] = [
+        Heading(2, "Learning and competition"),
+        Text(
+            "Every dealer (wholesalers, and the market makers answering auctions) learns its "
+            "markup per channel - a share of the quoted half-spread on top of its costs - by a "
+            "hill climb on realised profit per retail order competed for, one learning period "
+            "at a time. Periods settled: in this run; periods learned: in total at the dealer's "
+            "stop, a warm start's included. Mean reward: the run's profit per order competed "
+            "for (fills marked to the mid at the markout horizon, less PFOF and fees)."
+        ),
+        Bullets((SETTLED_DEFINITION, FLOW_DEFINITION)),
+    ]
+    blocks += _table_or_note(
+        "Markups by dealer and channel",
+        markups,
+        MARKUP_LEARNING_COLUMNS,
+        Image(
+            "markups", "Held markup per dealer and channel over the run (the first run if pooled)"
+        ),
+        "No learning period settled on this tape: no `MarkupSettled` events (a tape recorded "
+        "before dealers learned their markups, or no period saw retail flow).",
+    )
+    blocks += _table_or_note(
+        "The broker's scorecard: flow between wholesalers",
+        flows,
+        FLOW_COMPETITION_COLUMNS,
+        Image(
+            "flow_shares", "PFOF flow share per wholesaler over the run (the first run if pooled)"
+        ),
+        "No broker scorecard on this tape: no `RoutingScorecard` events (no wholesalers, or a "
+        "tape recorded before the broker reviewed them).",
+        intro="Every review the broker scores each wholesaler on price improvement x fill rate "
+        "over its window and splits the next period's PFOF flow; a demoted wholesaler keeps "
+        "only the floor.",
+    )
+    return blocks

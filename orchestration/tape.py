@@ -17,13 +17,22 @@ import pandas as pd
 
 from config.runconfig import RunConfig
 from protocol.auctions import AuctionCompleted
-from protocol.base import Message
+from protocol.base import Message, Record
 from protocol.codec import ALL_MESSAGE_TYPES, Decoder
 from protocol.control import PnlReport
+from protocol.dealers import DealerState, MarkupSettled
 from protocol.marketdata import NBBO, Quote, Trade, ValueUpdate
-from protocol.orders import OrderCanceled, OrderFilled, OrderReceived, OrderRejected, OrderRouted
+from protocol.orders import (
+    OrderCanceled,
+    OrderFilled,
+    OrderReceived,
+    OrderRejected,
+    OrderRouted,
+    RoutingScorecard,
+)
 
 TAPE_FILE = "tape.msgpack"
+BP = 10_000  # shares, markups and rates on the wire are in basis points
 _decoder = Decoder(ALL_MESSAGE_TYPES)
 
 
@@ -146,6 +155,49 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "values": (("symbol", "ts_ns", "value"), ()),
     "latency": (("order_id", "hop", "ns"), ()),
     "pnl": (("name", "role", "component", "usd"), ()),
+    "markups": (
+        (
+            "dealer",
+            "channel",
+            "period",
+            "ts_ns",
+            "markup_share",
+            "held_share",
+            "orders",
+            "reward_per_order",
+        ),
+        (),
+    ),
+    "scorecards": (
+        (
+            "review",
+            "ts_ns",
+            "period_start_ns",
+            "period_end_ns",
+            "wholesaler",
+            "orders",
+            "shares",
+            "improvement_per_share",
+            "best_improvement_per_share",
+            "fill_rate",
+            "flow_share",
+            "demoted",
+        ),
+        (),
+    ),
+    "dealer_states": (
+        (
+            "dealer",
+            "role",
+            "channel",
+            "ts_ns",
+            "periods",
+            "held_share",
+            "grid_step_share",
+            "plays",
+        ),
+        (),
+    ),
 }
 
 
@@ -159,10 +211,11 @@ class _Tape:
     received: dict[str, dict[str, Any]] = field(default_factory=dict)
     terminal: dict[str, tuple[str, int, str | None]] = field(default_factory=dict)
     filled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    reviews: int = 0  # the broker's scorecards seen so far
 
 
-def _same_names(msg: Message, columns: tuple[str, ...]) -> dict[str, Any]:
-    """A row whose columns are the message's fields of the same names."""
+def _same_names(msg: Message | Record, columns: tuple[str, ...]) -> dict[str, Any]:
+    """A row whose columns are the message's (or record's) fields of the same names."""
     return {name: getattr(msg, name) for name in columns}
 
 
@@ -294,6 +347,61 @@ def _pnl_report(tape: _Tape, _service: str, msg: PnlReport) -> None:
         )
 
 
+def _markup_settled(tape: _Tape, _service: str, msg: MarkupSettled) -> None:
+    tape.rows["markups"].append(
+        {
+            **_same_names(msg, ("dealer", "channel", "period", "ts_ns", "orders")),
+            "markup_share": msg.markup_bp / BP,
+            "held_share": msg.held_bp / BP,
+            "reward_per_order": msg.reward,
+        }
+    )
+
+
+def _routing_scorecard(tape: _Tape, service: str, msg: RoutingScorecard) -> None:
+    if service != tape.broker:  # the broker's own review, not a copy a wholesaler kept
+        return
+    review = tape.reviews
+    tape.reviews += 1
+    for entry in msg.entries:
+        tape.rows["scorecards"].append(
+            {
+                "review": review,
+                **_same_names(msg, ("ts_ns", "period_start_ns", "period_end_ns")),
+                **_same_names(
+                    entry,
+                    (
+                        "wholesaler",
+                        "orders",
+                        "shares",
+                        "improvement_per_share",
+                        "best_improvement_per_share",
+                        "demoted",
+                    ),
+                ),
+                "fill_rate": entry.fill_rate_bp / BP,
+                "flow_share": entry.flow_share_bp / BP,
+            }
+        )
+
+
+def _dealer_state(tape: _Tape, _service: str, msg: DealerState) -> None:
+    gaps = [b - a for a, b in zip(msg.arms, msg.arms[1:], strict=False) if b > a]
+    for channel in msg.channels:
+        tape.rows["dealer_states"].append(
+            {
+                "dealer": msg.dealer,
+                "role": msg.role,
+                "channel": channel.channel,
+                "ts_ns": msg.ts_ns,
+                "periods": channel.periods,
+                "held_share": msg.arms[channel.position] / BP,
+                "grid_step_share": min(gaps, default=0) / BP,
+                "plays": sum(channel.plays),
+            }
+        )
+
+
 # The row builder of each message type the tables are built from; others are skipped.
 ROW_BUILDERS: dict[type, Callable[[_Tape, str, Any], None]] = {
     OrderReceived: _order_received,
@@ -307,6 +415,9 @@ ROW_BUILDERS: dict[type, Callable[[_Tape, str, Any], None]] = {
     Trade: _trade,
     ValueUpdate: _value_update,
     PnlReport: _pnl_report,
+    MarkupSettled: _markup_settled,
+    RoutingScorecard: _routing_scorecard,
+    DealerState: _dealer_state,
 }
 
 
@@ -347,7 +458,8 @@ def _frame(
 
 def build_tables(run_dir: Path, config: RunConfig) -> dict[str, pd.DataFrame]:
     """The run's tables: orders, fills, routes, auctions, destination_fills, nbbo, quotes,
-    trades, values, latency, pnl (``TABLES``; columns and units in docs/TABLES.md)."""
+    trades, values, latency, pnl, markups, scorecards, dealer_states (``TABLES``; columns and
+    units in docs/TABLES.md)."""
     tape = _Tape(config.scenario.broker.name)
     for service, _recv_ns, msg in read_tape(run_dir):
         build = ROW_BUILDERS.get(type(msg))

@@ -8,6 +8,7 @@ import pandas as pd
 
 from orchestration.plots import TITLES, render_plots
 from orchestration.report import compute_tables
+from tests.unit.test_learning import markups_table, scorecards
 from tests.unit.test_metrics import MS, sample_fills, sample_orders
 from tests.unit.test_metrics_605 import sample_nbbo
 
@@ -28,6 +29,8 @@ def full_tables() -> dict[str, pd.DataFrame]:
         "nbbo": sample_nbbo(),
         "latency": latency,
         "values": values,
+        "markups": markups_table(),
+        "scorecards": scorecards(),
     }
 
 
@@ -58,3 +61,12 @@ def test_render_plots_no_fills_draws_nothing_that_needs_fills(tmp_path: Path):
     images = render_plots(tables, compute_tables(tables, n_boot=10), tmp_path)
 
     assert "price_improvement" not in images and "time_to_execution_cdf" not in images
+
+
+def test_render_plots_learning_figures_only_with_their_tables(tmp_path: Path):
+    tables = {"orders": sample_orders(), "fills": sample_fills()}
+    old = {**tables, "scorecards": scorecards().assign(flow_share=0.0)}  # before flow shares
+
+    for case in (tables, old):
+        images = render_plots(case, compute_tables(case, n_boot=10), tmp_path)
+        assert "markups" not in images and "flow_shares" not in images

@@ -13,8 +13,15 @@ from orchestration.tape import TABLES, TAPE_FILE, build_tables
 from protocol.codec import encode
 from protocol.common import Liquidity, OrderType, Side
 from protocol.control import PnlReport
+from protocol.dealers import ChannelState, DealerState, MarkupSettled
 from protocol.marketdata import NBBO
-from protocol.orders import OrderCanceled, OrderFilled, OrderReceived
+from protocol.orders import (
+    OrderCanceled,
+    OrderFilled,
+    OrderReceived,
+    RoutingScorecard,
+    ScorecardEntry,
+)
 
 BROKER = load_scenario().broker.name
 
@@ -53,6 +60,73 @@ def filled(order_id: str, ts: int) -> OrderFilled:
     )
 
 
+def scorecard(ts: int, a_share_bp: int, a_demoted: bool) -> RoutingScorecard:
+    # (wholesaler, orders, shares, improvement, demoted, fill rate bp, flow share bp)
+    grades = [
+        ("wh-a", 6, 700, 2_500, a_demoted, 8_333, a_share_bp),
+        ("wh-b", 9, 1_200, 5_000, False, 10_000, 10_000 - a_share_bp),
+    ]
+    entries = [
+        ScorecardEntry(
+            wholesaler=name,
+            orders=orders,
+            shares=shares,
+            improvement_per_share=improvement,
+            best_improvement_per_share=5_000,
+            demoted=demoted,
+            fill_rate_bp=fill_rate,
+            flow_share_bp=share,
+        )
+        for name, orders, shares, improvement, demoted, fill_rate, share in grades
+    ]
+    return RoutingScorecard(
+        broker=BROKER, period_start_ns=ts - 1_000, period_end_ns=ts, entries=entries, ts_ns=ts + 5
+    )
+
+
+def learning_entries() -> list[tuple[str, object]]:
+    """Two settled periods of wh-a's auction channel, two reviews, wh-a's state at stop."""
+    settled = [
+        MarkupSettled(
+            dealer="wh-a",
+            channel="auction",
+            period=k,
+            markup_bp=markup,
+            orders=40,
+            reward=reward,
+            held_bp=held,
+            ts_ns=2_000 + k,
+        )
+        for k, (markup, reward, held) in enumerate([(5_000, 160_367, 5_000), (6_000, -410, 5_000)])
+    ]
+    state = DealerState(
+        dealer="wh-a",
+        role="wholesaler",
+        arms=[0, 2_500, 5_000, 7_500, 10_000],
+        channels=[
+            ChannelState(
+                channel="internalize", periods=0, position=2, values=[0] * 5, plays=[0] * 5
+            ),
+            ChannelState(
+                channel="auction",
+                periods=2,
+                position=2,
+                values=[0, 0, 9, -1, 0],
+                plays=[0, 0, 1, 1, 0],
+            ),
+        ],
+        ts_ns=9_000,
+    )
+    return [
+        ("wh-a", settled[0]),
+        (BROKER, scorecard(3_000, 500, True)),
+        ("wh-b", scorecard(3_001, 500, True)),  # a wholesaler's copy is not the broker's review
+        ("wh-a", settled[1]),
+        (BROKER, scorecard(4_000, 6_000, False)),
+        ("wh-a", state),
+    ]
+
+
 @pytest.fixture
 def tables(tmp_path: Path) -> dict:
     canceled = OrderCanceled(
@@ -79,6 +153,7 @@ def tables(tmp_path: Path) -> dict:
         (BROKER, canceled),
         ("sip", nbbo),
         ("wh-a", pnl),
+        *learning_entries(),
     ]
     with (tmp_path / TAPE_FILE).open("wb") as f:
         for service, msg in entries:
@@ -128,3 +203,41 @@ def test_market_data_and_pnl_rows(tables: dict) -> None:
     ]
     assert tables["pnl"].values.tolist() == [["wh-a", "wholesaler", "total", 2.5]]
     assert tables["quotes"].empty and tables["auctions"].empty
+
+
+def test_markups_one_row_per_settled_period_as_shares_of_the_half_spread(tables: dict) -> None:
+    markups = tables["markups"]
+
+    assert markups.values.tolist() == [
+        ["wh-a", "auction", 0, 2_000, 0.5, 0.5, 40, 160_367],
+        ["wh-a", "auction", 1, 2_001, 0.6, 0.5, 40, -410],
+    ]
+
+
+def test_scorecards_one_row_per_wholesaler_and_broker_review(tables: dict) -> None:
+    cards = tables["scorecards"]
+
+    assert cards[["review", "ts_ns", "wholesaler", "flow_share", "demoted"]].values.tolist() == [
+        [0, 3_005, "wh-a", 0.05, True],
+        [0, 3_005, "wh-b", 0.95, False],
+        [1, 4_005, "wh-a", 0.6, False],
+        [1, 4_005, "wh-b", 0.4, False],
+    ]
+    first = cards.iloc[0]
+    assert first[
+        ["orders", "shares", "improvement_per_share", "best_improvement_per_share"]
+    ].tolist() == [
+        6,
+        700,
+        2_500,
+        5_000,
+    ]
+    assert first["fill_rate"] == pytest.approx(0.8333)
+    assert (first["period_start_ns"], first["period_end_ns"]) == (2_000, 3_000)
+
+
+def test_dealer_states_one_row_per_dealer_and_channel(tables: dict) -> None:
+    assert tables["dealer_states"].values.tolist() == [
+        ["wh-a", "wholesaler", "internalize", 9_000, 0, 0.5, 0.25, 0],
+        ["wh-a", "wholesaler", "auction", 9_000, 2, 0.5, 0.25, 2],
+    ]
