@@ -34,6 +34,7 @@ from orchestration.metrics import (
 from orchestration.report_render import to_html, to_markdown
 from orchestration.report_text import DEFINITIONS, build_blocks, format_regime_table, verdict
 from orchestration.routing import routing_table, rule606_table
+from orchestration.welfare import welfare_summary, welfare_tables
 
 __all__ = ["COMPUTED_TABLES", "DEFINITIONS", "format_regime_table", "verdict", "write_report"]
 
@@ -51,6 +52,8 @@ COMPUTED_TABLES = (
     "comparisons",
     "market_quality",
     "replications",
+    "welfare",
+    "welfare_reconciliation",
 )
 COMPARED_METRICS = (
     "price_improvement_usd_per_share",
@@ -74,6 +77,8 @@ _SUMMARY_KEYS = (
     "who_gained",
     "auction_summary",
     "comparisons",
+    "welfare",
+    "welfare_reconciliation",
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -118,6 +123,8 @@ def write_report(
             "auction_summary": auction_summary(tables.get("auctions")),
             "comparisons": _records(computed["comparisons"]),
             "market_quality": _records(computed["market_quality"]),
+            "welfare": welfare_summary(computed["welfare"]),
+            "welfare_reconciliation": _records(computed["welfare_reconciliation"]),
             **(extra or {}),
         }
     )
@@ -167,7 +174,8 @@ def compute_tables(
         .sort_values(["replication"], kind="stable")
         .reset_index(drop=True),
     }
-    for name in ("routing", "rule606", "replications"):
+    computed["welfare"], computed["welfare_reconciliation"] = welfare_tables(tables)
+    for name in ("routing", "rule606", "replications", "welfare"):
         computed[name] = _in_order(computed[name], regimes)
     return computed
 
