@@ -16,8 +16,9 @@ out. Venue and dark-pool executions are maker/taker pairs sharing an ``exec_id``
 counterparty is the other row); auction executions pair the retail row with the winning
 response (``<wholesaler>-r<auction id>`` or ``amm-<k>-<auction id>``); a wholesaler's
 internalised fill is one row, the retail side, and the wholesaler (the service) is its
-counterparty. An execution belongs to the regime of its retail order (client order id = the
-child id up to ``~``); when both sides are retail, to the taker's.
+counterparty; any other lone row traded against a venue's seeded book (resting orders owned by
+nobody, party ``seed@<venue>``). An execution belongs to the regime of its retail order (client
+order id = the child id up to ``~``); when both sides are retail, to the taker's.
 
 Reconciliation with the liquidity providers' own books: a dealer's process P&L (``pnl`` total,
 marked to its last mid at stop) is, trade by trade, signed qty x (final mid - price) - fees -
@@ -50,8 +51,10 @@ TYPE_ORDER = (
     "venue",
     "noise",
     "informed",
+    "seeded_book",
     "unknown",
 )
+SEEDED = "seeded_book"
 ROLE_TYPES = {
     "wholesaler": "wholesaler",
     "auction-responder": "auction_market_maker",
@@ -154,12 +157,13 @@ def welfare_legs(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     mine_first = (liquidity != "maker") & ((liquidity[other] == "maker") | (np.arange(n) < other))
     use_own = (own != "") & ((theirs == "") | ~paired | mine_first)
     exec_regime = np.where(use_own, own, np.where(theirs != "", theirs, OUTSIDE))
-    # A lone row's counterparty: the internalising wholesaler (the service), else unmatched.
+    # A lone row's counterparty: the internalising wholesaler (the service), else a resting
+    # order nobody owns — a venue's seeded book (the venue reports fills to owners only).
     alone = ~paired
     internalized = liquidity == "internalized"
-    cp = np.where(internalized, service, np.char.add("unmatched@", service.astype(str)))
+    cp = np.where(internalized, service, np.char.add("seed@", service.astype(str)))
     cp_type = np.array(
-        [dealer_type(s) if i else "unknown" for s, i in zip(service, internalized, strict=True)],
+        [dealer_type(s) if i else SEEDED for s, i in zip(service, internalized, strict=True)],
         dtype=object,
     )
     counterparty = np.where(paired, owner[other], cp)
@@ -315,13 +319,13 @@ def stop_ranges(tables: dict[str, pd.DataFrame]) -> dict[str, int]:
     two_sided = (bid.notna() & ask.notna() & (bid > 0) & (ask > 0)).fillna(False).to_numpy(bool)
     late = nbbo["ts_ns"].to_numpy("int64") >= int(nbbo["ts_ns"].max()) - STOP_WINDOW_NS
     book = nbbo[two_sided & late]
-    two = (book["bid_px"].astype("int64") + book["ask_px"].astype("int64")).groupby(book["symbol"])
-    finals = final_two_mids(tables)
-    out = {}
-    for symbol, final in finals.items():
-        seen = [final, *(two.get_group(symbol) if symbol in two.groups else [])]
-        out[symbol] = int(max(seen)) - int(min(seen))
-    return out
+    two = book["bid_px"].astype("int64") + book["ask_px"].astype("int64")
+    by_symbol = two.groupby(book["symbol"].astype(str).to_numpy())
+    low, high = by_symbol.min().to_dict(), by_symbol.max().to_dict()
+    return {
+        symbol: max(int(high.get(symbol, final)), final) - min(int(low.get(symbol, final)), final)
+        for symbol, final in final_two_mids(tables).items()
+    }
 
 
 def welfare_summary(welfare: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -363,7 +367,7 @@ def welfare_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         ("Process P&L $", "pnl_total_usd", _usd),
         ("Residual $", "residual_usd", _usd),
         ("End position sh", "end_position_shares", _count),
-        ("Tolerance $", "tolerance_usd", _usd),
+        ("Tolerance $", "tolerance_usd", lambda v: _usd(v).lstrip("+")),
     ]
     return [
         Heading(3, "Who gained what, against the latent value"),
