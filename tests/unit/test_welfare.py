@@ -64,18 +64,11 @@ def tables() -> dict[str, pd.DataFrame]:
             "qty": [100, 100, 200],
         }
     )
-    fills = pd.DataFrame(
-        {
-            "order_id": ["R1", "R2", "R3"],
-            "regime": ["pfof", "commission", "auction"],
-            "symbol": "BOLT",
-            "side": ["buy", "buy", "sell"],
-            "qty": [100, 100, 200],
-            "price": [10_010_000, 10_020_000, 9_990_000],
-            "fee": [0, 300_000, 0],
-            "pfof": [20_000, 0, 0],
-            "commission": [0, 1_000_000, 0],
-        }
+    fills = orders.assign(  # one fill per order, for all of it
+        price=[10_010_000, 10_020_000, 9_990_000],
+        fee=[0, 300_000, 0],
+        pfof=[20_000, 0, 0],
+        commission=[0, 1_000_000, 0],
     )
     destination_fills = pd.DataFrame(DESTINATION_FILLS, columns=FILL_COLUMNS).assign(
         symbol="BOLT", recv_ns=lambda f: f["exec_ns"], ts_ns=lambda f: f["exec_ns"]
