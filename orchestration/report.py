@@ -35,6 +35,7 @@ from orchestration.metrics import (
 from orchestration.report_render import to_html, to_markdown
 from orchestration.report_text import DEFINITIONS, build_blocks, format_regime_table, verdict
 from orchestration.routing import routing_table, rule606_table
+from orchestration.welfare import welfare_summary, welfare_tables
 
 __all__ = ["COMPUTED_TABLES", "DEFINITIONS", "format_regime_table", "verdict", "write_report"]
 
@@ -54,6 +55,8 @@ COMPUTED_TABLES = (
     "replications",
     "markup_learning",
     "flow_competition",
+    "welfare",
+    "welfare_reconciliation",
 )
 COMPARED_METRICS = (
     "price_improvement_usd_per_share",
@@ -78,6 +81,8 @@ _SUMMARY_KEYS = (
     "auction_summary",
     "comparisons",
     "learning",
+    "welfare",
+    "welfare_reconciliation",
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -124,6 +129,8 @@ def write_report(
             "comparisons": _records(computed["comparisons"]),
             "market_quality": _records(computed["market_quality"]),
             "learning": learning_summary(computed["markup_learning"], computed["flow_competition"]),
+            "welfare": welfare_summary(computed["welfare"]),
+            "welfare_reconciliation": _records(computed["welfare_reconciliation"]),
             **(extra or {}),
         }
     )
@@ -176,7 +183,8 @@ def compute_tables(
         "markup_learning": markup_summary(tables.get("markups"), tables.get("dealer_states")),
         "flow_competition": flow_summary(tables.get("scorecards")),
     }
-    for name in ("routing", "rule606", "replications"):
+    computed["welfare"], computed["welfare_reconciliation"] = welfare_tables(tables)
+    for name in ("routing", "rule606", "replications", "welfare"):
         computed[name] = _in_order(computed[name], regimes)
     return computed
 

@@ -20,6 +20,7 @@ from orchestration.report_render import (
     Table,
     Text,
 )
+from orchestration.welfare import welfare_blocks
 
 
 def number(places: int, signed: bool = False) -> Formatter:
@@ -287,6 +288,7 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
         Table(_records(computed["routing"]), EXECUTING_COLUMNS),
         *_economics(summary, computed),
         *_learning(computed),
+        *welfare_blocks(computed),
         Heading(2, "Market quality"),
         Text(
             "The background market per symbol and venue (time-weighted over the run): quoted "

@@ -6,6 +6,7 @@ import re
 from collections import Counter
 
 from config.scenario import REGIMES
+from orchestration.welfare import OUTSIDE, welfare_tables
 from protocol.control import PnlReport, Rejected
 from protocol.orders import OrderCanceled, OrderFilled, OrderRejected
 from tests.helpers import pid_alive
@@ -197,3 +198,28 @@ def test_tape_order_ids_follow_conventions(default_lab_run: LabRun) -> None:
     broker_routes = routes[routes["router"] == default_lab_run.config.scenario.broker.name]
 
     assert broker_routes["child_id"].map(lambda c: bool(re.fullmatch(r"[A-Z]\d+~\d+", c))).all()
+
+
+def test_welfare_sums_to_zero_per_regime_and_reconciles_with_each_dealer(
+    default_lab_run: LabRun,
+) -> None:
+    tables = default_lab_run.tables
+    welfare, recon = welfare_tables(tables)
+    sums = welfare.groupby("regime")["gain_micros"].sum()
+    types = dict(zip(welfare["party"], welfare["party_type"], strict=False))
+    roles = dict(zip(tables["pnl"]["name"], tables["pnl"]["role"], strict=False))
+    reporting = {n for n, r in roles.items() if r in ("wholesaler", "auction-responder", "broker")}
+
+    assert set(sums.index) == set(tables["fills"]["regime"]) | {OUTSIDE}
+    assert (sums.abs() < 10_000).all(), sums  # within a cent (exact, in integer micro-dollars)
+    assert "unknown" not in set(types.values()), welfare[welfare["party_type"] == "unknown"]
+    assert {t for p, t in types.items() if p.startswith("amm-")} == {"auction_market_maker"}
+    assert {t for p, t in types.items() if p.startswith("wh-")} == {"wholesaler"}
+    assert {"retail", "broker", "lit_market_maker", "venue", "noise"} <= set(types.values())
+    # Each dealer: welfare + revaluation to the final mid = its own P&L, up to the end position
+    # times how far the mid moved while the lab stopped (see orchestration.welfare.reconcile).
+    assert set(recon["party"]) == reporting
+    for row in recon.itertuples():
+        assert abs(row.residual_usd) <= row.tolerance_usd, row
+    broker = recon[recon["party_type"] == "broker"]
+    assert abs(broker["residual_usd"]).max() < 1e-6  # no position: exact

@@ -16,7 +16,8 @@ import zmq.asyncio
 
 from config.scenario import Scenario, scenario_from_dict
 from orchestration.launcher import LabSupervisor
-from orchestration.tape import read_tape
+from orchestration.tape import build_tables, read_tape
+from orchestration.welfare import OUTSIDE, welfare_tables
 from protocol.common import OrderType, Side
 from protocol.control import PnlReport
 from protocol.marketdata import NBBO
@@ -125,3 +126,15 @@ def test_wholesaler_hedges_past_its_threshold_and_the_hedge_moves_the_ask(
         - parts["hedge_cost"]
         + parts["inventory_and_adverse_selection"]
     )
+
+    # Welfare: the hedge is outside the regimes, wh-a's welfare + revaluation is its P&L.
+    welfare, recon = welfare_tables(build_tables(lab.run_dir, lab.config))
+    hedge = welfare[welfare["regime"] == OUTSIDE].set_index("party")
+    wh_a = recon.set_index("party").loc["wh-a"]
+
+    assert (welfare.groupby("regime")["gain_micros"].sum() == 0).all()
+    assert set(hedge.index) == {"wh-a", "lit-a", "seed@lit-a"}  # the seeded book sold
+    assert hedge.loc["lit-a", "gain_micros"] == 500 * 3_000  # the hedge's taker fee
+    assert hedge.loc["wh-a", ["trades", "shares"]].tolist() == [1, 500]
+    assert wh_a["trades"] == 3 and wh_a["end_position_shares"] == 700
+    assert abs(wh_a["residual_usd"]) <= wh_a["tolerance_usd"]
