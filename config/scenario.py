@@ -223,9 +223,9 @@ class BrokerConfig(Spec, frozen=True):
     # the rest goes in proportion to the scores; below `scorecard_tolerance` x the best score a
     # wholesaler is demoted to the floor.
     scorecard_period_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
-    scorecard_window: PositiveInt = 3
+    scorecard_window: PositiveInt = 5
     scorecard_floor: Annotated[float, msgspec.Meta(ge=0.0, le=0.3)] = 0.05
-    scorecard_tolerance: Fraction = 0.8
+    scorecard_tolerance: Fraction = 0.7
     # Where a DAY limit order rests when no destination of its regime filled it all: a lit
     # venue's name ("" = the scenario's first lit venue). See docs/ARCHITECTURE.md decision 15.
     limit_venue: str = ""
