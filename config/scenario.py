@@ -16,7 +16,7 @@ import msgspec
 from protocol.common import Side
 from protocol.money import to_micros
 
-PACKAGE_SCENARIOS = Path(__file__).with_name("scenarios")
+PACKAGE_SCENARIOS = Path(__file__).resolve().with_name("scenarios")
 DEFAULT_SCENARIO = PACKAGE_SCENARIOS / "default.toml"
 
 Dollars = float | str  # written by humans in dollars; converted once with to_micros
@@ -434,11 +434,20 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         raise _error(str(source), exc) from exc
     scenario = scenario_from_dict(data, str(source))
     warm = scenario.dealers.warm_start
-    if warm and not Path(warm).is_absolute():
-        # Relative to the scenario file, so a scenario and its warm start travel together.
+    if warm and not Path(warm).is_absolute() and source.resolve().parent != PACKAGE_SCENARIOS:
+        # Relative to the scenario file, so a scenario and its warm start travel together (a
+        # built-in scenario's stays relative: it is found in the installed package, wherever
+        # that is — see ``warm_start_path``).
         dealers = msgspec.structs.replace(scenario.dealers, warm_start=str(source.parent / warm))
         scenario = msgspec.structs.replace(scenario, dealers=dealers)
     return scenario
+
+
+def warm_start_path(warm_start: str) -> Path:
+    """Where a warm-start file is: an absolute path as given; a relative one (a built-in
+    scenario's) next to the built-in scenarios of the installed package."""
+    path = Path(warm_start)
+    return path if path.is_absolute() else PACKAGE_SCENARIOS / path
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:

@@ -16,13 +16,12 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import msgspec
 import numpy as np
 
-from config.scenario import DealersConfig
+from config.scenario import DealersConfig, warm_start_path
 from protocol.base import Message
 from protocol.common import Side
 from protocol.control import PnlReport
@@ -286,7 +285,7 @@ class Desk:
     def restore(self, path: str) -> bool:
         """Warm start from a calibration file (``{dealer: DealerState}``); ``False`` when the
         file has nothing for this dealer."""
-        saved = msgspec.json.decode(Path(path).read_bytes(), type=dict[str, DealerState])
+        saved = msgspec.json.decode(warm_start_path(path).read_bytes(), type=dict[str, DealerState])
         mine = saved.get(self.name)
         if mine is None:
             return False
