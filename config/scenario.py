@@ -177,7 +177,7 @@ class DealersConfig(Spec, frozen=True):
         default_factory=lambda: [round(0.1 * k, 1) for k in range(11)]
     )
     start_markup: Annotated[float, msgspec.Meta(ge=0.0, le=10.0)] = 0.5
-    learning_period_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    learning_period_s: Annotated[float, msgspec.Meta(gt=0)] = 3.0
     learning_step: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] = 0.3
     explore_start: Fraction = 0.4
     explore_floor: Fraction = 0.15
@@ -222,8 +222,8 @@ class BrokerConfig(Spec, frozen=True):
     # share x fill rate) and splits the next period's PFOF flow: each keeps `scorecard_floor`,
     # the rest goes in proportion to the scores; below `scorecard_tolerance` x the best score a
     # wholesaler is demoted to the floor.
-    scorecard_period_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
-    scorecard_window: PositiveInt = 5
+    scorecard_period_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    scorecard_window: PositiveInt = 2
     scorecard_floor: Annotated[float, msgspec.Meta(ge=0.0, le=0.3)] = 0.05
     scorecard_tolerance: Fraction = 0.7
     # Where a DAY limit order rests when no destination of its regime filled it all: a lit
@@ -389,6 +389,14 @@ class Scenario(Spec, frozen=True, kw_only=True):
             raise ValueError(
                 f"dealers.start_markup: {self.dealers.start_markup} is not one of "
                 f"dealers.markups ({self.dealers.markups})"
+            )
+        delay = self.broker.scorecard_window * self.broker.scorecard_period_s
+        scored = self.broker.pfof_routing is PfofRouting.SCORECARD
+        if self.wholesalers and scored and self.dealers.learning_period_s <= delay:
+            raise ValueError(
+                f"dealers.learning_period_s: {self.dealers.learning_period_s} s must exceed the "
+                f"broker's scorecard response ({self.broker.scorecard_window} x "
+                f"{self.broker.scorecard_period_s} s): a period's reward counts only after it"
             )
         wholesaler_names = [w.name for w in self.wholesalers]
         if self.wholesalers and self.broker.scorecard_floor * len(self.wholesalers) > 1.0:

@@ -332,15 +332,25 @@ class Period:
 @dataclass(slots=True)
 class Channel:
     """A dealer's state in one channel (``internalize`` or ``auction``): what it has learned of
-    adverse selection there, and its markup learner with the periods still being accounted."""
+    adverse selection there, and its markup learner with the periods still being accounted.
+
+    ``credit_delay_ns``: how long the channel takes to answer a change of markup. An auction
+    answers at once (0); the broker's scorecard moves flow only after its reviews have seen the
+    new prices (its window of periods). A period's reward counts only what happens after that
+    delay from its start, so a markup is credited with the flow it brought — not with the flow
+    an earlier markup earned. Without it, a raised markup would look profitable until the
+    scorecard caught up, and markups would drift up for no economic reason.
+    """
 
     name: str
     learner: MarkupLearner
     period_ns: int
+    credit_delay_ns: int = 0
     adverse: dict[str, MarkoutEstimate] = field(default_factory=dict)
     periods: dict[int, Period] = field(default_factory=dict)
     current: int = -1
     period_end_ns: int = 0
+    credit_from_ns: int = 0
     # (period, markup played, profit per order competed for), in the order periods settled
     history: list[tuple[int, float, float]] = field(default_factory=list)
     # Told of every settled period: (channel, period, markup played, orders, reward per order).
@@ -356,6 +366,7 @@ class Channel:
         self.current += 1
         self.periods[self.current] = Period(self.learner.choose())
         self.period_end_ns = now_ns + self.period_ns
+        self.credit_from_ns = now_ns + self.credit_delay_ns
 
     def markup_share(self, now_ns: int) -> float:
         self.roll(now_ns)
@@ -365,7 +376,8 @@ class Channel:
         """Retail orders the dealer could compete for in this period: auction notices, or the
         orders a broker's review shows it routed to all its wholesalers (the flow being shared)."""
         self.roll(now_ns)
-        self.periods[self.current].opportunities += orders
+        if now_ns >= self.credit_from_ns:
+            self.periods[self.current].opportunities += orders
 
     def charge(self, symbol: str) -> float:
         estimate = self.adverse.get(symbol)
@@ -373,8 +385,10 @@ class Channel:
 
     def filled(self, now_ns: int, profit_at_fill: float) -> int:
         """A fill: its immediate profit (edge to the mid, less PFOF and fees); returns the token
-        its markout must be reported with."""
+        its markout must be reported with (-1: not credited to any period)."""
         self.roll(now_ns)
+        if now_ns < self.credit_from_ns:
+            return -1
         period = self.periods[self.current]
         period.reward += profit_at_fill
         period.pending += 1

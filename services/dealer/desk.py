@@ -117,8 +117,12 @@ class Desk:
         rng: np.random.Generator,
         host: Host,
         mid_now: Callable[[str], float | None],
+        credit_delay_s: dict[str, float] | None = None,
     ) -> Desk:
+        """``credit_delay_s``: per channel, how long it takes to answer a change of markup
+        (see ``Channel``); 0 where not given."""
         arms = tuple(spec.markups)
+        delays = credit_delay_s or {}
         made = {
             channel: Channel(
                 channel,
@@ -132,6 +136,7 @@ class Desk:
                     explore_half_life=spec.explore_half_life,
                 ),
                 period_ns=round(spec.learning_period_s * 1e9),
+                credit_delay_ns=round(delays.get(channel, 0.0) * 1e9),
             )
             for channel in channels
         }

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from config.scenario import WholesalerPricing, WholesalerSpec
+from config.scenario import PfofRouting, WholesalerPricing, WholesalerSpec
 from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
@@ -73,6 +73,14 @@ class Wholesaler(Service):
             self.rng("dealer"),
             self,
             self._mid,
+            # The broker's scorecard answers a new price after its window of reviews (a
+            # top-payer broker does not look at prices at all).
+            credit_delay_s={
+                INTERNALIZE: self.scenario.broker.scorecard_window
+                * self.scenario.broker.scorecard_period_s
+                if self.scenario.broker.pfof_routing is PfofRouting.SCORECARD
+                else 0.0
+            },
         )
         if self.scenario.dealers.warm_start and self.desk.restore(self.scenario.dealers.warm_start):
             self.count("dealer.warm_started")

@@ -49,6 +49,9 @@ rate_per_s = 5.0
 [agents.auction_responders]
 count = 1
 
+[broker]
+scorecard_period_s = 0.1   # the scorecard answers within 0.2 s, inside a 0.5 s learning period
+
 [dealers]
 learning_period_s = 0.5
 """

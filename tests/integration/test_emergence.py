@@ -27,7 +27,8 @@ def auction_scenario(responders: int) -> Scenario:
         "seed": 11,
         "symbols": [{"symbol": "ACME", "price": "50.00"}, {"symbol": "BOLT", "price": "120.00"}],
         "venues": [{"name": "lit-a"}, {"name": "lit-b"}],
-        "broker": {"regimes": ["pfof", "auction"]},
+        # Reviews every 50 ms (two in the window): the scorecard answers within 0.1 s.
+        "broker": {"regimes": ["pfof", "auction"], "scorecard_period_s": 0.05},
         "dealers": {"learning_period_s": 0.25},
         "agents": {"noise": {"traders": 4, "rate_per_s": 8.0}, "informed": {"traders": 0}},
     }

@@ -134,3 +134,21 @@ def test_channel_state_round_trips_through_its_wire_form() -> None:
     assert copy.charge("ACME") == pytest.approx(channel.charge("ACME"), abs=1e-3)
     with pytest.raises(ValueError, match="arms"):
         MarkupLearner(arms=(0.0, 1.0)).load(0, 0, [0, 0, 0], [0, 0, 0])
+
+
+def test_a_channel_with_a_credit_delay_counts_only_what_follows_it() -> None:
+    # The scorecard answers a new markup after 500 ns here: what happens before that in a
+    # period was earned by the previous markup and is not credited to this one.
+    learner = MarkupLearner(arms=(0.0, 0.5, 1.0), seed=1, explore_start=0.0, explore_floor=0.0)
+    channel = Channel("internalize", learner, period_ns=1_000, credit_delay_ns=500)
+    channel.roll(0)
+    channel.saw_flow(100, orders=7)
+    early = channel.filled(200, profit_at_fill=9_999.0)
+    channel.saw_flow(600, orders=2)
+    late = channel.filled(700, profit_at_fill=300.0)
+    assert early == -1 and late == 0
+    channel.marked(early, "ACME", per_share=1.0, signed_qty=100)  # still teaches adverse selection
+    channel.marked(late, "ACME", per_share=1.0, signed_qty=100)
+    channel.roll(1_000)
+    assert learner.values[1] == pytest.approx((300.0 - 100.0) / 2)
+    assert channel.adverse["ACME"].seen == 2
