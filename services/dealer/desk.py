@@ -192,10 +192,9 @@ class Desk:
         markup = state.markup_share(now) * half
         mid = (bid + ask) / 2
         shift = self.reference(symbol, mid) - mid
-        # The reference moves the whole price: quoting around ``mid + shift`` is quoting the
-        # core's rule on a market whose mid is the dealer's reference.
-        shifted = quote(side, bid, ask, costs.total + side.sign * shift, markup, grid, limit_price)
-        return shifted
+        # The reference moves the whole price: the core's rule around ``mid + shift`` is the rule
+        # around the mid with ``d * shift`` added to the cost (d = the investor's side).
+        return quote(side, bid, ask, costs.total + side.sign * shift, markup, grid, limit_price)
 
     def saw_flow(self, channel: str, orders: int = 1) -> None:
         self.channels[channel].saw_flow(time.monotonic_ns(), orders)
