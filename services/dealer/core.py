@@ -16,9 +16,12 @@ and declines otherwise.
 
 The markup is not a formula. It is a strategic choice learned from outcomes by one rule,
 :class:`MarkupLearner`, the same in every channel: a stochastic hill climb over a grid of
-markups (as fractions of the quoted half-spread) whose reward is the dealer's realised profit in
-that channel over a learning period per retail order it could compete for, every fill marked to
-the mid ``horizon`` after it. A lower
+markups (as fractions of the quoted half-spread) whose reward is the dealer's profit in that
+channel over a learning period per retail order it could compete for: each fill's spread captured
+against the mid, less PFOF, fees, operating cost and the channel's learned expected adverse
+selection. (Not each fill's own markout: a one-cent move on a 10,000-share fill is $100 of noise
+against a markup step worth cents, and the learner would wander; the markouts teach the adverse
+selection estimate instead, which enters every later fill's profit.) A lower
 markup earns less per share and wins more: the broker's scorecard moves PFOF flow toward the
 dealers that improve most, and in an auction the best price wins. The learner finds which
 markup pays in the market it is in; nothing here knows which channel should win.
@@ -324,7 +327,6 @@ class Period:
 
     arm: int
     reward: float = 0.0
-    pending: int = 0  # fills whose markout is not in yet
     opportunities: int = 0  # retail orders the dealer could compete for in this period
     ended: bool = False
 
@@ -383,38 +385,24 @@ class Channel:
         estimate = self.adverse.get(symbol)
         return 0.0 if estimate is None else estimate.charge
 
-    def filled(self, now_ns: int, profit_at_fill: float) -> int:
-        """A fill: its immediate profit (edge to the mid, less PFOF and fees); returns the token
-        its markout must be reported with (-1: not credited to any period)."""
+    def filled(self, now_ns: int, profit: float) -> bool:
+        """A fill and its expected profit (spread captured against the mid, less PFOF, fees,
+        operating cost and expected adverse selection); ``False`` when it falls in the part of
+        the period not credited to its markup (the credit delay)."""
         self.roll(now_ns)
         if now_ns < self.credit_from_ns:
-            return -1
-        period = self.periods[self.current]
-        period.reward += profit_at_fill
-        period.pending += 1
-        return self.current
+            return False
+        self.periods[self.current].reward += profit
+        return True
 
-    def marked(self, token: int, symbol: str, per_share: float, signed_qty: int) -> None:
-        """The markout of a fill: ``per_share`` is how far the mid moved against it (positive =
-        adverse), ``signed_qty`` the dealer's signed quantity."""
+    def marked(self, symbol: str, per_share: float) -> None:
+        """The markout of a fill: how far the mid moved against it, per share (positive =
+        adverse); it teaches the channel's adverse-selection estimate."""
         self.adverse.setdefault(symbol, MarkoutEstimate()).update(per_share)
-        period = self.periods.get(token)
-        if period is None:
-            return
-        period.reward -= per_share * abs(signed_qty)
-        period.pending -= 1
-        self._settle(token)
-
-    def unmarked(self, token: int) -> None:
-        """A fill whose markout could not be taken (no usable mid at the horizon)."""
-        period = self.periods.get(token)
-        if period is not None:
-            period.pending -= 1
-            self._settle(token)
 
     def _settle(self, token: int) -> None:
         period = self.periods[token]
-        if not period.ended or period.pending > 0:
+        if not period.ended:
             return
         del self.periods[token]
         if period.opportunities:  # a period without retail flow teaches nothing about markups

@@ -82,10 +82,9 @@ class PrivateSignal:
 
 @dataclass(slots=True)
 class Fill:
-    """What a fill's markout needs: the channel's token and the mid it is marked from."""
+    """What a fill's markout needs: its channel and the mid it is marked from."""
 
     channel: str
-    token: int
     symbol: str
     signed_qty: int  # the dealer's: > 0 when it bought
     mid: float
@@ -213,13 +212,14 @@ class Desk:
         fee: int = 0,
     ) -> None:
         """A fill with an investor (we take the other side) against ``mid``: accounts, the
-        period's immediate profit, and the markout ``markout_horizon_ms`` later."""
+        period's expected profit, and the markout ``markout_horizon_ms`` later."""
         signed = -qty if investor_side is Side.BUY else qty
         self.accounts.trade(symbol, signed, price, mid, hedge=False, fee=fee, pfof=pfof)
+        state = self.channels[channel]
         edge = (mid - price) * signed  # sold above / bought below the mid: positive
-        profit = edge - pfof - fee - self.operating * qty
-        token = self.channels[channel].filled(time.monotonic_ns(), profit)
-        fill = Fill(channel, token, symbol, signed, mid)
+        profit = edge - pfof - fee - (self.operating + state.charge(symbol)) * qty
+        state.filled(time.monotonic_ns(), profit)
+        fill = Fill(channel, symbol, signed, mid)
         asyncio.get_running_loop().call_later(
             self.spec.markout_horizon_ms / 1e3, self._markout, fill
         )
@@ -230,11 +230,10 @@ class Desk:
         prefix = f"{fill.channel}." if self.role != "auction-responder" else f"{self.name}."
         counters = self.host.counters
         if mid is None:  # no usable NBBO at the horizon: the fill is not marked
-            state.unmarked(fill.token)
             counters[f"{prefix}unmarked"] = counters.get(f"{prefix}unmarked", 0) + 1
             return
         moved_against = (fill.mid - mid) * (1 if fill.signed_qty > 0 else -1)
-        state.marked(fill.token, fill.symbol, moved_against, fill.signed_qty)
+        state.marked(fill.symbol, moved_against)
         # On the heartbeat: "<channel>.adverse_micros.<symbol>", "<channel>.markouts" (an
         # auction-responding market maker's under its own name).
         counters[f"{prefix}adverse_micros.{fill.symbol}"] = round(state.charge(fill.symbol))

@@ -60,15 +60,16 @@ def test_quote_respects_the_order_limit() -> None:
     assert quote(Side.SELL, BID, ASK, 0, 5_000, 100, limit_price=50_003_000) == 50_003_000
 
 
-def test_channel_rewards_a_period_with_profit_per_order_after_its_markouts() -> None:
+def test_channel_rewards_a_period_with_profit_per_order_competed_for() -> None:
     learner = MarkupLearner(arms=(0.0, 0.5, 1.0), seed=1, explore_start=0.0, explore_floor=0.0)
     channel = Channel("auction", learner, period_ns=1_000)
     assert channel.markup_share(0) == 0.5
     channel.saw_flow(10, orders=4)
-    token = channel.filled(20, profit_at_fill=1_000.0)  # 100 shares, $0.00001 edge each
-    channel.roll(1_500)  # the period ends; its markout is still outstanding
+    assert channel.filled(20, profit=1_000.0)
+    assert channel.filled(30, profit=-200.0)
+    channel.marked("ACME", per_share=2.0)  # teaches adverse selection, not this period's reward
     assert learner.periods == 0
-    channel.marked(token, "ACME", per_share=2.0, signed_qty=-100)  # the mid moved 2 against
+    channel.roll(1_500)  # the period ends: settled
     assert learner.periods == 1
     assert learner.values[1] == pytest.approx((1_000.0 - 200.0) / 4)
     assert channel.history == [(0, 0.5, 200.0)]
@@ -123,8 +124,8 @@ def test_channel_state_round_trips_through_its_wire_form() -> None:
     channel = Channel("auction", MarkupLearner(seed=3), period_ns=10)
     for k in range(40):
         channel.saw_flow(k * 10)
-        token = channel.filled(k * 10 + 1, float(100 * (k % 7)))
-        channel.marked(token, "ACME", float(k % 5 - 2), 100)
+        channel.filled(k * 10 + 1, float(100 * (k % 7)))
+        channel.marked("ACME", float(k % 5 - 2))
     channel.roll(1_000)
     state = channel.snapshot()
     copy = Channel("auction", MarkupLearner(seed=3), period_ns=10)
@@ -143,12 +144,9 @@ def test_a_channel_with_a_credit_delay_counts_only_what_follows_it() -> None:
     channel = Channel("internalize", learner, period_ns=1_000, credit_delay_ns=500)
     channel.roll(0)
     channel.saw_flow(100, orders=7)
-    early = channel.filled(200, profit_at_fill=9_999.0)
+    early = channel.filled(200, profit=9_999.0)
     channel.saw_flow(600, orders=2)
-    late = channel.filled(700, profit_at_fill=300.0)
-    assert early == -1 and late == 0
-    channel.marked(early, "ACME", per_share=1.0, signed_qty=100)  # still teaches adverse selection
-    channel.marked(late, "ACME", per_share=1.0, signed_qty=100)
+    late = channel.filled(700, profit=300.0)
+    assert (early, late) == (False, True)
     channel.roll(1_000)
-    assert learner.values[1] == pytest.approx((300.0 - 100.0) / 2)
-    assert channel.adverse["ACME"].seen == 2
+    assert learner.values[1] == pytest.approx(300.0 / 2)
