@@ -446,8 +446,15 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         # Relative to the scenario file, so a scenario and its warm start travel together (a
         # built-in scenario's stays relative: it is found in the installed package, wherever
         # that is — see ``warm_start_path``).
-        dealers = msgspec.structs.replace(scenario.dealers, warm_start=str(source.parent / warm))
+        dealers = msgspec.structs.replace(
+            scenario.dealers, warm_start=str(source.resolve().parent / warm)
+        )
         scenario = msgspec.structs.replace(scenario, dealers=dealers)
+    if warm and not warm_start_path(scenario.dealers.warm_start).is_file():
+        raise ScenarioError(
+            f"cannot load scenario {source}: dealers.warm_start: no such file "
+            f"{warm_start_path(scenario.dealers.warm_start)} (make it with `flowlab calibrate`)"
+        )
     return scenario
 
 

@@ -357,5 +357,7 @@ class Wholesaler(Service):
         return float(next(s.price_micros for s in self.scenario.symbols if s.symbol == symbol))
 
     async def _drain(self) -> None:
+        if not hasattr(self, "nbbo"):  # start-up failed before the market view existed
+            return
         mids = {s: self._last_mid(s) for s in self.scenario.symbol_names}
         self.desk.report(mids)

@@ -467,3 +467,19 @@ def test_resolve_compose_connects_by_service_host_name(default_scenario: Scenari
         for kind, endpoint in spec.endpoints.items():
             assert endpoint.connect == f"tcp://{spec.name}:{COMPOSE_PORTS[kind]}"
             assert endpoint.bind == f"tcp://*:{COMPOSE_PORTS[kind]}"
+
+
+def test_warm_start_is_taken_from_the_scenario_folder_and_must_exist(tmp_path: Path) -> None:
+    from config.scenario import DEFAULT_SCENARIO
+
+    text = DEFAULT_SCENARIO.read_text().replace(
+        'warm_start = "default.dealers.json"', 'warm_start = "mine.dealers.json"'
+    )
+    (tmp_path / "s.toml").write_text(text)
+    with pytest.raises(ScenarioError, match="dealers.warm_start: no such file"):
+        load_scenario(tmp_path / "s.toml")
+    (tmp_path / "mine.dealers.json").write_text("{}")
+    scenario = load_scenario(tmp_path / "s.toml")
+    assert scenario.dealers.warm_start == str((tmp_path / "mine.dealers.json").resolve())
+    # The built-in scenario's stays relative: found in the installed package.
+    assert load_scenario().dealers.warm_start == "default.dealers.json"
