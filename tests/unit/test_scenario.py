@@ -476,7 +476,7 @@ def test_warm_start_is_taken_from_the_scenario_folder_and_must_exist(tmp_path: P
         'warm_start = "default.dealers.json"', 'warm_start = "mine.dealers.json"'
     )
     (tmp_path / "s.toml").write_text(text)
-    with pytest.raises(ScenarioError, match="dealers.warm_start: no such file"):
+    with pytest.raises(ScenarioError, match=r"dealers\.warm_start: no such file"):
         load_scenario(tmp_path / "s.toml")
     (tmp_path / "mine.dealers.json").write_text("{}")
     scenario = load_scenario(tmp_path / "s.toml")
