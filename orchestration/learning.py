@@ -36,7 +36,7 @@ MARKUP_COLUMNS = (
     "learned_periods",
     "first_held_share",
     "last_held_share",
-    "mean_reward_usd_per_order",
+    "mean_reward_usd_per_100_shares",
     "last_range_share",
     "grid_step_share",
     "settled",
@@ -93,8 +93,8 @@ def markup_summary(
         step = state.get("grid_step_share")
         if step is None or not step > 0:
             step = _grid_step(markups, values, runs)
-        orders = group["orders"].to_numpy("int64")
-        profit = (group["reward_per_order"].to_numpy("int64") * orders).sum()
+        orders = group["shares"].to_numpy("int64")  # shares competed for, each period
+        profit = (group["reward_per_100_shares"].to_numpy("int64") * orders).sum()
         last = held[-SETTLE_PERIODS:]
         spread = float(last.max() - last.min())
         settled = None if len(held) < SETTLE_PERIODS else bool(spread <= step + _EPS)
@@ -106,7 +106,7 @@ def markup_summary(
                 "learned_periods": state.get("periods"),
                 "first_held_share": float(held[0]),
                 "last_held_share": float(held[-1]),
-                "mean_reward_usd_per_order": profit / orders.sum() / MICROS_PER_DOLLAR
+                "mean_reward_usd_per_100_shares": profit / orders.sum() / MICROS_PER_DOLLAR
                 if orders.sum()
                 else None,
                 "last_range_share": spread,

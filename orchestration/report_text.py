@@ -460,7 +460,7 @@ MARKUP_LEARNING_COLUMNS: list[Column] = [
     ("Periods learned", "learned_periods", count),
     ("First held, % of half-spread", "first_held_share", percent),
     ("Last held, % of half-spread", "last_held_share", percent),
-    ("Mean reward $/order", "mean_reward_usd_per_order", number(4, signed=True)),
+    ("Mean reward $/100 sh", "mean_reward_usd_per_100_shares", number(4, signed=True)),
     (f"Held range, last {SETTLE_PERIODS}", "last_range_share", percent),
     ("Status", "status", str),
 ]

@@ -163,8 +163,8 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "ts_ns",
             "markup_share",
             "held_share",
-            "orders",
-            "reward_per_order",
+            "shares",
+            "reward_per_100_shares",
         ),
         (),
     ),
@@ -350,10 +350,10 @@ def _pnl_report(tape: _Tape, _service: str, msg: PnlReport) -> None:
 def _markup_settled(tape: _Tape, _service: str, msg: MarkupSettled) -> None:
     tape.rows["markups"].append(
         {
-            **_same_names(msg, ("dealer", "channel", "period", "ts_ns", "orders")),
+            **_same_names(msg, ("dealer", "channel", "period", "ts_ns", "shares")),
             "markup_share": msg.markup_bp / BP,
             "held_share": msg.held_bp / BP,
-            "reward_per_order": msg.reward,
+            "reward_per_100_shares": msg.reward,
         }
     )
 

@@ -22,16 +22,17 @@ ShareBp = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 
 class MarkupSettled(Message, frozen=True):
     """One learning period of one channel, accounted: the markup played (a fraction of the
-    quoted half-spread), its realised profit per retail order competed for (fills marked to
-    the mid at the markout horizon, less PFOF and fees), and the markup the learner holds now.
-    Markups are in basis points of the half-spread (``ShareBp``)."""
+    quoted half-spread), its profit per 100 shares of retail flow competed for (spread
+    captured, less PFOF, fees, operating cost and the channel's expected adverse selection),
+    and the markup the learner holds now. Markups are in basis points of the half-spread
+    (``ShareBp``)."""
 
     dealer: Name
     channel: Name
     period: int
     markup_bp: ShareBp
-    orders: int
-    reward: Money  # micro-dollars per order competed for
+    shares: int  # shares of retail flow it could compete for in the period
+    reward: Money  # micro-dollars per 100 shares competed for
     held_bp: ShareBp
 
 

@@ -217,6 +217,7 @@ class ScorecardEntry(Record, frozen=True):
     demoted: bool
     fill_rate_bp: int = 0  # orders filled / orders routed over the window, basis points
     flow_share_bp: int = 0  # its share of the next period's PFOF flow, basis points
+    routed_shares: int = 0  # shares of the orders routed to it in the period reviewed
 
 
 class RoutingScorecard(Message, frozen=True):

@@ -442,7 +442,7 @@ class Agents(Service):
         cfg = self.responders
         mid = (msg.nbbo_bid + msg.nbbo_ask) / 2
         for name, desk in self.desks.items():
-            desk.saw_flow(AUCTION)
+            desk.saw_flow(AUCTION, msg.qty)
             if self.responder_rng.random() > cfg.participation:
                 continue
             price = desk.price(

@@ -197,10 +197,10 @@ class RoutingTable:
                 return [RouteStep(self.sor)]
         raise ValueError(f"regime: unknown {regime!r}")
 
-    def routed(self, name: str) -> None:
-        """An order was sent to wholesaler ``name``."""
+    def routed(self, name: str, shares: int = 0) -> None:
+        """An order of ``shares`` was sent to wholesaler ``name``."""
         if self.scorecard is not None and name in self.wholesalers:
-            self.scorecard.sent(name)
+            self.scorecard.sent(name, shares)
 
     def record_execution(
         self, name: str, side: Side, qty: int, price: int, bid: int, ask: int, fill_ns: int

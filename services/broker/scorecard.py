@@ -26,6 +26,7 @@ class PeriodStats:
     """One wholesaler's orders in one review period."""
 
     sent: int = 0
+    sent_shares: int = 0
     filled: int = 0
     shares: int = 0
     improvement: int = 0  # sum of improvement per share x shares, micro-dollars
@@ -46,6 +47,7 @@ class Grade:
     share: float
     demoted: bool
     period_sent: int = 0  # routed to it in the period being reviewed
+    period_sent_shares: int = 0
 
 
 @dataclass(slots=True)
@@ -71,8 +73,10 @@ class Scorecard:
     def _now(self, name: str) -> PeriodStats:
         return self.history[name][-1]
 
-    def sent(self, name: str) -> None:
-        self._now(name).sent += 1
+    def sent(self, name: str, shares: int = 0) -> None:
+        now = self._now(name)
+        now.sent += 1
+        now.sent_shares += shares
 
     def filled(self, name: str, shares: int, improvement_per_share: int, fill_ns: int) -> None:
         """The order's fill (all its shares at one price: wholesalers fill whole orders)."""
@@ -119,6 +123,7 @@ class Scorecard:
                 else 1.0 / len(self.names),
                 demoted=demoted[name],
                 period_sent=self.history[name][-1].sent,
+                period_sent_shares=self.history[name][-1].sent_shares,
             )
             for name in self.names
         ]

@@ -194,7 +194,7 @@ class Broker(Service):
             worst = self._remainder_price(client)
             if worst is not None:
                 limit, order_type = worst, OrderType.LIMIT
-        self.table.routed(step.destination)
+        self.table.routed(step.destination, client.remaining)
         # every step of a plan is immediate-or-cancel; a day limit rests only after the plan
         self._send_child(
             key, client, step.destination, order_type, limit, TimeInForce.IOC, reason,
@@ -371,6 +371,7 @@ class Broker(Service):
                 ScorecardEntry(
                     wholesaler=g.name,
                     orders=g.period_sent,
+                    routed_shares=g.period_sent_shares,
                     shares=g.shares,
                     improvement_per_share=g.improvement_per_share,
                     best_improvement_per_share=best,

@@ -17,14 +17,14 @@ and declines otherwise.
 The markup is not a formula. It is a strategic choice learned from outcomes by one rule,
 :class:`MarkupLearner`, the same in every channel: a stochastic hill climb over a grid of
 markups (as fractions of the quoted half-spread) whose reward is the dealer's profit in that
-channel over a learning period per retail order it could compete for: each fill's spread captured
-against the mid, less PFOF, fees, operating cost and the channel's learned expected adverse
-selection. (Not each fill's own markout: a one-cent move on a 10,000-share fill is $100 of noise
-against a markup step worth cents, and the learner would wander; the markouts teach the adverse
-selection estimate instead, which enters every later fill's profit.) A lower
-markup earns less per share and wins more: the broker's scorecard moves PFOF flow toward the
-dealers that improve most, and in an auction the best price wins. The learner finds which
-markup pays in the market it is in; nothing here knows which channel should win.
+channel over a learning period per share of retail flow it could compete for: each fill's spread
+captured against the mid, less PFOF, fees, operating cost and the channel's learned expected
+adverse selection. (Not each fill's own markout: a one-cent move on a 10,000-share fill is $100
+of noise against a markup step worth cents, and the learner would wander; the markouts teach the
+adverse selection estimate instead, which enters every later fill's profit.) A lower markup
+earns less per share and wins more: the broker's scorecard moves PFOF flow toward the dealers
+that improve most, and in an auction the best price wins. The learner finds which markup pays in
+the market it is in; nothing here knows which channel should win.
 
 Prices are integer micro-dollars; the learner's arithmetic on rewards is in floats.
 """

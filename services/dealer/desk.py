@@ -195,8 +195,10 @@ class Desk:
         # around the mid with ``d * shift`` added to the cost (d = the investor's side).
         return quote(side, bid, ask, costs.total + side.sign * shift, markup, grid, limit_price)
 
-    def saw_flow(self, channel: str, orders: int = 1) -> None:
-        self.channels[channel].saw_flow(time.monotonic_ns(), orders)
+    def saw_flow(self, channel: str, shares: int) -> None:
+        """Retail flow this dealer could compete for: ``shares`` (the learner's reward is
+        profit per share of it)."""
+        self.channels[channel].saw_flow(time.monotonic_ns(), shares)
 
     # ------------------------------------------------------------------ fills and markouts
     def filled(
@@ -257,8 +259,8 @@ class Desk:
                 channel=channel,
                 period=period,
                 markup_bp=round(markup * BP),
-                orders=orders,
-                reward=round(reward),
+                shares=orders,
+                reward=round(reward * 100),  # per 100 shares
                 held_bp=round(held * BP),
             )
         )

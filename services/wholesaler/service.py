@@ -208,8 +208,8 @@ class Wholesaler(Service):
 
     def _on_scorecard(self, card: RoutingScorecard) -> None:
         """The broker's review: the flow it routed to all its wholesalers is what this channel
-        competed for (its learner is rewarded per order of it)."""
-        self.desk.saw_flow(INTERNALIZE, sum(e.orders for e in card.entries))
+        competed for (its learner is rewarded per share of it)."""
+        self.desk.saw_flow(INTERNALIZE, sum(e.routed_shares for e in card.entries))
         entry = next((e for e in card.entries if e.wholesaler == self.name), None)
         if entry is not None and entry.demoted:
             self.count("scorecards.demoted")
@@ -296,7 +296,8 @@ class Wholesaler(Service):
     def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
         if isinstance(msg, AuctionCompleted) or msg.symbol not in self.symbols:
             return
-        self.desk.saw_flow(AUCTION)
+        if self.spec_w.auction_participation > 0:
+            self.desk.saw_flow(AUCTION, msg.qty)
         if self.participation_rng.random() > self.spec_w.auction_participation:
             return
         signed = -msg.qty if msg.side is Side.BUY else msg.qty

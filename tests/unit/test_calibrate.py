@@ -53,7 +53,7 @@ def write_tape(run_dir: Path, entries: list[tuple[str, Any]]) -> None:
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     settled = MarkupSettled(
-        dealer="wh-a", channel="auction", period=0, markup_bp=5_000, orders=3, reward=9, held_bp=0
+        dealer="wh-a", channel="auction", period=0, markup_bp=5_000, shares=3, reward=9, held_bp=0
     )
     write_tape(
         tmp_path,

@@ -27,7 +27,7 @@ def settled_rows(
 ) -> list[dict]:
     played = played or held
     n = len(held)
-    orders = columns.get("orders", [10] * n)
+    orders = columns.get("shares", [10] * n)
     rewards = columns.get("rewards", [0] * n)
     return [
         {
@@ -37,8 +37,8 @@ def settled_rows(
             "ts_ns": 1_000 * (k + 1),
             "markup_share": played[k],
             "held_share": held[k],
-            "orders": orders[k],
-            "reward_per_order": rewards[k],
+            "shares": orders[k],
+            "reward_per_100_shares": rewards[k],
         }
         for k in range(n)
     ]
@@ -46,7 +46,7 @@ def settled_rows(
 
 def markups_table() -> pd.DataFrame:
     # wh-a internalize: K + 2 periods; over the last K it holds 0.5 or 0.6, one grid step (0.1)
-    # apart: settled. Rewards 100, 200, ... micro-dollars per order, 10 orders each.
+    # apart: settled. Rewards 100, 200, ... micro-dollars per 100 shares, 10 shares each.
     steady = [0.5, 0.5] + [0.6 if k % 2 == 0 else 0.5 for k in range(K)]  # ends at 0.5
     internalize = settled_rows(
         "wh-a", "internalize", steady, rewards=[100 * (k + 1) for k in range(K + 2)]
@@ -54,13 +54,14 @@ def markups_table() -> pd.DataFrame:
     # wh-a auction: K periods drifting down one step a period: 0.2 apart at least -> moving.
     drifting = [round(0.9 - 0.1 * k, 1) for k in range(K)]
     auction = settled_rows("wh-a", "auction", drifting)
-    # amm-0 auction: 3 periods, no state at stop. Profit 1 x 1000 - 3 x 1000 + 4 x 500 = 0.
+    # amm-0 auction: 3 periods, no state at stop. Profit 1 x 1000 - 3 x 1000 + 4 x 500 = 0
+    # (rewards per 100 shares, weighted by the shares competed for).
     few = settled_rows(
         "amm-0",
         "auction",
         [0.5, 0.5, 0.5],
         played=[0.5, 0.6, 0.5],
-        orders=[1, 3, 4],
+        shares=[1, 3, 4],
         rewards=[1_000, -1_000, 500],
     )
     return pd.DataFrame(internalize + auction + few)
@@ -95,7 +96,7 @@ def test_markup_summary_per_dealer_and_channel() -> None:
     assert (steady["first_held_share"], steady["last_held_share"]) == (0.5, 0.5)
     # equal orders: the mean of 100 ... 100 (K + 2) micro-dollars
     mean = sum(100 * (k + 1) for k in range(K + 2)) / (K + 2) / 1e6
-    assert steady["mean_reward_usd_per_order"] == pytest.approx(mean)
+    assert steady["mean_reward_usd_per_100_shares"] == pytest.approx(mean)
     assert steady["last_range_share"] == pytest.approx(0.1)
     assert (steady["settled"], steady["status"]) == (True, SETTLED)
 
@@ -111,7 +112,7 @@ def test_markup_summary_fewer_than_k_periods_is_not_enough() -> None:
 
     assert (row["dealer"], row["periods"]) == ("amm-0", 3)
     assert row["settled"] is None and row["status"] == TOO_FEW
-    assert row["mean_reward_usd_per_order"] == 0.0  # (1,000 - 3,000 + 2,000) / 8 orders
+    assert row["mean_reward_usd_per_100_shares"] == 0.0  # (1,000 - 3,000 + 2,000) / 8 shares
     # no state at stop: no role or total, and the grid step is the smallest gap it played
     assert pd.isna(row["role"]) and pd.isna(row["learned_periods"])
     assert row["grid_step_share"] == pytest.approx(0.1)

@@ -351,7 +351,7 @@ EXAMPLES: tuple[Message, ...] = (
         channel="auction",
         period=12,
         markup_bp=3_000,
-        orders=40,
+        shares=4_000,
         reward=-125,
         held_bp=4_000,
         **HEADER,

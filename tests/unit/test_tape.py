@@ -92,7 +92,7 @@ def learning_entries() -> list[tuple[str, object]]:
             channel="auction",
             period=k,
             markup_bp=markup,
-            orders=40,
+            shares=40,
             reward=reward,
             held_bp=held,
             ts_ns=2_000 + k,
