@@ -98,7 +98,8 @@ class Agents(Service):
         # Auction responders: dealers of the one dealer model (built before any feed can call).
         self.responders = self.scenario.agents.auction_responders
         self.desks: dict[str, Desk] = {}
-        self.pending: dict[str, tuple[str, float]] = {}  # response id -> (responder, mid)
+        # response id -> (responder, mid at the notice, the learning period that saw it)
+        self.pending: dict[str, tuple[str, float, int]] = {}
         self.responder_rng = self.rng("responders")
         for k in range(self.responders.count):
             name = f"amm-{k}"
@@ -110,6 +111,7 @@ class Agents(Service):
                 self.rng(f"dealer:{name}"),
                 self,
                 self._mid,
+                settle_grace_s={AUCTION: self.scenario.auction.window_ms / 1e3 + 0.5},
             )
             if self.scenario.dealers.warm_start:
                 self.desks[name].restore(self.scenario.dealers.warm_start)
@@ -442,7 +444,7 @@ class Agents(Service):
         cfg = self.responders
         mid = (msg.nbbo_bid + msg.nbbo_ask) / 2
         for name, desk in self.desks.items():
-            desk.saw_flow(AUCTION, msg.qty)
+            token = desk.saw_flow(AUCTION, msg.qty)
             if self.responder_rng.random() > cfg.participation:
                 continue
             price = desk.price(
@@ -452,7 +454,7 @@ class Agents(Service):
             if price is None:
                 continue
             response_id = f"{name}-{msg.auction_id}"
-            self.pending[response_id] = (name, mid)
+            self.pending[response_id] = (name, mid, token)
             self.auction_link.send(
                 encode(
                     self.make(
@@ -470,14 +472,15 @@ class Agents(Service):
     def _on_auction_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
         match msg:
             case OrderFilled():
-                name, mid = self.pending.get(msg.order_id, ("", 0.0))
+                name, mid, token = self.pending.get(msg.order_id, ("", 0.0, -1))
                 desk = self.desks.get(name)
                 if desk is None:
                     return
                 investor = Side.SELL if msg.side is Side.BUY else Side.BUY
                 desk.filled(
-                    AUCTION, msg.symbol, investor, msg.fill_qty, msg.fill_price, mid, fee=msg.fee
-                )
+                    AUCTION, msg.symbol, investor, msg.fill_qty, msg.fill_price, mid,
+                    fee=msg.fee, token=token,
+                )  # fmt: skip
                 self.count("auction.won_shares", msg.fill_qty)
                 if msg.leaves_qty == 0:
                     self.pending.pop(msg.order_id, None)

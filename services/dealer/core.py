@@ -327,8 +327,9 @@ class Period:
 
     arm: int
     reward: float = 0.0
-    opportunities: int = 0  # retail orders the dealer could compete for in this period
+    opportunities: int = 0  # shares of retail flow the dealer could compete for in this period
     ended: bool = False
+    settle_at_ns: int = 0  # once ended: when fills of its opportunities can no longer arrive
 
 
 @dataclass(slots=True)
@@ -348,23 +349,32 @@ class Channel:
     learner: MarkupLearner
     period_ns: int
     credit_delay_ns: int = 0
+    # How long after a period ends fills of its opportunities may still arrive (an auction's
+    # window and links); they are credited to the period that saw the order, not the next one.
+    settle_grace_ns: int = 0
     adverse: dict[str, MarkoutEstimate] = field(default_factory=dict)
     periods: dict[int, Period] = field(default_factory=dict)
     current: int = -1
     period_end_ns: int = 0
     credit_from_ns: int = 0
-    # (period, markup played, profit per order competed for), in the order periods settled
+    # (period, markup played, profit per share competed for), in the order periods settled
     history: list[tuple[int, float, float]] = field(default_factory=list)
-    # Told of every settled period: (channel, period, markup played, orders, reward per order).
+    # Told of every settled period: (channel, period, markup played, shares, reward per share).
     listener: Callable[[str, int, float, int, float], None] | None = None
 
     def roll(self, now_ns: int) -> None:
-        """Start a new period when the current one is over (choosing its arm)."""
+        """Settle ended periods that are due; start a new period when the current one is over
+        (choosing its arm)."""
+        for token in [t for t, p in self.periods.items() if p.ended and p.settle_at_ns <= now_ns]:
+            self._settle(token)
         if self.current >= 0 and now_ns < self.period_end_ns:
             return
         if self.current >= 0:
-            self.periods[self.current].ended = True
-            self._settle(self.current)
+            period = self.periods[self.current]
+            period.ended = True
+            period.settle_at_ns = now_ns + self.settle_grace_ns
+            if self.settle_grace_ns == 0:
+                self._settle(self.current)
         self.current += 1
         self.periods[self.current] = Period(self.learner.choose())
         self.period_end_ns = now_ns + self.period_ns
@@ -374,25 +384,34 @@ class Channel:
         self.roll(now_ns)
         return self.learner.arms[self.periods[self.current].arm]
 
-    def saw_flow(self, now_ns: int, orders: int = 1) -> None:
-        """Retail orders the dealer could compete for in this period: auction notices, or the
-        orders a broker's review shows it routed to all its wholesalers (the flow being shared)."""
+    def saw_flow(self, now_ns: int, shares: int) -> int:
+        """Retail flow the dealer could compete for in this period (an auction notice's shares,
+        or the shares a broker's review shows it routed to all its wholesalers); returns the
+        token a fill of it is credited to (-1: not credited, inside the credit delay)."""
         self.roll(now_ns)
-        if now_ns >= self.credit_from_ns:
-            self.periods[self.current].opportunities += orders
+        if now_ns < self.credit_from_ns:
+            return -1
+        self.periods[self.current].opportunities += shares
+        return self.current
 
     def charge(self, symbol: str) -> float:
         estimate = self.adverse.get(symbol)
         return 0.0 if estimate is None else estimate.charge
 
-    def filled(self, now_ns: int, profit: float) -> bool:
+    def filled(self, now_ns: int, profit: float, token: int | None = None) -> bool:
         """A fill and its expected profit (spread captured against the mid, less PFOF, fees,
-        operating cost and expected adverse selection); ``False`` when it falls in the part of
-        the period not credited to its markup (the credit delay)."""
+        operating cost and expected adverse selection), credited to the period whose flow it
+        came from (``token`` from ``saw_flow``; None: the current period). ``False`` when not
+        credited (inside the credit delay, or that period already settled)."""
         self.roll(now_ns)
-        if now_ns < self.credit_from_ns:
+        if token is None:
+            if now_ns < self.credit_from_ns:
+                return False
+            token = self.current
+        period = self.periods.get(token)
+        if period is None:
             return False
-        self.periods[self.current].reward += profit
+        period.reward += profit
         return True
 
     def marked(self, symbol: str, per_share: float) -> None:
@@ -406,7 +425,7 @@ class Channel:
             return
         del self.periods[token]
         if period.opportunities:  # a period without retail flow teaches nothing about markups
-            reward = period.reward / period.opportunities  # profit per order competed for
+            reward = period.reward / period.opportunities  # profit per share competed for
             self.learner.update(period.arm, reward)
             self.history.append((token, self.learner.arms[period.arm], reward))
             if self.listener is not None:

@@ -117,11 +117,14 @@ class Desk:
         host: Host,
         mid_now: Callable[[str], float | None],
         credit_delay_s: dict[str, float] | None = None,
+        settle_grace_s: dict[str, float] | None = None,
     ) -> Desk:
-        """``credit_delay_s``: per channel, how long it takes to answer a change of markup
-        (see ``Channel``); 0 where not given."""
+        """``credit_delay_s``: per channel, how long it takes to answer a change of markup;
+        ``settle_grace_s``: how long after a period fills of its flow may still arrive (see
+        ``Channel``); 0 where not given."""
         arms = tuple(spec.markups)
         delays = credit_delay_s or {}
+        graces = settle_grace_s or {}
         made = {
             channel: Channel(
                 channel,
@@ -136,6 +139,7 @@ class Desk:
                 ),
                 period_ns=round(spec.learning_period_s * 1e9),
                 credit_delay_ns=round(delays.get(channel, 0.0) * 1e9),
+                settle_grace_ns=round(graces.get(channel, 0.0) * 1e9),
             )
             for channel in channels
         }
@@ -195,10 +199,10 @@ class Desk:
         # around the mid with ``d * shift`` added to the cost (d = the investor's side).
         return quote(side, bid, ask, costs.total + side.sign * shift, markup, grid, limit_price)
 
-    def saw_flow(self, channel: str, shares: int) -> None:
+    def saw_flow(self, channel: str, shares: int) -> int:
         """Retail flow this dealer could compete for: ``shares`` (the learner's reward is
-        profit per share of it)."""
-        self.channels[channel].saw_flow(time.monotonic_ns(), shares)
+        profit per share of it); returns the token to credit a fill of it to."""
+        return self.channels[channel].saw_flow(time.monotonic_ns(), shares)
 
     # ------------------------------------------------------------------ fills and markouts
     def filled(
@@ -212,6 +216,7 @@ class Desk:
         *,
         pfof: int = 0,
         fee: int = 0,
+        token: int | None = None,
     ) -> None:
         """A fill with an investor (we take the other side) against ``mid``: accounts, the
         period's expected profit, and the markout ``markout_horizon_ms`` later."""
@@ -220,7 +225,7 @@ class Desk:
         state = self.channels[channel]
         edge = (mid - price) * signed  # sold above / bought below the mid: positive
         profit = edge - pfof - fee - (self.operating + state.charge(symbol)) * qty
-        state.filled(time.monotonic_ns(), profit)
+        state.filled(time.monotonic_ns(), profit, token)
         fill = Fill(channel, symbol, signed, mid)
         asyncio.get_running_loop().call_later(
             self.spec.markout_horizon_ms / 1e3, self._markout, fill

@@ -52,6 +52,7 @@ class PendingResponse:
     symbol: str
     side: Side  # the retail order's
     mid: float
+    token: int  # the learning period that saw the notice
 
 
 class Wholesaler(Service):
@@ -81,6 +82,8 @@ class Wholesaler(Service):
                 if self.scenario.broker.pfof_routing is PfofRouting.SCORECARD
                 else 0.0
             },
+            # An auction's fill arrives a window (and links) after its notice.
+            settle_grace_s={AUCTION: self.scenario.auction.window_ms / 1e3 + 0.5},
         )
         if self.scenario.dealers.warm_start and self.desk.restore(self.scenario.dealers.warm_start):
             self.count("dealer.warm_started")
@@ -296,8 +299,9 @@ class Wholesaler(Service):
     def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
         if isinstance(msg, AuctionCompleted) or msg.symbol not in self.symbols:
             return
-        if self.spec_w.auction_participation > 0:
-            self.desk.saw_flow(AUCTION, msg.qty)
+        if self.spec_w.auction_participation <= 0:
+            return
+        token = self.desk.saw_flow(AUCTION, msg.qty)
         if self.participation_rng.random() > self.spec_w.auction_participation:
             return
         signed = -msg.qty if msg.side is Side.BUY else msg.qty
@@ -314,7 +318,7 @@ class Wholesaler(Service):
             return
         response_id = f"{self.name}-r{msg.auction_id}"
         self.responses[response_id] = PendingResponse(
-            msg.auction_id, msg.symbol, msg.side, (msg.nbbo_bid + msg.nbbo_ask) / 2
+            msg.auction_id, msg.symbol, msg.side, (msg.nbbo_bid + msg.nbbo_ask) / 2, token
         )
         response = self.make(
             SubmitAuctionResponse,
@@ -335,8 +339,9 @@ class Wholesaler(Service):
                 mid = pending.mid if pending else float(msg.fill_price)
                 investor = Side.SELL if msg.side is Side.BUY else Side.BUY
                 self.desk.filled(
-                    AUCTION, msg.symbol, investor, msg.fill_qty, msg.fill_price, mid, fee=msg.fee
-                )
+                    AUCTION, msg.symbol, investor, msg.fill_qty, msg.fill_price, mid,
+                    fee=msg.fee, token=pending.token if pending else -1,
+                )  # fmt: skip
                 self.count("auctions.won_shares", msg.fill_qty)
                 if msg.leaves_qty == 0:
                     self.responses.pop(msg.order_id, None)

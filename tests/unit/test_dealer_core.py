@@ -64,7 +64,7 @@ def test_channel_rewards_a_period_with_profit_per_order_competed_for() -> None:
     learner = MarkupLearner(arms=(0.0, 0.5, 1.0), seed=1, explore_start=0.0, explore_floor=0.0)
     channel = Channel("auction", learner, period_ns=1_000)
     assert channel.markup_share(0) == 0.5
-    channel.saw_flow(10, orders=4)
+    channel.saw_flow(10, shares=4)
     assert channel.filled(20, profit=1_000.0)
     assert channel.filled(30, profit=-200.0)
     channel.marked("ACME", per_share=2.0)  # teaches adverse selection, not this period's reward
@@ -123,7 +123,7 @@ def test_with_three_bidders_the_winning_markup_is_competed_down() -> None:
 def test_channel_state_round_trips_through_its_wire_form() -> None:
     channel = Channel("auction", MarkupLearner(seed=3), period_ns=10)
     for k in range(40):
-        channel.saw_flow(k * 10)
+        channel.saw_flow(k * 10, 1)
         channel.filled(k * 10 + 1, float(100 * (k % 7)))
         channel.marked("ACME", float(k % 5 - 2))
     channel.roll(1_000)
@@ -143,10 +143,25 @@ def test_a_channel_with_a_credit_delay_counts_only_what_follows_it() -> None:
     learner = MarkupLearner(arms=(0.0, 0.5, 1.0), seed=1, explore_start=0.0, explore_floor=0.0)
     channel = Channel("internalize", learner, period_ns=1_000, credit_delay_ns=500)
     channel.roll(0)
-    channel.saw_flow(100, orders=7)
+    channel.saw_flow(100, shares=7)
     early = channel.filled(200, profit=9_999.0)
-    channel.saw_flow(600, orders=2)
+    channel.saw_flow(600, shares=2)
     late = channel.filled(700, profit=300.0)
     assert (early, late) == (False, True)
     channel.roll(1_000)
     assert learner.values[1] == pytest.approx(300.0 / 2)
+
+
+def test_a_late_fill_is_credited_to_the_period_that_saw_its_order() -> None:
+    # An auction fill arrives a window after its notice, possibly in the next period: it counts
+    # for the period (and markup) that priced it, which settles only after the grace.
+    learner = MarkupLearner(arms=(0.0, 0.5, 1.0), seed=1, explore_start=0.0, explore_floor=0.0)
+    channel = Channel("auction", learner, period_ns=1_000, settle_grace_ns=300)
+    channel.roll(0)  # period 0: [0, 1000)
+    token = channel.saw_flow(900, shares=100)
+    channel.roll(1_000)  # period 0 ends; period 1 starts
+    assert learner.periods == 0
+    assert channel.filled(1_100, profit=5_000.0, token=token)
+    channel.roll(1_400)  # past the grace: period 0 settles with its late fill
+    assert learner.periods == 1 and learner.values[1] == pytest.approx(50.0)
+    assert not channel.filled(1_500, profit=1.0, token=token)  # too late: already settled
