@@ -213,7 +213,8 @@ def test_welfare_sums_to_zero_per_regime_and_reconciles_with_each_dealer(
     assert set(sums.index) == set(tables["fills"]["regime"]) | {OUTSIDE}
     assert (sums.abs() < 10_000).all(), sums  # within a cent (exact, in integer micro-dollars)
     assert "unknown" not in set(types.values()), welfare[welfare["party_type"] == "unknown"]
-    assert {t for p, t in types.items() if p.startswith("amm-")} == {"auction_market_maker"}
+    # Auction-responding market makers (they may win nothing in a short run) are typed as such.
+    assert all(t == "auction_market_maker" for p, t in types.items() if p.startswith("amm-"))
     assert {t for p, t in types.items() if p.startswith("wh-")} == {"wholesaler"}
     assert {"retail", "broker", "lit_market_maker", "venue", "noise"} <= set(types.values())
     # Each dealer: welfare + revaluation to the final mid = its own P&L, up to the end position
