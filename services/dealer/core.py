@@ -51,11 +51,6 @@ def floor_to(value: float, step: int) -> int:
     return math.floor(value / step + 1e-9) * step
 
 
-def direction(side: Side) -> int:
-    """+1 when the investor buys (the dealer sells above the mid), -1 when it sells."""
-    return 1 if side is Side.BUY else -1
-
-
 @dataclass(frozen=True, slots=True)
 class Costs:
     """What filling one share costs a dealer in one channel, before its markup (micro-dollars)."""
@@ -98,7 +93,7 @@ def quote(
     dealer still trades if its cost is covered there (its expected profit is not negative).
     """
     mid = (bid + ask) / 2
-    d = direction(side)
+    d = side.sign  # +1: the investor buys, the dealer sells above the mid
     if d > 0:
         worst = ask if limit_price is None else min(ask, limit_price)
         worst = floor_to(worst, grid)  # on the grid and no worse than the cap

@@ -104,7 +104,6 @@ class Desk:
     views: dict[str, float] = field(default_factory=dict)
     operating: int = 0
     inventory_cost: int = 0
-    settled: int = 0
 
     @classmethod
     def build(
@@ -255,7 +254,6 @@ class Desk:
     def _on_settled(
         self, channel: str, period: int, markup: float, orders: int, reward: float
     ) -> None:
-        self.settled += 1
         held = self.channels[channel].learner.markup
         self.host.tape(
             self.host.make(
