@@ -182,6 +182,8 @@ class DealersConfig(Spec, frozen=True):
     explore_start: Fraction = 0.4
     explore_floor: Fraction = 0.15
     explore_half_life: Annotated[float, msgspec.Meta(gt=0)] = 100.0  # learning periods
+    # Of the exploring periods, the share that try any markup at random (not a neighbour).
+    explore_global: Fraction = 0.2
     operating_cost_per_share: Dollars = "0.0001"
     inventory_cost_per_1k: Dollars = "0.0002"  # per share, per 1,000 shares of position
     # Adverse selection is learned from how far the mid moves against each fill this long after.

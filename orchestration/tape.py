@@ -179,6 +179,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "shares",
             "improvement_per_share",
             "best_improvement_per_share",
+            "improvement_share",
             "fill_rate",
             "flow_share",
             "demoted",
@@ -379,6 +380,7 @@ def _routing_scorecard(tape: _Tape, service: str, msg: RoutingScorecard) -> None
                         "demoted",
                     ),
                 ),
+                "improvement_share": entry.improvement_bp / BP,
                 "fill_rate": entry.fill_rate_bp / BP,
                 "flow_share": entry.flow_share_bp / BP,
             }

@@ -218,6 +218,8 @@ class ScorecardEntry(Record, frozen=True):
     fill_rate_bp: int = 0  # orders filled / orders routed over the window, basis points
     flow_share_bp: int = 0  # its share of the next period's PFOF flow, basis points
     routed_shares: int = 0  # shares of the orders routed to it in the period reviewed
+    # what it scored on: improvement as a share of the quoted half-spread (1 - E/Q), bp
+    improvement_bp: int = 0
 
 
 class RoutingScorecard(Message, frozen=True):

@@ -212,7 +212,9 @@ class RoutingTable:
             return
         stats.record_cost(side.sign * (price - (bid + ask) / 2))
         if self.scorecard is not None:
-            self.scorecard.filled(name, qty, quote_improvement(side, price, bid, ask), fill_ns)
+            self.scorecard.filled(
+                name, qty, quote_improvement(side, price, bid, ask), (ask - bid) // 2, fill_ns
+            )
 
     def review(self) -> list[Grade]:
         """Close a scorecard period (the next period's flow shares follow from it)."""

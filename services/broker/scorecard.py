@@ -4,10 +4,16 @@ Retail brokers that take PFOF route across several wholesalers and say in their 
 disclosures that they allocate by execution quality — price improvement, fill rate, speed —
 reviewed regularly. Here the broker keeps, per wholesaler, the last ``window`` review periods of
 what it saw: orders sent, orders filled, shares, share-weighted price improvement (micro-dollars
-per share, computed by the caller with ``protocol.money.price_improvement``) and time to fill.
+per share, computed by the caller with ``protocol.money.price_improvement``), the quoted
+half-spread it was measured against, and time to fill.
 
-Score = price improvement per share over the window x fill rate (a declined order brings no
-improvement). Flow shares: every wholesaler keeps ``floor`` of the flow (so a demoted one is
+Score = price improvement as a share of the quoted half-spread over the window (share-weighted:
+1 - E/Q, the Rule 605 ratio brokers publish) x fill rate (a declined order brings no
+improvement). Relative to the spread, not in dollars: a dollar figure would rank wholesalers by
+which symbols they happened to be sent in the window (a $118 stock's half-spread is three times
+a $38 one's) rather than by how much of the spread they give back.
+
+Flow shares: every wholesaler keeps ``floor`` of the flow (so a demoted one is
 still measured and can win its flow back); the rest is split in proportion to the positive
 scores. A wholesaler whose score is below ``tolerance`` of the best is *demoted* for the next
 period: it keeps only the floor. With no evidence yet (no filled orders in the window) the
@@ -30,6 +36,7 @@ class PeriodStats:
     filled: int = 0
     shares: int = 0
     improvement: int = 0  # sum of improvement per share x shares, micro-dollars
+    quoted: int = 0  # sum of the quoted half-spread x shares, micro-dollars
     fill_ns: int = 0  # sum of time to first fill, nanoseconds
 
 
@@ -42,6 +49,7 @@ class Grade:
     filled: int
     shares: int
     improvement_per_share: int
+    improvement_bp: int  # share of the quoted half-spread given back, basis points
     fill_rate: float
     score: float
     share: float
@@ -78,12 +86,16 @@ class Scorecard:
         now.sent += 1
         now.sent_shares += shares
 
-    def filled(self, name: str, shares: int, improvement_per_share: int, fill_ns: int) -> None:
-        """The order's fill (all its shares at one price: wholesalers fill whole orders)."""
+    def filled(
+        self, name: str, shares: int, improvement_per_share: int, half_spread: int, fill_ns: int
+    ) -> None:
+        """The order's fill (all its shares at one price: wholesalers fill whole orders) and the
+        quoted half-spread (micro-dollars) its improvement was measured against."""
         now = self._now(name)
         now.filled += 1
         now.shares += shares
         now.improvement += improvement_per_share * shares
+        now.quoted += max(0, half_spread) * shares
         now.fill_ns += max(0, fill_ns)
 
     def choose(self, rng: random.Random) -> str:
@@ -104,14 +116,25 @@ class Scorecard:
             sent = sum(p.sent for p in periods)
             filled = sum(p.filled for p in periods)
             shares = sum(p.shares for p in periods)
-            pi = sum(p.improvement for p in periods) // shares if shares else 0
+            improvement = sum(p.improvement for p in periods)
+            quoted = sum(p.quoted for p in periods)
+            pi = improvement // shares if shares else 0
+            given_back = improvement / quoted if quoted else 0.0
             fill_rate = filled / sent if sent else 0.0
-            rows[name] = (sent, filled, shares, pi, fill_rate, pi * fill_rate)
-        best = max((r[5] for r in rows.values() if r[1]), default=0.0)
+            rows[name] = (
+                sent,
+                filled,
+                shares,
+                pi,
+                round(given_back * 10_000),
+                fill_rate,
+                given_back * fill_rate,
+            )
+        best = max((r[6] for r in rows.values() if r[1]), default=0.0)
         demoted = {
-            n: bool(r[1]) and best > 0 and r[5] < self.tolerance * best for n, r in rows.items()
+            n: bool(r[1]) and best > 0 and r[6] < self.tolerance * best for n, r in rows.items()
         }
-        eligible = {n: r[5] for n, r in rows.items() if r[1] and r[5] > 0 and not demoted[n]}
+        eligible = {n: r[6] for n, r in rows.items() if r[1] and r[6] > 0 and not demoted[n]}
         mass = sum(eligible.values())
         free = 1.0 - self.floor * len(self.names)
         return [

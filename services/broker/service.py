@@ -372,6 +372,7 @@ class Broker(Service):
                     wholesaler=g.name,
                     orders=g.period_sent,
                     routed_shares=g.period_sent_shares,
+                    improvement_bp=g.improvement_bp,
                     shares=g.shares,
                     improvement_per_share=g.improvement_per_share,
                     best_improvement_per_share=best,

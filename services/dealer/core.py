@@ -230,12 +230,16 @@ class MarkupLearner:
     The learner holds a current arm (a markup). Each learning period it plays that arm, or with
     probability ``explore`` one of its two neighbours on the grid; every period's realised profit
     moves the played arm's estimate toward it by ``step`` (a constant step, so estimates track
-    rivals that learn too; an arm's first reward is taken as is). Whenever a neighbour's
+    rivals that learn too; an arm's first reward is taken as is). Whenever another played arm's
     estimate beats the current arm's, the learner moves there. Exploration is local on purpose:
     a dealer probing far-away markups at random would hand its rivals a target to exploit, and
     a rival's profit from such probes would keep markups up; trying one step each way is a
     gradient step on profit. Exploration decays from ``explore_start`` to ``explore_floor``
-    with a half-life of ``explore_half_life`` periods; the floor keeps it responsive.
+    with a half-life of ``explore_half_life`` periods; the floor keeps it responsive. A share
+    ``explore_global`` of the exploring periods tries any arm at random instead: a bidder
+    whose rival sits below it and who wins only the orders that rival declines earns a little
+    at the top of the grid and less one step down, a local optimum that only a long jump
+    (to below the rival) can leave.
     """
 
     arms: tuple[float, ...] = DEFAULT_ARMS
@@ -245,6 +249,9 @@ class MarkupLearner:
     explore_start: float = 0.4
     explore_floor: float = 0.15
     explore_half_life: float = 100.0
+    # Of the exploring periods, the share that try any other arm at random rather than a
+    # neighbour (a rare long jump: the way out of a local optimum no neighbour can show).
+    explore_global: float = 0.2
     periods: int = 0
     position: int = -1
     values: list[float] = field(default_factory=list)
@@ -279,6 +286,9 @@ class MarkupLearner:
     def choose(self) -> int:
         neighbours = self._neighbours()
         if neighbours and self.rng.random() < self.explore:
+            if self.rng.random() < self.explore_global:
+                others = [k for k in range(len(self.arms)) if k != self.position]
+                return others[self.rng.randrange(len(others))]
             return neighbours[self.rng.randrange(len(neighbours))]
         return self.position
 
@@ -289,12 +299,17 @@ class MarkupLearner:
             self.values[arm] = reward
         else:
             self.values[arm] += self.step * (reward - self.values[arm])
-        played = [k for k in self._neighbours() if self.plays[k]]
+        # Exploitation is global: the learner holds the best estimate of every arm it has
+        # played, not only of its neighbours. A dealer whose rivals bid below it wins nothing
+        # at its markup or at the neighbouring ones (a flat landscape: an auction lost by a
+        # tenth of the spread is lost by two tenths too); a local climb would stay stranded
+        # there, while the markups that paid when it did win are still on record. The lowest
+        # of equally profitable markups is taken: it wins flow at no cost (and a dealer earning
+        # nothing at all can only find flow below its current markup).
+        played = [k for k in range(len(self.arms)) if self.plays[k] and k != self.position]
         if played:
-            challenger = max(played, key=lambda k: self.values[k])
+            challenger = max(played, key=lambda k: (self.values[k], -k))
             here = self.values[self.position]
-            # An equally profitable lower markup is taken: it wins flow at no cost (and a
-            # dealer earning nothing at all can only find flow below its current markup).
             if (
                 not self.plays[self.position]
                 or self.values[challenger] > here

@@ -135,6 +135,7 @@ class Desk:
                     explore_start=spec.explore_start,
                     explore_floor=spec.explore_floor,
                     explore_half_life=spec.explore_half_life,
+                    explore_global=spec.explore_global,
                 ),
                 period_ns=round(spec.learning_period_s * 1e9),
                 credit_delay_ns=round(delays.get(channel, 0.0) * 1e9),
@@ -220,10 +221,16 @@ class Desk:
         """A fill with an investor (we take the other side) against ``mid``: accounts, the
         period's expected profit, and the markout ``markout_horizon_ms`` later."""
         signed = -qty if investor_side is Side.BUY else qty
+        # The inventory charge the price was set with (the position before this trade): the
+        # reward is the profit the one cost model expected, inventory included — a trade that
+        # reduces risk earns its credit, one that adds risk pays its charge.
+        held = inventory_charge(
+            investor_side, self.accounts.inventory.get(symbol, 0), self.inventory_cost
+        )
         self.accounts.trade(symbol, signed, price, mid, hedge=False, fee=fee, pfof=pfof)
         state = self.channels[channel]
         edge = (mid - price) * signed  # sold above / bought below the mid: positive
-        profit = edge - pfof - fee - (self.operating + state.charge(symbol)) * qty
+        profit = edge - pfof - fee - (self.operating + state.charge(symbol) + held) * qty
         state.filled(time.monotonic_ns(), profit, token)
         fill = Fill(channel, symbol, signed, mid)
         asyncio.get_running_loop().call_later(

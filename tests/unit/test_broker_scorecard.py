@@ -9,10 +9,14 @@ import pytest
 from services.broker.scorecard import Scorecard
 
 
-def fill(card: Scorecard, name: str, orders: int, shares_each: int, pi: int) -> None:
+def fill(
+    card: Scorecard, name: str, orders: int, shares_each: int, pi: int, half: int = 100
+) -> None:
+    """``pi`` micro-dollars of improvement per share on a ``half`` micro-dollar half-spread
+    (100 by default: ``pi`` is then the percentage of the half-spread given back)."""
     for _ in range(orders):
         card.sent(name)
-        card.filled(name, shares_each, pi, 1_000_000)
+        card.filled(name, shares_each, pi, half, 1_000_000)
 
 
 def test_no_evidence_splits_flow_evenly() -> None:
@@ -76,3 +80,17 @@ def test_choose_draws_with_the_shares() -> None:
 def test_floor_must_leave_room() -> None:
     with pytest.raises(ValueError, match="floor"):
         Scorecard(["a", "b", "c"], floor=0.4)
+
+
+def test_scores_are_relative_to_the_quoted_spread_not_dollars() -> None:
+    """a gives back 40% of a $0.024 half-spread ($0.0096/share), b 60% of a $0.008 one
+    ($0.0048/share): in dollars a looks twice as good; per the spread b is better, and b is
+    the one kept. By hand: scores 0.4 and 0.6, bar 0.7 x 0.6 = 0.42 demotes a."""
+    card = Scorecard(["a", "b"], window=2, floor=0.05, tolerance=0.7)
+    fill(card, "a", 4, 100, 9_600, half=24_000)
+    fill(card, "b", 4, 100, 4_800, half=8_000)
+    grades = {g.name: g for g in card.review()}
+    assert grades["a"].improvement_per_share == 9_600 and grades["a"].improvement_bp == 4_000
+    assert grades["b"].improvement_bp == 6_000
+    assert grades["a"].demoted and not grades["b"].demoted
+    assert grades["b"].share == pytest.approx(0.95)

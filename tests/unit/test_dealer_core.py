@@ -165,3 +165,42 @@ def test_a_late_fill_is_credited_to_the_period_that_saw_its_order() -> None:
     channel.roll(1_400)  # past the grace: period 0 settles with its late fill
     assert learner.periods == 1 and learner.values[1] == pytest.approx(50.0)
     assert not channel.filled(1_500, profit=1.0, token=token)  # too late: already settled
+
+
+def test_a_bidder_stranded_above_its_rival_learns_to_undercut_it() -> None:
+    """A rival bids a fixed 0.4 and declines one order in ten; the learner starts at the top of
+    the grid. By hand: below 0.4 it wins every order and earns its markup m; at or above 0.4 it
+    wins only the declined tenth (half of them at a tie), so the top (1.0) earns 0.1 while 0.9
+    earns 0.09 — a local optimum. The best response is 0.3 (0.3 > 0.1)."""
+    for seed in range(10):
+        learner = MarkupLearner(seed=seed, start=10)
+        rng = random.Random(seed)
+        for _ in range(600):
+            arm = learner.choose()
+            markup = learner.arms[arm]
+            won = 0.0
+            orders = 20
+            for _ in range(orders):
+                declined = rng.random() < 0.1
+                if markup < 0.4 or declined:
+                    won += markup
+                elif markup == 0.4:
+                    won += markup / 2
+            learner.update(arm, won / orders)
+        assert learner.markup == 0.3, seed
+
+
+def test_without_long_jumps_the_stranded_bidder_stays_at_the_top() -> None:
+    """The same game with local exploration only: the local optimum holds (why the learner
+    has ``explore_global``)."""
+    stuck = 0
+    for seed in range(10):
+        learner = MarkupLearner(seed=seed, start=10, explore_global=0.0)
+        rng = random.Random(seed)
+        for _ in range(600):
+            arm = learner.choose()
+            markup = learner.arms[arm]
+            won = sum(markup for _ in range(20) if markup < 0.4 or rng.random() < 0.1)
+            learner.update(arm, won / 20)
+        stuck += learner.markup >= 0.9
+    assert stuck >= 6  # 7 of these 10 seeds
