@@ -192,8 +192,9 @@ def assess(
 
     ``None`` = not assessed: fewer than ``MIN_REPLICATIONS`` clusters, or no test."""
     if clusters < MIN_REPLICATIONS:
+        counted = unit.removesuffix("s") if clusters == 1 else unit
         return None, (
-            f"not assessed: {clusters} {unit} < {MIN_REPLICATIONS} (too few independent "
+            f"not assessed: {clusters} {counted} < {MIN_REPLICATIONS} (too few independent "
             f"{unit} for a replication-level test)"
         )
     if p_adjusted is None:
