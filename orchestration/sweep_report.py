@@ -58,7 +58,7 @@ def analyse(
     adjusted = holm([None if pd.isna(p) else float(p) for p in table["p_value"]])
     table["p_holm"] = adjusted
     verdicts = [assess(p, int(n)) for p, n in zip(adjusted, table["replications"], strict=True)]
-    table["significant"] = [v for v, _ in verdicts]
+    table["significant"] = pd.Series([v for v, _ in verdicts], dtype="object")
     table["verdict"] = [note for _, note in verdicts]
     return table
 
