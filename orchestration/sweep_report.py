@@ -352,7 +352,9 @@ def _heatmap(part: pd.DataFrame, keys: list[str], metric: str, a: str, b: str) -
     bound = np.nanmax(np.abs(grid)) if not np.isnan(grid).all() else 1.0
     image = ax.imshow(grid, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
     for i, j in np.ndindex(grid.shape):
-        ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8)
+        dark = not np.isnan(grid[i, j]) and abs(grid[i, j]) > 0.6 * bound
+        color = "white" if dark else "black"
+        ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8, color=color)
     ax.set_xticks(range(len(col_values)), [str(v) for v in col_values])
     ax.set_yticks(range(len(row_values)), [str(v) for v in row_values])
     ax.set_xlabel(cols_key)

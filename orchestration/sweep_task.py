@@ -169,12 +169,12 @@ def _run(task: SweepTask, host: str) -> TaskResult:
         "stream_seed": plans[0].stream_seed,
         "market_seed": plans[0].market_seed,
         **timing_health(tables, monitor, [r.exit_codes for r in results]),
+        "run_dir_kept": task.keep_runs == "all",
     }
     rows = metric_rows(per_order, task, info)
     terms = per_order[["regime", "replication", "pair_key", *_TERM_COLUMNS]].copy()
     terms.insert(0, "point", task.point.point)
     _log_event(task, host, None)
-    info["run_dir_kept"] = task.keep_runs == "all"
     if not info["run_dir_kept"]:
         _remove(root)
     return TaskResult(task.key, rows, terms, info)
@@ -240,6 +240,7 @@ def failed_rows(
             "replication": task.replication,
             "host": last.get("host"),
             "run_dir": str(task.run_dir) if task.run_dir.exists() else None,
+            "run_dir_kept": task.run_dir.exists(),
             "stream_seed": derive_seed(int(task.scenario["seed"]), task.replication),
             "market_seed": derive_seed(int(task.scenario["seed"]), task.replication),
         }

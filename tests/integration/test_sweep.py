@@ -60,14 +60,17 @@ def test_sweep_two_points_two_replications_writes_one_dataset(tmp_path: Path) ->
         f"{m}__auction_minus_pfof.png" for m in SWEEP_METRICS
     }
     assert "significance not assessed: 2 replications < 5" in done.stdout
-    assert not (out / "runs" / "p00").exists()  # --keep-runs failed (default): none failed
+    # --keep-runs failed (the default): no task failed, so no run dir is left
+    assert not (out / "runs" / "p00").exists() and not rows["run_dir_kept"].any()
     assert processes_under(tmp_path) == []
 
 
 @pytest.mark.timeout(300)
 def test_sweep_invalid_value_is_retried_then_reported_failed(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    done = sweep(out, "--set", "auction.window_ms=100,5", "--replications", "1")
+    done = sweep(
+        out, "--set", "auction.window_ms=100,5", "--replications", "1", "--keep-runs", "all"
+    )
     assert done.returncode == 1
     record = json.loads((out / "sweep.json").read_text())
     [failure] = record["failures"]
@@ -77,6 +80,9 @@ def test_sweep_invalid_value_is_retried_then_reported_failed(tmp_path: Path) -> 
     rows = pd.read_parquet(out / "results")
     failed = rows[rows["status"] == "failed"]
     assert set(failed["point"].astype(str)) == {"p01"} and failed["reason"].notna().all()
-    assert len(rows[(rows["status"] == "ok") & (rows["metric"] == "fill_rate")]) == 2
+    ok = rows[(rows["status"] == "ok") & (rows["metric"] == "fill_rate")]
+    assert len(ok) == 2 and ok["run_dir_kept"].all()
+    # --keep-runs all: the dataset reaches the lab's run dir, tape included
+    assert (Path(ok["run_dir"].iloc[0]) / "lab" / "tape.msgpack").is_file()
     assert "FAILED p01-r1 after 2 attempts" in done.stdout
     assert processes_under(tmp_path) == []
