@@ -187,7 +187,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         labs_per_worker=args.labs_per_worker,
         live=sys.stdout.isatty() and not args.no_live,
     )
-    record = run_sweep(spec)
+    try:
+        record = run_sweep(spec)
+    except KeyboardInterrupt:  # the cluster closed on the way out: its workers' labs stopped
+        raise Interrupted from None
     return 1 if record["failures"] else 0
 
 
