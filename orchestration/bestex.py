@@ -22,7 +22,8 @@ One row per parent the SOR finished (its ``ParentCompleted`` event), with:
 ``flowlab sor --rounds K`` runs every strategy and baseline K times in one lab, each round in its
 own seeded random order (or, with a symbol per parent, on fresh symbols), so each
 round is a block: ``bestex_rounds`` then gives per strategy the mean over rounds and a 95%
-bootstrap interval (over rounds) of its within-round difference to the best baseline.
+cluster-bootstrap interval (over rounds) of its within-round difference to the best baseline,
+Holm-adjusted p-values, and no "significant" below 5 rounds.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import pandas as pd
 
 from config.runconfig import RunConfig
 from config.scenario import Scenario
+from orchestration.inference import assess, cluster_mean, format_p, holm
 from orchestration.launcher import LabSupervisor
 from orchestration.streams import validate_rows, write_stream
 from orchestration.tape import read_tape
@@ -343,7 +345,9 @@ def write_bestex(run_dir: Path, config: RunConfig, out: Path) -> pd.DataFrame:
         text += (
             f"\n## Across {frame['round'].nunique()} rounds\n\n"
             "Each strategy's total shortfall against the best single venue *of the same round*; "
-            "95% percentile bootstrap over rounds.\n\n"
+            "95% interval: cluster bootstrap over rounds (the round is the unit of resampling), "
+            "Student t on rounds - 1 df; p Holm-adjusted over the strategies; no significance "
+            "below 5 rounds.\n\n"
             f"{format_rounds(summary)}\n"
         )
     (out / "bestex.md").write_text(text)
@@ -408,21 +412,21 @@ def bestex_rounds(frame: pd.DataFrame, seed: int = 0, n_boot: int = 2000) -> pd.
     """Per strategy over rounds: means, and the within-round difference to the best baseline.
 
     ``vs_baseline_bps_mean`` is the mean over rounds of (total shortfall - the round's best
-    single-venue total shortfall); its 95% interval is a percentile bootstrap over rounds
-    (``n_boot`` resamples, seeded), so each round's market state is kept whole. With fewer than
-    two rounds, and for the baselines themselves, the interval is left empty.
-    ``significant``: the interval excludes 0.
+    single-venue total shortfall); its 95% interval is a cluster bootstrap over rounds
+    (``orchestration.inference.cluster_mean``: rounds resampled whole, so each round's market
+    state is kept; Student t on rounds - 1 df), with a t-test p. The p-values of the strategies
+    are Holm-adjusted together (``p_holm``); ``significant`` is None (not assessed) below
+    ``MIN_REPLICATIONS`` rounds, and ``significance`` says why. With fewer than two rounds, and
+    for the baselines themselves, there is no interval.
     """
     rows = []
     for strategy, group in frame.groupby("strategy", sort=False):
         diffs = pd.to_numeric(group["vs_baseline_bps"], errors="coerce").dropna().to_numpy()
-        low = high = None
+        result = None
         # A baseline is measured against the best baseline of its round, itself included: its
         # difference is >= 0 by construction, so it gets a mean but no test.
         if len(diffs) >= 2 and not str(strategy).startswith("direct:"):
-            rng = np.random.default_rng(seed)
-            means = diffs[rng.integers(0, len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)
-            low, high = (float(v) for v in np.percentile(means, [2.5, 97.5]))
+            result = cluster_mean(diffs, n_boot=n_boot, seed=seed)
         total = pd.to_numeric(group["total_shortfall_bps"], errors="coerce")
         rows.append(
             {
@@ -432,25 +436,35 @@ def bestex_rounds(frame: pd.DataFrame, seed: int = 0, n_boot: int = 2000) -> pd.
                 "filled_qty_mean": float(group["filled_qty"].mean()),
                 "total_shortfall_bps_mean": float(total.mean()) if total.notna().any() else None,
                 "vs_baseline_bps_mean": float(diffs.mean()) if len(diffs) else None,
-                "ci_low": low,
-                "ci_high": high,
-                # low and high are set together
-                "significant": None if low is None else bool(low > 0 or high < 0),  # type: ignore[operator]
+                "ci_low": result.ci_low if result else None,
+                "ci_high": result.ci_high if result else None,
+                "p_value": result.p_value if result else None,
+                "tested_rounds": len(diffs) if result else 0,
             }
         )
-    return pd.DataFrame(rows)
+    summary = pd.DataFrame(rows)
+    if summary.empty:
+        return summary
+    summary["p_holm"] = holm([None if pd.isna(p) else float(p) for p in summary["p_value"]])
+    verdicts = [
+        assess(p, int(n), unit="rounds") if n else (None, "no test")
+        for p, n in zip(summary["p_holm"], summary["tested_rounds"], strict=True)
+    ]
+    summary["significant"] = pd.Series([v for v, _ in verdicts], dtype="object")
+    summary["significance"] = [note for _, note in verdicts]
+    return summary
 
 
 def format_rounds(summary: pd.DataFrame) -> str:
     """``bestex_rounds`` as a Markdown table."""
     head = (
         "| strategy | rounds | mean fill rate | mean IS+opp bps | vs best baseline bps (mean) "
-        "| 95% CI | significant |"
+        "| 95% CI | p Holm | significant |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row in summary.itertuples(index=False):
         ci = "-" if _missing(row.ci_low) else f"{row.ci_low:+.2f} to {row.ci_high:+.2f}"
-        sig = "-" if _missing(row.significant) else ("yes" if row.significant else "no")
+        p = "-" if _missing(row.p_holm) else format_p(float(row.p_holm)).removeprefix("p ")  # type: ignore[arg-type]
         cells = [
             row.strategy,
             row.rounds,
@@ -458,7 +472,8 @@ def format_rounds(summary: pd.DataFrame) -> str:
             _num(row.total_shortfall_bps_mean),
             _num(row.vs_baseline_bps_mean),
             ci,
-            sig,
+            p,
+            "-" if row.significance == "no test" else row.significance,
         ]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(lines)

@@ -80,6 +80,58 @@ def _compare(sub: Subparsers) -> None:
     add_stream_arguments(p)
 
 
+def _sweep(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="a grid of scenario settings x replications as Dask tasks (one lab each); one "
+        "Parquet dataset, sweep.json, report.html",
+    )
+    _add_scenario(p)
+    p.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2,...",
+        help="a dotted scenario key and its values, e.g. auction.window_ms=100,300 or "
+        "wholesalers.0.pfof_per_share=0,0.002 (repeat for a grid)",
+    )
+    p.add_argument("--replications", type=int, default=5, help="labs per point (default 5)")
+    p.add_argument("--orders", type=int, default=None, help="orders per replication")
+    p.add_argument("--rate", type=float, default=None, help="mean orders per second (Poisson)")
+    p.add_argument("--regimes", default=None, help="comma-separated arms (default: the scenario's)")
+    p.add_argument(
+        "--design",
+        choices=["random", "sequential"],
+        default="random",
+        help="random: one lab per replication, orders assigned at random to regimes; "
+        "sequential: one lab per replication and regime, the same stream",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="base seed (replication r derives its own)"
+    )
+    p.add_argument(
+        "--settle", type=float, default=5.0, help="seconds the market runs on after the last order"
+    )
+    p.add_argument(
+        "--address", default=None, help="an existing Dask scheduler, e.g. tcp://host:8786"
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="LocalCluster workers (default: one per ~4 cores)"
+    )
+    p.add_argument("--labs-per-worker", type=int, default=1, help="labs a worker runs at once")
+    p.add_argument(
+        "--out", type=Path, default=None, help="sweep directory (default: runs/sweep-...)"
+    )
+    p.add_argument(
+        "--keep-runs",
+        choices=["all", "failed", "none"],
+        default="failed",
+        help="which tasks' run directories to keep (default: failed)",
+    )
+    p.add_argument("--no-live", action="store_true", help="plain lines instead of a progress bar")
+
+
 def _calibrate(sub: Subparsers) -> None:
     p = sub.add_parser(
         "calibrate",
@@ -222,6 +274,7 @@ def _bench(sub: Subparsers) -> None:
 # Every verb's parser, in the order ``flowlab --help`` lists them.
 VERBS: tuple[Callable[[Subparsers], None], ...] = (
     _compare,
+    _sweep,
     _calibrate,
     _up,
     _status,

@@ -1,4 +1,4 @@
-"""The CLI verbs (everything but ``service``): compare, calibrate, up, status, inject, down,
+"""The CLI verbs (everything but ``service``): compare, sweep, calibrate, up, status, inject, down,
 report, bench, compose, sor.
 
 ``orchestration.cli`` imports this module only for these verbs, never for ``flowlab service``
@@ -58,6 +58,8 @@ from orchestration.streams import (
     validate_rows,
     write_stream,
 )
+from orchestration.sweep import SweepSpec, run_sweep
+from orchestration.sweep_grid import grid, parse_setting
 from orchestration.tape import build_tables
 from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Shutdown, StatusReply, StatusRequest
@@ -88,6 +90,7 @@ USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, ControlTimeo
 def dispatch(args: argparse.Namespace) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "compare": cmd_compare,
+        "sweep": cmd_sweep,
         "calibrate": cmd_calibrate,
         "up": cmd_up,
         "status": cmd_status,
@@ -163,6 +166,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
     )
     return exit_code(results, "compare")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """A grid x replications on Dask, one dataset (orchestration.sweep)."""
+    scenario = _scenario(args.scenario, args.regimes, args.seed)
+    points = grid([parse_setting(text, scenario) for text in args.settings])
+    spec = SweepSpec(
+        scenario=scenario,
+        points=points,
+        replications=args.replications,
+        regimes=tuple(scenario.broker.regimes),
+        design=args.design,
+        options=options_from_args(args),
+        settle_s=args.settle,
+        out=args.out or new_run_dir(Path("runs"), f"sweep-{scenario.name}"),
+        keep_runs=args.keep_runs,
+        address=args.address,
+        workers=args.workers,
+        labs_per_worker=args.labs_per_worker,
+        live=sys.stdout.isatty() and not args.no_live,
+    )
+    try:
+        record = run_sweep(spec)
+    except KeyboardInterrupt:  # the cluster closed on the way out: its workers' labs stopped
+        raise Interrupted from None
+    return 1 if record["failures"] else 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

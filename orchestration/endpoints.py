@@ -5,9 +5,14 @@ The result is a ``config.runconfig.RunConfig`` that the launcher writes to ``RUN
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import random
 import socket
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -55,6 +60,34 @@ def service_plan(scenario: Scenario) -> list[tuple[str, str]]:
 
 
 _taken: set[int] = set()
+# Ports handed out by any flowlab process on this machine stay reserved this long: a lab binds
+# its ports within its start-up (a port is only checked free when it is picked, and two labs
+# starting at once — a sweep's workers — would otherwise race for the same free port).
+RESERVATION_S = 600.0
+
+
+def reservations_file() -> Path:
+    return Path(tempfile.gettempdir()) / f"flowlab-ports-{os.getuid()}.txt"
+
+
+@contextlib.contextmanager
+def _reservations() -> Iterator[dict[int, float]]:
+    """The machine's live port reservations (port -> time), under an exclusive lock; changes
+    to the dict are written back."""
+    with reservations_file().open("a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        now = time.time()
+        live: dict[int, float] = {}
+        for line in f.read().split():
+            port, _, stamp = line.partition("@")
+            with contextlib.suppress(ValueError):
+                if now - float(stamp) < RESERVATION_S:
+                    live[int(port)] = float(stamp)
+        yield live
+        f.seek(0)
+        f.truncate()
+        f.write("\n".join(f"{port}@{stamp:.0f}" for port, stamp in live.items()))
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -70,21 +103,25 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
 
     Ports from the ephemeral range would race with the outgoing connections of the lab's own
     processes (which take ephemeral ports) and could even self-connect; below it they cannot.
+    The port is reserved for every flowlab process of this machine (``RESERVATION_S``), so that
+    labs started at the same time never pick the same one.
     """
     low, _ = _ephemeral_range()
     floor = 10_000 if low > 12_000 else 1_024
     rng = random.Random()
-    for _ in range(1000):
-        port = rng.randrange(floor, low)
-        if port in _taken:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((host, port))
-            except OSError:
+    with _reservations() as reserved:
+        for _ in range(1000):
+            port = rng.randrange(floor, low)
+            if port in _taken or port in reserved:
                 continue
-        _taken.add(port)
-        return port
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+            _taken.add(port)
+            reserved[port] = time.time()
+            return port
     raise ScenarioError(f"cannot find a free TCP port on {host} between {floor} and {low}")
 
 

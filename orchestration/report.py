@@ -23,9 +23,11 @@ from orchestration.economics import (
     pnl_table,
     who_gained,
 )
+from orchestration.inference import ClusterInterval, assess, cluster_difference, holm
 from orchestration.learning import flow_summary, learning_summary, markup_summary
 from orchestration.market_quality import market_quality
 from orchestration.metrics import (
+    RATIO_METRICS,
     RegimeDifference,
     _group_metrics,
     order_table,
@@ -215,7 +217,48 @@ def _comparisons(
         for metric in COMPARED_METRICS
     ]
     columns = list(RegimeDifference.__dataclass_fields__)
-    return pd.DataFrame([r.to_dict() for r in results], columns=columns)
+    table = pd.DataFrame([r.to_dict() for r in results], columns=columns)
+    return _with_replication_tests(table, per_order, seed)
+
+
+def _with_replication_tests(
+    table: pd.DataFrame, per_order: pd.DataFrame, seed: int
+) -> pd.DataFrame:
+    """Each comparison's replication-level interval (a cluster bootstrap over replications, when
+    there are 2 or more), the Holm-adjusted p over all of them, and the design-aware verdict:
+    ``significant`` is None (not assessed) below ``MIN_REPLICATIONS`` replications."""
+    tests = [
+        _replication_test(
+            per_order, str(row["metric"]), str(row["regime_a"]), str(row["regime_b"]), seed
+        )
+        for row in table.to_dict(orient="records")
+    ]
+    table = table.assign(
+        replications=pd.Series([t.clusters for t in tests], dtype="int64"),
+        rep_ci_low=pd.Series([t.ci_low for t in tests], dtype="object"),
+        rep_ci_high=pd.Series([t.ci_high for t in tests], dtype="object"),
+        rep_p_value=pd.Series([t.p_value for t in tests], dtype="object"),
+    )
+    adjusted = holm([t.p_value for t in tests])
+    table["p_holm"] = pd.Series(adjusted, dtype="object")
+    verdicts = [assess(p, t.clusters) for p, t in zip(adjusted, tests, strict=True)]
+    table["significant"] = pd.Series([v for v, _ in verdicts], dtype="object")
+    table["significance"] = [note for _, note in verdicts]
+    return table
+
+
+def _replication_test(
+    per_order: pd.DataFrame, metric: str, a: str, b: str, seed: int
+) -> ClusterInterval:
+    """``b - a`` with the replications resampled (replications where both regimes traded)."""
+    top, bottom, scale = RATIO_METRICS[metric]
+    mine = per_order[per_order["regime"].isin([a, b])]
+    sums = mine.groupby(["replication", "regime"])[[top, bottom]].sum().unstack("regime").dropna()
+    if sums.empty or a not in sums[top] or b not in sums[top]:
+        return cluster_difference([], [], [], [])
+    return cluster_difference(
+        sums[top][a], sums[bottom][a], sums[top][b], sums[bottom][b], scale=scale, seed=seed
+    )
 
 
 def _write_files(out_dir: Path, tables: dict[str, pd.DataFrame], summary: dict) -> None:

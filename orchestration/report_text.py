@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from orchestration.inference import format_p
 from orchestration.learning import FLOW_DEFINITION, SETTLE_PERIODS, SETTLED_DEFINITION
 from orchestration.markouts import HORIZONS
 from orchestration.report_render import (
@@ -53,9 +54,10 @@ def significant(value: object) -> str:
 
 
 def _p_value(value: object) -> str:
-    if value is None:
+    """``< 0.001`` or ``= 0.012`` (after a ``p``)."""
+    if value is None or (isinstance(value, float) and value != value):
         return "n/a"
-    return "< 0.001" if value < 0.001 else f"= {value:.3f}"  # type: ignore[operator]
+    return format_p(float(value)).removeprefix("p ")  # type: ignore[arg-type]
 
 
 REGIME: Column = ("Regime", "regime", str)
@@ -200,8 +202,12 @@ DEFINITIONS = (
     "**Differences**: regime minus the first regime; 95% percentile bootstrap CI over orders "
     "resampled with replacement within regime and replication (paired when the same stream ran "
     "under each regime), seeded with the run's seed; z = difference / bootstrap standard error, "
-    "p two-sided bootstrap (2 x the share of resampled differences on the far side of 0). "
-    "**Significant** = the CI excludes 0.",
+    "p two-sided bootstrap (2 x the share of resampled differences on the far side of 0). This "
+    "interval leaves out run-to-run variance. **Over replications** (with 2 or more): a cluster "
+    "bootstrap that resamples replications (the unit of independence in a live market), "
+    "Student t on n - 1 df. **Significant** = the replication-level p, Holm-adjusted over the "
+    "report's comparisons, is below 0.05, and only with 5 or more replications; with fewer the "
+    "report says the test was not assessed, and why.",
 )
 
 
@@ -375,7 +381,11 @@ def _differences(summary: dict) -> list[Block]:
         ("95% CI high", "ci_high", significant),
         ("z", "z", number(2, signed=True)),
         ("p", "p_value", lambda v: _p_value(v).removeprefix("= ")),
-        ("Significant", "significant", lambda v: "yes" if v else "no"),
+        ("Replications", "replications", count),
+        ("CI low (repl.)", "rep_ci_low", significant),
+        ("CI high (repl.)", "rep_ci_high", significant),
+        ("p Holm (repl.)", "p_holm", lambda v: _p_value(v).removeprefix("= ")),
+        ("Significant", "significant", _yes_no_unassessed),
     ]
     comparisons = summary["comparisons"]
     return [
@@ -393,13 +403,23 @@ def verdict(comparison: dict) -> str:
     z = "" if comparison.get("z") is None else f", z = {comparison['z']:+.2f}"
     body = (
         f"{head} difference {fmt(comparison['difference'])} "
-        f"(95% CI {fmt(comparison['ci_low'])} to {fmt(comparison['ci_high'])}{z}"
+        f"(95% CI over orders {fmt(comparison['ci_low'])} to {fmt(comparison['ci_high'])}{z}"
         f", p {_p_value(comparison.get('p_value'))}"
-        f"{', paired' if comparison.get('paired') else ''})"
+        f"{', paired' if comparison.get('paired') else ''}"
     )
-    if comparison["significant"]:
-        return f"{body}, significant (the CI excludes 0)."
-    return f"{body}, **not significant** (the CI includes 0)."
+    if comparison.get("rep_ci_low") is not None:
+        body += (
+            f"; over {comparison['replications']} replications {fmt(comparison['rep_ci_low'])} "
+            f"to {fmt(comparison['rep_ci_high'])}, Holm p {_p_value(comparison.get('p_holm'))}"
+        )
+    note = comparison.get("significance") or "not assessed"
+    if comparison.get("significant") is False:
+        note = note.replace("not significant", "**not significant**", 1)
+    return f"{body}): {note}."
+
+
+def _yes_no_unassessed(value: object) -> str:
+    return "not assessed" if value is None else ("yes" if value else "no")
 
 
 def _economics(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block]:

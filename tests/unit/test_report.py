@@ -137,29 +137,52 @@ def test_write_report_markdown_has_every_section(tmp_path, orders, fills):
     assert "| pfof | citadel |" in text
 
 
-def test_write_report_identical_regimes_says_not_significant(tmp_path):
-    a_orders, a_fills = alternating_regime("a", (0, 10_000), 40)
-    b_orders, b_fills = alternating_regime("b", (0, 10_000), 40)
-
-    summary = _write(tmp_path, make_orders(a_orders + b_orders), make_fills(a_fills + b_fills))
-
-    assert [c["significant"] for c in summary["comparisons"]] == [False] * len(COMPARED_METRICS)
-    text = (tmp_path / "report.md").read_text(encoding="utf-8")
-    computable = [c for c in summary["comparisons"] if c["ci_low"] is not None]
-    assert text.count("not significant") == len(computable) == 4  # realized spread: no NBBO table
-
-
-def test_write_report_real_difference_ci_covers_truth(tmp_path):
+def test_write_report_single_run_does_not_claim_significance(tmp_path):
     a_orders, a_fills = alternating_regime("a", (0, 10_000), 100)
     b_orders, b_fills = alternating_regime("b", (10_000, 20_000), 100)
 
     summary = _write(tmp_path, make_orders(a_orders + b_orders), make_fills(a_fills + b_fills))
 
+    assert [c["significant"] for c in summary["comparisons"]] == [None] * len(COMPARED_METRICS)
+    improvement = summary["comparisons"][0]
+    assert improvement["ci_low"] < 0.01 < improvement["ci_high"]  # the orders' interval stays
+    assert improvement["replications"] == 1 and improvement["rep_ci_low"] is None
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "not assessed: 1 replication < 5" in text
+    assert ", significant" not in text
+
+
+def _replicated(orders: list[dict], replications: int) -> pd.DataFrame:
+    frame = make_orders(orders)
+    frame["replication"] = [i % replications + 1 for i in range(len(frame))]
+    return frame
+
+
+def test_write_report_identical_regimes_five_replications_not_significant(tmp_path):
+    a_orders, a_fills = alternating_regime("a", (0, 10_000), 40)
+    b_orders, b_fills = alternating_regime("b", (0, 10_000), 40)
+
+    summary = _write(tmp_path, _replicated(a_orders + b_orders, 5), make_fills(a_fills + b_fills))
+
+    assert [c["significant"] for c in summary["comparisons"][:1]] == [False]
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "**not significant** (Holm-adjusted p = 1.000)" in text
+
+
+def test_write_report_real_difference_five_replications_significant_after_holm(tmp_path):
+    a_orders, a_fills = alternating_regime("a", (0, 10_000), 100)
+    b_orders, b_fills = alternating_regime("b", (10_000, 20_000), 100)
+
+    summary = _write(tmp_path, _replicated(a_orders + b_orders, 5), make_fills(a_fills + b_fills))
+
     improvement = summary["comparisons"][0]
     assert improvement["metric"] == "price_improvement_usd_per_share"
-    assert improvement["ci_low"] < 0.01 < improvement["ci_high"]
+    assert improvement["replications"] == 5
+    assert improvement["rep_ci_low"] <= 0.01 <= improvement["rep_ci_high"]
     assert improvement["significant"] is True
-    assert ", significant (the CI excludes 0)" in (tmp_path / "report.md").read_text()
+    text = (tmp_path / "report.md").read_text()
+    assert "significant (Holm-adjusted p < 0.001 < 0.05)" in text
+    assert "p = 0.0" not in text
 
 
 def test_write_report_single_regime_has_nothing_to_compare(tmp_path):

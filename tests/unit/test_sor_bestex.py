@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -311,3 +312,30 @@ def test_bestex_rounds_baselines_get_a_mean_but_no_test() -> None:
     assert summary["vs_baseline_bps_mean"] == pytest.approx(1.0)
     assert pd.isna(summary["ci_low"]) and pd.isna(summary["significant"])
     assert "| direct:lit-a | 3 | 50.0% | 11.00 | 1.00 | - | - |" in format_rounds(table)
+
+
+def test_bestex_rounds_below_five_rounds_is_not_assessed_and_says_why() -> None:
+    summary = bestex_rounds(_round_frame({"optimal": [-2.0, -1.5, -2.5, -1.8]}), seed=1)
+
+    assert summary.iloc[0]["significant"] is None
+    assert "not assessed: 4 rounds < 5" in format_rounds(summary)
+
+
+def test_bestex_rounds_interval_covers_the_truth_92_to_98_percent() -> None:
+    # per-round differences with a known mean and sd; 8 rounds per simulated `flowlab sor`
+    rng = np.random.default_rng(99)
+    trials, covered, half_widths = 300, 0, []
+    for trial in range(trials):
+        values = list(rng.normal(-1.0, 2.0, 8))
+        row = bestex_rounds(_round_frame({"optimal": values}), seed=trial, n_boot=1000).iloc[0]
+        covered += row["ci_low"] <= -1.0 <= row["ci_high"]
+        half_widths.append((row["ci_high"] - row["ci_low"]) / 2)
+    assert 0.92 <= covered / trials <= 0.98
+    # t(7) * sigma / sqrt(n) on average (the sample sd varies around sigma)
+    assert np.mean(half_widths) == pytest.approx(2.365 * 2.0 / np.sqrt(8), rel=0.1)
+
+
+def test_bestex_rounds_many_rounds_half_width_is_1_96_sigma_over_root_n() -> None:
+    values = list(np.random.default_rng(5).normal(0.5, 3.0, 400))
+    row = bestex_rounds(_round_frame({"optimal": values}), seed=3).iloc[0]
+    assert (row["ci_high"] - row["ci_low"]) / 2 == pytest.approx(1.96 * 3.0 / 20, rel=0.08)
