@@ -16,8 +16,9 @@ a $38 one's) rather than by how much of the spread they give back.
 Flow shares: every wholesaler keeps ``floor`` of the flow (so a demoted one is
 still measured and can win its flow back); the rest is split in proportion to the positive
 scores. A wholesaler whose score is below ``tolerance`` of the best is *demoted* for the next
-period: it keeps only the floor. With no evidence yet (no filled orders in the window) the
-flow is split evenly. Nothing here looks at the PFOF a wholesaler pays.
+period: it keeps only the floor. A wholesaler with no orders in the window is ranked on the
+last score it earned; with no evidence for anyone yet the flow is split evenly. Nothing here
+looks at the PFOF a wholesaler pays.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class Scorecard:
     history: dict[str, deque[PeriodStats]] = field(default_factory=dict)
     shares: dict[str, float] = field(default_factory=dict)
     demoted: dict[str, bool] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)  # the last score earned on evidence
 
     def __post_init__(self) -> None:
         if not self.names:
@@ -130,11 +132,16 @@ class Scorecard:
                 fill_rate,
                 given_back * fill_rate,
             )
-        best = max((r[6] for r in rows.values() if r[1]), default=0.0)
-        demoted = {
-            n: bool(r[1]) and best > 0 and r[6] < self.tolerance * best for n, r in rows.items()
-        }
-        eligible = {n: r[6] for n, r in rows.items() if r[1] and r[6] > 0 and not demoted[n]}
+        # The score each wholesaler is ranked on: the window's when it has evidence there (an
+        # order filled, or orders sent and none filled: a score of 0); otherwise the last one it
+        # earned. Without that memory a leader whose rivals are held at the floor — and so
+        # rarely show a fill inside the window — would be ranked against nobody and could
+        # charge what it liked until a rival's next floor order was filled.
+        scores = {n: r[6] if r[1] or r[0] else self.last.get(n) for n, r in rows.items()}
+        ranked = {n: v for n, v in scores.items() if v is not None}
+        best = max(ranked.values(), default=0.0)
+        demoted = {n: best > 0 and v < self.tolerance * best for n, v in ranked.items()}
+        eligible = {n: v for n, v in ranked.items() if v > 0 and not demoted[n]}
         mass = sum(eligible.values())
         free = 1.0 - self.floor * len(self.names)
         return [
@@ -144,7 +151,7 @@ class Scorecard:
                 share=self.floor + free * eligible.get(name, 0.0) / mass
                 if mass > 0
                 else 1.0 / len(self.names),
-                demoted=demoted[name],
+                demoted=demoted.get(name, False),
                 period_sent=self.history[name][-1].sent,
                 period_sent_shares=self.history[name][-1].sent_shares,
             )
@@ -155,6 +162,8 @@ class Scorecard:
         """Close the period: grade every wholesaler, set the next period's flow shares."""
         grades = self.grades()
         for grade in grades:
+            if grade.filled or grade.sent:
+                self.last[grade.name] = grade.score
             self.shares[grade.name] = grade.share
             self.demoted[grade.name] = grade.demoted
             self.history[grade.name].append(PeriodStats())

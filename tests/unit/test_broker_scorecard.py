@@ -55,12 +55,38 @@ def test_a_demoted_wholesaler_wins_flow_back_by_improving() -> None:
     assert grades["a"].share == pytest.approx(0.1 + 0.8 * 50 / 105)
 
 
-def test_old_periods_leave_the_window() -> None:
-    card = Scorecard(["a", "b"], window=2)
+def test_old_periods_leave_the_window_but_the_last_score_is_remembered() -> None:
+    card = Scorecard(["a", "b"], window=2, floor=0.05, tolerance=1.0)
     fill(card, "a", 3, 100, 50)
     card.review()
-    card.review()  # the period with a's fills has left the two-period window
-    assert [g.share for g in card.review()] == pytest.approx([0.5, 0.5])
+    card.review()  # a's fills have left the two-period window: it keeps its last score (0.5)
+    assert [g.share for g in card.review()] == pytest.approx([0.95, 0.05])
+    assert card.last == {"a": 0.5}
+
+
+def test_a_leader_is_ranked_against_a_rivals_remembered_score() -> None:
+    """b earned 0.6 once and has had no order since (held at the floor); a, alone in the
+    window, now gives back 0.4: ranked against b's remembered 0.6, a is demoted."""
+    card = Scorecard(["a", "b"], window=2, floor=0.05, tolerance=1.0)
+    fill(card, "a", 3, 100, 50)
+    fill(card, "b", 1, 100, 60)
+    card.review()
+    card.review()
+    card.review()  # nobody in the window: both ranked on memory, b (0.6) leads
+    fill(card, "a", 5, 100, 40)
+    grades = {g.name: g for g in card.review()}
+    assert grades["a"].demoted and grades["a"].share == pytest.approx(0.05)
+    assert grades["b"].share == pytest.approx(0.95) and grades["b"].sent == 0
+
+
+def test_orders_sent_and_none_filled_score_zero() -> None:
+    card = Scorecard(["a", "b"], window=2, floor=0.05, tolerance=0.7)
+    fill(card, "a", 2, 100, 50)
+    card.sent("b")
+    card.sent("b")  # both declined
+    grades = {g.name: g for g in card.review()}
+    assert grades["b"].demoted and grades["b"].score == 0.0
+    assert card.last["b"] == 0.0
 
 
 def test_choose_draws_with_the_shares() -> None:
