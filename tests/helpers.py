@@ -6,11 +6,17 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import zmq
 import zmq.asyncio
 
+from config.scenario import Scenario
+from orchestration.launcher import LabSupervisor
+from orchestration.streams import generate_stream, write_stream
+from orchestration.tape import build_tables
 from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode
 from protocol.common import OrderType, Side
 from protocol.orders import OrderFilled, SubmitOrder
@@ -129,3 +135,22 @@ class MarketData:
 
     def close(self) -> None:
         self.sock.close(0)
+
+
+async def run_stream(
+    scenario: Scenario, runs: Path, orders: int, rate: float, seed: int
+) -> dict[str, pd.DataFrame]:
+    """One lab of ``scenario`` (real processes) fed a generated stream of the scenario's
+    regimes; every order must end and every process exit cleanly. Returns the run's tables."""
+    lab = LabSupervisor(scenario, runs_root=runs)
+    try:
+        await lab.start()
+        rows = generate_stream(
+            scenario, scenario.broker.regimes, orders=orders, rate_per_s=rate, seed=seed
+        )
+        done = await lab.inject(write_stream(rows, lab.run_dir / "stream.csv"), timeout_s=60)
+        assert done.terminal == done.sent == orders
+    finally:
+        codes = await lab.stop()
+    assert all(code == 0 for code in codes.values()), codes
+    return build_tables(lab.run_dir, lab.config)

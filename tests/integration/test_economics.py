@@ -12,32 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from config.scenario import Scenario, load_scenario
-from orchestration.launcher import LabSupervisor
-from orchestration.streams import generate_stream, write_stream
-from orchestration.tape import build_tables
+from config.scenario import load_scenario
+from tests.helpers import run_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def run(scenario: Scenario, runs: Path, orders: int, rate: float, seed: int) -> dict:
-    lab = LabSupervisor(scenario, runs_root=runs)
-    try:
-        await lab.start()
-        rows = generate_stream(
-            scenario, scenario.broker.regimes, orders=orders, rate_per_s=rate, seed=seed
-        )
-        done = await lab.inject(write_stream(rows, lab.run_dir / "stream.csv"), timeout_s=60)
-        assert done.terminal == done.sent == orders
-    finally:
-        codes = await lab.stop()
-    assert all(code == 0 for code in codes.values()), codes
-    return build_tables(lab.run_dir, lab.config)
-
-
 def test_default_scorecard_demotes_and_a_wholesaler_wins_its_flow_back(tmp_path: Path) -> None:
     scenario = load_scenario()
-    tables = asyncio.run(asyncio.wait_for(run(scenario, tmp_path, 1200, 100.0, 3), 240))
+    tables = asyncio.run(asyncio.wait_for(run_stream(scenario, tmp_path, 1200, 100.0, 3), 240))
     cards = tables["scorecards"].sort_values(["review", "wholesaler"])
     assert cards["review"].nunique() >= 8
     assert cards["demoted"].any(), "no wholesaler was ever demoted"

@@ -12,10 +12,8 @@ from pathlib import Path
 import msgspec
 
 from config.scenario import Scenario, WholesalerSpec, scenario_from_dict
-from orchestration.launcher import LabSupervisor
 from orchestration.metrics import regime_summary
-from orchestration.streams import generate_stream, write_stream
-from orchestration.tape import build_tables
+from tests.helpers import run_stream
 
 
 def auction_scenario(responders: int) -> Scenario:
@@ -45,21 +43,10 @@ def auction_scenario(responders: int) -> Scenario:
 
 
 async def run_lab(scenario: Scenario, runs: Path, orders: int, rate: float) -> dict:
-    lab = LabSupervisor(scenario, runs_root=runs)
-    try:
-        await lab.start()
-        rows = generate_stream(
-            scenario, scenario.broker.regimes, orders=orders, rate_per_s=rate, seed=3
-        )
-        done = await lab.inject(write_stream(rows, lab.run_dir / "stream.csv"), timeout_s=30)
-        assert done.terminal == done.sent == orders
-    finally:
-        codes = await lab.stop()
-    assert all(code == 0 for code in codes.values()), codes
-    tables = build_tables(lab.run_dir, lab.config)
+    tables = await run_stream(scenario, runs, orders, rate, seed=3)
     # Once markups have had time to move: the last third of the stream.
-    orders = tables["orders"]
-    late = orders[orders["recv_ns"] >= orders["recv_ns"].quantile(2 / 3)]
+    orders_table = tables["orders"]
+    late = orders_table[orders_table["recv_ns"] >= orders_table["recv_ns"].quantile(2 / 3)]
     return regime_summary(late, tables["fills"][tables["fills"]["order_id"].isin(late["order_id"])])
 
 

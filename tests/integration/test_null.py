@@ -22,29 +22,11 @@ import numpy as np
 import pandas as pd
 
 from config.scenario import load_scenario
-from orchestration.launcher import LabSupervisor
-from orchestration.streams import generate_stream, write_stream
-from orchestration.tape import build_tables
+from tests.helpers import run_stream
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "equal-channels.toml"
 ORDERS = 2000
 RATE = 100.0
-
-
-async def run(runs: Path) -> dict[str, pd.DataFrame]:
-    scenario = load_scenario(SCENARIO)
-    lab = LabSupervisor(scenario, runs_root=runs)
-    try:
-        await lab.start()
-        rows = generate_stream(
-            scenario, ["pfof", "auction"], orders=ORDERS, rate_per_s=RATE, seed=scenario.seed
-        )
-        done = await lab.inject(write_stream(rows, lab.run_dir / "stream.csv"), timeout_s=60)
-        assert done.terminal == done.sent == ORDERS
-    finally:
-        codes = await lab.stop()
-    assert all(code == 0 for code in codes.values()), codes
-    return build_tables(lab.run_dir, lab.config)
 
 
 def per_order(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -93,7 +75,9 @@ def bootstrap_difference(
 
 
 def test_equivalent_channels_show_no_difference(tmp_path: Path) -> None:
-    tables = asyncio.run(asyncio.wait_for(run(tmp_path), 180))
+    scenario = load_scenario(SCENARIO)
+    run = run_stream(scenario, tmp_path, ORDERS, RATE, scenario.seed)
+    tables = asyncio.run(asyncio.wait_for(run, 180))
     table = per_order(tables)
     pfof = table.loc["pfof"].to_numpy(float)
     auction = table.loc["auction"].to_numpy(float)
