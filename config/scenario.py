@@ -268,6 +268,12 @@ class MarketMakerSpec(Spec, frozen=True):
     # persistent noise (AR(1), sd `signal_noise_bps`, half-life `signal_half_life_s`).
     signal_noise_bps: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     signal_half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    # Each widens its half-spread by `toxicity_weight` x the adverse selection its own fills
+    # show (how far the mid moved against each, `markout_horizon_ms` later: the same estimate
+    # the dealers learn from), up to `max_widen_bps`; 0 keeps the spread fixed.
+    toxicity_weight: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    markout_horizon_ms: PositiveInt = 1000
+    max_widen_bps: Annotated[float, msgspec.Meta(ge=0)] = 10.0
 
 
 class NoiseSpec(Spec, frozen=True):

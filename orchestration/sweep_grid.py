@@ -2,7 +2,8 @@
 
 ``KEY`` is a dotted path into the scenario as a dict, defaults included (``auction.window_ms``,
 ``agents.auction_responders.count``, ``wholesalers.0.pfof_per_share``; a list element by index
-or by its ``name``: ``wholesalers.wh-a.pfof_per_share``). Each value is read as a TOML literal and
+or by its ``name``: ``wholesalers.wh-a.pfof_per_share``; ``*`` for every element at once:
+``wholesalers.*.pfof_per_share``). Each value is read as a TOML literal and
 coerced to the type the key holds now (an integer for a float key becomes a float; any text for a
 string key, such as a dollar amount, is kept as written). A key that does not exist is an error
 here, before anything runs; a value the scenario refuses is that point's error, raised by the
@@ -58,7 +59,9 @@ def parse_setting(text: str, scenario: Scenario) -> Setting:
         )
     if key in RESERVED:
         raise ScenarioError(f"--set {key}: {RESERVED[key]}")
-    current = _lookup(scenario_data(scenario), key)
+    data = scenario_data(scenario)
+    found = [_lookup(data, concrete) for concrete in _expand(data, key)]  # every one exists
+    current = found[0]
     if isinstance(current, dict | list):
         kind = "table" if isinstance(current, dict) else "list"
         raise ScenarioError(f"--set {key}: is a {kind}; set one of its keys (e.g. {key}.<key>)")
@@ -85,12 +88,28 @@ def apply_values(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]
     """A copy of the scenario dict ``data`` with every ``dotted key: value`` set."""
     out: dict[str, Any] = _deep_copy(data)
     for key, value in values.items():
-        *parents, last = key.split(".")
-        node: Any = out
-        for part in parents:
-            node = node[_index(node, part, key)]
-        node[_index(node, last, key)] = value
+        for concrete in _expand(out, key):
+            *parents, last = concrete.split(".")
+            node: Any = out
+            for part in parents:
+                node = node[_index(node, part, key)]
+            node[_index(node, last, key)] = value
     return out
+
+
+def _expand(data: dict[str, Any], key: str) -> list[str]:
+    """``key`` with each ``*`` replaced by every index of the list it stands in."""
+    parts = key.split(".")
+    if "*" not in parts:
+        return [key]
+    at = parts.index("*")
+    prefix = ".".join(parts[:at])
+    node = _lookup(data, prefix) if prefix else data
+    if not isinstance(node, list) or not node:
+        raise ScenarioError(f"--set {key}: '*' must stand for the elements of a non-empty list")
+    rest = ".".join(parts[at + 1 :])
+    keys = [".".join(p for p in (prefix, str(i), rest) if p) for i in range(len(node))]
+    return [concrete for k in keys for concrete in _expand(data, k)]
 
 
 def scenario_data(scenario: Scenario) -> dict[str, Any]:

@@ -4,7 +4,9 @@ One process hosts every background agent (they are cheap: timers and a few dicts
 - A market maker per (venue, symbol) quotes ``levels`` levels a side around the latent value it
   sees on the value feed, skewed against its inventory, with its own half-spread (drawn once
   from its seeded generator, so venues differ); it re-quotes when its fair price moves by more
-  than ``requote_bps`` or after a fill, posting new orders before canceling old ones.
+  than ``requote_bps`` or after a fill, posting new orders before canceling old ones. It widens
+  its half-spread by the adverse selection its own fills show (markouts, as a dealer learns
+  them) and narrows it again as that evidence fades: ``toxicity_widening``.
 - Noise traders arrive as a Poisson process: market orders (IOC) on a random venue, limit orders
   near the touch that they cancel after a while, and midpoint orders in the dark pools.
 - Informed traders see the latent value with noise and, when the market is off by more than
@@ -39,6 +41,7 @@ from protocol.orders import (
     OrderRejected,
     SubmitOrder,
 )
+from services.dealer.core import MarkoutEstimate
 from services.dealer.desk import AUCTION, Desk, PrivateSignal
 from services.feeds import Feed, NbboView
 from services.latency import Link
@@ -69,6 +72,15 @@ def quote_ladder(
     return out
 
 
+def toxicity_widening(charge: float, mid: float, weight: float, cap_bps: float) -> float:
+    """Basis points a lit market maker adds to its half-spread: ``weight`` x its measured
+    adverse selection per share (``charge``, micro-dollars: the markout estimate's mean less
+    its noise, floored at zero) as a share of the mid, at most ``cap_bps``."""
+    if mid <= 0 or charge <= 0:
+        return 0.0
+    return min(cap_bps, weight * charge / mid * 1e4)
+
+
 @dataclass(slots=True)
 class MarketMaker:
     venue: str
@@ -80,6 +92,8 @@ class MarketMaker:
     view: int = 0  # its private, noisy view of the latent value (0: none yet)
     live: dict[str, int] = field(default_factory=dict)  # order_id -> leaves
     dirty: bool = True
+    adverse: MarkoutEstimate = field(default_factory=MarkoutEstimate)
+    widen_bps: float = 0.0  # added to its half-spread for the toxicity it has measured
 
     @property
     def account(self) -> str:
@@ -229,7 +243,7 @@ class Agents(Service):
         for side, price in quote_ladder(
             value,
             maker.inventory,
-            maker.half_spread_bps,
+            maker.half_spread_bps + maker.widen_bps,
             self.mm_cfg.level_step_bps,
             self.mm_cfg.levels,
             self.mm_cfg.skew_bps_per_1k,
@@ -275,6 +289,7 @@ class Agents(Service):
                 if maker is not None:
                     maker.inventory += msg.fill_qty if msg.side is Side.BUY else -msg.fill_qty
                     maker.dirty = True
+                    self._mark_later(maker, msg.side)
                     if msg.leaves_qty == 0:
                         maker.live.pop(order_id, None)
                         self.owner.pop(order_id, None)
@@ -286,6 +301,32 @@ class Agents(Service):
                 if maker is not None:
                     maker.live.pop(order_id, None)
                 self.owner.pop(order_id, None)
+
+    def _mark_later(self, maker: MarketMaker, side: Side) -> None:
+        """A maker's fill: ``markout_horizon_ms`` later, how far the mid moved against it
+        teaches its toxicity estimate, which sets how much it widens."""
+        if self.mm_cfg.toxicity_weight <= 0:
+            return
+        mid = self._mid(maker.symbol)
+        if mid is None:
+            return
+        direction = 1 if side is Side.BUY else -1  # the maker bought: a falling mid hurts
+        asyncio.get_running_loop().call_later(
+            self.mm_cfg.markout_horizon_ms / 1e3, self._marked, maker, mid, direction
+        )
+
+    def _marked(self, maker: MarketMaker, then: float, direction: int) -> None:
+        now = self._mid(maker.symbol)
+        if now is None:
+            return
+        maker.adverse.update((then - now) * direction)
+        widen = toxicity_widening(
+            maker.adverse.charge, now, self.mm_cfg.toxicity_weight, self.mm_cfg.max_widen_bps
+        )
+        if abs(widen - maker.widen_bps) >= 0.05:
+            maker.widen_bps = widen
+            maker.dirty = True
+        self.counters[f"mm.widen_centibps.{maker.venue}.{maker.symbol}"] = round(widen * 100)
 
     # ------------------------------------------------------------------ noise traders
     async def _noise(self) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.common import Side
 from protocol.money import tick_size
-from services.agents import quote_ladder
+from services.agents import quote_ladder, toxicity_widening
+from services.dealer.core import MarkoutEstimate
 
 P100 = 100_000_000
 
@@ -145,3 +147,25 @@ def test_quote_ladder_one_more_level_extends_ladder_outward(
     assert longer[: len(shorter)] == shorter
     assert min(bids(longer)) <= min(bids(shorter))
     assert max(asks(longer)) >= max(asks(shorter))
+
+
+def test_toxicity_widening_is_the_measured_adverse_selection_in_bps_capped() -> None:
+    # $0.01 of adverse selection per share on a $50 mid is 2 bps; weight 1.5 -> 3 bps
+    assert toxicity_widening(10_000, 50_000_000, 1.5, 10.0) == pytest.approx(3.0)
+    assert toxicity_widening(10_000, 50_000_000, 1.5, 2.5) == 2.5  # the cap
+    assert toxicity_widening(0.0, 50_000_000, 1.0, 10.0) == 0.0  # benign flow: no widening
+    assert toxicity_widening(10_000, 0.0, 1.0, 10.0) == 0.0
+
+
+def test_a_maker_widens_on_toxic_markouts_and_narrows_as_they_fade() -> None:
+    """The estimate the maker keeps (the dealers' MarkoutEstimate): fills the mid then moves
+    against by 2 cents widen it; a long run of benign fills (no move) narrows it back."""
+    estimate = MarkoutEstimate()
+    for _ in range(60):
+        estimate.update(20_000.0)
+        estimate.update(16_000.0)
+    wide = toxicity_widening(estimate.charge, 40_000_000, 1.0, 10.0)
+    assert 3.5 < wide <= 4.5  # ~18,000 micro$ on $40: 4.5 bps less its small noise margin
+    for k in range(400):
+        estimate.update(3_000.0 if k % 2 else -3_000.0)
+    assert toxicity_widening(estimate.charge, 40_000_000, 1.0, 10.0) < 0.2

@@ -82,3 +82,16 @@ def test_point_scenario_validates_through_the_loader() -> None:
     assert point_scenario(data, points[0]).auction.window_ms == 250
     with pytest.raises(ScenarioError, match=r"cannot load scenario point p01 .*window_ms"):
         point_scenario(data, points[1])
+
+
+def test_a_star_sets_every_element_of_a_list() -> None:
+    setting = parse_setting("wholesalers.*.pfof_per_share=0,0.003", SCENARIO)
+    assert setting.values == ("0", "0.003")
+    data = scenario_data(SCENARIO)
+    changed = apply_values(data, {"wholesalers.*.pfof_per_share": "0"})
+    assert [w["pfof_per_share"] for w in changed["wholesalers"]] == ["0", "0", "0"]
+    assert [w["pfof_per_share"] for w in data["wholesalers"]] == ["0.0035", "0.0030", "0.0026"]
+    scenario = point_scenario(data, grid([setting])[1])
+    assert {w.pfof_per_share for w in scenario.wholesalers} == {"0.003"}
+    with pytest.raises(ScenarioError, match=r"'\*' must stand for the elements of"):
+        parse_setting("auction.*=1", SCENARIO)
