@@ -11,8 +11,9 @@ Per point, metric and regime pair (every regime against the first: ``b - a``):
 - Holm's adjustment over every test of the report (points x metrics x pairs), and no
   "significant" below ``MIN_REPLICATIONS`` replications.
 
-``report.html`` has, per metric, a line plot (one swept key) or a heatmap (two keys) of the
-difference per point, every point annotated with its replication-level 95% interval.
+``report.html`` has, per metric, a line plot (one swept key), a heatmap (two keys) or a row of
+heatmaps, one per value of the third key (three keys), of the difference per point, every point
+annotated with its replication-level 95% interval.
 """
 
 from __future__ import annotations
@@ -278,8 +279,9 @@ def _columns(keys: list[str]) -> list[tuple[str, str, Any]]:
 
 
 def _figures(table: pd.DataFrame, keys: list[str], folder: Path) -> dict[str, bytes]:
-    """A line plot (one key) or heatmap (two keys) per metric and pair; none for more keys."""
-    if table.empty or len(keys) > 2:
+    """Per metric and pair: a line plot (one key), a heatmap (two keys), or one heatmap panel
+    per value of the third key (three keys); none for more keys."""
+    if table.empty or len(keys) > 3:
         return {}
     folder.mkdir(parents=True, exist_ok=True)
     images = {}
@@ -288,7 +290,7 @@ def _figures(table: pd.DataFrame, keys: list[str], folder: Path) -> dict[str, by
         figure = (
             _line(part, keys[0], metric, a, b)
             if len(keys) == 1
-            else _heatmap(part, keys, metric, a, b)
+            else _heatmaps(part, keys, metric, a, b)
         )
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI)
@@ -334,22 +336,51 @@ def _line(part: pd.DataFrame, key: str, metric: str, a: str, b: str) -> Figure:
     return figure
 
 
-def _heatmap(part: pd.DataFrame, keys: list[str], metric: str, a: str, b: str) -> Figure:
-    rows_key, cols_key = keys
+def _heatmaps(part: pd.DataFrame, keys: list[str], metric: str, a: str, b: str) -> Figure:
+    """Rows: the first key, columns: the second; one panel per value of a third key. One
+    colour scale for every panel."""
+    rows_key, cols_key = keys[:2]
+    panels = (
+        [(None, part)]
+        if len(keys) == 2
+        else [(value, part[part[keys[2]] == value]) for value in dict.fromkeys(part[keys[2]])]
+    )
     row_values = list(dict.fromkeys(part[rows_key]))
     col_values = list(dict.fromkeys(part[cols_key]))
+    diffs = part["difference"].astype(float).to_numpy()
+    bound = float(np.nanmax(np.abs(diffs))) if not np.isnan(diffs).all() else 1.0
+    figure = Figure(
+        figsize=(len(panels) * (1.8 * len(col_values) + 1.5) + 1.0, 1.1 * len(row_values) + 1.8),
+        layout="constrained",
+    )
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    image = None
+    for ax, (value, cells) in zip(axes, panels, strict=True):
+        image = _heatmap_panel(ax, cells, rows_key, cols_key, row_values, col_values, bound)
+        if value is not None:
+            ax.set_title(f"{keys[2]} = {value}", fontsize=9)
+    figure.suptitle(f"{metric}: {b} - {a} (95% CI over replications)")
+    if image is not None:
+        figure.colorbar(image, ax=list(axes))
+    return figure
+
+
+def _heatmap_panel(
+    ax: Any,
+    cells: pd.DataFrame,
+    rows_key: str,
+    cols_key: str,
+    row_values: list[Any],
+    col_values: list[Any],
+    bound: float,
+) -> Any:
     grid = np.full((len(row_values), len(col_values)), np.nan)
     labels = [["" for _ in col_values] for _ in row_values]
-    for rec in part.to_dict(orient="records"):
+    for rec in cells.to_dict(orient="records"):
         i, j = row_values.index(rec[rows_key]), col_values.index(rec[cols_key])
         diff = rec["difference"]
         grid[i, j] = np.nan if diff is None else diff
         labels[i][j] = f"{significant(diff)}\n{_ci(rec['ci_low'], rec['ci_high'])}"
-    figure = Figure(
-        figsize=(1.8 * len(col_values) + 2.5, 1.1 * len(row_values) + 1.8), layout="constrained"
-    )
-    ax = figure.add_subplot()
-    bound = np.nanmax(np.abs(grid)) if not np.isnan(grid).all() else 1.0
     image = ax.imshow(grid, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
     for i, j in np.ndindex(grid.shape):
         dark = not np.isnan(grid[i, j]) and abs(grid[i, j]) > 0.6 * bound
@@ -359,6 +390,4 @@ def _heatmap(part: pd.DataFrame, keys: list[str], metric: str, a: str, b: str) -
     ax.set_yticks(range(len(row_values)), [str(v) for v in row_values])
     ax.set_xlabel(cols_key)
     ax.set_ylabel(rows_key)
-    ax.set_title(f"{metric}: {b} - {a} (95% CI over replications)")
-    figure.colorbar(image, ax=ax)
-    return figure
+    return image

@@ -92,3 +92,30 @@ def test_write_sweep_report_two_keys_draws_heatmaps(tmp_path: Path, capsys) -> N
     printed = capsys.readouterr().out
     assert "Holm adjustment over the 24 tests" in printed
     assert (tmp_path / "differences.parquet").exists()
+
+
+def test_a_third_key_draws_one_heatmap_panel_per_value(tmp_path: Path) -> None:
+    """Two copies of the dataset, told apart by a third key: one figure per metric with a
+    panel per value of it (checked by the figure's width against a two-key one)."""
+    data = dataset()
+    third = "stream.informed_share"
+    both = pd.concat(
+        [
+            data.assign(**{third: 0.0}),
+            data.assign(**{third: 0.3}, point=data["point"].str.replace("p0", "p1")),
+        ],
+        ignore_index=True,
+    )
+    three_keys = record()
+    three_keys["grid"] = {**three_keys["grid"], "keys": [*KEYS, third]}
+    for folder, rows, rec in (("three", both, three_keys), ("two", data, record())):
+        (tmp_path / folder).mkdir()
+        write_sweep_report(tmp_path / folder, rows, None, rec)
+    name = f"{SWEEP_METRICS[0]}__auction_minus_pfof.png"
+    three = (tmp_path / "three" / "plots" / name).read_bytes()
+    two = (tmp_path / "two" / "plots" / name).read_bytes()
+
+    def width(png: bytes) -> int:
+        return int.from_bytes(png[16:20], "big")  # the IHDR chunk's width
+
+    assert width(three) > 1.6 * width(two)
