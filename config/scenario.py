@@ -351,6 +351,13 @@ class StreamSpec(Spec, frozen=True):
     # still open (resting day limits), as a trading day ends.
     close_after_s: Annotated[float, msgspec.Meta(ge=0)] = 2.0
     terminal_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # Burn-in: orders that arrive in the first `burn_in_s` seconds of a replication's stream
+    # are routed, filled and reported like any other, but left out of the execution-quality
+    # figures (regimes, comparisons, Rule 605/606 tables, economics): the broker's scorecard
+    # and the dealers' learning start from an even split and their saved state, and need a
+    # moment of flow before they answer the market in front of them. Welfare and market quality
+    # cover the whole run (welfare must reconcile with every process's P&L).
+    burn_in_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
 class Scenario(Spec, frozen=True, kw_only=True):

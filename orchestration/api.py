@@ -212,6 +212,7 @@ class Lab:
             tables=self.tables(),
             plots=plots,
             regime_order=list(self.scenario.broker.regimes),
+            burn_in_s=self.scenario.stream.burn_in_s,
         )
         return folder
 

@@ -217,6 +217,7 @@ def make_report(
         tables=tables,
         extra=extra,
         regime_order=list(config.scenario.broker.regimes),
+        burn_in_s=config.scenario.stream.burn_in_s,
     )
 
 

@@ -202,6 +202,7 @@ def write_experiment_report(
         processes=processes,
         tables=tables,
         regime_order=regimes,
+        burn_in_s=scenario.stream.burn_in_s,
         extra=extra,
     )
     if nested:  # what `flowlab report ROOT` needs to pool the runs again, wherever --out was

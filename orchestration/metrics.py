@@ -223,6 +223,18 @@ def regime_difference(
     )
 
 
+def after_burn_in(orders: pd.DataFrame, burn_in_s: float) -> pd.DataFrame:
+    """The orders that arrived ``burn_in_s`` seconds or more after the first order of their
+    replication (``[stream] burn_in_s``): the ones the execution-quality figures measure."""
+    if burn_in_s <= 0 or orders.empty:
+        return orders
+    if "replication" in orders.columns:
+        start = orders.groupby("replication")["recv_ns"].transform("min")
+    else:
+        start = orders["recv_ns"].min()
+    return orders[orders["recv_ns"] >= start + round(burn_in_s * 1e9)]
+
+
 def order_table(
     orders: pd.DataFrame, fills: pd.DataFrame, nbbo: pd.DataFrame | None = None
 ) -> pd.DataFrame:

@@ -30,6 +30,7 @@ from orchestration.metrics import (
     RATIO_METRICS,
     RegimeDifference,
     _group_metrics,
+    after_burn_in,
     order_table,
     regime_difference,
     split_table,
@@ -72,6 +73,7 @@ _SUMMARY_KEYS = (
     "scenario",
     "seed",
     "run_dir",
+    "burn_in",
     "processes",
     "regimes",
     "size_buckets",
@@ -101,6 +103,7 @@ def write_report(
     plots: bool = True,
     n_boot: int = N_BOOT,
     regime_order: list[str] | None = None,
+    burn_in_s: float = 0.0,
 ) -> dict:
     """Compute the summary and write summary.json, ``<table>.parquet``, report.md/.html, plots.
 
@@ -110,15 +113,24 @@ def write_report(
     Every table is written as Parquet next to the computed ones. Keys of ``extra`` are added to
     summary.json (they may not replace computed ones; ``design`` is shown in the report).
     Regimes appear in ``regime_order`` (then by first appearance); differences are against the
-    first. Returns the summary as written.
+    first. Orders in the first ``burn_in_s`` seconds of each replication are left out of the
+    execution-quality tables (``[stream] burn_in_s``). Returns the summary as written.
     """
     _check_inputs(tables, extra)
-    computed = compute_tables(tables, seed=seed, n_boot=n_boot, regime_order=regime_order)
+    computed = compute_tables(
+        tables, seed=seed, n_boot=n_boot, regime_order=regime_order, burn_in_s=burn_in_s
+    )
+    measured = len(after_burn_in(tables["orders"], burn_in_s))
     summary: dict = _jsonable(
         {
             "scenario": str(scenario),
             "seed": int(seed),
             "run_dir": str(run_dir),
+            "burn_in": {
+                "seconds": float(burn_in_s),
+                "orders_measured": measured,
+                "orders_excluded": len(tables["orders"]) - measured,
+            },
             "processes": [_process(p) for p in processes],
             "regimes": _keyed(computed["regime_summary"], "regime"),
             "size_buckets": _nested(computed["size_buckets"], "size_bucket"),
@@ -156,9 +168,12 @@ def compute_tables(
     seed: int = 0,
     n_boot: int = N_BOOT,
     regime_order: list[str] | None = None,
+    burn_in_s: float = 0.0,
 ) -> dict[str, pd.DataFrame]:
-    """Every computed table of the report (names in ``COMPUTED_TABLES``)."""
-    orders, fills, nbbo = tables["orders"], tables["fills"], tables.get("nbbo")
+    """Every computed table of the report (names in ``COMPUTED_TABLES``); the execution-quality
+    ones over the orders after the burn-in, welfare and market quality over the whole run."""
+    orders, nbbo = after_burn_in(tables["orders"], burn_in_s), tables.get("nbbo")
+    fills = tables["fills"][tables["fills"]["order_id"].isin(orders["order_id"])]
     regimes = list(dict.fromkeys([*(regime_order or []), *orders["regime"]]))
     regimes = [r for r in regimes if r in set(orders["regime"])]
     per_order = _in_order(order_table(orders, fills, nbbo), regimes)

@@ -317,9 +317,20 @@ def _header(summary: dict) -> tuple[str, ...]:
     processes = ", ".join(
         f"{p['name']} ({p['role']}, pid {p['pid']})" for p in summary["processes"]
     )
+    burn_in = summary.get("burn_in") or {}
+    measured = (
+        (
+            f"Measured: the {burn_in.get('orders_measured')} orders after a burn-in of "
+            f"{burn_in.get('seconds'):g} s ({burn_in.get('orders_excluded')} earlier orders "
+            "left out of execution quality; welfare and market quality cover the whole run)",
+        )
+        if burn_in.get("seconds")
+        else ()
+    )
     return (
         f"Scenario: `{summary['scenario']}`",
         f"Seed: {summary['seed']}",
+        *measured,
         f"Run directory: `{summary['run_dir']}`",
         f"Processes: {processes or 'none'}",
     )

@@ -34,7 +34,7 @@ from orchestration.experiment import (
     pool_tables,
     run_experiment,
 )
-from orchestration.metrics import RATIO_METRICS, _group_metrics, order_table
+from orchestration.metrics import RATIO_METRICS, _group_metrics, after_burn_in, order_table
 from orchestration.run_plan import RunPlan
 from orchestration.streams import StreamOptions
 from orchestration.sweep_grid import SweepPoint, point_scenario
@@ -155,7 +155,9 @@ def _run(task: SweepTask, host: str) -> TaskResult:
     )
     wall_s = time.monotonic() - started
     tables = pool_tables(results, task.design, build_tables)
-    per_order = order_table(tables["orders"], tables["fills"], tables.get("nbbo"))
+    orders = after_burn_in(tables["orders"], scenario.stream.burn_in_s)
+    fills = tables["fills"][tables["fills"]["order_id"].isin(orders["order_id"])]
+    per_order = order_table(orders, fills, tables.get("nbbo"))
     per_order["replication"] = task.replication
     info = {
         "task": task.key,

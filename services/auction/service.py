@@ -175,9 +175,17 @@ class AuctionHouse(Service):
     def _complete(self, auction_id: str) -> None:
         """Clear the auction: fills, canceled responses, the remainder back to the broker, and
         ``AuctionCompleted`` to the tape and every subscriber, in that order."""
-        auction = self.open.pop(auction_id, None)
+        auction = self.open.get(auction_id)
         if auction is None:
             return
+        # The window is stamped on the wall clock (``end_ns``) but timed on the event loop's
+        # monotonic clock; the two drift apart by up to a millisecond. Never close early: an
+        # auction announced as lasting ``window_ms`` lasts at least that on its own stamps.
+        early_ns = auction.spec.end_ns - time.time_ns()
+        if early_ns > 0:
+            asyncio.get_running_loop().call_later(early_ns / 1e9, self._complete, auction_id)
+            return
+        del self.open[auction_id]
         spec, order = auction.spec, auction.order
         clearing = clear(spec, auction.responses)
         exec_ns = time.time_ns()

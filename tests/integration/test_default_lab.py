@@ -224,3 +224,14 @@ def test_welfare_sums_to_zero_per_regime_and_reconciles_with_each_dealer(
         assert abs(row.residual_usd) <= row.tolerance_usd, row
     broker = recon[recon["party_type"] == "broker"]
     assert abs(broker["residual_usd"]).max() < 1e-6  # no position: exact
+
+
+def test_no_auction_closes_before_its_window(default_lab_run: LabRun) -> None:
+    """Every auction lasts at least ``window_ms`` on its own stamps (start to execution): the
+    window is timed on the event loop's clock but announced on the wall clock, and closing on
+    the first alone cut windows short by up to a millisecond."""
+    auctions = default_lab_run.tables["auctions"]
+    assert len(auctions) > 20
+    window_ns = default_lab_run.config.scenario.auction.window_ms * 1_000_000
+    lasted = auctions["end_ns"] - auctions["start_ns"]
+    assert (lasted >= window_ns).all(), lasted.min()

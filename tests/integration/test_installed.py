@@ -121,8 +121,10 @@ def test_installed_flowlab_compare_runs_from_site_packages(tmp_path: Path) -> No
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "default"
     regimes = summary["regimes"]
-    assert sum(m["orders"] for m in regimes.values()) == ORDERS
-    assert sum(m["terminal_orders"] for m in regimes.values()) == ORDERS
+    measured = summary["burn_in"]["orders_measured"]  # after the scenario's burn-in
+    assert measured + summary["burn_in"]["orders_excluded"] == ORDERS
+    assert sum(m["orders"] for m in regimes.values()) == measured
+    assert sum(m["terminal_orders"] for m in regimes.values()) == measured
     report = (out / "report.md").read_text()
     assert all(regime in report for regime in regimes)
     assert all(regime in stdout for regime in regimes)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from orchestration.metrics import regime_summary, size_bucket_table
+from orchestration.metrics import after_burn_in, regime_summary, size_bucket_table
 from orchestration.report import COMPARED_METRICS, format_regime_table, write_report
 from orchestration.routing import routing_table
 from tests.unit.test_metrics import (
@@ -314,3 +314,31 @@ def test_write_report_no_replication_section_for_one_run(tmp_path, orders, fills
 
     assert "## By replication" not in (tmp_path / "report.md").read_text()
     assert len(pd.read_parquet(tmp_path / "replications.parquet")) == 2  # one row per regime
+
+
+def test_write_report_leaves_the_burn_in_out_of_execution_quality(tmp_path, orders, fills):
+    """Orders received in the first 2.5 s of the stream (o1, o2, o3 and the two auction orders,
+    at 1, 2, 3 s and 1 s against a first order at 1 s: o3 at 3 s is measured, being 2 s in) are
+    left out; the regimes table is then exactly the one of the later orders."""
+    summary = _write(tmp_path, orders, fills, burn_in_s=1.5)
+    late_ids = {"o3", "o4", "o5", "o6", "o7"}
+    late = orders[orders["order_id"].isin(late_ids)]
+    expected = regime_summary(late, fills[fills["order_id"].isin(late_ids)])
+    assert summary["burn_in"] == {"seconds": 1.5, "orders_measured": 5, "orders_excluded": 4}
+    assert list(summary["regimes"]) == ["pfof"]  # every auction order was in the burn-in
+    assert summary["regimes"]["pfof"]["orders"] == expected["pfof"]["orders"] == 5
+    assert summary["regimes"]["pfof"] == pytest.approx(expected["pfof"], nan_ok=True)
+    report = (tmp_path / "report.md").read_text()
+    assert "after a burn-in of 1.5 s (4 earlier orders left out" in report
+
+
+def test_burn_in_counts_from_each_replications_first_order(orders):
+    two = pd.concat(
+        [
+            orders.assign(replication=1),
+            orders.assign(replication=2, recv_ns=orders["recv_ns"] + 60 * 10**9),
+        ]
+    )
+    kept = after_burn_in(two, 1.5)
+    assert sorted(kept.groupby("replication").size().tolist()) == [5, 5]
+    assert after_burn_in(two, 0.0) is two
