@@ -358,6 +358,10 @@ class StreamSpec(Spec, frozen=True):
     # moment of flow before they answer the market in front of them. Welfare and market quality
     # cover the whole run (welfare must reconcile with every process's P&L).
     burn_in_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    # The arm mix of the random design: the share of orders assigned to the first regime (the
+    # others split the rest evenly); 0 (the default): every regime equally. Sweeping it is the
+    # interference check (`flowlab sweep --interference`, docs/EXPERIMENTS.md).
+    first_regime_share: Annotated[float, msgspec.Meta(ge=0.0, lt=1.0)] = 0.0
 
 
 class Scenario(Spec, frozen=True, kw_only=True):

@@ -91,10 +91,17 @@ def _sweep(sub: Subparsers) -> None:
         "--set",
         dest="settings",
         action="append",
-        required=True,
+        default=[],
         metavar="KEY=V1,V2,...",
         help="a dotted scenario key and its values, e.g. auction.window_ms=100,300 or "
         "wholesalers.0.pfof_per_share=0,0.002 (repeat for a grid)",
+    )
+    p.add_argument(
+        "--interference",
+        action="store_true",
+        help="the interference check: the random design at arm mixes 10/90, 50/50 and 90/10 "
+        "(stream.first_regime_share=0.1,0.5,0.9), reporting whether the difference depends on "
+        "the mix",
     )
     p.add_argument("--replications", type=int, default=5, help="labs per point (default 5)")
     p.add_argument("--orders", type=int, default=None, help="orders per replication")

@@ -59,7 +59,7 @@ from orchestration.streams import (
     write_stream,
 )
 from orchestration.sweep import SweepSpec, run_sweep
-from orchestration.sweep_grid import grid, parse_setting
+from orchestration.sweep_grid import MIX_KEY, grid, parse_setting
 from orchestration.tape import build_tables
 from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Shutdown, StatusReply, StatusRequest
@@ -171,7 +171,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """A grid x replications on Dask, one dataset (orchestration.sweep)."""
     scenario = _scenario(args.scenario, args.regimes, args.seed)
-    points = grid([parse_setting(text, scenario) for text in args.settings])
+    settings = list(args.settings)
+    if args.interference:
+        if settings or args.design != "random":
+            raise ScenarioError("--interference is its own grid: no --set, the random design")
+        settings = [f"{MIX_KEY}=0.1,0.5,0.9"]
+    if not settings:
+        raise ScenarioError("sweep: give --set KEY=V1,V2,... (or --interference)")
+    points = grid([parse_setting(text, scenario) for text in settings])
     spec = SweepSpec(
         scenario=scenario,
         points=points,

@@ -82,7 +82,8 @@ def generate_stream(
     id_prefix: str = "R",
     options: StreamOptions | None = None,
 ) -> list[dict[str, object]]:
-    """A seeded retail stream; each order is assigned at random to one of ``regimes``.
+    """A seeded retail stream; each order is assigned at random to one of ``regimes`` (equally,
+    or ``[stream] first_regime_share`` of them to the first and the rest evenly to the others).
 
     ``orders``/``rate_per_s`` override ``options``, which override the scenario's ``[stream]``.
     The same seed and options always give the same stream.
@@ -102,6 +103,17 @@ def generate_stream(
     offset = _pick(options.marketable_limit_bps, spec.marketable_limit_bps)
     limit_tif = options.limit_tif or spec.limit_tif
     sizes = list(options.sizes or spec.sizes)
+    first_share = spec.first_regime_share
+
+    def regime() -> str:
+        if not regimes:
+            return ""
+        if not first_share or len(regimes) == 1:
+            return regimes[int(rng.integers(len(regimes)))]
+        if rng.random() < first_share:
+            return regimes[0]
+        return regimes[1 + int(rng.integers(len(regimes) - 1))]
+
     rows: list[dict[str, object]] = []
     for i, t in enumerate(times):
         draw = rng.random()
@@ -122,7 +134,7 @@ def generate_stream(
                 "order_type": "market" if is_market else "limit",
                 "limit_price": "",
                 "limit_offset_bps": order_offset,
-                "regime": regimes[int(rng.integers(len(regimes)))] if regimes else "",
+                "regime": regime(),
                 "strategy": "",
                 "tif": "" if is_market else limit_tif,
                 # Drawn only when asked for, so streams without informed flow stay as they were.

@@ -21,6 +21,9 @@ import msgspec
 
 from config.scenario import Scenario, ScenarioError, scenario_from_dict
 
+# The arm mix of the random design: sweeping it is the interference check (--interference).
+MIX_KEY = "stream.first_regime_share"
+
 # Keys a sweep sets in its own way: seeds come from the replication (common random numbers)
 # and the arms from --regimes.
 RESERVED = {

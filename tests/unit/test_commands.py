@@ -70,3 +70,15 @@ def test_dispatch_reports_an_interrupted_verb_with_exit_code_130(
 
     assert code == 130
     assert capsys.readouterr().err == "flowlab: interrupted; the lab was stopped\n"
+
+
+def test_sweep_needs_a_grid_and_interference_is_a_grid_of_its_own() -> None:
+    parser = cli.build_parser()
+    with pytest.raises(commands.ScenarioError, match="give --set"):
+        commands.cmd_sweep(parser.parse_args(["sweep"]))
+    both = parser.parse_args(["sweep", "--interference", "--set", "auction.window_ms=100,300"])
+    with pytest.raises(commands.ScenarioError, match="--interference is its own grid"):
+        commands.cmd_sweep(both)
+    sequential = parser.parse_args(["sweep", "--interference", "--design", "sequential"])
+    with pytest.raises(commands.ScenarioError, match="the random design"):
+        commands.cmd_sweep(sequential)

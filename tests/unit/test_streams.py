@@ -6,6 +6,7 @@ import itertools
 import re
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pytest
@@ -320,3 +321,16 @@ def test_read_stream_file_unknown_parquet_column_refused(tmp_path: Path) -> None
 
     with pytest.raises(StreamError, match=r"unknown column\(s\) price, venue"):
         read_stream_file(path)
+
+
+def test_generate_stream_first_regime_share_sets_the_arm_mix(scenario: Scenario) -> None:
+    """10% to the first arm: over 4,000 orders the count is binomial(4000, 0.1) — 400 +/- 19,
+    so within 340..460 (about 3 standard deviations); unset, the arms split evenly as before."""
+    mixed = msgspec.structs.replace(
+        scenario, stream=msgspec.structs.replace(scenario.stream, first_regime_share=0.1)
+    )
+    rows = generate_stream(mixed, ["pfof", "auction"], orders=4000, seed=3)
+    first = sum(r["regime"] == "pfof" for r in rows)
+    assert 340 <= first <= 460, first
+    even = generate_stream(scenario, ["pfof", "auction"], orders=4000, seed=3)
+    assert 1880 <= sum(r["regime"] == "pfof" for r in even) <= 2120

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from orchestration.sweep_report import analyse, write_sweep_report
+from orchestration.sweep_report import analyse, format_mix, mix_dependence, write_sweep_report
 from orchestration.sweep_task import SWEEP_METRICS
 
 KEYS = ["auction.window_ms", "agents.auction_responders.count"]
@@ -119,3 +119,42 @@ def test_a_third_key_draws_one_heatmap_panel_per_value(tmp_path: Path) -> None:
         return int.from_bytes(png[16:20], "big")  # the IHDR chunk's width
 
     assert width(three) > 1.6 * width(two)
+
+
+def mix_dataset(change: float) -> pd.DataFrame:
+    """Two arm mixes on the same 5 replications: auction - pfof is 0.1 + a replication's
+    wobble at 10% pfof and 0.1 + change + the same wobble at 90% (the pairing)."""
+    rows = []
+    for point, share, extra in (("p00", 0.1, 0.0), ("p01", 0.9, change)):
+        for r in range(1, 6):
+            wobble = 0.02 * (r - 3)
+            for regime, value in (("pfof", 1.0), ("auction", 1.1 + extra + wobble)):
+                for metric in SWEEP_METRICS:
+                    rows.append(
+                        {
+                            "point": point,
+                            "stream.first_regime_share": share,
+                            "replication": r,
+                            "regime": regime,
+                            "metric": metric,
+                            "value": value,
+                            "numerator": value * 1000,
+                            "denominator": 1000.0,
+                            "scale": 1.0,
+                            "status": "ok",
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_mix_dependence_is_the_paired_change_between_the_extreme_mixes() -> None:
+    keys = ["stream.first_regime_share"]
+    moved = mix_dependence(mix_dataset(0.2), keys, ["pfof", "auction"], seed=1)
+    assert len(moved) == len(SWEEP_METRICS)
+    assert moved["change"].to_numpy() == pytest.approx([0.2] * len(SWEEP_METRICS))
+    assert "depends on the mix" in "\n".join(format_mix(moved))
+    still = mix_dependence(mix_dataset(0.0), keys, ["pfof", "auction"], seed=1)
+    assert still["change"].to_numpy() == pytest.approx([0.0] * len(SWEEP_METRICS))
+    assert "no evidence that it depends on the mix" in "\n".join(format_mix(still))
+    # any other grid: no interference check
+    assert mix_dependence(mix_dataset(0.2), ["auction.window_ms"], ["pfof", "auction"], 1).empty
