@@ -48,6 +48,17 @@ HEARTBEAT_INTERVAL_S = 0.5
 DRAIN_BATCH = 512
 TAPE_LINGER_MS = 10_000
 WALL_TIMER_SLACK_NS = 2_000_000
+# Rejected frames are logged per peer: the first REJECT_LOG_FIRST, then every REJECT_LOG_EVERY-th
+# (a flood of garbage is counted in full, but writes a few lines, not one per frame). The
+# per-peer tally forgets everyone past REJECT_LOG_PEERS peers (rotating identities).
+REJECT_LOG_FIRST = 10
+REJECT_LOG_EVERY = 1_000
+REJECT_LOG_PEERS = 10_000
+
+
+def reject_logged(n: int) -> bool:
+    """Whether a peer's ``n``-th rejected frame (from 1) is logged."""
+    return n <= REJECT_LOG_FIRST or n % REJECT_LOG_EVERY == 0
 
 
 def call_at_wall(when_ns: int, callback: Callable[..., None], *args: Any) -> asyncio.TimerHandle:
@@ -102,6 +113,7 @@ class Service(OrderReports):
         self._control: zmq.asyncio.Socket | None = None
         self.ctx: zmq.asyncio.Context | None = None
         self._roles = {s.name: s.role for s in config.services}
+        self._rejects_by_peer: dict[bytes | None, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
@@ -353,7 +365,14 @@ class Service(OrderReports):
         ``exc`` is already cut to an excerpt (``ProtocolError``); ``order_id`` is the payload's,
         when one could be read, so the sender knows which order was refused."""
         self.counters["rejected.protocol"] = self.counters.get("rejected.protocol", 0) + 1
-        log.warning("%s: cannot accept message from %r: %s", self.name, identity, exc)
+        tally = self._rejects_by_peer
+        if len(tally) >= REJECT_LOG_PEERS and identity not in tally:
+            tally.clear()
+        n = tally[identity] = tally.get(identity, 0) + 1
+        if reject_logged(n):
+            log.warning(
+                "%s: cannot accept message from %r (rejected: %d): %s", self.name, identity, n, exc
+            )
         if sock.type not in (zmq.ROUTER, zmq.DEALER):
             return  # SUB/PULL: nobody to answer
         if sock.type == zmq.ROUTER and identity is None:
