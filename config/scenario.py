@@ -231,6 +231,9 @@ class BrokerConfig(Spec, frozen=True):
     # Where a DAY limit order rests when no destination of its regime filled it all: a lit
     # venue's name ("" = the scenario's first lit venue). See docs/ARCHITECTURE.md decision 15.
     limit_venue: str = ""
+    # The largest client order the broker admits, in shares (a larger one is rejected, field
+    # `qty`, before routing; the wire's own bound is 100,000,000).
+    max_order_qty: PositiveInt = 1_000_000
 
 
 class SorConfig(Spec, frozen=True):

@@ -30,7 +30,7 @@ import zmq.asyncio
 from config.runconfig import RunConfig, write_run_config
 from config.scenario import Scenario
 from orchestration.endpoints import HostsFile, resolve_loopback
-from protocol.codec import VERSION, Decoder, encode, received_type
+from protocol.codec import MAX_MESSAGE_BYTES, VERSION, Decoder, encode, received_fields
 from protocol.control import (
     Heartbeat,
     InjectionDone,
@@ -188,6 +188,7 @@ class LabSupervisor:
         self._ctx = zmq.asyncio.Context()
         self._control = self._ctx.socket(zmq.ROUTER)
         self._control.setsockopt(zmq.LINGER, 0)
+        self._control.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self._control.bind(self.config.control.bind)
         self._tasks.append(asyncio.create_task(self._serve_control(), name="control"))
         self._tasks.append(asyncio.create_task(self._watch_heartbeats(), name="heartbeats"))
@@ -308,12 +309,14 @@ class LabSupervisor:
             try:
                 messages = decoder.decode(body)
             except ProtocolError as exc:
+                rtype, order_id = received_fields(body[1]) if len(body) > 1 else (None, None)
                 reply = Rejected(
                     sender="orchestrator",
                     ts_ns=time.time_ns(),
                     reason=exc.reason,
                     field=exc.field,
-                    received_type=received_type(body[1]) if len(body) > 1 else None,
+                    received_type=rtype,
+                    order_id=order_id,
                 )
                 await self._control.send_multipart([identity, VERSION, encode(reply)])
                 continue

@@ -87,6 +87,7 @@ _SUMMARY_KEYS = (
     "learning",
     "welfare",
     "welfare_reconciliation",
+    "tape_anomalies",
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -145,6 +146,8 @@ def write_report(
             "learning": learning_summary(computed["markup_learning"], computed["flow_competition"]),
             "welfare": welfare_summary(computed["welfare"]),
             "welfare_reconciliation": _records(computed["welfare_reconciliation"]),
+            # tape entries the reader skipped (malformed; orchestration/tape.py read_tape)
+            "tape_anomalies": len(tables["tape_anomalies"]) if "tape_anomalies" in tables else 0,
             **(extra or {}),
         }
     )

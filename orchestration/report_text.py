@@ -327,10 +327,20 @@ def _header(summary: dict) -> tuple[str, ...]:
         if burn_in.get("seconds")
         else ()
     )
+    skipped = summary.get("tape_anomalies") or 0
+    anomalies = (
+        (
+            f"Tape anomalies: {skipped} malformed tape entries skipped (table "
+            "`tape_anomalies`); the figures below are built from the rest",
+        )
+        if skipped
+        else ()
+    )
     return (
         f"Scenario: `{summary['scenario']}`",
         f"Seed: {summary['seed']}",
         *measured,
+        *anomalies,
         f"Run directory: `{summary['run_dir']}`",
         f"Processes: {processes or 'none'}",
     )

@@ -2,6 +2,8 @@
 
 The tape (``RUN_DIR/tape.msgpack``) is a concatenation of MessagePack arrays
 ``[service, recv_ns, payload]`` where ``payload`` is the wire encoding of a protocol message.
+Anything else on it (garbage pushed to the recorder, an entry that does not decode, bytes that
+are not MessagePack) is skipped and counted: the ``tape_anomalies`` table, one row each.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from protocol.base import Message, Record
 from protocol.codec import ALL_MESSAGE_TYPES, Decoder
 from protocol.control import PnlReport
 from protocol.dealers import DealerState, MarkupSettled
+from protocol.errors import ProtocolError, excerpt
 from protocol.marketdata import NBBO, Quote, Trade, ValueUpdate
 from protocol.orders import (
     OrderCanceled,
@@ -36,13 +39,63 @@ BP = 10_000  # shares, markups and rates on the wire are in basis points
 _decoder = Decoder(ALL_MESSAGE_TYPES)
 
 
-def read_tape(run_dir: Path) -> Iterator[tuple[str, int, Message]]:
-    """Every tape entry as ``(service, recv_ns, message)`` in recording order."""
+@dataclass(frozen=True)
+class TapeAnomaly:
+    """A tape entry ``read_tape`` skipped: its byte offset in the file and why."""
+
+    offset: int
+    reason: str
+
+
+def read_tape(
+    run_dir: Path, anomalies: list[TapeAnomaly] | None = None
+) -> Iterator[tuple[str, int, Message]]:
+    """Every tape entry as ``(service, recv_ns, message)`` in recording order.
+
+    A malformed entry (not ``[service, recv_ns, payload]``, or a payload that does not decode)
+    is skipped, and so is each byte that does not start a MessagePack value (reading resumes
+    at the next one); each is appended to ``anomalies`` when given.
+    """
     path = Path(run_dir) / TAPE_FILE
     with path.open("rb") as f:
-        unpacker = msgpack.Unpacker(f, raw=False, max_buffer_size=1 << 30)
-        for service, recv_ns, payload in unpacker:
-            yield service, recv_ns, _decoder.decode_payload(payload)
+        base = 0
+        while True:
+            f.seek(base)
+            unpacker = msgpack.Unpacker(f, raw=False, max_buffer_size=1 << 30)
+            pos = base
+            try:
+                for entry in unpacker:
+                    start, pos = pos, base + unpacker.tell()
+                    decoded = _entry(entry)
+                    if isinstance(decoded, str):
+                        if anomalies is not None:
+                            anomalies.append(TapeAnomaly(start, decoded))
+                        continue
+                    yield decoded
+                if pos < path.stat().st_size and anomalies is not None:
+                    anomalies.append(TapeAnomaly(pos, "truncated entry at the end of the tape"))
+                return
+            except (ValueError, TypeError, msgpack.UnpackException) as exc:
+                if anomalies is not None:
+                    anomalies.append(TapeAnomaly(pos, excerpt(f"not MessagePack: {exc}")))
+                base = pos + 1
+
+
+def _entry(entry: object) -> tuple[str, int, Message] | str:
+    """A tape entry decoded, or why it cannot be."""
+    if not (
+        isinstance(entry, list)
+        and len(entry) == 3
+        and isinstance(entry[0], str)
+        and type(entry[1]) is int
+        and isinstance(entry[2], bytes)
+    ):
+        return excerpt(f"not a [service, recv_ns, payload] entry: {entry!r}")
+    service, recv_ns, payload = entry
+    try:
+        return service, recv_ns, _decoder.decode_payload(payload)
+    except ProtocolError as exc:
+        return f"payload from {excerpt(service, 64)!r}: {exc}"
 
 
 # Every table built from the tape, in the order ``build_tables`` returns them: its columns, and
@@ -199,6 +252,8 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
         (),
     ),
+    # Entries the reader skipped (``read_tape``): byte offset in tape.msgpack, and why.
+    "tape_anomalies": (("offset", "reason"), ()),
 }
 
 
@@ -460,14 +515,16 @@ def _frame(
 
 def build_tables(run_dir: Path, config: RunConfig) -> dict[str, pd.DataFrame]:
     """The run's tables: orders, fills, routes, auctions, destination_fills, nbbo, quotes,
-    trades, values, latency, pnl, markups, scorecards, dealer_states (``TABLES``; columns and
-    units in docs/TABLES.md)."""
+    trades, values, latency, pnl, markups, scorecards, dealer_states, tape_anomalies
+    (``TABLES``; columns and units in docs/TABLES.md)."""
     tape = _Tape(config.scenario.broker.name)
-    for service, _recv_ns, msg in read_tape(run_dir):
+    anomalies: list[TapeAnomaly] = []
+    for service, _recv_ns, msg in read_tape(run_dir, anomalies):
         build = ROW_BUILDERS.get(type(msg))
         if build is not None:
             build(tape, service, msg)
     _finish(tape)
+    tape.rows["tape_anomalies"] = [{"offset": a.offset, "reason": a.reason} for a in anomalies]
     return {
         name: _frame(tape.rows[name], columns, ints) for name, (columns, ints) in TABLES.items()
     }

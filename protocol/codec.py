@@ -16,9 +16,17 @@ import msgspec
 
 from protocol import auctions, control, dealers, marketdata, orders
 from protocol.base import Message
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, excerpt
 
 VERSION = b"FL1"
+
+# The largest frame (one payload) any socket of the lab accepts (``zmq.MAXMSGSIZE``, set by the
+# runtime on every socket it creates): a peer sending more is disconnected before the frame is
+# read. The largest legitimate payloads (book and NBBO snapshots, a dealer's learned state at
+# stop) are a few KB; a tape entry wraps one payload. 1 MiB leaves two orders of magnitude.
+MAX_MESSAGE_BYTES = 1 << 20
+# The longest string quoted from a rejected payload's "type" or "order_id" in a reply.
+_PEEK_CHARS = 64
 
 ALL_MESSAGE_TYPES: tuple[type[Message], ...] = tuple(
     obj
@@ -46,7 +54,10 @@ def _error_from_msgspec(exc: msgspec.MsgspecError) -> ProtocolError:
     for pattern in (_MISSING, _UNKNOWN):
         m = pattern.search(reason)
         if m:
-            path = f"{path}.{m.group('field')}" if path else m.group("field")
+            # The name comes from the peer (an unknown field's can be megabytes): quote an excerpt.
+            name = excerpt(m.group("field"), _PEEK_CHARS)
+            path = f"{path}.{name}" if path else name
+            reason = f"{reason[: m.start('field')]}{name}{reason[m.end('field') :]}"
     # Errors raised by __post_init__ are "<field>: <reason>"; surface that field.
     if ": " in reason and not path:
         head, _, tail = reason.partition(": ")
@@ -105,13 +116,31 @@ def frames(*messages: Message) -> list[bytes]:
     return [VERSION, *(encode(m) for m in messages)]
 
 
+class _Peek(msgspec.Struct):
+    """The two keys a reject quotes from a payload it could not decode; the rest is skipped
+    (unknown keys of any size are not even copied)."""
+
+    type: object = None
+    order_id: object = None
+
+
+_peek_decoder = msgspec.msgpack.Decoder(_Peek)
+
+
+def received_fields(payload: bytes) -> tuple[str | None, str | None]:
+    """Best-effort ``(type, order_id)`` of an undecodable payload, for reject messages: read
+    leniently as a plain map; each a string, or ``None`` when absent or not a string. ``type``
+    is cut to an excerpt; an ``order_id`` longer than an ``OrderId`` may be is left out."""
+    try:
+        peek = _peek_decoder.decode(payload)
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+        return None, None
+    rtype = excerpt(peek.type, _PEEK_CHARS) if isinstance(peek.type, str) else None
+    oid = peek.order_id
+    order_id = oid if isinstance(oid, str) and 0 < len(oid) <= 96 else None
+    return rtype, order_id
+
+
 def received_type(payload: bytes) -> str | None:
     """Best-effort name of the ``type`` field of an undecodable payload, for reject messages."""
-    try:
-        obj = msgspec.msgpack.decode(payload)
-    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
-        return None
-    if isinstance(obj, dict):
-        t = obj.get("type")
-        return t if isinstance(t, str) else None
-    return None
+    return received_fields(payload)[0]

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from protocol.base import Message, Record
-from protocol.common import Name, Nanos, Text
+from protocol.common import Name, Nanos, OrderId, Text
 
 
 class Rejected(Message, frozen=True):
-    """Reply to a frame or message that could not be decoded or is not accepted on this socket."""
+    """Reply to a frame or message that could not be decoded or is not accepted on this socket.
+
+    ``order_id`` is the rejected payload's ``order_id`` when one could be read from it (a
+    SubmitOrder with one bad field), so the sender knows which of its orders was refused.
+    """
 
     reason: Text
     field: str | None = None
     received_type: str | None = None
+    order_id: OrderId | None = None
 
 
 class ServiceReady(Message, frozen=True):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from protocol.base import Message
 from protocol.codec import encode
 from protocol.common import Liquidity, Side
+from protocol.errors import excerpt
 from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
 from services.latency import Link
 from services.venue.book_rules import expiry_error
@@ -49,14 +50,18 @@ class OrderReports:
         """A terminal ``OrderRejected`` naming the field, sent and taped.
 
         ``reason`` may be ``"<field>: <why>"`` (as the pure cores word it) with ``field`` None:
-        the field is then split off.
+        the field is then split off. Both are cut to an ``excerpt`` (they may quote the order).
         """
         if field is None:
             head, sep, tail = reason.partition(": ")
             if sep and head.isidentifier():
                 field, reason = head, tail
         rejected = self.make(
-            OrderRejected, order_id=order_id, reason=reason, field=field, venue=self.name
+            OrderRejected,
+            order_id=order_id,
+            reason=excerpt(reason),
+            field=None if field is None else excerpt(field),
+            venue=self.name,
         )
         payload = encode(rejected)
         link.send(payload)

@@ -26,7 +26,14 @@ import zmq.asyncio
 from config.runconfig import RunConfig
 from config.scenario import ScenarioError
 from protocol.base import Message
-from protocol.codec import VERSION, Decoder, check_version, encode, received_type
+from protocol.codec import (
+    MAX_MESSAGE_BYTES,
+    VERSION,
+    Decoder,
+    check_version,
+    encode,
+    received_fields,
+)
 from protocol.control import Heartbeat, Rejected, ServiceReady, StopService
 from protocol.errors import ProtocolError
 from protocol.marketdata import SequenceHeartbeat
@@ -41,6 +48,17 @@ HEARTBEAT_INTERVAL_S = 0.5
 DRAIN_BATCH = 512
 TAPE_LINGER_MS = 10_000
 WALL_TIMER_SLACK_NS = 2_000_000
+# Rejected frames are logged per peer: the first REJECT_LOG_FIRST, then every REJECT_LOG_EVERY-th
+# (a flood of garbage is counted in full, but writes a few lines, not one per frame). The
+# per-peer tally forgets everyone past REJECT_LOG_PEERS peers (rotating identities).
+REJECT_LOG_FIRST = 10
+REJECT_LOG_EVERY = 1_000
+REJECT_LOG_PEERS = 10_000
+
+
+def reject_logged(n: int) -> bool:
+    """Whether a peer's ``n``-th rejected frame (from 1) is logged."""
+    return n <= REJECT_LOG_FIRST or n % REJECT_LOG_EVERY == 0
 
 
 def call_at_wall(when_ns: int, callback: Callable[..., None], *args: Any) -> asyncio.TimerHandle:
@@ -95,6 +113,7 @@ class Service(OrderReports):
         self._control: zmq.asyncio.Socket | None = None
         self.ctx: zmq.asyncio.Context | None = None
         self._roles = {s.name: s.role for s in config.services}
+        self._rejects_by_peer: dict[bytes | None, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
@@ -199,6 +218,8 @@ class Service(OrderReports):
         assert self.ctx is not None, "sockets are created inside the running loop"
         sock = self.ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
+        # A peer sending a bigger frame is disconnected before it is read (docs/RELIABILITY.md).
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         if identity is not None:
             sock.setsockopt(zmq.IDENTITY, identity.encode())
         self._sockets.append(sock)
@@ -310,13 +331,13 @@ class Service(OrderReports):
                 raise ProtocolError("envelope", "missing routing identity")
             check_version(body)
         except ProtocolError as exc:
-            self._reject_frame(sock, identity, exc, None)
+            self._reject_frame(sock, identity, exc)
             return
         for payload in body[1:]:
             try:
                 msg = decoder.decode_payload(payload)
             except ProtocolError as exc:
-                self._reject_frame(sock, identity, exc, received_type(payload))
+                self._reject_frame(sock, identity, exc, *received_fields(payload))
                 continue
             self.counters[counter] = self.counters.get(counter, 0) + 1
             try:
@@ -328,6 +349,7 @@ class Service(OrderReports):
                     identity,
                     ProtocolError("payload", f"internal error: {exc!r}"),
                     type(msg).__name__,
+                    getattr(msg, "order_id", None),
                 )
 
     def _reject_frame(
@@ -335,15 +357,33 @@ class Service(OrderReports):
         sock: zmq.asyncio.Socket,
         identity: bytes | None,
         exc: ProtocolError,
-        rtype: str | None,
+        rtype: str | None = None,
+        order_id: str | None = None,
     ) -> None:
+        """Count, log and answer (on ROUTER/DEALER sockets) a frame or payload not accepted.
+
+        ``exc`` is already cut to an excerpt (``ProtocolError``); ``order_id`` is the payload's,
+        when one could be read, so the sender knows which order was refused."""
         self.counters["rejected.protocol"] = self.counters.get("rejected.protocol", 0) + 1
-        log.warning("%s: cannot accept message from %r: %s", self.name, identity, exc)
+        tally = self._rejects_by_peer
+        if len(tally) >= REJECT_LOG_PEERS and identity not in tally:
+            tally.clear()
+        n = tally[identity] = tally.get(identity, 0) + 1
+        if reject_logged(n):
+            log.warning(
+                "%s: cannot accept message from %r (rejected: %d): %s", self.name, identity, n, exc
+            )
         if sock.type not in (zmq.ROUTER, zmq.DEALER):
             return  # SUB/PULL: nobody to answer
         if sock.type == zmq.ROUTER and identity is None:
             return
-        reply = self.make(Rejected, reason=exc.reason, field=exc.field, received_type=rtype)
+        reply = self.make(
+            Rejected,
+            reason=exc.reason,
+            field=exc.field,
+            received_type=rtype,
+            order_id=order_id,
+        )
         if sock.type == zmq.ROUTER:
             self.reply_link(sock, identity).send(encode(reply))  # type: ignore[arg-type]
         else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from config.scenario import PfofRouting, Regime, RemainderPolicy
 from protocol.common import OrderType, Side, TimeInForce
-from protocol.money import quote_improvement
+from protocol.money import format_price, quote_improvement, tick_size
 from protocol.orders import SubmitOrder
 from services.broker.scorecard import Grade, Scorecard
 
@@ -33,11 +33,16 @@ def admission_error(
     symbols: Collection[str],
     enabled: Collection[str],
     duplicate: bool,
+    *,
+    max_qty: int | None = None,
 ) -> str | None:
     """Why the broker refuses a client's order (``"<field>: <why>"``), or ``None`` to accept it.
 
     ``regime`` is the order's regime or the broker's default, ``enabled`` the scenario's regimes,
-    ``duplicate`` whether the client already sent this ``order_id``.
+    ``duplicate`` whether the client already sent this ``order_id``, ``max_qty`` the largest
+    order in shares (``[broker] max_order_qty``; ``None``: the wire's bound only). Checked
+    before routing: symbol, regime, order type, size, the limit price's tick (Reg NMS Rule
+    612), then the order's id and expiry.
     """
     if order.symbol not in symbols:
         return f"symbol: unknown symbol {order.symbol!r}"
@@ -45,11 +50,30 @@ def admission_error(
         return f"regime: regime {regime!r} is not enabled (enabled: {', '.join(sorted(enabled))})"
     if order.order_type is OrderType.MIDPOINT:
         return "order_type: retail orders are market or limit"
+    if max_qty is not None and order.qty > max_qty:
+        return f"qty: {order.qty:,} shares is above the broker's maximum of {max_qty:,} per order"
+    error = tick_error(order.limit_price)
+    if error is not None:
+        return error
     if duplicate:
         return "order_id: duplicate order_id"
     if order.expire_ns is not None:
         return "expire_ns: retail orders do not expire at the broker: send day or ioc, or cancel"
     return None
+
+
+def tick_error(limit_price: int | None) -> str | None:
+    """Why ``limit_price`` is off the Reg NMS Rule 612 grid (``protocol.money.tick_size``:
+    $0.01 at or above $1.00, $0.0001 below), or ``None`` (on the grid, or no limit)."""
+    if limit_price is None:
+        return None
+    tick = tick_size(limit_price)
+    if limit_price % tick == 0:
+        return None
+    return (
+        f"limit_price: {format_price(limit_price)} is not a multiple of the "
+        f"{format_price(tick)} tick (Reg NMS Rule 612: $0.01 at or above $1.00, $0.0001 below)"
+    )
 
 
 @dataclass(frozen=True, slots=True)

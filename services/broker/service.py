@@ -126,8 +126,16 @@ class Broker(Service):
             self.scenario.broker.regimes[0] if self.scenario.broker.regimes else ""
         )
         symbols = self.scenario.symbol_names
-        error = admission_error(msg, name, symbols, self.enabled, key in self.seen)
+        error = admission_error(
+            msg,
+            name,
+            symbols,
+            self.enabled,
+            key in self.seen,
+            max_qty=self.scenario.broker.max_order_qty,
+        )
         if error is not None:
+            self.count(f"orders.rejected.{error.partition(':')[0]}")
             self.reply_rejected(link, msg.order_id, error, None)
             return
         regime = Regime(name)

@@ -7,11 +7,12 @@ from collections import Counter
 
 from config.scenario import REGIMES
 from orchestration.welfare import OUTSIDE, welfare_tables
+from protocol.codec import MAX_MESSAGE_BYTES, encode
 from protocol.control import PnlReport, Rejected
 from protocol.orders import OrderCanceled, OrderFilled, OrderRejected
 from tests.helpers import pid_alive
 
-from .conftest import ORDERS, LabRun
+from .conftest import ORDERS, VALID_AFTER_ID, LabRun
 
 
 def test_lab_runs_every_role_as_its_own_process(default_lab_run: LabRun) -> None:
@@ -45,6 +46,8 @@ def test_injection_every_order_reaches_one_terminal_state(default_lab_run: LabRu
     done = default_lab_run.done
     broker = default_lab_run.config.scenario.broker.name
     orders = default_lab_run.tables["orders"]
+    # the stream's orders (the hostile probe's one valid order is checked on its own)
+    orders = orders[orders["order_id"] != VALID_AFTER_ID]
     injected = set(orders["order_id"])
     terminal = Counter(
         msg.order_id
@@ -181,6 +184,58 @@ def test_garbage_every_order_endpoint_rejects_invalid_orders_in_its_own_words(
         assert isinstance(by_case[(service, endpoint, "unknown symbol")], OrderRejected), service
         invalid = by_case[(service, endpoint, "invalid field")]
         assert isinstance(invalid, Rejected) and invalid.field == "qty", (service, invalid)
+
+
+def test_garbage_rejects_carry_the_order_id_and_only_an_excerpt_of_bad_input(
+    default_lab_run: LabRun,
+) -> None:
+    huge = [p for p in default_lab_run.probes if p.case == "huge unknown field"]
+    assert huge
+    for probe in huge:
+        reply = probe.reply
+        # a 500,000-character field name, answered in a few hundred bytes, naming the order
+        assert isinstance(reply, Rejected), probe
+        assert 0 < probe.size < 2_048, (probe.service, probe.endpoint, probe.size)
+        assert reply.order_id == "bad-3", probe
+        if reply.field != "type":  # a socket that takes SubmitOrder reads the field name
+            assert "unknown field" in reply.reason and reply.field.endswith("…(500000 bytes)")
+    for probe in default_lab_run.probes:
+        if probe.case == "invalid field" and isinstance(probe.reply, Rejected):
+            assert probe.reply.order_id == "bad-2", probe
+
+
+def test_hostile_orders_to_the_broker_are_refused_before_routing_naming_the_problem(
+    default_lab_run: LabRun,
+) -> None:
+    replies = {p.case: p for p in default_lab_run.hostile}
+    expected = {
+        "off tick": (OrderRejected, "limit_price", "$100.005"),
+        "oversize": (OrderRejected, "qty", "100,000,000"),
+        "unknown symbol": (OrderRejected, "symbol", "NOPE"),
+        "huge unknown field": (Rejected, "Y" * 64 + "…(500000 bytes)", "unknown field"),
+    }
+    for n, (case, (kind, field_name, named)) in enumerate(expected.items()):
+        probe = replies[case]
+        reply = probe.reply
+        assert isinstance(reply, kind), (case, reply)
+        assert reply.field == field_name and named in reply.reason, (case, reply)
+        assert reply.order_id == f"hostile-{n}", (case, reply)
+        assert 0 < probe.size < 2_048, (case, probe.size)
+    # A frame above the size bound is never read: its sender is disconnected, unanswered.
+    assert replies["frame above the bound"].reply is None
+    # And the broker still routes: a valid order right after fills completely.
+    after = replies["valid after"].reply
+    assert isinstance(after, OrderFilled) and after.leaves_qty == 0, after
+    # None of the refused orders reached the tape's orders table (refused before routing).
+    ids = set(default_lab_run.tables["orders"]["order_id"])
+    assert VALID_AFTER_ID in ids and not {i for i in ids if i.startswith("hostile-")}
+
+
+def test_tape_entries_stay_far_below_the_message_size_bound(default_lab_run: LabRun) -> None:
+    # The size bound (MAX_MESSAGE_BYTES) has two orders of magnitude of margin over the
+    # largest payload a whole default run records.
+    largest = max(len(encode(msg)) for _, _, msg in default_lab_run.tape)
+    assert largest * 100 < MAX_MESSAGE_BYTES, largest
 
 
 def test_garbage_services_keep_running_and_count_rejects(default_lab_run: LabRun) -> None:

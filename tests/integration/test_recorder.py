@@ -1,9 +1,12 @@
-"""The recorder on real sockets: every entry pushed before the stop is on the tape, and a stop
-that lands while its own workers are awake still exits cleanly."""
+"""The recorder on real sockets: every entry pushed before the stop is on the tape, a stop that
+lands while its own workers are awake still exits cleanly, and garbage pushed to it is skipped
+and counted when the tape is read."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import msgpack
@@ -12,9 +15,12 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from config.runconfig import RunConfig
 from config.scenario import load_scenario
 from orchestration.endpoints import resolve_loopback
-from protocol.codec import VERSION
+from orchestration.tape import build_tables
+from protocol.codec import VERSION, encode
+from protocol.control import PnlReport
 from services import recorder as recorder_module
 from services.recorder import TAPE_FILE, Recorder
 from tests.helpers import eventually
@@ -22,13 +28,12 @@ from tests.helpers import eventually
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 
 
-@pytest.mark.parametrize("round_", range(5))
-async def test_recorder_keeps_every_entry_and_exits_zero_when_stopped_mid_flush(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, round_: int
-) -> None:
-    # A zero flush interval keeps the flush worker always runnable, so the stop always races it.
-    monkeypatch.setattr(recorder_module, "FLUSH_INTERVAL_S", 0.0)
-    config = resolve_loopback(load_scenario(TINY), tmp_path)
+@asynccontextmanager
+async def recorder_and_push(
+    config: RunConfig,
+) -> AsyncIterator[tuple[Recorder, zmq.asyncio.Socket, asyncio.Task[int]]]:
+    """A running recorder of ``config`` (its readiness seen on a control ROUTER of our own) and
+    a PUSH of our own to its tape."""
     ctx = zmq.asyncio.Context()
     control = ctx.socket(zmq.ROUTER)
     control.bind(config.control.bind)
@@ -38,6 +43,21 @@ async def test_recorder_keeps_every_entry_and_exits_zero_when_stopped_mid_flush(
     running = asyncio.create_task(recorder.run())
     try:
         await asyncio.wait_for(control.recv_multipart(), 10)  # the readiness handshake
+        yield recorder, push, running
+    finally:
+        push.close(0)
+        control.close(0)
+        ctx.term()
+
+
+@pytest.mark.parametrize("round_", range(5))
+async def test_recorder_keeps_every_entry_and_exits_zero_when_stopped_mid_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, round_: int
+) -> None:
+    # A zero flush interval keeps the flush worker always runnable, so the stop always races it.
+    monkeypatch.setattr(recorder_module, "FLUSH_INTERVAL_S", 0.0)
+    config = resolve_loopback(load_scenario(TINY), tmp_path)
+    async with recorder_and_push(config) as (recorder, push, running):
         entries = [msgspec.msgpack.encode(["lit-a", i, b"x" * (i % 7)]) for i in range(500)]
         for start in range(0, len(entries), 50):
             await push.send_multipart([VERSION, *entries[start : start + 50]])
@@ -46,12 +66,35 @@ async def test_recorder_keeps_every_entry_and_exits_zero_when_stopped_mid_flush(
             await asyncio.sleep(0)
         recorder.stop("test")
         exit_code = await asyncio.wait_for(running, 10)
-    finally:
-        push.close(0)
-        control.close(0)
-        ctx.term()
     assert exit_code == 0
     with (tmp_path / TAPE_FILE).open("rb") as tape:
         recorded = list(msgpack.Unpacker(tape, raw=False))
     assert [entry[1] for entry in recorded] == list(range(500))
     assert recorded[8] == ["lit-a", 8, b"x"]
+
+
+async def test_garbage_pushed_to_the_recorder_is_skipped_and_counted_by_the_tape_reader(
+    tmp_path: Path,
+) -> None:
+    # A raw PUSH client (issue 13: one garbage tape entry made `flowlab report` exit 1).
+    config = resolve_loopback(load_scenario(TINY), tmp_path)
+    pnl = PnlReport(name="lit-a", role="venue", components={"fees": 2_500_000})
+    async with recorder_and_push(config) as (recorder, push, running):
+        good = msgspec.msgpack.encode(["lit-a", 0, encode(pnl)])
+        await push.send_multipart(
+            [
+                VERSION,
+                b"\xc1",  # starts no MessagePack value
+                msgspec.msgpack.encode({"forged": True}),  # not an entry
+                msgspec.msgpack.encode(["lit-a", 0, b"\x81\xa4type\xa4Nope"]),  # undecodable
+                good,
+            ]
+        )
+        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 4)
+        recorder.stop("test")
+        assert await asyncio.wait_for(running, 10) == 0
+
+    tables = build_tables(tmp_path, config)
+
+    assert len(tables["tape_anomalies"]) == 3
+    assert tables["pnl"][["name", "component", "usd"]].values.tolist() == [["lit-a", "fees", 2.5]]

@@ -205,6 +205,70 @@ def test_admission_error_checks_symbol_before_anything_else() -> None:
     assert error == "symbol: unknown symbol 'NOPE'"
 
 
+LIMIT = {"order_type": OrderType.LIMIT}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"qty": 100_000_000},
+            "qty: 100,000,000 shares is above the broker's maximum of 1,000,000 per order",
+        ),
+        (
+            LIMIT | {"limit_price": 100_005_000},
+            "limit_price: $100.005 is not a multiple of the $0.01 tick (Reg NMS Rule 612: "
+            "$0.01 at or above $1.00, $0.0001 below)",
+        ),
+        (
+            LIMIT | {"limit_price": 1_000_100},
+            "limit_price: $1.0001 is not a multiple of the $0.01 tick (Reg NMS Rule 612: "
+            "$0.01 at or above $1.00, $0.0001 below)",
+        ),
+        (
+            LIMIT | {"limit_price": 999_950},
+            "limit_price: $0.99995 is not a multiple of the $0.0001 tick (Reg NMS Rule 612: "
+            "$0.01 at or above $1.00, $0.0001 below)",
+        ),
+        ({"symbol": "ZZZZ"}, "symbol: unknown symbol 'ZZZZ'"),
+    ],
+    ids=["oversize", "off-cent-tick", "sub-cent-at-a-dollar", "off-sub-dollar-tick", "symbol"],
+)
+def test_admission_error_refuses_off_tick_oversize_and_unknown_symbol_naming_field_and_value(
+    change: dict[str, object], expected: str
+) -> None:
+    error = admission_error(
+        market_order(**change), "pfof", ["ACME"], {"pfof"}, False, max_qty=1_000_000
+    )
+
+    assert error == expected
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"qty": 1_000_000},
+        LIMIT | {"limit_price": 100_010_000},
+        LIMIT | {"limit_price": 1_000_000},
+        LIMIT | {"limit_price": 999_900},
+        LIMIT | {"limit_price": 100},
+    ],
+    ids=["at-the-maximum", "on-cent-tick", "one-dollar", "on-sub-dollar-tick", "one-tick"],
+)
+def test_admission_error_accepts_on_tick_prices_and_the_maximum_size(
+    change: dict[str, object],
+) -> None:
+    error = admission_error(
+        market_order(**change), "pfof", ["ACME"], {"pfof"}, False, max_qty=1_000_000
+    )
+
+    assert error is None
+
+
+def test_admission_error_without_a_maximum_takes_any_size_the_wire_allows() -> None:
+    assert admission_error(market_order(qty=100_000_000), "pfof", ["ACME"], {"pfof"}, False) is None
+
+
 @pytest.mark.parametrize(
     ("change", "state", "expected"),
     [

@@ -64,7 +64,8 @@ from protocol import (
     encode,
     frames,
 )
-from protocol.codec import received_type
+from protocol.codec import received_fields, received_type
+from protocol.errors import EXCERPT_CHARS, excerpt
 from protocol.marketdata import IndicationOfInterest, SequenceHeartbeat
 from protocol.orders import ParentCompleted, RouteQuote
 
@@ -302,7 +303,13 @@ EXAMPLES: tuple[Message, ...] = (
         seq=10,
         **HEADER,
     ),
-    Rejected(reason="Expected `int` >= 1", field="qty", received_type="SubmitOrder", **HEADER),
+    Rejected(
+        reason="Expected `int` >= 1",
+        field="qty",
+        received_type="SubmitOrder",
+        order_id="o-1",
+        **HEADER,
+    ),
     ServiceReady(
         name="lit-a",
         role="venue",
@@ -761,6 +768,81 @@ def test_received_type_of_rejected_payload_names_its_type() -> None:
 
     # Assert
     assert name == "SubmitOrder"
+
+
+def test_received_fields_of_an_order_with_one_bad_field_read_its_order_id() -> None:
+    # Arrange
+    payload = msgpack.packb(submit_fields(qty=0, order_id="mine-7"))
+
+    # Act
+    fields = received_fields(payload)
+
+    # Assert
+    assert fields == ("SubmitOrder", "mine-7")
+
+
+@pytest.mark.parametrize(
+    ("order_id", "expected"),
+    [(12, None), ("", None), ("x" * 97, None), ("x" * 96, "x" * 96)],
+    ids=["not-a-string", "empty", "too-long", "longest"],
+)
+def test_received_fields_keep_only_an_order_id_that_could_be_one(
+    order_id: object, expected: str | None
+) -> None:
+    # Arrange
+    payload = msgpack.packb(submit_fields(qty=0) | {"order_id": order_id})
+
+    # Act
+    _rtype, read = received_fields(payload)
+
+    # Assert
+    assert read == expected
+
+
+def test_received_fields_cut_a_huge_type_name_to_an_excerpt() -> None:
+    # Arrange
+    payload = msgpack.packb({"type": "T" * 100_000, "order_id": "o-9"})
+
+    # Act
+    rtype, order_id = received_fields(payload)
+
+    # Assert
+    assert rtype is not None and len(rtype) < 100 and rtype.endswith("…(100000 bytes)")
+    assert order_id == "o-9"
+
+
+def test_decode_payload_huge_unknown_field_names_an_excerpt_of_it() -> None:
+    # Arrange: the 50 MB field name of issue 13, scaled down to 1 MB
+    payload = msgpack.packb(submit_fields() | {"F" * 1_000_000: 1})
+
+    # Act
+    with pytest.raises(ProtocolError) as info:
+        ANY.decode_payload(payload)
+
+    # Assert: the error still says what is wrong, in a few hundred characters
+    error = info.value
+    assert "unknown field" in error.reason
+    assert error.field.startswith("FFFF") and error.field.endswith("…(1000000 bytes)")
+    assert len(error.field) < 100 and len(error.reason) < 2 * EXCERPT_CHARS
+    assert len(str(error)) < 3 * EXCERPT_CHARS
+
+
+def test_protocol_error_cuts_field_and_reason_to_an_excerpt() -> None:
+    # Arrange / Act
+    error = ProtocolError("f" * 5_000, "é" * 5_000)
+
+    # Assert
+    assert error.field == "f" * EXCERPT_CHARS + "…(5000 bytes)"
+    assert error.reason == "é" * EXCERPT_CHARS + "…(10000 bytes)"
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [("short", 5, "short"), ("abcdef", 3, "abc…(6 bytes)"), ("ééé", 1, "é…(6 bytes)")],
+)
+def test_excerpt_keeps_short_text_and_cuts_long_text(text: str, limit: int, expected: str) -> None:
+    # Arrange (parameters) / Act / Assert
+    assert excerpt(text, limit) == expected
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,37 @@ def test_write_report_summary_json_has_schema(tmp_path, orders, fills):
             assert isinstance(values[key], kind), key
 
 
+def test_write_report_counts_tape_anomalies_in_summary_and_header(tmp_path, orders, fills):
+    anomalies = pd.DataFrame({"offset": [7, 9], "reason": ["not MessagePack", "not an entry"]})
+    summary = write_report(
+        tmp_path,
+        scenario="default",
+        seed=11,
+        run_dir="runs/20250101-000000",
+        processes=PROCESSES,
+        tables={"orders": orders, "fills": fills, "tape_anomalies": anomalies},
+        plots=False,
+    )
+
+    assert summary["tape_anomalies"] == 2
+    assert "Tape anomalies: 2 malformed tape entries skipped" in (tmp_path / "report.md").read_text(
+        encoding="utf-8"
+    )
+    assert _write(tmp_path / "none", orders, fills)["tape_anomalies"] == 0
+    clean = write_report(  # a clean tape's table: empty (written as Parquet all the same)
+        tmp_path / "clean",
+        scenario="default",
+        seed=11,
+        run_dir="runs/20250101-000000",
+        processes=PROCESSES,
+        tables={"orders": orders, "fills": fills, "tape_anomalies": anomalies.iloc[:0]},
+        plots=False,
+    )
+    assert clean["tape_anomalies"] == 0
+    assert pd.read_parquet(tmp_path / "clean" / "tape_anomalies.parquet").empty
+    assert "Tape anomalies" not in (tmp_path / "clean" / "report.md").read_text(encoding="utf-8")
+
+
 def test_write_report_summary_values_match_metrics(tmp_path, orders, fills):
     returned = _write(tmp_path, orders, fills)
 

@@ -92,6 +92,7 @@ def test_scenario_from_dict_minimal_fills_defaults() -> None:
     assert scenario.auction.window_ms == 100
     assert scenario.darkpools == []
     assert scenario.venues[0].taker_fee == "0.0030"
+    assert scenario.broker.max_order_qty == 1_000_000
 
 
 def test_scenario_loaded_is_frozen(default_scenario: Scenario) -> None:
@@ -223,6 +224,7 @@ def test_scenario_from_dict_bad_dollar_amount_raises_error_naming_key(
         ({"latency": {"default": {"base_us": -1}}}, "latency.default.base_us"),
         ({"auction": {"remainder_policy": "drop"}}, "auction.remainder_policy"),
         ({"agents": {"noise": {"market_share": 1.5}}}, "agents.noise.market_share"),
+        ({"broker": {"max_order_qty": 0}}, "broker.max_order_qty"),
     ],
     ids=[
         "no-symbols",
@@ -234,6 +236,7 @@ def test_scenario_from_dict_bad_dollar_amount_raises_error_naming_key(
         "negative-latency",
         "remainder-policy",
         "fraction-above-one",
+        "broker-max-order-qty",
     ],
 )
 def test_scenario_from_dict_invalid_value_raises_error_naming_key(

@@ -241,3 +241,31 @@ def test_dealer_states_one_row_per_dealer_and_channel(tables: dict) -> None:
         ["wh-a", "wholesaler", "internalize", 9_000, 0, 0.5, 0.25, 0],
         ["wh-a", "wholesaler", "auction", 9_000, 2, 0.5, 0.25, 2],
     ]
+
+
+def test_malformed_entries_are_skipped_and_counted_not_fatal(tmp_path: Path) -> None:
+    good = [received("G1", 1_000), filled("G1", 1_100)]
+    with (tmp_path / TAPE_FILE).open("wb") as f:
+        f.write(msgpack.packb([BROKER, 0, encode(good[0])]))
+        f.write(b"\xc1\xc1")  # two bytes that start no MessagePack value
+        f.write(msgpack.packb(["intruder", 0, b"\x81\xa4type\xa4Nope"]))  # unknown type
+        f.write(msgpack.packb({"not": "an entry"}))
+        f.write(msgpack.packb([BROKER, 0, encode(good[1])]))
+        f.write(msgpack.packb([BROKER, 0, encode(good[1])])[:-3])  # cut short at the end
+    tables = build_tables(tmp_path, resolve_loopback(load_scenario(), tmp_path))
+
+    anomalies = tables["tape_anomalies"]
+    assert len(anomalies) == 5
+    reasons = list(anomalies["reason"])
+    assert [r.split(":")[0] for r in reasons[:2]] == ["not MessagePack"] * 2
+    assert "payload from 'intruder'" in reasons[2] and "type" in reasons[2]
+    assert reasons[3].startswith("not a [service, recv_ns, payload] entry")
+    assert reasons[4] == "truncated entry at the end of the tape"
+    assert anomalies["offset"].is_monotonic_increasing
+    # the good entries around them still make their rows
+    orders = tables["orders"].set_index("order_id")
+    assert orders.loc["G1", ["status", "filled_qty"]].tolist() == ["filled", 100]
+
+
+def test_a_clean_tape_has_no_anomalies(tables: dict) -> None:
+    assert tables["tape_anomalies"].empty
