@@ -188,6 +188,11 @@ def _status(sub: Subparsers) -> None:
     p = sub.add_parser("status", help="show the processes of a running lab")
     _add_lab_dirs(p, "default: runs/current")
     p.add_argument("--watch", action="store_true", help="refresh twice a second until Ctrl-C")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="every lab under --runs: running ones, and dead ones that left a stale lab.json",
+    )
 
 
 def _inject(sub: Subparsers) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import msgspec
 import uvloop
@@ -46,6 +45,21 @@ from orchestration.experiment import (
     run_comparison,
     write_experiment_report,
 )
+from orchestration.labfile import (
+    LAB_FILE,
+    LabEntry,
+    LabRunning,
+    LabState,
+    check_root,
+    claim_root,
+    find_labs,
+    process_state,
+    publish,
+    read_lab,
+    record_holder,
+    root_holder,
+    unpublish,
+)
 from orchestration.launcher import LabError, LabSupervisor, new_run_dir
 from orchestration.live import make_monitor, watch
 from orchestration.report import format_regime_table, write_report
@@ -65,14 +79,14 @@ from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Shutdown, StatusReply, StatusRequest
 from services.main import run_service
 
-LAB_FILE = "lab.json"
 UP_READY_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 60.0
+STATUS_TIMEOUT_S = 5.0
 T = TypeVar("T")
 
 
 class LabNotRunning(Exception):
-    """No lab runs where the command looked (no ``lab.json`` in the run dir)."""
+    """No lab runs where the command looked (no ``lab.json`` in the run dir, or a stale one)."""
 
 
 class ControlTimeout(TimeoutError):
@@ -84,7 +98,7 @@ class Interrupted(Exception):
 
 
 # Errors a verb reports as one line, ``flowlab VERB: message``, exit code 1.
-USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, ControlTimeout)
+USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, LabRunning, ControlTimeout)
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -249,23 +263,42 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- up / status / down
-def _current(runs: Path, run_dir: Path | None) -> Path:
+def _lab_at(runs: Path, run_dir: Path | None) -> LabEntry:
+    """The published lab of ``run_dir`` (default ``RUNS/current``), alive or dead."""
     path = run_dir or (runs / "current")
-    if not (path / LAB_FILE).exists():
+    entry = read_lab(path)
+    if entry is None:
         raise LabNotRunning(f"no running lab at {path} (start one with `flowlab up`)")
-    return path.resolve()
+    return entry
+
+
+def _dead_message(entry: LabEntry) -> str:
+    return (
+        f"the lab at {entry.run_dir} is dead: its orchestrator (pid {entry.pid}) is gone and "
+        f"left a stale {LAB_FILE} (`flowlab down` removes it; see "
+        f"{entry.run_dir / 'orchestrator.log'})"
+    )
+
+
+def _current(runs: Path, run_dir: Path | None) -> Path:
+    """The run dir of a live published lab; ``LabNotRunning`` if there is none or it died."""
+    entry = _lab_at(runs, run_dir)
+    if entry.state is LabState.DEAD:
+        raise LabNotRunning(_dead_message(entry))
+    return entry.run_dir
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     if args.attach or args.config is not None:
         if not (args.attach and args.config is not None):
             raise ScenarioError("--attach and --config FILE go together")
-        return _run(attach_lab(load_run_config(args.config)))
+        return _run(attach_lab(load_run_config(args.config), args.runs))
     scenario = _scenario(args.scenario)
     hosts = load_hosts(args.hosts) if args.hosts else None
     if args.foreground:
         live = sys.stdout.isatty() and not args.no_live
         return _run(serve_lab(scenario, args.runs, args.run_dir, live=live, hosts=hosts))
+    check_root(args.runs)  # before a run dir is made; the orchestrator claims the root itself
     run_dir = args.run_dir or new_run_dir(args.runs, scenario.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     return _up_in_background(args, run_dir)
@@ -274,7 +307,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _up_in_background(args: argparse.Namespace, run_dir: Path) -> int:
     """Start ``flowlab up --foreground`` detached and wait until its lab is up."""
     cmd = [sys.executable, "-m", "orchestration.cli", "up", "--foreground"]
-    cmd += ["--run-dir", str(run_dir)]
+    cmd += ["--run-dir", str(run_dir), "--runs", str(args.runs)]
     if args.scenario:
         cmd += ["--scenario", str(args.scenario)]
     if args.hosts:
@@ -309,21 +342,24 @@ def _up_in_background(args: argparse.Namespace, run_dir: Path) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _published(lab: LabSupervisor) -> AsyncIterator[LabSupervisor]:
-    """Start ``lab`` and write its ``lab.json`` (how the other verbs find it); on the way out,
-    stop it and remove the file."""
+async def _published(lab: LabSupervisor, claim: IO[str]) -> AsyncIterator[LabSupervisor]:
+    """Start ``lab`` and write its locked ``lab.json`` (how the other verbs find it); on the
+    way out, stop it, remove the file and release the runs root (``claim``)."""
+    published: IO[str] | None = None
     try:
+        record_holder(claim, lab.run_dir)
         await lab.start()
         info = {
             "pid": os.getpid(),
             "control": lab.config.control.connect,
             "processes": lab.processes,
         }
-        (lab.run_dir / LAB_FILE).write_text(json.dumps(info, indent=2))
+        published = publish(lab.run_dir, info)
         yield lab
     finally:
         await lab.stop()
-        (lab.run_dir / LAB_FILE).unlink(missing_ok=True)
+        unpublish(lab.run_dir, published)
+        claim.close()
 
 
 async def serve_lab(
@@ -333,20 +369,26 @@ async def serve_lab(
     live: bool = False,
     hosts: HostsFile | None = None,
 ) -> int:
-    monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
-    lab = LabSupervisor(
-        scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat, hosts=hosts
-    )
-    async with _published(lab):
+    claim = claim_root(runs)  # before the supervisor makes a run dir
+    try:
+        monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
+        lab = LabSupervisor(
+            scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat, hosts=hosts
+        )
+    except BaseException:
+        claim.close()
+        raise
+    async with _published(lab, claim):
         print(f"lab up: {lab.run_dir}", flush=True)
         await watch(lab, monitor, lab.guard(lab.shutdown_requested.wait()))
     return 0
 
 
-async def attach_lab(config: RunConfig) -> int:
+async def attach_lab(config: RunConfig, runs: Path) -> int:
     """Supervise services started elsewhere (docker compose) until SIGTERM or ``flowlab down``."""
+    claim = claim_root(runs)
     lab = LabSupervisor.attach(config)
-    async with _published(lab):
+    async with _published(lab, claim):
         print(f"lab attached: {len(lab.procs)} services ready; run dir {lab.run_dir}", flush=True)
         await lab.guard(lab.shutdown_requested.wait())
     return 0
@@ -376,15 +418,45 @@ def _control_request(
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    run_dir = _current(args.runs, args.run_dir)
+    if args.all:
+        return _status_all(args.runs)
+    entry = _lab_at(args.runs, args.run_dir)
+    if entry.state is LabState.DEAD:
+        print(f"flowlab status: {_dead_message(entry)}", file=sys.stderr)
+        return 1
+    run_dir = entry.run_dir
 
     def ask() -> StatusReply:
         request = StatusRequest(sender="cli", ts_ns=time.time_ns())
-        return _control_request(run_dir, request, StatusReply)
+        try:
+            return _control_request(run_dir, request, StatusReply, STATUS_TIMEOUT_S)
+        except ControlTimeout as exc:  # alive (its lab.json is locked) but not answering
+            stopped = process_state(entry.pid) == "T"
+            why = "stopped (SIGSTOP?)" if stopped else "alive: slow or stuck"
+            raise ControlTimeout(f"the lab at {run_dir} is {why}, pid {entry.pid}: {exc}") from None
 
     if args.watch:
         return _watch_status(ask)
     print("\n".join(_status_lines(ask())))
+    return 0
+
+
+def _status_all(runs: Path) -> int:
+    """Every published lab under ``runs``: live ones, and dead ones' stale ``lab.json``."""
+    entries = find_labs(runs)
+    holder = root_holder(runs)
+    if holder is not None and not any(e.state is LabState.RUNNING for e in entries):
+        print(f"a lab is starting under {runs} (orchestrator pid {holder.get('pid', '?')})")
+    if not entries:
+        if holder is None:
+            print(f"no lab under {runs}")
+        return 0
+    current = (runs / "current").resolve() if (runs / "current").is_symlink() else None
+    print(f"{'state':<8} {'pid':>7} {'processes':>9}  run dir")
+    for e in entries:
+        mark = "  (current)" if e.run_dir == current else ""
+        procs = len(e.info.get("processes", []))
+        print(f"{e.state.value:<8} {e.pid:>7} {procs:>9}  {e.run_dir}{mark}")
     return 0
 
 
@@ -417,19 +489,26 @@ def _watch_status(ask: Callable[[], StatusReply]) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    run_dir = _current(args.runs, args.run_dir)
-    info = json.loads((run_dir / LAB_FILE).read_text())
+    entry = _lab_at(args.runs, args.run_dir)
+    run_dir = entry.run_dir
+    if entry.state is LabState.DEAD:
+        (run_dir / LAB_FILE).unlink(missing_ok=True)
+        print(
+            f"lab down: {run_dir} was not running (orchestrator pid {entry.pid} gone); "
+            f"removed its stale {LAB_FILE}"
+        )
+        return 0
     _control_request(run_dir, Shutdown(sender="cli", ts_ns=time.time_ns()), None)
     deadline = time.monotonic() + DOWN_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
-            os.kill(info["pid"], 0)
+            os.kill(entry.pid, 0)
         except ProcessLookupError:
             print(f"lab down: {run_dir}")
             return 0
         time.sleep(0.1)  # waiting for another process to exit: nothing to await
     print(
-        f"flowlab down: orchestrator pid {info['pid']} still running after {DOWN_TIMEOUT_S:.0f}s",
+        f"flowlab down: orchestrator pid {entry.pid} still running after {DOWN_TIMEOUT_S:.0f}s",
         file=sys.stderr,
     )
     return 1

@@ -97,7 +97,10 @@ def test_cli_up_attach_sigterm_stops_attached_services_and_exits(tmp_path: Path)
     service = _start_service(path, "recorder", "recorder", tmp_path / "recorder.log")
     with (tmp_path / "orchestrator.log").open("ab") as out:
         orchestrator = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "up", "--attach", "--config", str(path)],
+            [
+                *[sys.executable, "-m", "orchestration.cli", "up", "--attach"],
+                *["--config", str(path), "--runs", str(tmp_path / "runs")],
+            ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,

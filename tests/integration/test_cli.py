@@ -117,6 +117,13 @@ def test_up_status_inject_down_drive_a_background_lab(tmp_path: Path) -> None:
 
         assert "broker" in watch_status(tmp_path)
 
+        second = flowlab("up", "--scenario", str(TINY), cwd=tmp_path, timeout=60)
+        assert second.returncode == 1
+        assert f"{current} (orchestrator pid {info['pid']})" in second.stderr
+        listed = flowlab("status", "--all", cwd=tmp_path, timeout=30)
+        assert listed.stdout.splitlines()[1].split()[:2] == ["running", str(info["pid"])]
+        assert len(listed.stdout.splitlines()) == 2  # the second up started nothing
+
         inject = flowlab("inject", "--orders", "25", "--rate", "100", cwd=tmp_path, timeout=120)
         assert inject.returncode == 0, inject.stderr[-3000:]
         to_sor = flowlab("inject", "--to", "sor", "--orders", "4", "--rate", "100", cwd=tmp_path)

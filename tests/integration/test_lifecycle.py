@@ -71,6 +71,8 @@ def _start_foreground_lab(tmp_path: Path) -> tuple[subprocess.Popen, dict]:
             str(TINY),
             "--run-dir",
             str(run_dir),
+            "--runs",
+            str(tmp_path / "runs"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
