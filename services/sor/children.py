@@ -62,6 +62,8 @@ class Working:
     probed: set[str] = field(default_factory=set)
     dry: set[str] = field(default_factory=set)
     timer: asyncio.TimerHandle | None = None
+    view_timer: asyncio.TimerHandle | None = None  # waiting for venues to reflect own fills
+    view_overdue: bool = False  # that wait ran out: the next wave plans on the view as it is
 
 
 class ChildOrders(_Base):
@@ -228,10 +230,13 @@ class ChildOrders(_Base):
             self.rates.update(child.venue, child.qty, child.cum)
             if child.kind == "dark" and child.cum < child.qty:
                 work.dry.add(child.venue)
-        if work.key in self.working and work.key not in self.pending_work:
-            # Reallocate at once, after this batch of reports (one wave for several reports).
-            self.pending_work.add(work.key)
-            asyncio.get_running_loop().call_soon(self._work, work.key)
+        self._reallocate_soon(work.key)
+
+    def _reallocate_soon(self, key: str) -> None:
+        """Reallocate after this batch of reports or updates (one wave for several of them)."""
+        if key in self.working and key not in self.pending_work:
+            self.pending_work.add(key)
+            asyncio.get_running_loop().call_soon(self._work, key)
 
     def _on_child_timeout(self, key: str, child_id: str) -> None:
         self.child_timers.pop(child_id, None)

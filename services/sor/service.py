@@ -94,6 +94,16 @@ class Sor(ChildOrders, Service):
             + cfg.child_grace_ms * 1_000_000
             for name in [*self.lit_names, *self.pool_specs]
         }
+        # How long a venue's market data may take to reflect an own fill: its stream's worst
+        # case plus the same slack (the update leaves the venue with the fill report).
+        self.md_bound_ns = {
+            name: worst_case_ns(
+                latency_for(self.scenario.latency, name, self.role_of(name), "*", "client")
+            )
+            + cfg.child_grace_ms * 1_000_000
+            for name in [*self.lit_names, *self.pool_specs]
+        }
+        self.view_waiters: dict[str, set[str]] = {}  # symbol -> parents waiting for its updates
         self.rates = FillRates(cfg.fill_rate_prior)
         self.working: dict[str, Working] = {}
         self.done: OrderedDict[str, Working] = OrderedDict()  # finished, kept for late fills
@@ -140,6 +150,8 @@ class Sor(ChildOrders, Service):
                 bids = [(lvl.price, lvl.qty) for lvl in msg.bids]
                 asks = [(lvl.price, lvl.qty) for lvl in msg.asks]
                 self.view.on_levels(msg.venue, msg.symbol, msg.seq, bids, asks)
+                for key in self.view_waiters.pop(msg.symbol, ()):
+                    self._reallocate_soon(key)
             case Quote():
                 bid = (msg.bid_px, msg.bid_qty) if msg.bid_px is not None and msg.bid_qty else None
                 ask = (msg.ask_px, msg.ask_qty) if msg.ask_px is not None and msg.ask_qty else None
@@ -238,8 +250,11 @@ class Sor(ChildOrders, Service):
         need = 0 if pov_closing else parent.need(work.target)
         waiting = strategy.time_sliced and not work.closing
         if need > 0 and work.rounds < self.cfg.max_rounds:
+            if self._await_view(work):
+                return
             plans, seen = self._plan(work, need)
             if plans:
+                work.view_overdue = False
                 self._send_wave(work, plans, seen)
                 return
         if parent.has_live_children or waiting:
@@ -251,6 +266,51 @@ class Sor(ChildOrders, Service):
         else:
             reason = "no liquidity within the limit"
         self._finish(work, ParentState.CANCELED, reason)
+
+    def _await_view(self, work: Working) -> bool:
+        """Whether the next wave waits for venues' market data to reflect own fills first.
+
+        The view nets out an own fill until the venue's next depth or indication; planning
+        before that update would see less than the venue holds (a book deeper than the levels
+        it publishes), and the plan would depend on whether the fill report or the update came
+        first. So the wave waits for the update, at most the venue's ``md_bound_ns``; past it
+        (a stalled venue) it plans on the view as it is, counted ``waves.view_overdue``.
+        """
+        parent = work.parent
+        skip = parent.busy_venues | set(self.unresponsive)
+        venues = [v for v in [*self.lit_names, *self.pool_specs] if v not in skip]
+        pending = self.view.unconfirmed(parent.symbol, parent.side, venues)
+        if not pending or work.view_overdue:
+            if work.view_timer is not None:
+                work.view_timer.cancel()
+                work.view_timer = None
+            return False
+        self.view_waiters.setdefault(parent.symbol, set()).add(work.key)
+        if work.view_timer is None:
+            bound_ns = max(self.md_bound_ns[v] for v in pending)
+            loop = asyncio.get_running_loop()
+            work.view_timer = loop.call_later(
+                bound_ns / 1e9, self._on_view_overdue, work.key, pending, bound_ns
+            )
+            self.count("waves.view_waits")
+        return True
+
+    def _on_view_overdue(self, key: str, venues: list[str], bound_ns: int) -> None:
+        work = self.working.get(key)
+        if work is None:
+            return
+        work.view_timer, work.view_overdue = None, True
+        self.count("waves.view_overdue")
+        log.warning(
+            "%s: cannot confirm the view of %s on %s for %s: no update after own fills in "
+            "%.1f ms; planning on the view as it is",
+            self.name,
+            work.parent.symbol,
+            ", ".join(venues),
+            work.parent.order_id,
+            bound_ns / 1e6,
+        )
+        self._work(key)
 
     def _plan(self, work: Working, need: int) -> tuple[list[ChildPlan], list[VenueLevel]]:
         """The next wave's children and the levels they were planned over."""
@@ -294,8 +354,9 @@ class Sor(ChildOrders, Service):
     def _finish(self, work: Working, state: ParentState, reason: str) -> None:
         parent = work.parent
         parent.finish(state, reason, time.time_ns())
-        if work.timer is not None:
-            work.timer.cancel()
+        for timer in (work.timer, work.view_timer):
+            if timer is not None:
+                timer.cancel()
         if state is ParentState.CANCELED:
             self.reply_canceled(
                 self.reply_link(self.orders, work.identity),

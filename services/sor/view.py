@@ -7,6 +7,8 @@ travels on another socket. So an own fill is subtracted from the view until a de
 with a ``seq`` after that trade arrives; a fill whose trade is already older than the current depth
 is not subtracted at all. An IOC child that came back short also proves its venue had nothing
 more at or better than its limit: those levels are hidden until the venue's next update.
+``unconfirmed`` names the venues whose next update the router should wait for before it plans
+(their levels still net out own fills), so a seeded book gives the same plan every run.
 """
 
 from __future__ import annotations
@@ -176,6 +178,29 @@ class BookView:
                 out.append(
                     VenueLevel(name, price, qty, info.latency_ns, info.kind, info.fee_per_share)
                 )
+        return out
+
+    def unconfirmed(self, symbol: str, side: Side, venues: Iterable[str]) -> list[str]:
+        """Venues whose shown ``side``-takeable levels of ``symbol`` still net out an own fill
+        that no depth or indication has reflected yet.
+
+        Such a venue's next update is on its way (it publishes one after every execution) and
+        may show levels it did not advertise before (a book deeper than its 5 published levels):
+        a wave planned before it arrives would see less than the venue holds, and what it sees
+        would depend on which socket delivered first.
+        """
+        takes_asks = side is Side.BUY
+        out = []
+        for name in venues:
+            book = self._books.get((name, symbol))
+            if book is None or not book.from_depth or name not in self._own:
+                continue
+            shown = {price for price, _ in (book.asks if takes_asks else book.bids)}
+            if any(
+                f.symbol == symbol and f.takes_asks == takes_asks and f.price in shown
+                for f in self._own[name].values()
+            ):
+                out.append(name)
         return out
 
     def best(self, symbol: str, side: Side, venues: Iterable[str]) -> int | None:

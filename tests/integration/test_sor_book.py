@@ -5,8 +5,14 @@ trades against its own exact copy. The test scenario adds ``lit-slow``: a venue 
 the SOR with 20,000 @ 99.98 on BOOK7 and BOOK8, for a child that is still in flight when another
 participant takes its liquidity (BOOK7) or when its parent is canceled (BOOK8).
 
+It also gives dark-a two more priced levels on ``DEEP_SYMBOLS`` (seven levels, 85,000 shares),
+deeper than the five its indications advertise (65,000): a ``direct:dark-a`` parent for 80,000
+fills 65,000 on its first wave and the rest only if its second wave is planned after the pool's
+new indication shows the deeper levels (issue 13 item 7: once in three runs it was not).
+
 Phases: (1) parents through a real injector process (``--to sor``); (2) a client of our own for
-rejects, a partial fill that must be reallocated, and a cancel with a child in flight; (3) lit-a
+rejects, a partial fill that must be reallocated, a cancel with a child in flight, and the
+deep-pool parents one after another; (3) lit-a
 frozen (SIGSTOP) while a greedy parent needs it: the child expires, is rerouted once no report of
 it can still arrive, the parent completes with exactly its quantity; lit-a is then resumed and
 refuses the expired child (no late fill).
@@ -29,7 +35,7 @@ import zmq
 import zmq.asyncio
 
 from config.runconfig import RunConfig
-from config.scenario import LinkLatency, SeedLevel, VenueSpec, load_scenario
+from config.scenario import LinkLatency, SeedLevel, SymbolSpec, VenueSpec, load_scenario
 from orchestration.bestex import bestex_table
 from orchestration.launcher import LabSupervisor
 from orchestration.streams import write_stream
@@ -57,6 +63,8 @@ INJECTED = {  # order_id: (symbol, strategy)
     "min-impact-1": ("BOOK4", "min-impact"),
     "twap-1": ("BOOK5", "twap:600:3"),
 }
+DEEP_SYMBOLS = [f"DEEP{n}" for n in range(1, 7)]
+DEEP_QTY = 80_000
 
 
 def sor_test_scenario():  # type: ignore[no-untyped-def]
@@ -77,8 +85,23 @@ def sor_test_scenario():  # type: ignore[no-untyped-def]
         ],
     )
     sor = msgspec.structs.replace(scenario.sor, child_timeout_ms=CHILD_TIMEOUT_MS)
+    deep_levels = [
+        SeedLevel(symbol=s, side="sell", price=price, qty=10_000)
+        for s in DEEP_SYMBOLS
+        for price in ("100.03", "100.04", "100.05", "100.06", "100.07")
+    ]
+    darkpools = [
+        msgspec.structs.replace(d, book=[*d.book, *deep_levels]) if d.name == "dark-a" else d
+        for d in scenario.darkpools
+    ]
+    symbols = [*scenario.symbols, *(SymbolSpec(symbol=s, price="100.00") for s in DEEP_SYMBOLS)]
     return msgspec.structs.replace(
-        scenario, venues=[*scenario.venues, slow], latency=latency, sor=sor
+        scenario,
+        symbols=symbols,
+        venues=[*scenario.venues, slow],
+        darkpools=darkpools,
+        latency=latency,
+        sor=sor,
     )
 
 
@@ -173,6 +196,10 @@ async def run_sor_lab(runs: Path) -> SorRun:
         await lab.guard(sor.until("cancel-me", (OrderAccepted,)))
         await sor.send(CancelOrder(order_id="cancel-me", symbol="BOOK8"))
         await lab.guard(sor.until("cancel-me", TERMINAL))
+        # the same seeded deep pool, six times, one parent after the other
+        for n, symbol in enumerate(DEEP_SYMBOLS, 1):
+            await sor.send(parent(f"deep-{n}", symbol, "direct:dark-a", DEEP_QTY))
+            await lab.guard(sor.until(f"deep-{n}", TERMINAL))
         # (3) lit-a stops answering while a greedy parent needs it
         frozen = lab.procs["lit-a"].pid
         os.kill(frozen, signal.SIGSTOP)
@@ -397,3 +424,27 @@ def test_sor_bestex_report_compares_each_parent_with_the_single_venue_baseline(
     assert optimal["vs_baseline_bps"] < greedy["vs_baseline_bps"] < 0
     assert optimal["vwap"] == 100_004_500 and optimal["arrival_mid"] == 99_985_000
     assert greedy["lit_shown_qty"] == 65_000 and greedy["fill_rate"] == 1.0
+
+
+def test_sor_direct_to_a_pool_deeper_than_it_advertises_fills_the_same_every_run(
+    sor_run: SorRun,
+) -> None:
+    # dark-a on each DEEP symbol: 20,000 @ 100.01, 15,000 @ 100.02, then 10,000 at each cent
+    # from 100.03 to 100.07; its indications show five levels (to 100.05, 65,000 shares).
+    # 80,000 takes everything through 100.06 and 5,000 @ 100.07, by hand (micro-dollars):
+    notional = (
+        20_000 * 100_010_000
+        + 15_000 * 100_020_000
+        + 10_000 * (100_030_000 + 100_040_000 + 100_050_000 + 100_060_000)
+        + 5_000 * 100_070_000
+    )
+    vwap = notional // DEEP_QTY  # 100.033125 exactly
+    assert vwap * DEEP_QTY == notional
+
+    outcomes = [
+        (done.state, done.cum_qty, done.avg_price, done.waves)
+        for done in (_completed(sor_run, f"deep-{n}") for n in range(1, len(DEEP_SYMBOLS) + 1))
+    ]
+
+    assert outcomes == [("filled", DEEP_QTY, vwap, 2)] * len(DEEP_SYMBOLS)
+    assert sor_run.sor_counters.get("waves.view_overdue", 0) == 0

@@ -100,3 +100,31 @@ def test_best_is_best_ask_for_buys_best_bid_for_sells() -> None:
     assert book.best("ACME", Side.BUY, ["lit-a"]) == 10_000_000
     assert book.best("ACME", Side.SELL, ["lit-a"]) == 9_990_000
     assert book.best("ACME", Side.BUY, ["dark-a"]) is None
+
+
+def test_unconfirmed_names_a_venue_whose_shown_level_nets_out_an_own_fill() -> None:
+    book = view()
+    book.on_own_fill("lit-a", "ACME", Side.BUY, "x-1", 10_000_000, 500, 0)
+
+    assert book.unconfirmed("ACME", Side.BUY, ["lit-a", "dark-a"]) == ["lit-a"]
+    assert book.unconfirmed("ACME", Side.SELL, ["lit-a"]) == []  # a buy takes asks only
+    assert book.unconfirmed("OTHER", Side.BUY, ["lit-a"]) == []
+
+
+def test_unconfirmed_clears_once_a_depth_after_the_fills_trade_arrives() -> None:
+    book = view()
+    book.on_own_fill("lit-a", "ACME", Side.BUY, "x-1", 10_000_000, 500, 0)
+    book.on_trade("lit-a", "x-1", 6)
+
+    book.on_levels("lit-a", "ACME", 7, [], [(10_010_000, 500), (10_020_000, 700)])
+
+    assert book.unconfirmed("ACME", Side.BUY, ["lit-a"]) == []
+    assert asks(book) == [(10_010_000, 500), (10_020_000, 700)]  # the level it did not show
+
+
+def test_unconfirmed_ignores_fills_at_prices_not_shown_and_venues_without_depth() -> None:
+    book = view()
+    book.on_own_fill("lit-a", "ACME", Side.BUY, "x-1", 9_995_000, 100, 0)  # a midpoint cross
+    book.on_own_fill("dark-a", "ACME", Side.BUY, "x-2", 9_995_000, 100, 0)  # no indications
+
+    assert book.unconfirmed("ACME", Side.BUY, ["lit-a", "dark-a"]) == []
