@@ -17,6 +17,7 @@ import msgspec
 
 from config.scenario import DEFAULT_SCENARIO, Scenario
 from orchestration.experiment import RunResult, exit_code, run_comparison
+from orchestration.faults import load_faults
 from orchestration.launcher import LabError
 from orchestration.streams import StreamOptions
 from orchestration.tape import BP, read_tape
@@ -93,7 +94,10 @@ async def run_calibration(
 
 
 def finish(results: list[RunResult], out: Path) -> int:
-    """Write the warm start of the (single) run, print what was learned; the exit code."""
+    """Write the warm start of the (single) run, print what was learned; the exit code.
+    A broken run (a fault) teaches nothing: no warm start is written."""
+    if any(load_faults(r.run_dir)["faults"] for r in results):
+        return exit_code(results, "calibrate")
     states = write_calibration(results[0].run_dir, out)
     print(f"calibration: {len(states)} dealers")
     print("\n".join(describe(states)))

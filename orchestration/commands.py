@@ -45,6 +45,7 @@ from orchestration.experiment import (
     run_comparison,
     write_experiment_report,
 )
+from orchestration.faults import run_state, state_lines
 from orchestration.labfile import (
     LAB_FILE,
     LabEntry,
@@ -229,6 +230,7 @@ def make_report(
 ) -> dict:
     tables = build_tables(run_dir, config)
     out.mkdir(parents=True, exist_ok=True)
+    extra = {"run_state": run_state([(None, run_dir)], tables["orders"]), **(extra or {})}
     return write_report(
         out,
         scenario=config.scenario.name,
@@ -254,6 +256,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or args.run_dir
     summary = make_report(args.run_dir, config, out, processes=[])
     print(format_regime_table(summary))
+    for line in state_lines(summary["run_state"]):
+        print(line.replace("**", ""), file=sys.stderr)
     print(f"report: {out / 'report.md'}")
     parents = write_bestex(args.run_dir, config, out)
     if len(parents):  # parents sent straight to the SOR: their best-execution report

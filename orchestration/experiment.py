@@ -29,7 +29,8 @@ import pandas as pd
 
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import Scenario, ScenarioError
-from orchestration.launcher import LabSupervisor, new_run_dir
+from orchestration.faults import load_faults, run_state
+from orchestration.launcher import LabAborted, LabSupervisor, new_run_dir
 from orchestration.live import make_monitor
 from orchestration.report import format_regime_table, verdict, write_report
 from orchestration.run_plan import Monitor, RunPlan
@@ -191,6 +192,9 @@ def write_experiment_report(
     extra: dict[str, object] = {
         "exit_codes": exit_codes if nested else results[0].exit_codes,
         "design": design_summary(design, repeat, regimes, results),
+        "run_state": run_state(
+            [(r.plan.label if nested else None, r.run_dir) for r in results], tables["orders"]
+        ),
     }
     if elapsed_s is not None:
         extra["elapsed_s"] = round(elapsed_s, 2)
@@ -267,7 +271,9 @@ async def run_experiment(
     settle_s: float = 0.0,
 ) -> list[RunResult]:
     """Run every planned lab in turn: start, inject the run's stream, let the market run on for
-    ``settle_s`` (so fills' markouts mature for realized spreads), stop (always)."""
+    ``settle_s`` (so fills' markouts mature for realized spreads), stop (always). A run aborted
+    by a fault (a process died or stalled) is kept, with its faults in its run dir, and ends
+    the experiment."""
     results = []
     for plan in plans:
         rows = streams[plan.label]
@@ -287,19 +293,35 @@ async def run_experiment(
                 f"[{plan.label}] lab up: {len(lab.procs)} processes ready in "
                 f"{time.monotonic() - started:.1f}s; run dir {lab.run_dir}"
             )
-            done = await lab.inject(stream, timeout_s=scenario.stream.terminal_timeout_s)
-            monitor.end_run(done)
-            if settle_s > 0:
+            aborted = False
+            try:
+                done = await lab.inject(stream, timeout_s=scenario.stream.terminal_timeout_s)
+            except LabAborted as exc:
+                aborted = True
+                monitor.note(f"[{plan.label}] run aborted: {str(exc).splitlines()[0]}")
+            else:
+                monitor.end_run(done)
+            if settle_s > 0 and not aborted:
                 monitor.note(f"[{plan.label}] market runs on {settle_s:g}s for markouts")
                 await lab.guard(asyncio.sleep(settle_s))  # a measured duration, not a handshake
         finally:
             exit_codes = await lab.stop()
         results.append(RunResult(plan, lab.run_dir, lab.config, lab.processes, exit_codes, rows))
+        if aborted:
+            break
     return results
 
 
 def exit_code(results: list[RunResult], verb: str) -> int:
-    """0, or 1 after naming the processes that exited uncleanly."""
+    """0, or 1 after naming the faults of an aborted run or the processes that exited
+    uncleanly."""
+    faults = [f for r in results for f in load_faults(r.run_dir)["faults"]]
+    if faults:
+        named = "; ".join(
+            f"{f['name']} ({f['role']}, pid {f['pid']}) {f['detail']}" for f in faults
+        )
+        print(f"flowlab {verb}: run aborted: {named} (see the report)", file=sys.stderr)
+        return 1
     unclean = unclean_exits(results)
     if unclean:
         print(f"flowlab {verb}: processes exited uncleanly: {unclean}", file=sys.stderr)

@@ -2,8 +2,12 @@
 
 - Start: resolve the run config (free loopback ports), write ``RUN_DIR/config.toml``, bind the
   control ROUTER, start every process, and wait for each one's ``ServiceReady`` (no sleeps).
-- Supervise: heartbeats every 0.5 s; a process that exits or goes silent while the lab runs
-  fails the lab (``LabError`` naming it, with the tail of its log) and everything is stopped.
+- Supervise: heartbeats every 0.5 s; a process that exits or misses ``HEARTBEAT_MISSES``
+  heartbeats (SIGSTOP included) while the lab runs is a *fault*: recorded in
+  ``RUN_DIR/faults.json``, announced to every other service (``PeerDown``: they stop waiting on
+  it, the injector stops sending and settles what it sent), and it fails the lab (``LabError``
+  naming it, with the tail of its log); an injection under way ends ``LabAborted`` with the
+  injector's account once it has settled (bounded), and everything is stopped.
 - Stop: ``StopService`` to every service, then the recorder last so the tape is complete; a
   process that does not exit in time gets SIGTERM, then SIGKILL. Children run in their own
   session (a terminal's Ctrl-C reaches only the orchestrator, which stops them in order) and
@@ -24,16 +28,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import zmq
 import zmq.asyncio
 
 from config.runconfig import RunConfig, write_run_config
 from config.scenario import Scenario
 from orchestration.endpoints import HostsFile, resolve_loopback
+from orchestration.faults import write_faults
 from protocol.codec import MAX_MESSAGE_BYTES, VERSION, Decoder, encode, received_fields
 from protocol.control import (
     Heartbeat,
     InjectionDone,
+    PeerDown,
     Rejected,
     ServiceReady,
     ServiceStatus,
@@ -43,17 +50,49 @@ from protocol.control import (
     StopService,
 )
 from protocol.errors import ProtocolError
+from services.injector import ABORT_SETTLE_S
+from services.runtime import HEARTBEAT_INTERVAL_S
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-HEARTBEAT_STALE_S = 10.0
+# A service that misses this many heartbeats in a row is stalled (issue 13: "missed heartbeats
+# >= 3 intervals"; the Paranoid Pirate pattern's liveness of 3).
+HEARTBEAT_MISSES = 3
+HEARTBEAT_STALE_S = HEARTBEAT_MISSES * HEARTBEAT_INTERVAL_S
+# After a fault, how long an injection may take to settle: the injector's two settling waits
+# (before and after it cancels what is still open) and a margin for its final report.
+ABORT_WAIT_S = 2 * ABORT_SETTLE_S + 2.0
 CONTROL_TYPES = (ServiceReady, Heartbeat, InjectionDone, StatusRequest, Shutdown)
 
 
 class LabError(RuntimeError):
     """The lab cannot start or keep running; the message names the process and the cause."""
+
+
+class LabAborted(LabError):
+    """A process died or stalled during an injection; ``done`` is the injector's account of
+    what it sent once its orders settled (``None`` if it gave none in time)."""
+
+    def __init__(self, reason: str, done: InjectionDone | None) -> None:
+        super().__init__(reason)
+        self.done = done
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A process that died or stalled while the lab ran."""
+
+    name: str
+    role: str
+    pid: int
+    kind: str  # "exited" or "stalled"
+    detail: str
+    at_ns: int
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.role}, pid {self.pid}) {self.detail}"
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
@@ -151,6 +190,7 @@ class LabSupervisor:
         self.injections: dict[str, asyncio.Future[InjectionDone]] = {}
         self.started_ns = time.time_ns()
         self.failure: asyncio.Future[str] | None = None
+        self.faults: list[Fault] = []
         self.shutdown_requested = asyncio.Event()
         self.stopping = False
         self.stopped = False
@@ -284,21 +324,53 @@ class LabSupervisor:
         proc.state = "exited"
         expected = self.stopping or (proc.role == "injector" and code == 0)
         if not expected:
-            self._fail(
-                f"{proc.name} ({proc.role}, pid {proc.pid}) exited with code {code}\n"
-                + self.log_tail(proc.name)
-            )
+            fault = self._fault(proc, "exited", f"exited with code {code}")
+            self._fail(fault.describe() + "\n" + self.log_tail(proc.name))
 
     async def _watch_heartbeats(self) -> None:
+        period = HEARTBEAT_INTERVAL_S / 2
         while True:
-            await asyncio.sleep(1.0)
+            before = time.monotonic()
+            await asyncio.sleep(period)
+            if time.monotonic() - before > period + HEARTBEAT_INTERVAL_S:
+                # This loop itself was held up: heartbeats may sit unread in the control
+                # socket, so nobody is judged on this round.
+                continue
             now = time.time_ns()
             for proc in self.procs.values():
                 live = proc.ready.is_set() and proc.exit_code is None and not self.stopping
-                if live and now - proc.last_seen_ns > HEARTBEAT_STALE_S * 1e9:
-                    self._fail(
-                        f"{proc.name} ({proc.role}) sent no heartbeat for {HEARTBEAT_STALE_S:.0f}s"
+                silent_ns = now - proc.last_seen_ns
+                if live and proc.state != "stalled" and silent_ns > HEARTBEAT_STALE_S * 1e9:
+                    proc.state = "stalled"
+                    fault = self._fault(
+                        proc,
+                        "stalled",
+                        f"sent no heartbeat for {silent_ns / 1e9:.1f}s "
+                        f"({HEARTBEAT_MISSES} intervals of {HEARTBEAT_INTERVAL_S:g}s)",
                     )
+                    self._fail(fault.describe())
+
+    def _fault(self, proc: Proc, kind: str, detail: str) -> Fault:
+        """Record a fault in ``RUN_DIR/faults.json`` and tell every other service (``PeerDown``)
+        so that none keeps waiting on ``proc``."""
+        fault = Fault(proc.name, proc.role, proc.pid, kind, detail, time.time_ns())
+        self.faults.append(fault)
+        log.error("lab fault: %s", fault.describe())
+        write_faults(self.run_dir, [vars(f) for f in self.faults])
+        if self._control is not None:
+            down = PeerDown(
+                sender="orchestrator",
+                ts_ns=time.time_ns(),
+                name=proc.name,
+                role=proc.role,
+                reason=detail,
+                since_ns=fault.at_ns,
+            )
+            payload = encode(down)
+            for other in self.procs.values():
+                if other is not proc and other.exit_code is None:
+                    self._control.send_multipart([other.name.encode(), VERSION, payload])
+        return fault
 
     async def _serve_control(self) -> None:
         assert self._control is not None
@@ -418,7 +490,18 @@ class LabSupervisor:
             str(timeout_s),
             *close,
         )
-        return await self.guard(future)
+        try:
+            return await self.guard(asyncio.shield(future))  # guard cancels what it awaits
+        except LabError as exc:
+            # A fault: the injector was told (PeerDown); it stops sending and settles its orders
+            done = None
+            with contextlib.suppress(TimeoutError):
+                done = await asyncio.wait_for(future, ABORT_WAIT_S)
+            account = None if done is None else msgspec.structs.asdict(done)
+            for header in ("msg_id", "sender", "ts_ns", "correlation_id"):
+                (account or {}).pop(header, None)
+            write_faults(self.run_dir, [vars(f) for f in self.faults], account)
+            raise LabAborted(str(exc), done) from None
 
     # ------------------------------------------------------------------ stop
     async def stop(self) -> dict[str, int | None]:

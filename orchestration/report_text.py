@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from orchestration.faults import state_lines
 from orchestration.inference import format_p
 from orchestration.learning import FLOW_DEFINITION, SETTLE_PERIODS, SETTLED_DEFINITION
 from orchestration.markouts import HORIZONS
@@ -337,6 +338,7 @@ def _header(summary: dict) -> tuple[str, ...]:
         else ()
     )
     return (
+        *state_lines(summary.get("run_state") or {}),
         f"Scenario: `{summary['scenario']}`",
         f"Seed: {summary['seed']}",
         *measured,

@@ -34,6 +34,8 @@ from orchestration.experiment import (
     pool_tables,
     run_experiment,
 )
+from orchestration.faults import load_faults
+from orchestration.launcher import LabError
 from orchestration.metrics import RATIO_METRICS, _group_metrics, after_burn_in, order_table
 from orchestration.run_plan import RunPlan
 from orchestration.streams import StreamOptions
@@ -154,6 +156,10 @@ def _run(task: SweepTask, host: str) -> TaskResult:
         )
     )
     wall_s = time.monotonic() - started
+    faults = [f for r in results for f in load_faults(r.run_dir)["faults"]]
+    if faults or len(results) < len(plans):  # a broken lab is a failed task, not a data point
+        named = "; ".join(f"{f['name']} ({f['role']}) {f['detail']}" for f in faults)
+        raise LabError(f"run aborted: {named or 'a run did not complete'}")
     tables = pool_tables(results, task.design, build_tables)
     orders = after_burn_in(tables["orders"], scenario.stream.burn_in_s)
     fills = tables["fills"][tables["fills"]["order_id"].isin(orders["order_id"])]

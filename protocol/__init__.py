@@ -12,6 +12,7 @@ from protocol.common import Liquidity, OrderType, Side, TimeInForce, Urgency
 from protocol.control import (
     Heartbeat,
     InjectionDone,
+    PeerDown,
     PnlReport,
     Rejected,
     ServiceReady,
@@ -74,6 +75,7 @@ __all__ = [
     "OrderRejected",
     "OrderRouted",
     "OrderType",
+    "PeerDown",
     "PnlReport",
     "ProtocolError",
     "Quote",

@@ -38,6 +38,17 @@ class StopService(Message, frozen=True):
     reason: Text = "requested"
 
 
+class PeerDown(Message, frozen=True):
+    """The orchestrator to every service: ``name`` died or stalled (no heartbeat for 3 intervals)
+    at ``since_ns``; stop waiting on it (end or reroute what is outstanding there). The run is
+    aborted: an injector stops sending and settles what it sent."""
+
+    name: Name
+    role: Name
+    reason: Text
+    since_ns: Nanos
+
+
 class ServiceStatus(Record, frozen=True):
     name: Name
     role: Name

@@ -9,11 +9,18 @@ Limit orders are day orders unless the stream says ``ioc``. At the *close* — `
 after the last order is sent (the scenario's ``[stream]``, or the ``--close-after`` option; for
 parents sent to the SOR, the injector's timeout) — the injector cancels every order still open,
 as a trading day ends, and waits for their terminal reports.
+
+When the orchestrator reports a peer down (``PeerDown``: a service died or stalled) the run is
+aborted: the injector sends no further order, waits up to ``ABORT_SETTLE_S`` for the orders it
+sent to end (the broker reroutes or cancels what was at the lost service), cancels what is
+still open, waits as long again, and sends its ``InjectionDone`` (``timed_out``: orders still
+open then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import time
 from dataclasses import dataclass
@@ -23,7 +30,7 @@ import zmq
 
 from protocol.codec import Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
-from protocol.control import InjectionDone, Rejected
+from protocol.control import InjectionDone, PeerDown, Rejected
 from protocol.marketdata import ValueUpdate
 from protocol.money import round_to_tick, tick_size
 from protocol.orders import (
@@ -37,6 +44,8 @@ from protocol.orders import (
 )
 from services.feeds import Feed, NbboView
 from services.runtime import Service
+
+ABORT_SETTLE_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +134,7 @@ class Injector(Service):
         self.filled = 0
         self.market_ready = asyncio.Event()
         self.progress = asyncio.Event()  # a terminal report arrived
+        self.aborted = asyncio.Event()  # a peer is down: send nothing more
         # Informed orders need the latent value: the one service besides the background agents
         # that subscribes to it, standing in for the investor's information.
         self.values: dict[str, int] = {}
@@ -170,18 +180,33 @@ class Injector(Service):
     async def _on_running(self) -> None:
         self.spawn(self._inject(), "inject")
 
-    async def _inject(self) -> None:
-        await asyncio.wait_for(self.market_ready.wait(), timeout=60.0)
+    def _on_peer_down(self, msg: PeerDown) -> None:
+        self.aborted.set()
+
+    async def _pace(self) -> None:
+        """Send the stream at its offsets, until it ends or the run is aborted."""
         start = time.monotonic_ns()
         for order in self.orders:
             delay = (start + order.t_ns - time.monotonic_ns()) / 1e9
             if delay > 0.0005:
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.aborted.wait(), delay)
+            if self.aborted.is_set():
+                self.count("orders.unsent_aborted", len(self.orders) - len(self.sent))
+                return
             self._send(order)
+
+    async def _inject(self) -> None:
+        await asyncio.wait_for(self.market_ready.wait(), timeout=60.0)
+        await self._pace()
         deadline = time.monotonic() + self.timeout_s
-        await self._all_terminal(min(self.close_after_s, self.timeout_s))
+        if not self.aborted.is_set():
+            await self._all_terminal(min(self.close_after_s, self.timeout_s), abortable=True)
+        if self.aborted.is_set():  # the broker ends or reroutes what was at the lost service
+            await self._all_terminal(ABORT_SETTLE_S)
         self._close_day()
-        await self._all_terminal(deadline - time.monotonic())
+        aborted = self.aborted.is_set()
+        await self._all_terminal(ABORT_SETTLE_S if aborted else deadline - time.monotonic())
         counts = {
             k: sum(1 for v in self.terminal.values() if v == k)
             for k in ("filled", "canceled", "rejected")
@@ -199,10 +224,13 @@ class Injector(Service):
         self._send_control(done)
         self.stop("stream done")
 
-    async def _all_terminal(self, within_s: float) -> None:
-        """Return once every order sent is terminal, or after ``within_s`` seconds."""
+    async def _all_terminal(self, within_s: float, *, abortable: bool = False) -> None:
+        """Return once every order sent is terminal, or after ``within_s`` seconds (or, if
+        ``abortable``, once the run is aborted)."""
         deadline = time.monotonic() + within_s
         while len(self.terminal) < len(self.sent):
+            if abortable and self.aborted.is_set():
+                return
             self.progress.clear()
             left = deadline - time.monotonic()
             if left <= 0:

@@ -34,7 +34,7 @@ from protocol.codec import (
     encode,
     received_fields,
 )
-from protocol.control import Heartbeat, Rejected, ServiceReady, StopService
+from protocol.control import Heartbeat, PeerDown, Rejected, ServiceReady, StopService
 from protocol.errors import ProtocolError
 from protocol.marketdata import SequenceHeartbeat
 from services.latency import LatencyModel, Link, latency_for
@@ -178,7 +178,8 @@ class Service(OrderReports):
                 self.make(Heartbeat, name=self.name, state="stopped", counters=self.counters)
             )
         for sock in self._sockets:
-            sock.close(linger=TAPE_LINGER_MS if sock is self._tape_socket else 0)
+            tape_open = sock is self._tape_socket and self._tape_link is not None
+            sock.close(linger=TAPE_LINGER_MS if tape_open else 0)
         if self.ctx is not None:
             self.ctx.term()
         self.state = ServiceState.STOPPED
@@ -412,7 +413,11 @@ class Service(OrderReports):
         self._control = self.socket(zmq.DEALER, identity=self.name)
         self._control.connect(self.config.control.connect)
         self.serve(
-            self._control, Decoder([StopService]), self._on_control, router=False, name="control"
+            self._control,
+            Decoder([StopService, PeerDown]),
+            self._on_control,
+            router=False,
+            name="control",
         )
         if self.role != "recorder":
             self._tape_socket = self.socket(zmq.PUSH)
@@ -422,6 +427,17 @@ class Service(OrderReports):
     def _on_control(self, _identity: bytes | None, msg: Message, _recv_ns: int) -> None:
         if isinstance(msg, StopService):
             self.stop(msg.reason)
+        elif isinstance(msg, PeerDown) and msg.name != self.name:
+            log.warning("%s: peer %s (%s) is down: %s", self.name, msg.name, msg.role, msg.reason)
+            self.count("peers.down")
+            if msg.name == self.scenario.recorder:
+                # Nobody reads the tape any more: stop queueing for it (and lingering on it).
+                self._tape_link = None
+            self._on_peer_down(msg)
+
+    def _on_peer_down(self, msg: PeerDown) -> None:
+        """A peer died or stalled (the orchestrator says so): stop waiting on it. Services with
+        orders outstanding at peers end or reroute them here."""
 
     def _send_control(self, msg: Message) -> None:
         if self._control is not None:
@@ -430,6 +446,8 @@ class Service(OrderReports):
     def tape(self, payload: bytes | Message, recv_ns: int = 0) -> None:
         """Record an event (an encoded message, or one to encode) on the run's tape."""
         if self._tape_link is None:
+            if self.state is not ServiceState.STARTING and self._tape_socket is not None:
+                self.count("tape.dropped")
             return
         if not isinstance(payload, bytes):
             payload = encode(payload)

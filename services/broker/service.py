@@ -24,7 +24,7 @@ import zmq
 from config.scenario import Regime
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
-from protocol.control import PnlReport, Rejected
+from protocol.control import PeerDown, PnlReport, Rejected
 from protocol.money import to_micros
 from protocol.orders import (
     ORDER_REPORTS,
@@ -61,6 +61,7 @@ class Broker(Service):
         self.clients: dict[str, ClientOrder] = {}
         self.seen: set[str] = set()
         self.by_child: dict[str, str] = {}
+        self.down: dict[str, str] = {}  # destinations the orchestrator reported down: why
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         self.destinations = {}
@@ -184,12 +185,33 @@ class Broker(Service):
             self.destinations[dest].send(encode(cancel))  # type: ignore[index]
         # Wholesalers and the auction hand the order back within their (short) window.
 
+    def _on_peer_down(self, msg: PeerDown) -> None:
+        """Stop waiting on a lost destination: every order whose current child is there moves
+        to its next step (or ends canceled, naming the destination and why); later steps skip
+        it. A report it sends after all (a stall, not a death) is ignored as a stray."""
+        if msg.name not in self.destinations:
+            return
+        why = f"{msg.name} down ({msg.reason})"
+        self.down[msg.name] = why
+        for key, client in list(self.clients.items()):
+            if client.child_dest != msg.name or client.child_id is None:
+                continue
+            self.by_child.pop(client.child_id, None)
+            client.reasons.append(why)
+            self.count("orders.peer_down")
+            if client.resting:
+                self._terminal_cancel(key, client, client.cancel_requested or why)
+            else:
+                self._route_next(key, client, f"after {why}")
+
     def _route_next(self, key: str, client: ClientOrder, reason: str) -> None:
         if client.cancel_requested is not None:
             self._terminal_cancel(key, client, client.cancel_requested)
             return
+        while client.plan and client.plan[0].destination in self.down:
+            client.reasons.append(self.down[client.plan.pop(0).destination])
         if not client.plan:
-            if client.can_rest:
+            if client.can_rest and self.limit_venue not in self.down:
                 self._rest(key, client, reason)
                 return
             self._terminal_cancel(key, client, "; ".join(client.reasons) or "no destination left")

@@ -26,6 +26,7 @@ import zmq
 from protocol.base import Message
 from protocol.codec import Decoder, encode
 from protocol.common import Side
+from protocol.control import PeerDown
 from protocol.marketdata import Depth, IndicationOfInterest, Quote, Snapshot, Trade
 from protocol.money import to_micros
 from protocol.orders import (
@@ -142,6 +143,31 @@ class Sor(ChildOrders, Service):
         while True:
             await asyncio.sleep(0.5)
             self.view.expire(time.time_ns())
+
+    def _on_peer_down(self, msg: PeerDown) -> None:
+        """A venue or pool died or stalled: its live children are abandoned at once (as after a
+        timeout, without waiting for their expiry), the venue is shunned until it answers
+        again, and their parents reroute."""
+        if msg.name not in self.destinations:
+            return
+        self.unresponsive[msg.name] = time.time_ns()
+        why = f"abandoned: {msg.name} down ({msg.reason}); rerouting"
+        for work in list(self.working.values()):
+            lost = [
+                c for c in work.parent.children.values() if c.venue == msg.name and c.open_qty > 0
+            ]
+            for child in lost:
+                timer = self.child_timers.pop(child.child_id, None)
+                if timer is not None:
+                    timer.cancel()
+                self._route(
+                    work.parent, child.child_id, msg.name, child.open_qty, why,
+                    child.limit_price, child.wave,
+                )  # fmt: skip
+                work.parent.abandon(child.child_id)
+                self.count("children.peer_down")
+            if lost:
+                self._reallocate_soon(work.key)
 
     # ------------------------------------------------------------------ market data
     def _on_md(self, msg: Quote | Depth | Trade | IndicationOfInterest) -> None:

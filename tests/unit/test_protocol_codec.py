@@ -39,6 +39,7 @@ from protocol import (
     OrderRejected,
     OrderRouted,
     OrderType,
+    PeerDown,
     PnlReport,
     ProtocolError,
     Quote,
@@ -319,6 +320,7 @@ EXAMPLES: tuple[Message, ...] = (
     ),
     Heartbeat(name="lit-a", state="running", counters={"orders": 12}, **HEADER),
     StopService(reason="test over", **HEADER),
+    PeerDown(name="wh-a", role="wholesaler", reason="exited with code -9", since_ns=7, **HEADER),
     StatusRequest(**HEADER),
     StatusReply(
         run_dir="/tmp/run",
@@ -392,6 +394,7 @@ SERVICE_INPUTS = (
     StatusRequest,
     Shutdown,
     StopService,
+    PeerDown,
 )
 
 ANY = Decoder(ALL_MESSAGE_TYPES)

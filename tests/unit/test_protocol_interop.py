@@ -19,6 +19,7 @@ from protocol import (
     Decoder,
     Message,
     OrderType,
+    PeerDown,
     ReplaceOrder,
     Shutdown,
     Side,
@@ -120,6 +121,10 @@ THIRD_PARTY: list[tuple[dict[str, Any], Message]] = [
     ({"type": "StatusRequest"}, StatusRequest()),
     ({"type": "Shutdown", "reason": "ops"}, Shutdown(reason="ops")),
     ({"type": "StopService"}, StopService()),
+    (
+        {"type": "PeerDown", "name": "wh-a", "role": "wholesaler", "reason": "gone", "since_ns": 1},
+        PeerDown(name="wh-a", role="wholesaler", reason="gone", since_ns=1),
+    ),
 ]
 THIRD_PARTY_IDS = [f"{fields['type']}-{i}" for i, (fields, _) in enumerate(THIRD_PARTY)]
 

@@ -1,0 +1,115 @@
+"""Every accepted order ends, and a broken run says so (issue 13 item 3).
+
+``flowlab compare`` runs as a user runs it; mid-stream (orders on the tape) one of its processes
+is killed with SIGKILL. The run must end every order the broker received within the injector's
+settling bound, exit non-zero naming the fault, and write a readable report whose
+``summary.json`` and ``report.md`` say ``aborted`` with the service, the time and the open
+orders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestration.tape import read_tape
+from protocol.orders import OrderReceived
+from tests.helpers import wait_until
+
+TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
+RECEIVED_BEFORE_KILL = 20
+
+
+def _pid_of(run_dir: Path, name: str) -> int | None:
+    """The pid of service ``name`` of the lab in ``run_dir`` (from /proc, as a user finds it)."""
+    config = str(run_dir / "config.toml")
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"service" in args and config.encode() in args and name.encode() in args:
+            return int(cmdline.parent.name)
+    return None
+
+
+def _received(run_dir: Path) -> int:
+    return sum(isinstance(m, OrderReceived) for _, _, m in read_tape(run_dir))
+
+
+@pytest.mark.parametrize(
+    ("victim", "role", "sig"),
+    [
+        ("wh-a", "wholesaler", signal.SIGKILL),
+        ("recorder", "recorder", signal.SIGKILL),
+        ("wh-a", "wholesaler", signal.SIGSTOP),
+    ],
+    ids=["kill-wholesaler", "kill-recorder", "stop-wholesaler"],
+)
+def test_compare_with_a_process_lost_mid_run_ends_every_order_and_says_so(
+    victim: str, role: str, sig: signal.Signals, tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    compare = subprocess.Popen(
+        [
+            *[sys.executable, "-m", "orchestration.cli", "compare", "--scenario", str(TINY)],
+            *["--orders", "3000", "--rate", "100", "--runs", str(runs), "--no-live"],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: any(runs.glob("*/logs/injector.log")), timeout=90)
+        (run_dir,) = runs.glob("*-tiny")
+        assert wait_until(lambda: _received(run_dir) >= RECEIVED_BEFORE_KILL, timeout=30)
+        pid = _pid_of(run_dir, victim)
+        assert pid is not None
+        killed_ns = time.time_ns()
+        os.kill(pid, sig)
+        if sig == signal.SIGSTOP:  # resumed once the stall is recorded, so it can stop cleanly
+            assert wait_until(lambda: (run_dir / "faults.json").exists(), timeout=30)
+            os.kill(pid, signal.SIGCONT)
+        _out, err = compare.communicate(timeout=180)
+    finally:
+        if compare.poll() is None:
+            compare.kill()
+            compare.communicate()
+    stalled = sig == signal.SIGSTOP
+    detail = "sent no heartbeat for " if stalled else "exited with code -9"
+
+    assert compare.returncode == 1, err[-3000:]
+    assert f"run aborted: {victim} ({role}, pid {pid}) {detail}" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    state = summary["run_state"]
+    assert state["state"] == ("degraded" if stalled else "aborted")
+    (fault,) = state["faults"]
+    assert (fault["name"], fault["role"], fault["pid"], fault["kind"]) == (
+        victim,
+        role,
+        pid,
+        "stalled" if stalled else "exited",
+    )
+    # seen within a few supervision rounds; a stall once 3 heartbeats (1.5 s) are missing, the
+    # last one sent up to an interval before the signal
+    assert (1.0e9 if stalled else 0) <= fault["at_ns"] - killed_ns < 5e9
+    # every order sent reached its terminal report at the client within the settling bound,
+    # and none was sent after the fault (3,000 at 100/s would take 30 s)
+    (done,) = state["injections"]
+    assert done["timed_out"] == 0 and done["terminal"] == done["sent"]
+    assert RECEIVED_BEFORE_KILL <= done["sent"] < 3000
+    if victim == "recorder":  # the tape ends at the kill: what it leaves open is listed
+        assert len(state["open_orders"]) < done["sent"]
+    else:
+        assert state["open_orders"] == []
+    report = (run_dir / "report.md").read_text()
+    assert f"**Run {state['state']}**" in report
+    assert f"Fault: {victim} ({role}, pid {pid}) {detail}" in report
+    assert f"Open orders in the tape: {len(state['open_orders'])}" in report
