@@ -18,10 +18,22 @@ import time
 from pathlib import Path
 
 import pytest
+import zmq
+import zmq.asyncio
 
+from orchestration.launcher import LabSupervisor
 from orchestration.tape import read_tape
-from protocol.orders import OrderReceived
-from tests.helpers import wait_until
+from protocol.orders import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderReceived,
+    OrderRejected,
+    OrderRouted,
+    ParentCompleted,
+)
+from tests.helpers import Client, wait_until
+from tests.integration.test_sor_book import CHILD_TIMEOUT_MS, parent, sor_test_scenario
 
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 RECEIVED_BEFORE_KILL = 20
@@ -113,3 +125,37 @@ def test_compare_with_a_process_lost_mid_run_ends_every_order_and_says_so(
     assert f"**Run {state['state']}**" in report
     assert f"Fault: {victim} ({role}, pid {pid}) {detail}" in report
     assert f"Open orders in the tape: {len(state['open_orders'])}" in report
+
+
+async def test_sor_venue_killed_with_a_child_in_flight_is_abandoned_at_once_and_rerouted(
+    tmp_path: Path,
+) -> None:
+    # lit-slow sits 200 ms from the SOR and shows 20,000 @ 99.98 on BOOK7, the cheapest: an
+    # optimal parent sends it a child, which is still on its way when lit-slow is killed.
+    scenario = sor_test_scenario()
+    lab = LabSupervisor(scenario, runs_root=tmp_path)
+    ctx = zmq.asyncio.Context()
+    try:
+        await lab.start()
+        sor = Client(ctx, lab.config.connect(scenario.sor.name, "orders"), "client")
+        await sor.send(parent("lost-venue", "BOOK7", "optimal", 30_000))
+        await sor.until("lost-venue", (OrderAccepted,))
+        sent_ns = time.time_ns()
+        os.kill(lab.procs["lit-slow"].pid, signal.SIGKILL)
+        # not lab.guard: the lab has failed (a process exited), the SOR goes on without it
+        await sor.until("lost-venue", (OrderFilled, OrderCanceled, OrderRejected))
+        took_ms = (time.time_ns() - sent_ns) / 1e6
+    finally:
+        ctx.destroy(linger=0)
+        await lab.stop()
+
+    tape = list(read_tape(lab.run_dir))
+    (done,) = [m for _, _, m in tape if isinstance(m, ParentCompleted)]
+    routes = [m for s, _, m in tape if isinstance(m, OrderRouted) and s == scenario.sor.name]
+    abandoned = [r for r in routes if r.reason.startswith("abandoned: lit-slow down")]
+    assert (done.state, done.cum_qty) == ("filled", 30_000)
+    assert [(r.destination, r.qty) for r in abandoned] == [("lit-slow", 20_000)]
+    assert sum(r.qty for r in routes if r.wave > 1) == 20_000  # rerouted elsewhere
+    assert lab.faults[0].name == "lit-slow"
+    # ended without waiting for the lost child's expiry (CHILD_TIMEOUT_MS) and grace
+    assert took_ms < CHILD_TIMEOUT_MS
