@@ -384,7 +384,11 @@ async def serve_lab(
         raise
     async with _published(lab, claim):
         print(f"lab up: {lab.run_dir}", flush=True)
-        await watch(lab, monitor, lab.guard(lab.shutdown_requested.wait()))
+        try:
+            await watch(lab, monitor, lab.guard(lab.shutdown_requested.wait()))
+        except LabError:
+            await lab.settle_externals()  # `flowlab inject` clients end their orders first
+            raise
     return 0
 
 

@@ -187,6 +187,7 @@ class LabSupervisor:
         self.config_path = self.run_dir / "config.toml"
         self.procs: dict[str, Proc] = {}
         self.externals: dict[str, ServiceStatus] = {}
+        self._externals_gone = asyncio.Event()  # set whenever no external injector is left
         self.injections: dict[str, asyncio.Future[InjectionDone]] = {}
         self.started_ns = time.time_ns()
         self.failure: asyncio.Future[str] | None = None
@@ -367,9 +368,9 @@ class LabSupervisor:
                 since_ns=fault.at_ns,
             )
             payload = encode(down)
-            for other in self.procs.values():
-                if other is not proc and other.exit_code is None:
-                    self._control.send_multipart([other.name.encode(), VERSION, payload])
+            others = [p.name for p in self.procs.values() if p is not proc and p.exit_code is None]
+            for name in [*others, *self.externals]:  # externals: `flowlab inject` injectors
+                self._control.send_multipart([name.encode(), VERSION, payload])
         return fault
 
     async def _serve_control(self) -> None:
@@ -431,6 +432,8 @@ class LabSupervisor:
                 if future is not None and not future.done():
                     future.set_result(msg)
                 self.externals.pop(msg.name, None)
+                if not self.externals:
+                    self._externals_gone.set()
             case StatusRequest():
                 reply = StatusReply(
                     sender="orchestrator",
@@ -442,6 +445,14 @@ class LabSupervisor:
                 await self._control.send_multipart([identity, VERSION, encode(reply)])
             case Shutdown():
                 self.shutdown_requested.set()
+
+    async def settle_externals(self, timeout_s: float = ABORT_WAIT_S) -> None:
+        """After a fault: give injectors started by ``flowlab inject`` (told by ``PeerDown``)
+        up to ``timeout_s`` to settle their orders and report, before the lab is stopped."""
+        if self.externals:
+            self._externals_gone.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._externals_gone.wait(), timeout_s)
 
     def status(self) -> list[ServiceStatus]:
         now = time.time_ns()

@@ -32,7 +32,7 @@ from protocol.orders import (
     OrderRouted,
     ParentCompleted,
 )
-from tests.helpers import Client, wait_until
+from tests.helpers import Client, pid_alive, wait_until
 from tests.integration.test_sor_book import CHILD_TIMEOUT_MS, parent, sor_test_scenario
 
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
@@ -159,3 +159,51 @@ async def test_sor_venue_killed_with_a_child_in_flight_is_abandoned_at_once_and_
     assert lab.faults[0].name == "lit-slow"
     # ended without waiting for the lost child's expiry (CHILD_TIMEOUT_MS) and grace
     assert took_ms < CHILD_TIMEOUT_MS
+
+
+def test_inject_into_an_up_lab_whose_wholesaler_is_killed_ends_every_order(
+    tmp_path: Path,
+) -> None:
+    flowlab = [sys.executable, "-m", "orchestration.cli"]
+    up = subprocess.run(
+        [*flowlab, "up", "--scenario", str(TINY)], cwd=tmp_path, capture_output=True, timeout=120
+    )
+    assert up.returncode == 0, up.stderr
+    run_dir = (tmp_path / "runs" / "current").resolve()
+    info = json.loads((run_dir / "lab.json").read_text())
+    inject = subprocess.Popen(
+        [*flowlab, "inject", "--orders", "3000", "--rate", "100", "--timeout", "60"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: _received(run_dir) >= RECEIVED_BEFORE_KILL, timeout=60)
+        wholesaler = next(p["pid"] for p in info["processes"] if p["name"] == "wh-a")
+        os.kill(wholesaler, signal.SIGKILL)
+        _out, err = inject.communicate(timeout=60)
+    finally:
+        if inject.poll() is None:
+            inject.kill()
+            inject.communicate()
+        subprocess.run([*flowlab, "down"], cwd=tmp_path, capture_output=True, timeout=120)
+
+    # the injector stopped sending and ended normally; every order the broker received ended
+    # (none open in the tape, read below)
+    assert inject.returncode == 0, err[-3000:]
+    faults = json.loads((run_dir / "faults.json").read_text())["faults"]
+    assert [(f["name"], f["kind"]) for f in faults] == [("wh-a", "exited")]
+    assert wait_until(lambda: not pid_alive(info["pid"]), timeout=60)
+    report = subprocess.run(
+        [*flowlab, "report", str(run_dir), "--out", str(tmp_path / "rep")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "Run aborted" in report.stderr
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert summary["run_state"]["state"] == "aborted"
+    assert summary["run_state"]["open_orders"] == []
