@@ -220,6 +220,20 @@ def _report(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, default=None)
 
 
+def _realism(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "realism",
+        help="stylized facts of a run's market (or of real LOBSTER / trades-and-quotes data)",
+    )
+    p.add_argument("run_dir", type=Path, nargs="?", default=None, help="a finished run")
+    p.add_argument(
+        "--lobster", nargs=2, metavar=("MESSAGE", "ORDERBOOK"), help="LOBSTER files instead"
+    )
+    p.add_argument("--taq", nargs=2, metavar=("TRADES", "QUOTES"), help="trades/quotes CSVs")
+    p.add_argument("--symbol", default=None, help="LOBSTER: the ticker if not in the file name")
+    p.add_argument("--out", type=Path, default=None, help="where realism.parquet goes")
+
+
 def _service(sub: Subparsers) -> None:
     p = sub.add_parser("service", help="run one role process (used by the launcher and compose)")
     p.add_argument("role")
@@ -288,6 +302,7 @@ VERBS: tuple[Callable[[Subparsers], None], ...] = (
     _inject,
     _down,
     _report,
+    _realism,
     _service,
     _compose,
     _sor,

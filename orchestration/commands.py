@@ -48,6 +48,8 @@ from orchestration.experiment import (
 )
 from orchestration.launcher import LabError, LabSupervisor, new_run_dir
 from orchestration.live import make_monitor, watch
+from orchestration.realdata import RealDataError
+from orchestration.realism_cli import cmd_realism
 from orchestration.report import format_regime_table, write_report
 from orchestration.streams import (
     StreamError,
@@ -84,7 +86,7 @@ class Interrupted(Exception):
 
 
 # Errors a verb reports as one line, ``flowlab VERB: message``, exit code 1.
-USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, ControlTimeout)
+USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, ControlTimeout, RealDataError)
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -97,6 +99,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "inject": cmd_inject,
         "down": cmd_down,
         "report": cmd_report,
+        "realism": cmd_realism,
         "bench": cmd_bench,
         "compose": cmd_compose,
         "sor": cmd_sor,

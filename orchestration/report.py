@@ -35,6 +35,7 @@ from orchestration.metrics import (
     regime_difference,
     split_table,
 )
+from orchestration.realism import realism_table
 from orchestration.report_render import to_html, to_markdown
 from orchestration.report_text import DEFINITIONS, build_blocks, format_regime_table, verdict
 from orchestration.routing import routing_table, rule606_table
@@ -60,6 +61,7 @@ COMPUTED_TABLES = (
     "flow_competition",
     "welfare",
     "welfare_reconciliation",
+    "realism",
 )
 COMPARED_METRICS = (
     "price_improvement_usd_per_share",
@@ -88,6 +90,7 @@ _SUMMARY_KEYS = (
     "welfare",
     "welfare_reconciliation",
     "tape_anomalies",
+    "realism",
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -149,6 +152,8 @@ def write_report(
             "welfare_reconciliation": _records(computed["welfare_reconciliation"]),
             # tape entries the reader skipped (malformed; orchestration/tape.py read_tape)
             "tape_anomalies": len(tables["tape_anomalies"]) if "tape_anomalies" in tables else 0,
+            # stylized facts of the market, per symbol (orchestration/realism.py)
+            "realism": _records(computed["realism"]),
             **(extra or {}),
         }
     )
@@ -195,6 +200,7 @@ def compute_tables(
         "pnl_by_process": pnl_table(tables.get("pnl")),
         "comparisons": _comparisons(per_order, regimes, seed, n_boot),
         "market_quality": market_quality(tables),
+        "realism": realism_table(tables),
         # every regime's metrics in each replication: how much a rerun moves them
         "replications": _group_metrics(per_order, ["regime", "replication"])
         .reset_index()

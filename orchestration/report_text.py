@@ -11,6 +11,7 @@ import pandas as pd
 from orchestration.inference import format_p
 from orchestration.learning import FLOW_DEFINITION, SETTLE_PERIODS, SETTLED_DEFINITION
 from orchestration.markouts import HORIZONS
+from orchestration.realism_report import realism_blocks
 from orchestration.report_render import (
     Block,
     Bullets,
@@ -304,6 +305,7 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
         Table(_records(computed["market_quality"]), MARKET_COLUMNS)
         if "market_quality" in computed
         else Text("n/a"),
+        *realism_blocks(computed),
         Heading(2, "Plots"),
         *(Image(name, title) for name, title in PLOTS),
         Heading(2, "Rule 605 detail: order type x size"),
