@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgpack
+import pandas as pd
 import pytest
 
 from config.scenario import load_scenario
 from orchestration.endpoints import resolve_loopback
-from orchestration.tape import TABLES, TAPE_FILE, build_tables
+from orchestration.tape import COMPRESSED_TAPE_FILE, TABLES, TAPE_FILE, build_tables, compress_tape
 from protocol.codec import encode
 from protocol.common import Liquidity, OrderType, Side
 from protocol.control import PnlReport
@@ -269,3 +270,23 @@ def test_malformed_entries_are_skipped_and_counted_not_fatal(tmp_path: Path) -> 
 
 def test_a_clean_tape_has_no_anomalies(tables: dict) -> None:
     assert tables["tape_anomalies"].empty
+
+
+def test_a_compressed_tape_reads_as_the_raw_one(tmp_path: Path) -> None:
+    raw_dir, packed_dir = tmp_path / "raw", tmp_path / "packed"
+    for d in (raw_dir, packed_dir):
+        d.mkdir()
+        with (d / TAPE_FILE).open("wb") as f:
+            for k in range(200):
+                f.write(msgpack.packb([BROKER, k, encode(received(f"C{k}", 1_000 + k))]))
+                f.write(msgpack.packb([BROKER, k, encode(filled(f"C{k}", 2_000 + k))]))
+            f.write(b"\xc1")  # a bad byte: the compressed reader must skip it the same way
+    before, after = compress_tape(packed_dir)
+    assert before == (raw_dir / TAPE_FILE).stat().st_size and 0 < after < before / 3
+    assert not (packed_dir / TAPE_FILE).exists()
+    assert (packed_dir / COMPRESSED_TAPE_FILE).is_file()
+    config = resolve_loopback(load_scenario(), tmp_path)
+    raw, packed = build_tables(raw_dir, config), build_tables(packed_dir, config)
+    for name in ("orders", "fills", "tape_anomalies"):
+        pd.testing.assert_frame_equal(raw[name], packed[name])
+    assert len(packed["orders"]) == 200 and len(packed["tape_anomalies"]) == 1
