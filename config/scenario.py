@@ -303,6 +303,18 @@ class InformedSpec(Spec, frozen=True):
     feed: Literal["sip", "direct"] = "direct"
 
 
+class InstitutionalSpec(Spec, frozen=True):
+    """Institutions splitting metaorders into marketable children (services/institutions.py):
+    ``P(children >= l) = l^-size_alpha``; 0 traders (the default): none."""
+
+    traders: NonNegInt = 0
+    child_qty: PositiveInt = 100
+    child_interval_ms: PositiveInt = 500  # mean gap between one parent's children
+    pause_ms: PositiveInt = 2_000  # mean pause between one parent and the next
+    size_alpha: Annotated[float, msgspec.Meta(gt=1)] = 1.5
+    max_children: PositiveInt = 2_000
+
+
 class AuctionRespondersSpec(Spec, frozen=True):
     """Market makers that opt in to the auction (open competition): dealers of the same model
     as the wholesalers (``[dealers]``), with an auction channel only."""
@@ -318,6 +330,7 @@ class AgentsConfig(Spec, frozen=True):
     market_makers: MarketMakerSpec = MarketMakerSpec()
     noise: NoiseSpec = NoiseSpec()
     informed: InformedSpec = InformedSpec()
+    institutional: InstitutionalSpec = InstitutionalSpec()
     auction_responders: AuctionRespondersSpec = AuctionRespondersSpec()
 
 
@@ -330,6 +343,10 @@ class ValueConfig(Spec, frozen=True):
     half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     jump_rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 0.02
     jump_bps: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    # Stochastic volatility (0: constant): the log-volatility's OU noise per sqrt second, and
+    # its half-life; the mean variance stays vol_bps_per_sqrt_s^2 (services/value.py).
+    vol_of_vol: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    vol_half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
 class StreamSpec(Spec, frozen=True):

@@ -245,7 +245,7 @@ def _impact_rows(symbol: str, paths: list[_Path], trades: pd.DataFrame) -> list[
     """Impact of single lit trades against their size: the mid ``IMPACT_HORIZON_S`` after the
     trade less the mid before it, in the aggressor's direction (bps), averaged per size quantile;
     the exponent is the slope of log impact on log size over the quantiles whose mean impact is
-    positive. Metaorders are not measured: the background market has none yet."""
+    positive. The impact of whole metaorders (``[agents.institutional]``) is not measured yet."""
     moves, sizes = [], []
     horizon = int(IMPACT_HORIZON_S * 1e9)
     for path in paths:
@@ -267,7 +267,7 @@ def _impact_rows(symbol: str, paths: list[_Path], trades: pd.DataFrame) -> list[
         _row(symbol, "concave price impact", "exponent of impact against trade size", "1 s")
         | _valued(exponent, len(move), None)
         | _banded("concave_impact", exponent)
-        | {"note": f"{used} size quantiles with positive mean impact; metaorders: none in the lab"},
+        | {"note": f"single trades, {used} size quantiles with positive mean impact"},
     ]
 
 
