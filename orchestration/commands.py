@@ -49,6 +49,7 @@ from orchestration.experiment import (
 from orchestration.launcher import LabError, LabSupervisor, new_run_dir
 from orchestration.live import make_monitor, watch
 from orchestration.report import format_regime_table, write_report
+from orchestration.rule606 import arrangements_from_scenario
 from orchestration.streams import (
     StreamError,
     StreamOptions,
@@ -225,6 +226,7 @@ def make_report(
         extra=extra,
         regime_order=list(config.scenario.broker.regimes),
         burn_in_s=config.scenario.stream.burn_in_s,
+        arrangements=arrangements_from_scenario(config.scenario),
     )
 
 
