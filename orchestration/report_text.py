@@ -173,6 +173,13 @@ DEFINITIONS = (
     "mid 1 s later) * qty on internalised and auction fills, **net** of the PFOF they paid.",
     "**Latency cost** = D * (mid at execution - mid at receipt) * qty: how far the market moved "
     "against the investor while the order travelled or waited (e.g. in an auction).",
+    "**Rule 605 as amended in 2024** (its own sections): covered orders by type (market, "
+    "marketable limit, marketable IOC, midpoint-or-better, executable non-marketable limits "
+    "timed from when they became executable), fractional / odd-lot / round-lot order and "
+    "notional size; time to execution share-weighted over every fill; E/Q = average effective "
+    "/ average quoted spread; realized spread at 50 ms, 1 s, 15 s, 1 min, 5 min, with a note "
+    "when the run ended before the horizon. **Rule 606(a)(1)**: per month and S&P 500 / other "
+    "NMS class; net payment = PFOF received - fees paid (rebates received count).",
     "**Differences**: regime minus the first regime; 95% percentile bootstrap CI over orders "
     "resampled with replacement within regime and replication (paired when the same stream ran "
     "under each regime), seeded with the run's seed; z = difference / bootstrap standard error, "

@@ -260,3 +260,29 @@ def test_rule605_summary_leaves_out_limit_orders_other_than_marketable(per_order
 
     assert set(summary["order_type"]) == {"market"}  # m1 is IOC: not in the summary's types
     assert set(summary["stock_class"]) == {"other NMS stocks"}
+
+
+def test_rule605_pooled_runs_join_each_run_to_its_own_nbbo():
+    # two replications of the same tape (`run` column, ids prefixed as the pooled tables are),
+    # the second an hour later: run r1 still ends at 70 s, so its 5 min horizon stays unavailable
+    # (joined across runs, r2's quotes would mark it)
+    runs = []
+    for label, shift in (("r1", 0), ("r2", 3_600_000 * MS)):
+        orders, fills, nbbo = make_orders(), make_fills(), make_nbbo()
+        for frame, column in ((orders, "recv_ns"), (fills, "exec_ns"), (nbbo, "ts_ns")):
+            frame[column] += shift
+            frame.insert(0, "run", label)
+        orders["terminal_ns"] += shift
+        for frame in (orders, fills):
+            frame["order_id"] = label + ":" + frame["order_id"]
+        runs.append((orders, fills, nbbo))
+    pooled = [pd.concat([r[i] for r in runs], ignore_index=True) for i in range(3)]
+
+    detail = rule605_table(rule605_orders(*pooled))
+
+    n1 = detail[detail["order_type"] == "executable non-marketable limit"]
+    assert n1["covered_orders"].sum() == 2
+    b1 = detail.set_index("size_bucket").loc["$10k-$20k"]
+    assert b1["covered_orders"] == 2
+    assert b1["realized_spread_usd_1min"] == pytest.approx(0.02)
+    assert pd.isna(b1["realized_spread_usd_5min"])
