@@ -38,7 +38,7 @@ from orchestration.metrics import (
 from orchestration.report_render import to_html, to_markdown
 from orchestration.report_text import DEFINITIONS, build_blocks, format_regime_table, verdict
 from orchestration.routing import routing_table
-from orchestration.rule605 import rule605_orders, rule605_table
+from orchestration.rule605 import not_covered_table, rule605_orders, rule605_table
 from orchestration.rule605_summary import rule605_summary_table
 from orchestration.rule606 import Arrangements, material_aspects, rule606_tables
 from orchestration.welfare import welfare_summary, welfare_tables
@@ -51,6 +51,7 @@ COMPUTED_TABLES = (
     "order_types",
     "rule605",
     "rule605_summary",
+    "rule605_not_covered",
     "routing",
     "rule606_orders",
     "rule606",
@@ -86,6 +87,7 @@ _SUMMARY_KEYS = (
     "routing",
     "rule605",
     "rule605_summary",
+    "rule605_not_covered",
     "rule606_orders",
     "rule606",
     "rule606_material_aspects",
@@ -157,6 +159,7 @@ def write_report(
             "routing": _nested(computed["routing"], "destination"),
             "rule605": _records(computed["rule605"]),
             "rule605_summary": _records(computed["rule605_summary"]),
+            "rule605_not_covered": _records(computed["rule605_not_covered"]),
             "rule606_orders": _records(computed["rule606_orders"]),
             "rule606": _records(computed["rule606"]),
             "rule606_material_aspects": material_aspects(computed["rule606"], arrangements),
@@ -214,6 +217,7 @@ def compute_tables(
         # Rule 605 as amended in 2024 (orchestration/rule605.py): detail and summary reports
         "rule605": rule605_table(rule605_per_order),
         "rule605_summary": rule605_summary_table(rule605_per_order, sp500),
+        "rule605_not_covered": not_covered_table(rule605_per_order),
         "routing": routing_table(orders, fills),
         "rule606_orders": rule606_orders,
         "rule606": rule606,
@@ -236,6 +240,7 @@ def compute_tables(
     for name in (
         "rule605",
         "rule605_summary",
+        "rule605_not_covered",
         "routing",
         "rule606_orders",
         "rule606",

@@ -131,6 +131,7 @@ def rule605_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
             "better beyond the size displayed there. Every column: `rule605.parquet`."
         ),
         Table(rows, DETAIL_COLUMNS),
+        Text(_not_covered(computed["rule605_not_covered"])),
         Heading(3, "Realized spread at the rule's horizons ($/share)"),
         Table(rows, REALIZED_COLUMNS),
         Heading(3, "Shares executed by time after receipt (or after becoming executable)"),
@@ -153,6 +154,14 @@ def rule606_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Blo
         Heading(3, "Material aspects of each venue relationship"),
         Bullets(tuple(lines) or ("No routes on the tape.",)),
     ]
+
+
+def _not_covered(table: pd.DataFrame) -> str:
+    """One sentence: the orders no row counts, and why."""
+    if table.empty:
+        return "Every order is covered."
+    parts = [f"{r['regime']}: {r['orders']} ({r['reason']})" for r in _records(table)]
+    return "Not covered, so in no row: " + "; ".join(parts) + "."
 
 
 def _realized_text(row: dict, horizon: str) -> str:

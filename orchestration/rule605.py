@@ -75,9 +75,11 @@ SUMS = (
 def rule605_orders(
     orders: pd.DataFrame, fills: pd.DataFrame, nbbo: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """One row per covered order: its categories and the sums its fills contribute."""
+    """One row per order: its categories and the sums its fills contribute; an order the rule
+    does not cover has no ``order_type`` and zero sums (``not_covered`` says why)."""
     per_order = classify_orders(orders, fills, nbbo)
-    covered = per_order[per_order["order_type"].notna()].reset_index(drop=True)
+    is_covered = per_order["order_type"].notna()
+    covered = per_order[is_covered].reset_index(drop=True)
     legs = _fill_legs(covered, fills, nbbo)
     sums = legs.groupby("order_id", sort=False).sum(numeric_only=True)
     sums = sums.reindex(covered["order_id"], fill_value=0.0).reset_index(drop=True)
@@ -93,15 +95,28 @@ def rule605_orders(
         size_improved_shares=size[1],
     )
     missing = [c for c in SUMS if c not in frame.columns]
-    return pd.concat([frame, sums.reindex(columns=missing, fill_value=0.0)], axis=1)
+    frame = pd.concat([frame, sums.reindex(columns=missing, fill_value=0.0)], axis=1)
+    others = per_order[~is_covered].reindex(columns=frame.columns)
+    others[list(SUMS)] = 0.0
+    return pd.concat([frame, others], ignore_index=True) if len(others) else frame
+
+
+def not_covered_table(per_order: pd.DataFrame) -> pd.DataFrame:
+    """Orders in no Rule 605 row: ``regime``, ``reason`` (no NBBO at receipt, a non-marketable
+    limit never executable), ``orders``."""
+    left_out = per_order[per_order["order_type"].isna()]
+    counts = left_out.groupby(["regime", "not_covered"], sort=False).size()
+    table = counts.rename("orders").reset_index().rename(columns={"not_covered": "reason"})
+    return table.astype({"orders": "int64"})
 
 
 def rule605_table(per_order: pd.DataFrame) -> pd.DataFrame:
     """The detailed report (§ 242.605(a)(1)): regime x month x symbol x type x lot x size."""
-    if per_order.empty:
+    if per_order["order_type"].notna().sum() == 0:
         empty = _detail_metrics(pd.DataFrame({c: pd.Series(dtype="float64") for c in SUMS}))
         return pd.DataFrame(columns=[*DETAIL_KEYS, *empty.columns])
-    sums = per_order.groupby(DETAIL_KEYS, sort=False)[list(SUMS)].sum().reset_index()
+    covered = per_order[per_order["order_type"].notna()]
+    sums = covered.groupby(DETAIL_KEYS, sort=False)[list(SUMS)].sum().reset_index()
     table = pd.concat([sums[DETAIL_KEYS], _detail_metrics(sums)], axis=1)
     return _sorted(table, DETAIL_KEYS)
 

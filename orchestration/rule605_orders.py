@@ -92,7 +92,8 @@ def size_bucket(qty: float, two_mid: int) -> str:
 def classify_orders(
     orders: pd.DataFrame, fills: pd.DataFrame, nbbo: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """One row per order: order_type (None: not covered), lot_class, size_bucket, month,
+    """One row per order: order_type (None: not covered, ``not_covered`` says why), lot_class,
+    size_bucket, month,
     bid/ask/two_mid at receipt, start_ns (receipt, or when it became executable) and the size
     displayed at the far side of the NBBO at receipt (``displayed_qty``, NaN if unknown)."""
     frame = _base(orders)
@@ -102,6 +103,7 @@ def classify_orders(
     for row in frame.itertuples(index=False):
         rows.append(_classify(row, quotes.get(str(row.key)), first_fill.get(row.order_id)))
     columns = ["order_type", "lot_class", "size_bucket", "start_ns", "displayed_qty"]
+    columns.append("not_covered")  # why an order is in no Rule 605 row ("" when covered)
     return pd.concat([frame, pd.DataFrame(rows, columns=columns)], axis=1)
 
 
@@ -139,9 +141,13 @@ def _base(orders: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+NO_NBBO = "no NBBO at receipt"
+NEVER_EXECUTABLE = "non-marketable limit never executable"
+
+
 def _classify(row, quotes: pd.DataFrame | None, first_fill: int | None) -> tuple:
     if row.bid <= 0 or row.ask <= 0:
-        return (None, None, None, 0, np.nan)
+        return (None, None, None, 0, np.nan, NO_NBBO)
     kind: str | None = order_type(
         row.side, row.kind, int(row.limit), str(row.tif), row.bid, row.ask
     )
@@ -156,6 +162,7 @@ def _classify(row, quotes: pd.DataFrame | None, first_fill: int | None) -> tuple
         size_bucket(row.qty, row.two_mid),
         start or 0,
         _displayed(row, quotes),
+        "" if kind else NEVER_EXECUTABLE,
     )
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from orchestration.rule605 import rule605_orders, rule605_table
+from orchestration.rule605 import not_covered_table, rule605_orders, rule605_table
 from orchestration.rule605_orders import round_lot
 from orchestration.rule605_summary import rule605_summary_table
 
@@ -139,7 +139,12 @@ def test_round_lot_follows_the_2024_price_tiers():
 
 
 def test_rule605_orders_not_executable_or_without_nbbo_are_not_covered(per_order):
-    assert set(per_order["order_id"]) == {"b1", "s1", "o1", "f1", "m1", "d1", "n1"}
+    covered = per_order[per_order["order_type"].notna()]
+    assert set(covered["order_id"]) == {"b1", "s1", "o1", "f1", "m1", "d1", "n1"}
+    assert not_covered_table(per_order).values.tolist() == [
+        ["pfof", "non-marketable limit never executable", 1],
+        ["pfof", "no NBBO at receipt", 1],
+    ]
 
 
 def test_rule605_categories_by_type_lot_and_notional(detail):
