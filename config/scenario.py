@@ -105,6 +105,9 @@ class LatencyConfig(Spec, frozen=True):
 class SymbolSpec(Spec, frozen=True):
     symbol: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9.]{0,11}$")]
     price: Dollars
+    # Rule 606(a)(1) and the Rule 605(a)(2) summary split stocks into S&P 500 constituents and
+    # other NMS stocks; a lab symbol is "other" unless the scenario says it is in the index
+    sp500: bool = False
 
     @property
     def price_micros(self) -> int:

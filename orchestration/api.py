@@ -200,6 +200,7 @@ class Lab:
     def report(self, out: Path | str | None = None, *, plots: bool = True) -> Path:
         """Write the full report (tables, plots, report.md/.html); returns its directory."""
         from orchestration.report import write_report
+        from orchestration.rule606 import arrangements_from_scenario
 
         lab = self._lab_or_error()
         folder = Path(out) if out is not None else lab.run_dir / "report"
@@ -213,6 +214,7 @@ class Lab:
             plots=plots,
             regime_order=list(self.scenario.broker.regimes),
             burn_in_s=self.scenario.stream.burn_in_s,
+            arrangements=arrangements_from_scenario(self.scenario),
         )
         return folder
 

@@ -51,6 +51,7 @@ from orchestration.live import make_monitor, watch
 from orchestration.realdata import RealDataError
 from orchestration.realism_cli import cmd_realism
 from orchestration.report import format_regime_table, write_report
+from orchestration.rule606 import arrangements_from_scenario
 from orchestration.streams import (
     StreamError,
     StreamOptions,
@@ -228,6 +229,7 @@ def make_report(
         extra=extra,
         regime_order=list(config.scenario.broker.regimes),
         burn_in_s=config.scenario.stream.burn_in_s,
+        arrangements=arrangements_from_scenario(config.scenario),
     )
 
 

@@ -32,6 +32,7 @@ from config.scenario import Scenario, ScenarioError
 from orchestration.launcher import LabSupervisor, new_run_dir
 from orchestration.live import make_monitor
 from orchestration.report import format_regime_table, verdict, write_report
+from orchestration.rule606 import arrangements_from_scenario
 from orchestration.run_plan import Monitor, RunPlan
 from orchestration.streams import (
     StreamOptions,
@@ -204,6 +205,7 @@ def write_experiment_report(
         regime_order=regimes,
         burn_in_s=scenario.stream.burn_in_s,
         extra=extra,
+        arrangements=arrangements_from_scenario(scenario),
     )
     if nested:  # what `flowlab report ROOT` needs to pool the runs again, wherever --out was
         record = {k: summary[k] for k in ("design", "processes", "exit_codes")}

@@ -152,6 +152,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "terminal_ns",
             "reason",
             "created_ns",
+            "tif",
         ),
         ("limit_price", "nbbo_bid", "nbbo_ask", "terminal_ns"),
     ),
@@ -324,6 +325,7 @@ def _order_received(tape: _Tape, service: str, msg: OrderReceived) -> None:
         "nbbo_bid": msg.nbbo_bid,
         "nbbo_ask": msg.nbbo_ask,
         "created_ns": msg.created_ns,
+        "tif": str(msg.tif),
     }
     tape.rows["latency"].append(
         {"order_id": msg.order_id, "hop": "client->broker", "ns": msg.recv_ns - msg.created_ns}

@@ -155,6 +155,7 @@ class Broker(Service):
                 nbbo_bid=bid,
                 nbbo_ask=ask,
                 created_ns=msg.ts_ns,
+                tif=msg.tif,
             )
         )
         client = ClientOrder(identity, msg, regime, self.table.plan(regime), bid, ask)

@@ -12,7 +12,7 @@ from config.scenario import load_scenario
 from orchestration.endpoints import resolve_loopback
 from orchestration.tape import COMPRESSED_TAPE_FILE, TABLES, TAPE_FILE, build_tables, compress_tape
 from protocol.codec import encode
-from protocol.common import Liquidity, OrderType, Side
+from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import PnlReport
 from protocol.dealers import ChannelState, DealerState, MarkupSettled
 from protocol.marketdata import NBBO
@@ -27,7 +27,7 @@ from protocol.orders import (
 BROKER = load_scenario().broker.name
 
 
-def received(order_id: str, ts: int) -> OrderReceived:
+def received(order_id: str, ts: int, tif: TimeInForce = TimeInForce.DAY) -> OrderReceived:
     return OrderReceived(
         order_id=order_id,
         regime="pfof",
@@ -40,6 +40,7 @@ def received(order_id: str, ts: int) -> OrderReceived:
         nbbo_bid=None,
         nbbo_ask=50_010_000,
         created_ns=ts - 40,
+        tif=tif,
     )
 
 
@@ -147,7 +148,7 @@ def tables(tmp_path: Path) -> dict:
     pnl = PnlReport(name="wh-a", role="wholesaler", components={"total": 2_500_000})
     entries = [
         (BROKER, received("C1", 1_000)),
-        (BROKER, received("C2", 1_100)),
+        (BROKER, received("C2", 1_100, TimeInForce.IOC)),
         ("wh-a", received("elsewhere", 1_200)),  # only the broker's receipts are client orders
         ("wh-a", filled("C1", 1_250)),
         (BROKER, filled("C1", 1_300)),
@@ -180,6 +181,7 @@ def test_client_orders_join_their_fills_and_terminal_states(tables: dict) -> Non
     ]
     assert orders.loc["C2", ["status", "filled_qty", "reason"]].tolist() == ["canceled", 0, "close"]
     assert orders["nbbo_bid"].isna().all() and orders.loc["C1", "side"] == "buy"
+    assert orders["tif"].tolist() == ["day", "ioc"]  # Rule 605's marketable IOC needs it
 
 
 def test_fills_split_into_the_clients_and_the_destinations(tables: dict) -> None:
