@@ -3,16 +3,18 @@
 Where the numbers come from (all read by the orchestrator process, nothing added to services):
 - progress and per-process health: the heartbeats every service sends the orchestrator twice a
   second (``LabSupervisor(on_heartbeat=...)``): state, heartbeat age, message counters
-  (``*.in``, the recorder's ``tape.entries``) from which rates are derived, and, as the queue
-  depth, any ``*queue*``/``*backlog*`` counter a service reports, else the orders in flight
-  (injector: sent - terminal; broker: received - terminal, from the tape);
+  (``*.in``, the recorder's ``tape.entries``) from which rates are derived, and the queue depth
+  (``queue.depth``); one line while all is well, the processes that are not listed below it;
 - running per-regime metrics: the run's tape (``tape.msgpack``), followed as the recorder
   appends to it (it flushes every 0.25 s): the broker's ``OrderReceived`` (NBBO at receipt) and
-  client fills give the same Rule 605 quantities as the report, live;
+  client fills give the same Rule 605 quantities as the report, live, and each regime's
+  running difference from the first with a 95% interval (``running_differences``);
 - the NBBO per symbol: a SUB socket on the SIP's ``md`` PUB endpoint from the run config,
   decoded with ``Decoder([NBBO])``.
 
-``Dashboard`` redraws at 4 Hz (``REFRESH_S``); ``PlainMonitor`` prints at most one line a second.
+``Dashboard`` redraws at 4 Hz (``REFRESH_S``), fitted to the console: 80x24 holds it with no
+cell cut (tables leave out their least important columns instead), a wide console shows the
+market beside the metrics. ``PlainMonitor`` prints at most one line a second.
 """
 
 from __future__ import annotations
@@ -381,6 +383,41 @@ def _fitted(
         if _width(console, table) <= width or not left:
             return table
         dropped.add(left[0])
+
+
+def split_table(
+    console: Console, title: str, columns: list[tuple[str, list[Any]]], width: int
+) -> list[Table]:
+    """``columns`` (the first one, the row names, repeated in each) as as many tables as it
+    takes to show every column whole within ``width``: split, never cut."""
+    head, rest = columns[0], columns[1:]
+    tables: list[Table] = []
+    block: list[tuple[str, list[Any]]] = []
+    for column in rest:
+        trial = _fitted(console, title if not tables else "", [head, *block, column], (), width)
+        if block and _width(console, trial) > width:
+            tables.append(_fitted(console, title if not tables else "", [head, *block], (), width))
+            block = []
+        block.append(column)
+    tables.append(_fitted(console, title if not tables else "", [head, *block], (), width))
+    return tables
+
+
+def print_regime_table(summary: dict, out: TextIO | None = None) -> None:
+    """The run's per-regime table at its end: on a terminal as wide blocks as fit (the regime
+    repeated in each), elsewhere the plain fixed-width text."""
+    from orchestration.report_text import TERMINAL_COLUMNS, format_regime_table
+
+    out = out or sys.stdout
+    if not out.isatty():
+        print(format_regime_table(summary), file=out)
+        return
+    console = Console(file=out)
+    rows = [{"regime": name, **values} for name, values in summary["regimes"].items()]
+    columns: list[tuple[str, list[Any]]] = [("regime", [str(r["regime"]) for r in rows])]
+    columns += [(header, [fmt(r.get(key)) for r in rows]) for header, key, fmt in TERMINAL_COLUMNS]
+    for table in split_table(console, "By regime", columns, console.width):
+        console.print(table)
 
 
 def _width(console: Console, renderable: RenderableType) -> int:

@@ -259,7 +259,7 @@ class NbboWatcher:
 
 
 class Health:
-    """Per-process heartbeat age, message rate and in-flight orders from the heartbeats."""
+    """Per-process message rates from the heartbeats' counters."""
 
     def __init__(self) -> None:
         self.rates: dict[str, float] = {}
@@ -272,13 +272,6 @@ class Health:
         if previous is not None and now > previous[0]:
             self.rates[proc.name] = (total - previous[1]) / (now - previous[0])
         self._last[proc.name] = (now, total)
-
-    @staticmethod
-    def in_flight(proc: Any) -> int | None:
-        c = proc.counters
-        if proc.role == "injector":
-            return c.get("orders.sent", 0) - c.get("orders.terminal", 0)
-        return None
 
 
 def fmt_or_dash(value: float | None, pattern: str) -> str:

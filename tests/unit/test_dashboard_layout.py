@@ -4,6 +4,7 @@ running difference from the first with its interval, coloured by whether it is b
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from orchestration.live import HEADINGS, Dashboard
+from orchestration.live import HEADINGS, Dashboard, print_regime_table
 from orchestration.live_sources import RunningMetrics, running_differences, share_weighted_mean
 from protocol.common import Side
 from protocol.marketdata import NBBO
@@ -176,3 +177,41 @@ def test_running_differences_price_improvement_by_hand() -> None:
     assert (improvement.low, improvement.high) == pytest.approx((0.003 - half, 0.003 + half))
     assert improvement.better is True
     assert found["effective_spread_bps"].better is True  # a narrower spread: better too
+
+
+class Terminal(io.StringIO):
+    """A captured stdout that says it is a terminal, 80 columns wide."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_final_regime_table_on_80_columns_splits_never_cuts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    values = {
+        "orders": 12_345,
+        "filled_orders": 12_000,
+        "fill_rate": 0.987654,
+        "price_improvement_usd_per_share": 0.012345,
+        "price_improvement_bps": 12.3456,
+        "effective_spread_bps": -1.2345,
+        "eq_ratio": 0.123456,
+        "time_to_execution_ms_p50": 1_234.5678,
+        "time_to_execution_ms_p99": 98_765.4321,
+        "pfof_paid_usd": 123_456.789,
+        "retail_cost_vs_mid_usd": -98_765.4321,
+    }
+    summary = {"regimes": {"pfof-capped": values, "auction": values}}
+    out = Terminal()
+
+    print_regime_table(summary, out)
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())
+    lines = text.rstrip("\n").split("\n")
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in text
+    for cell in ("12,345", "12,000", "98.8%", "0.0123", "-1.23", "98,765.43", "-98,765.43"):
+        assert cell in text, cell
+    assert text.count("pfof-capped") >= 2  # the table came in blocks, each naming its rows
