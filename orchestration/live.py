@@ -316,23 +316,35 @@ class Dashboard(_Watch):
         return _fitted(self.console, HEADINGS[1], columns, NBBO_DROP_ORDER, width)
 
     def _health(self, width: int) -> list[RenderableType]:
-        """One line while every service runs with fresh heartbeats; the processes that do not,
-        in red, below it otherwise."""
-        procs = [p for p in self.lab.procs.values()] if self.lab is not None else []
+        """One line while every service runs with fresh heartbeats (as many of its figures as
+        the width holds); the processes that do not, in red, below it otherwise."""
+        procs = list(self.lab.procs.values()) if self.lab is not None else []
         services = [p for p in procs if p.role != "injector"]
         now = time.time_ns()
         ages = {p.name: (now - p.last_seen_ns) / 1e6 for p in procs if p.last_seen_ns}
         wrong = [p for p in procs if _unwell(p, ages.get(p.name))]
         running = sum(1 for p in services if p.state == "running")
         stopped = sum(1 for p in services if p.exit_code == 0)
-        depth = max((p.counters.get("queue.depth", 0) for p in procs), default=0)
-        rate = sum(self.health.rates.get(p.name, 0.0) for p in procs)
+        live = [p for p in procs if p.exit_code is None]  # an ended process's age only grows
+        depth = max((p.counters.get("queue.depth", 0) for p in live), default=0)
+        rate = sum(self.health.rates.get(p.name, 0.0) for p in live)
+        state = f"{running}/{len(services)} running"
+        if stopped == len(services) and services:
+            state = f"{stopped}/{len(services)} stopped cleanly"
+        elif stopped:
+            state += f", {stopped} stopped cleanly"
+        figures = [
+            f"heartbeat <= {max((ages.get(p.name, 0.0) for p in live), default=0):,.0f} ms",
+            f"{rate:,.0f} msg/s",
+            f"queue {depth:,}",
+        ]
+        head = f"{HEADINGS[2]}: {state}"
+        while figures and len(", ".join([head, *figures])) > width:
+            figures.pop()  # the least telling figure first: a line never wraps
         line = Text.assemble(
             (f"{HEADINGS[2]}: ", "bold"),
-            (f"{running}/{len(services)} running", "red" if wrong else "green"),
-            f", {stopped} stopped cleanly" if stopped else "",
-            f", heartbeat <= {max(ages.values(), default=0):,.0f} ms, {rate:,.0f} msg/s, "
-            f"queue {depth:,}",
+            (state, "red" if wrong else "green"),
+            "".join(f", {figure}" for figure in figures) if live else "",
         )
         if not wrong:
             return [line]

@@ -54,7 +54,7 @@ def trade(metrics: RunningMetrics, regime: str, n: int, improvement_micros: list
         metrics.apply(filled(order_id, Side.BUY, 12_345, price, leaves=0, exec_ms=3))
 
 
-def dashboard(console: Console, *, wrong: bool = False) -> Dashboard:
+def dashboard(console: Console, *, wrong: bool = False, stopped: bool = False) -> Dashboard:
     board = Dashboard(400, "flowlab compare: scenario 'default', regimes pfof, auction", console)
     for regime, improvements in (
         ("pfof", [1_000, 3_000]),
@@ -69,6 +69,8 @@ def dashboard(console: Console, *, wrong: bool = False) -> Dashboard:
     procs += [Proc(n, n, last_seen_ns=now) for n in ("sor", "value", "agents", "dark-a")]
     if wrong:
         procs[1] = Proc("lit-b", "venue", state="exited", exit_code=1, last_seen_ns=now)
+    if stopped:  # the lab stopped: every process exited 0, its last heartbeat long ago
+        procs = [Proc(p.name, p.role, "exited", now - 60 * 10**9, exit_code=0) for p in procs]
     board.lab = SimpleNamespace(procs={p.name: p for p in procs})
     board._nbbo = Quotes(  # type: ignore[assignment]
         [
@@ -88,9 +90,9 @@ def dashboard(console: Console, *, wrong: bool = False) -> Dashboard:
     return board
 
 
-def rendered(width: int, height: int = 24, *, wrong: bool = False) -> str:
+def rendered(width: int, height: int = 24, *, wrong: bool = False, stopped: bool = False) -> str:
     console = Console(width=width, height=height, record=True, force_terminal=True)
-    board = dashboard(console, wrong=wrong)
+    board = dashboard(console, wrong=wrong, stopped=stopped)
     board.health.heartbeat = lambda proc: None  # type: ignore[method-assign]
     console.print(board.render())
     return console.export_text()
@@ -131,6 +133,13 @@ def test_dashboard_health_lists_only_what_is_wrong() -> None:
     assert f"{HEADINGS[2]}: 13/14 running" in text
     assert "lit-b" in text and "exited" in text
     assert "lit-a" not in text
+
+
+def test_dashboard_lab_stopped_cleanly_says_so_in_one_line() -> None:
+    text = rendered(80, stopped=True)
+
+    assert f"{HEADINGS[2]}: 14/14 stopped cleanly\n" in text
+    assert "heartbeat" not in text and "exited" not in text
 
 
 def test_dashboard_wide_terminal_puts_market_beside_metrics() -> None:
