@@ -31,7 +31,7 @@ from config.runconfig import RunConfig, load_run_config
 from config.scenario import REGIMES, Scenario, ScenarioError, load_scenario
 from orchestration.endpoints import HostsFile, load_hosts
 from orchestration.launcher import LabError, LabSupervisor, new_run_dir
-from orchestration.live import make_monitor, watch
+from orchestration.live import make_monitor, print_markdown_table, watch
 from orchestration.streams import (
     StreamError,
     StreamOptions,
@@ -562,9 +562,10 @@ def cmd_sor(args: argparse.Namespace) -> int:
                 on_batch=progress.batch_done,
             )
         )
-    print(format_bestex(frame))
+    print_markdown_table(format_bestex(frame), "Best execution per parent")
     if args.rounds > 1:
-        print(format_rounds(bestex_rounds(frame, seed=scenario.seed)))
+        rounds = format_rounds(bestex_rounds(frame, seed=scenario.seed))
+        print_markdown_table(rounds, "Over rounds (means, 95% CI)")
     print(f"report: {(args.out or run_dir) / 'bestex.md'}")
     return 0 if all(code == 0 for code in codes.values()) else 1
 

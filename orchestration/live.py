@@ -432,6 +432,28 @@ def print_regime_table(summary: dict, out: TextIO | None = None) -> None:
         console.print(table)
 
 
+def print_markdown_table(markdown: str, title: str, out: TextIO | None = None) -> None:
+    """One of our Markdown pipe tables (a header row, a ``---`` row, data rows) for a terminal:
+    split into blocks of whole columns that fit its width (the first column repeated); the
+    Markdown itself elsewhere (a pipe, a file), so it can be pasted."""
+    out = out or sys.stdout
+    if not out.isatty():
+        print(markdown, file=out)
+        return
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in markdown.splitlines()
+        if line.strip().startswith("|") and not set(line) <= set("|-: ")
+    ]
+    if not rows:
+        return
+    head, body = rows[0], rows[1:]
+    columns = [(name, [row[i] for row in body]) for i, name in enumerate(head)]
+    console = Console(file=out)
+    for table in split_table(console, title, columns, console.width):
+        console.print(table)
+
+
 def _width(console: Console, renderable: RenderableType) -> int:
     """Columns ``renderable`` takes at its natural width (unbounded)."""
     return Measurement.get(console, console.options.update_width(10_000), renderable).maximum

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from orchestration.live import HEADINGS, Dashboard, print_regime_table
+from orchestration.live import HEADINGS, Dashboard, print_markdown_table, print_regime_table
 from orchestration.live_sources import RunningMetrics, running_differences, share_weighted_mean
 from protocol.common import Side
 from protocol.marketdata import NBBO
@@ -224,3 +224,34 @@ def test_final_regime_table_on_80_columns_splits_never_cuts(
     for cell in ("12,345", "12,000", "98.8%", "0.0123", "-1.23", "98,765.43", "-98,765.43"):
         assert cell in text, cell
     assert text.count("pfof-capped") >= 2  # the table came in blocks, each naming its rows
+
+
+def test_markdown_table_on_80_columns_split_in_whole_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    head = "| strategy | " + " | ".join(f"metric {i} bps" for i in range(12)) + " |"
+    rows = [
+        f"| {name} | " + " | ".join(f"{-1234.5 - i:,.2f}" for i in range(12)) + " |"
+        for name in ("greedy", "direct:lit-a")
+    ]
+    markdown = "\n".join([head, "|" + "---|" * 13, *rows])
+    out = Terminal()
+
+    print_markdown_table(markdown, "Best execution per parent", out)
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())
+    assert max(len(line) for line in text.rstrip("\n").split("\n")) <= 80
+    assert "…" not in text
+    for i in range(12):
+        assert f"metric {i} bps" in text and f"{-1234.5 - i:,.2f}" in text
+    assert text.count("direct:lit-a") >= 2  # split, each block naming its rows
+
+
+def test_markdown_table_not_a_terminal_printed_as_is() -> None:
+    out = io.StringIO()
+    markdown = "| a | b |\n|---|---|\n| 1 | 2 |"
+
+    print_markdown_table(markdown, "t", out)
+
+    assert out.getvalue() == markdown + "\n"
