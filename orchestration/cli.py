@@ -40,7 +40,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """Every verb's parser: the help formatter above, the verb's help as its description."""
+    """Every verb's parser (and the top one): with the help formatter above."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)

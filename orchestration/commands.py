@@ -329,7 +329,10 @@ async def serve_lab(
     live: bool = False,
     hosts: HostsFile | None = None,
 ) -> int:
-    monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
+    title = f"flowlab up: scenario {scenario.name!r}"
+    if live:  # printed once; the dashboard's head names the verb only
+        print(title, flush=True)
+    monitor = make_monitor(live, 0, title)
     lab = LabSupervisor(
         scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat, hosts=hosts
     )
