@@ -1,8 +1,9 @@
-"""The CLI verbs (everything but ``service``): compare, sweep, calibrate, up, status, inject, down,
-report, bench, compose, sor.
+"""The CLI verbs (everything but ``service`` and ``ready``): compare, sweep, calibrate, up,
+status, inject, down, report, bench, compose, sor.
 
 ``orchestration.cli`` imports this module only for these verbs, never for ``flowlab service``
-(every lab process), so what is imported here (pandas included) costs the services nothing.
+(every lab process). pandas and what needs it are imported inside the verbs that build tables,
+so ``status``, ``down``, ``up`` and ``compose`` start in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -28,30 +29,9 @@ from rich.text import Text
 
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import REGIMES, Scenario, ScenarioError, load_scenario
-from orchestration.bench.run import run_bench
-from orchestration.bestex import (
-    STRATEGIES,
-    bestex_rounds,
-    format_bestex,
-    format_rounds,
-    run_sor,
-    write_bestex,
-)
-from orchestration.calibrate import default_out, finish, run_calibration
-from orchestration.compose import write_compose
 from orchestration.endpoints import HostsFile, load_hosts
-from orchestration.experiment import (
-    exit_code,
-    results_from_summary,
-    run_comparison,
-    write_experiment_report,
-)
 from orchestration.launcher import LabError, LabSupervisor, new_run_dir
-from orchestration.live import make_monitor, watch
-from orchestration.realdata import RealDataError
-from orchestration.realism_cli import cmd_realism
-from orchestration.report import format_regime_table, write_report
-from orchestration.rule606 import arrangements_from_scenario
+from orchestration.live import make_monitor, print_markdown_table, watch
 from orchestration.streams import (
     StreamError,
     StreamOptions,
@@ -61,12 +41,11 @@ from orchestration.streams import (
     validate_rows,
     write_stream,
 )
-from orchestration.sweep import SweepSpec, run_sweep
-from orchestration.sweep_grid import MIX_KEY, grid, parse_setting
-from orchestration.tape import build_tables
 from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Shutdown, StatusReply, StatusRequest
-from services.main import run_service
+
+# The verbs that build tables import pandas (and matplotlib, Dask...) inside themselves, so the
+# light verbs (up, status, inject, down, compose) start without them.
 
 LAB_FILE = "lab.json"
 UP_READY_TIMEOUT_S = 90.0
@@ -87,7 +66,13 @@ class Interrupted(Exception):
 
 
 # Errors a verb reports as one line, ``flowlab VERB: message``, exit code 1.
-USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, ControlTimeout, RealDataError)
+USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, ControlTimeout)
+
+
+def cmd_realism(args: argparse.Namespace) -> int:
+    from orchestration.realism_cli import cmd_realism as realism  # pandas: only for this verb
+
+    return realism(args)
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -152,6 +137,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 # ---------------------------------------------------------------------- compare / report
 def cmd_compare(args: argparse.Namespace) -> int:
     """The experiment (designs, repeats, live view, report) lives in orchestration.experiment."""
+    from orchestration.experiment import exit_code, run_comparison
+
     scenario = _scenario(args.scenario, args.regimes, args.seed)
     if args.close_after is not None:
         stream = msgspec.structs.replace(scenario.stream, close_after_s=args.close_after)
@@ -174,6 +161,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """A grid x replications on Dask, one dataset (orchestration.sweep)."""
+    from orchestration.sweep import SweepSpec, run_sweep
+    from orchestration.sweep_grid import MIX_KEY, grid, parse_setting
+
     scenario = _scenario(args.scenario, args.regimes, args.seed)
     settings = list(args.settings)
     if args.interference:
@@ -207,6 +197,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """A lab run for the dealers to learn in, its states saved as a warm start (calibrate.py)."""
+    from orchestration.calibrate import default_out, finish, run_calibration
+
     scenario = _scenario(args.scenario, args.regimes, args.seed)
     out = args.out or default_out(args.scenario)
     options = StreamOptions(orders=args.orders, duration_s=args.duration, rate_per_s=args.rate)
@@ -217,6 +209,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def make_report(
     run_dir: Path, config: RunConfig, out: Path, processes: list[dict], extra: dict | None = None
 ) -> dict:
+    from orchestration.report import write_report
+    from orchestration.rule606 import arrangements_from_scenario
+    from orchestration.tape import build_tables
+
     tables = build_tables(run_dir, config)
     out.mkdir(parents=True, exist_ok=True)
     return write_report(
@@ -234,6 +230,10 @@ def make_report(
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.bestex import format_bestex, write_bestex
+    from orchestration.experiment import results_from_summary, write_experiment_report
+    from orchestration.report import format_regime_table
+
     if (args.run_dir / "experiment.json").exists():
         # an experiment directory (compare --repeat / --design sequential): pool its runs
         scenario, results, design, repeat = results_from_summary(args.run_dir)
@@ -338,7 +338,10 @@ async def serve_lab(
     live: bool = False,
     hosts: HostsFile | None = None,
 ) -> int:
-    monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
+    title = f"flowlab up: scenario {scenario.name!r}"
+    if live:  # printed once; the dashboard's head names the verb only
+        print(title, flush=True)
+    monitor = make_monitor(live, 0, title)
     lab = LabSupervisor(
         scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat, hosts=hosts
     )
@@ -430,8 +433,8 @@ def cmd_down(args: argparse.Namespace) -> int:
         try:
             os.kill(info["pid"], 0)
         except ProcessLookupError:
-            print(f"lab down: {run_dir}")
-            return 0
+            print(f"lab down: {run_dir}", flush=True)
+            return 0 if args.no_report else _report_after_down(run_dir, info.get("processes", []))
         time.sleep(0.1)  # waiting for another process to exit: nothing to await
     print(
         f"flowlab down: orchestrator pid {info['pid']} still running after {DOWN_TIMEOUT_S:.0f}s",
@@ -440,7 +443,32 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 1
 
 
+def _report_after_down(run_dir: Path, processes: list[dict]) -> int:
+    """The report of a lab just stopped, in its run dir, if anything was injected into it."""
+    if not any(run_dir.glob("stream-*.csv")):
+        print("no orders were injected: no report (`flowlab inject` sends a stream)")
+        return 0
+    config = load_run_config(run_dir / "config.toml")
+    try:
+        make_report(run_dir, config, run_dir, processes=processes)
+    except (OSError, ValueError, KeyError) as exc:
+        print(
+            f"flowlab down: cannot write the report: {exc}; retry with `flowlab report {run_dir}`",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"report: {run_dir / 'report.html'} (tables: {run_dir}/*.parquet)")
+    return 0
+
+
 def cmd_inject(args: argparse.Namespace) -> int:
+    """Send a stream into the running lab from this process, with a live account and a short
+    Rule 605 table at the end (``orchestration.inject_view``)."""
+    from rich.console import Console
+
+    from orchestration.inject_view import log_to_file, print_summary, run_with_account
+    from services.main import service_class
+
     run_dir = _current(args.runs, args.run_dir)
     config = load_run_config(run_dir / "config.toml")
     scenario = config.scenario
@@ -462,19 +490,46 @@ def cmd_inject(args: argparse.Namespace) -> int:
     validate_rows(rows, scenario)
     stream = write_stream(rows, run_dir / f"stream-{int(time.time() * 1000)}.csv")
     name = f"injector-{os.getpid()}"
-    print(f"injecting {len(rows)} orders into {args.to} of {run_dir}")
-    return run_service(
-        "injector",
-        str(run_dir / "config.toml"),
+    to_broker = args.to == "broker"
+    console = Console()
+    console.print(
+        f"injecting {len(rows):,} orders into the {args.to} of {run_dir}", highlight=False
+    )
+    log_to_file(run_dir / "logs" / f"{name}.log", name)
+    injector = service_class("injector")(
+        config,
         name,
         stream=str(stream),
-        target=config.scenario.broker.name if args.to == "broker" else config.scenario.sor.name,
+        target=scenario.broker.name if to_broker else scenario.sor.name,
         timeout_s=args.timeout,
         close_after_s=args.close_after,
     )
+    live = sys.stdout.isatty() and not args.no_live
+    code = uvloop.run(run_with_account(injector, len(rows), live=live, out=sys.stdout))
+    print_summary(
+        injector,
+        run_dir / "tape.msgpack",
+        scenario.broker.name,
+        to_broker=to_broker,
+        console=console,
+    )
+    if args.report is not None:
+        make_report(run_dir, config, args.report, processes=_lab_processes(run_dir))
+        console.print(f"report: {args.report / 'report.html'}", highlight=False)
+    return code
+
+
+def _lab_processes(run_dir: Path) -> list[dict]:
+    """The processes the running lab's orchestrator published in ``lab.json``."""
+    try:
+        return list(json.loads((run_dir / LAB_FILE).read_text()).get("processes", []))
+    except (OSError, ValueError):
+        return []
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
+    from orchestration.compose import write_compose
+
     for path in write_compose(args.out_dir, _scenario(args.scenario)):
         print(f"wrote {path}")
     return 0
@@ -482,6 +537,15 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
 def cmd_sor(args: argparse.Namespace) -> int:
     """``flowlab sor``: every strategy and single-venue baseline on one parent (docs/SOR.md)."""
+    from orchestration.bestex import (
+        STRATEGIES,
+        bestex_rounds,
+        format_bestex,
+        format_rounds,
+        run_sor,
+    )
+    from orchestration.sor_progress import SorProgress
+
     scenario = _scenario(args.scenario)
     if args.rounds < 1:
         raise ScenarioError(f"--rounds: must be >= 1, got {args.rounds}")
@@ -492,27 +556,33 @@ def cmd_sor(args: argparse.Namespace) -> int:
         f"flowlab sor: scenario {scenario.name!r}, {args.side} {args.qty:,} x {', '.join(names)}",
         flush=True,
     )
-    run_dir, frame, codes = _run(
-        run_sor(
-            scenario,
-            names,
-            qty=args.qty,
-            side=args.side,
-            symbol=args.symbol,
-            limit_offset_bps=args.limit_bps,
-            runs=args.runs,
-            out=args.out,
-            timeout_s=args.timeout,
-            gap_s=args.gap,
-            rounds=args.rounds,
+    live = sys.stdout.isatty() and not args.no_live
+    with SorProgress(args.rounds, len(names), live=live) as progress:
+        run_dir, frame, codes = _run(
+            run_sor(
+                scenario,
+                names,
+                qty=args.qty,
+                side=args.side,
+                symbol=args.symbol,
+                limit_offset_bps=args.limit_bps,
+                runs=args.runs,
+                out=args.out,
+                timeout_s=args.timeout,
+                gap_s=args.gap,
+                rounds=args.rounds,
+                on_batch=progress.batch_done,
+            )
         )
-    )
-    print(format_bestex(frame))
+    print_markdown_table(format_bestex(frame), "Best execution per parent")
     if args.rounds > 1:
-        print(format_rounds(bestex_rounds(frame, seed=scenario.seed)))
+        rounds = format_rounds(bestex_rounds(frame, seed=scenario.seed))
+        print_markdown_table(rounds, "Over rounds (means, 95% CI)")
     print(f"report: {(args.out or run_dir) / 'bestex.md'}")
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from orchestration.bench.run import run_bench
+
     return run_bench(quick=args.quick, out=args.out)

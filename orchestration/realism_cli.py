@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,11 @@ from orchestration.realism import realism_table
 def cmd_realism(args: argparse.Namespace) -> int:
     """Recompute ``realism.parquet`` from a run's tape, a LOBSTER pair or a trades/quotes pair,
     print the table, and say where it was written."""
-    tables, default_out = _source(args)
+    try:
+        tables, default_out = _source(args)
+    except RealDataError as exc:
+        print(f"flowlab realism: {exc}", file=sys.stderr)
+        return 1
     table = realism_table(tables)
     out: Path = args.out or default_out
     out.mkdir(parents=True, exist_ok=True)
