@@ -48,6 +48,7 @@ from orchestration.experiment import (
 )
 from orchestration.launcher import LabError, LabSupervisor, new_run_dir
 from orchestration.live import make_monitor, watch
+from orchestration.miniproject_report import format_miniproject, miniproject_tables, write_tables
 from orchestration.realdata import RealDataError
 from orchestration.realism_cli import cmd_realism
 from orchestration.report import format_regime_table, write_report
@@ -103,6 +104,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "bench": cmd_bench,
         "compose": cmd_compose,
         "sor": cmd_sor,
+        "miniproject": cmd_miniproject,
     }
     try:
         return handlers[args.verb](args)
@@ -514,3 +516,25 @@ def cmd_sor(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(quick=args.quick, out=args.out)
+
+
+def cmd_miniproject(args: argparse.Namespace) -> int:
+    """``flowlab miniproject pfof``: the seed's model offline; ``--live`` runs the live scenario
+    first, ``--run`` reads a finished one (docs/PFOF-MINIPROJECT.md)."""
+    if args.orders < 1:
+        raise ScenarioError(f"--orders: must be >= 1, got {args.orders}")
+    run_dir = args.run
+    if args.live:
+        scenario = _scenario(args.scenario)
+        results = _run(run_comparison(scenario, runs=args.runs, out=None))
+        if exit_code(results, "miniproject"):
+            return 1
+        run_dir = results[0].run_dir
+    tables = miniproject_tables(args.seed, args.orders, run_dir)
+    print(format_miniproject(tables, args.seed, args.orders))
+    if run_dir is not None:
+        print(f"live run: {run_dir}")
+    if args.out is not None:
+        write_tables(tables, args.out)
+        print(f"tables: {args.out}/miniproject_*.parquet and .csv")
+    return 0
