@@ -215,12 +215,15 @@ def execute(
 
 
 def draw_day(
-    rng: np.random.RandomState, n_orders: int, strategies: Sequence[SeedStrategy]
+    rng: np.random.RandomState,
+    n_orders: int,
+    strategies: Sequence[SeedStrategy],
+    start_price: float = BASE_PRICE,
 ) -> list[SeedOrder]:
     """The seed's ``simulate_trading_day`` draws, in its order: per order a price step, a size,
     a strategy, then (in ``execute_order``) the fill draw; routing itself draws nothing."""
     names = [str(s) for s in strategies]
-    base_price = BASE_PRICE
+    base_price = start_price
     orders = []
     for _ in range(n_orders):
         price = base_price + rng.normal(0, PRICE_STEP_SD)
@@ -231,10 +234,13 @@ def draw_day(
     return orders
 
 
-def run_seed(seed: int, n_orders: int = ORDERS_PER_DAY) -> dict[SeedStrategy, list[SeedOrder]]:
-    """One day per strategy, in ``SeedStrategy`` order, from one generator seeded once."""
+def run_seed(
+    seed: int, n_orders: int = ORDERS_PER_DAY, start_price: float = BASE_PRICE
+) -> dict[SeedStrategy, list[SeedOrder]]:
+    """One day per strategy, in ``SeedStrategy`` order, from one generator seeded once; each
+    day's prices walk from ``start_price`` (the seed's $100; the live lab's stock is dearer)."""
     rng = np.random.RandomState(seed)
-    return {strategy: draw_day(rng, n_orders, [strategy]) for strategy in SeedStrategy}
+    return {s: draw_day(rng, n_orders, [s], start_price) for s in SeedStrategy}
 
 
 def execute_days(

@@ -11,6 +11,7 @@ are shown after them. Live figures are Rule 605 style, against the NBBO at the b
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ from orchestration.experiment import EXPERIMENT_FILE
 from orchestration.metrics import after_burn_in, fill_legs, regime_table
 from orchestration.miniproject import SeedStrategy
 from orchestration.tape import build_tables
+from protocol.money import MICROS_PER_DOLLAR
 
 LIVE_REGIMES: dict[SeedStrategy, str] = {
     SeedStrategy.BEST_EXECUTION: "best-ex",
@@ -30,7 +32,17 @@ LIVE_REGIMES: dict[SeedStrategy, str] = {
 _SEED_OF = {regime: str(strategy) for strategy, regime in LIVE_REGIMES.items()}
 
 
-def read_live_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+@dataclass(frozen=True)
+class LiveRun:
+    """A finished run of the live scenario: its orders (after the burn-in), their fills, and
+    the price its stock opened at (dollars)."""
+
+    orders: pd.DataFrame
+    fills: pd.DataFrame
+    start_price: float
+
+
+def read_live_run(run_dir: Path) -> LiveRun:
     """A finished run's orders (after its burn-in) and their fills, read from its tape."""
     if (run_dir / EXPERIMENT_FILE).exists():
         raise ScenarioError(
@@ -48,7 +60,8 @@ def read_live_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             f"--run: {run_dir} has none of the arms {', '.join(LIVE_REGIMES.values())} "
             f"(its arms: {', '.join(sorted(set(orders['regime']))) or 'none'})"
         )
-    return orders.reset_index(drop=True), fills.reset_index(drop=True)
+    price = config.scenario.symbols[0].price_micros / MICROS_PER_DOLLAR
+    return LiveRun(orders.reset_index(drop=True), fills.reset_index(drop=True), price)
 
 
 def _share_mix(shares: pd.Series) -> str:
@@ -128,34 +141,40 @@ def live_venue_table(orders: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def side_by_side(seed: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
-    """Each seed strategy, the seed's figure then the live arm's: venues, fill rate, the cost the
-    investor is charged (the seed: the whole spread; live: vs the mid) and the effective spread
-    (bps), PFOF ($/share and bps of notional), speed / time to execution (mean ms)."""
+def side_by_side(
+    seed: pd.DataFrame, live: pd.DataFrame, seed_at_live_price: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Each seed strategy: the seed's figures, the seed's model at the live stock's price (if
+    given), then the live arm's: venues, fill rate, the cost the investor is charged (the
+    seed: the whole spread; live: vs the mid) and the effective spread (bps), PFOF ($/share and
+    bps of notional), speed / time to execution (mean ms)."""
     live_by_strategy = live[live["strategy"] != ""].set_index("strategy")
+    models = [("seed", seed)]
+    if seed_at_live_price is not None:
+        models.append(("seed at the live price", seed_at_live_price))
     rows = []
-    for row in seed.to_dict("records"):
-        filled_shares = row["filled_shares"]
-        rows.append(
-            {
-                "strategy": row["strategy"],
-                "source": "seed",
-                "venues": row["venues"],
-                "fill_rate": row["fill_rate"],
-                "cost_bps": row["cost_bps"],
-                "effective_spread_bps": row["effective_spread_bps"],
-                "pfof_usd_per_share": row["pfof_usd"] / filled_shares if filled_shares else 0.0,
-                "pfof_bps": row["pfof_bps"],
-                "time_ms_mean": row["execution_speed_ms"],
-            }
-        )
-        if row["strategy"] not in live_by_strategy.index:
-            rows.append({"strategy": row["strategy"], "source": "live: arm not in the run"})
+    for strategy in seed["strategy"]:
+        for source, model in models:
+            row = model.set_index("strategy").loc[strategy]
+            filled_shares = row["filled_shares"]
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "source": source,
+                    **{k: row[k] for k in ("venues", "fill_rate", "cost_bps")},
+                    "effective_spread_bps": row["effective_spread_bps"],
+                    "pfof_usd_per_share": row["pfof_usd"] / filled_shares if filled_shares else 0.0,
+                    "pfof_bps": row["pfof_bps"],
+                    "time_ms_mean": row["execution_speed_ms"],
+                }
+            )
+        if strategy not in live_by_strategy.index:
+            rows.append({"strategy": strategy, "source": "live: arm not in the run"})
             continue
-        arm = live_by_strategy.loc[row["strategy"]]
+        arm = live_by_strategy.loc[strategy]
         rows.append(
             {
-                "strategy": row["strategy"],
+                "strategy": strategy,
                 "source": f"live {arm['regime']}",
                 **{k: arm[k] for k in ("venues", "fill_rate", "cost_bps", "effective_spread_bps")},
                 "pfof_usd_per_share": arm["pfof_usd_per_share"],

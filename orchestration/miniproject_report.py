@@ -105,7 +105,8 @@ def miniproject_tables(
 ) -> dict[str, pd.DataFrame]:
     """Every table of the mini-project: the seed's (``executions``, ``strategies``, ``venues``,
     ``conflict``, ``shortcuts``) and, with ``run_dir``, the live run's (``live_strategies``,
-    ``live_venues``, ``side_by_side``)."""
+    ``live_venues``, ``side_by_side``) and the seed's model at the live stock's price
+    (``strategies_at_live_price``)."""
     days = run_seed(seed, n_orders)
     executions = executions_frame(execute_days(days))
     strategies = strategy_table(executions)
@@ -117,10 +118,16 @@ def miniproject_tables(
         "shortcuts": shortcut_table(days),
     }
     if run_dir is not None:
-        orders, fills = read_live_run(run_dir)
-        tables["live_strategies"] = live_strategy_table(orders, fills)
-        tables["live_venues"] = live_venue_table(orders, fills)
-        tables["side_by_side"] = side_by_side(strategies, tables["live_strategies"])
+        live = read_live_run(run_dir)
+        at_live_price = run_seed(seed, n_orders, start_price=live.start_price)
+        tables["strategies_at_live_price"] = strategy_table(
+            executions_frame(execute_days(at_live_price))
+        )
+        tables["live_strategies"] = live_strategy_table(live.orders, live.fills)
+        tables["live_venues"] = live_venue_table(live.orders, live.fills)
+        tables["side_by_side"] = side_by_side(
+            strategies, tables["live_strategies"], tables["strategies_at_live_price"]
+        )
     return tables
 
 
@@ -248,8 +255,14 @@ def _findings(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 def _live_parts(tables: dict[str, pd.DataFrame]) -> list[str]:
     live = tables["live_strategies"]
-    seed_ratio = pfof_per_extra_cost(tables["strategies"])
-    live_ratio = pfof_per_extra_cost(live)
+    ratios = [
+        f"{label} {_num('.2f')(pfof_per_extra_cost(tables[name]))}"
+        for label, name in (
+            ("seed", "strategies"),
+            ("seed at the live price", "strategies_at_live_price"),
+            ("live", "live_strategies"),
+        )
+    ]
     return [
         "\nThe live lab's run: per arm (Rule 605: cost vs the mid at receipt, share-weighted)",
         markdown_table(
@@ -298,6 +311,6 @@ def _live_parts(tables: dict[str, pd.DataFrame]) -> list[str]:
                 "time_ms_mean",
             ],
         ),
-        f"\nPFOF per unit of extra investor cost, maximize_revenue vs best_execution (bps of "
-        f"notional): seed {_num('.2f')(seed_ratio)}, live {_num('.2f')(live_ratio)}.",
+        "\nPFOF per unit of extra investor cost, maximize_revenue vs best_execution (bps of "
+        f"notional): {', '.join(ratios)}.",
     ]

@@ -265,3 +265,13 @@ def test_side_by_side_pairs_each_seed_strategy_with_its_live_arm() -> None:
     assert list(table["cost_bps"]) == pytest.approx([0.5, 0.25, 1.0, 0.125])
     # live: PFOF 0.125 bps of notional for a cost 0.125 bps *below* best-ex's
     assert pfof_per_extra_cost(live) == pytest.approx((1 / (400.005 * 200) * 1e4) / (0.125 - 0.25))
+
+
+def test_run_seed_at_the_live_price_weighs_pfof_a_quarter_as_much() -> None:
+    days = run_seed(615, n_orders=200, start_price=400.0)
+
+    table = strategy_table(executions_frame(execute_days(days))).set_index("strategy")
+
+    # $0.005 a share of a ~$400 stock is 0.005 / 400 x 1e4 = 0.125 bps (0.5 bps at $100)
+    assert table.loc["maximize_revenue", "pfof_bps"] == pytest.approx(0.125, rel=0.02)
+    assert list(table["venues"]) == ["lit 100%", "mm-1 100%", "lit 100%"]
