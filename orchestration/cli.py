@@ -308,8 +308,12 @@ def _miniproject(sub: Subparsers) -> None:
         "--live", action="store_true", help="run the live scenario first and set it beside"
     )
     live.add_argument(
-        "--run", type=Path, default=None, help="a finished run dir of the live scenario"
+        "--run",
+        type=Path,
+        default=None,
+        help="a finished run (or compare --repeat experiment) dir of the live scenario",
     )
+    p.add_argument("--repeat", type=int, default=1, help="--live: labs, pooled (default 1)")
     p.add_argument(
         "--scenario",
         type=Path,

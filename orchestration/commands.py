@@ -523,13 +523,16 @@ def cmd_miniproject(args: argparse.Namespace) -> int:
     first, ``--run`` reads a finished one (docs/PFOF-MINIPROJECT.md)."""
     if args.orders < 1:
         raise ScenarioError(f"--orders: must be >= 1, got {args.orders}")
+    if args.repeat < 1 or (args.repeat > 1 and not args.live):
+        raise ScenarioError(f"--repeat: {args.repeat} labs need --live and must be >= 1")
     run_dir = args.run
     if args.live:
         scenario = _scenario(args.scenario)
-        results = _run(run_comparison(scenario, runs=args.runs, out=None))
+        results = _run(run_comparison(scenario, runs=args.runs, out=None, repeat=args.repeat))
         if exit_code(results, "miniproject"):
             return 1
-        run_dir = results[0].run_dir
+        # one lab: its run dir; several: the experiment dir above them (experiment.json)
+        run_dir = results[0].run_dir if args.repeat == 1 else results[0].run_dir.parent
     tables = miniproject_tables(args.seed, args.orders, run_dir)
     print(format_miniproject(tables, args.seed, args.orders))
     if run_dir is not None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from config.runconfig import load_run_config
 from config.scenario import ScenarioError
-from orchestration.experiment import EXPERIMENT_FILE
+from orchestration.experiment import EXPERIMENT_FILE, pool_tables, results_from_summary
 from orchestration.metrics import after_burn_in, fill_legs, regime_table
 from orchestration.miniproject import SeedStrategy
 from orchestration.tape import build_tables
@@ -43,24 +43,25 @@ class LiveRun:
 
 
 def read_live_run(run_dir: Path) -> LiveRun:
-    """A finished run's orders (after its burn-in) and their fills, read from its tape."""
+    """A finished run's orders (after its burn-in) and their fills, read from its tape; an
+    experiment directory (``compare --repeat K``) pools its runs, order ids prefixed by run."""
     if (run_dir / EXPERIMENT_FILE).exists():
-        raise ScenarioError(
-            f"--run: {run_dir} is an experiment directory; pass one of its runs' directories"
-        )
-    config_path = run_dir / "config.toml"
-    if not config_path.exists():
-        raise ScenarioError(f"--run: no config.toml in {run_dir} (not a flowlab run directory)")
-    config = load_run_config(config_path)
-    tables = build_tables(run_dir, config)
-    orders = after_burn_in(tables["orders"], config.scenario.stream.burn_in_s)
+        scenario, results, design, _ = results_from_summary(run_dir)
+        tables = pool_tables(results, design, build_tables)
+    else:
+        config_path = run_dir / "config.toml"
+        if not config_path.exists():
+            raise ScenarioError(f"--run: no config.toml in {run_dir} (not a flowlab run directory)")
+        config = load_run_config(config_path)
+        scenario, tables = config.scenario, build_tables(run_dir, config)
+    orders = after_burn_in(tables["orders"], scenario.stream.burn_in_s)
     fills = tables["fills"][tables["fills"]["order_id"].isin(orders["order_id"])]
     if not set(LIVE_REGIMES.values()) & set(orders["regime"]):
         raise ScenarioError(
             f"--run: {run_dir} has none of the arms {', '.join(LIVE_REGIMES.values())} "
             f"(its arms: {', '.join(sorted(set(orders['regime']))) or 'none'})"
         )
-    price = config.scenario.symbols[0].price_micros / MICROS_PER_DOLLAR
+    price = scenario.symbols[0].price_micros / MICROS_PER_DOLLAR
     return LiveRun(orders.reset_index(drop=True), fills.reset_index(drop=True), price)
 
 

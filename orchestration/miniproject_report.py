@@ -202,11 +202,17 @@ def format_miniproject(tables: dict[str, pd.DataFrame], seed: int, n_orders: int
 
 
 def _conflict_line(row: dict) -> str:
+    ratio = row["pfof_per_extra_cost"]
+    gained = (
+        "no PFOF gained"
+        if math.isnan(ratio)
+        else f"every $1 of worse execution = ${ratio:.2f} of PFOF"
+    )
     return (
         f"- {row['strategy']}: retail cost ${row['cost_usd']:,.0f} vs ${row['base_cost_usd']:,.0f}"
         f" ({row['extra_cost_usd']:+,.0f}, {row['extra_cost_pct']:+.1f}%); PFOF "
         f"${row['pfof_usd']:,.0f} vs ${row['base_pfof_usd']:,.0f} ({row['extra_pfof_usd']:+,.0f})"
-        f"; every $1 of worse execution = ${_num('.2f')(row['pfof_per_extra_cost'])} of PFOF"
+        f"; {gained}"
     )
 
 
