@@ -145,59 +145,117 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
     return written
 
 
+# (table, heading, columns) of each printed table
+Section = tuple[str, str, tuple[str, ...]]
+_SEED_SECTIONS: tuple[Section, ...] = (
+    (
+        "strategies",
+        "Per strategy (sums and means over filled orders, as the seed's by_strategy; cost and "
+        "PFOF bps of the filled notional)",
+        (
+            "strategy",
+            "orders",
+            "filled_orders",
+            "fill_rate",
+            "venues",
+            *_SEED_FIGURES,
+            "cost_bps",
+            "pfof_bps",
+        ),
+    ),
+    (
+        "venues",
+        "Per venue (the seed's by_venue: filled orders at the venue each strategy chose)",
+        ("strategy", "venue", "routed_orders", "filled_orders", *_SEED_FIGURES),
+    ),
+)
+_SHORTCUTS: Section = (
+    "shortcuts",
+    "Where the seed's shortcuts change the answer (the same orders; cost and PFOF in bps of the "
+    "filled notional; PFOF per extra cost against best_execution)",
+    (
+        "assumptions",
+        "strategy",
+        "venues",
+        "fill_rate",
+        "cost_bps",
+        "pfof_bps",
+        "execution_speed_ms",
+        "pfof_per_extra_cost",
+        "balanced_break_even_usd",
+    ),
+)
+_LIVE_SECTIONS: tuple[Section, ...] = (
+    (
+        "live_strategies",
+        "The live lab's run: per arm (Rule 605: cost vs the mid at receipt, share-weighted)",
+        (
+            "regime",
+            "strategy",
+            "orders",
+            "fill_rate",
+            "venues",
+            "cost_bps",
+            "effective_spread_bps",
+            "pfof_usd_per_share",
+            "pfof_bps",
+            "cost_usd_per_order",
+            "pfof_usd_per_order",
+            "time_to_execution_ms_mean",
+            "time_to_execution_ms_p99",
+        ),
+    ),
+    (
+        "live_venues",
+        "Live, per arm and executing venue",
+        (
+            "regime",
+            "venue",
+            "orders",
+            "filled_shares",
+            "cost_bps",
+            "effective_spread_bps",
+            "pfof_usd_per_share",
+        ),
+    ),
+    (
+        "side_by_side",
+        "Seed beside live (the seed's cost is the whole spread; live cost is vs the mid)",
+        (
+            "strategy",
+            "source",
+            "venues",
+            "fill_rate",
+            "cost_bps",
+            "effective_spread_bps",
+            "pfof_usd_per_share",
+            "pfof_bps",
+            "time_ms_mean",
+        ),
+    ),
+)
+
+
+def _section(tables: dict[str, pd.DataFrame], section: Section) -> list[str]:
+    name, heading, columns = section
+    return ["\n" + heading, markdown_table(tables[name], list(columns))]
+
+
 def format_miniproject(tables: dict[str, pd.DataFrame], seed: int, n_orders: int) -> str:
-    strategies = tables["strategies"]
+    """The printed report: the seed's tables and comparison, the shortcuts and what they change,
+    then (with a live run) the live arms beside the seed."""
     parts = [
         f"PFOF mini-project (the seed's model, offline): {n_orders:,} orders per strategy, "
         f"seed {seed}",
-        "\nPer strategy (sums and means over filled orders, as the seed's by_strategy; cost and "
-        "PFOF bps of the filled notional)",
-        markdown_table(
-            strategies,
-            [
-                "strategy",
-                "orders",
-                "filled_orders",
-                "fill_rate",
-                "venues",
-                *_SEED_FIGURES,
-                "cost_bps",
-                "pfof_bps",
-            ],
-        ),
-        "\nPer venue (the seed's by_venue: filled orders at the venue each strategy chose)",
-        markdown_table(
-            tables["venues"],
-            [
-                "strategy",
-                "venue",
-                "routed_orders",
-                "filled_orders",
-                *_SEED_FIGURES,
-            ],
-        ),
+        *(line for section in _SEED_SECTIONS for line in _section(tables, section)),
         "\nThe seed's comparison, against best_execution",
         *(_conflict_line(row) for row in tables["conflict"].to_dict("records")),
-        "\nWhere the seed's shortcuts change the answer (the same orders; cost and PFOF in bps "
-        "of the filled notional; PFOF per extra cost against best_execution)",
-        markdown_table(
-            tables["shortcuts"],
-            [
-                "assumptions",
-                "strategy",
-                "venues",
-                "fill_rate",
-                "cost_bps",
-                "pfof_bps",
-                "execution_speed_ms",
-                "pfof_per_extra_cost",
-                "balanced_break_even_usd",
-            ],
-        ),
+        *_section(tables, _SHORTCUTS),
         *_findings(tables),
     ]
     if "side_by_side" in tables:
-        parts += _live_parts(tables)
+        parts += [line for section in _LIVE_SECTIONS for line in _section(tables, section)]
+        parts.append(_ratio_line(tables))
     return "\n".join(parts)
 
 
@@ -259,8 +317,7 @@ def _findings(tables: dict[str, pd.DataFrame]) -> list[str]:
     ]
 
 
-def _live_parts(tables: dict[str, pd.DataFrame]) -> list[str]:
-    live = tables["live_strategies"]
+def _ratio_line(tables: dict[str, pd.DataFrame]) -> str:
     ratios = [
         f"{label} {_num('.2f')(pfof_per_extra_cost(tables[name]))}"
         for label, name in (
@@ -269,54 +326,7 @@ def _live_parts(tables: dict[str, pd.DataFrame]) -> list[str]:
             ("live", "live_strategies"),
         )
     ]
-    return [
-        "\nThe live lab's run: per arm (Rule 605: cost vs the mid at receipt, share-weighted)",
-        markdown_table(
-            live,
-            [
-                "regime",
-                "strategy",
-                "orders",
-                "fill_rate",
-                "venues",
-                "cost_bps",
-                "effective_spread_bps",
-                "pfof_usd_per_share",
-                "pfof_bps",
-                "cost_usd_per_order",
-                "pfof_usd_per_order",
-                "time_to_execution_ms_mean",
-                "time_to_execution_ms_p99",
-            ],
-        ),
-        "\nLive, per arm and executing venue",
-        markdown_table(
-            tables["live_venues"],
-            [
-                "regime",
-                "venue",
-                "orders",
-                "filled_shares",
-                "cost_bps",
-                "effective_spread_bps",
-                "pfof_usd_per_share",
-            ],
-        ),
-        "\nSeed beside live (the seed's cost is the whole spread; live cost is vs the mid)",
-        markdown_table(
-            tables["side_by_side"],
-            [
-                "strategy",
-                "source",
-                "venues",
-                "fill_rate",
-                "cost_bps",
-                "effective_spread_bps",
-                "pfof_usd_per_share",
-                "pfof_bps",
-                "time_ms_mean",
-            ],
-        ),
+    return (
         "\nPFOF per unit of extra investor cost, maximize_revenue vs best_execution (bps of "
-        f"notional): {', '.join(ratios)}.",
-    ]
+        f"notional): {', '.join(ratios)}."
+    )
