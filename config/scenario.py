@@ -32,6 +32,7 @@ class Regime(enum.StrEnum):
     PFOF = "pfof"
     PFOF_CAPPED = "pfof-capped"
     WEIGHTED = "weighted"
+    BALANCED = "balanced"
     AUCTION = "auction"
     HYBRID = "hybrid"
     BEST_EX = "best-ex"
@@ -219,6 +220,9 @@ class BrokerConfig(Spec, frozen=True):
     pfof_cap_per_share: Dollars = "0.0010"
     # weighted: score = w * execution cost - (1 - w) * PFOF revenue, per share; lowest wins.
     execution_weight: Fraction = 0.7
+    # balanced: the PFOF mini-project's strategy as written, the same score over the
+    # wholesalers *and* the SOR (the lit market, no PFOF), each cost learned from fills.
+    balanced_execution_weight: Fraction = 0.7
     # commission: a flat commission per order instead of PFOF, routed for best execution.
     commission_per_order: Dollars = "0.65"
     pfof_routing: PfofRouting = PfofRouting.SCORECARD

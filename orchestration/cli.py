@@ -519,6 +519,37 @@ def _bench(sub: Subparsers) -> None:
     )
 
 
+def _miniproject(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "miniproject",
+        help="a seed document's mini-project run as written, offline, beside the live lab",
+    )
+    p.add_argument("project", choices=["pfof"], help="pfof: the PFOF routing mini-project")
+    p.add_argument("--seed", type=int, default=615, help="NumPy seed of the model (default 615)")
+    p.add_argument(
+        "--orders", type=int, default=1000, help="orders per strategy's day (default 1000)"
+    )
+    p.add_argument("--out", type=Path, default=None, help="also write the tables (Parquet, CSV)")
+    live = p.add_mutually_exclusive_group()
+    live.add_argument(
+        "--live", action="store_true", help="run the live scenario first and set it beside"
+    )
+    live.add_argument(
+        "--run",
+        type=Path,
+        default=None,
+        help="a finished run (or compare --repeat experiment) dir of the live scenario",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="--live: labs, pooled (default 1)")
+    p.add_argument(
+        "--scenario",
+        type=Path,
+        default=Path("scenarios/seed-pfof.toml"),
+        help="--live: the scenario (default scenarios/seed-pfof.toml)",
+    )
+    _add_runs(p, "--live: where the run directory goes")
+
+
 # Every verb's parser, in the order ``flowlab --help`` lists them.
 VERBS: tuple[Callable[[Subparsers], None], ...] = (
     _compare,
@@ -535,6 +566,7 @@ VERBS: tuple[Callable[[Subparsers], None], ...] = (
     _compose,
     _sor,
     _bench,
+    _miniproject,
 )
 
 

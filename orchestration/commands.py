@@ -89,6 +89,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "bench": cmd_bench,
         "compose": cmd_compose,
         "sor": cmd_sor,
+        "miniproject": cmd_miniproject,
     }
     try:
         return handlers[args.verb](args)
@@ -586,3 +587,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from orchestration.bench.run import run_bench
 
     return run_bench(quick=args.quick, out=args.out)
+
+
+def cmd_miniproject(args: argparse.Namespace) -> int:
+    """``flowlab miniproject pfof``: the seed's model offline; ``--live`` runs the live scenario
+    first, ``--run`` reads a finished one (docs/PFOF-MINIPROJECT.md)."""
+    from orchestration.experiment import exit_code, run_comparison
+    from orchestration.miniproject_report import (
+        format_miniproject,
+        miniproject_tables,
+        write_tables,
+    )
+
+    if args.orders < 1:
+        raise ScenarioError(f"--orders: must be >= 1, got {args.orders}")
+    if args.repeat < 1 or (args.repeat > 1 and not args.live):
+        raise ScenarioError(f"--repeat: {args.repeat} labs need --live and must be >= 1")
+    run_dir = args.run
+    if args.live:
+        scenario = _scenario(args.scenario)
+        results = _run(run_comparison(scenario, runs=args.runs, out=None, repeat=args.repeat))
+        if exit_code(results, "miniproject"):
+            return 1
+        # one lab: its run dir; several: the experiment dir above them (experiment.json)
+        run_dir = results[0].run_dir if args.repeat == 1 else results[0].run_dir.parent
+    tables = miniproject_tables(args.seed, args.orders, run_dir)
+    print(format_miniproject(tables, args.seed, args.orders))
+    if run_dir is not None:
+        print(f"live run: {run_dir}")
+    if args.out is not None:
+        write_tables(tables, args.out)
+        print(f"tables: {args.out}/miniproject_*.parquet and .csv")
+    return 0
