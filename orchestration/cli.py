@@ -529,7 +529,12 @@ def _miniproject(sub: Subparsers) -> None:
     p.add_argument(
         "--orders", type=int, default=1000, help="orders per strategy's day (default 1000)"
     )
-    p.add_argument("--out", type=Path, default=None, help="also write the tables (Parquet, CSV)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write the tables as Parquet and CSV here (default: print only)",
+    )
     live = p.add_mutually_exclusive_group()
     live.add_argument(
         "--live", action="store_true", help="run the live scenario first and set it beside"
@@ -538,7 +543,8 @@ def _miniproject(sub: Subparsers) -> None:
         "--run",
         type=Path,
         default=None,
-        help="a finished run (or compare --repeat experiment) dir of the live scenario",
+        help="a finished run (or compare --repeat experiment) dir of the live scenario "
+        "(default: none, the offline model alone)",
     )
     p.add_argument("--repeat", type=int, default=1, help="--live: labs, pooled (default 1)")
     p.add_argument(
