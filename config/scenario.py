@@ -32,6 +32,7 @@ class Regime(enum.StrEnum):
     PFOF = "pfof"
     PFOF_CAPPED = "pfof-capped"
     WEIGHTED = "weighted"
+    BALANCED = "balanced"
     AUCTION = "auction"
     HYBRID = "hybrid"
     BEST_EX = "best-ex"
@@ -105,6 +106,9 @@ class LatencyConfig(Spec, frozen=True):
 class SymbolSpec(Spec, frozen=True):
     symbol: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9.]{0,11}$")]
     price: Dollars
+    # Rule 606(a)(1) and the Rule 605(a)(2) summary split stocks into S&P 500 constituents and
+    # other NMS stocks; a lab symbol is "other" unless the scenario says it is in the index
+    sp500: bool = False
 
     @property
     def price_micros(self) -> int:
@@ -216,6 +220,9 @@ class BrokerConfig(Spec, frozen=True):
     pfof_cap_per_share: Dollars = "0.0010"
     # weighted: score = w * execution cost - (1 - w) * PFOF revenue, per share; lowest wins.
     execution_weight: Fraction = 0.7
+    # balanced: the PFOF mini-project's strategy as written, the same score over the
+    # wholesalers *and* the SOR (the lit market, no PFOF), each cost learned from fills.
+    balanced_execution_weight: Fraction = 0.7
     # commission: a flat commission per order instead of PFOF, routed for best execution.
     commission_per_order: Dollars = "0.65"
     pfof_routing: PfofRouting = PfofRouting.SCORECARD
@@ -303,6 +310,18 @@ class InformedSpec(Spec, frozen=True):
     feed: Literal["sip", "direct"] = "direct"
 
 
+class InstitutionalSpec(Spec, frozen=True):
+    """Institutions splitting metaorders into marketable children (services/institutions.py):
+    ``P(children >= l) = l^-size_alpha``; 0 traders (the default): none."""
+
+    traders: NonNegInt = 0
+    child_qty: PositiveInt = 100
+    child_interval_ms: PositiveInt = 500  # mean gap between one parent's children
+    pause_ms: PositiveInt = 2_000  # mean pause between one parent and the next
+    size_alpha: Annotated[float, msgspec.Meta(gt=1)] = 1.5
+    max_children: PositiveInt = 2_000
+
+
 class AuctionRespondersSpec(Spec, frozen=True):
     """Market makers that opt in to the auction (open competition): dealers of the same model
     as the wholesalers (``[dealers]``), with an auction channel only."""
@@ -318,6 +337,7 @@ class AgentsConfig(Spec, frozen=True):
     market_makers: MarketMakerSpec = MarketMakerSpec()
     noise: NoiseSpec = NoiseSpec()
     informed: InformedSpec = InformedSpec()
+    institutional: InstitutionalSpec = InstitutionalSpec()
     auction_responders: AuctionRespondersSpec = AuctionRespondersSpec()
 
 
@@ -330,6 +350,10 @@ class ValueConfig(Spec, frozen=True):
     half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     jump_rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 0.02
     jump_bps: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    # Stochastic volatility (0: constant): the log-volatility's OU noise per sqrt second, and
+    # its half-life; the mean variance stays vol_bps_per_sqrt_s^2 (services/value.py).
+    vol_of_vol: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    vol_half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
 class StreamSpec(Spec, frozen=True):

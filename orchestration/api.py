@@ -1,12 +1,17 @@
 """The lab from Python (notebooks, scripts): a synchronous facade over ``launcher.LabSupervisor``.
 
-    from orchestration.api import Lab
+The public entry is the ``flowlab`` package (``import flowlab``; ``flowlab.Lab`` is this class,
+``flowlab.compare`` is ``orchestration.api_compare.compare``); ``orchestration.api`` stays as an
+alias.
 
-    with Lab("default", regimes=["pfof", "auction"]) as lab:
+    import flowlab
+
+    with flowlab.Lab("default", regimes=["pfof", "auction"]) as lab:
         stream = lab.generate(orders=200, rate=100)      # a DataFrame you can edit
         lab.inject(stream)                               # validated first; blocks until terminal
         orders, fills = lab.table("orders"), lab.table("fills")
         lab.summary()                                    # Rule 605 metrics per regime
+        lab.comparisons()                                # differences with 95% intervals
     # every process is stopped here, the recorder last
 
 The async ``Lab`` runs on its own event loop in a background thread, so this works the same in a
@@ -25,11 +30,12 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
 import pandas as pd
 
-from config.scenario import Scenario, load_scenario
+from config.scenario import Scenario
 from orchestration import launcher
+from orchestration.api_compare import Comparison, compare, scenario_with
+from orchestration.report import COMPUTED_TABLES
 from orchestration.streams import (
     COLUMNS,
     StreamError,
@@ -40,12 +46,17 @@ from orchestration.streams import (
     validate_rows,
     write_stream,
 )
+from orchestration.tape import TABLES
 
 T = TypeVar("T")
 START_TIMEOUT_S = 120.0
 TAPE_SETTLE_TIMEOUT_S = 10.0
 
-__all__ = ["Lab", "StreamError"]
+__all__ = ["TABLE_NAMES", "Comparison", "Lab", "LabError", "StreamError", "compare"]
+
+LabError = launcher.LabError
+# Every table of docs/TABLES.md: those built from the tape, then the report's computed ones.
+TABLE_NAMES: tuple[str, ...] = (*TABLES, *COMPUTED_TABLES)
 
 
 class Lab:
@@ -60,7 +71,7 @@ class Lab:
         runs_root: Path | str = Path("runs"),
         run_dir: Path | str | None = None,
     ) -> None:
-        self.scenario = _scenario(scenario, regimes, seed)
+        self.scenario = scenario_with(scenario, regimes, seed)
         self._runs_root = Path(runs_root)
         self._run_dir = Path(run_dir) if run_dir is not None else None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -68,6 +79,9 @@ class Lab:
         self._lab: launcher.LabSupervisor | None = None
         self._injections = itertools.count(1)
         self._injected: list[str] = []
+        # tables read per injection (key: how many orders were injected)
+        self._raw: tuple[int, dict[str, pd.DataFrame]] | None = None
+        self._computed: dict[str, pd.DataFrame] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Lab:
@@ -154,7 +168,8 @@ class Lab:
         (default: the scenario's ``[stream] close_after_s``), when what is open is canceled."""
         lab = self._running()
         rows = _rows(stream)
-        validate_rows(rows, self.scenario)  # raises before anything is sent
+        index = list(stream.index) if isinstance(stream, pd.DataFrame) else None
+        validate_rows(rows, self.scenario, index)  # raises before anything is sent
         name = f"injector-api-{next(self._injections)}"
         path = write_stream(rows, lab.run_dir / f"stream-{name}.csv")
         destination = self.scenario.broker.name if target == "broker" else self.scenario.sor.name
@@ -176,30 +191,65 @@ class Lab:
         }
 
     # ------------------------------------------------------------------ results
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """Every table built from the tape so far (docs/TABLES.md)."""
+    def tables(self, *, refresh: bool = False) -> dict[str, pd.DataFrame]:
+        """Every table of docs/TABLES.md over everything injected so far: those built from the
+        tape (``orders``, ``fills``, ``nbbo``, ...) and the report's computed ones
+        (``regime_summary``, ``rule605``, ``rule606``, ``comparisons``, ...), as the report
+        computes them (orders in the scenario's burn-in left out of execution quality).
+
+        Read once per injection (the background market keeps trading, so the tape never stops
+        growing); ``refresh=True`` reads the tape again."""
+        return {**self._tape_tables(refresh), **self._computed_tables(refresh)}
+
+    def table(self, name: str, *, refresh: bool = False) -> pd.DataFrame:
+        """One table of docs/TABLES.md by name (``TABLE_NAMES``): ``orders``, ``fills``,
+        ``rule605``, ``rule606``, ``comparisons``, ...; a ``KeyError`` lists the names."""
+        if name not in TABLE_NAMES:
+            raise KeyError(f"no table {name!r}; tables: {', '.join(TABLE_NAMES)}")
+        if name in COMPUTED_TABLES:
+            return self._computed_tables(refresh)[name]
+        return self._tape_tables(refresh)[name]
+
+    def _tape_tables(self, refresh: bool) -> dict[str, pd.DataFrame]:
         from orchestration.tape import build_tables
 
-        lab = self._lab_or_error()
-        return build_tables(lab.run_dir, lab.config)
+        key = len(self._injected)
+        if refresh or self._raw is None or self._raw[0] != key:
+            lab = self._lab_or_error()
+            self._raw = (key, build_tables(lab.run_dir, lab.config))
+            self._computed = None
+        return dict(self._raw[1])
 
-    def table(self, name: str) -> pd.DataFrame:
-        """One table: ``orders``, ``fills``, ``routes``, ``nbbo``, ``pnl``, ..."""
-        tables = self.tables()
-        if name not in tables:
-            raise KeyError(f"no table {name!r}; tables: {', '.join(tables)}")
-        return tables[name]
+    def _computed_tables(self, refresh: bool) -> dict[str, pd.DataFrame]:
+        from orchestration.report import compute_tables
+
+        tables = self._tape_tables(refresh)
+        if self._computed is None:
+            self._computed = compute_tables(
+                tables,
+                seed=self.scenario.seed,
+                regime_order=list(self.scenario.broker.regimes),
+                burn_in_s=self.scenario.stream.burn_in_s,
+            )
+        return dict(self._computed)
+
+    def comparisons(self) -> pd.DataFrame:
+        """Each regime against the first, per compared metric: the difference (``b - a``), its
+        95% bootstrap interval (``ci_low``, ``ci_high``), p-value and the replication-level
+        test (docs/TABLES.md ``comparisons``); one row per regime pair and metric."""
+        return self.table("comparisons")
 
     def summary(self) -> pd.DataFrame:
         """Rule 605 metrics per regime (one row each) over everything injected so far."""
         from orchestration.metrics import regime_table
 
-        tables = self.tables()
+        tables = self._tape_tables(refresh=False)
         return regime_table(tables["orders"], tables["fills"], tables.get("nbbo"))
 
     def report(self, out: Path | str | None = None, *, plots: bool = True) -> Path:
         """Write the full report (tables, plots, report.md/.html); returns its directory."""
         from orchestration.report import write_report
+        from orchestration.rule606 import arrangements_from_scenario
 
         lab = self._lab_or_error()
         folder = Path(out) if out is not None else lab.run_dir / "report"
@@ -209,10 +259,11 @@ class Lab:
             seed=self.scenario.seed,
             run_dir=str(lab.run_dir),
             processes=lab.processes,
-            tables=self.tables(),
+            tables=self._tape_tables(refresh=True),  # the report computes the rest itself
             plots=plots,
             regime_order=list(self.scenario.broker.regimes),
             burn_in_s=self.scenario.stream.burn_in_s,
+            arrangements=arrangements_from_scenario(self.scenario),
         )
         return folder
 
@@ -281,24 +332,11 @@ async def _status(lab: launcher.LabSupervisor) -> list:
     return lab.status()
 
 
-def _scenario(
-    scenario: str | Path | Scenario | None, regimes: Sequence[str] | None, seed: int | None
-) -> Scenario:
-    if not isinstance(scenario, Scenario):
-        name = None if scenario in (None, "default") else scenario
-        scenario = load_scenario(name)
-    changes: dict[str, Any] = {}
-    if regimes is not None:
-        changes["broker"] = msgspec.structs.replace(scenario.broker, regimes=list(regimes))
-    if seed is not None:
-        changes["seed"] = seed
-    return msgspec.structs.replace(scenario, **changes) if changes else scenario
-
-
 def _rows(stream: pd.DataFrame | Path | str) -> list[dict[str, object]]:
     if isinstance(stream, str | Path):
         return read_stream_file(Path(stream))
     frame = stream.astype(object).where(stream.notna(), "")
     columns = [str(c) for c in stream.columns]
     # pandas-stubs types record keys as Hashable; the frame's columns are str.
-    return rows_from_table(frame.to_dict(orient="records"), columns, "DataFrame")  # type: ignore[arg-type]
+    records = frame.to_dict(orient="records")
+    return rows_from_table(records, columns, "DataFrame", list(stream.index))  # type: ignore[arg-type]

@@ -32,7 +32,7 @@ import asyncio
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,9 @@ from protocol.marketdata import NBBO
 from protocol.money import format_price, round_div
 from protocol.orders import OrderFilled, OrderRouted, ParentCompleted
 
+# What ``run_sor`` calls after each injection: its parents' rows, the injector's account
+# (``InjectionDone``) and the seconds it took.
+BatchDone = Callable[[list[dict[str, Any]], Any, float], None]
 SETTLE_NS = 100_000_000  # opportunity cost: the NBBO this long after the parent ended
 STRATEGIES = ("greedy", "optimal", "min-impact", "fill-aware", "twap", "pov")
 COLUMNS = [
@@ -492,10 +495,13 @@ async def run_sor(
     timeout_s: float,
     gap_s: float,
     rounds: int = 1,
+    on_batch: BatchDone | None = None,
 ) -> tuple[Path, pd.DataFrame, dict[str, int | None]]:
     """Start the lab, send each parent to the SOR, stop, and write the best-execution report.
 
-    ``rounds``: every strategy and baseline that many times (see ``parent_rows``)."""
+    ``rounds``: every strategy and baseline that many times (see ``parent_rows``);
+    ``on_batch``: called after each injection with its parents and how long it took (else a
+    line is printed)."""
     batches = parent_rows(
         scenario,
         names,
@@ -511,7 +517,7 @@ async def run_sor(
     lab = LabSupervisor(scenario, runs_root=runs)
     try:
         await lab.start()
-        await _send_parents(lab, batches, timeout_s=timeout_s, gap_s=gap_s)
+        await _send_parents(lab, batches, timeout_s=timeout_s, gap_s=gap_s, on_batch=on_batch)
     finally:
         exit_codes = await lab.stop()
     frame = write_bestex(lab.run_dir, lab.config, out or lab.run_dir)
@@ -519,7 +525,12 @@ async def run_sor(
 
 
 async def _send_parents(
-    lab: LabSupervisor, batches: list[list[dict[str, Any]]], *, timeout_s: float, gap_s: float
+    lab: LabSupervisor,
+    batches: list[list[dict[str, Any]]],
+    *,
+    timeout_s: float,
+    gap_s: float,
+    on_batch: BatchDone | None = None,
 ) -> None:
     """Inject each batch of parents straight to the SOR, one after another, ``gap_s`` apart."""
     for index, batch in enumerate(batches):
@@ -530,6 +541,9 @@ async def _send_parents(
         done = await lab.inject(
             stream, target=lab.scenario.sor.name, name=f"injector-{index + 1}", timeout_s=timeout_s
         )
-        names_sent = ", ".join(f"{r['strategy']} ({r['order_id']})" for r in batch)
         elapsed = time.monotonic() - started
+        if on_batch is not None:
+            on_batch(batch, done, elapsed)
+            continue
+        names_sent = ", ".join(f"{r['strategy']} ({r['order_id']})" for r in batch)
         print(f"  {names_sent}: terminal {done.terminal}/{done.sent} in {elapsed:.1f}s", flush=True)

@@ -1,8 +1,9 @@
-"""The CLI verbs (everything but ``service``): compare, sweep, calibrate, up, status, inject, down,
-report, bench, compose, sor.
+"""The CLI verbs (everything but ``service`` and ``ready``): compare, sweep, calibrate, up,
+status, inject, down, report, bench, compose, sor.
 
 ``orchestration.cli`` imports this module only for these verbs, never for ``flowlab service``
-(every lab process), so what is imported here (pandas included) costs the services nothing.
+(every lab process). pandas and what needs it are imported inside the verbs that build tables,
+so ``status``, ``down``, ``up`` and ``compose`` start in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -27,24 +28,7 @@ from rich.text import Text
 
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import REGIMES, Scenario, ScenarioError, load_scenario
-from orchestration.bench.run import run_bench
-from orchestration.bestex import (
-    STRATEGIES,
-    bestex_rounds,
-    format_bestex,
-    format_rounds,
-    run_sor,
-    write_bestex,
-)
-from orchestration.calibrate import default_out, finish, run_calibration
-from orchestration.compose import write_compose
 from orchestration.endpoints import HostsFile, load_hosts
-from orchestration.experiment import (
-    exit_code,
-    results_from_summary,
-    run_comparison,
-    write_experiment_report,
-)
 from orchestration.faults import run_state, state_lines
 from orchestration.labfile import (
     LAB_FILE,
@@ -62,8 +46,7 @@ from orchestration.labfile import (
     unpublish,
 )
 from orchestration.launcher import LabError, LabSupervisor, new_run_dir
-from orchestration.live import make_monitor, watch
-from orchestration.report import format_regime_table, write_report
+from orchestration.live import make_monitor, print_markdown_table, watch
 from orchestration.streams import (
     StreamError,
     StreamOptions,
@@ -73,12 +56,11 @@ from orchestration.streams import (
     validate_rows,
     write_stream,
 )
-from orchestration.sweep import SweepSpec, run_sweep
-from orchestration.sweep_grid import MIX_KEY, grid, parse_setting
-from orchestration.tape import build_tables
 from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Shutdown, StatusReply, StatusRequest
-from services.main import run_service
+
+# The verbs that build tables import pandas (and matplotlib, Dask...) inside themselves, so the
+# light verbs (up, status, inject, down, compose) start without them.
 
 UP_READY_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 60.0
@@ -102,6 +84,12 @@ class Interrupted(Exception):
 USER_ERRORS = (ScenarioError, StreamError, LabError, LabNotRunning, LabRunning, ControlTimeout)
 
 
+def cmd_realism(args: argparse.Namespace) -> int:
+    from orchestration.realism_cli import cmd_realism as realism  # pandas: only for this verb
+
+    return realism(args)
+
+
 def dispatch(args: argparse.Namespace) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "compare": cmd_compare,
@@ -112,9 +100,11 @@ def dispatch(args: argparse.Namespace) -> int:
         "inject": cmd_inject,
         "down": cmd_down,
         "report": cmd_report,
+        "realism": cmd_realism,
         "bench": cmd_bench,
         "compose": cmd_compose,
         "sor": cmd_sor,
+        "miniproject": cmd_miniproject,
     }
     try:
         return handlers[args.verb](args)
@@ -163,6 +153,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 # ---------------------------------------------------------------------- compare / report
 def cmd_compare(args: argparse.Namespace) -> int:
     """The experiment (designs, repeats, live view, report) lives in orchestration.experiment."""
+    from orchestration.experiment import exit_code, run_comparison
+
     scenario = _scenario(args.scenario, args.regimes, args.seed)
     if args.close_after is not None:
         stream = msgspec.structs.replace(scenario.stream, close_after_s=args.close_after)
@@ -185,6 +177,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """A grid x replications on Dask, one dataset (orchestration.sweep)."""
+    from orchestration.sweep import SweepSpec, run_sweep
+    from orchestration.sweep_grid import MIX_KEY, grid, parse_setting
+
     scenario = _scenario(args.scenario, args.regimes, args.seed)
     settings = list(args.settings)
     if args.interference:
@@ -218,6 +213,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """A lab run for the dealers to learn in, its states saved as a warm start (calibrate.py)."""
+    from orchestration.calibrate import default_out, finish, run_calibration
+
     scenario = _scenario(args.scenario, args.regimes, args.seed)
     out = args.out or default_out(args.scenario)
     options = StreamOptions(orders=args.orders, duration_s=args.duration, rate_per_s=args.rate)
@@ -228,6 +225,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def make_report(
     run_dir: Path, config: RunConfig, out: Path, processes: list[dict], extra: dict | None = None
 ) -> dict:
+    from orchestration.report import write_report
+    from orchestration.rule606 import arrangements_from_scenario
+    from orchestration.tape import build_tables
+
     tables = build_tables(run_dir, config)
     out.mkdir(parents=True, exist_ok=True)
     extra = {"run_state": run_state([(None, run_dir)], tables["orders"]), **(extra or {})}
@@ -241,10 +242,15 @@ def make_report(
         extra=extra,
         regime_order=list(config.scenario.broker.regimes),
         burn_in_s=config.scenario.stream.burn_in_s,
+        arrangements=arrangements_from_scenario(config.scenario),
     )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.bestex import format_bestex, write_bestex
+    from orchestration.experiment import results_from_summary, write_experiment_report
+    from orchestration.report import format_regime_table
+
     if (args.run_dir / "experiment.json").exists():
         # an experiment directory (compare --repeat / --design sequential): pool its runs
         scenario, results, design, repeat = results_from_summary(args.run_dir)
@@ -375,7 +381,10 @@ async def serve_lab(
 ) -> int:
     claim = claim_root(runs)  # before the supervisor makes a run dir
     try:
-        monitor = make_monitor(live, 0, f"flowlab up: scenario {scenario.name!r}")
+        title = f"flowlab up: scenario {scenario.name!r}"
+        if live:  # printed once; the dashboard's head names the verb only
+            print(title, flush=True)
+        monitor = make_monitor(live, 0, title)
         lab = LabSupervisor(
             scenario, runs_root=runs, run_dir=run_dir, on_heartbeat=monitor.heartbeat, hosts=hosts
         )
@@ -505,15 +514,16 @@ def cmd_down(args: argparse.Namespace) -> int:
             f"lab down: {run_dir} was not running (orchestrator pid {entry.pid} gone); "
             f"removed its stale {LAB_FILE}"
         )
-        return 0
+        return 0 if args.no_report else _report_after_down(run_dir, entry.info.get("processes", []))
     _control_request(run_dir, Shutdown(sender="cli", ts_ns=time.time_ns()), None)
     deadline = time.monotonic() + DOWN_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
             os.kill(entry.pid, 0)
         except ProcessLookupError:
-            print(f"lab down: {run_dir}")
-            return 0
+            print(f"lab down: {run_dir}", flush=True)
+            processes = entry.info.get("processes", [])
+            return 0 if args.no_report else _report_after_down(run_dir, processes)
         time.sleep(0.1)  # waiting for another process to exit: nothing to await
     print(
         f"flowlab down: orchestrator pid {entry.pid} still running after {DOWN_TIMEOUT_S:.0f}s",
@@ -522,7 +532,32 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 1
 
 
+def _report_after_down(run_dir: Path, processes: list[dict]) -> int:
+    """The report of a lab just stopped, in its run dir, if anything was injected into it."""
+    if not any(run_dir.glob("stream-*.csv")):
+        print("no orders were injected: no report (`flowlab inject` sends a stream)")
+        return 0
+    config = load_run_config(run_dir / "config.toml")
+    try:
+        make_report(run_dir, config, run_dir, processes=processes)
+    except (OSError, ValueError, KeyError) as exc:
+        print(
+            f"flowlab down: cannot write the report: {exc}; retry with `flowlab report {run_dir}`",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"report: {run_dir / 'report.html'} (tables: {run_dir}/*.parquet)")
+    return 0
+
+
 def cmd_inject(args: argparse.Namespace) -> int:
+    """Send a stream into the running lab from this process, with a live account and a short
+    Rule 605 table at the end (``orchestration.inject_view``)."""
+    from rich.console import Console
+
+    from orchestration.inject_view import log_to_file, print_summary, run_with_account
+    from services.main import service_class
+
     run_dir = _current(args.runs, args.run_dir)
     config = load_run_config(run_dir / "config.toml")
     scenario = config.scenario
@@ -544,19 +579,44 @@ def cmd_inject(args: argparse.Namespace) -> int:
     validate_rows(rows, scenario)
     stream = write_stream(rows, run_dir / f"stream-{int(time.time() * 1000)}.csv")
     name = f"injector-{os.getpid()}"
-    print(f"injecting {len(rows)} orders into {args.to} of {run_dir}")
-    return run_service(
-        "injector",
-        str(run_dir / "config.toml"),
+    to_broker = args.to == "broker"
+    console = Console()
+    console.print(
+        f"injecting {len(rows):,} orders into the {args.to} of {run_dir}", highlight=False
+    )
+    log_to_file(run_dir / "logs" / f"{name}.log", name)
+    injector = service_class("injector")(
+        config,
         name,
         stream=str(stream),
-        target=config.scenario.broker.name if args.to == "broker" else config.scenario.sor.name,
+        target=scenario.broker.name if to_broker else scenario.sor.name,
         timeout_s=args.timeout,
         close_after_s=args.close_after,
     )
+    live = sys.stdout.isatty() and not args.no_live
+    code = uvloop.run(run_with_account(injector, len(rows), live=live, out=sys.stdout))
+    print_summary(
+        injector,
+        run_dir / "tape.msgpack",
+        scenario.broker.name,
+        to_broker=to_broker,
+        console=console,
+    )
+    if args.report is not None:
+        make_report(run_dir, config, args.report, processes=_lab_processes(run_dir))
+        console.print(f"report: {args.report / 'report.html'}", highlight=False)
+    return code
+
+
+def _lab_processes(run_dir: Path) -> list[dict]:
+    """The processes the running lab's orchestrator published in ``lab.json``."""
+    entry = read_lab(run_dir)
+    return list(entry.info.get("processes", [])) if entry is not None else []
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
+    from orchestration.compose import write_compose
+
     for path in write_compose(args.out_dir, _scenario(args.scenario)):
         print(f"wrote {path}")
     return 0
@@ -564,6 +624,15 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
 def cmd_sor(args: argparse.Namespace) -> int:
     """``flowlab sor``: every strategy and single-venue baseline on one parent (docs/SOR.md)."""
+    from orchestration.bestex import (
+        STRATEGIES,
+        bestex_rounds,
+        format_bestex,
+        format_rounds,
+        run_sor,
+    )
+    from orchestration.sor_progress import SorProgress
+
     scenario = _scenario(args.scenario)
     if args.rounds < 1:
         raise ScenarioError(f"--rounds: must be >= 1, got {args.rounds}")
@@ -574,27 +643,65 @@ def cmd_sor(args: argparse.Namespace) -> int:
         f"flowlab sor: scenario {scenario.name!r}, {args.side} {args.qty:,} x {', '.join(names)}",
         flush=True,
     )
-    run_dir, frame, codes = _run(
-        run_sor(
-            scenario,
-            names,
-            qty=args.qty,
-            side=args.side,
-            symbol=args.symbol,
-            limit_offset_bps=args.limit_bps,
-            runs=args.runs,
-            out=args.out,
-            timeout_s=args.timeout,
-            gap_s=args.gap,
-            rounds=args.rounds,
+    live = sys.stdout.isatty() and not args.no_live
+    with SorProgress(args.rounds, len(names), live=live) as progress:
+        run_dir, frame, codes = _run(
+            run_sor(
+                scenario,
+                names,
+                qty=args.qty,
+                side=args.side,
+                symbol=args.symbol,
+                limit_offset_bps=args.limit_bps,
+                runs=args.runs,
+                out=args.out,
+                timeout_s=args.timeout,
+                gap_s=args.gap,
+                rounds=args.rounds,
+                on_batch=progress.batch_done,
+            )
         )
-    )
-    print(format_bestex(frame))
+    print_markdown_table(format_bestex(frame), "Best execution per parent")
     if args.rounds > 1:
-        print(format_rounds(bestex_rounds(frame, seed=scenario.seed)))
+        rounds = format_rounds(bestex_rounds(frame, seed=scenario.seed))
+        print_markdown_table(rounds, "Over rounds (means, 95% CI)")
     print(f"report: {(args.out or run_dir) / 'bestex.md'}")
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from orchestration.bench.run import run_bench
+
     return run_bench(quick=args.quick, out=args.out)
+
+
+def cmd_miniproject(args: argparse.Namespace) -> int:
+    """``flowlab miniproject pfof``: the seed's model offline; ``--live`` runs the live scenario
+    first, ``--run`` reads a finished one (docs/PFOF-MINIPROJECT.md)."""
+    from orchestration.experiment import exit_code, run_comparison
+    from orchestration.miniproject_report import (
+        format_miniproject,
+        miniproject_tables,
+        write_tables,
+    )
+
+    if args.orders < 1:
+        raise ScenarioError(f"--orders: must be >= 1, got {args.orders}")
+    if args.repeat < 1 or (args.repeat > 1 and not args.live):
+        raise ScenarioError(f"--repeat: {args.repeat} labs need --live and must be >= 1")
+    run_dir = args.run
+    if args.live:
+        scenario = _scenario(args.scenario)
+        results = _run(run_comparison(scenario, runs=args.runs, out=None, repeat=args.repeat))
+        if exit_code(results, "miniproject"):
+            return 1
+        # one lab: its run dir; several: the experiment dir above them (experiment.json)
+        run_dir = results[0].run_dir if args.repeat == 1 else results[0].run_dir.parent
+    tables = miniproject_tables(args.seed, args.orders, run_dir)
+    print(format_miniproject(tables, args.seed, args.orders))
+    if run_dir is not None:
+        print(f"live run: {run_dir}")
+    if args.out is not None:
+        write_tables(tables, args.out)
+        print(f"tables: {args.out}/miniproject_*.parquet and .csv")
+    return 0

@@ -7,9 +7,21 @@ the ``Dockerfile``. Every container runs ``flowlab service ROLE --config /etc/fl
 config is mounted read-only; the run directory (the recorder's tape) is a shared named volume.
 
 Docker starts the processes, so the ``orchestrator`` container only supervises them
-(``flowlab up --attach``): it starts after every service, tracks readiness and heartbeats, and
-on ``docker compose stop``/``down`` (stopped first, as nothing depends on it) sends
-``StopService`` to every service, the recorder last, so the tape is complete.
+(``flowlab up --attach``): it starts once every service is healthy, tracks readiness and
+heartbeats, and on ``docker compose stop``/``down`` (stopped first, as nothing depends on it but
+the ``compare`` runner) sends ``StopService`` to every service, the recorder last, so the tape
+is complete.
+
+Health: every service writes its ready file once running and refreshes it with each heartbeat
+(``flowlab service``, ``$FLOWLAB_READY_FILE`` set by the image); the image's ``HEALTHCHECK`` is
+``flowlab ready``. The recorder must be healthy before the others start, every service before
+the orchestrator, whose own health is ``flowlab status`` answered over its control socket (the
+whole lab attached and ready).
+
+The ``compare`` service (profile ``compare``, so ``docker compose up`` leaves it out) is the
+comparison: ``docker compose run --rm compare`` injects a generated stream across the
+scenario's regimes into the running lab (``flowlab inject``, orders assigned at random to
+regimes) and writes the full report to ``./runs/compose-report`` (a bind mount).
 
 The output is deterministic (fixed service order, sorted keys) and committed; a unit test fails
 if the committed files drift from what this module generates.
@@ -35,7 +47,18 @@ CONTAINER_CONFIG = "/etc/flowlab/config.toml"
 CONTAINER_RUN_DIR = "/run/flowlab"
 RUN_VOLUME = "run"
 ORCHESTRATOR = "orchestrator"
+RUNNER = "compare"
+RUNNER_PROFILE = "compare"
+HOST_RUNS = "./runs"
+CONTAINER_RUNS = "/runs"
+RUNNER_REPORT = f"{CONTAINER_RUNS}/compose-report"
+RUNNER_ORDERS = 400
 PROJECT = "flowlab"
+# Readiness probes: the image's HEALTHCHECK (``flowlab ready``) for services, the control
+# socket for the orchestrator. Intervals short so ``depends_on`` waits seconds, not minutes.
+SERVICE_HEALTH = ["CMD", "flowlab", "ready"]
+ORCHESTRATOR_HEALTH = ["CMD", "flowlab", "status", "--run-dir", CONTAINER_RUN_DIR]
+HEALTH_TIMING = {"interval": "2s", "timeout": "5s", "retries": 5, "start_period": "60s"}
 # Stopping the lab may take STOP_TIMEOUT_S per group (others, then the recorder) plus escalation.
 ORCHESTRATOR_STOP_GRACE = "40s"
 
@@ -56,11 +79,14 @@ def render_config(scenario: Scenario) -> str:
     return HEADER.format(name=scenario.name) + body
 
 
-def _service(name: str, command: list[str], depends_on: list[str]) -> dict[str, Any]:
+def _service(
+    name: str, command: list[str], depends_on: list[str], health: list[str]
+) -> dict[str, Any]:
     service: dict[str, Any] = {
         "build": ".",
         "command": command,
         "environment": {"PYTHONUNBUFFERED": "1"},
+        "healthcheck": {"test": health, **HEALTH_TIMING},
         "hostname": name,
         "image": IMAGE,
         "init": True,
@@ -75,29 +101,45 @@ def _service(name: str, command: list[str], depends_on: list[str]) -> dict[str, 
         ],
     }
     if depends_on:
-        started = {"condition": "service_started"}
-        service["depends_on"] = {dep: dict(started) for dep in sorted(depends_on)}
+        healthy = {"condition": "service_healthy"}
+        service["depends_on"] = {dep: dict(healthy) for dep in sorted(depends_on)}
     return dict(sorted(service.items()))
+
+
+def _runner() -> dict[str, Any]:
+    """The ``compare`` profile: a stream into the running lab, the report to ``./runs``."""
+    command = ["inject", "--run-dir", CONTAINER_RUN_DIR, "--orders", str(RUNNER_ORDERS)]
+    command += ["--report", RUNNER_REPORT, "--no-live"]
+    runner = _service(RUNNER, command, [ORCHESTRATOR], SERVICE_HEALTH)
+    runner["healthcheck"] = {"disable": True}  # a one-shot job: nothing waits for it
+    runner["profiles"] = [RUNNER_PROFILE]
+    runner["volumes"].append({"type": "bind", "source": HOST_RUNS, "target": CONTAINER_RUNS})
+    return dict(sorted(runner.items()))
 
 
 def render_compose(scenario: Scenario) -> dict[str, Any]:
     """The compose document: one service per role process (start-up order) plus the orchestrator."""
     config = compose_run_config(scenario)
     plan = service_plan(scenario)
-    if ORCHESTRATOR in {name for name, _ in plan}:
-        raise ScenarioError(f"services: {ORCHESTRATOR!r} is reserved for the compose orchestrator")
+    for reserved in (ORCHESTRATOR, RUNNER):
+        if reserved in {name for name, _ in plan}:
+            raise ScenarioError(f"services: {reserved!r} is reserved for compose")
     services: dict[str, Any] = {}
     for name, role in plan:
         command = ["service", role, "--config", CONTAINER_CONFIG, "--name", name]
         recorder = [] if name == scenario.recorder else [scenario.recorder]
-        services[name] = _service(name, command, recorder)
+        services[name] = _service(name, command, recorder, SERVICE_HEALTH)
     orchestrator = _service(
-        ORCHESTRATOR, ["up", "--attach", "--config", CONTAINER_CONFIG], [name for name, _ in plan]
+        ORCHESTRATOR,
+        ["up", "--attach", "--config", CONTAINER_CONFIG],
+        [name for name, _ in plan],
+        ORCHESTRATOR_HEALTH,
     )
     if not config.control.connect.startswith(f"tcp://{ORCHESTRATOR}:"):
         raise ScenarioError(f"control: {config.control.connect} is not on host {ORCHESTRATOR!r}")
     orchestrator["stop_grace_period"] = ORCHESTRATOR_STOP_GRACE
     services[ORCHESTRATOR] = dict(sorted(orchestrator.items()))
+    services[RUNNER] = _runner()
     return {"name": PROJECT, "services": services, "volumes": {RUN_VOLUME: {}}}
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +33,9 @@ from config.runconfig import RunConfig, load_run_config
 from config.scenario import Scenario, ScenarioError
 from orchestration.faults import load_faults, run_state
 from orchestration.launcher import LabAborted, LabSupervisor, new_run_dir
-from orchestration.live import make_monitor
-from orchestration.report import format_regime_table, verdict, write_report
+from orchestration.live import make_monitor, print_regime_table
+from orchestration.report import verdict, write_report
+from orchestration.rule606 import arrangements_from_scenario
 from orchestration.run_plan import Monitor, RunPlan
 from orchestration.streams import (
     StreamOptions,
@@ -208,13 +211,25 @@ def write_experiment_report(
         regime_order=regimes,
         burn_in_s=scenario.stream.burn_in_s,
         extra=extra,
+        arrangements=arrangements_from_scenario(scenario),
     )
     if nested:  # what `flowlab report ROOT` needs to pool the runs again, wherever --out was
         record = {k: summary[k] for k in ("design", "processes", "exit_codes")}
         (root / EXPERIMENT_FILE).write_text(json.dumps(record, indent=2))
-    print(format_regime_table(summary))
+    print_regime_table(summary)  # split to the terminal's width, never wrapped mid-number
+    # on a terminal each verdict wraps between words, never inside a number
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 0
     for comparison in summary["comparisons"]:
-        print(f"  {verdict(comparison).replace('**', '')}")
+        line = verdict(comparison).replace("**", "")
+        if width:
+            line = textwrap.fill(
+                line,
+                width - 2,
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        print(textwrap.indent(line, "  "))
     print(f"report: {report_dir / 'report.md'}  {report_dir / 'report.html'}")
     return summary
 

@@ -3,11 +3,14 @@
 - ``RunningMetrics``: Rule 605 sums per regime from the broker's tape events, as they arrive;
 - ``TapeFollower``: what the recorder appended to ``tape.msgpack`` since the last call;
 - ``NbboWatcher``: the latest NBBO per symbol from a SUB socket on the SIP's ``md`` endpoint;
-- ``Health``: per-process message rates and queue depth from the heartbeats' counters.
+- ``Health``: per-process message rates and queue depth from the heartbeats' counters;
+- ``running_differences``: each regime against the first while the run goes on, with a normal
+  interval over orders (the report's bootstrap intervals are the ones to cite).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -39,6 +42,9 @@ class RegimeTally:
     pfof: int = 0
     commission: int = 0
     tte_ms: list[float] = field(default_factory=list)
+    # per terminal order with fills against a usable NBBO: (improvement micro-$ x shares,
+    # effective spread bps x shares, shares), the units of a running interval
+    per_order: list[tuple[int, float, int]] = field(default_factory=list)
 
 
 class RunningMetrics:
@@ -47,6 +53,7 @@ class RunningMetrics:
     def __init__(self) -> None:
         self.regimes: dict[str, RegimeTally] = {}
         self._orders: dict[str, tuple[OrderReceived, list[int]]] = {}
+        self._sums: dict[str, list[float]] = {}  # order id -> [improvement, eff bps, shares]
 
     def apply(self, msg: object) -> None:
         match msg:
@@ -79,6 +86,10 @@ class RunningMetrics:
             tally.improvement_x_shares += improvement * msg.fill_qty
             tally.effective_2x_shares += effective * msg.fill_qty
             tally.effective_bps_x_shares += effective * msg.fill_qty * 2e4 / (bid + ask)
+            sums = self._sums.setdefault(msg.order_id, [0, 0.0, 0])
+            sums[0] += improvement * msg.fill_qty
+            sums[1] += effective * msg.fill_qty * 2e4 / (bid + ask)
+            sums[2] += msg.fill_qty
         if msg.leaves_qty == 0:
             self._terminal(msg.order_id)
 
@@ -89,6 +100,9 @@ class RunningMetrics:
         order, execs = entry
         tally = self.regimes[order.regime]
         tally.terminal += 1
+        sums = self._sums.pop(order_id, None)
+        if sums is not None and sums[2] > 0:
+            tally.per_order.append((int(sums[0]), float(sums[1]), int(sums[2])))
         if execs:
             tally.tte_ms.append((max(execs) - order.recv_ns) / 1e6)
 
@@ -116,6 +130,70 @@ class RunningMetrics:
                 ]
             )
         return out
+
+
+@dataclass(frozen=True)
+class RunningDifference:
+    """``regime`` minus ``baseline`` in one metric, with a 95% interval (normal approximation)."""
+
+    regime: str
+    baseline: str
+    metric: str  # "price_improvement_usd_per_share" or "effective_spread_bps"
+    difference: float
+    low: float
+    high: float
+
+    @property
+    def better(self) -> bool | None:
+        """True/False when the interval excludes 0 in the investor's favour/against it; None
+        when it does not (more price improvement and a smaller effective spread are better)."""
+        if self.low <= 0 <= self.high:
+            return None
+        favour = self.difference > 0
+        return favour if self.metric == "price_improvement_usd_per_share" else not favour
+
+
+def share_weighted_mean(units: list[tuple[float, int]]) -> tuple[float, float] | None:
+    """Mean of ``Σ value_x_shares / Σ shares`` over orders and its variance, the ratio
+    estimator's linearisation with orders as units: n/(n-1) Σ (q_i/Q)² (x_i - mean)², x_i the
+    order's own share-weighted value. None with fewer than two orders."""
+    n = len(units)
+    total = sum(q for _, q in units)
+    if n < 2 or total <= 0:
+        return None
+    mean = sum(v for v, _ in units) / total
+    spread = sum((q / total) ** 2 * (v / q - mean) ** 2 for v, q in units)
+    return mean, spread * n / (n - 1)
+
+
+def running_differences(metrics: RunningMetrics, z: float = 1.96) -> list[RunningDifference]:
+    """Each regime against the first seen, in price improvement ($/share) and effective spread
+    (bps): the difference of share-weighted means and ``± z`` standard errors."""
+    names = list(metrics.regimes)
+    out: list[RunningDifference] = []
+    for metric, pick, scale in (
+        ("price_improvement_usd_per_share", 0, 1e-6),
+        ("effective_spread_bps", 1, 1.0),
+    ):
+        means = {
+            name: share_weighted_mean(
+                [(u[pick] * scale, u[2]) for u in metrics.regimes[name].per_order]
+            )
+            for name in names
+        }
+        base = means[names[0]] if names else None
+        for name in names[1:]:
+            other = means[name]
+            if base is None or other is None:
+                continue
+            difference = other[0] - base[0]
+            half = z * math.sqrt(other[1] + base[1])
+            out.append(
+                RunningDifference(
+                    name, names[0], metric, difference, difference - half, difference + half
+                )
+            )
+    return out
 
 
 class TapeFollower:
@@ -181,7 +259,7 @@ class NbboWatcher:
 
 
 class Health:
-    """Per-process heartbeat age, message rate and in-flight orders from the heartbeats."""
+    """Per-process message rates from the heartbeats' counters."""
 
     def __init__(self) -> None:
         self.rates: dict[str, float] = {}
@@ -194,13 +272,6 @@ class Health:
         if previous is not None and now > previous[0]:
             self.rates[proc.name] = (total - previous[1]) / (now - previous[0])
         self._last[proc.name] = (now, total)
-
-    @staticmethod
-    def in_flight(proc: Any) -> int | None:
-        c = proc.counters
-        if proc.role == "injector":
-            return c.get("orders.sent", 0) - c.get("orders.terminal", 0)
-        return None
 
 
 def fmt_or_dash(value: float | None, pattern: str) -> str:

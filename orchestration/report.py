@@ -35,9 +35,13 @@ from orchestration.metrics import (
     regime_difference,
     split_table,
 )
+from orchestration.realism import realism_table
 from orchestration.report_render import to_html, to_markdown
 from orchestration.report_text import DEFINITIONS, build_blocks, format_regime_table, verdict
-from orchestration.routing import routing_table, rule606_table
+from orchestration.routing import routing_table
+from orchestration.rule605 import not_covered_table, rule605_orders, rule605_table
+from orchestration.rule605_summary import rule605_summary_table
+from orchestration.rule606 import Arrangements, material_aspects, rule606_tables
 from orchestration.welfare import welfare_summary, welfare_tables
 
 __all__ = ["COMPUTED_TABLES", "DEFINITIONS", "format_regime_table", "verdict", "write_report"]
@@ -47,7 +51,10 @@ COMPUTED_TABLES = (
     "size_buckets",
     "order_types",
     "rule605",
+    "rule605_summary",
+    "rule605_not_covered",
     "routing",
+    "rule606_orders",
     "rule606",
     "economics",
     "who_gained",
@@ -60,6 +67,7 @@ COMPUTED_TABLES = (
     "flow_competition",
     "welfare",
     "welfare_reconciliation",
+    "realism",
 )
 COMPARED_METRICS = (
     "price_improvement_usd_per_share",
@@ -79,7 +87,12 @@ _SUMMARY_KEYS = (
     "size_buckets",
     "order_types",
     "routing",
+    "rule605",
+    "rule605_summary",
+    "rule605_not_covered",
+    "rule606_orders",
     "rule606",
+    "rule606_material_aspects",
     "economics",
     "who_gained",
     "auction_summary",
@@ -88,6 +101,7 @@ _SUMMARY_KEYS = (
     "welfare",
     "welfare_reconciliation",
     "tape_anomalies",
+    "realism",
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -105,6 +119,7 @@ def write_report(
     n_boot: int = N_BOOT,
     regime_order: list[str] | None = None,
     burn_in_s: float = 0.0,
+    arrangements: Arrangements | None = None,
 ) -> dict:
     """Compute the summary and write summary.json, ``<table>.parquet``, report.md/.html, plots.
 
@@ -115,11 +130,18 @@ def write_report(
     summary.json (they may not replace computed ones; ``design`` is shown in the report).
     Regimes appear in ``regime_order`` (then by first appearance); differences are against the
     first. Orders in the first ``burn_in_s`` seconds of each replication are left out of the
-    execution-quality tables (``[stream] burn_in_s``). Returns the summary as written.
+    execution-quality tables (``[stream] burn_in_s``). ``arrangements`` (from the scenario:
+    ``orchestration.rule606.arrangements_from_scenario``) give the S&P 500 symbols and each
+    destination's payment terms for the Rule 605/606 reports. Returns the summary as written.
     """
     _check_inputs(tables, extra)
     computed = compute_tables(
-        tables, seed=seed, n_boot=n_boot, regime_order=regime_order, burn_in_s=burn_in_s
+        tables,
+        seed=seed,
+        n_boot=n_boot,
+        regime_order=regime_order,
+        burn_in_s=burn_in_s,
+        arrangements=arrangements,
     )
     # compute_tables measured the orders after the burn-in: every one is in a regime's row
     measured = int(computed["regime_summary"]["orders"].sum())
@@ -138,7 +160,12 @@ def write_report(
             "size_buckets": _nested(computed["size_buckets"], "size_bucket"),
             "order_types": _nested(computed["order_types"], "order_class"),
             "routing": _nested(computed["routing"], "destination"),
+            "rule605": _records(computed["rule605"]),
+            "rule605_summary": _records(computed["rule605_summary"]),
+            "rule605_not_covered": _records(computed["rule605_not_covered"]),
+            "rule606_orders": _records(computed["rule606_orders"]),
             "rule606": _records(computed["rule606"]),
+            "rule606_material_aspects": material_aspects(computed["rule606"], arrangements),
             "economics": _keyed(computed["economics"], "regime"),
             "who_gained": _records(computed["who_gained"]),
             "auction_summary": auction_summary(tables.get("auctions")),
@@ -149,6 +176,8 @@ def write_report(
             "welfare_reconciliation": _records(computed["welfare_reconciliation"]),
             # tape entries the reader skipped (malformed; orchestration/tape.py read_tape)
             "tape_anomalies": len(tables["tape_anomalies"]) if "tape_anomalies" in tables else 0,
+            # stylized facts of the market, per symbol (orchestration/realism.py)
+            "realism": _records(computed["realism"]),
             **(extra or {}),
         }
     )
@@ -173,6 +202,7 @@ def compute_tables(
     n_boot: int = N_BOOT,
     regime_order: list[str] | None = None,
     burn_in_s: float = 0.0,
+    arrangements: Arrangements | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every computed table of the report (names in ``COMPUTED_TABLES``); the execution-quality
     ones over the orders after the burn-in, welfare and market quality over the whole run."""
@@ -182,19 +212,27 @@ def compute_tables(
     regimes = [r for r in regimes if r in set(orders["regime"])]
     per_order = _in_order(order_table(orders, fills, nbbo), regimes)
     economics = _in_order(economics_table(orders, fills, nbbo), regimes)
+    rule605_per_order = rule605_orders(orders, fills, nbbo)
+    sp500 = arrangements.sp500 if arrangements else frozenset()
+    rule606_orders, rule606 = rule606_tables(orders, fills, tables.get("routes"), arrangements)
     computed = {
         "regime_summary": _group_metrics(per_order, ["regime"]).reset_index(),
         "size_buckets": split_table(per_order, ["size_bucket"]),
         "order_types": split_table(per_order, ["order_class"]),
-        "rule605": split_table(per_order, ["order_class", "size_bucket"]),
+        # Rule 605 as amended in 2024 (orchestration/rule605.py): detail and summary reports
+        "rule605": rule605_table(rule605_per_order),
+        "rule605_summary": rule605_summary_table(rule605_per_order, sp500),
+        "rule605_not_covered": not_covered_table(rule605_per_order),
         "routing": routing_table(orders, fills),
-        "rule606": rule606_table(orders, fills, tables.get("routes")),
+        "rule606_orders": rule606_orders,
+        "rule606": rule606,
         "economics": economics,
         "who_gained": who_gained(economics),
         "auction_outcomes": auction_table(tables.get("auctions")),
         "pnl_by_process": pnl_table(tables.get("pnl")),
         "comparisons": _comparisons(per_order, regimes, seed, n_boot),
         "market_quality": market_quality(tables),
+        "realism": realism_table(tables),
         # every regime's metrics in each replication: how much a rerun moves them
         "replications": _group_metrics(per_order, ["regime", "replication"])
         .reset_index()
@@ -205,7 +243,16 @@ def compute_tables(
         "flow_competition": flow_summary(tables.get("scorecards")),
     }
     computed["welfare"], computed["welfare_reconciliation"] = welfare_tables(tables)
-    for name in ("routing", "rule606", "replications", "welfare"):
+    for name in (
+        "rule605",
+        "rule605_summary",
+        "rule605_not_covered",
+        "routing",
+        "rule606_orders",
+        "rule606",
+        "replications",
+        "welfare",
+    ):
         computed[name] = _in_order(computed[name], regimes)
     return computed
 

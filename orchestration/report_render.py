@@ -17,6 +17,24 @@ Formatter = Callable[[object], str]
 Column = tuple[str, str, Formatter]  # (header, key, formatter)
 
 
+def number(places: int, signed: bool = False) -> Formatter:
+    sign = "+" if signed else ""
+
+    def format_number(value: object) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "n/a"
+        rounded = round(float(value), places) + 0.0  # type: ignore[arg-type]  # no "-0.00"
+        return f"{rounded:{sign},.{places}f}"
+
+    return format_number
+
+
+def percent(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return f"{100 * value:.1f}%"  # type: ignore[operator]
+
+
 @dataclass(frozen=True, slots=True)
 class Heading:
     level: int

@@ -12,35 +12,20 @@ from orchestration.faults import state_lines
 from orchestration.inference import format_p
 from orchestration.learning import FLOW_DEFINITION, SETTLE_PERIODS, SETTLED_DEFINITION
 from orchestration.markouts import HORIZONS
+from orchestration.realism_report import realism_blocks
 from orchestration.report_render import (
     Block,
     Bullets,
     Column,
-    Formatter,
     Heading,
     Image,
     Table,
     Text,
+    number,
+    percent,
 )
+from orchestration.report_rules import rule605_blocks, rule606_blocks
 from orchestration.welfare import welfare_blocks
-
-
-def number(places: int, signed: bool = False) -> Formatter:
-    sign = "+" if signed else ""
-
-    def format_number(value: object) -> str:
-        if value is None or (isinstance(value, float) and value != value):
-            return "n/a"
-        rounded = round(float(value), places) + 0.0  # type: ignore[arg-type]  # no "-0.00"
-        return f"{rounded:{sign},.{places}f}"
-
-    return format_number
-
-
-def percent(value: object) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "n/a"
-    return f"{100 * value:.1f}%"  # type: ignore[operator]
 
 
 def count(value: object) -> str:
@@ -128,16 +113,6 @@ EXECUTING_COLUMNS: list[Column] = [
     ("Net PFOF $", "net_pfof_usd", number(2)),
     ("Net PFOF c/100 sh", "net_pfof_cents_per_100_shares", number(2)),
 ]
-RULE606_COLUMNS: list[Column] = [
-    REGIME,
-    TYPE,
-    ("Routed to", "destination", str),
-    ("Orders routed", "routed_orders", count),
-    ("% of orders", "order_share", percent),
-    ("Filled shares", "filled_shares", count),
-    ("Net PFOF $", "net_pfof_usd", number(2)),
-    ("Net PFOF c/100 sh", "net_pfof_cents_per_100_shares", number(2)),
-]
 ECONOMICS_COLUMNS: list[Column] = [
     REGIME,
     ("Filled shares", "filled_shares", count),
@@ -200,6 +175,13 @@ DEFINITIONS = (
     "mid 1 s later) * qty on internalised and auction fills, **net** of the PFOF they paid.",
     "**Latency cost** = D * (mid at execution - mid at receipt) * qty: how far the market moved "
     "against the investor while the order travelled or waited (e.g. in an auction).",
+    "**Rule 605 as amended in 2024** (its own sections): covered orders by type (market, "
+    "marketable limit, marketable IOC, midpoint-or-better, executable non-marketable limits "
+    "timed from when they became executable), fractional / odd-lot / round-lot order and "
+    "notional size; time to execution share-weighted over every fill; E/Q = average effective "
+    "/ average quoted spread; realized spread at 50 ms, 1 s, 15 s, 1 min, 5 min, with a note "
+    "when the run ended before the horizon. **Rule 606(a)(1)**: per month and S&P 500 / other "
+    "NMS class; net payment = PFOF received - fees paid (rebates received count).",
     "**Differences**: regime minus the first regime; 95% percentile bootstrap CI over orders "
     "resampled with replacement within regime and replication (paired when the same stream ran "
     "under each regime), seeded with the run's seed; z = difference / bootstrap standard error, "
@@ -279,18 +261,14 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
         Heading(2, "Execution quality by order type"),
         Table(_records(computed["order_types"]), [REGIME, TYPE, *splits]),
         Heading(2, "Execution quality by order size"),
-        Text("Rule 605 notional buckets by qty x mid at receipt."),
+        Text("The lab's notional buckets by qty x mid at receipt (the rule's: below)."),
         Table(_records(computed["size_buckets"]), [REGIME, SIZE, *splits]),
-        Heading(2, "Routing by destination"),
+        *rule605_blocks(computed),
+        *rule606_blocks(summary, computed),
+        Heading(2, "Routing by executing destination"),
         Text(
-            "Rule 606 style, by the broker's routing decisions (`routes`): share of the regime's "
-            "orders of each type routed to each destination (an order re-routed after a decline "
-            "counts at each), and net PFOF on the shares filled through it."
-        ),
-        Table(_records(computed["rule606"]), RULE606_COLUMNS),
-        Text(
-            "By executing destination (from the fills): % of orders = share of the regime's "
-            "orders with fills that received a fill there."
+            "From the fills: % of orders = share of the regime's orders with fills that received "
+            "a fill there."
         ),
         Table(_records(computed["routing"]), EXECUTING_COLUMNS),
         *_economics(summary, computed),
@@ -305,10 +283,9 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
         Table(_records(computed["market_quality"]), MARKET_COLUMNS)
         if "market_quality" in computed
         else Text("n/a"),
+        *realism_blocks(computed),
         Heading(2, "Plots"),
         *(Image(name, title) for name, title in PLOTS),
-        Heading(2, "Rule 605 detail: order type x size"),
-        Table(_records(computed["rule605"]), [REGIME, TYPE, SIZE, *splits]),
         Heading(2, "Definitions"),
         Bullets(DEFINITIONS),
     ]

@@ -93,22 +93,34 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration",
         type=float,
         default=None,
-        help="stream length in seconds (instead of --orders)",
+        help="stream length in seconds, instead of --orders (default: the scenario's [stream])",
     )
     add("--symbols", default=None, help="comma-separated symbols to trade (default: all)")
-    add("--buy-share", type=float, default=None, help="share of buy orders (0-1)")
+    add(
+        "--buy-share",
+        type=float,
+        default=None,
+        help="share of buy orders, 0-1 (default: the scenario's [stream])",
+    )
     add(
         "--informed-share",
         type=float,
         default=None,
-        help="share of informed orders (0-1): side toward the latent value, set when sent",
+        help="share of informed orders, 0-1: side toward the latent value, set when sent "
+        "(default: the scenario's [stream])",
     )
-    add("--market-share", type=float, default=None, help="share of market orders (0-1)")
+    add(
+        "--market-share",
+        type=float,
+        default=None,
+        help="share of market orders, 0-1 (default: the scenario's [stream])",
+    )
     add(
         "--marketable-limit-share",
         type=float,
         default=None,
-        help="share of marketable limits; the rest of the stream is non-marketable limits",
+        help="share of marketable limits; the rest of the stream is non-marketable limits "
+        "(default: the scenario's [stream])",
     )
     add(
         "--nonmarketable-bps",
@@ -120,7 +132,8 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit-tif",
         choices=["day", "ioc"],
         default=None,
-        help="limit orders: day (rest until filled, canceled or the close) or ioc",
+        help="limit orders: day (rest until filled, canceled or the close) or ioc "
+        "(default: the scenario's [stream])",
     )
     add(
         "--size-model",
@@ -128,7 +141,11 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         default="fixed",
         help="order sizes: fixed set, lognormal, round-lot",
     )
-    add("--sizes", default=None, help="fixed set: comma-separated sizes to draw from")
+    add(
+        "--sizes",
+        default=None,
+        help="fixed set: comma-separated sizes to draw from (default: the scenario's [stream])",
+    )
     add("--size-median", type=float, default=200.0, help="lognormal: median shares")
     add("--size-sigma", type=float, default=1.0, help="lognormal: sd of log size")
     add("--round-lot-share", type=float, default=0.8, help="round-lot: share of round lots")

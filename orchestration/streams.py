@@ -22,7 +22,7 @@ written as the CSV the injector paces out. The file schema is documented in docs
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -180,19 +180,30 @@ def _size(rng: np.random.Generator, options: StreamOptions, sizes: list[int]) ->
     return int(sizes[int(rng.integers(len(sizes)))])
 
 
-def validate_rows(rows: Sequence[dict[str, object]], scenario: Scenario) -> None:
+def validate_rows(
+    rows: Sequence[dict[str, object]],
+    scenario: Scenario,
+    index: Sequence[Hashable] | None = None,
+) -> None:
     """Refuse a stream before anything is sent: the first bad cell names its row and column.
 
-    Rows are numbered from 1 (the first order; in a CSV that is line 2, after the header).
+    Rows of a file are numbered from 1 (the first order; in a CSV that is line 2, after the
+    header); with ``index`` (a DataFrame's index labels, one per row) the row is named by its
+    label, as pandas counts (``DataFrame index 0`` is the first row of a default index).
     """
     seen: set[str] = set()
-    for i, row in enumerate(rows, start=1):
-        _check_row(i, row, scenario, seen)
+    for i, row in enumerate(rows):
+        _check_row(_row_name(i, index), row, scenario, seen)
 
 
-def _check_row(i: int, row: dict[str, object], scenario: Scenario, seen: set[str]) -> None:
+def _row_name(i: int, index: Sequence[Hashable] | None) -> str:
+    """How an error names the ``i``-th row (0-based): a file's row from 1, a DataFrame's label."""
+    return f"stream row {i + 1}" if index is None else f"DataFrame index {index[i]!r}"
+
+
+def _check_row(where: str, row: dict[str, object], scenario: Scenario, seen: set[str]) -> None:
     def bad(column: str, reason: str) -> StreamError:
-        return StreamError(f"stream row {i}, column {column!r}: {reason}")
+        return StreamError(f"{where}, column {column!r}: {reason}")
 
     for column in ("t_ns", *REQUIRED):
         if _blank(row.get(column)):
@@ -288,9 +299,14 @@ def read_stream_file(path: Path) -> list[dict[str, object]]:
 
 
 def rows_from_table(
-    rows: list[dict[str, object]], columns: list[str], source: str
+    rows: list[dict[str, object]],
+    columns: list[str],
+    source: str,
+    index: Sequence[Hashable] | None = None,
 ) -> list[dict[str, object]]:
-    """Check a table's columns, turn ``timestamp`` into ``t_ns`` offsets; rows as dicts."""
+    """Check a table's columns, turn ``timestamp`` into ``t_ns`` offsets; rows as dicts.
+
+    ``index``: a DataFrame's index labels, so a bad timestamp is named as pandas counts."""
     unknown = sorted(set(columns) - set(FILE_COLUMNS))
     if unknown:
         raise StreamError(
@@ -303,22 +319,25 @@ def rows_from_table(
     if missing:
         raise StreamError(f"stream file {source}: missing column(s) {', '.join(missing)}")
     if "t_ns" not in columns:
-        _timestamps_to_offsets(rows, source)
+        _timestamps_to_offsets(rows, source, index)
     return rows
 
 
-def _timestamps_to_offsets(rows: list[dict[str, object]], source: str) -> None:
+def _timestamps_to_offsets(
+    rows: list[dict[str, object]], source: str, index: Sequence[Hashable] | None
+) -> None:
     import pandas as pd
 
     stamps = []
-    for i, row in enumerate(rows, start=1):
+    for i, row in enumerate(rows):
         try:
             stamp = pd.Timestamp(row["timestamp"])  # type: ignore[arg-type]
             if pd.isna(stamp):
                 raise ValueError("empty")
         except (ValueError, TypeError):
             raise StreamError(
-                f"stream file {source}: row {i}, column 'timestamp': "
+                f"stream file {source}: {_row_name(i, index).removeprefix('stream ')}, "
+                "column 'timestamp': "
                 f"not a date-time: {row['timestamp']!r}"
             ) from None
         stamps.append(stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp)

@@ -40,7 +40,7 @@ from orchestration.metrics import RATIO_METRICS, _group_metrics, after_burn_in, 
 from orchestration.run_plan import RunPlan
 from orchestration.streams import StreamOptions
 from orchestration.sweep_grid import SweepPoint, point_scenario
-from orchestration.tape import build_tables
+from orchestration.tape import TAPE_FILE, build_tables, compress_tape
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,9 @@ def run_task(task: SweepTask) -> TaskResult:
         _log_event(task, host, f"{type(exc).__name__}: {exc}")
         if task.keep_runs == "none":
             _remove(task.run_dir)
+        elif task.run_dir.exists():
+            with contextlib.suppress(OSError):
+                _compress_tapes(task.run_dir)
         raise
 
 
@@ -183,9 +186,21 @@ def _run(task: SweepTask, host: str) -> TaskResult:
     terms = per_order[["regime", "replication", "pair_key", *_TERM_COLUMNS]].copy()
     terms.insert(0, "point", task.point.point)
     _log_event(task, host, None)
-    if not info["run_dir_kept"]:
+    if info["run_dir_kept"]:
+        info["tape_bytes"], info["tape_bytes_compressed"] = _compress_tapes(root)
+    else:
         _remove(root)
     return TaskResult(task.key, rows, terms, info)
+
+
+def _compress_tapes(root: Path) -> tuple[int, int]:
+    """Gzip every finished tape under a kept run dir (``read_tape`` reads them as they are):
+    a raw tape is ~3 MB per 400-order lab. Returns the bytes before and after."""
+    before = after = 0
+    for tape in sorted(root.rglob(TAPE_FILE)):
+        raw, packed = compress_tape(tape.parent)
+        before, after = before + raw, after + packed
+    return before, after
 
 
 def metric_rows(

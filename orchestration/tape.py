@@ -8,11 +8,15 @@ are not MessagePack) is skipped and counted: the ``tape_anomalies`` table, one r
 
 from __future__ import annotations
 
+import gzip
+import io
+import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgpack
 import pandas as pd
@@ -35,6 +39,8 @@ from protocol.orders import (
 )
 
 TAPE_FILE = "tape.msgpack"
+# A finished run's tape, gzip-compressed (``compress_tape``): a sweep keeps its runs this way.
+COMPRESSED_TAPE_FILE = TAPE_FILE + ".gz"
 BP = 10_000  # shares, markups and rates on the wire are in basis points
 _decoder = Decoder(ALL_MESSAGE_TYPES)
 
@@ -56,8 +62,7 @@ def read_tape(
     is skipped, and so is each byte that does not start a MessagePack value (reading resumes
     at the next one); each is appended to ``anomalies`` when given.
     """
-    path = Path(run_dir) / TAPE_FILE
-    with path.open("rb") as f:
+    with _open_tape(Path(run_dir)) as (f, size):
         base = 0
         while True:
             f.seek(base)
@@ -72,13 +77,42 @@ def read_tape(
                             anomalies.append(TapeAnomaly(start, decoded))
                         continue
                     yield decoded
-                if pos < path.stat().st_size and anomalies is not None:
+                if pos < size and anomalies is not None:
                     anomalies.append(TapeAnomaly(pos, "truncated entry at the end of the tape"))
                 return
             except (ValueError, TypeError, msgpack.UnpackException) as exc:
                 if anomalies is not None:
                     anomalies.append(TapeAnomaly(pos, excerpt(f"not MessagePack: {exc}")))
                 base = pos + 1
+
+
+def compress_tape(run_dir: Path, level: int = 6) -> tuple[int, int]:
+    """Replace a finished run's ``tape.msgpack`` by ``tape.msgpack.gz`` (``read_tape`` and
+    ``build_tables`` read either); returns (bytes before, bytes after). Only for a stopped run:
+    the recorder appends to the raw file while the lab runs."""
+    raw = Path(run_dir) / TAPE_FILE
+    packed = Path(run_dir) / COMPRESSED_TAPE_FILE
+    partial = packed.with_suffix(".gz.partial")
+    with raw.open("rb") as src, gzip.open(partial, "wb", compresslevel=level) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    partial.replace(packed)  # the compressed tape exists whole before the raw one goes
+    before = raw.stat().st_size
+    raw.unlink()
+    return before, packed.stat().st_size
+
+
+@contextmanager
+def _open_tape(run_dir: Path) -> Iterator[tuple[BinaryIO, int]]:
+    """The run's tape, raw or compressed, as a seekable file and its (uncompressed) size."""
+    raw = run_dir / TAPE_FILE
+    if raw.exists() or not (run_dir / COMPRESSED_TAPE_FILE).exists():
+        with raw.open("rb") as f:
+            yield f, raw.stat().st_size
+        return
+    # whole into memory: the reader seeks back after a bad byte, which a gzip stream does slowly
+    with gzip.open(run_dir / COMPRESSED_TAPE_FILE, "rb") as z:
+        data = z.read()
+    yield io.BytesIO(data), len(data)
 
 
 def _entry(entry: object) -> tuple[str, int, Message] | str:
@@ -118,6 +152,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "terminal_ns",
             "reason",
             "created_ns",
+            "tif",
         ),
         ("limit_price", "nbbo_bid", "nbbo_ask", "terminal_ns"),
     ),
@@ -290,6 +325,7 @@ def _order_received(tape: _Tape, service: str, msg: OrderReceived) -> None:
         "nbbo_bid": msg.nbbo_bid,
         "nbbo_ask": msg.nbbo_ask,
         "created_ns": msg.created_ns,
+        "tif": str(msg.tif),
     }
     tape.rows["latency"].append(
         {"order_id": msg.order_id, "hop": "client->broker", "ns": msg.recv_ns - msg.created_ns}

@@ -145,6 +145,8 @@ class OrderReceived(Message, frozen=True):
     nbbo_bid: Price | None
     nbbo_ask: Price | None
     created_ns: Nanos = 0
+    # the client's time in force (Rule 605's marketable IOC category); absent on older tapes
+    tif: TimeInForce = TimeInForce.DAY
 
 
 class RouteQuote(Record, frozen=True, array_like=True):

@@ -44,6 +44,7 @@ from protocol.orders import (
 from services.dealer.core import MarkoutEstimate
 from services.dealer.desk import AUCTION, Desk, PrivateSignal
 from services.feeds import Feed, NbboView
+from services.institutions import draw_metaorder
 from services.latency import Link
 from services.runtime import Service
 from services.sip.nbbo import NbboBook, TopOfBook
@@ -199,6 +200,8 @@ class Agents(Service):
         informed = self.scenario.agents.informed
         if informed.traders and informed.rate_per_s > 0:
             self.spawn(self._informed(), "informed")
+        for k in range(self.scenario.agents.institutional.traders):
+            self.spawn(self._institution(k), f"institution-{k}")
         if self.desks:
             self.spawn(self._learning_clock(), "learning-clock")
 
@@ -394,6 +397,42 @@ class Agents(Service):
                     cfg.limit_lifetime_ms / 1000.0, self._cancel_noise, venue, order_id, symbol
                 )
             self.count("noise.orders")
+
+    async def _institution(self, k: int) -> None:
+        """Institution ``k``: metaorders one after another, each child a marketable IOC order
+        for ``child_qty`` at the venue showing the touch (services/institutions.py)."""
+        spec = self.scenario.agents.institutional
+        rng = self.rng(f"institution:{k}")
+        symbols = self.scenario.symbol_names
+        while True:
+            await asyncio.sleep(float(rng.exponential(spec.pause_ms / 1000.0)))
+            parent = draw_metaorder(rng, symbols, spec)
+            self.count("institutional.metaorders")
+            for _ in range(parent.children):
+                await asyncio.sleep(float(rng.exponential(spec.child_interval_ms / 1000.0)))
+                nbbo = self.nbbo.usable(parent.symbol)
+                if nbbo is None:
+                    continue
+                buy = parent.side is Side.BUY
+                venue, price = (
+                    (nbbo.ask_venue, nbbo.ask_px) if buy else (nbbo.bid_venue, nbbo.bid_px)
+                )
+                if venue not in self.links or price is None:
+                    continue
+                order_id = self._next_id("institution")
+                self.owner[order_id] = None
+                self._submit(
+                    venue,
+                    order_id=order_id,
+                    symbol=parent.symbol,
+                    side=parent.side,
+                    qty=spec.child_qty,
+                    order_type=OrderType.LIMIT,
+                    limit_price=price,
+                    tif=TimeInForce.IOC,
+                    account=f"institution-{k}",
+                )
+                self.count("institutional.children")
 
     @staticmethod
     def _noise_limit(

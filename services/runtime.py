@@ -16,6 +16,7 @@ import signal
 import time
 import zlib
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
@@ -90,7 +91,14 @@ class Service(OrderReports):
 
     role: ClassVar[str] = "service"
 
-    def __init__(self, config: RunConfig, name: str, *, install_signals: bool = True) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        name: str,
+        *,
+        install_signals: bool = True,
+        ready_file: Path | None = None,
+    ) -> None:
         self.config = config
         self.scenario = config.scenario
         self.name = name
@@ -114,6 +122,9 @@ class Service(OrderReports):
         self.ctx: zmq.asyncio.Context | None = None
         self._roles = {s.name: s.role for s in config.services}
         self._rejects_by_peer: dict[bytes | None, int] = {}
+        # Readiness for probes that cannot ask the orchestrator (a container's HEALTHCHECK):
+        # written when running, its mtime refreshed with every heartbeat, removed at stop.
+        self._ready_file = ready_file
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
@@ -129,6 +140,7 @@ class Service(OrderReports):
             await self._setup()
             if self._stopped.is_set():
                 return await self._shutdown()
+            self._mark_ready(first=True)  # before the handshake: whoever saw it may probe it
             self._send_control(
                 self.make(
                     ServiceReady,
@@ -160,6 +172,8 @@ class Service(OrderReports):
 
     async def _shutdown(self) -> int:
         self.state = ServiceState.STOPPING
+        if self._ready_file is not None:
+            self._ready_file.unlink(missing_ok=True)
         try:
             await asyncio.wait_for(self._drain(), timeout=5.0)
         except Exception:
@@ -185,6 +199,19 @@ class Service(OrderReports):
         self.state = ServiceState.STOPPED
         log.info("%s: stopped (exit code %d)", self.name, self.exit_code)
         return self.exit_code
+
+    def _mark_ready(self, *, first: bool = False) -> None:
+        """Write the ready file (``NAME ROLE PID``; ``first``: once ready, over any left by an
+        earlier process) or refresh its time (each heartbeat); a probe reads its age."""
+        if self._ready_file is None or self.state in (ServiceState.STOPPING, ServiceState.STOPPED):
+            return  # removed at stop, never written again
+        try:
+            if first or not self._ready_file.exists():
+                self._ready_file.write_text(f"{self.name} {self.role} {os.getpid()}\n")
+            else:  # a heartbeat: only its time moves
+                os.utime(self._ready_file)
+        except OSError as e:  # a probe will call it not ready; the service itself is fine
+            log.warning("%s: cannot write ready file %s: %s", self.name, self._ready_file, e)
 
     # ------------------------------------------------------------------ hooks
     async def _setup(self) -> None:
@@ -474,3 +501,4 @@ class Service(OrderReports):
             self._send_control(
                 self.make(Heartbeat, name=self.name, state=self.state.value, counters=self.counters)
             )
+            self._mark_ready()

@@ -2,6 +2,10 @@
 
 Log value follows an Ornstein-Uhlenbeck process around the reference price (half-life and
 volatility from the scenario) plus compound-Poisson jumps, one seeded generator per symbol.
+With ``vol_of_vol`` > 0 the volatility is itself stochastic: its log follows an OU process
+(``vol_half_life_s``), scaled so that the mean variance stays ``vol_bps_per_sqrt_s`` squared —
+volatility that clusters in time, and returns whose tails are heavier than the normal's
+(the stylized facts it serves: docs/MARKET.md).
 Published on PUB ``md`` with a sequence number; ``snapshot`` serves late joiners.
 """
 
@@ -30,6 +34,8 @@ class ValueProcess:
         half_life_s: float,
         jump_rate_per_s: float,
         jump_bps: float,
+        vol_of_vol: float = 0.0,
+        vol_half_life_s: float = 60.0,
     ) -> None:
         self.anchor = math.log(reference)
         self.log_value = self.anchor
@@ -38,6 +44,21 @@ class ValueProcess:
         self.kappa = math.log(2.0) / half_life_s
         self.jump_rate = jump_rate_per_s
         self.jump_size = jump_bps / 1e4
+        # log-volatility deviation x ~ OU(kappa_v, eta): stationary variance eta^2 / (2 kappa_v);
+        # sigma_t = sigma exp(x - var) keeps E[sigma_t^2] = sigma^2 (E exp(2x) = exp(2 var)).
+        self.vol_of_vol = vol_of_vol
+        self.vol_kappa = math.log(2.0) / vol_half_life_s
+        self.log_vol_var = vol_of_vol**2 / (2.0 * self.vol_kappa)
+        self.log_vol = (
+            float(rng.normal(0.0, math.sqrt(self.log_vol_var))) if vol_of_vol > 0 else 0.0
+        )
+
+    @property
+    def volatility(self) -> float:
+        """The current volatility (per sqrt second, as a fraction)."""
+        if self.vol_of_vol <= 0:
+            return self.sigma
+        return self.sigma * math.exp(self.log_vol - self.log_vol_var)
 
     @property
     def value(self) -> int:
@@ -45,13 +66,17 @@ class ValueProcess:
 
     def step(self, dt_s: float) -> int:
         decay = math.exp(-self.kappa * dt_s)
-        sd = self.sigma * math.sqrt((1.0 - decay * decay) / (2.0 * self.kappa))
+        sd = self.volatility * math.sqrt((1.0 - decay * decay) / (2.0 * self.kappa))
         self.log_value = (
             self.anchor + (self.log_value - self.anchor) * decay + sd * self.rng.standard_normal()
         )
         jumps = self.rng.poisson(self.jump_rate * dt_s)
         if jumps:
             self.log_value += float(self.rng.normal(0.0, self.jump_size, size=jumps).sum())
+        if self.vol_of_vol > 0:  # the next step's volatility (no draw at all when constant)
+            vol_decay = math.exp(-self.vol_kappa * dt_s)
+            vol_sd = math.sqrt(self.log_vol_var * (1.0 - vol_decay * vol_decay))
+            self.log_vol = self.log_vol * vol_decay + vol_sd * self.rng.standard_normal()
         return self.value
 
 
@@ -68,6 +93,8 @@ class ValueFeed(Service):
                 half_life_s=cfg.half_life_s,
                 jump_rate_per_s=cfg.jump_rate_per_s,
                 jump_bps=cfg.jump_bps,
+                vol_of_vol=cfg.vol_of_vol,
+                vol_half_life_s=cfg.vol_half_life_s,
             )
             for s in self.scenario.symbols
         }

@@ -8,6 +8,9 @@ the next step, and every plan ends with the SOR so that no order is stranded.
   cost of the order falls accordingly); ties on the capped rate go to the lower execution cost;
 - ``weighted``: minimise ``w * execution_cost - (1 - w) * pfof`` per share over the wholesalers,
   where execution cost is learned from fills (vs the midpoint at receipt);
+- ``balanced``: the PFOF mini-project's strategy as written (seed document 000, section 5):
+  the same score with ``balanced_weight`` over the wholesalers *and* the SOR (the lit market,
+  no PFOF, its cost learned from its fills too), so it may skip the wholesalers altogether;
 - ``auction``: the auction, then per the remainder policy a wholesaler (drawn as for ``pfof``)
   at the auction's price or better, then the SOR; ``hybrid``: always auction, then wholesaler,
   then SOR;
@@ -160,6 +163,12 @@ class RoutingTable:
     execution_weight: float
     remainder_policy: RemainderPolicy
     pfof_routing: PfofRouting = PfofRouting.SCORECARD
+    balanced_weight: float = 0.7
+    # what the broker has learned of the SOR's execution cost (``balanced``); PFOF 0
+    sor_stats: WholesalerStats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sor_stats = WholesalerStats(self.sor, pfof_per_share=0)
 
     def _eligible(self) -> list[WholesalerStats]:
         demoted = self.scorecard.demoted if self.scorecard else {}
@@ -186,12 +195,19 @@ class RoutingTable:
             else None
         )
 
-    def weighted_choice(self) -> WholesalerStats | None:
-        w = self.execution_weight
-        eligible = self._eligible()
+    def weighted_choice(self, include_sor: bool = False) -> WholesalerStats | None:
+        """The lowest ``w * cost - (1 - w) * PFOF`` per share over the eligible wholesalers
+        (``weighted``) or over them and the SOR (``balanced``, with ``balanced_weight``).
+
+        Costs start at 0, so each destination is tried before its learned cost counts."""
+        w = self.balanced_weight if include_sor else self.execution_weight
+        candidates = [*self._eligible(), *([self.sor_stats] if include_sor else [])]
         return (
-            min(eligible, key=lambda s: (w * s.cost_per_share - (1 - w) * s.pfof_per_share, s.name))
-            if eligible
+            min(
+                candidates,
+                key=lambda s: (w * s.cost_per_share - (1 - w) * s.pfof_per_share, s.name),
+            )
+            if candidates
             else None
         )
 
@@ -209,6 +225,11 @@ class RoutingTable:
             case Regime.WEIGHTED:
                 choice = self.weighted_choice()
                 return [*([RouteStep(choice.name)] if choice else []), RouteStep(self.sor)]
+            case Regime.BALANCED:
+                choice = self.weighted_choice(include_sor=True)
+                if choice is None or choice is self.sor_stats:
+                    return [RouteStep(self.sor)]
+                return [RouteStep(choice.name), RouteStep(self.sor)]
             case Regime.AUCTION | Regime.HYBRID:
                 returned = (
                     regime is Regime.HYBRID
@@ -231,6 +252,9 @@ class RoutingTable:
     ) -> None:
         """Score a wholesaler's fill against the NBBO at the order's receipt: its cost vs the
         midpoint (``D * (price - mid)``) and its price improvement over the quote."""
+        if name == self.sor:
+            self.sor_stats.record_cost(side.sign * (price - (bid + ask) / 2))
+            return
         stats = self.wholesalers.get(name)
         if stats is None:
             return

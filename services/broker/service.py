@@ -97,6 +97,7 @@ class Broker(Service):
             sor=self.scenario.sor.name,
             pfof_cap=to_micros(cfg.pfof_cap_per_share),
             execution_weight=cfg.execution_weight,
+            balanced_weight=cfg.balanced_execution_weight,
             remainder_policy=self.scenario.auction.remainder_policy,
             pfof_routing=cfg.pfof_routing,
             scorecard=Scorecard(
@@ -156,6 +157,7 @@ class Broker(Service):
                 nbbo_bid=bid,
                 nbbo_ask=ask,
                 created_ns=msg.ts_ns,
+                tif=msg.tif,
             )
         )
         client = ClientOrder(identity, msg, regime, self.table.plan(regime), bid, ask)

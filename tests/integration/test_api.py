@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import flowlab
 from orchestration.api import Lab, StreamError
+from orchestration.report import COMPARED_METRICS
 from orchestration.streams import write_stream
 from tests.helpers import pid_alive
 
@@ -44,7 +46,7 @@ def test_api_bad_dataframe_is_refused_before_sending(lab: Lab):
     stream = lab.generate(orders=3, seed=2)
     stream.loc[1, "symbol"] = "NOPE"
 
-    with pytest.raises(StreamError, match=r"row 2, column 'symbol'"):
+    with pytest.raises(StreamError, match=r"^DataFrame index 1, column 'symbol'"):
         lab.inject(stream)
 
     assert _received(lab) == 0
@@ -65,6 +67,20 @@ def test_api_inject_dataframe_gives_results_as_dataframes(lab: Lab):
     assert {"price_improvement_usd_per_share", "realized_spread_bps_50ms"} <= set(summary.columns)
 
 
+def test_api_every_documented_table_reachable_comparisons_with_intervals(lab: Lab):
+    tables = {name: lab.table(name) for name in flowlab.TABLE_NAMES}
+
+    assert all(isinstance(t, pd.DataFrame) for t in tables.values())
+    assert not tables["rule605"].empty and not tables["rule606"].empty
+    comparisons = lab.comparisons()
+    # auction against pfof (the first regime), one row per compared metric
+    assert len(comparisons) == len(COMPARED_METRICS)
+    assert set(comparisons["regime_b"]) == {"auction"}
+    assert {"difference", "ci_low", "ci_high", "p_value"} <= set(comparisons.columns)
+    improvement = comparisons.set_index("metric").loc["price_improvement_usd_per_share"]
+    assert improvement["ci_low"] <= improvement["difference"] <= improvement["ci_high"]
+
+
 def test_api_report_writes_tables_and_html(lab: Lab, tmp_path: Path):
     folder = lab.report(tmp_path / "report", plots=False)
 
@@ -80,3 +96,16 @@ def test_api_stop_ends_every_process(tmp_path: Path):
     assert codes and all(code == 0 for code in codes.values()), codes
     assert not [pid for pid in pids if pid_alive(pid)]
     assert api.stop() == codes or api.stop() == {}  # stopping twice is harmless
+
+
+def test_flowlab_compare_returns_comparisons_with_intervals(tmp_path: Path):
+    result = flowlab.compare(
+        TINY, regimes=["pfof", "auction"], orders=40, rate=100, settle_s=0.5, runs_root=tmp_path
+    )
+
+    assert result.clean, result.exit_codes
+    assert (result.report_dir / "report.html").exists()
+    assert set(result.summary["regime"]) == {"pfof", "auction"}
+    assert len(result.comparisons) == len(COMPARED_METRICS)
+    assert {"difference", "ci_low", "ci_high"} <= set(result.comparisons.columns)
+    assert not result.table("rule605").empty

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -31,7 +32,9 @@ def _recorder_only_config(run_dir: Path) -> tuple[RunConfig, Path]:
     return config, path
 
 
-def _start_service(path: Path, name: str, role: str, log: Path) -> subprocess.Popen[bytes]:
+def _start_service(
+    path: Path, name: str, role: str, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             [
@@ -48,6 +51,7 @@ def _start_service(path: Path, name: str, role: str, log: Path) -> subprocess.Po
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
+            env={**os.environ, **(env or {})},
         )
 
 
@@ -55,6 +59,35 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait(timeout=10)
+
+
+def _probe(ready: Path) -> subprocess.CompletedProcess[str]:
+    """``flowlab ready``, the image's HEALTHCHECK, as a process of its own."""
+    command = [sys.executable, "-m", "orchestration.cli", "ready", "--file", str(ready)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+async def test_service_ready_file_probe_healthy_while_running_not_after_stop(
+    tmp_path: Path,
+) -> None:
+    config, path = _recorder_only_config(tmp_path)
+    ready = tmp_path / "recorder.ready"
+    env = {"FLOWLAB_READY_FILE": str(ready)}  # as the image sets it
+    service = _start_service(path, "recorder", "recorder", tmp_path / "recorder.log", env)
+    lab = LabSupervisor.attach(config)
+    try:
+        await asyncio.wait_for(lab.start(), 60)
+        running = await asyncio.to_thread(_probe, ready)
+    finally:
+        await lab.stop()
+        await asyncio.to_thread(service.wait, 30)
+        _reap(service)
+    stopped = await asyncio.to_thread(_probe, ready)
+
+    assert running.returncode == 0, running.stderr
+    assert running.stdout == f"ready: recorder recorder {service.pid}\n"
+    assert stopped.returncode == 1 and "does not exist" in stopped.stderr
+    assert not ready.exists()
 
 
 async def test_lab_attach_started_service_ready_tracked_stopped_without_spawning(

@@ -99,8 +99,8 @@ def test_compare_with_orders_and_out_writes_summary_accounting_for_every_order(
 def test_compare_unknown_regime_is_refused_before_anything_starts(tmp_path: Path) -> None:
     result = flowlab("compare", "--regimes", "pfof,barter", "--no-live", cwd=tmp_path)
 
-    assert result.returncode == 1
-    assert "barter" in result.stderr
+    assert result.returncode == 2  # refused by the parser, as every bad option value
+    assert "unknown regime 'barter'" in result.stderr
     assert not (tmp_path / "runs").exists()
 
 
@@ -126,11 +126,18 @@ def test_up_status_inject_down_drive_a_background_lab(tmp_path: Path) -> None:
 
         inject = flowlab("inject", "--orders", "25", "--rate", "100", cwd=tmp_path, timeout=120)
         assert inject.returncode == 0, inject.stderr[-3000:]
+        # the account (not the injector's INFO lines, which go to its log) and the 605 table
+        assert "sent 25/25" in inject.stdout and "done: sent 25" in inject.stdout
+        assert "Rule 605 summary" in inject.stdout and "pfof" in inject.stdout
+        assert " INFO " not in inject.stderr
+        assert list((current / "logs").glob("injector-*.log"))
         to_sor = flowlab("inject", "--to", "sor", "--orders", "4", "--rate", "100", cwd=tmp_path)
         assert to_sor.returncode == 0, to_sor.stderr[-3000:]
     finally:
         down = flowlab("down", cwd=tmp_path, timeout=120)
     assert down.returncode == 0, down.stderr
+    assert f"report: {current / 'report.html'}" in down.stdout
+    assert (current / "report.html").exists()
     assert not pid_alive(info["pid"])
     assert not [p["pid"] for p in info["processes"] if pid_alive(p["pid"])]
 

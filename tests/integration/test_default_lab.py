@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import pytest
+
 from config.scenario import REGIMES
 from orchestration.welfare import OUTSIDE, welfare_tables
 from protocol.codec import MAX_MESSAGE_BYTES, encode
@@ -290,3 +292,36 @@ def test_no_auction_closes_before_its_window(default_lab_run: LabRun) -> None:
     window_ns = default_lab_run.config.scenario.auction.window_ms * 1_000_000
     lasted = auctions["end_ns"] - auctions["start_ns"]
     assert (lasted >= window_ns).all(), lasted.min()
+
+
+def test_realism_command_recomputes_the_facts_from_the_tape(
+    default_lab_run: LabRun, tmp_path, capsys
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from orchestration.cli import main
+
+    assert main(["realism", str(default_lab_run.run_dir), "--out", str(tmp_path)]) == 0
+    assert "realism.parquet" in capsys.readouterr().out
+    table = pd.read_parquet(tmp_path / "realism.parquet")
+    symbols = {s.symbol for s in default_lab_run.config.scenario.symbols}
+    assert set(table["symbol"]) == symbols
+    trades = default_lab_run.tables["trades"]
+    for symbol in symbols:
+        # the lag-1 autocorrelation of lit trade signs, by hand: around the mean, over the
+        # variance, pairs of consecutive prints of the symbol
+        signs = np.where(
+            trades[trades["symbol"] == symbol].sort_values("ts_ns", kind="stable")["aggressor"]
+            == "buy",
+            1.0,
+            -1.0,
+        )
+        d = signs - signs.mean()
+        expected = float((d[:-1] * d[1:]).sum() / (len(d) - 1) / d.var())
+        got = table[
+            (table["symbol"] == symbol)
+            & (table["metric"] == "autocorrelation of trade signs")
+            & (table["horizon"] == "lag 1")
+        ]["value"].iloc[0]
+        assert got == pytest.approx(expected), symbol

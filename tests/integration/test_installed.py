@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+import flowlab
+
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 20
 # Left out of the copy that gets installed: environments, caches and build leftovers (a stale
@@ -88,6 +90,10 @@ def test_installed_flowlab_compare_runs_from_site_packages(tmp_path: Path) -> No
         60,
     )
     assert Path(where.strip()).is_relative_to(site), where
+    public = run([python, "-c", "import flowlab; print(flowlab.__file__)"], work, env, 60)
+    assert Path(public.strip()).is_relative_to(site), public  # `import flowlab`, installed
+    version = run([venv / "bin" / "flowlab", "--version"], work, env, 60)
+    assert version.strip() == f"flowlab {flowlab.__version__}"
     assert not (site / "pytest").exists(), "the test extras were installed"
     broker_bytecode = site / "services" / "broker" / "__pycache__"
     assert not broker_bytecode.exists()

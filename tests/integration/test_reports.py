@@ -90,7 +90,9 @@ def test_report_has_every_table_and_plot(experiment):
     for heading in (
         "Execution quality by order type",
         "Realized spreads by regime",
-        "Routing by destination",
+        "Routing by executing destination",
+        "Routing: Rule 606(a)(1)",
+        "Rule 605 as amended in 2024: detailed report",
         "Economics by regime",
         "Who gained what",
         "Differences vs pfof",

@@ -66,3 +66,6 @@ def test_flowlab_sor_rounds_reports_every_round_and_the_interval_over_rounds(
     text = (out / "bestex.md").read_text()
     assert "## Across 2 rounds" in text and "| optimal | 2 | 100.0% |" in text
     assert "vs best baseline bps (mean)" in result.stdout
+    # the progress, one line per injection off a terminal: 2 rounds x 4 parents
+    assert "round 1/2, 4/8 parents" in result.stdout
+    assert "round 2/2, 8/8 parents" in result.stdout

@@ -10,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from config.runconfig import load_run_config
 from orchestration.sweep_task import SWEEP_METRICS
+from orchestration.tape import build_tables
 
 SMALL = ["--orders", "100", "--rate", "100", "--settle", "0.5", "--regimes", "pfof,auction"]
 
@@ -82,7 +84,11 @@ def test_sweep_invalid_value_is_retried_then_reported_failed(tmp_path: Path) -> 
     assert set(failed["point"].astype(str)) == {"p01"} and failed["reason"].notna().all()
     ok = rows[(rows["status"] == "ok") & (rows["metric"] == "fill_rate")]
     assert len(ok) == 2 and ok["run_dir_kept"].all()
-    # --keep-runs all: the dataset reaches the lab's run dir, tape included
-    assert (Path(ok["run_dir"].iloc[0]) / "lab" / "tape.msgpack").is_file()
+    # --keep-runs all: the dataset reaches the lab's run dir, its tape kept compressed and
+    # readable as it is (the orders the task measured are on it)
+    lab = Path(ok["run_dir"].iloc[0]) / "lab"
+    assert (lab / "tape.msgpack.gz").is_file() and not (lab / "tape.msgpack").exists()
+    tables = build_tables(lab, load_run_config(lab / "config.toml"))
+    assert len(tables["orders"]) >= int(ok["orders"].sum()) > 0  # the burn-in's on the tape too
     assert "FAILED p01-r1 after 2 attempts" in done.stdout
     assert processes_under(tmp_path) == []

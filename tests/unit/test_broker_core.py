@@ -124,6 +124,46 @@ def test_weighted_trades_execution_cost_against_pfof() -> None:
     assert table(execution_weight=0.0).plan(Regime.WEIGHTED)[0] == RouteStep("wh-a")
 
 
+def test_balanced_goes_to_the_sor_when_its_cost_outweighs_the_pfof() -> None:
+    t = table(balanced_weight=0.7)
+    # the PFOF mini-project's numbers at $100 (micro-dollars per share): lit costs 5,000, the
+    # payers 10,000 (pays 5,000), 12,000 (4,000), 8,000 (3,000)
+    t.sor_stats.record_cost(5_000.0)
+    t.wholesalers["wh-a"].record_cost(10_000.0)
+    t.wholesalers["wh-a"].pfof_per_share = 5_000
+    t.wholesalers["wh-b"].record_cost(12_000.0)
+    t.wholesalers["wh-c"].record_cost(8_000.0)
+    t.wholesalers["wh-c"].pfof_per_share = 3_000
+
+    # scores: sor 0.7*5000 = 3500; a 7000-1500 = 5500; b 8400-900 = 7500; c 5600-900 = 4700
+    assert t.plan(Regime.BALANCED) == [RouteStep("sor")]
+    # weighted, the same weight over the wholesalers only, never considers the SOR
+    assert table(execution_weight=0.7, wholesalers=t.wholesalers).plan(Regime.WEIGHTED)[0] == (
+        RouteStep("wh-c")
+    )
+
+
+def test_balanced_goes_to_a_payer_whose_pfof_outweighs_its_extra_cost() -> None:
+    t = table(balanced_weight=0.7)
+    t.sor_stats.record_cost(5_000.0)
+    t.wholesalers["wh-a"].record_cost(6_000.0)
+    t.wholesalers["wh-b"].record_cost(9_000.0)
+    t.wholesalers["wh-c"].record_cost(9_000.0)
+
+    # a: 0.7*6000 - 0.3*4000 = 3000 < the SOR's 3500
+    assert t.plan(Regime.BALANCED) == [RouteStep("wh-a"), RouteStep("sor")]
+
+
+def test_record_execution_through_the_sor_teaches_its_cost() -> None:
+    t = table()
+
+    # a buy at $10.02 against NBBO $10.00 x $10.02: 10,000 over the mid
+    t.record_execution("sor", Side.BUY, 100, 10_020_000, 10_000_000, 10_020_000, 1)
+
+    assert (t.sor_stats.cost_per_share, t.sor_stats.cost_samples) == (10_000.0, 1)
+    assert all(w.cost_samples == 0 for w in t.wholesalers.values())
+
+
 def test_demoted_wholesalers_are_not_chosen_by_the_capped_and_weighted_arms() -> None:
     t = table(execution_weight=0.0)  # weighted = the top payer among the eligible
     score(t, "wh-a", 3, 500)

@@ -27,8 +27,12 @@ from orchestration.compose import (
     CONFIG_FILE,
     CONTAINER_CONFIG,
     CONTAINER_RUN_DIR,
+    CONTAINER_RUNS,
+    HOST_RUNS,
     IMAGE,
     ORCHESTRATOR,
+    RUNNER,
+    RUNNER_PROFILE,
     compose_run_config,
     dump_compose,
     render_compose,
@@ -172,12 +176,12 @@ def test_dump_compose_tricky_scalars_round_trip(value: str) -> None:
 
 
 # ---------------------------------------------------------------------- services and commands
-def test_compose_services_one_per_run_config_service_plus_orchestrator() -> None:
+def test_compose_services_one_per_run_config_service_plus_orchestrator_and_runner() -> None:
     services = _committed_compose()["services"]
     config = _compose_config()
 
-    assert set(services) == {s.name for s in config.services} | {ORCHESTRATOR}
-    assert len(services) == len(config.services) + 1
+    assert set(services) == {s.name for s in config.services} | {ORCHESTRATOR, RUNNER}
+    assert len(services) == len(config.services) + 2
 
 
 def test_compose_services_hostname_equals_service_name_one_image_built_here() -> None:
@@ -207,15 +211,63 @@ def test_compose_services_non_recorder_depend_on_recorder_orchestrator_on_all() 
         if name == recorder:
             assert "depends_on" not in service
         elif name == ORCHESTRATOR:
-            assert set(service["depends_on"]) == set(services) - {ORCHESTRATOR}
+            assert set(service["depends_on"]) == set(services) - {ORCHESTRATOR, RUNNER}
+        elif name == RUNNER:
+            assert set(service["depends_on"]) == {ORCHESTRATOR}
         else:
             assert recorder in service["depends_on"], name
+
+
+def test_compose_every_dependency_waits_for_health_not_for_start() -> None:
+    services = _committed_compose()["services"]
+    conditions = {
+        (name, dep): condition["condition"]
+        for name, service in services.items()
+        for dep, condition in service.get("depends_on", {}).items()
+    }
+
+    assert conditions and set(conditions.values()) == {"service_healthy"}
+    for _name, dep in conditions:
+        assert not services[dep]["healthcheck"].get("disable"), dep
+
+
+def test_compose_service_healthchecks_probe_readiness_commands_that_parse() -> None:
+    services = _committed_compose()["services"]
+    parser = cli.build_parser()
+
+    for name, service in services.items():
+        if name == RUNNER:
+            assert service["healthcheck"] == {"disable": True}
+            continue
+        test = service["healthcheck"]["test"]
+        assert test[:2] == ["CMD", "flowlab"], name
+        args = parser.parse_args(test[2:])
+        if name == ORCHESTRATOR:  # the lab attached and answering on its control socket
+            assert (args.verb, args.run_dir) == ("status", Path(CONTAINER_RUN_DIR))
+        else:  # the service's ready file, written by `flowlab service` ($FLOWLAB_READY_FILE)
+            assert args.verb == "ready" and args.file is None, name
+
+
+def test_compose_runner_in_its_profile_injects_and_reports_to_bind_mounted_runs() -> None:
+    runner = _committed_compose()["services"][RUNNER]
+
+    args = cli.build_parser().parse_args(runner["command"])
+
+    assert runner["profiles"] == [RUNNER_PROFILE]
+    assert args.verb == "inject" and args.run_dir == Path(CONTAINER_RUN_DIR)
+    mounts = {m["target"]: m for m in runner["volumes"]}
+    runs = mounts[CONTAINER_RUNS]
+    assert (runs["type"], runs["source"]) == ("bind", HOST_RUNS)
+    assert args.report is not None and args.report.parent == Path(CONTAINER_RUNS)
+    assert mounts[CONTAINER_RUN_DIR]["type"] == "volume"  # the running lab's tape and lab.json
 
 
 def test_compose_service_command_parses_as_service_of_known_role_named_in_config() -> None:
     config = _compose_config()
     parser = cli.build_parser()
-    services = {n: s for n, s in _committed_compose()["services"].items() if n != ORCHESTRATOR}
+    services = {
+        n: s for n, s in _committed_compose()["services"].items() if n not in (ORCHESTRATOR, RUNNER)
+    }
 
     for name, service in services.items():
         args = parser.parse_args(service["command"])
@@ -250,9 +302,10 @@ def test_compose_config_endpoints_connect_by_service_host_bind_all_interfaces() 
             assert int(connect["port"]) == COMPOSE_PORTS[kind]
 
 
-def test_render_compose_service_named_orchestrator_raises() -> None:
+@pytest.mark.parametrize("reserved", [ORCHESTRATOR, RUNNER])
+def test_render_compose_service_named_as_a_compose_service_raises(reserved: str) -> None:
     scenario = load_scenario()
-    sor = msgspec.structs.replace(scenario.sor, name=ORCHESTRATOR)
+    sor = msgspec.structs.replace(scenario.sor, name=reserved)
     scenario = msgspec.structs.replace(scenario, sor=sor)
 
     with pytest.raises(ScenarioError, match="reserved"):
@@ -271,7 +324,39 @@ def test_dockerfile_base_and_install_python_311_slim_pip_install_project() -> No
 
     assert instructions[0] == ("FROM", "python:3.11-slim")
     runs = [args for op, args in instructions if op == "RUN"]
-    assert any(re.search(r"\bpip install \.(\s|$)", args) for args in runs)
+    assert any(re.search(r"\bpip install --no-deps \.(\s|$)", args) for args in runs)
+
+
+def test_dockerfile_dependencies_installed_before_any_code_is_copied() -> None:
+    instructions = _dockerfile_instructions()
+    copies = [(i, args.split()[:-1]) for i, (op, args) in enumerate(instructions) if op == "COPY"]
+    dependencies = next(
+        i for i, (op, args) in enumerate(instructions) if op == "RUN" and "-r " in args
+    )
+    project = next(
+        i for i, (op, args) in enumerate(instructions) if op == "RUN" and "--no-deps" in args
+    )
+
+    assert "pyproject.toml" in instructions[dependencies][1]  # the list comes from there
+    before = [src for i, sources in copies if i < dependencies for src in sources]
+    assert set(before) == {"pyproject.toml", "README.md"}
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    copied = {src for i, sources in copies if dependencies < i < project for src in sources}
+    assert copied == {p.rstrip("*") for p in packages["packages"]["find"]["include"]}
+
+
+def test_dockerfile_carries_scenarios_and_healthcheck_probes_readiness() -> None:
+    instructions = _dockerfile_instructions()
+    copies = [args.split() for op, args in instructions if op == "COPY"]
+    envs = " ".join(args for op, args in instructions if op == "ENV")
+    health = [args for op, args in instructions if op == "HEALTHCHECK"]
+
+    assert any(c[0] == "scenarios" for c in copies)
+    assert "FLOWLAB_READY_FILE=" in envs
+    assert len(health) == 1
+    probe = json.loads(health[0].split("CMD", 1)[1])
+    assert probe[0] == "flowlab"
+    assert cli.build_parser().parse_args(probe[1:]).verb == "ready"
 
 
 def test_dockerignore_packages_of_pyproject_all_in_build_context() -> None:
@@ -282,6 +367,7 @@ def test_dockerignore_packages_of_pyproject_all_in_build_context() -> None:
     allowed = {line.strip() for line in lines if line.startswith("!")}
 
     assert "!pyproject.toml" in allowed
+    assert "!scenarios/" in allowed
     for package in packages:
         assert f"!{package}/" in allowed, package
 

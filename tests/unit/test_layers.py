@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = {"protocol", "config", "services", "orchestration", "tests"}
+PROJECT = {"protocol", "config", "services", "orchestration", "flowlab", "tests"}
 HEAVY = {"pandas", "pyarrow", "matplotlib"}
 ALLOWED = {
     "protocol": {"protocol"},

@@ -20,7 +20,7 @@ import pytest
 from orchestration.economics import economics_table, who_gained
 from orchestration.markouts import future_two_mids
 from orchestration.metrics import order_table, order_type_table, regime_difference, regime_summary
-from orchestration.routing import rule606_table
+from orchestration.rule606 import rule606_tables
 from tests.unit.test_metrics import (
     MS,
     alternating_regime,
@@ -146,10 +146,14 @@ def test_rule606_routes_share_of_orders_by_type_and_destination(tape):
         }
     )
 
-    table = rule606_table(orders, fills, routes).set_index(["regime", "order_class", "destination"])
+    _, venues = rule606_tables(orders, fills, routes)
+    table = venues.set_index(["regime", "order_type", "destination"])
 
+    # Rule 606(a)(1)(iii): the share of *all* the regime's non-directed market orders
+    pfof_market = ((orders["regime"] == "pfof") & (orders["order_type"] == "market")).sum()
     market = table.loc[("pfof", "market", "citadel")]
-    assert market["routed_orders"] == 1 and market["order_share"] == pytest.approx(0.5)
+    assert market["routed_orders"] == 1
+    assert market["order_share"] == pytest.approx(1 / pfof_market)
     assert table.loc[("pfof", "marketable limit", "sor"), "order_share"] == 1.0
     assert ("pfof", "marketable limit", "lit-a") not in table.index  # the SOR's child route
 

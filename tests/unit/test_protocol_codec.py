@@ -183,6 +183,7 @@ EXAMPLES: tuple[Message, ...] = (
         nbbo_bid=ACME_BID,
         nbbo_ask=ACME_ASK,
         created_ns=T0,
+        tif=TimeInForce.IOC,
         **HEADER,
     ),
     OrderRouted(

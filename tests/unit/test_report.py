@@ -159,7 +159,10 @@ def test_write_report_markdown_has_every_section(tmp_path, orders, fills):
         "# flowlab report: default",
         "## Execution quality by regime",
         "## Execution quality by order size",
-        "## Routing by destination",
+        "## Rule 605 as amended in 2024: summary report",
+        "## Rule 605 as amended in 2024: detailed report",
+        "## Routing: Rule 606(a)(1)",
+        "## Routing by executing destination",
         "## Differences vs pfof",
         "## Definitions",
     ):

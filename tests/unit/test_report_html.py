@@ -19,11 +19,13 @@ HEADINGS = (
     "Differences vs pfof",
     "Execution quality by order type",
     "Execution quality by order size",
-    "Routing by destination",
+    "Rule 605 as amended in 2024: summary report",
+    "Routing: Rule 606(a)(1)",
+    "Routing by executing destination",
     "Economics by regime",
     "Who gained what",
     "Auctions",
-    "Rule 605 detail: order type x size",
+    "Rule 605 as amended in 2024: detailed report",
     "Definitions",
 )
 

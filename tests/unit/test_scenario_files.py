@@ -25,8 +25,9 @@ def test_seed_pfof_scenario_has_the_mini_projects_destinations() -> None:
     assert all(w.pricing == "fixed_spread" for w in makers.values())
     speeds = {link.dst: link.base_us for link in scenario.latency.links if link.src == "broker"}
     assert speeds == {"mm-1": 5_000, "mm-2": 3_000, "mm-3": 2_000}
-    assert scenario.broker.regimes == ["pfof", "weighted", "best-ex"]
+    assert scenario.broker.regimes == ["pfof", "weighted", "balanced", "best-ex"]
     assert scenario.broker.execution_weight == 1.0
+    assert scenario.broker.balanced_execution_weight == 0.7  # the seed's 0.7 x cost - 0.3 x PFOF
 
 
 def test_every_shipped_scenario_loads() -> None:

@@ -225,6 +225,19 @@ def test_validate_rows_bad_cell_names_row_and_column(
     assert str(error.value) == f"stream row 2, column {column!r}: {reason}"
 
 
+def test_validate_rows_with_index_names_the_dataframe_label(scenario: Scenario) -> None:
+    rows = valid_rows()
+    rows[1]["side"] = "hold"  # the second row: pandas' index 1 by default
+
+    with pytest.raises(StreamError) as default_index:
+        validate_rows(rows, scenario, index=range(len(rows)))
+    with pytest.raises(StreamError) as edited_index:
+        validate_rows(rows, scenario, index=[10, 20, 30][: len(rows)])
+
+    assert str(default_index.value).startswith("DataFrame index 1, column 'side': ")
+    assert str(edited_index.value).startswith("DataFrame index 20, column 'side': ")
+
+
 def test_validate_rows_limit_price_on_market_order_refused(scenario: Scenario) -> None:
     rows = valid_rows()
     rows[0]["limit_price"] = 52_400_000

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgpack
+import pandas as pd
 import pytest
 
 from config.scenario import load_scenario
 from orchestration.endpoints import resolve_loopback
-from orchestration.tape import TABLES, TAPE_FILE, build_tables
+from orchestration.tape import COMPRESSED_TAPE_FILE, TABLES, TAPE_FILE, build_tables, compress_tape
 from protocol.codec import encode
-from protocol.common import Liquidity, OrderType, Side
+from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import PnlReport
 from protocol.dealers import ChannelState, DealerState, MarkupSettled
 from protocol.marketdata import NBBO
@@ -26,7 +27,7 @@ from protocol.orders import (
 BROKER = load_scenario().broker.name
 
 
-def received(order_id: str, ts: int) -> OrderReceived:
+def received(order_id: str, ts: int, tif: TimeInForce = TimeInForce.DAY) -> OrderReceived:
     return OrderReceived(
         order_id=order_id,
         regime="pfof",
@@ -39,6 +40,7 @@ def received(order_id: str, ts: int) -> OrderReceived:
         nbbo_bid=None,
         nbbo_ask=50_010_000,
         created_ns=ts - 40,
+        tif=tif,
     )
 
 
@@ -146,7 +148,7 @@ def tables(tmp_path: Path) -> dict:
     pnl = PnlReport(name="wh-a", role="wholesaler", components={"total": 2_500_000})
     entries = [
         (BROKER, received("C1", 1_000)),
-        (BROKER, received("C2", 1_100)),
+        (BROKER, received("C2", 1_100, TimeInForce.IOC)),
         ("wh-a", received("elsewhere", 1_200)),  # only the broker's receipts are client orders
         ("wh-a", filled("C1", 1_250)),
         (BROKER, filled("C1", 1_300)),
@@ -179,6 +181,7 @@ def test_client_orders_join_their_fills_and_terminal_states(tables: dict) -> Non
     ]
     assert orders.loc["C2", ["status", "filled_qty", "reason"]].tolist() == ["canceled", 0, "close"]
     assert orders["nbbo_bid"].isna().all() and orders.loc["C1", "side"] == "buy"
+    assert orders["tif"].tolist() == ["day", "ioc"]  # Rule 605's marketable IOC needs it
 
 
 def test_fills_split_into_the_clients_and_the_destinations(tables: dict) -> None:
@@ -269,3 +272,23 @@ def test_malformed_entries_are_skipped_and_counted_not_fatal(tmp_path: Path) -> 
 
 def test_a_clean_tape_has_no_anomalies(tables: dict) -> None:
     assert tables["tape_anomalies"].empty
+
+
+def test_a_compressed_tape_reads_as_the_raw_one(tmp_path: Path) -> None:
+    raw_dir, packed_dir = tmp_path / "raw", tmp_path / "packed"
+    for d in (raw_dir, packed_dir):
+        d.mkdir()
+        with (d / TAPE_FILE).open("wb") as f:
+            for k in range(200):
+                f.write(msgpack.packb([BROKER, k, encode(received(f"C{k}", 1_000 + k))]))
+                f.write(msgpack.packb([BROKER, k, encode(filled(f"C{k}", 2_000 + k))]))
+            f.write(b"\xc1")  # a bad byte: the compressed reader must skip it the same way
+    before, after = compress_tape(packed_dir)
+    assert before == (raw_dir / TAPE_FILE).stat().st_size and 0 < after < before / 3
+    assert not (packed_dir / TAPE_FILE).exists()
+    assert (packed_dir / COMPRESSED_TAPE_FILE).is_file()
+    config = resolve_loopback(load_scenario(), tmp_path)
+    raw, packed = build_tables(raw_dir, config), build_tables(packed_dir, config)
+    for name in ("orders", "fills", "tape_anomalies"):
+        pd.testing.assert_frame_equal(raw[name], packed[name])
+    assert len(packed["orders"]) == 200 and len(packed["tape_anomalies"]) == 1

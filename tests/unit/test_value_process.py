@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -133,3 +134,54 @@ def test_value_process_any_parameters_values_are_positive_ints(
 
     assert all(type(v) is int and v >= 1 for v in values)
     assert type(process.value) is int
+
+
+def sv_returns(vol_of_vol: float, steps: int, seed: int = 3) -> np.ndarray:
+    """One-second log returns of a near-random-walk value (no jumps) with stochastic vol."""
+    process = ValueProcess(
+        100_000_000,
+        np.random.default_rng(seed),
+        vol_bps_per_sqrt_s=8.0,
+        half_life_s=1e9,
+        jump_rate_per_s=0.0,
+        jump_bps=0.0,
+        vol_of_vol=vol_of_vol,
+        vol_half_life_s=20.0,
+    )
+    logs = np.log([process.value] + [process.step(1.0) for _ in range(steps)])
+    return np.diff(logs)
+
+
+def test_stochastic_volatility_off_draws_nothing_more() -> None:
+    # vol_of_vol 0 (the default) keeps the constant-volatility process draw for draw
+    old = make_process(seed=11, jump_rate=2.0)
+    new = ValueProcess(
+        REFERENCE,
+        np.random.default_rng(11),
+        vol_bps_per_sqrt_s=8.0,
+        half_life_s=120.0,
+        jump_rate_per_s=2.0,
+        jump_bps=10.0,
+        vol_of_vol=0.0,
+    )
+    assert path(old, 500) == path(new, 500)
+
+
+def test_stochastic_volatility_gives_the_closed_form_excess_kurtosis() -> None:
+    # r = sigma_t sqrt(dt) Z with sigma_t = sigma exp(x - v), x ~ N(0, v) stationary:
+    # E r^4 / (E r^2)^2 = 3 E sigma^4 / (E sigma^2)^2 = 3 exp(4v) / exp(0) -> excess 3 (e^{4v} - 1).
+    # v = eta^2 / (2 kappa_v): eta chosen for v = 0.1 with a 20 s half-life -> excess 1.475.
+    kappa_v = math.log(2.0) / 20.0
+    eta = math.sqrt(2 * kappa_v * 0.1)
+    r = sv_returns(eta, 200_000)
+    d = r - r.mean()
+    excess = float(np.mean(d**4) / np.mean(d**2) ** 2 - 3)
+    assert excess == pytest.approx(3 * (math.exp(0.4) - 1), abs=0.35)
+    # the mean variance is the constant-volatility one: sigma^2 dt = (8 bps)^2
+    assert float(np.mean(d**2)) == pytest.approx((8e-4) ** 2, rel=0.05)
+    # and |returns| cluster: positive autocorrelation at lag 1 (none with constant volatility)
+    a = np.abs(r) - np.abs(r).mean()
+    assert float(np.mean(a[:-1] * a[1:]) / np.mean(a * a)) > 0.05
+    flat = np.abs(sv_returns(0.0, 50_000))
+    f = flat - flat.mean()
+    assert abs(float(np.mean(f[:-1] * f[1:]) / np.mean(f * f))) < 0.02

@@ -1,0 +1,444 @@
+"""Stylized facts of a run's market: do its prices and order flow behave like a real market's?
+
+Computed per symbol from the tape's ``nbbo`` (round-trip of the midpoint) and ``trades`` (lit
+prints with their aggressor side), each beside the range a real market shows and the source of
+that range. The facts and their numbering follow Cont (2001), "Empirical properties of asset
+returns: stylized facts and statistical issues", Quantitative Finance 1, 223-236, section 2
+(facts 1-11); ABIDES ships the same set as realism metrics (Vyetrenko et al., 2019, "Get Real:
+Realism Metrics for Robust Limit Order Book Market Simulations", arXiv:1912.04941).
+
+Returns are log changes of the NBBO midpoint sampled on a grid of ``h`` seconds (the last
+two-sided midpoint at or before each grid point; runs of a pooled experiment are kept apart,
+so no return spans two labs). Zero returns are kept: a real tick-constrained price has them
+too. A statistic needs ``MIN_SAMPLES`` observations; below that its row says how many it had
+and gives no value rather than a number no one should read.
+
+Bands are what the literature reports for liquid equities at intraday horizons. Where a source
+states only a sign ("positive", "insignificant") the band is that sign; where the lab chose a
+tolerance the row's ``source`` says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = [
+    "symbol",
+    "fact",
+    "metric",
+    "horizon",
+    "value",
+    "n",
+    "stderr",
+    "band_low",
+    "band_high",
+    "in_band",
+    "source",
+    "note",
+]
+RETURN_HORIZONS_S = (1, 10, 60)
+RETURN_LAGS = (1, 5)
+ABS_RETURN_LAGS = (1, 10)
+SIGN_LAGS = (1, 10, 100)
+MIN_SAMPLES = 30
+IMPACT_HORIZON_S = 1.0
+IMPACT_BUCKETS = 5
+
+CONT = "Cont (2001) Quant. Finance 1:223"
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    low: float | None
+    high: float | None
+    source: str
+
+
+BANDS = {
+    "heavy_tails": Band(
+        3.0,
+        None,
+        f"{CONT}, fact 2 (heavy tails): intraday returns' excess kurtosis well above 3",
+    ),
+    "tail_index": Band(
+        2.0,
+        5.0,
+        f"{CONT}, fact 2: a tail index above two and below five for most data sets",
+    ),
+    "aggregational_normality": Band(
+        None,
+        0.0,
+        f"{CONT}, fact 4 (aggregational Gaussianity): kurtosis falls as the horizon grows",
+    ),
+    "no_autocorrelation": Band(
+        -0.1,
+        0.1,
+        f"{CONT}, fact 1: insignificant beyond ~20 min, small below (the lab's tolerance ±0.1)",
+    ),
+    "volatility_clustering": Band(
+        0.0,
+        None,
+        f"{CONT}, facts 6 and 8: |returns| positively autocorrelated, decaying slowly "
+        "(a power law with exponent 0.2-0.4)",
+    ),
+    "order_sign_memory": Band(
+        0.0,
+        None,
+        "Lillo & Farmer (2004) Stud. Nonlinear Dyn. Econom. 8(3); Bouchaud et al. (2004) Quant. "
+        "Finance 4:176: trade signs positively autocorrelated, a power law in the lag "
+        "(exponent ~0.5-0.6)",
+    ),
+    "volume_volatility": Band(
+        0.0,
+        None,
+        f"{CONT}, fact 10: volume correlated with every measure of volatility",
+    ),
+    "concave_impact": Band(
+        0.0,
+        1.0,
+        "Lillo, Farmer & Mantegna (2003) Nature 421:129 (single trades, exponent ~0.5 for small "
+        "sizes); Toth et al. (2011) Phys. Rev. X 1:021006 (metaorders, ~0.5): impact concave in "
+        "size (exponent below 1)",
+    ),
+}
+
+
+BAND_OF_FACT = {
+    "no linear autocorrelation": "no_autocorrelation",
+    "volatility clustering": "volatility_clustering",
+}
+
+
+def realism_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every fact per symbol (``COLUMNS``), from ``nbbo`` and, where present, ``trades``."""
+    nbbo = tables.get("nbbo")
+    trades = tables.get("trades")
+    if nbbo is None or nbbo.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    mids = _mid_paths(nbbo)
+    rows: list[dict[str, object]] = []
+    for symbol in sorted(mids):
+        paths = mids[symbol]
+        symbol_trades = _trades_of(trades, symbol)
+        rows += _return_rows(symbol, paths)
+        rows += _volume_volatility_rows(symbol, paths, symbol_trades)
+        rows += _sign_rows(symbol, symbol_trades)
+        rows += _impact_rows(symbol, paths, symbol_trades)
+        rows += _spread_rows(symbol, paths)
+        rows.append(
+            _row(symbol, "intraday patterns", "U-shaped volume, spread through the day", "day")
+            | {"note": "not measured: the lab has no session clock"}
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+# ---------------------------------------------------------------------- the facts
+def _return_rows(symbol: str, paths: list[_Path]) -> list[dict[str, object]]:
+    rows = []
+    kurtosis: dict[int, float | None] = {}
+    for h in RETURN_HORIZONS_S:
+        r = _returns(paths, h)
+        kurtosis[h] = _excess_kurtosis(r)
+        rows.append(
+            _row(symbol, "heavy tails", "excess kurtosis of mid returns", f"{h} s")
+            | _valued(kurtosis[h], len(r), math.sqrt(24 / len(r)) if len(r) else None)
+            | _banded("heavy_tails", kurtosis[h])
+        )
+    r1 = _returns(paths, RETURN_HORIZONS_S[0])
+    alpha, tail_n = _hill_tail_index(r1)
+    rows.append(
+        _row(symbol, "heavy tails", "tail index of |returns| (Hill, top 5%)", "1 s")
+        | _valued(alpha, tail_n, alpha / math.sqrt(tail_n) if alpha is not None else None)
+        | _banded("tail_index", alpha)
+    )
+    short, long = kurtosis[RETURN_HORIZONS_S[0]], kurtosis[RETURN_HORIZONS_S[-1]]
+    change = None if short is None or long is None else long - short
+    rows.append(
+        _row(
+            symbol,
+            "aggregational normality",
+            "excess kurtosis at 60 s minus at 1 s",
+            f"{RETURN_HORIZONS_S[0]}-{RETURN_HORIZONS_S[-1]} s",
+        )
+        | _valued(change, len(_returns(paths, RETURN_HORIZONS_S[-1])), None)
+        | _banded("aggregational_normality", change)
+    )
+    for lag in RETURN_LAGS:
+        for h in RETURN_HORIZONS_S[:2]:
+            rows.append(
+                _autocorrelation_row(
+                    symbol, "no linear autocorrelation", "autocorrelation of returns",
+                    _returns(paths, h), h, lag,
+                )
+            )  # fmt: skip
+    for lag in ABS_RETURN_LAGS:
+        rows.append(
+            _autocorrelation_row(
+                symbol, "volatility clustering", "autocorrelation of |returns|", np.abs(r1), 1, lag
+            )
+        )
+    return rows
+
+
+def _autocorrelation_row(
+    symbol: str, fact: str, metric: str, series: np.ndarray, step_s: int, lag: int
+) -> dict[str, object]:
+    value = _autocorrelation(series, lag)
+    n = len(series)
+    return (
+        _row(symbol, fact, metric, f"{step_s} s, lag {lag}")
+        | _valued(value, n, 1 / math.sqrt(n) if n else None)
+        | _banded(BAND_OF_FACT[fact], value)
+    )
+
+
+def _volume_volatility_rows(
+    symbol: str, paths: list[_Path], trades: pd.DataFrame
+) -> list[dict[str, object]]:
+    step = RETURN_HORIZONS_S[0]
+    volumes, moves = [], []
+    for path in paths:
+        grid = _grid(path, step)
+        if len(grid) < 2:
+            continue
+        mids = path.at(grid)
+        moves.append(np.abs(np.diff(np.log(mids))))
+        runs = trades[trades["run"] == path.run] if "run" in trades.columns else trades
+        bucket = np.searchsorted(grid, runs["ts_ns"].to_numpy("int64"), side="right") - 1
+        ok = (bucket >= 0) & (bucket < len(grid) - 1)
+        volumes.append(
+            np.bincount(
+                bucket[ok], weights=runs["qty"].to_numpy(float)[ok], minlength=len(grid) - 1
+            )
+        )
+    volume = np.concatenate(volumes) if volumes else np.array([])
+    move = np.concatenate(moves) if moves else np.array([])
+    value = _correlation(volume, move)
+    return [
+        _row(symbol, "volume-volatility correlation", "corr(volume, |return|) per interval", "1 s")
+        | _valued(value, len(move), 1 / math.sqrt(len(move)) if len(move) else None)
+        | _banded("volume_volatility", value)
+    ]
+
+
+def _sign_rows(symbol: str, trades: pd.DataFrame) -> list[dict[str, object]]:
+    signs = np.where(trades["aggressor"].astype(str) == "buy", 1.0, -1.0)
+    known = trades["aggressor"].astype(str).isin(["buy", "sell"]).to_numpy()
+    series = _split_by_run(trades, signs, known)
+    rows = []
+    for lag in SIGN_LAGS:
+        value = _pooled_autocorrelation(series, lag)
+        n = sum(max(len(s) - lag, 0) for s in series)
+        rows.append(
+            _row(symbol, "order-sign memory", "autocorrelation of trade signs", f"lag {lag}")
+            | _valued(value, n, 1 / math.sqrt(n) if n else None)
+            | _banded("order_sign_memory", value)
+        )
+    return rows
+
+
+def _impact_rows(symbol: str, paths: list[_Path], trades: pd.DataFrame) -> list[dict[str, object]]:
+    """Impact of single lit trades against their size: the mid ``IMPACT_HORIZON_S`` after the
+    trade less the mid before it, in the aggressor's direction (bps), averaged per size quantile;
+    the exponent is the slope of log impact on log size over the quantiles whose mean impact is
+    positive. The impact of whole metaorders (``[agents.institutional]``) is not measured yet."""
+    moves, sizes = [], []
+    horizon = int(IMPACT_HORIZON_S * 1e9)
+    for path in paths:
+        runs = trades[trades["run"] == path.run] if "run" in trades.columns else trades
+        runs = runs[runs["aggressor"].astype(str).isin(["buy", "sell"])]
+        ts = runs["ts_ns"].to_numpy("int64")
+        inside = (ts > path.ts[0]) & (ts + horizon <= path.ts[-1])
+        if not inside.any():
+            continue
+        runs, ts = runs[inside], ts[inside]
+        before, after = path.at(ts - 1), path.at(ts + horizon)
+        sign = np.where(runs["aggressor"].astype(str) == "buy", 1.0, -1.0)
+        moves.append(sign * (after - before) / before * 1e4)
+        sizes.append(runs["qty"].to_numpy(float))
+    move = np.concatenate(moves) if moves else np.array([])
+    size = np.concatenate(sizes) if sizes else np.array([])
+    exponent, used = _impact_exponent(size, move)
+    return [
+        _row(symbol, "concave price impact", "exponent of impact against trade size", "1 s")
+        | _valued(exponent, len(move), None)
+        | _banded("concave_impact", exponent)
+        | {"note": f"single trades, {used} size quantiles with positive mean impact"},
+    ]
+
+
+def _spread_rows(symbol: str, paths: list[_Path]) -> list[dict[str, object]]:
+    rows = []
+    spreads = np.concatenate([p.spread_bps_at(_grid(p, 1)) for p in paths] or [np.array([])])
+    for q in (10, 50, 90):
+        value = float(np.percentile(spreads, q)) if len(spreads) else None
+        rows.append(
+            _row(symbol, "spread distribution", f"NBBO quoted spread bps, p{q}", "1 s samples")
+            | _valued(value, len(spreads), None)
+            | {"note": "descriptive: no band (spreads depend on the stock)"}
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------- mid paths
+@dataclass(frozen=True, slots=True)
+class _Path:
+    """One run's two-sided NBBO of one symbol: times and mids, spreads."""
+
+    run: str
+    ts: np.ndarray
+    mid: np.ndarray
+    spread_bps: np.ndarray
+
+    def index(self, t: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(self.ts, t, side="right") - 1, 0, len(self.ts) - 1)
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        return self.mid[self.index(t)]
+
+    def spread_bps_at(self, t: np.ndarray) -> np.ndarray:
+        return self.spread_bps[self.index(t)]
+
+
+def _mid_paths(nbbo: pd.DataFrame) -> dict[str, list[_Path]]:
+    bid = nbbo["bid_px"].to_numpy("float64", na_value=np.nan)
+    ask = nbbo["ask_px"].to_numpy("float64", na_value=np.nan)
+    ok = (bid > 0) & (ask > bid)
+    frame = pd.DataFrame(
+        {
+            "run": nbbo["run"].astype(str).to_numpy() if "run" in nbbo.columns else "",
+            "symbol": nbbo["symbol"].astype(str).to_numpy(),
+            "ts_ns": nbbo["ts_ns"].to_numpy("int64"),
+            "mid": (bid + ask) / 2,
+            "spread_bps": (ask - bid) / ((bid + ask) / 2) * 1e4,
+        }
+    )[ok].sort_values(["symbol", "run", "ts_ns"], kind="stable")
+    out: dict[str, list[_Path]] = {}
+    for (symbol, run), g in frame.groupby(["symbol", "run"], sort=True):
+        out.setdefault(str(symbol), []).append(
+            _Path(
+                str(run),
+                g["ts_ns"].to_numpy("int64"),
+                g["mid"].to_numpy(float),
+                g["spread_bps"].to_numpy(float),
+            )
+        )
+    return out
+
+
+def _grid(path: _Path, step_s: float) -> np.ndarray:
+    step = int(step_s * 1e9)
+    return np.arange(int(path.ts[0]), int(path.ts[-1]) + 1, step, dtype="int64")
+
+
+def _returns(paths: list[_Path], step_s: float) -> np.ndarray:
+    parts = [np.diff(np.log(p.at(_grid(p, step_s)))) for p in paths]
+    return np.concatenate(parts) if parts else np.array([])
+
+
+def _trades_of(trades: pd.DataFrame | None, symbol: str) -> pd.DataFrame:
+    if trades is None or trades.empty:
+        return pd.DataFrame(columns=["symbol", "ts_ns", "qty", "aggressor"])
+    mine = trades[trades["symbol"].astype(str) == symbol]
+    keys = ["run", "ts_ns"] if "run" in mine.columns else ["ts_ns"]
+    if "run" in mine.columns:
+        mine = mine.assign(run=mine["run"].astype(str))
+    return mine.sort_values(keys, kind="stable")
+
+
+def _split_by_run(trades: pd.DataFrame, values: np.ndarray, keep: np.ndarray) -> list[np.ndarray]:
+    if "run" not in trades.columns:
+        return [values[keep]]
+    runs = trades["run"].to_numpy()
+    return [values[keep & (runs == run)] for run in pd.unique(runs)]
+
+
+# ---------------------------------------------------------------------- statistics
+def _excess_kurtosis(x: np.ndarray) -> float | None:
+    """Sample excess kurtosis m4 / m2^2 - 3 (None below MIN_SAMPLES or with no variation)."""
+    if len(x) < MIN_SAMPLES:
+        return None
+    d = x - x.mean()
+    m2 = float(np.mean(d**2))
+    return None if m2 <= 0 else float(np.mean(d**4)) / m2**2 - 3.0
+
+
+def _hill_tail_index(x: np.ndarray, top: float = 0.05) -> tuple[float | None, int]:
+    """Hill's estimator of the tail index over the largest ``top`` share of |x| (nonzero)."""
+    a = np.sort(np.abs(x[x != 0]))[::-1]
+    k = int(len(a) * top)
+    if k < 10:
+        return None, k
+    logs = np.log(a[:k]) - math.log(a[k])
+    mean = float(logs.mean())
+    return (None if mean <= 0 else 1.0 / mean), k
+
+
+def _autocorrelation(x: np.ndarray, lag: int) -> float | None:
+    return _pooled_autocorrelation([x], lag)
+
+
+def _pooled_autocorrelation(series: list[np.ndarray], lag: int) -> float | None:
+    """Autocorrelation at ``lag`` over several series (no pair spans two), around the pooled
+    mean and variance; None below MIN_SAMPLES pairs or with no variation."""
+    series = [np.asarray(s, dtype=float) for s in series if len(s)]
+    if not series:
+        return None
+    pooled = np.concatenate(series)
+    mean, variance = pooled.mean(), pooled.var()
+    pairs = [(s[:-lag] - mean) * (s[lag:] - mean) for s in series if len(s) > lag]
+    n = sum(len(p) for p in pairs)
+    if n < MIN_SAMPLES or variance <= 0:
+        return None
+    return float(sum(p.sum() for p in pairs) / n / variance)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    if len(a) < MIN_SAMPLES or a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _impact_exponent(size: np.ndarray, move: np.ndarray) -> tuple[float | None, int]:
+    """Slope of log mean impact on log mean size over size quantiles with positive impact."""
+    if len(size) < MIN_SAMPLES or len(np.unique(size)) < 2:
+        return None, 0
+    edges = np.unique(np.quantile(size, np.linspace(0, 1, IMPACT_BUCKETS + 1)))
+    bucket = np.clip(np.searchsorted(edges, size, side="right") - 1, 0, len(edges) - 2)
+    xs, ys = [], []
+    for b in np.unique(bucket):
+        mean_move = float(move[bucket == b].mean())
+        if mean_move > 0:
+            xs.append(math.log(float(size[bucket == b].mean())))
+            ys.append(math.log(mean_move))
+    if len(xs) < 3 or np.ptp(xs) == 0:
+        return None, len(xs)
+    return float(np.polyfit(xs, ys, 1)[0]), len(xs)
+
+
+# ---------------------------------------------------------------------- rows
+def _row(symbol: str, fact: str, metric: str, horizon: str) -> dict[str, object]:
+    return {"symbol": symbol, "fact": fact, "metric": metric, "horizon": horizon, "note": ""}
+
+
+def _valued(value: float | None, n: int, stderr: float | None) -> dict[str, object]:
+    if value is None:
+        return {"value": None, "n": int(n), "stderr": None, "note": f"not enough data ({n})"}
+    return {"value": value, "n": int(n), "stderr": stderr, "note": ""}
+
+
+def _banded(name: str, value: float | None) -> dict[str, object]:
+    band = BANDS[name]
+    inside = None
+    if value is not None:
+        inside = (band.low is None or value > band.low) and (band.high is None or value < band.high)
+    return {
+        "band_low": band.low,
+        "band_high": band.high,
+        "in_band": inside,
+        "source": band.source,
+    }

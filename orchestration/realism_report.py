@@ -1,0 +1,64 @@
+"""The report's section on the market's stylized facts (``orchestration/realism.py``)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from orchestration.realism import BANDS
+from orchestration.report_render import Block, Bullets, Column, Heading, Table, Text
+
+
+def realism_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
+    """The report section: every fact per symbol beside its real-market band and source."""
+    table = computed.get("realism")
+    if table is None or table.empty:
+        return []
+    rows = [
+        row | {"band": _band_text(row["band_low"], row["band_high"]), "verdict": _verdict(row)}
+        for row in table.to_dict(orient="records")
+    ]
+    columns: list[Column] = [
+        ("Symbol", "symbol", str),
+        ("Fact", "fact", str),
+        ("Measure", "metric", str),
+        ("Horizon", "horizon", str),
+        ("Value", "value", _value_text),
+        ("n", "n", lambda v: "" if v is None or v != v else f"{int(v):,}"),  # type: ignore[call-overload]
+        ("Real markets", "band", str),
+        ("", "verdict", str),
+    ]
+    sources = sorted({f"{b.source}" for b in BANDS.values()})
+    return [
+        Heading(2, "Market realism (stylized facts)"),
+        Text(
+            "Does the background market behave like a real one? Mid returns sampled every 1, "
+            "10 and 60 s, lit trade signs and sizes, per symbol; `realism.parquet` holds every "
+            "row with its standard error and `flowlab realism RUN_DIR` recomputes it. A fact "
+            "needs 30 observations: short runs leave most rows without a value."
+        ),
+        Table(rows, columns),
+        Bullets(tuple(sources)),
+    ]
+
+
+def _band_text(low: object, high: object) -> str:
+    low_ok = low is not None and low == low  # type: ignore[comparison-overlap]
+    high_ok = high is not None and high == high  # type: ignore[comparison-overlap]
+    if low_ok and high_ok:
+        return f"{low:g} to {high:g}"
+    if low_ok:
+        return f"> {low:g}"
+    return f"< {high:g}" if high_ok else "—"
+
+
+def _verdict(row: dict) -> str:
+    inside = row.get("in_band")
+    if inside is None or inside != inside:
+        return row.get("note") or ""
+    return "in band" if inside else "**outside**"
+
+
+def _value_text(value: object) -> str:
+    if value is None or value != value:  # type: ignore[comparison-overlap]
+        return "n/a"
+    return f"{float(value):.3g}"  # type: ignore[arg-type]

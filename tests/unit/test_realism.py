@@ -1,0 +1,170 @@
+"""Stylized-fact metrics on series whose statistics are known in closed form."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.realism import _hill_tail_index, _impact_exponent, realism_table
+from orchestration.realism_report import realism_blocks
+
+T0 = 1_800_000_000 * 10**9
+SECOND = 10**9
+
+
+def nbbo_from_mids(mids: list[float], symbol: str = "ACME", spread: int = 10_000) -> pd.DataFrame:
+    """One NBBO update per second at each mid (micro-dollars), a fixed spread."""
+    mids_arr = np.asarray(mids)
+    return pd.DataFrame(
+        {
+            "symbol": symbol,
+            "ts_ns": T0 + np.arange(len(mids_arr), dtype="int64") * SECOND,
+            "bid_px": pd.array(np.round(mids_arr - spread / 2).astype("int64"), dtype="Int64"),
+            "bid_qty": 100,
+            "ask_px": pd.array(np.round(mids_arr + spread / 2).astype("int64"), dtype="Int64"),
+            "ask_qty": 100,
+        }
+    )
+
+
+def row(table: pd.DataFrame, metric: str, horizon: str) -> pd.Series:
+    hit = table[(table["metric"] == metric) & (table["horizon"] == horizon)]
+    assert len(hit) == 1, (metric, horizon, table[["metric", "horizon"]])
+    return hit.iloc[0]
+
+
+def test_alternating_returns_have_kurtosis_minus_two_and_autocorrelation_minus_one() -> None:
+    # log returns alternate +x, -x: every |r| equal, so m4 / m2^2 = 1, excess kurtosis -2;
+    # each return is the negative of the next: lag-1 autocorrelation -1, lag 5 (odd) -1 too.
+    x = 0.001
+    log_mid = np.log(50e6) + np.cumsum([0.0] + [x if k % 2 == 0 else -x for k in range(200)])
+    table = realism_table({"nbbo": nbbo_from_mids(list(np.exp(log_mid)))})
+    kurtosis = row(table, "excess kurtosis of mid returns", "1 s")
+    assert kurtosis["value"] == pytest.approx(-2.0, abs=1e-6)
+    assert kurtosis["n"] == 200
+    assert not kurtosis["in_band"]  # no heavy tails here
+    assert row(table, "autocorrelation of returns", "1 s, lag 1")["value"] == pytest.approx(-1.0)
+    assert row(table, "autocorrelation of returns", "1 s, lag 5")["value"] == pytest.approx(-1.0)
+    # |r| is constant: no variation, so volatility clustering has no value rather than a number
+    clustering = row(table, "autocorrelation of |returns|", "1 s, lag 1")
+    assert pd.isna(clustering["value"]) and "not enough data" in clustering["note"]
+
+
+def test_one_jump_in_many_quiet_seconds_is_a_heavy_tail() -> None:
+    # 99 returns of 0 and one of size j: mean j/100, m2 = j^2 (1/100)(99/100),
+    # m4 = j^4 [(99/100)^4 / 100 + 99 (1/100)^4] / ... computed here by hand from the definition.
+    n, j = 100, 0.01
+    r = np.zeros(n)
+    r[50] = j
+    mean = j / n
+    m2 = ((n - 1) * mean**2 + (j - mean) ** 2) / n
+    m4 = ((n - 1) * mean**4 + (j - mean) ** 4) / n
+    expected = m4 / m2**2 - 3
+    mids = np.exp(np.log(50e6) + np.concatenate([[0.0], np.cumsum(r)]))
+    table = realism_table({"nbbo": nbbo_from_mids(list(mids))})
+    kurtosis = row(table, "excess kurtosis of mid returns", "1 s")
+    assert kurtosis["value"] == pytest.approx(expected, rel=1e-6)
+    assert expected > 90 and kurtosis["in_band"]
+
+
+def test_short_runs_give_no_value_and_say_how_many_observations() -> None:
+    table = realism_table({"nbbo": nbbo_from_mids([50e6 + k for k in range(10)])})
+    kurtosis = row(table, "excess kurtosis of mid returns", "1 s")
+    assert pd.isna(kurtosis["value"]) and kurtosis["note"] == "not enough data (9)"
+
+
+def test_trade_signs_in_blocks_of_four_have_the_autocorrelations_counted_by_hand() -> None:
+    # ++++----++++... over 800 trades: mean 0, variance 1. Lag 1: 799 pairs, the 199 block
+    # boundaries disagree: (799 - 2 * 199) / 799. Lag 10: k and k + 10 fall in blocks 2 or 3
+    # apart, 3 (opposite signs) when k mod 4 >= 2: of k = 0..789, 396 agree and 394 do not:
+    # 2 / 790. Lag 100 = 25 blocks, always opposite: -1.
+    signs = ["buy" if (k // 4) % 2 == 0 else "sell" for k in range(800)]
+    trades = pd.DataFrame(
+        {
+            "venue": "lit-a",
+            "symbol": "ACME",
+            "ts_ns": T0 + np.arange(800, dtype="int64") * (SECOND // 10),
+            "price": 50_000_000,
+            "qty": 100,
+            "aggressor": signs,
+        }
+    )
+    table = realism_table({"nbbo": nbbo_from_mids([50e6] * 90), "trades": trades})
+    assert row(table, "autocorrelation of trade signs", "lag 1")["value"] == pytest.approx(
+        401 / 799
+    )
+    assert row(table, "autocorrelation of trade signs", "lag 10")["value"] == pytest.approx(2 / 790)
+    lag100 = row(table, "autocorrelation of trade signs", "lag 100")
+    assert lag100["value"] == pytest.approx(-1.0) and not lag100["in_band"]
+
+
+def test_runs_of_a_pooled_experiment_never_pair_across_labs() -> None:
+    # Two runs, each all buys then all sells would pair a sell with the next run's buy if joined.
+    rows = []
+    for run in ("r0", "r1"):
+        for k in range(40):
+            rows.append((run, T0 + k * SECOND, "buy" if k < 20 else "sell"))
+    trades = pd.DataFrame(rows, columns=["run", "ts_ns", "aggressor"]).assign(
+        venue="lit-a", symbol="ACME", price=50_000_000, qty=100
+    )
+    nbbo = pd.concat([nbbo_from_mids([50e6] * 40).assign(run=r) for r in ("r0", "r1")])
+    value = row(
+        realism_table({"nbbo": nbbo, "trades": trades}), "autocorrelation of trade signs", "lag 1"
+    )
+    # per run 39 pairs, 38 agreeing and 1 not; mean 0, variance 1: (38 - 1) / 39 per run
+    assert value["value"] == pytest.approx(37 / 39)
+    assert value["n"] == 78
+
+
+def test_hill_estimator_recovers_a_pareto_tail_index() -> None:
+    # |x| Pareto with index 3: the Hill estimate over the top 5% of 200,000 draws has standard
+    # error about alpha / sqrt(k) = 3 / 100.
+    rng = np.random.default_rng(7)
+    x = rng.pareto(3.0, 200_000) + 1.0
+    alpha, k = _hill_tail_index(x)
+    assert k == 10_000
+    assert alpha == pytest.approx(3.0, abs=4 * 3.0 / math.sqrt(k))
+
+
+def test_impact_exponent_of_a_square_root_law_is_one_half() -> None:
+    size = np.repeat([100.0, 400.0, 1600.0, 6400.0, 25600.0], 20)
+    move = 0.3 * np.sqrt(size)
+    exponent, used = _impact_exponent(size, move)
+    assert used == 5
+    assert exponent == pytest.approx(0.5)
+
+
+def test_impact_measured_from_the_mid_before_to_the_mid_a_second_after() -> None:
+    # Each buy of q shares moves the mid up by sqrt(q) bps for good (a square-root law).
+    sizes = [100, 400, 1600, 6400, 25600] * 8
+    mids, mid = [], 50e6
+    for q in sizes:
+        mids.append(mid)
+        mid = mid * (1 + math.sqrt(q) / 1e4)
+        mids.append(mid)
+    mids.append(mid)  # a last update, so the last trade's second-later mid exists
+    nbbo = nbbo_from_mids(mids)  # one update per second
+    trades = pd.DataFrame({"qty": sizes}).assign(
+        venue="lit-a", symbol="ACME", price=50_000_000, aggressor="buy"
+    )
+    trades["ts_ns"] = T0 + np.arange(len(sizes)) * 2 * SECOND + SECOND // 2
+    # trade k at 2k + 0.5 s: the mid before it is mids[2k], a second later mids[2k+1], a move of
+    # sqrt(q) bps; the five sizes fill the five quantile buckets exactly (8 trades each)
+    impact = row(
+        realism_table({"nbbo": nbbo, "trades": trades}),
+        "exponent of impact against trade size",
+        "1 s",
+    )
+    assert impact["value"] == pytest.approx(0.5, abs=1e-4)
+    assert impact["in_band"]
+
+
+def test_report_section_names_every_band_source() -> None:
+    table = realism_table({"nbbo": nbbo_from_mids([50e6 + 100 * (k % 3) for k in range(100)])})
+    blocks = realism_blocks({"realism": table})
+    text = repr(blocks)
+    assert "Cont (2001)" in text and "Lillo & Farmer (2004)" in text
+    assert "Market realism" in text
