@@ -213,6 +213,7 @@ class Lab:
             plots=plots,
             regime_order=list(self.scenario.broker.regimes),
             burn_in_s=self.scenario.stream.burn_in_s,
+            security=self.scenario.security.mode,
         )
         return folder
 

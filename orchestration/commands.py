@@ -64,6 +64,7 @@ from orchestration.tape import build_tables
 from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Shutdown, StatusReply, StatusRequest
 from services.main import run_service
+from services.security import OPERATOR, ORCHESTRATOR, authenticate
 
 LAB_FILE = "lab.json"
 UP_READY_TIMEOUT_S = 90.0
@@ -225,6 +226,7 @@ def make_report(
         extra=extra,
         regime_order=list(config.scenario.broker.regimes),
         burn_in_s=config.scenario.stream.burn_in_s,
+        security=config.scenario.security.mode,
     )
 
 
@@ -360,8 +362,9 @@ def _control_request(
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IDENTITY, f"cli-{os.getpid()}".encode())
-    sock.connect(config.control.connect)
     try:
+        authenticate(sock, config, OPERATOR, ORCHESTRATOR)
+        sock.connect(config.control.connect)
         sock.send_multipart([VERSION, encode(msg)])
         if expect is None:
             return None

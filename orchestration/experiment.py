@@ -203,6 +203,7 @@ def write_experiment_report(
         tables=tables,
         regime_order=regimes,
         burn_in_s=scenario.stream.burn_in_s,
+        security=scenario.security.mode,
         extra=extra,
     )
     if nested:  # what `flowlab report ROOT` needs to pool the runs again, wherever --out was

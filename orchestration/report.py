@@ -105,6 +105,7 @@ def write_report(
     n_boot: int = N_BOOT,
     regime_order: list[str] | None = None,
     burn_in_s: float = 0.0,
+    security: str = "curve",
 ) -> dict:
     """Compute the summary and write summary.json, ``<table>.parquet``, report.md/.html, plots.
 
@@ -115,7 +116,8 @@ def write_report(
     summary.json (they may not replace computed ones; ``design`` is shown in the report).
     Regimes appear in ``regime_order`` (then by first appearance); differences are against the
     first. Orders in the first ``burn_in_s`` seconds of each replication are left out of the
-    execution-quality tables (``[stream] burn_in_s``). Returns the summary as written.
+    execution-quality tables (``[stream] burn_in_s``). ``security`` is the run's ``[security]
+    mode`` (``"none"``: the report says its sockets were unauthenticated). Returns the summary.
     """
     _check_inputs(tables, extra)
     computed = compute_tables(
@@ -128,6 +130,7 @@ def write_report(
             "scenario": str(scenario),
             "seed": int(seed),
             "run_dir": str(run_dir),
+            "security": str(security),
             "burn_in": {
                 "seconds": float(burn_in_s),
                 "orders_measured": measured,

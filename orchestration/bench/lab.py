@@ -29,6 +29,7 @@ from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Rejected
 from protocol.money import to_micros
 from protocol.orders import ORDER_REPORTS, OrderCanceled, OrderFilled, OrderRejected
+from services.security import authenticate
 
 NBBO_WAIT_S = 60.0
 LAB_TIMEOUT_S = 180.0  # the whole lab measurement, first fill included
@@ -163,7 +164,9 @@ async def _drive_lab(
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IDENTITY, BENCH_IDENTITY)
-    sock.connect(lab.config.connect(lab.scenario.broker.name, "orders"))
+    broker = lab.scenario.broker.name
+    authenticate(sock, lab.config, lab.scenario.security.clients[0], broker)
+    sock.connect(lab.config.connect(broker, "orders"))
     try:
         replies = LabReplies()
         t0 = time.perf_counter()

@@ -71,9 +71,9 @@ async def run_expiry_lab(runs: Path) -> ExpiryRun:
     try:
         await lab.start()
         for name in ("lit-a", "dark-a", "wh-a", scenario.auction.name, scenario.sor.name):
-            clients[name] = Client(ctx, lab.config.connect(name, "orders"), "expiry-test")
+            clients[name] = Client(ctx, lab.config, name, "expiry-test")
         lit, dark = clients["lit-a"], clients["dark-a"]
-        seller = Client(ctx, lab.config.connect("lit-a", "orders"), "seller")
+        seller = Client(ctx, lab.config, "lit-a", "seller")
         selling = {"side": Side.SELL, "tif": TimeInForce.IOC, "account": "seller"}
         now = time.time_ns()
         past = now - 5 * MS

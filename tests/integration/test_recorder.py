@@ -23,7 +23,8 @@ from protocol.codec import VERSION, encode
 from protocol.control import PnlReport
 from services import recorder as recorder_module
 from services.recorder import TAPE_FILE, Recorder
-from tests.helpers import eventually
+from services.security import ORCHESTRATOR, KeyRing, create_keys, secure_server
+from tests.helpers import eventually, lab_socket
 
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 
@@ -34,11 +35,14 @@ async def recorder_and_push(
 ) -> AsyncIterator[tuple[Recorder, zmq.asyncio.Socket, asyncio.Task[int]]]:
     """A running recorder of ``config`` (its readiness seen on a control ROUTER of our own) and
     a PUSH of our own to its tape."""
+    create_keys(config)
+    keys = KeyRing.of(config)
     ctx = zmq.asyncio.Context()
-    control = ctx.socket(zmq.ROUTER)
+    control = ctx.socket(zmq.ROUTER)  # no ZAP handler here: any key the server key admits
+    secure_server(control, keys, ORCHESTRATOR, "control")
     control.bind(config.control.bind)
-    push = ctx.socket(zmq.PUSH)
-    push.connect(config.tape)
+    # A lab service's key: the recorder's tape admits only the lab's own (test_curve.py).
+    push = lab_socket(ctx, config, zmq.PUSH, config.scenario.recorder, "tape", key="agents")
     recorder = Recorder(config, "recorder", install_signals=False)
     running = asyncio.create_task(recorder.run())
     try:
