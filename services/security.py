@@ -147,6 +147,16 @@ def identity_error(ring: KeyRing, routing_id: bytes, user: str | None) -> str | 
     return None
 
 
+def responder_error(ring: KeyRing, responder: str, user: str | None, agents: str) -> str | None:
+    """Why an auction response naming ``responder`` may not come with key ``user``, or None.
+
+    A response names its own key (a wholesaler ``wh-a``, a client ``alice``); only the agents
+    service answers for responders of other names (its market makers ``amm-0``, ...)."""
+    if responder == user or (user == agents and responder not in ring.lab):
+        return None
+    return f"responder: {responder[:64]!r} is not the sender's (key {user!r})"
+
+
 def zap_reply(request: list[bytes], ring: KeyRing) -> tuple[list[bytes], str | None]:
     """The ZAP reply (RFC 27) to ``request`` and, when refused, why.
 
