@@ -231,6 +231,15 @@ def _service(sub: Subparsers) -> None:
     _add_close_after(p)
 
 
+def _keys(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "keys",
+        help="write the CURVE keys of a run config into its run dir (attach mode, compose; "
+        "docs/SECURITY.md)",
+    )
+    p.add_argument("--config", required=True, help="the run config (its run_dir gets keys/)")
+
+
 def _compose(sub: Subparsers) -> None:
     p = sub.add_parser("compose", help="regenerate docker-compose.yml and its run config")
     _add_scenario(p)
@@ -289,6 +298,7 @@ VERBS: tuple[Callable[[Subparsers], None], ...] = (
     _down,
     _report,
     _service,
+    _keys,
     _compose,
     _sor,
     _bench,
@@ -321,6 +331,13 @@ def main(argv: list[str] | None = None) -> int:
                 "close_after_s": args.close_after,
             }
         return run_service(args.role, args.config, args.name, **options)
+    if args.verb == "keys":
+        # Imported here and light: compose runs it in its own container before any service.
+        from config.runconfig import load_run_config
+        from services.security import create_keys
+
+        print(f"keys in {create_keys(load_run_config(args.config))}")
+        return 0
     # Imported here, not at the top: commands loads pandas, which ``flowlab service`` must not.
     from orchestration import commands
 

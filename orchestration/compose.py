@@ -4,7 +4,9 @@ One container per service of the scenario, all from the one ``flowlab:latest`` i
 the ``Dockerfile``. Every container runs ``flowlab service ROLE --config /etc/flowlab/config.toml
 --name NAME``; its host name is its flowlab service name, so the run config resolved by
 :func:`orchestration.endpoints.resolve_compose` (``tcp://lit-a:7001``) needs no rewriting. The
-config is mounted read-only; the run directory (the recorder's tape) is a shared named volume.
+config is mounted read-only; the run directory (the recorder's tape, and ``keys/``: the CURVE
+keys, written by the one-shot ``keys`` container before any service starts) is a shared named
+volume.
 
 Docker starts the processes, so the ``orchestrator`` container only supervises them
 (``flowlab up --attach``): it starts after every service, tracks readiness and heartbeats, and
@@ -35,6 +37,7 @@ CONTAINER_CONFIG = "/etc/flowlab/config.toml"
 CONTAINER_RUN_DIR = "/run/flowlab"
 RUN_VOLUME = "run"
 ORCHESTRATOR = "orchestrator"
+KEYS_JOB = "keys"  # a one-shot container: writes the run's CURVE keys (docs/SECURITY.md)
 PROJECT = "flowlab"
 # Stopping the lab may take STOP_TIMEOUT_S per group (others, then the recorder) plus escalation.
 ORCHESTRATOR_STOP_GRACE = "40s"
@@ -56,7 +59,9 @@ def render_config(scenario: Scenario) -> str:
     return HEADER.format(name=scenario.name) + body
 
 
-def _service(name: str, command: list[str], depends_on: list[str]) -> dict[str, Any]:
+def _service(
+    name: str, command: list[str], depends_on: list[str], keys: bool = True
+) -> dict[str, Any]:
     service: dict[str, Any] = {
         "build": ".",
         "command": command,
@@ -74,9 +79,11 @@ def _service(name: str, command: list[str], depends_on: list[str]) -> dict[str, 
             {"type": "volume", "source": RUN_VOLUME, "target": CONTAINER_RUN_DIR},
         ],
     }
-    if depends_on:
-        started = {"condition": "service_started"}
-        service["depends_on"] = {dep: dict(started) for dep in sorted(depends_on)}
+    needs = {dep: {"condition": "service_started"} for dep in depends_on}
+    if keys:  # every process reads its key from the run volume, written once by KEYS_JOB
+        needs[KEYS_JOB] = {"condition": "service_completed_successfully"}
+    if needs:
+        service["depends_on"] = dict(sorted(needs.items()))
     return dict(sorted(service.items()))
 
 
@@ -86,7 +93,11 @@ def render_compose(scenario: Scenario) -> dict[str, Any]:
     plan = service_plan(scenario)
     if ORCHESTRATOR in {name for name, _ in plan}:
         raise ScenarioError(f"services: {ORCHESTRATOR!r} is reserved for the compose orchestrator")
-    services: dict[str, Any] = {}
+    if KEYS_JOB in {name for name, _ in plan}:
+        raise ScenarioError(f"services: {KEYS_JOB!r} is reserved for the compose key job")
+    services: dict[str, Any] = {
+        KEYS_JOB: _service(KEYS_JOB, ["keys", "--config", CONTAINER_CONFIG], [], keys=False)
+    }
     for name, role in plan:
         command = ["service", role, "--config", CONTAINER_CONFIG, "--name", name]
         recorder = [] if name == scenario.recorder else [scenario.recorder]

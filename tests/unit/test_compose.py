@@ -28,6 +28,7 @@ from orchestration.compose import (
     CONTAINER_CONFIG,
     CONTAINER_RUN_DIR,
     IMAGE,
+    KEYS_JOB,
     ORCHESTRATOR,
     compose_run_config,
     dump_compose,
@@ -172,12 +173,12 @@ def test_dump_compose_tricky_scalars_round_trip(value: str) -> None:
 
 
 # ---------------------------------------------------------------------- services and commands
-def test_compose_services_one_per_run_config_service_plus_orchestrator() -> None:
+def test_compose_services_one_per_run_config_service_plus_orchestrator_and_keys_job() -> None:
     services = _committed_compose()["services"]
     config = _compose_config()
 
-    assert set(services) == {s.name for s in config.services} | {ORCHESTRATOR}
-    assert len(services) == len(config.services) + 1
+    assert set(services) == {s.name for s in config.services} | {ORCHESTRATOR, KEYS_JOB}
+    assert len(services) == len(config.services) + 2
 
 
 def test_compose_services_hostname_equals_service_name_one_image_built_here() -> None:
@@ -202,20 +203,37 @@ def test_compose_services_mount_config_read_only_and_shared_run_volume() -> None
 def test_compose_services_non_recorder_depend_on_recorder_orchestrator_on_all() -> None:
     services = _committed_compose()["services"]
     recorder = _compose_config().scenario.recorder
+    keys_written = {"condition": "service_completed_successfully"}
 
     for name, service in services.items():
-        if name == recorder:
+        if name == KEYS_JOB:
             assert "depends_on" not in service
+            continue
+        assert service["depends_on"][KEYS_JOB] == keys_written, name
+        if name == recorder:
+            assert set(service["depends_on"]) == {KEYS_JOB}
         elif name == ORCHESTRATOR:
             assert set(service["depends_on"]) == set(services) - {ORCHESTRATOR}
         else:
             assert recorder in service["depends_on"], name
 
 
+def test_compose_keys_job_parses_as_keys_of_the_run_config() -> None:
+    service = _committed_compose()["services"][KEYS_JOB]
+
+    args = cli.build_parser().parse_args(service["command"])
+
+    assert (args.verb, args.config) == ("keys", CONTAINER_CONFIG)
+
+
 def test_compose_service_command_parses_as_service_of_known_role_named_in_config() -> None:
     config = _compose_config()
     parser = cli.build_parser()
-    services = {n: s for n, s in _committed_compose()["services"].items() if n != ORCHESTRATOR}
+    services = {
+        n: s
+        for n, s in _committed_compose()["services"].items()
+        if n not in (ORCHESTRATOR, KEYS_JOB)
+    }
 
     for name, service in services.items():
         args = parser.parse_args(service["command"])
