@@ -32,6 +32,7 @@ from protocol.orders import (
     OrderFilled,
     OrderReceived,
     OrderRejected,
+    RoutingScorecard,
 )
 from services.security import OPERATOR, ORCHESTRATOR, authenticate
 from tests.helpers import Client, eventually, lab_socket, market_order
@@ -131,12 +132,13 @@ async def no_reply(sock: zmq.asyncio.Socket) -> bool:
 
 
 async def posers(ctx: zmq.asyncio.Context, config: RunConfig) -> dict[str, Any]:
-    """An admitted client key posing as the broker at a wholesaler, as a wholesaler in an
-    auction, and the operator's key sending other services' control messages."""
+    """An admitted client key posing as the broker at a wholesaler (an order, a scorecard), as a
+    wholesaler in an auction, and the operator's key sending other services' control messages."""
     decoder = Decoder(ALL_MESSAGE_TYPES)
     as_broker = lab_socket(ctx, config, zmq.DEALER, "wh-a", "orders", identity="broker#poser")
     auction = config.scenario.auction.name
     as_wholesaler = lab_socket(ctx, config, zmq.DEALER, auction, "responses", identity="poser")
+    as_client = lab_socket(ctx, config, zmq.DEALER, "wh-a", "orders", identity="reviewer")
     control = ctx.socket(zmq.DEALER)
     control.setsockopt(zmq.LINGER, 0)
     control.setsockopt(zmq.IDENTITY, b"cli-poser")
@@ -156,16 +158,30 @@ async def posers(ctx: zmq.asyncio.Context, config: RunConfig) -> dict[str, Any]:
             "qty": 100,
         }
         await as_wholesaler.send_multipart([VERSION, msgspec.msgpack.encode(response)])
+        scorecard = RoutingScorecard(
+            broker="broker",
+            period_start_ns=0,
+            period_end_ns=1,
+            entries=[],
+            sender="broker",
+            ts_ns=1,
+        )
+        await as_client.send_multipart([VERSION, encode(scorecard)])
         for msg in forged_control()[1:]:
             await control.send_multipart([VERSION, encode(msg)])
         replies = {}
-        for name, sock in (("as_broker", as_broker), ("as_wholesaler", as_wholesaler)):
+        pairs = (
+            ("as_broker", as_broker),
+            ("as_wholesaler", as_wholesaler),
+            ("scorecard", as_client),
+        )
+        for name, sock in pairs:
             replies[name] = (
                 decoder.decode(await sock.recv_multipart())[0] if await sock.poll(10_000) else None
             )
         return replies
     finally:
-        for sock in (as_broker, as_wholesaler, control):
+        for sock in (as_broker, as_wholesaler, as_client, control):
             sock.close(0)
 
 
@@ -188,11 +204,16 @@ async def test_outsiders_without_the_run_keys_are_dropped_counted_and_the_lab_ru
         broker, recorder = procs[scenario.broker.name], procs[scenario.recorder]
 
         def counted() -> bool:
+            refusals = (
+                (procs["wh-a"], "rejected.identity"),
+                (procs["wh-a"], "scorecards.refused"),
+                (procs["auction"], "responses.rejected.responder"),
+            )
             return all(
                 counters.get(key, 0) >= 1
                 for counters in (lab.counters, broker.counters, recorder.counters)
                 for key in ("auth.handshake_failed", "auth.denied")
-            )
+            ) and all(proc.counters.get(key, 0) >= 1 for proc, key in refusals)
 
         await lab.guard(eventually(counted, 10))
         lit_a_state = procs["lit-a"].state
@@ -200,6 +221,7 @@ async def test_outsiders_without_the_run_keys_are_dropped_counted_and_the_lab_ru
         control_refused = lab.counters.get("control.refused", 0)
         identity_refused = procs["wh-a"].counters.get("rejected.identity", 0)
         responder_refused = procs["auction"].counters.get("responses.rejected.responder", 0)
+        scorecard_refused = procs["wh-a"].counters.get("scorecards.refused", 0)
     finally:
         for sock in socks:
             sock.close(0)
@@ -215,6 +237,9 @@ async def test_outsiders_without_the_run_keys_are_dropped_counted_and_the_lab_ru
     assert "belongs to the lab's 'broker'" in as_broker.reason and identity_refused == 1
     assert isinstance(as_wholesaler, OrderRejected) and as_wholesaler.field == "responder"
     assert responder_refused == 1
+    scorecard = replies["scorecard"]
+    assert isinstance(scorecard, Rejected) and scorecard.field == "sender"
+    assert scorecard_refused == 1
     tables = build_tables(lab.run_dir, lab.config)
     assert set(tables["orders"]["order_id"]) == {row["order_id"] for row in rows}
 
