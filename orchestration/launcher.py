@@ -163,6 +163,8 @@ class LabSupervisor:
             placement=hosts.placement() if hosts else None,
         )
         self.config_path = self.run_dir / "config.toml"
+        if curve_enabled(self.config):  # before anything (the dashboard too) connects
+            create_keys(self.config)
         self.procs: dict[str, Proc] = {}
         self.externals: dict[str, ServiceStatus] = {}
         self.injections: dict[str, asyncio.Future[InjectionDone]] = {}
@@ -227,11 +229,9 @@ class LabSupervisor:
             raise
 
     def _start_curve(self, control: zmq.asyncio.Socket) -> None:
-        """Keys for the run (made here unless attached: compose ships them), the ZAP handler
-        and the control socket as a CURVE server that admits only the lab's own keys."""
+        """The run's keys (written by ``__init__``; attached: by ``flowlab keys``), the ZAP
+        handler and the control socket as a CURVE server admitting only the lab's own keys."""
         assert self._ctx is not None
-        if not self.attached:
-            create_keys(self.config)
         self.keys = KeyRing.of(self.config)
         counter = ZapCounter(self.counters, ORCHESTRATOR)
         zap = self._ctx.socket(zmq.REP)
