@@ -285,6 +285,12 @@ def _bench(sub: Subparsers) -> None:
     p = sub.add_parser("bench", help="benchmarks of the cores and the transport")
     p.add_argument("--quick", action="store_true", help="small counts: about 10 s")
     p.add_argument("--out", type=Path, default=None, help="where bench.json goes (default: .)")
+    p.add_argument(
+        "--security",
+        choices=["curve", "none"],
+        default="curve",
+        help="the lab path's sockets: CURVE (default) or unauthenticated (docs/SECURITY.md)",
+    )
 
 
 # Every verb's parser, in the order ``flowlab --help`` lists them.

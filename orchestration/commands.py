@@ -27,7 +27,7 @@ from rich.live import Live
 from rich.text import Text
 
 from config.runconfig import RunConfig, load_run_config
-from config.scenario import REGIMES, Scenario, ScenarioError, load_scenario
+from config.scenario import REGIMES, Scenario, ScenarioError, SecurityMode, load_scenario
 from orchestration.bench.run import run_bench
 from orchestration.bestex import (
     STRATEGIES,
@@ -513,4 +513,4 @@ def cmd_sor(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    return run_bench(quick=args.quick, out=args.out)
+    return run_bench(quick=args.quick, out=args.out, security=SecurityMode(args.security))
