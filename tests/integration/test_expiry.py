@@ -92,7 +92,11 @@ async def run_expiry_lab(runs: Path) -> ExpiryRun:
         await clients["wh-a"].send(order("wh-late", expire_ns=past, **market))
         auction = clients[scenario.auction.name]
         await auction.send(order("auction-late", expire_ns=past, **market))
-        await auction.send(order("auction-short", expire_ns=now + 20 * MS, **market))
+        # Its reject is the handshake: the first message on a new connection waits for the
+        # CURVE handshake, which may take longer than the 20 ms expiry below.
+        await lab.guard(auction.until("auction-late", (OrderRejected,)))
+        short_expiry = time.time_ns() + 20 * MS
+        await auction.send(order("auction-short", expire_ns=short_expiry, **market))
         await clients[scenario.sor.name].send(order("sor-parent", expire_ns=now + 10**9))
         # Resting orders with an expiry: canceled when it passes
         expire["lit-rest"] = expire["dark-rest"] = now + REST_MS * MS
