@@ -100,14 +100,16 @@ async def probe_endpoints(config: RunConfig) -> list[Probe]:
             for kind in spec.endpoints:
                 if kind in ("md", "tape"):
                     continue  # PUB sends only; the tape PULL is probed separately
-                for case, frames in garbage_cases(symbol):
+                # one routing id per probe: a closed probe's id stays taken until the server has
+                # seen that connection close (no handover, docs/SECURITY.md)
+                for n, (case, frames) in enumerate(garbage_cases(symbol)):
                     sock = lab_socket(
                         ctx,
                         config,
                         zmq.DEALER,
                         spec.name,
                         kind,
-                        identity=f"probe-{spec.name}-{kind}",
+                        identity=f"probe-{spec.name}-{kind}-{n}",
                     )
                     try:
                         await sock.send_multipart(frames)
