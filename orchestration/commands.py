@@ -361,7 +361,9 @@ def _control_request(
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.IDENTITY, f"cli-{os.getpid()}".encode())
+    # A fresh routing id per request: `status --watch` reconnects twice a second, and the
+    # control ROUTER refuses an id still held by a connection it has not seen close yet.
+    sock.setsockopt(zmq.IDENTITY, f"cli-{os.getpid()}-{time.monotonic_ns()}".encode())
     try:
         authenticate(sock, config, OPERATOR, ORCHESTRATOR)
         sock.connect(config.control.connect)
