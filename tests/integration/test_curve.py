@@ -23,7 +23,14 @@ from orchestration.streams import generate_stream, write_stream
 from orchestration.tape import build_tables
 from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
-from protocol.control import Heartbeat, InjectionDone, Rejected, Shutdown
+from protocol.control import (
+    Heartbeat,
+    InjectionDone,
+    Rejected,
+    Shutdown,
+    StatusReply,
+    StatusRequest,
+)
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
@@ -169,6 +176,9 @@ async def posers(ctx: zmq.asyncio.Context, config: RunConfig) -> dict[str, Any]:
         await as_client.send_multipart([VERSION, encode(scorecard)])
         for msg in forged_control()[1:]:
             await control.send_multipart([VERSION, encode(msg)])
+        # The status reply is the handshake: the control socket handles its messages in order
+        await control.send_multipart([VERSION, encode(StatusRequest(sender="cli", ts_ns=1))])
+        status = await control.poll(10_000)
         replies = {}
         pairs = (
             ("as_broker", as_broker),
@@ -179,6 +189,7 @@ async def posers(ctx: zmq.asyncio.Context, config: RunConfig) -> dict[str, Any]:
             replies[name] = (
                 decoder.decode(await sock.recv_multipart())[0] if await sock.poll(10_000) else None
             )
+        replies["status"] = decoder.decode(await control.recv_multipart())[0] if status else None
         return replies
     finally:
         for sock in (as_broker, as_wholesaler, as_client, control):
@@ -230,7 +241,8 @@ async def test_outsiders_without_the_run_keys_are_dropped_counted_and_the_lab_ru
 
     assert done.sent == done.terminal == ORDERS  # the real account, not the forged 2000
     assert not shutdown and lit_a_state == "running"
-    assert control_refused == 2  # the operator's key sending an injector's and lit-a's words
+    assert isinstance(replies["status"], StatusReply)  # the operator's key is admitted...
+    assert control_refused == 2  # ...but may not speak for an injector or lit-a
     assert all(code == 0 for code in codes.values()), codes
     as_broker, as_wholesaler = replies["as_broker"], replies["as_wholesaler"]
     assert isinstance(as_broker, Rejected) and as_broker.field == "identity"
