@@ -64,6 +64,17 @@ class RemainderPolicy(enum.StrEnum):
     RETURN_TO_WHOLESALER = "return_to_wholesaler"
 
 
+class SecurityMode(enum.StrEnum):
+    """How the lab's sockets authenticate (``[security] mode``, docs/SECURITY.md)."""
+
+    CURVE = "curve"  # CURVE encryption + ZAP: only the run's own keys connect (the default)
+    NONE = "none"  # no authentication at all: only by explicit choice (e.g. a benchmark)
+
+
+# Key names the lab keeps for itself beside its services' names (``services/security.py``).
+RESERVED_KEY_NAMES = ("orchestrator", "operator", "injector")
+
+
 class ScenarioError(ValueError):
     """A scenario or run config that cannot be used; the message names the key."""
 
@@ -391,6 +402,29 @@ class StreamSpec(Spec, frozen=True):
     first_regime_share: Annotated[float, msgspec.Meta(ge=0.0, lt=1.0)] = 0.0
 
 
+class SecurityConfig(Spec, frozen=True):
+    """``[security]``: CURVE keys per run in ``RUN_DIR/keys`` (docs/SECURITY.md)."""
+
+    mode: SecurityMode = SecurityMode.CURVE
+    # One key pair per client (``RUN_DIR/keys/<name>.key_secret``); orders and cancels are
+    # scoped to the client's key and routing id.
+    clients: list[str] = msgspec.field(default_factory=lambda: ["client"])
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in self.clients:
+            if not name or not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(
+                    f"security.clients: {name!r} is not a plain name (letters, digits, - _)"
+                )
+            if name in RESERVED_KEY_NAMES or name.startswith("injector-"):
+                raise ValueError(f"security.clients: {name!r} is a name the lab keeps for itself")
+        if not self.clients:
+            raise ValueError("security.clients: at least one client key is required")
+        if len(set(self.clients)) != len(self.clients):
+            raise ValueError("security.clients: duplicate name")
+
+
 class Scenario(Spec, frozen=True, kw_only=True):
     name: str
     seed: int = 1
@@ -410,9 +444,17 @@ class Scenario(Spec, frozen=True, kw_only=True):
     recorder: str = "recorder"
     sip: str = "sip"
     sip_latency_us: NonNegInt = 0
+    security: SecurityConfig = SecurityConfig()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        services = {self.recorder, self.sip, self.value.name, self.auction.name, self.sor.name}
+        services |= {self.broker.name, self.agents.name}
+        services |= {v.name for v in self.venues} | {d.name for d in self.darkpools}
+        services |= {w.name for w in self.wholesalers}
+        for name in self.security.clients:
+            if name in services:
+                raise ValueError(f"security.clients: {name!r} is the name of a service")
         if not self.symbols:
             raise ValueError("symbols: at least one symbol is required")
         if not self.venues:

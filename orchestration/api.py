@@ -264,6 +264,7 @@ class Lab:
             regime_order=list(self.scenario.broker.regimes),
             burn_in_s=self.scenario.stream.burn_in_s,
             arrangements=arrangements_from_scenario(self.scenario),
+            security=self.scenario.security.mode,
         )
         return folder
 

@@ -461,6 +461,15 @@ def _ready(sub: Subparsers) -> None:
     )
 
 
+def _keys(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "keys",
+        help="write the CURVE keys of a run config into its run dir (attach mode, compose; "
+        "docs/SECURITY.md)",
+    )
+    p.add_argument("--config", required=True, help="the run config (its run_dir gets keys/)")
+
+
 def _compose(sub: Subparsers) -> None:
     p = sub.add_parser("compose", help="regenerate docker-compose.yml and its run config")
     _add_scenario(p)
@@ -519,8 +528,12 @@ def _sor(sub: Subparsers) -> None:
 def _bench(sub: Subparsers) -> None:
     p = sub.add_parser("bench", help="benchmarks of the cores and the transport")
     p.add_argument("--quick", action="store_true", help="small counts: about 10 s")
+    p.add_argument("--out", type=Path, default=None, help="where bench.json goes (default: .)")
     p.add_argument(
-        "--out", type=Path, default=None, help="where bench.json goes (default: the current dir)"
+        "--security",
+        choices=["curve", "none"],
+        default="curve",
+        help="the lab path's sockets: CURVE (default) or unauthenticated (docs/SECURITY.md)",
     )
 
 
@@ -574,6 +587,7 @@ VERBS: tuple[Callable[[Subparsers], None], ...] = (
     _realism,
     _service,
     _ready,
+    _keys,
     _compose,
     _sor,
     _bench,
@@ -620,6 +634,13 @@ def main(argv: list[str] | None = None) -> int:
                 "close_after_s": args.close_after,
             }
         return run_service(args.role, args.config, args.name, ready_file=args.ready_file, **options)
+    if args.verb == "keys":
+        # Imported here and light: compose runs it in its own container before any service.
+        from config.runconfig import load_run_config
+        from services.security import create_keys
+
+        print(f"keys in {create_keys(load_run_config(args.config))}")
+        return 0
     # Imported here, not at the top: commands loads pandas, which ``flowlab service`` must not.
     from orchestration import commands
 

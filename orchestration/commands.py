@@ -27,7 +27,7 @@ from rich.live import Live
 from rich.text import Text
 
 from config.runconfig import RunConfig, load_run_config
-from config.scenario import REGIMES, Scenario, ScenarioError, load_scenario
+from config.scenario import REGIMES, Scenario, ScenarioError, SecurityMode, load_scenario
 from orchestration.endpoints import HostsFile, load_hosts
 from orchestration.faults import run_state, state_lines
 from orchestration.labfile import (
@@ -58,6 +58,7 @@ from orchestration.streams import (
 )
 from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Shutdown, StatusReply, StatusRequest
+from services.security import OPERATOR, ORCHESTRATOR, authenticate
 
 # The verbs that build tables import pandas (and matplotlib, Dask...) inside themselves, so the
 # light verbs (up, status, inject, down, compose) start without them.
@@ -243,6 +244,7 @@ def make_report(
         regime_order=list(config.scenario.broker.regimes),
         burn_in_s=config.scenario.stream.burn_in_s,
         arrangements=arrangements_from_scenario(config.scenario),
+        security=config.scenario.security.mode,
     )
 
 
@@ -418,9 +420,12 @@ def _control_request(
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.IDENTITY, f"cli-{os.getpid()}".encode())
-    sock.connect(config.control.connect)
+    # A fresh routing id per request: `status --watch` reconnects twice a second, and the
+    # control ROUTER refuses an id still held by a connection it has not seen close yet.
+    sock.setsockopt(zmq.IDENTITY, f"cli-{os.getpid()}-{time.monotonic_ns()}".encode())
     try:
+        authenticate(sock, config, OPERATOR, ORCHESTRATOR)
+        sock.connect(config.control.connect)
         sock.send_multipart([VERSION, encode(msg)])
         if expect is None:
             return None
@@ -672,7 +677,7 @@ def cmd_sor(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from orchestration.bench.run import run_bench
 
-    return run_bench(quick=args.quick, out=args.out)
+    return run_bench(quick=args.quick, out=args.out, security=SecurityMode(args.security))
 
 
 def cmd_miniproject(args: argparse.Namespace) -> int:

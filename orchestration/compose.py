@@ -4,7 +4,9 @@ One container per service of the scenario, all from the one ``flowlab:latest`` i
 the ``Dockerfile``. Every container runs ``flowlab service ROLE --config /etc/flowlab/config.toml
 --name NAME``; its host name is its flowlab service name, so the run config resolved by
 :func:`orchestration.endpoints.resolve_compose` (``tcp://lit-a:7001``) needs no rewriting. The
-config is mounted read-only; the run directory (the recorder's tape) is a shared named volume.
+config is mounted read-only; the run directory (the recorder's tape, and ``keys/``: the CURVE
+keys, written by the one-shot ``keys`` container before any service starts) is a shared named
+volume.
 
 Docker starts the processes, so the ``orchestrator`` container only supervises them
 (``flowlab up --attach``): it starts once every service is healthy, tracks readiness and
@@ -53,6 +55,7 @@ HOST_RUNS = "./runs"
 CONTAINER_RUNS = "/runs"
 RUNNER_REPORT = f"{CONTAINER_RUNS}/compose-report"
 RUNNER_ORDERS = 400
+KEYS_JOB = "keys"  # a one-shot container: writes the run's CURVE keys (docs/SECURITY.md)
 PROJECT = "flowlab"
 # Readiness probes: the image's HEALTHCHECK (``flowlab ready``) for services, the control
 # socket for the orchestrator. Intervals short so ``depends_on`` waits seconds, not minutes.
@@ -80,7 +83,11 @@ def render_config(scenario: Scenario) -> str:
 
 
 def _service(
-    name: str, command: list[str], depends_on: list[str], health: list[str]
+    name: str,
+    command: list[str],
+    depends_on: list[str],
+    health: list[str],
+    keys: bool = True,
 ) -> dict[str, Any]:
     service: dict[str, Any] = {
         "build": ".",
@@ -100,9 +107,13 @@ def _service(
             {"type": "volume", "source": RUN_VOLUME, "target": CONTAINER_RUN_DIR},
         ],
     }
-    if depends_on:
-        healthy = {"condition": "service_healthy"}
-        service["depends_on"] = {dep: dict(healthy) for dep in sorted(depends_on)}
+    # Peers wait for health; every process reads its CURVE key from the run volume, written
+    # once by KEYS_JOB (docs/SECURITY.md), so it also waits for that job to complete.
+    needs = {dep: {"condition": "service_healthy"} for dep in depends_on}
+    if keys:
+        needs[KEYS_JOB] = {"condition": "service_completed_successfully"}
+    if needs:
+        service["depends_on"] = dict(sorted(needs.items()))
     return dict(sorted(service.items()))
 
 
@@ -121,10 +132,14 @@ def render_compose(scenario: Scenario) -> dict[str, Any]:
     """The compose document: one service per role process (start-up order) plus the orchestrator."""
     config = compose_run_config(scenario)
     plan = service_plan(scenario)
-    for reserved in (ORCHESTRATOR, RUNNER):
+    for reserved in (ORCHESTRATOR, RUNNER, KEYS_JOB):
         if reserved in {name for name, _ in plan}:
             raise ScenarioError(f"services: {reserved!r} is reserved for compose")
-    services: dict[str, Any] = {}
+    keys_job = _service(
+        KEYS_JOB, ["keys", "--config", CONTAINER_CONFIG], [], SERVICE_HEALTH, keys=False
+    )
+    keys_job["healthcheck"] = {"disable": True}  # a one-shot job: others wait for it to end
+    services: dict[str, Any] = {KEYS_JOB: dict(sorted(keys_job.items()))}
     for name, role in plan:
         command = ["service", role, "--config", CONTAINER_CONFIG, "--name", name]
         recorder = [] if name == scenario.recorder else [scenario.recorder]

@@ -210,6 +210,7 @@ def write_experiment_report(
         tables=tables,
         regime_order=regimes,
         burn_in_s=scenario.stream.burn_in_s,
+        security=scenario.security.mode,
         extra=extra,
         arrangements=arrangements_from_scenario(scenario),
     )

@@ -52,6 +52,22 @@ from protocol.control import (
 from protocol.errors import ProtocolError
 from services.injector import ABORT_SETTLE_S
 from services.runtime import HEARTBEAT_INTERVAL_S
+from services.security import (
+    HANDSHAKE_FAILURES,
+    INJECTOR,
+    OPERATOR,
+    ORCHESTRATOR,
+    ZAP_ENDPOINT,
+    KeyRing,
+    ZapCounter,
+    count_handshake_failures,
+    create_keys,
+    curve_enabled,
+    frames_and_user,
+    identity_error,
+    secure_server,
+    serve_zap,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +192,7 @@ class LabSupervisor:
         self.scenario = scenario
         self.run_dir = run_dir or new_run_dir(runs_root, scenario.name)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.chmod(0o700)  # config, keys and tape: the operator's only
         (self.run_dir / "logs").mkdir(exist_ok=True)
         self.hosts = hosts
         self.config: RunConfig = resolve_loopback(
@@ -185,6 +202,8 @@ class LabSupervisor:
             placement=hosts.placement() if hosts else None,
         )
         self.config_path = self.run_dir / "config.toml"
+        if curve_enabled(self.config):  # before anything (the dashboard too) connects
+            create_keys(self.config)
         self.procs: dict[str, Proc] = {}
         self.externals: dict[str, ServiceStatus] = {}
         self._externals_gone = asyncio.Event()  # set whenever no external injector is left
@@ -199,6 +218,10 @@ class LabSupervisor:
         self._ctx: zmq.asyncio.Context | None = None
         self._control: zmq.asyncio.Socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # The control socket's own counts: refused handshakes and control messages.
+        self.counters: dict[str, int] = {}
+        self.keys: KeyRing | None = None
+        self._aux_sockets: list[zmq.asyncio.Socket] = []
 
     @classmethod
     def attach(
@@ -230,6 +253,8 @@ class LabSupervisor:
         self._control = self._ctx.socket(zmq.ROUTER)
         self._control.setsockopt(zmq.LINGER, 0)
         self._control.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        if curve_enabled(self.config):
+            self._start_curve(self._control)
         self._control.bind(self.config.control.bind)
         self._tasks.append(asyncio.create_task(self._serve_control(), name="control"))
         self._tasks.append(asyncio.create_task(self._watch_heartbeats(), name="heartbeats"))
@@ -243,6 +268,38 @@ class LabSupervisor:
         except BaseException:
             await self.stop()
             raise
+
+    def _start_curve(self, control: zmq.asyncio.Socket) -> None:
+        """The run's keys (written by ``__init__``; attached: by ``flowlab keys``), the ZAP
+        handler and the control socket as a CURVE server admitting only the lab's own keys."""
+        assert self._ctx is not None
+        self.keys = KeyRing.of(self.config)
+        counter = ZapCounter(self.counters, ORCHESTRATOR)
+        zap = self._ctx.socket(zmq.REP)
+        zap.setsockopt(zmq.LINGER, 0)
+        zap.bind(ZAP_ENDPOINT)
+        monitor = control.get_monitor_socket(HANDSHAKE_FAILURES)
+        self._aux_sockets = [zap, monitor]
+        secure_server(control, self.keys, ORCHESTRATOR, "control")
+        self._tasks.append(asyncio.create_task(serve_zap(zap, self.keys, counter), name="zap"))
+        self._tasks.append(
+            asyncio.create_task(count_handshake_failures(monitor, counter), name="monitor")
+        )
+
+    def _control_refusal(self, identity: bytes, user: str | None, msg: object) -> str | None:
+        """Why a control message may not come from key ``user`` (None: it may)."""
+        assert self.keys is not None
+        error = identity_error(self.keys, identity, user)
+        if error is not None:
+            return error
+        match msg:
+            case ServiceReady() | Heartbeat() if self.keys.owner_of(msg.name.encode()) != user:
+                return f"name: {msg.name!r} is not the service of key {user!r}"
+            case InjectionDone() if user != INJECTOR:
+                return f"only an injector's key may report an injection (key {user!r})"
+            case Shutdown() if user not in (OPERATOR, ORCHESTRATOR):
+                return f"only the operator's key may shut the lab down (key {user!r})"
+        return None
 
     async def spawn(self, name: str, role: str, *extra: str) -> Proc:
         """Start one service process (``flowlab service ROLE ...``) with its log in the run dir."""
@@ -377,7 +434,8 @@ class LabSupervisor:
         assert self._control is not None
         decoder = Decoder(CONTROL_TYPES)
         while True:
-            frames = await self._control.recv_multipart()
+            parts = await self._control.recv_multipart(copy=False)
+            frames, user = frames_and_user(parts)
             identity, body = frames[0], frames[1:]
             try:
                 messages = decoder.decode(body)
@@ -394,6 +452,11 @@ class LabSupervisor:
                 await self._control.send_multipart([identity, VERSION, encode(reply)])
                 continue
             for msg in messages:
+                refusal = None if self.keys is None else self._control_refusal(identity, user, msg)
+                if refusal is not None:
+                    self.counters["control.refused"] = self.counters.get("control.refused", 0) + 1
+                    log.warning("cannot accept %s: %s", type(msg).__name__, refusal)
+                    continue
                 await self._on_control(identity, msg)
 
     async def _on_control(self, identity: bytes, msg: object) -> None:
@@ -530,6 +593,8 @@ class LabSupervisor:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._control is not None:
             self._control.close(linger=0)
+        for sock in self._aux_sockets:
+            sock.close(linger=0)
         if self._ctx is not None:
             self._ctx.term()
         self.stopped = True

@@ -203,7 +203,7 @@ class Dashboard(_Watch):
         for regime in plan.regimes:  # rows in the experiment's order from the start
             self.metrics.regimes.setdefault(regime, RegimeTally())
         self._tape = TapeFollower(Path(lab.run_dir) / _TAPE, scenario.broker.name)
-        self._nbbo = NbboWatcher(lab.config.service(scenario.sip).endpoints["md"].connect)
+        self._nbbo = NbboWatcher(lab.config)
 
     def end_run(self, done: Any) -> None:
         self.poll()

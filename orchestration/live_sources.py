@@ -20,11 +20,13 @@ from typing import Any
 import msgpack
 import zmq
 
+from config.runconfig import RunConfig
 from protocol.codec import ALL_MESSAGE_TYPES, Decoder
 from protocol.errors import ProtocolError
 from protocol.marketdata import NBBO, SequenceHeartbeat, Trade
 from protocol.money import quote_improvement
 from protocol.orders import OrderCanceled, OrderFilled, OrderReceived, OrderRejected
+from services.security import OPERATOR, authenticate
 
 
 @dataclass
@@ -227,13 +229,15 @@ class TapeFollower:
 class NbboWatcher:
     """The latest NBBO per symbol from the SIP's PUB socket (polled without blocking)."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, config: RunConfig) -> None:
         self._ctx = zmq.Context()
         self.sock = self._ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
         self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sock.connect(endpoint)
+        sip = config.scenario.sip
+        authenticate(self.sock, config, OPERATOR, sip)
+        self.sock.connect(config.connect(sip, "md"))
         self._decoder = Decoder([NBBO, SequenceHeartbeat, Trade])
         self.latest: dict[str, NBBO] = {}
         self.updates = 0

@@ -120,6 +120,7 @@ def write_report(
     regime_order: list[str] | None = None,
     burn_in_s: float = 0.0,
     arrangements: Arrangements | None = None,
+    security: str = "curve",
 ) -> dict:
     """Compute the summary and write summary.json, ``<table>.parquet``, report.md/.html, plots.
 
@@ -132,7 +133,9 @@ def write_report(
     first. Orders in the first ``burn_in_s`` seconds of each replication are left out of the
     execution-quality tables (``[stream] burn_in_s``). ``arrangements`` (from the scenario:
     ``orchestration.rule606.arrangements_from_scenario``) give the S&P 500 symbols and each
-    destination's payment terms for the Rule 605/606 reports. Returns the summary as written.
+    destination's payment terms for the Rule 605/606 reports. ``security`` is the run's
+    ``[security] mode`` (``"none"``: the report says its sockets were unauthenticated). Returns
+    the summary as written.
     """
     _check_inputs(tables, extra)
     computed = compute_tables(
@@ -150,6 +153,7 @@ def write_report(
             "scenario": str(scenario),
             "seed": int(seed),
             "run_dir": str(run_dir),
+            "security": str(security),
             "burn_in": {
                 "seconds": float(burn_in_s),
                 "orders_measured": measured,

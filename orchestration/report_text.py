@@ -314,10 +314,20 @@ def _header(summary: dict) -> tuple[str, ...]:
         if skipped
         else ()
     )
+    unauthenticated = (
+        (
+            "Security: none — this run's sockets were unauthenticated and unencrypted "
+            '(`[security] mode = "none"`, chosen explicitly); anyone on its network could '
+            "send it orders, control messages and tape entries",
+        )
+        if summary.get("security") == "none"
+        else ()
+    )
     return (
         *state_lines(summary.get("run_state") or {}),
         f"Scenario: `{summary['scenario']}`",
         f"Seed: {summary['seed']}",
+        *unauthenticated,
         *measured,
         *anomalies,
         f"Run directory: `{summary['run_dir']}`",

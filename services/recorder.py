@@ -1,7 +1,10 @@
 """The recorder: pulls every tape entry of the run and appends it to ``RUN_DIR/tape.msgpack``.
 
 Entries arrive already encoded as MessagePack ``[service, recv_ns, payload]`` arrays, so the
-recorder never decodes: the file is their concatenation, read back with ``msgpack.Unpacker``.
+recorder never decodes a payload: the file is their concatenation, read back with
+``msgpack.Unpacker``. Under CURVE only the lab's own keys reach the tape, and an entry whose
+``service`` is not its sender's key is refused (counted ``tape.refused``; docs/SECURITY.md);
+an entry whose head cannot be read is written, for the tape reader to skip and count.
 PUSH/PULL blocks rather than drops, and the recorder is stopped last, so the tape is complete.
 """
 
@@ -12,10 +15,14 @@ import logging
 from pathlib import Path
 from typing import BinaryIO
 
+import msgspec
 import zmq
 
 from protocol.codec import VERSION
-from services.runtime import Service
+from services.runtime import Service, reject_logged
+from services.security import frames_and_user
+
+_entry_head = msgspec.msgpack.Decoder(tuple[str, int, msgspec.Raw])
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +44,45 @@ class Recorder(Service):
             self.spawn(self._flush_periodically(), "flush"),
         )
 
-    def _write(self, frames: list[bytes]) -> None:
+    def _write(self, parts: list[bytes] | list[zmq.Frame]) -> None:
+        frames, user = frames_and_user(parts)
         if not frames or frames[0] != VERSION:
             self.count("tape.bad_frames")
             log.warning("%s: cannot record a tape frame: missing version frame", self.name)
             return
-        self._file.write(b"".join(frames[1:]))
-        self.count("tape.entries", len(frames) - 1)
+        entries = frames[1:]
+        if self.keys is not None:
+            entries = [entry for entry in entries if self._is_senders(entry, user)]
+        self._file.write(b"".join(entries))
+        self.count("tape.entries", len(entries))
+
+    def _is_senders(self, entry: bytes, user: str | None) -> bool:
+        """Whether an entry speaks for its sender's key (unreadable heads pass, see above)."""
+        assert self.keys is not None
+        try:
+            service = _entry_head.decode(entry)[0]
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return True
+        if self.keys.owner_of(service.encode()) == user:
+            return True
+        self.count("tape.refused")
+        if reject_logged(self.counters["tape.refused"]):
+            log.warning(
+                "%s: cannot record an entry of %r: sent with key %r (refused: %d)",
+                self.name,
+                service[:64],
+                user,
+                self.counters["tape.refused"],
+            )
+        return False
 
     async def _record(self) -> None:
+        copy = self.keys is None  # under CURVE: frames, for the key each entry came with
         while True:
-            self._write(await self._pull.recv_multipart())
+            self._write(await self._pull.recv_multipart(copy=copy))
             while True:
                 try:
-                    self._write(self._shadow.recv_multipart(zmq.NOBLOCK))
+                    self._write(self._shadow.recv_multipart(zmq.NOBLOCK, copy=copy))
                 except zmq.Again:
                     break
 
@@ -67,7 +99,7 @@ class Recorder(Service):
         # Everything the other services sent before exiting is queued here; take it all.
         while True:
             try:
-                self._write(self._shadow.recv_multipart(zmq.NOBLOCK))
+                self._write(self._shadow.recv_multipart(zmq.NOBLOCK, copy=self.keys is None))
             except zmq.Again:
                 break
         self._file.flush()

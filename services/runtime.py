@@ -40,6 +40,21 @@ from protocol.errors import ProtocolError
 from protocol.marketdata import SequenceHeartbeat
 from services.latency import LatencyModel, Link, latency_for
 from services.reports import OrderReports
+from services.security import (
+    HANDSHAKE_FAILURES,
+    INJECTOR,
+    ORCHESTRATOR,
+    ZAP_ENDPOINT,
+    KeyRing,
+    ZapCounter,
+    count_handshake_failures,
+    curve_enabled,
+    frames_and_user,
+    identity_error,
+    secure_client,
+    secure_server,
+    serve_zap,
+)
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
@@ -125,6 +140,11 @@ class Service(OrderReports):
         # Readiness for probes that cannot ask the orchestrator (a container's HEALTHCHECK):
         # written when running, its mtime refreshed with every heartbeat, removed at stop.
         self._ready_file = ready_file
+        # CURVE (docs/SECURITY.md): the run's keys, this process's key name, and the key each
+        # ROUTER peer (socket id, routing id) last sent with.
+        self.keys: KeyRing | None = None
+        self.key_name = INJECTOR if self.role == "injector" else name
+        self._users: dict[tuple[int, bytes], str | None] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
@@ -136,6 +156,8 @@ class Service(OrderReports):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop, f"signal {sig.name}")
         try:
+            if curve_enabled(self.config):
+                self._start_zap()
             self._open_control_and_tape()
             await self._setup()
             if self._stopped.is_set():
@@ -258,10 +280,26 @@ class Service(OrderReports):
         if self.spec is None or endpoint not in self.spec.endpoints:
             raise ScenarioError(f"services.{self.name}: no {endpoint!r} endpoint to bind")
         sock = self.socket(kind)
-        if kind == zmq.ROUTER:
-            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # No ROUTER_HANDOVER: a second connection with a routing id in use is refused, never
+        # handed the first one's replies (issue 13).
+        if self.keys is not None:
+            secure_server(sock, self.keys, self.key_name, endpoint)
+            self._monitor(sock)
         sock.bind(self.spec.endpoints[endpoint].bind)
         return sock
+
+    def _start_zap(self) -> None:
+        """Load the run's keys and answer ZAP for this process's CURVE server sockets."""
+        self.keys = KeyRing.of(self.config)
+        zap = self.socket(zmq.REP)
+        zap.bind(ZAP_ENDPOINT)
+        self.spawn(serve_zap(zap, self.keys, ZapCounter(self.counters, self.name)), "zap")
+
+    def _monitor(self, sock: zmq.asyncio.Socket) -> None:
+        monitor = sock.get_monitor_socket(HANDSHAKE_FAILURES)
+        self._sockets.append(monitor)
+        counter = ZapCounter(self.counters, self.name)
+        self.spawn(count_handshake_failures(monitor, counter), f"monitor:{len(self._sockets)}")
 
     def connect(
         self, peer: str, endpoint: str, kind: int, *, identity: str | None = None
@@ -270,8 +308,14 @@ class Service(OrderReports):
         if identity is None and kind == zmq.DEALER:
             identity = self.name
         sock = self.socket(kind, identity=identity)
+        if self.keys is not None:
+            secure_client(sock, self.keys, self.key_name, peer)
         sock.connect(self.config.connect(peer, endpoint))
         return sock
+
+    def user_of(self, sock: zmq.asyncio.Socket, identity: bytes) -> str | None:
+        """The key a ROUTER peer's latest message came with (None without CURVE)."""
+        return self._users.get((id(sock), identity))
 
     def role_of(self, name: str) -> str:
         return self._roles.get(name.partition("#")[0], "client")
@@ -330,17 +374,37 @@ class Service(OrderReports):
     ) -> None:
         shadow: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
         counter = f"{name}.in"
+        # Under CURVE a ROUTER reads frames (not bytes) for the key each message came with.
+        authenticated = router and self.keys is not None
         while True:
-            frames = await sock.recv_multipart()
+            frames = await sock.recv_multipart(copy=not authenticated)
             batch = [frames]
             for _ in range(DRAIN_BATCH):
                 try:
-                    batch.append(shadow.recv_multipart(zmq.NOBLOCK))
+                    batch.append(shadow.recv_multipart(zmq.NOBLOCK, copy=not authenticated))
                 except zmq.Again:
                     break
             recv_ns = time.time_ns()
-            for msg_frames in batch:
+            for parts in batch:
+                msg_frames, user = frames_and_user(parts)
+                if authenticated and self._identity_refused(sock, msg_frames[0], user):
+                    continue
                 self._dispatch(sock, msg_frames, decoder, handler, router, recv_ns, counter)
+
+    def _identity_refused(
+        self, sock: zmq.asyncio.Socket, identity: bytes, user: str | None
+    ) -> bool:
+        """Refuse (count, log, answer) a message whose routing id is not its key's to use."""
+        assert self.keys is not None
+        error = identity_error(self.keys, identity, user)
+        if error is None:
+            if len(self._users) >= REJECT_LOG_PEERS:
+                self._users.clear()  # rotating routing ids: handlers read it at once anyway
+            self._users[(id(sock), identity)] = user
+            return False
+        self.count("rejected.identity")
+        self._reject_frame(sock, identity, ProtocolError("identity", error))
+        return True
 
     def _dispatch(
         self,
@@ -438,6 +502,8 @@ class Service(OrderReports):
     # ------------------------------------------------------------------ tape and control
     def _open_control_and_tape(self) -> None:
         self._control = self.socket(zmq.DEALER, identity=self.name)
+        if self.keys is not None:
+            secure_client(self._control, self.keys, self.key_name, ORCHESTRATOR)
         self._control.connect(self.config.control.connect)
         self.serve(
             self._control,
@@ -448,6 +514,8 @@ class Service(OrderReports):
         )
         if self.role != "recorder":
             self._tape_socket = self.socket(zmq.PUSH)
+            if self.keys is not None:
+                secure_client(self._tape_socket, self.keys, self.key_name, self.scenario.recorder)
             self._tape_socket.connect(self.config.tape)
             self._tape_link = Link(self._tape_socket, LatencyModel.zero())
 

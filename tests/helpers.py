@@ -13,6 +13,7 @@ import pandas as pd
 import zmq
 import zmq.asyncio
 
+from config.runconfig import RunConfig
 from config.scenario import Scenario
 from orchestration.launcher import LabSupervisor
 from orchestration.streams import generate_stream, write_stream
@@ -20,6 +21,7 @@ from orchestration.tape import build_tables
 from protocol.codec import ALL_MESSAGE_TYPES, VERSION, Decoder, encode
 from protocol.common import OrderType, Side
 from protocol.orders import OrderFilled, SubmitOrder
+from services.security import authenticate
 
 
 def market_order(**changes: Any) -> SubmitOrder:
@@ -75,14 +77,47 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-class Client:
-    """A DEALER of our own towards one service; collects every reply by order id."""
+def lab_socket(
+    ctx: zmq.asyncio.Context,
+    config: RunConfig,
+    kind: int,
+    service: str,
+    endpoint: str,
+    *,
+    identity: str | None = None,
+    key: str = "client",
+) -> zmq.asyncio.Socket:
+    """A raw socket of our own connected to ``service``'s ``endpoint`` with the run's key
+    ``key`` (a client's by default; a lab service's name for the tape)."""
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    if kind == zmq.SUB:
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+    if identity is not None:
+        sock.setsockopt(zmq.IDENTITY, identity.encode())
+    authenticate(sock, config, key, service)
+    sock.connect(config.connect(service, endpoint))
+    return sock
 
-    def __init__(self, ctx: zmq.asyncio.Context, endpoint: str, identity: str) -> None:
+
+class Client:
+    """A DEALER of our own towards one service's ``orders``, with the run's key ``key`` (a
+    client's of ``[security] clients``); collects every reply by order id."""
+
+    def __init__(
+        self,
+        ctx: zmq.asyncio.Context,
+        config: RunConfig,
+        service: str,
+        identity: str,
+        *,
+        key: str = "client",
+    ) -> None:
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, identity.encode())
-        self.sock.connect(endpoint)
+        authenticate(self.sock, config, key, service)
+        self.sock.connect(config.connect(service, "orders"))
         self.replies: dict[str, list[Any]] = {}
         self._decoder = Decoder(ALL_MESSAGE_TYPES)
 
@@ -113,11 +148,14 @@ class MarketData:
     ``subscribed()`` waits for the first message of any kind, so nothing published after it is
     missed (a handshake for the SUB's subscription, not a sleep)."""
 
-    def __init__(self, ctx: zmq.asyncio.Context, endpoint: str) -> None:
+    def __init__(
+        self, ctx: zmq.asyncio.Context, config: RunConfig, service: str, *, key: str = "client"
+    ) -> None:
         self.sock = ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sock.connect(endpoint)
+        authenticate(self.sock, config, key, service)
+        self.sock.connect(config.connect(service, "md"))
         self._decoder = Decoder(ALL_MESSAGE_TYPES)
 
     async def until(self, predicate: Callable[[Any], bool], timeout: float = 10.0) -> Any:

@@ -15,7 +15,7 @@ import msgspec
 import zmq
 import zmq.asyncio
 
-from config.scenario import LatencyConfig, LatencySpec, Scenario, load_scenario
+from config.scenario import LatencyConfig, LatencySpec, Scenario, SecurityMode, load_scenario
 from orchestration.bench.client import (
     BENCH_IDENTITY,
     LatencyStats,
@@ -29,6 +29,7 @@ from protocol.codec import VERSION, Decoder, encode
 from protocol.control import Rejected
 from protocol.money import to_micros
 from protocol.orders import ORDER_REPORTS, OrderCanceled, OrderFilled, OrderRejected
+from services.security import authenticate
 
 NBBO_WAIT_S = 60.0
 LAB_TIMEOUT_S = 180.0  # the whole lab measurement, first fill included
@@ -63,8 +64,14 @@ class LabResult(LabClientFigures, frozen=True, kw_only=True):
     exit_codes_nonzero: dict[str, int | None]
 
 
-def bench_scenario(base: Scenario | None = None, *, noise_rate_per_s: float = 1.0) -> Scenario:
-    """The default scenario with every latency model at zero and a quiet background market."""
+def bench_scenario(
+    base: Scenario | None = None,
+    *,
+    noise_rate_per_s: float = 1.0,
+    security: SecurityMode = SecurityMode.CURVE,
+) -> Scenario:
+    """The default scenario with every latency model at zero and a quiet background market;
+    ``security``: the lab's sockets with CURVE (the default) or without (``none``)."""
     s = base if base is not None else load_scenario()
     replace = msgspec.structs.replace
     regimes = list(s.broker.regimes) if "pfof" in s.broker.regimes else [*s.broker.regimes, "pfof"]
@@ -76,6 +83,7 @@ def bench_scenario(base: Scenario | None = None, *, noise_rate_per_s: float = 1.
         wholesalers=[replace(w, decision_us=0) for w in s.wholesalers],
         broker=replace(s.broker, regimes=regimes),
         agents=replace(s.agents, noise=replace(s.agents.noise, rate_per_s=noise_rate_per_s)),
+        security=replace(s.security, mode=security),
     )
 
 
@@ -163,7 +171,9 @@ async def _drive_lab(
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IDENTITY, BENCH_IDENTITY)
-    sock.connect(lab.config.connect(lab.scenario.broker.name, "orders"))
+    broker = lab.scenario.broker.name
+    authenticate(sock, lab.config, lab.scenario.security.clients[0], broker)
+    sock.connect(lab.config.connect(broker, "orders"))
     try:
         replies = LabReplies()
         t0 = time.perf_counter()
@@ -195,9 +205,16 @@ async def _drive_lab(
     )
 
 
-async def bench_lab(*, n_lat: int, n_thr: int, window: int, warm: int) -> LabResult:
+async def bench_lab(
+    *,
+    n_lat: int,
+    n_thr: int,
+    window: int,
+    warm: int,
+    security: SecurityMode = SecurityMode.CURVE,
+) -> LabResult:
     """Start a real lab on the bench scenario in a temporary runs dir, measure, stop it."""
-    scenario = bench_scenario()
+    scenario = bench_scenario(security=security)
     with tempfile.TemporaryDirectory(prefix="flowlab-bench-") as runs:
         lab = LabSupervisor(scenario, runs_root=Path(runs))
         t0 = time.perf_counter()

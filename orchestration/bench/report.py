@@ -73,6 +73,7 @@ class BenchRun(BenchFigures, frozen=True, kw_only=True, omit_defaults=True):
 
     date: str
     quick: bool
+    security: str = "curve"  # the lab path's [security] mode (bench.json omits the default)
     machine: Machine
     counts: Counts
     load_avg_start: float

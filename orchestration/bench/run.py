@@ -21,6 +21,7 @@ import msgpack
 import msgspec
 import uvloop
 
+from config.scenario import SecurityMode
 from orchestration.bench.book import bench_book
 from orchestration.bench.codec import bench_codec
 from orchestration.bench.lab import LabResult, bench_lab, merge_lab_rounds
@@ -83,7 +84,9 @@ def median_of(items: list[T]) -> T:
 
 
 def bench_transport(
-    c: Counts, say: Callable[[str], None] = lambda _m: None
+    c: Counts,
+    say: Callable[[str], None] = lambda _m: None,
+    security: SecurityMode = SecurityMode.CURVE,
 ) -> tuple[BareResult, LabResult | None, TransportRounds]:
     """``c.rounds`` rounds of: the bare paths, then a fresh lab. Returns the medians across
     rounds (no lab figures if one round could not measure it) and every round's own."""
@@ -99,7 +102,13 @@ def bench_transport(
         try:
             lab_rounds.append(
                 uvloop.run(
-                    bench_lab(n_lat=c.lab_lat, n_thr=c.lab_thr, window=c.window, warm=c.lab_warm)
+                    bench_lab(
+                        n_lat=c.lab_lat,
+                        n_thr=c.lab_thr,
+                        window=c.window,
+                        warm=c.lab_warm,
+                        security=security,
+                    )
                 )
             )
         except Exception as exc:  # the other figures still stand; say why this one is missing
@@ -121,16 +130,19 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_bench(quick: bool = False, out: Path | None = None) -> int:
-    """Run every benchmark, print the table, write ``bench.json`` (into ``out`` or the cwd)."""
+def run_bench(
+    quick: bool = False, out: Path | None = None, security: SecurityMode = SecurityMode.CURVE
+) -> int:
+    """Run every benchmark, print the table, write ``bench.json`` (into ``out`` or the cwd);
+    ``security``: the lab path's sockets with CURVE (the default) or without."""
     try:
-        return _run_bench(quick, out)
+        return _run_bench(quick, out, security)
     except KeyboardInterrupt:
         _say("flowlab bench: interrupted (every process it started was stopped)")
         return 130
 
 
-def measure_all(c: Counts, quick: bool) -> BenchRun:
+def measure_all(c: Counts, quick: bool, security: SecurityMode = SecurityMode.CURVE) -> BenchRun:
     """Every figure, in the order they are measured (progress on stderr)."""
     t_start = time.perf_counter()
     date = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -143,11 +155,12 @@ def measure_all(c: Counts, quick: bool) -> BenchRun:
     book = bench_book(ops=c.book_ops, steady_orders=c.book_steady, reps=c.book_reps)
     _say("SOR allocation...")
     sor = bench_sor(repeats=c.sor_repeats)
-    bare, lab, transport = bench_transport(c, _say)
+    bare, lab, transport = bench_transport(c, _say, security)
     floor_end = machine_floor_us()
     return BenchRun(
         date=date,
         quick=quick,
+        security=security.value,
         machine=Machine(
             cpus=os.cpu_count(),
             python=platform.python_version(),
@@ -169,8 +182,9 @@ def measure_all(c: Counts, quick: bool) -> BenchRun:
     )
 
 
-def _run_bench(quick: bool, out: Path | None) -> int:
-    run = measure_all(QUICK if quick else FULL, quick)
+def _run_bench(quick: bool, out: Path | None, security: SecurityMode) -> int:
+    run = measure_all(QUICK if quick else FULL, quick, security)
+    print(f"lab path sockets: [security] mode = {run.security}")
     print(format_table(run))
     print("\n".join(summary_lines(run)))
     path = (out if out is not None else Path.cwd()) / "bench.json"

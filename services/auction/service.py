@@ -43,6 +43,7 @@ from services.auction.core import (
 from services.feeds import NbboView
 from services.latency import Link
 from services.runtime import Service
+from services.security import responder_error
 
 
 @dataclass(slots=True)
@@ -156,8 +157,14 @@ class AuctionHouse(Service):
         link = self.reply_link(self.responses, identity)
         auction = self.open.get(msg.auction_id)
         response = AuctionResponse(msg.response_id, msg.responder, msg.price, msg.qty, recv_ns)
-        if auction is None:
-            reason: str | None = "auction_id: unknown or already closed"
+        reason: str | None = None
+        if self.keys is not None:  # a response names its own key (docs/SECURITY.md)
+            user = self.user_of(self.responses, identity)
+            reason = responder_error(self.keys, msg.responder, user, self.scenario.agents.name)
+        if reason is not None:
+            self.count("responses.rejected.responder")
+        elif auction is None:
+            reason = "auction_id: unknown or already closed"
         elif msg.response_id in auction.responder_ids:
             reason = "response_id: duplicate"
         else:

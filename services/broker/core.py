@@ -107,6 +107,7 @@ class ClientOrder:
     resting: bool = False  # the current child is a day limit resting on the limit venue
     cancel_requested: str | None = None  # the client's cancel, applied at the next step
     reasons: list[str] = field(default_factory=list)
+    ref: str = ""  # the broker's unique name of the order (child ids derive from it)
 
     @property
     def remaining(self) -> int:

@@ -62,6 +62,7 @@ class Broker(Service):
         self.seen: set[str] = set()
         self.by_child: dict[str, str] = {}
         self.down: dict[str, str] = {}  # destinations the orchestrator reported down: why
+        self.refs: set[str] = set()
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         self.destinations = {}
@@ -123,7 +124,7 @@ class Broker(Service):
             self._on_client_cancel(identity, msg)
             return
         assert isinstance(msg, SubmitOrder)
-        key = f"{identity.decode(errors='replace')}|{msg.order_id}"
+        key = self._client_key(identity, msg.order_id)
         name = msg.regime or (
             self.scenario.broker.regimes[0] if self.scenario.broker.regimes else ""
         )
@@ -161,6 +162,12 @@ class Broker(Service):
             )
         )
         client = ClientOrder(identity, msg, regime, self.table.plan(regime), bid, ask)
+        # Child ids must be unique downstream although clients may reuse order ids.
+        client.ref, uses = msg.order_id, 1
+        while client.ref in self.refs:
+            uses += 1
+            client.ref = f"{msg.order_id}@{uses}"
+        self.refs.add(client.ref)
         if regime is Regime.COMMISSION:
             client.commission_due = self.commission
         self.clients[key] = client
@@ -169,8 +176,14 @@ class Broker(Service):
         self.count(f"orders.{regime}")
         self._route_next(key, client, f"regime {regime}")
 
+    def _client_key(self, identity: bytes, order_id: str) -> str:
+        """A client's order, scoped to the key it was sent with (under CURVE) and its routing
+        id: another key reusing the routing id or the order id never reaches it."""
+        user = self.user_of(self.orders, identity) or ""
+        return f"{user}|{identity.decode(errors='replace')}|{order_id}"
+
     def _on_client_cancel(self, identity: bytes, msg: CancelOrder) -> None:
-        client = self.clients.get(f"{identity.decode(errors='replace')}|{msg.order_id}")
+        client = self.clients.get(self._client_key(identity, msg.order_id))
         if client is None or client.cancel_requested is not None:
             reason = "unknown order or already done" if client is None else "cancel already pending"
             reply = self.make(CancelRejected, order_id=msg.order_id, reason=reason)
@@ -272,7 +285,7 @@ class Broker(Service):
         """Send the order's remaining quantity to ``destination`` as its current child."""
         order = client.order
         client.children += 1
-        child_id = f"{order.order_id}~{client.children}"
+        child_id = f"{client.ref}~{client.children}"
         client.child_id, client.child_dest = child_id, destination
         self.by_child[child_id] = key
         child = self.make(

@@ -21,6 +21,7 @@ from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionRes
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import Rejected
+from protocol.errors import ProtocolError
 from protocol.marketdata import NBBO, ValueUpdate
 from protocol.money import to_micros
 from protocol.orders import (
@@ -144,6 +145,11 @@ class Wholesaler(Service):
         assert identity is not None
         link = self.reply_link(self.orders, identity)
         if isinstance(msg, RoutingScorecard):
+            if identity != self.scenario.broker.name.encode():  # under CURVE: the broker's key
+                self.count("scorecards.refused")
+                why = ProtocolError("sender", "only the broker reviews wholesalers")
+                self._reject_frame(self.orders, identity, why, "RoutingScorecard")
+                return
             self._on_scorecard(msg)
             return
         if isinstance(msg, CancelOrder):

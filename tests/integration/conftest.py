@@ -27,7 +27,7 @@ from protocol.codec import ALL_MESSAGE_TYPES, MAX_MESSAGE_BYTES, VERSION, Decode
 from protocol.common import OrderType, Side
 from protocol.control import InjectionDone
 from protocol.orders import OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
-from tests.helpers import Client, eventually
+from tests.helpers import Client, eventually, lab_socket
 
 # An unknown field name this long (in characters) is sent to every ROUTER endpoint: below the
 # size bound, so it is read, and its reject must quote only an excerpt of it.
@@ -97,14 +97,20 @@ async def probe_endpoints(config: RunConfig) -> list[Probe]:
     symbol = config.scenario.symbol_names[0]
     try:
         for spec in config.services:
-            for kind, endpoint in spec.endpoints.items():
+            for kind in spec.endpoints:
                 if kind in ("md", "tape"):
                     continue  # PUB sends only; the tape PULL is probed separately
-                for case, frames in garbage_cases(symbol):
-                    sock = ctx.socket(zmq.DEALER)
-                    sock.setsockopt(zmq.LINGER, 0)
-                    sock.setsockopt(zmq.IDENTITY, f"probe-{spec.name}-{kind}".encode())
-                    sock.connect(endpoint.connect)
+                # one routing id per probe: a closed probe's id stays taken until the server has
+                # seen that connection close (no handover, docs/SECURITY.md)
+                for n, (case, frames) in enumerate(garbage_cases(symbol)):
+                    sock = lab_socket(
+                        ctx,
+                        config,
+                        zmq.DEALER,
+                        spec.name,
+                        kind,
+                        identity=f"probe-{spec.name}-{kind}-{n}",
+                    )
                     try:
                         await sock.send_multipart(frames)
                         reply, size = None, 0
@@ -148,18 +154,11 @@ async def probe_broker(config: RunConfig) -> list[Probe]:
     ctx = zmq.asyncio.Context()
     decoder = Decoder(ALL_MESSAGE_TYPES)
     broker = config.scenario.broker.name
-    endpoint = config.connect(broker, "orders")
     symbol = config.scenario.symbol_names[0]
     probes: list[Probe] = []
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.IDENTITY, b"hostile-client")
-    sock.connect(endpoint)
-    big = ctx.socket(zmq.DEALER)
-    big.setsockopt(zmq.LINGER, 0)
-    big.setsockopt(zmq.IDENTITY, b"hostile-big")
-    big.connect(endpoint)
-    client = Client(ctx, endpoint, "hostile-after")
+    sock = lab_socket(ctx, config, zmq.DEALER, broker, "orders", identity="hostile-client")
+    big = lab_socket(ctx, config, zmq.DEALER, broker, "orders", identity="hostile-big")
+    client = Client(ctx, config, broker, "hostile-after")
     try:
         for case, frames in hostile_orders(symbol):
             await sock.send_multipart(frames)
@@ -191,10 +190,12 @@ async def probe_broker(config: RunConfig) -> list[Probe]:
 
 
 async def poison_tape(config: RunConfig) -> None:
+    """Garbage on the tape from inside the lab (a faulty service: the tape admits only the
+    lab's own keys; an outsider's push is refused, test_curve.py)."""
     ctx = zmq.asyncio.Context()
-    sock = ctx.socket(zmq.PUSH)
+    recorder, insider = config.scenario.recorder, config.scenario.agents.name
+    sock = lab_socket(ctx, config, zmq.PUSH, recorder, "tape", key=insider)
     sock.setsockopt(zmq.LINGER, 2000)
-    sock.connect(config.tape)
     await sock.send_multipart([b"garbage", b"frames"])
     sock.close()
     ctx.term()

@@ -20,6 +20,7 @@ from config.runconfig import RunConfig, write_run_config
 from config.scenario import load_scenario
 from orchestration.endpoints import resolve_loopback
 from orchestration.launcher import LabError, LabSupervisor, RemoteProcess
+from services.security import create_keys
 from tests.helpers import pid_alive, wait_until
 
 
@@ -29,6 +30,7 @@ def _recorder_only_config(run_dir: Path) -> tuple[RunConfig, Path]:
     config = msgspec.structs.replace(config, services=[recorder])
     path = run_dir / "services.toml"
     write_run_config(config, path)
+    create_keys(config)  # what `flowlab keys --config` does before compose starts services
     return config, path
 
 

@@ -91,9 +91,9 @@ def test_day_limits_rest_fill_cancel_and_close(tmp_path: Path) -> None:
         ctx = zmq.asyncio.Context()
         try:
             await lab.start()
-            client = Client(ctx, lab.config.connect(lab.scenario.broker.name, "orders"), "c")
-            street = Client(ctx, lab.config.connect("lit-a", "orders"), "street")
-            sip = MarketData(ctx, lab.config.connect(lab.scenario.sip, "md"))
+            client = Client(ctx, lab.config, lab.scenario.broker.name, "c")
+            street = Client(ctx, lab.config, "lit-a", "street")
+            sip = MarketData(ctx, lab.config, lab.scenario.sip)
             try:
                 await lab.guard(sip.subscribed())  # before anything moves
                 # (1) A non-marketable day buy at 50.00 inside the 49.90 x 50.10 market: the

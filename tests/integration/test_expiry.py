@@ -71,9 +71,9 @@ async def run_expiry_lab(runs: Path) -> ExpiryRun:
     try:
         await lab.start()
         for name in ("lit-a", "dark-a", "wh-a", scenario.auction.name, scenario.sor.name):
-            clients[name] = Client(ctx, lab.config.connect(name, "orders"), "expiry-test")
+            clients[name] = Client(ctx, lab.config, name, "expiry-test")
         lit, dark = clients["lit-a"], clients["dark-a"]
-        seller = Client(ctx, lab.config.connect("lit-a", "orders"), "seller")
+        seller = Client(ctx, lab.config, "lit-a", "seller")
         selling = {"side": Side.SELL, "tif": TimeInForce.IOC, "account": "seller"}
         now = time.time_ns()
         past = now - 5 * MS
@@ -92,7 +92,11 @@ async def run_expiry_lab(runs: Path) -> ExpiryRun:
         await clients["wh-a"].send(order("wh-late", expire_ns=past, **market))
         auction = clients[scenario.auction.name]
         await auction.send(order("auction-late", expire_ns=past, **market))
-        await auction.send(order("auction-short", expire_ns=now + 20 * MS, **market))
+        # Its reject is the handshake: the first message on a new connection waits for the
+        # CURVE handshake, which may take longer than the 20 ms expiry below.
+        await lab.guard(auction.until("auction-late", (OrderRejected,)))
+        short_expiry = time.time_ns() + 20 * MS
+        await auction.send(order("auction-short", expire_ns=short_expiry, **market))
         await clients[scenario.sor.name].send(order("sor-parent", expire_ns=now + 10**9))
         # Resting orders with an expiry: canceled when it passes
         expire["lit-rest"] = expire["dark-rest"] = now + REST_MS * MS

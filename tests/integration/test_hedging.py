@@ -72,9 +72,9 @@ def test_wholesaler_hedges_past_its_threshold_and_the_hedge_moves_the_ask(
         sip: MarketData | None = None
         try:
             await lab.start()
-            sip = MarketData(ctx, lab.config.connect(lab.scenario.sip, "md"))
+            sip = MarketData(ctx, lab.config, lab.scenario.sip)
             await lab.guard(sip.subscribed())
-            client = Client(ctx, lab.config.connect(lab.scenario.broker.name, "orders"), "c")
+            client = Client(ctx, lab.config, lab.scenario.broker.name, "c")
             try:
                 for order_id in ("B1", "B2"):
                     await client.send(buy(order_id, 600))

@@ -9,24 +9,20 @@ from pathlib import Path
 import zmq
 import zmq.asyncio
 
+from config.runconfig import RunConfig
 from config.scenario import load_scenario
 from orchestration.launcher import LabSupervisor
 from protocol.codec import VERSION, Decoder, encode
 from protocol.marketdata import NBBO, SequenceHeartbeat, Snapshot, SnapshotRequest, Trade
+from tests.helpers import lab_socket
 
 
 class CloneClient:
     """Subscribe, snapshot, then apply updates newer than the snapshot (and nothing older)."""
 
-    def __init__(self, ctx: zmq.asyncio.Context, md: str, snapshot: str, name: str) -> None:
-        self.sub = ctx.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sub.connect(md)
-        self.snap = ctx.socket(zmq.DEALER)
-        self.snap.setsockopt(zmq.LINGER, 0)
-        self.snap.setsockopt(zmq.IDENTITY, name.encode())
-        self.snap.connect(snapshot)
+    def __init__(self, ctx: zmq.asyncio.Context, config: RunConfig, sip: str, name: str) -> None:
+        self.sub = lab_socket(ctx, config, zmq.SUB, sip, "md")
+        self.snap = lab_socket(ctx, config, zmq.DEALER, sip, "snapshot", identity=name)
         self.state: dict[str, NBBO] = {}
         self.seq = -1
         self.gaps = 0
@@ -67,18 +63,17 @@ def test_sip_late_joiner_snapshot_plus_updates_equals_live_state(tmp_path: Path)
     async def run() -> tuple[dict, dict, Snapshot, int]:
         lab = LabSupervisor(load_scenario(), runs_root=tmp_path)
         ctx = zmq.asyncio.Context()
-        md, snapshot = lab.config.connect("sip", "md"), lab.config.connect("sip", "snapshot")
         clients: list[CloneClient] = []
         try:
             await lab.start()
-            early = CloneClient(ctx, md, snapshot, "early")
+            early = CloneClient(ctx, lab.config, "sip", "early")
             clients.append(early)
             await early.join()
             await lab.guard(early.apply_until(early.seq + 300))  # the market moves on meanwhile
-            late = CloneClient(ctx, md, snapshot, "late")
+            late = CloneClient(ctx, lab.config, "sip", "late")
             clients.append(late)
             await late.join()
-            referee = CloneClient(ctx, md, snapshot, "reference")
+            referee = CloneClient(ctx, lab.config, "sip", "reference")
             clients.append(referee)
             reference = await referee.snapshot()
             await lab.guard(

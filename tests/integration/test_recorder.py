@@ -23,7 +23,8 @@ from protocol.codec import VERSION, encode
 from protocol.control import PnlReport
 from services import recorder as recorder_module
 from services.recorder import TAPE_FILE, Recorder
-from tests.helpers import eventually
+from services.security import ORCHESTRATOR, KeyRing, create_keys, secure_server
+from tests.helpers import eventually, lab_socket
 
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 
@@ -34,11 +35,14 @@ async def recorder_and_push(
 ) -> AsyncIterator[tuple[Recorder, zmq.asyncio.Socket, asyncio.Task[int]]]:
     """A running recorder of ``config`` (its readiness seen on a control ROUTER of our own) and
     a PUSH of our own to its tape."""
+    create_keys(config)
+    keys = KeyRing.of(config)
     ctx = zmq.asyncio.Context()
-    control = ctx.socket(zmq.ROUTER)
+    control = ctx.socket(zmq.ROUTER)  # no ZAP handler here: any key the server key admits
+    secure_server(control, keys, ORCHESTRATOR, "control")
     control.bind(config.control.bind)
-    push = ctx.socket(zmq.PUSH)
-    push.connect(config.tape)
+    # lit-a's key: the tape admits only the lab's own (test_curve.py), and entries of lit-a only
+    push = lab_socket(ctx, config, zmq.PUSH, config.scenario.recorder, "tape", key="lit-a")
     recorder = Recorder(config, "recorder", install_signals=False)
     running = asyncio.create_task(recorder.run())
     try:
@@ -98,3 +102,24 @@ async def test_garbage_pushed_to_the_recorder_is_skipped_and_counted_by_the_tape
 
     assert len(tables["tape_anomalies"]) == 3
     assert tables["pnl"][["name", "component", "usd"]].values.tolist() == [["lit-a", "fees", 2.5]]
+
+
+async def test_entries_speaking_for_another_service_are_refused_and_counted(
+    tmp_path: Path,
+) -> None:
+    # lit-a's key writing an entry as the broker (issue 13: pushed entries rewrote the report)
+    config = resolve_loopback(load_scenario(TINY), tmp_path)
+    pnl = PnlReport(name="broker", role="broker", components={"pfof_revenue": 3_500_000_000})
+    async with recorder_and_push(config) as (recorder, push, running):
+        forged = msgspec.msgpack.encode(["broker", 0, encode(pnl)])
+        own = msgspec.msgpack.encode(["lit-a", 1, encode(pnl)])
+        await push.send_multipart([VERSION, forged, own])
+        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 1)
+        refused = recorder.counters.get("tape.refused", 0)
+        recorder.stop("test")
+        assert await asyncio.wait_for(running, 10) == 0
+
+    with (tmp_path / TAPE_FILE).open("rb") as tape:
+        recorded = list(msgpack.Unpacker(tape, raw=False))
+    assert refused == 1
+    assert [(entry[0], entry[1]) for entry in recorded] == [("lit-a", 1)]

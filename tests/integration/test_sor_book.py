@@ -158,8 +158,8 @@ async def run_sor_lab(runs: Path) -> SorRun:
             write_stream(rows, lab.run_dir / "parents.csv"), target=scenario.sor.name, timeout_s=20
         )
         # (2) our own client
-        sor = Client(ctx, lab.config.connect(scenario.sor.name, "orders"), "client")
-        rival = Client(ctx, lab.config.connect("lit-slow", "orders"), "rival")
+        sor = Client(ctx, lab.config, scenario.sor.name, "client")
+        rival = Client(ctx, lab.config, "lit-slow", "rival")
         await sor.send(parent("bad-strategy", "BOOK6", "bogus", 100))
         await sor.send(parent("bad-symbol", "NOPE", "greedy", 100))
         await sor.send(parent("bad-type", "BOOK6", "greedy", 100, order_type=OrderType.MIDPOINT))

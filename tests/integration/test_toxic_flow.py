@@ -15,7 +15,7 @@ from protocol.codec import VERSION, Decoder, encode
 from protocol.common import OrderType, Side
 from protocol.marketdata import NBBO, SequenceHeartbeat, Trade, ValueUpdate
 from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
-from tests.helpers import eventually
+from tests.helpers import eventually, lab_socket
 
 ORDERS = 60
 
@@ -63,18 +63,14 @@ async def client(lab: LabSupervisor, informed: bool, regime: str = "pfof") -> li
     ctx = zmq.asyncio.Context()
     socks = []
 
-    def sock(kind: int, endpoint: str) -> zmq.asyncio.Socket:
-        s = ctx.socket(kind)
-        s.setsockopt(zmq.LINGER, 0)
-        if kind == zmq.SUB:
-            s.setsockopt(zmq.SUBSCRIBE, b"")
-        s.connect(endpoint)
+    def sock(kind: int, service: str, endpoint: str) -> zmq.asyncio.Socket:
+        s = lab_socket(ctx, config, kind, service, endpoint)
         socks.append(s)
         return s
 
-    values = sock(zmq.SUB, config.connect(config.scenario.value.name, "md"))
-    nbbos = sock(zmq.SUB, config.connect(config.scenario.sip, "md"))
-    orders = sock(zmq.DEALER, config.connect(config.scenario.broker.name, "orders"))
+    values = sock(zmq.SUB, config.scenario.value.name, "md")
+    nbbos = sock(zmq.SUB, config.scenario.sip, "md")
+    orders = sock(zmq.DEALER, config.scenario.broker.name, "orders")
     state: dict[str, int | NBBO] = {}
     md = Decoder([ValueUpdate, NBBO, SequenceHeartbeat, Trade])
     reports = Decoder([OrderAccepted, OrderFilled, OrderCanceled, OrderRejected])

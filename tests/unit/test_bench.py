@@ -9,6 +9,7 @@ import msgpack
 import msgspec
 import pytest
 
+from config.scenario import SecurityMode
 from orchestration.bench.book import PlainBook, bench_book
 from orchestration.bench.client import LatencyStats, Throughput, latency_stats, make_order
 from orchestration.bench.codec import PlainCodec, bench_codec, codec_sample
@@ -171,6 +172,11 @@ def test_bench_scenario_zeroes_every_latency_model_and_quiets_the_noise() -> Non
     assert scenario.agents.noise.rate_per_s == 0.5 and "pfof" in scenario.broker.regimes
     # still a valid scenario
     assert msgspec.convert(msgspec.to_builtins(scenario), type(scenario)) == scenario
+
+
+def test_bench_scenario_runs_curve_unless_told_none() -> None:
+    assert bench_scenario().security.mode is SecurityMode.CURVE
+    assert bench_scenario(security=SecurityMode.NONE).security.mode is SecurityMode.NONE
 
 
 def test_lab_replies_completes_orders_at_their_terminal_report() -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from config.runconfig import write_run_config
-from config.scenario import load_scenario
+from config.scenario import ScenarioError, load_scenario
 from orchestration import cli, commands
 from orchestration.endpoints import resolve_loopback
 from protocol.control import StatusReply, StatusRequest
+from services.security import create_keys
 
 
 @pytest.mark.parametrize("verb", ["status", "down", "inject"])
@@ -39,12 +40,24 @@ def test_current_raises_lab_not_running(tmp_path: Path) -> None:
 def test_control_request_to_a_silent_orchestrator_times_out(tmp_path: Path) -> None:
     config = resolve_loopback(load_scenario(), tmp_path)  # nobody binds its control endpoint
     write_run_config(config, tmp_path / "config.toml")
+    create_keys(config)
     request = StatusRequest(sender="cli", ts_ns=time.time_ns())
 
     with pytest.raises(commands.ControlTimeout, match=r"did not answer in 0\.1s") as info:
         commands._control_request(tmp_path, request, StatusReply, timeout_s=0.1)
 
     assert isinstance(info.value, TimeoutError)
+    assert isinstance(info.value, commands.USER_ERRORS)
+
+
+def test_control_request_without_the_run_keys_names_the_missing_key(tmp_path: Path) -> None:
+    config = resolve_loopback(load_scenario(), tmp_path)
+    write_run_config(config, tmp_path / "config.toml")
+    request = StatusRequest(sender="cli", ts_ns=time.time_ns())
+
+    with pytest.raises(ScenarioError, match=r"cannot load key .*keys/\w[\w-]*\.key") as info:
+        commands._control_request(tmp_path, request, StatusReply, timeout_s=0.1)
+
     assert isinstance(info.value, commands.USER_ERRORS)
 
 

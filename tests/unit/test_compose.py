@@ -30,6 +30,7 @@ from orchestration.compose import (
     CONTAINER_RUNS,
     HOST_RUNS,
     IMAGE,
+    KEYS_JOB,
     ORCHESTRATOR,
     RUNNER,
     RUNNER_PROFILE,
@@ -176,12 +177,12 @@ def test_dump_compose_tricky_scalars_round_trip(value: str) -> None:
 
 
 # ---------------------------------------------------------------------- services and commands
-def test_compose_services_one_per_run_config_service_plus_orchestrator_and_runner() -> None:
+def test_compose_services_one_per_run_config_service_plus_orchestrator_runner_and_keys() -> None:
     services = _committed_compose()["services"]
     config = _compose_config()
 
-    assert set(services) == {s.name for s in config.services} | {ORCHESTRATOR, RUNNER}
-    assert len(services) == len(config.services) + 2
+    assert set(services) == {s.name for s in config.services} | {ORCHESTRATOR, RUNNER, KEYS_JOB}
+    assert len(services) == len(config.services) + 3
 
 
 def test_compose_services_hostname_equals_service_name_one_image_built_here() -> None:
@@ -206,14 +207,19 @@ def test_compose_services_mount_config_read_only_and_shared_run_volume() -> None
 def test_compose_services_non_recorder_depend_on_recorder_orchestrator_on_all() -> None:
     services = _committed_compose()["services"]
     recorder = _compose_config().scenario.recorder
+    keys_written = {"condition": "service_completed_successfully"}
 
     for name, service in services.items():
-        if name == recorder:
+        if name == KEYS_JOB:
             assert "depends_on" not in service
+            continue
+        assert service["depends_on"][KEYS_JOB] == keys_written, name
+        if name == recorder:
+            assert set(service["depends_on"]) == {KEYS_JOB}
         elif name == ORCHESTRATOR:
             assert set(service["depends_on"]) == set(services) - {ORCHESTRATOR, RUNNER}
         elif name == RUNNER:
-            assert set(service["depends_on"]) == {ORCHESTRATOR}
+            assert set(service["depends_on"]) == {ORCHESTRATOR, KEYS_JOB}
         else:
             assert recorder in service["depends_on"], name
 
@@ -226,9 +232,17 @@ def test_compose_every_dependency_waits_for_health_not_for_start() -> None:
         for dep, condition in service.get("depends_on", {}).items()
     }
 
-    assert conditions and set(conditions.values()) == {"service_healthy"}
-    for _name, dep in conditions:
-        assert not services[dep]["healthcheck"].get("disable"), dep
+    # every peer is waited on until healthy; the keys job (no server) until it has completed
+    assert conditions and set(conditions.values()) == {
+        "service_healthy",
+        "service_completed_successfully",
+    }
+    for (_name, dep), condition in conditions.items():
+        if dep == KEYS_JOB:
+            assert condition == "service_completed_successfully"
+        else:
+            assert condition == "service_healthy"
+            assert not services[dep]["healthcheck"].get("disable"), dep
 
 
 def test_compose_service_healthchecks_probe_readiness_commands_that_parse() -> None:
@@ -236,7 +250,7 @@ def test_compose_service_healthchecks_probe_readiness_commands_that_parse() -> N
     parser = cli.build_parser()
 
     for name, service in services.items():
-        if name == RUNNER:
+        if name in (RUNNER, KEYS_JOB):  # one-shot jobs: nothing probes them
             assert service["healthcheck"] == {"disable": True}
             continue
         test = service["healthcheck"]["test"]
@@ -262,11 +276,21 @@ def test_compose_runner_in_its_profile_injects_and_reports_to_bind_mounted_runs(
     assert mounts[CONTAINER_RUN_DIR]["type"] == "volume"  # the running lab's tape and lab.json
 
 
+def test_compose_keys_job_parses_as_keys_of_the_run_config() -> None:
+    service = _committed_compose()["services"][KEYS_JOB]
+
+    args = cli.build_parser().parse_args(service["command"])
+
+    assert (args.verb, args.config) == ("keys", CONTAINER_CONFIG)
+
+
 def test_compose_service_command_parses_as_service_of_known_role_named_in_config() -> None:
     config = _compose_config()
     parser = cli.build_parser()
     services = {
-        n: s for n, s in _committed_compose()["services"].items() if n not in (ORCHESTRATOR, RUNNER)
+        n: s
+        for n, s in _committed_compose()["services"].items()
+        if n not in (ORCHESTRATOR, RUNNER, KEYS_JOB)
     }
 
     for name, service in services.items():

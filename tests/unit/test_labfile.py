@@ -28,6 +28,7 @@ from orchestration.labfile import (
     read_lab,
     root_holder,
 )
+from services.security import create_keys
 
 HOLDER = """
 import sys, time
@@ -47,7 +48,9 @@ class Orchestrator:
 
     def __init__(self, root: Path, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_run_config(resolve_loopback(load_scenario(), run_dir), run_dir / "config.toml")
+        config = resolve_loopback(load_scenario(), run_dir)
+        write_run_config(config, run_dir / "config.toml")
+        create_keys(config)  # the operator's key, for status to ask with
         self.run_dir = run_dir
         self.proc = subprocess.Popen(
             [sys.executable, "-c", HOLDER, str(root), str(run_dir)], stdout=subprocess.PIPE

@@ -84,6 +84,23 @@ def test_write_report_summary_json_has_schema(tmp_path, orders, fills):
             assert isinstance(values[key], kind), key
 
 
+def test_write_report_says_when_a_run_was_unauthenticated(tmp_path, orders, fills):
+    common = {
+        "scenario": "default",
+        "seed": 11,
+        "run_dir": "runs/20250101-000000",
+        "processes": PROCESSES,
+        "tables": {"orders": orders, "fills": fills},
+        "plots": False,
+    }
+    unauthenticated = write_report(tmp_path / "none", security="none", **common)
+    default = write_report(tmp_path / "curve", **common)
+
+    assert (unauthenticated["security"], default["security"]) == ("none", "curve")
+    assert "Security: none" in (tmp_path / "none" / "report.md").read_text(encoding="utf-8")
+    assert "Security:" not in (tmp_path / "curve" / "report.md").read_text(encoding="utf-8")
+
+
 def test_write_report_counts_tape_anomalies_in_summary_and_header(tmp_path, orders, fills):
     anomalies = pd.DataFrame({"offset": [7, 9], "reason": ["not MessagePack", "not an entry"]})
     summary = write_report(
