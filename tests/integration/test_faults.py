@@ -137,7 +137,7 @@ async def test_sor_venue_killed_with_a_child_in_flight_is_abandoned_at_once_and_
     ctx = zmq.asyncio.Context()
     try:
         await lab.start()
-        sor = Client(ctx, lab.config.connect(scenario.sor.name, "orders"), "client")
+        sor = Client(ctx, lab.config, scenario.sor.name, "client")
         await sor.send(parent("lost-venue", "BOOK7", "optimal", 30_000))
         await sor.until("lost-venue", (OrderAccepted,))
         sent_ns = time.time_ns()
