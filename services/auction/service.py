@@ -187,10 +187,15 @@ class AuctionHouse(Service):
             return
         del self.open[auction_id]
         spec, order = auction.spec, auction.order
-        clearing = clear(spec, auction.responses)
+        # Reg NMS Rule 611 at execution: the NBBO this auction knows now, not at its start.
+        now = self.nbbo.get(spec.symbol)
+        exec_nbbo = (now.bid_px, now.ask_px) if now is not None else (None, None)
+        clearing = clear(spec, auction.responses, exec_nbbo)
+        if clearing.through_nbbo:
+            self.count("responses.through_nbbo_at_execution", clearing.through_nbbo)
         exec_ns = time.time_ns()
         broker_link = self.reply_link(self.orders, auction.identity)
-        filled = self._execute(auction, clearing, broker_link, exec_ns)
+        filled = self._execute(auction, clearing, broker_link, exec_ns, exec_nbbo)
         self._cancel_responses(auction, filled)
         if clearing.remainder_qty:
             self.reply_canceled(
@@ -201,10 +206,15 @@ class AuctionHouse(Service):
                 clearing.filled_qty,
                 f"auction remainder ({clearing.responses} responses)",
             )
-        self._publish_completed(auction, clearing, exec_ns)
+        self._publish_completed(auction, clearing, exec_ns, exec_nbbo)
 
     def _execute(
-        self, auction: OpenAuction, clearing: Clearing, broker_link: Link, exec_ns: int
+        self,
+        auction: OpenAuction,
+        clearing: Clearing,
+        broker_link: Link,
+        exec_ns: int,
+        exec_nbbo: tuple[int | None, int | None],
     ) -> dict[str, int]:
         """Each allocation is one execution: reported to the broker (the retail order's fill)
         and to the winning responder. Returns the shares filled per response."""
@@ -219,7 +229,7 @@ class AuctionHouse(Service):
                 broker_link, auction.order.order_id, spec.symbol, spec.side, alloc.qty,
                 alloc.price, cum_qty=cum, leaves_qty=spec.qty - cum, venue=alloc.responder,
                 liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns,
-                recv_ns=auction.recv_ns,
+                recv_ns=auction.recv_ns, nbbo=exec_nbbo,
             )  # fmt: skip
             filled_by_response[alloc.response_id] = alloc.qty
             response_qty = next(
@@ -229,7 +239,7 @@ class AuctionHouse(Service):
                 self.reply_link(self.responses, auction.responder_ids[alloc.response_id]),
                 alloc.response_id, spec.symbol, spec.side.opposite, alloc.qty, alloc.price,
                 cum_qty=alloc.qty, leaves_qty=response_qty - alloc.qty,
-                liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns,
+                liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns, nbbo=exec_nbbo,
             )  # fmt: skip
         return filled_by_response
 
@@ -252,9 +262,14 @@ class AuctionHouse(Service):
                     )
                 )
 
-    def _publish_completed(self, auction: OpenAuction, clearing: Clearing, exec_ns: int) -> None:
+    def _publish_completed(
+        self,
+        auction: OpenAuction,
+        clearing: Clearing,
+        exec_ns: int,
+        exec_nbbo: tuple[int | None, int | None],
+    ) -> None:
         spec = auction.spec
-        end = self.nbbo.get(spec.symbol)
         self.seq += 1
         done = self.make(
             AuctionCompleted,
@@ -274,12 +289,13 @@ class AuctionHouse(Service):
             ],
             nbbo_bid_start=spec.nbbo_bid,
             nbbo_ask_start=spec.nbbo_ask,
-            nbbo_bid_end=end.bid_px if end else None,
-            nbbo_ask_end=end.ask_px if end else None,
+            nbbo_bid_end=exec_nbbo[0],
+            nbbo_ask_end=exec_nbbo[1],
             start_ns=spec.start_ns,
             end_ns=exec_ns,
             responders=sorted({r.responder for r in auction.responses}),
             seq=self.seq,
+            through_nbbo=clearing.through_nbbo,
         )
         payload = encode(done)
         self.pub_link.send(payload)

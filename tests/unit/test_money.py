@@ -22,6 +22,7 @@ from protocol.money import (
     tick_size,
     to_dollars,
     to_micros,
+    trades_through,
 )
 
 
@@ -348,3 +349,15 @@ def test_signed_improvement_vectorised_equals_the_scalar_form(
     vectorised = signed_improvement(sign, price, ref)
 
     assert vectorised.tolist() == [price_improvement(s, p, r) for s, p, r in rows]
+
+
+def test_trades_through_buy_above_ask_only() -> None:
+    assert trades_through(Side.BUY, 10_010_000, 10_000_000, 10_005_000)
+    assert not trades_through(Side.BUY, 10_005_000, 10_000_000, 10_005_000)  # at the quote
+    assert not trades_through(Side.BUY, 10_010_000, 10_000_000, None)  # nothing to protect
+
+
+def test_trades_through_sell_below_bid_only() -> None:
+    assert trades_through(Side.SELL, 9_990_000, 10_000_000, 10_005_000)
+    assert not trades_through(Side.SELL, 10_000_000, 10_000_000, 10_005_000)
+    assert not trades_through(Side.SELL, 9_990_000, None, 10_005_000)

@@ -134,6 +134,9 @@ EXAMPLES: tuple[Message, ...] = (
         created_ns=T0 - 5,
         pfof_rate=2_000,
         expire_ns=T0 + 500_000_000,
+        intermarket_sweep=True,
+        natural_person=False,
+        avg_daily_trades=12,
         **HEADER,
     ),
     CancelOrder(order_id="o-1", symbol="ACME", **HEADER),
@@ -158,6 +161,8 @@ EXAMPLES: tuple[Message, ...] = (
         fee=-200,
         pfof=300,
         commission=500,
+        nbbo_bid=ACME_ASK - 10_000,
+        nbbo_ask=ACME_ASK,
         **HEADER,
     ),
     OrderCanceled(
@@ -301,6 +306,7 @@ EXAMPLES: tuple[Message, ...] = (
         end_ns=T0 + 100_000_000,
         responders=["wh-a", "wh-b"],
         seq=10,
+        through_nbbo=1,
         **HEADER,
     ),
     Rejected(
