@@ -200,11 +200,17 @@ class DealersConfig(Spec, frozen=True):
 
 
 class AuctionConfig(Spec, frozen=True):
+    """The qualified auction of proposed Rule 615 (docs/ECONOMICS.md): its window (the rule's
+    100-300 ms), the responses' pricing increment, what is done with the unfilled rest, and the
+    fees per share its operator charges the exposed order and the winning responders."""
+
     name: str = "auction"
     window_ms: Annotated[int, msgspec.Meta(ge=100, le=300)] = 100
     increment: Dollars = "0.001"
     remainder_policy: RemainderPolicy = RemainderPolicy.ROUTE_TO_SOR
     disclose_broker: bool = False
+    order_fee: Dollars = "0"
+    responder_fee: Dollars = "0"
 
 
 class BrokerConfig(Spec, frozen=True):

@@ -35,6 +35,7 @@ from orchestration.metrics import (
     regime_difference,
     split_table,
 )
+from orchestration.reg_nms import reg_nms_summary
 from orchestration.report_render import to_html, to_markdown
 from orchestration.report_text import DEFINITIONS, build_blocks, format_regime_table, verdict
 from orchestration.routing import routing_table, rule606_table
@@ -88,6 +89,7 @@ _SUMMARY_KEYS = (
     "welfare",
     "welfare_reconciliation",
     "tape_anomalies",
+    "reg_nms",
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -149,6 +151,8 @@ def write_report(
             "welfare_reconciliation": _records(computed["welfare_reconciliation"]),
             # tape entries the reader skipped (malformed; orchestration/tape.py read_tape)
             "tape_anomalies": len(tables["tape_anomalies"]) if "tape_anomalies" in tables else 0,
+            # order protection at execution (orchestration/reg_nms.py)
+            "reg_nms": reg_nms_summary(tables),
             **(extra or {}),
         }
     )

@@ -118,6 +118,8 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "terminal_ns",
             "reason",
             "created_ns",
+            "segmented",
+            "auction_exemption",
         ),
         ("limit_price", "nbbo_bid", "nbbo_ask", "terminal_ns"),
     ),
@@ -137,8 +139,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "pfof",
             "route",
             "commission",
+            "nbbo_bid",
+            "nbbo_ask",
         ),
-        (),
+        ("nbbo_bid", "nbbo_ask"),
     ),
     "routes": (
         (
@@ -175,6 +179,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "nbbo_ask_end",
             "start_ns",
             "end_ns",
+            "through_nbbo",
         ),
         ("best_price", "nbbo_bid_end", "nbbo_ask_end"),
     ),
@@ -193,8 +198,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "fee",
             "pfof",
             "exec_id",
+            "nbbo_bid",
+            "nbbo_ask",
         ),
-        (),
+        ("nbbo_bid", "nbbo_ask"),
     ),
     "nbbo": (
         ("symbol", "seq", "ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty", "locked", "crossed"),
@@ -290,6 +297,8 @@ def _order_received(tape: _Tape, service: str, msg: OrderReceived) -> None:
         "nbbo_bid": msg.nbbo_bid,
         "nbbo_ask": msg.nbbo_ask,
         "created_ns": msg.created_ns,
+        "segmented": msg.segmented,
+        "auction_exemption": msg.auction_exemption or "",
     }
     tape.rows["latency"].append(
         {"order_id": msg.order_id, "hop": "client->broker", "ns": msg.recv_ns - msg.created_ns}
@@ -315,6 +324,8 @@ def _order_filled(tape: _Tape, service: str, msg: OrderFilled) -> None:
                 "fee": msg.fee,
                 "pfof": msg.pfof,
                 "exec_id": msg.exec_id,
+                "nbbo_bid": msg.nbbo_bid,
+                "nbbo_ask": msg.nbbo_ask,
             }
         )
         return
@@ -334,6 +345,8 @@ def _order_filled(tape: _Tape, service: str, msg: OrderFilled) -> None:
             "pfof": msg.pfof,
             "route": msg.correlation_id or "",
             "commission": msg.commission,
+            "nbbo_bid": msg.nbbo_bid,
+            "nbbo_ask": msg.nbbo_ask,
         }
     )
     if msg.leaves_qty == 0:
@@ -375,6 +388,7 @@ def _auction_completed(tape: _Tape, _service: str, msg: AuctionCompleted) -> Non
             "nbbo_ask_end": msg.nbbo_ask_end,
             "start_ns": msg.start_ns,
             "end_ns": msg.end_ns,
+            "through_nbbo": msg.through_nbbo,
         }
     )
 

@@ -123,3 +123,10 @@ def trades_through(side: Side, price: int, bid: int | None, ask: int | None) -> 
     if side is Side.BUY:
         return ask is not None and price > ask
     return bid is not None and price < bid
+
+
+def outside_quote(price: int, bid: int | None, ask: int | None) -> bool:
+    """True if a trade at ``price`` trades through either side of the quote: above the offer
+    (its buyer paid more than a protected offer) or below the bid (its seller took less than a
+    protected bid). Reg NMS Rule 611(a) protects both, whoever initiated the trade."""
+    return trades_through(Side.BUY, price, bid, ask) or trades_through(Side.SELL, price, bid, ask)

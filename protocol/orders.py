@@ -160,6 +160,10 @@ class OrderReceived(Message, frozen=True):
     nbbo_bid: Price | None
     nbbo_ask: Price | None
     created_ns: Nanos = 0
+    # Proposed Rule 615: whether the order is segmented (its account attributes) and, in an
+    # auction arm, the exception that let it skip the auction (None: it was auctioned).
+    segmented: bool | None = None
+    auction_exemption: Name | None = None
 
 
 class RouteQuote(Record, frozen=True, array_like=True):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from config.scenario import RemainderPolicy
 from protocol.common import OrderType, Side
-from protocol.money import format_price, quote_improvement, trades_through
+from protocol.money import format_price, outside_quote, quote_improvement
 from protocol.orders import SubmitOrder
 
 
@@ -164,7 +164,8 @@ def clear(
 
     ``exec_nbbo`` is the ``(bid, ask)`` the auction knows when it executes, at the window's
     end. Responses were checked against the NBBO at the start; the market may have moved
-    since, and a response that would now trade through a protected quote is not executed
+    since, and a response whose price is now outside it (above the offer or below the bid:
+    either side's protected quote) is not executed
     (Reg NMS Rule 611(a) applies at execution; counted in ``Clearing.through_nbbo``). It still
     counts among the ``responses`` and may set ``best_price`` only if executable.
     """
@@ -181,11 +182,9 @@ def clear(
         ranked.append((price_rank, response.ts_ns, arrival, response))
     ranked.sort(key=lambda entry: entry[:3])
 
-    executable = [
-        entry
-        for entry in ranked
-        if not trades_through(spec.side, entry[3].price, exec_bid, exec_ask)
-    ]
+    # Both sides are protected: a response below the bid for a retail buy would have its
+    # responder sell below a protected bid.
+    executable = [e for e in ranked if not outside_quote(e[3].price, exec_bid, exec_ask)]
     allocations: list[ResponseAllocation] = []
     remaining = spec.qty
     for *_, response in executable:

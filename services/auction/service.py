@@ -40,6 +40,7 @@ from services.auction.core import (
     clear,
     validate_response,
 )
+from services.auction.rule615 import exposure_limit
 from services.feeds import NbboView
 from services.latency import Link
 from services.runtime import Service
@@ -62,6 +63,8 @@ class AuctionHouse(Service):
         cfg = self.scenario.auction
         self.window_ns = cfg.window_ms * 1_000_000
         self.increment = to_micros(cfg.increment)
+        self.order_fee = to_micros(cfg.order_fee)
+        self.responder_fee = to_micros(cfg.responder_fee)
         self.open: dict[str, OpenAuction] = {}
         self.seq = 0
         self.auction_seq = 0
@@ -120,7 +123,9 @@ class AuctionHouse(Service):
             symbol=msg.symbol,
             side=msg.side,
             qty=msg.qty,
-            limit_price=msg.limit_price,
+            # Exposed at a limit price (proposed Rule 615): a market order at the far side of
+            # the NBBO at the start, so no response executes worse than that quote.
+            limit_price=exposure_limit(msg.side, msg.limit_price, nbbo.bid_px, nbbo.ask_px),
             nbbo_bid=nbbo.bid_px,
             nbbo_ask=nbbo.ask_px,
             increment=self.increment,
@@ -229,7 +234,7 @@ class AuctionHouse(Service):
                 broker_link, auction.order.order_id, spec.symbol, spec.side, alloc.qty,
                 alloc.price, cum_qty=cum, leaves_qty=spec.qty - cum, venue=alloc.responder,
                 liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns,
-                recv_ns=auction.recv_ns, nbbo=exec_nbbo,
+                recv_ns=auction.recv_ns, nbbo=exec_nbbo, fee=self.order_fee * alloc.qty,
             )  # fmt: skip
             filled_by_response[alloc.response_id] = alloc.qty
             response_qty = next(
@@ -240,6 +245,7 @@ class AuctionHouse(Service):
                 alloc.response_id, spec.symbol, spec.side.opposite, alloc.qty, alloc.price,
                 cum_qty=alloc.qty, leaves_qty=response_qty - alloc.qty,
                 liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns, nbbo=exec_nbbo,
+                fee=self.responder_fee * alloc.qty,
             )  # fmt: skip
         return filled_by_response
 

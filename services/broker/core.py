@@ -195,7 +195,12 @@ class RoutingTable:
             else None
         )
 
-    def plan(self, regime: Regime) -> list[RouteStep]:
+    def plan(self, regime: Regime, auction_exempt: bool = False) -> list[RouteStep]:
+        """The ordered destinations of an order of ``regime``. An order the proposed Rule 615
+        exempts from the auction (``auction_exempt``; ``services/auction/rule615.py``) skips it
+        in the auction arms: a wholesaler may internalise it, as in the PFOF arm."""
+        if auction_exempt and regime in (Regime.AUCTION, Regime.HYBRID):
+            regime = Regime.PFOF
         match regime:
             case Regime.PFOF:
                 flow = self.flow_choice()

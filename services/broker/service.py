@@ -40,6 +40,7 @@ from protocol.orders import (
     SubmitOrder,
 )
 from services.auction.core import remainder_worst_price
+from services.auction.rule615 import auction_exemption, is_segmented
 from services.broker.core import ClientOrder, RoutingTable, WholesalerStats, admission_error
 from services.broker.scorecard import Scorecard
 from services.feeds import NbboView
@@ -141,6 +142,12 @@ class Broker(Service):
         regime = Regime(name)
         nbbo = self.nbbo.get(msg.symbol)
         bid, ask = (nbbo.bid_px, nbbo.ask_px) if nbbo else (None, None)
+        segmented = is_segmented(msg.natural_person, msg.avg_daily_trades)
+        exemption = (
+            auction_exemption(msg.side, msg.qty, msg.limit_price, segmented, bid, ask)
+            if regime in (Regime.AUCTION, Regime.HYBRID)
+            else None
+        )
         self.tape(
             self.make(
                 OrderReceived,
@@ -155,16 +162,22 @@ class Broker(Service):
                 nbbo_bid=bid,
                 nbbo_ask=ask,
                 created_ns=msg.ts_ns,
+                segmented=segmented,
+                auction_exemption=exemption,
             )
         )
-        client = ClientOrder(identity, msg, regime, self.table.plan(regime), bid, ask)
+        plan = self.table.plan(regime, auction_exempt=exemption is not None)
+        client = ClientOrder(identity, msg, regime, plan, bid, ask)
         if regime is Regime.COMMISSION:
             client.commission_due = self.commission
         self.clients[key] = client
         self.seen.add(key)
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self.count(f"orders.{regime}")
-        self._route_next(key, client, f"regime {regime}")
+        why = f"regime {regime}" + (f"; auction exemption {exemption}" if exemption else "")
+        if exemption:
+            self.count(f"orders.auction_exempt.{exemption}")
+        self._route_next(key, client, why)
 
     def _on_client_cancel(self, identity: bytes, msg: CancelOrder) -> None:
         client = self.clients.get(f"{identity.decode(errors='replace')}|{msg.order_id}")

@@ -422,3 +422,11 @@ def test_clear_never_executes_through_the_execution_nbbo(
             assert allocation.price <= exec_ask
         else:
             assert allocation.price >= exec_bid
+
+
+def test_clear_buy_response_below_the_bid_at_execution_not_executed() -> None:
+    # The market rose through the response: selling to the retail buyer at the old ask would
+    # now be a sale below the protected bid.
+    spec = make_spec(qty=100)
+    clearing = clear(spec, [make_response("r1", ASK, qty=100)], (ASK + 5_000, ASK + 15_000))
+    assert clearing.filled_qty == 0 and clearing.through_nbbo == 1

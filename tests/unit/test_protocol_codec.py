@@ -187,6 +187,8 @@ EXAMPLES: tuple[Message, ...] = (
         nbbo_bid=ACME_BID,
         nbbo_ask=ACME_ASK,
         created_ns=T0,
+        segmented=False,
+        auction_exemption="large-order",
         **HEADER,
     ),
     OrderRouted(
