@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from config.rules import RegNms, access_fee_cap, round_lot
 from protocol.common import Side
-from protocol.money import to_micros
+from protocol.money import format_price, to_micros
 
 PACKAGE_SCENARIOS = Path(__file__).resolve().with_name("scenarios")
 DEFAULT_SCENARIO = PACKAGE_SCENARIOS / "default.toml"
@@ -373,6 +374,14 @@ class StreamSpec(Spec, frozen=True):
     first_regime_share: Annotated[float, msgspec.Meta(ge=0.0, lt=1.0)] = 0.0
 
 
+class RulesConfig(Spec, frozen=True):
+    """The regulation the lab runs under (``config/rules.py``): ``reg_nms = "2005"`` (as
+    adopted) or ``"2024"`` (the 2024 amendments: $0.001 access-fee cap, round lots by price
+    and the round-lot NBBO). A venue fee above the cap is refused when the scenario loads."""
+
+    reg_nms: RegNms = RegNms.ADOPTED_2005
+
+
 class Scenario(Spec, frozen=True, kw_only=True):
     name: str
     seed: int = 1
@@ -389,6 +398,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
     value: ValueConfig = ValueConfig()
     latency: LatencyConfig = LatencyConfig()
     stream: StreamSpec = StreamSpec()
+    rules: RulesConfig = RulesConfig()
     recorder: str = "recorder"
     sip: str = "sip"
     sip_latency_us: NonNegInt = 0
@@ -437,6 +447,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
         for s in self.symbols:
             if micros(s.price) <= 0:
                 raise ValueError(f"symbols: price of {s.symbol} must be positive")
+        self._check_fee_caps()
         for kind, specs in (("venues", self.venues), ("darkpools", self.darkpools)):
             for spec in specs:
                 for level in spec.book:
@@ -446,6 +457,26 @@ class Scenario(Spec, frozen=True, kw_only=True):
                         )
                     if micros(level.price) <= 0:
                         raise ValueError(f"{kind}.{spec.name}.book: price must be positive")
+
+    def _check_fee_caps(self) -> None:
+        """Reg NMS Rule 610(c): a lit venue's fee to take a protected quotation, and (the lab's
+        reading of proposed Rule 615) the auction's fees, at most the rule set's cap for the
+        lowest-priced symbol."""
+        rules = self.rules.reg_nms
+        cap = min(access_fee_cap(rules, micros(s.price)) for s in self.symbols)
+        fees = [(f"venues.{v.name}.taker_fee", v.taker_fee) for v in self.venues]
+        fees += [(f"auction.{k}", getattr(self.auction, k)) for k in ("order_fee", "responder_fee")]
+        for key, fee in fees:
+            if micros(fee) > cap:
+                raise ValueError(
+                    f"{key}: {format_price(micros(fee))} per share is above the access-fee cap "
+                    f"of {format_price(cap)} under rules.reg_nms = {str(rules)!r} (Rule 610(c))"
+                )
+
+    def round_lot(self, symbol: str) -> int:
+        """Shares in a round lot of ``symbol`` under the rule set (at its reference price)."""
+        price = next(micros(s.price) for s in self.symbols if s.symbol == symbol)
+        return round_lot(self.rules.reg_nms, price)
 
     @property
     def symbol_names(self) -> list[str]:

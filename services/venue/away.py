@@ -21,7 +21,8 @@ class AwayQuotes:
     def __init__(self, service: Service, symbols: list[str], venues: list[str]) -> None:
         self.service = service
         self.venues = [v for v in venues if v != service.name]
-        self.books = {symbol: NbboBook() for symbol in symbols}
+        # Only round-lot quotations are protected (odd lots are not, Rule 600(b)).
+        self.books = {symbol: NbboBook(service.scenario.round_lot(symbol)) for symbol in symbols}
 
     def feeds(self) -> list[Feed]:
         """One feed per other venue; the caller starts them (after its own socket is bound:
