@@ -11,16 +11,17 @@
   No. 34-90610, Rule 600(b)), whose implementation the 2024 release accelerated, applies:
   100 shares up to $250.00, 40 up to $1,000.00, 10 up to $10,000.00, 1 above; a quotation
   smaller than a round lot is an odd-lot quotation, outside the NBBO and not protected.
-  The release's $0.005 tick for tick-constrained stocks (time-weighted average quoted spread
-  of $0.015 or less over the evaluation period) is classified by ``tick_constrained`` but not
-  yet applied to quoting (docs/ECONOMICS.md lists it).
+  A tick-constrained stock (time-weighted average quoted spread of $0.015 or less over the
+  evaluation period, as the primary listing exchange computes it: the scenario states it per
+  symbol, ``[[symbols]] tick_constrained``) is quoted and entered in $0.005 (Rule 612 as
+  amended); the others keep $0.01.
 """
 
 from __future__ import annotations
 
 import enum
 
-from protocol.money import CENT, MICROS_PER_DOLLAR
+from protocol.money import CENT, MICROS_PER_DOLLAR, tick_size
 
 
 class RegNms(enum.StrEnum):
@@ -66,3 +67,11 @@ def round_lot(rules: RegNms, price_micros: int) -> int:
 def tick_constrained(avg_quoted_spread_micros: int) -> bool:
     """The 2024 release's test on the time-weighted average quoted spread."""
     return avg_quoted_spread_micros <= TICK_CONSTRAINED_SPREAD
+
+
+def quote_increment(rules: RegNms, price_micros: int, constrained: bool) -> int:
+    """The Rule 612 minimum increment for quotes and orders: $0.005 for a tick-constrained
+    stock at $1.00 or more under the 2024 rules, else the 2005 grid (``tick_size``)."""
+    if rules is RegNms.AMENDED_2024 and constrained and price_micros >= MICROS_PER_DOLLAR:
+        return HALF_PENNY
+    return tick_size(price_micros)

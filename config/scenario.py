@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from config.rules import RegNms, access_fee_cap, round_lot
+from config.rules import RegNms, access_fee_cap, quote_increment, round_lot
 from protocol.common import Side
 from protocol.money import format_price, to_micros
 
@@ -106,6 +106,9 @@ class LatencyConfig(Spec, frozen=True):
 class SymbolSpec(Spec, frozen=True):
     symbol: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9.]{0,11}$")]
     price: Dollars
+    # The listing exchange's classification for the period (average quoted spread <= $0.015
+    # over the evaluation period): under rules.reg_nms = "2024" it quotes in $0.005.
+    tick_constrained: bool = False
 
     @property
     def price_micros(self) -> int:
@@ -472,6 +475,12 @@ class Scenario(Spec, frozen=True, kw_only=True):
                     f"{key}: {format_price(micros(fee))} per share is above the access-fee cap "
                     f"of {format_price(cap)} under rules.reg_nms = {str(rules)!r} (Rule 610(c))"
                 )
+
+    def tick(self, symbol: str) -> int:
+        """The Rule 612 increment of ``symbol`` under the rule set, at its reference price
+        (a half-penny for a tick-constrained symbol under the 2024 rules)."""
+        spec = next(s for s in self.symbols if s.symbol == symbol)
+        return quote_increment(self.rules.reg_nms, micros(spec.price), spec.tick_constrained)
 
     def round_lot(self, symbol: str) -> int:
         """Shares in a round lot of ``symbol`` under the rule set (at its reference price)."""

@@ -134,6 +134,7 @@ class Broker(Service):
             self.enabled,
             key in self.seen,
             max_qty=self.scenario.broker.max_order_qty,
+            tick=self.scenario.tick(msg.symbol) if msg.symbol in symbols else None,
         )
         if error is not None:
             self.count(f"orders.rejected.{error.partition(':')[0]}")

@@ -74,10 +74,16 @@ class OrderBook:
         "last_trade_price",
         "reference_price",
         "symbol",
+        "tick",
     )
 
     def __init__(
-        self, symbol: str, *, collar_bps: int = 500, reference_price: int | None = None
+        self,
+        symbol: str,
+        *,
+        collar_bps: int = 500,
+        reference_price: int | None = None,
+        tick: int | None = None,
     ) -> None:
         if type(collar_bps) is not int or not 0 <= collar_bps < BPS_DENOMINATOR:
             raise ValueError(
@@ -86,6 +92,8 @@ class OrderBook:
         if reference_price is not None and limit_price_error(reference_price) is not None:
             raise ValueError(f"reference_price: must be a valid price, got {reference_price!r}")
         self.symbol = symbol
+        # The symbol's Rule 612 increment when it is not the price's (a half-penny stock).
+        self.tick = tick
         self.collar_bps = collar_bps
         self.reference_price = reference_price
         self.last_trade_price: int | None = None
@@ -112,7 +120,9 @@ class OrderBook:
     ) -> SubmitResult:
         """Match a new order against the book and rest, cancel or reject what is left; never
         through ``protect``, the other venues' protected ``(bid, ask)`` (module docstring)."""
-        reason = submit_error(order_id, account, side, qty, order_type, limit_price, tif, post_only)
+        reason = submit_error(
+            order_id, account, side, qty, order_type, limit_price, tif, post_only, self.tick
+        )
         if reason is not None:
             return rejected(reason)
         if order_id in self._orders:
@@ -164,7 +174,7 @@ class OrderBook:
             return rejected(reason)
         price = order.price if new_price is None else new_price
         if new_price is not None:
-            reason = limit_price_error(new_price)
+            reason = limit_price_error(new_price, self.tick)
             if reason is not None:
                 return rejected(reason)
         if price == order.price and new_qty <= order.qty:

@@ -54,7 +54,10 @@ class Venue(Service):
         self.maker_rebate = to_micros(spec.maker_rebate)
         self.books = {
             s.symbol: OrderBook(
-                s.symbol, collar_bps=spec.collar_bps, reference_price=s.price_micros
+                s.symbol,
+                collar_bps=spec.collar_bps,
+                reference_price=s.price_micros,
+                tick=self.scenario.tick(s.symbol),
             )
             for s in self.scenario.symbols
         }

@@ -512,3 +512,15 @@ def test_rules_unknown_reg_nms_names_the_key() -> None:
     data = minimal_data()
     data["rules"] = {"reg_nms": "2023"}
     assert "reg_nms" in load_error(data)
+
+
+def test_rules_2024_tick_constrained_symbol_quotes_in_half_pennies() -> None:
+    data = minimal_data()
+    data["rules"] = {"reg_nms": "2024"}
+    data["venues"] = [{"name": "v", "taker_fee": "0.0010"}]
+    data["symbols"] = [
+        {"symbol": "TIGHT", "price": "20.00", "tick_constrained": True},
+        {"symbol": "WIDE", "price": "20.00"},
+    ]
+    scenario = scenario_from_dict(data)
+    assert (scenario.tick("TIGHT"), scenario.tick("WIDE")) == (5_000, 10_000)
