@@ -20,6 +20,8 @@ An execution is one ``exec_id`` of one centre; a trade's two sides count once.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from protocol.common import Liquidity, Side
@@ -79,26 +81,27 @@ def reg_nms_summary(tables: dict[str, pd.DataFrame]) -> dict[str, int]:
     if fills is None or fills.empty or "nbbo_bid" not in fills:
         return counts
     rows = published_nbbo_at(fills, tables.get("nbbo"))
-    per_exec: dict[tuple[str, str], str] = {}
-    for row in rows.itertuples(index=False):
-        key = (str(row.service), str(row.exec_id))
-        checked = not (pd.isna(row.nbbo_bid) and pd.isna(row.nbbo_ask))
-        if not checked:
-            verdict = "unchecked_executions"
-        elif _through(row.side, row.price, row.nbbo_bid, row.nbbo_ask, row.liquidity):
-            verdict = "trade_throughs"
-        elif _through(row.side, row.price, row.sip_bid, row.sip_ask, row.liquidity):
-            verdict = "stale_nbbo_executions"
-        else:
-            verdict = "executions"
-        # A trade's worst side decides: a trade-through on either side is one.
-        rank = ("executions", "unchecked_executions", "stale_nbbo_executions", "trade_throughs")
-        if rank.index(verdict) > rank.index(per_exec.get(key, "executions")):
-            per_exec[key] = verdict
-        else:
-            per_exec.setdefault(key, verdict)
+    # A trade's worst side decides: a trade-through on either side is one.
+    rank = ("executions", "unchecked_executions", "stale_nbbo_executions", "trade_throughs")
+    per_exec: dict[tuple[str, str], int] = {}
+    for row in rows.to_dict("records"):
+        key = (str(row["service"]), str(row["exec_id"]))
+        verdict = rank.index(_verdict(row))
+        per_exec[key] = max(verdict, per_exec.get(key, 0))
     counts["executions"] = len(per_exec)
     for verdict in per_exec.values():
-        if verdict != "executions":
-            counts[verdict] += 1
+        if verdict:
+            counts[rank[verdict]] += 1
     return counts
+
+
+def _verdict(row: dict[Any, Any]) -> str:
+    """Which count one side of an execution belongs to (the module docstring)."""
+    side, price, liquidity = str(row["side"]), int(row["price"]), str(row["liquidity"])
+    if pd.isna(row["nbbo_bid"]) and pd.isna(row["nbbo_ask"]):
+        return "unchecked_executions"
+    if _through(side, price, row["nbbo_bid"], row["nbbo_ask"], liquidity):
+        return "trade_throughs"
+    if _through(side, price, row["sip_bid"], row["sip_ask"], liquidity):
+        return "stale_nbbo_executions"
+    return "executions"
