@@ -146,7 +146,9 @@ class DarkPool(Service):
             pegged=pegged,
         )
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
-        protect = self._protect(msg.symbol)
+        # An intermarket sweep (the SOR's children) is not checked against the NBBO: its sender
+        # routed to the better-priced protected quotes at the same time (Rule 611(b)(6)).
+        protect = (None, None) if msg.intermarket_sweep else self._protect(msg.symbol)
         self._report(book, book.match(key, self._mid(msg.symbol), protect), protect)
         if msg.tif is TimeInForce.IOC:
             leaves = book.cancel(key)
