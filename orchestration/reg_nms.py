@@ -78,7 +78,7 @@ def reg_nms_summary(tables: dict[str, pd.DataFrame]) -> dict[str, int]:
         "unchecked_executions": 0,
         "auction_responses_through_nbbo": skipped,
     }
-    if fills is None or fills.empty or "nbbo_bid" not in fills:
+    if fills is None or fills.empty or "exec_nbbo_bid" not in fills:
         return counts
     rows = published_nbbo_at(fills, tables.get("nbbo"))
     # A trade's worst side decides: a trade-through on either side is one.
@@ -98,9 +98,9 @@ def reg_nms_summary(tables: dict[str, pd.DataFrame]) -> dict[str, int]:
 def _verdict(row: dict[Any, Any]) -> str:
     """Which count one side of an execution belongs to (the module docstring)."""
     side, price, liquidity = str(row["side"]), int(row["price"]), str(row["liquidity"])
-    if pd.isna(row["nbbo_bid"]) and pd.isna(row["nbbo_ask"]):
+    if pd.isna(row["exec_nbbo_bid"]) and pd.isna(row["exec_nbbo_ask"]):
         return "unchecked_executions"
-    if _through(side, price, row["nbbo_bid"], row["nbbo_ask"], liquidity):
+    if _through(side, price, row["exec_nbbo_bid"], row["exec_nbbo_ask"], liquidity):
         return "trade_throughs"
     if _through(side, price, row["sip_bid"], row["sip_ask"], liquidity):
         return "stale_nbbo_executions"

@@ -139,10 +139,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "pfof",
             "route",
             "commission",
-            "nbbo_bid",
-            "nbbo_ask",
+            "exec_nbbo_bid",
+            "exec_nbbo_ask",
         ),
-        ("nbbo_bid", "nbbo_ask"),
+        ("exec_nbbo_bid", "exec_nbbo_ask"),
     ),
     "routes": (
         (
@@ -198,10 +198,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "fee",
             "pfof",
             "exec_id",
-            "nbbo_bid",
-            "nbbo_ask",
+            "exec_nbbo_bid",
+            "exec_nbbo_ask",
         ),
-        ("nbbo_bid", "nbbo_ask"),
+        ("exec_nbbo_bid", "exec_nbbo_ask"),
     ),
     "nbbo": (
         ("symbol", "seq", "ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty", "locked", "crossed"),
@@ -324,8 +324,8 @@ def _order_filled(tape: _Tape, service: str, msg: OrderFilled) -> None:
                 "fee": msg.fee,
                 "pfof": msg.pfof,
                 "exec_id": msg.exec_id,
-                "nbbo_bid": msg.nbbo_bid,
-                "nbbo_ask": msg.nbbo_ask,
+                "exec_nbbo_bid": msg.nbbo_bid,
+                "exec_nbbo_ask": msg.nbbo_ask,
             }
         )
         return
@@ -345,8 +345,8 @@ def _order_filled(tape: _Tape, service: str, msg: OrderFilled) -> None:
             "pfof": msg.pfof,
             "route": msg.correlation_id or "",
             "commission": msg.commission,
-            "nbbo_bid": msg.nbbo_bid,
-            "nbbo_ask": msg.nbbo_ask,
+            "exec_nbbo_bid": msg.nbbo_bid,
+            "exec_nbbo_ask": msg.nbbo_ask,
         }
     )
     if msg.leaves_qty == 0:

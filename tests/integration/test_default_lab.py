@@ -303,7 +303,7 @@ def test_no_execution_trades_through_the_quotes_checked_at_execution(
 
     summary = reg_nms_summary(default_lab_run.tables)
     fills = default_lab_run.tables["destination_fills"]
-    checked = fills[fills["nbbo_bid"].notna() | fills["nbbo_ask"].notna()]
+    checked = fills[fills["exec_nbbo_bid"].notna() | fills["exec_nbbo_ask"].notna()]
 
     assert summary["trade_throughs"] == 0, summary
     assert summary["executions"] > 0
@@ -325,8 +325,8 @@ def test_retail_fills_inside_the_nbbo_at_execution_and_their_limit(
     through_quote, through_limit = [], []
     for fill in fills.itertuples(index=False):
         buy = fill.side == "buy"
-        bid = None if pd.isna(fill.nbbo_bid) else int(fill.nbbo_bid)
-        ask = None if pd.isna(fill.nbbo_ask) else int(fill.nbbo_ask)
+        bid = None if pd.isna(fill.exec_nbbo_bid) else int(fill.exec_nbbo_bid)
+        ask = None if pd.isna(fill.exec_nbbo_ask) else int(fill.exec_nbbo_ask)
         improvement = (ask - fill.price) if buy and ask is not None else None
         if not buy and bid is not None:
             improvement = fill.price - bid

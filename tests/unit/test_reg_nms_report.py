@@ -12,12 +12,12 @@ BID, ASK = 10_000_000, 10_010_000  # $10.00 x $10.01
 def fill(service: str, exec_id: str, side: str, price: int, bid: int | None, ask: int | None,
          exec_ns: int, liquidity: str = "taker") -> dict:  # fmt: skip
     return {"service": service, "exec_id": exec_id, "symbol": "XYZ", "side": side,
-            "price": price, "exec_ns": exec_ns, "nbbo_bid": bid, "nbbo_ask": ask,
+            "price": price, "exec_ns": exec_ns, "exec_nbbo_bid": bid, "exec_nbbo_ask": ask,
             "liquidity": liquidity}  # fmt: skip
 
 
 def tables(rows: list[dict]) -> dict[str, pd.DataFrame]:
-    fills = pd.DataFrame(rows).astype({"nbbo_bid": "Int64", "nbbo_ask": "Int64"})
+    fills = pd.DataFrame(rows).astype({"exec_nbbo_bid": "Int64", "exec_nbbo_ask": "Int64"})
     # The SIP published $10.00 x $10.01 at t=100, then $10.00 x $10.005 at t=200.
     nbbo = pd.DataFrame(
         {
