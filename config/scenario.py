@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from config.rules import RegNms, access_fee_cap, quote_increment, round_lot
 from protocol.common import Side
-from protocol.money import to_micros
+from protocol.money import format_price, to_micros
 
 PACKAGE_SCENARIOS = Path(__file__).resolve().with_name("scenarios")
 DEFAULT_SCENARIO = PACKAGE_SCENARIOS / "default.toml"
@@ -120,6 +121,9 @@ class SymbolSpec(Spec, frozen=True):
     # Rule 606(a)(1) and the Rule 605(a)(2) summary split stocks into S&P 500 constituents and
     # other NMS stocks; a lab symbol is "other" unless the scenario says it is in the index
     sp500: bool = False
+    # The listing exchange's classification for the period (average quoted spread <= $0.015
+    # over the evaluation period): under rules.reg_nms = "2024" it quotes in $0.005.
+    tick_constrained: bool = False
 
     @property
     def price_micros(self) -> int:
@@ -215,11 +219,23 @@ class DealersConfig(Spec, frozen=True):
 
 
 class AuctionConfig(Spec, frozen=True):
+    """The qualified auction of proposed Rule 615 (docs/ECONOMICS.md): its window (the rule's
+    100-300 ms), the responses' pricing increment, what is done with the unfilled rest, and the
+    fees per share its operator charges the exposed order and the winning responders."""
+
     name: str = "auction"
     window_ms: Annotated[int, msgspec.Meta(ge=100, le=300)] = 100
     increment: Dollars = "0.001"
     remainder_policy: RemainderPolicy = RemainderPolicy.ROUTE_TO_SOR
     disclose_broker: bool = False
+    order_fee: Dollars = "0"
+    responder_fee: Dollars = "0"
+    # Which NBBO a response must not trade through: "execution" (Reg NMS Rule 611 as written,
+    # the quotes the auction knows when it executes) or "start" (the quotes it was priced on).
+    # The lab's responders cannot update a response during the window, so under "execution"
+    # each response is a 100 ms free option the PFOF channel does not write; the null case
+    # (scenarios/equal-channels.toml) removes that difference with "start" (docs/ECONOMICS.md).
+    nbbo_check: Literal["execution", "start"] = "execution"
 
 
 class BrokerConfig(Spec, frozen=True):
@@ -425,6 +441,14 @@ class SecurityConfig(Spec, frozen=True):
             raise ValueError("security.clients: duplicate name")
 
 
+class RulesConfig(Spec, frozen=True):
+    """The regulation the lab runs under (``config/rules.py``): ``reg_nms = "2005"`` (as
+    adopted) or ``"2024"`` (the 2024 amendments: $0.001 access-fee cap, round lots by price
+    and the round-lot NBBO). A venue fee above the cap is refused when the scenario loads."""
+
+    reg_nms: RegNms = RegNms.ADOPTED_2005
+
+
 class Scenario(Spec, frozen=True, kw_only=True):
     name: str
     seed: int = 1
@@ -441,6 +465,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
     value: ValueConfig = ValueConfig()
     latency: LatencyConfig = LatencyConfig()
     stream: StreamSpec = StreamSpec()
+    rules: RulesConfig = RulesConfig()
     recorder: str = "recorder"
     sip: str = "sip"
     sip_latency_us: NonNegInt = 0
@@ -497,6 +522,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
         for s in self.symbols:
             if micros(s.price) <= 0:
                 raise ValueError(f"symbols: price of {s.symbol} must be positive")
+        self._check_fee_caps()
         for kind, specs in (("venues", self.venues), ("darkpools", self.darkpools)):
             for spec in specs:
                 for level in spec.book:
@@ -506,6 +532,32 @@ class Scenario(Spec, frozen=True, kw_only=True):
                         )
                     if micros(level.price) <= 0:
                         raise ValueError(f"{kind}.{spec.name}.book: price must be positive")
+
+    def _check_fee_caps(self) -> None:
+        """Reg NMS Rule 610(c): a lit venue's fee to take a protected quotation, and (the lab's
+        reading of proposed Rule 615) the auction's fees, at most the rule set's cap for the
+        lowest-priced symbol."""
+        rules = self.rules.reg_nms
+        cap = min(access_fee_cap(rules, micros(s.price)) for s in self.symbols)
+        fees = [(f"venues.{v.name}.taker_fee", v.taker_fee) for v in self.venues]
+        fees += [(f"auction.{k}", getattr(self.auction, k)) for k in ("order_fee", "responder_fee")]
+        for key, fee in fees:
+            if micros(fee) > cap:
+                raise ValueError(
+                    f"{key}: {format_price(micros(fee))} per share is above the access-fee cap "
+                    f"of {format_price(cap)} under rules.reg_nms = {str(rules)!r} (Rule 610(c))"
+                )
+
+    def tick(self, symbol: str) -> int:
+        """The Rule 612 increment of ``symbol`` under the rule set, at its reference price
+        (a half-penny for a tick-constrained symbol under the 2024 rules)."""
+        spec = next(s for s in self.symbols if s.symbol == symbol)
+        return quote_increment(self.rules.reg_nms, micros(spec.price), spec.tick_constrained)
+
+    def round_lot(self, symbol: str) -> int:
+        """Shares in a round lot of ``symbol`` under the rule set (at its reference price)."""
+        price = next(micros(s.price) for s in self.symbols if s.symbol == symbol)
+        return round_lot(self.rules.reg_nms, price)
 
     @property
     def symbol_names(self) -> list[str]:

@@ -36,6 +36,7 @@ from orchestration.metrics import (
     split_table,
 )
 from orchestration.realism import realism_table
+from orchestration.reg_nms import reg_nms_summary
 from orchestration.report_render import to_html, to_markdown
 from orchestration.report_text import DEFINITIONS, build_blocks, format_regime_table, verdict
 from orchestration.routing import routing_table
@@ -102,6 +103,7 @@ _SUMMARY_KEYS = (
     "welfare_reconciliation",
     "tape_anomalies",
     "realism",
+    "reg_nms",
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -182,6 +184,8 @@ def write_report(
             "tape_anomalies": len(tables["tape_anomalies"]) if "tape_anomalies" in tables else 0,
             # stylized facts of the market, per symbol (orchestration/realism.py)
             "realism": _records(computed["realism"]),
+            # order protection at execution (orchestration/reg_nms.py)
+            "reg_nms": reg_nms_summary(tables),
             **(extra or {}),
         }
     )

@@ -323,6 +323,19 @@ def _header(summary: dict) -> tuple[str, ...]:
         if summary.get("security") == "none"
         else ()
     )
+    protection = summary.get("reg_nms") or {}
+    reg_nms = (
+        (
+            f"Reg NMS at execution: {protection['trade_throughs']} trade-throughs of "
+            f"{protection['executions']} executions (of the quotes each centre checked); "
+            f"{protection['stale_nbbo_executions']} against a stale NBBO (outside the SIP's "
+            f"last, inside the centre's); {protection['unchecked_executions']} unchecked "
+            f"(intermarket sweeps); {protection['auction_responses_through_nbbo']} auction "
+            "responses not executed because the NBBO moved through them",
+        )
+        if protection
+        else ()
+    )
     return (
         *state_lines(summary.get("run_state") or {}),
         f"Scenario: `{summary['scenario']}`",
@@ -330,6 +343,7 @@ def _header(summary: dict) -> tuple[str, ...]:
         *unauthenticated,
         *measured,
         *anomalies,
+        *reg_nms,
         f"Run directory: `{summary['run_dir']}`",
         f"Processes: {processes or 'none'}",
     )

@@ -17,6 +17,8 @@ written as the CSV the injector paces out. The file schema is documented in docs
 | ``strategy`` | str or empty | the SOR allocation strategy (parents sent to the SOR) |
 | ``tif`` | ``day``/``ioc`` or empty | limits only; empty: ``day`` (rests until the close) |
 | ``informed`` | ``1``/``0`` or empty | ``1``: side set when sent, toward the latent value |
+| ``natural_person`` | ``1``/``0`` or empty | a natural person's account (Rule 615 segmented) |
+| ``avg_daily_trades`` | int >= 0 or empty | the account's highest monthly average of daily trades |
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ COLUMNS = (
     "strategy",
     "tif",
     "informed",
+    "natural_person",
+    "avg_daily_trades",
 )
 FILE_COLUMNS = (*COLUMNS, "timestamp")
 REQUIRED = ("order_id", "symbol", "side", "qty", "order_type")
@@ -139,6 +143,9 @@ def generate_stream(
                 "tif": "" if is_market else limit_tif,
                 # Drawn only when asked for, so streams without informed flow stay as they were.
                 "informed": int(rng.random() < informed_share) if informed_share > 0 else "",
+                # Account attributes not stated: the broker's own retail clients (segmented).
+                "natural_person": "",
+                "avg_daily_trades": "",
             }
         )
     return rows
@@ -247,9 +254,15 @@ def _check_row(where: str, row: dict[str, object], scenario: Scenario, seen: set
             raise bad("tif", "must be empty for a market order")
         if tif not in ("day", "ioc"):
             raise bad("tif", f"must be day or ioc, got {tif!r}")
-    informed = row.get("informed")
-    if not _blank(informed) and str(informed) not in ("0", "1"):
-        raise bad("informed", f"must be 0 or 1, got {informed!r}")
+    for flag in ("informed", "natural_person"):
+        value = row.get(flag)
+        if not _blank(value) and str(value) not in ("0", "1"):
+            raise bad(flag, f"must be 0 or 1, got {value!r}")
+    trades = row.get("avg_daily_trades")
+    if not _blank(trades):
+        reason = f"not an integer: {trades!r}"
+        if not 0 <= _integer(trades, bad("avg_daily_trades", reason)) <= 10_000_000:
+            raise bad("avg_daily_trades", "must be between 0 and 10000000")
     regime = row.get("regime")
     if not _blank(regime) and regime not in scenario.broker.regimes:
         enabled = ", ".join(scenario.broker.regimes)

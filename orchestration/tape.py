@@ -153,6 +153,8 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "reason",
             "created_ns",
             "tif",
+            "segmented",
+            "auction_exemption",
         ),
         ("limit_price", "nbbo_bid", "nbbo_ask", "terminal_ns"),
     ),
@@ -172,8 +174,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "pfof",
             "route",
             "commission",
+            "exec_nbbo_bid",
+            "exec_nbbo_ask",
         ),
-        (),
+        ("exec_nbbo_bid", "exec_nbbo_ask"),
     ),
     "routes": (
         (
@@ -210,6 +214,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "nbbo_ask_end",
             "start_ns",
             "end_ns",
+            "through_nbbo",
         ),
         ("best_price", "nbbo_bid_end", "nbbo_ask_end"),
     ),
@@ -228,8 +233,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "fee",
             "pfof",
             "exec_id",
+            "exec_nbbo_bid",
+            "exec_nbbo_ask",
         ),
-        (),
+        ("exec_nbbo_bid", "exec_nbbo_ask"),
     ),
     "nbbo": (
         ("symbol", "seq", "ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty", "locked", "crossed"),
@@ -326,6 +333,8 @@ def _order_received(tape: _Tape, service: str, msg: OrderReceived) -> None:
         "nbbo_ask": msg.nbbo_ask,
         "created_ns": msg.created_ns,
         "tif": str(msg.tif),
+        "segmented": msg.segmented,
+        "auction_exemption": msg.auction_exemption or "",
     }
     tape.rows["latency"].append(
         {"order_id": msg.order_id, "hop": "client->broker", "ns": msg.recv_ns - msg.created_ns}
@@ -351,6 +360,8 @@ def _order_filled(tape: _Tape, service: str, msg: OrderFilled) -> None:
                 "fee": msg.fee,
                 "pfof": msg.pfof,
                 "exec_id": msg.exec_id,
+                "exec_nbbo_bid": msg.nbbo_bid,
+                "exec_nbbo_ask": msg.nbbo_ask,
             }
         )
         return
@@ -370,6 +381,8 @@ def _order_filled(tape: _Tape, service: str, msg: OrderFilled) -> None:
             "pfof": msg.pfof,
             "route": msg.correlation_id or "",
             "commission": msg.commission,
+            "exec_nbbo_bid": msg.nbbo_bid,
+            "exec_nbbo_ask": msg.nbbo_ask,
         }
     )
     if msg.leaves_qty == 0:
@@ -411,6 +424,7 @@ def _auction_completed(tape: _Tape, _service: str, msg: AuctionCompleted) -> Non
             "nbbo_ask_end": msg.nbbo_ask_end,
             "start_ns": msg.start_ns,
             "end_ns": msg.end_ns,
+            "through_nbbo": msg.through_nbbo,
         }
     )
 

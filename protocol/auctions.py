@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from msgspec import Meta
+
 from protocol.base import Message, Record
 from protocol.common import Name, Nanos, OrderId, Price, Qty, QtyOrZero, Seq, Side, Symbol
 
@@ -39,7 +43,11 @@ class AuctionAllocation(Record, frozen=True):
 
 
 class AuctionCompleted(Message, frozen=True):
-    """Everything about one auction, for responders and for the ``auctions`` table."""
+    """Everything about one auction, for responders and for the ``auctions`` table.
+
+    ``nbbo_*_end`` is the NBBO the auction executed against; ``through_nbbo`` counts valid
+    responses not executed because they would have traded through it (Reg NMS Rule 611(a)).
+    """
 
     auction_id: OrderId
     symbol: Symbol
@@ -58,3 +66,4 @@ class AuctionCompleted(Message, frozen=True):
     end_ns: Nanos
     responders: list[Name] = []
     seq: Seq = 0
+    through_nbbo: Annotated[int, Meta(ge=0)] = 0

@@ -111,3 +111,22 @@ def price_improvement(side: Side, price: int, reference: int) -> int:
 def quote_improvement(side: Side, price: int, bid: int, ask: int) -> int:
     """Price improvement over a quote: against its ask for a buy, its bid for a sell."""
     return price_improvement(side, price, ask if side is Side.BUY else bid)
+
+
+def trades_through(side: Side, price: int, bid: int | None, ask: int | None) -> bool:
+    """True if executing an order on ``side`` at ``price`` trades through a protected quote.
+
+    Reg NMS Rule 611(a) (order protection): no execution at a price inferior to a protected
+    quotation, i.e. a buy above the national best offer or a sell below the national best bid.
+    Trading *at* the quote is not a trade-through; a missing side protects nothing.
+    """
+    if side is Side.BUY:
+        return ask is not None and price > ask
+    return bid is not None and price < bid
+
+
+def outside_quote(price: int, bid: int | None, ask: int | None) -> bool:
+    """True if a trade at ``price`` trades through either side of the quote: above the offer
+    (its buyer paid more than a protected offer) or below the bid (its seller took less than a
+    protected bid). Reg NMS Rule 611(a) protects both, whoever initiated the trade."""
+    return trades_through(Side.BUY, price, bid, ask) or trades_through(Side.SELL, price, bid, ask)

@@ -50,6 +50,16 @@ class SubmitOrder(Message, frozen=True):
     # Absolute expiry, ns on the ``time.time_ns()`` clock: a venue refuses the order when it
     # reaches the venue at or after this time, and cancels it if it still rests then. None: never.
     expire_ns: Nanos | None = None
+    # An intermarket sweep order (Reg NMS Rule 600(b) definition, Rule 611(b)(6) exception):
+    # its sender routed, at the same time, orders to every better-priced protected quote, so
+    # the venue executes it without checking the other venues' quotes.
+    intermarket_sweep: bool = False
+    # The account attributes that make an order "segmented" (proposed Rule 600(b) definition,
+    # Release No. 34-96495): a natural person's account (or held for one or a family), and its
+    # average daily number of NMS-stock trades in each of the six preceding calendar months (the
+    # highest of the six). None: not stated (a retail broker's own client: treated as segmented).
+    natural_person: bool | None = None
+    avg_daily_trades: Annotated[int, Meta(ge=0, le=10_000_000)] | None = None
 
     def __post_init__(self) -> None:
         if self.order_type is OrderType.LIMIT and self.limit_price is None:
@@ -96,6 +106,9 @@ class OrderFilled(Message, frozen=True):
 
     ``fee`` is what the order's owner pays per this fill (negative = rebate), ``pfof`` what the
     executing wholesaler pays the routing broker for it; both total micro-dollars, not per share.
+    ``nbbo_bid``/``nbbo_ask`` are the protected quotes the executing trading centre checked the
+    price against at execution (Reg NMS Rule 611); ``None``: that side was empty or unknown. A
+    broker or router passing a fill on keeps them.
     """
 
     order_id: OrderId
@@ -113,6 +126,8 @@ class OrderFilled(Message, frozen=True):
     fee: Money = 0
     pfof: Money = 0
     commission: Money = 0
+    nbbo_bid: Price | None = None
+    nbbo_ask: Price | None = None
 
 
 class OrderCanceled(Message, frozen=True):
@@ -147,6 +162,10 @@ class OrderReceived(Message, frozen=True):
     created_ns: Nanos = 0
     # the client's time in force (Rule 605's marketable IOC category); absent on older tapes
     tif: TimeInForce = TimeInForce.DAY
+    # Proposed Rule 615: whether the order is segmented (its account attributes) and, in an
+    # auction arm, the exception that let it skip the auction (None: it was auctioned).
+    segmented: bool | None = None
+    auction_exemption: Name | None = None
 
 
 class RouteQuote(Record, frozen=True, array_like=True):

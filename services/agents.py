@@ -57,10 +57,12 @@ def quote_ladder(
     step_bps: float,
     levels: int,
     skew_bps_per_1k: float,
+    tick: int | None = None,
 ) -> list[tuple[Side, int]]:
-    """Prices a market maker wants to show: ``levels`` bids below and asks above its fair price."""
+    """Prices a market maker wants to show: ``levels`` bids below and asks above its fair price,
+    on ``tick`` (the symbol's Rule 612 increment; ``None``: ``tick_size`` of the value)."""
     fair = value * (1.0 - skew_bps_per_1k * inventory / 1000.0 / 1e4)
-    tick = tick_size(value)
+    tick = tick or tick_size(value)
     out: list[tuple[Side, int]] = []
     for k in range(levels):
         offset = (half_spread_bps + k * step_bps) / 1e4
@@ -242,7 +244,7 @@ class Agents(Service):
         maker.center = value
         maker.dirty = False
         away_bid, away_ask = self._away_quotes(maker)
-        tick = tick_size(value)
+        tick = self.scenario.tick(maker.symbol)  # a half-penny for a constrained stock (2024)
         for side, price in quote_ladder(
             value,
             maker.inventory,
@@ -250,6 +252,7 @@ class Agents(Service):
             self.mm_cfg.level_step_bps,
             self.mm_cfg.levels,
             self.mm_cfg.skew_bps_per_1k,
+            tick,
         ):
             # Reg NMS: do not lock or cross another venue's displayed quote; step back instead.
             if side is Side.BUY and away_ask is not None and price >= away_ask:

@@ -62,6 +62,9 @@ class StreamOrder:
     strategy: str | None
     tif: TimeInForce | None = None  # limits: None means a day order
     informed: bool = False  # side chosen at send time, toward the latent value
+    # the account attributes of a segmented order (proposed Rule 615); None: not stated
+    natural_person: bool | None = None
+    avg_daily_trades: int | None = None
 
 
 def read_stream(path: str | Path) -> list[StreamOrder]:
@@ -85,6 +88,12 @@ def read_stream(path: str | Path) -> list[StreamOrder]:
                     strategy=row.get("strategy") or None,
                     tif=TimeInForce(row["tif"]) if row.get("tif") else None,
                     informed=row.get("informed") == "1",
+                    natural_person=row["natural_person"] == "1"
+                    if row.get("natural_person")
+                    else None,
+                    avg_daily_trades=int(row["avg_daily_trades"])
+                    if row.get("avg_daily_trades")
+                    else None,
                 )
             )
     out.sort(key=lambda o: o.t_ns)
@@ -273,6 +282,8 @@ class Injector(Service):
             account=self.name,
             regime=order.regime,
             strategy=order.strategy,
+            natural_person=order.natural_person,
+            avg_daily_trades=order.avg_daily_trades,
         )
         self.sent[order.order_id] = order.symbol
         self.out.send(encode(msg))

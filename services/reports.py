@@ -117,11 +117,13 @@ class OrderReports:
         pfof: int = 0,
         commission: int = 0,
         correlation_id: str | None = None,
+        nbbo: tuple[int | None, int | None] = (None, None),
     ) -> None:
         """One execution of ``order_id`` (``OrderFilled``), sent and taped.
 
         ``venue`` is where it executed (this service unless named); ``fee``, ``pfof`` and
-        ``commission`` are totals for the fill in micro-dollars, not per share.
+        ``commission`` are totals for the fill in micro-dollars, not per share. ``nbbo`` is the
+        ``(bid, ask)`` the executing centre checked the price against (Reg NMS Rule 611).
         """
         filled = self.make(
             OrderFilled,
@@ -141,6 +143,8 @@ class OrderReports:
             pfof=pfof,
             commission=commission,
             correlation_id=correlation_id,
+            nbbo_bid=nbbo[0],
+            nbbo_ask=nbbo[1],
         )
         payload = encode(filled)
         link.send(payload)
@@ -177,4 +181,5 @@ class OrderReports:
             pfof=fill.pfof,
             commission=commission,
             correlation_id=correlation_id,
+            nbbo=(fill.nbbo_bid, fill.nbbo_ask),
         )

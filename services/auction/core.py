@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from config.scenario import RemainderPolicy
 from protocol.common import OrderType, Side
-from protocol.money import format_price, quote_improvement
+from protocol.money import format_price, outside_quote, quote_improvement
 from protocol.orders import SubmitOrder
 
 
@@ -77,7 +77,9 @@ class Clearing:
 
     ``allocations`` are in priority order (best price first). ``best_price`` is the best valid
     response price (``None`` without valid responses); ``responses`` counts the valid responses
-    that competed, invalid and duplicate ones excluded.
+    that competed, invalid and duplicate ones excluded. ``through_nbbo`` counts the valid
+    responses left unexecuted because, at execution, their price would trade through the NBBO
+    then prevailing (Reg NMS Rule 611(a)).
     """
 
     allocations: tuple[ResponseAllocation, ...]
@@ -85,6 +87,7 @@ class Clearing:
     remainder_qty: int
     best_price: int | None
     responses: int
+    through_nbbo: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +150,26 @@ def validate_response(spec: AuctionSpec, response: AuctionResponse) -> str | Non
     return None
 
 
-def clear(spec: AuctionSpec, responses: Iterable[AuctionResponse]) -> Clearing:
+def clear(
+    spec: AuctionSpec,
+    responses: Iterable[AuctionResponse],
+    exec_nbbo: tuple[int | None, int | None] = (None, None),
+) -> Clearing:
     """Clear one auction: best price first, then earlier ``ts_ns``, then arrival order.
 
     Invalid responses (see :func:`validate_response`) are skipped, and so is every response
     repeating an earlier ``response_id`` (the first one counts, even if it was invalid).
     Each response in priority order receives ``min(response.qty, remaining)`` at its own
     price until the order is filled.
+
+    ``exec_nbbo`` is the ``(bid, ask)`` the auction knows when it executes, at the window's
+    end. Responses were checked against the NBBO at the start; the market may have moved
+    since, and a response whose price is now outside it (above the offer or below the bid:
+    either side's protected quote) is not executed
+    (Reg NMS Rule 611(a) applies at execution; counted in ``Clearing.through_nbbo``). It still
+    counts among the ``responses`` and may set ``best_price`` only if executable.
     """
+    exec_bid, exec_ask = exec_nbbo
     seen_ids: set[str] = set()
     ranked: list[tuple[int, int, int, AuctionResponse]] = []
     for arrival, response in enumerate(responses):
@@ -167,9 +182,12 @@ def clear(spec: AuctionSpec, responses: Iterable[AuctionResponse]) -> Clearing:
         ranked.append((price_rank, response.ts_ns, arrival, response))
     ranked.sort(key=lambda entry: entry[:3])
 
+    # Both sides are protected: a response below the bid for a retail buy would have its
+    # responder sell below a protected bid.
+    executable = [e for e in ranked if not outside_quote(e[3].price, exec_bid, exec_ask)]
     allocations: list[ResponseAllocation] = []
     remaining = spec.qty
-    for *_, response in ranked:
+    for *_, response in executable:
         if remaining == 0:
             break
         take = min(response.qty, remaining)
@@ -181,8 +199,9 @@ def clear(spec: AuctionSpec, responses: Iterable[AuctionResponse]) -> Clearing:
         allocations=tuple(allocations),
         filled_qty=spec.qty - remaining,
         remainder_qty=remaining,
-        best_price=ranked[0][3].price if ranked else None,
+        best_price=executable[0][3].price if executable else None,
         responses=len(ranked),
+        through_nbbo=len(ranked) - len(executable),
     )
 
 

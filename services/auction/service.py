@@ -40,6 +40,7 @@ from services.auction.core import (
     clear,
     validate_response,
 )
+from services.auction.rule615 import exposure_limit
 from services.feeds import NbboView
 from services.latency import Link
 from services.runtime import Service
@@ -63,6 +64,8 @@ class AuctionHouse(Service):
         cfg = self.scenario.auction
         self.window_ns = cfg.window_ms * 1_000_000
         self.increment = to_micros(cfg.increment)
+        self.order_fee = to_micros(cfg.order_fee)
+        self.responder_fee = to_micros(cfg.responder_fee)
         self.open: dict[str, OpenAuction] = {}
         self.seq = 0
         self.auction_seq = 0
@@ -121,7 +124,9 @@ class AuctionHouse(Service):
             symbol=msg.symbol,
             side=msg.side,
             qty=msg.qty,
-            limit_price=msg.limit_price,
+            # Exposed at a limit price (proposed Rule 615): a market order at the far side of
+            # the NBBO at the start, so no response executes worse than that quote.
+            limit_price=exposure_limit(msg.side, msg.limit_price, nbbo.bid_px, nbbo.ask_px),
             nbbo_bid=nbbo.bid_px,
             nbbo_ask=nbbo.ask_px,
             increment=self.increment,
@@ -194,10 +199,18 @@ class AuctionHouse(Service):
             return
         del self.open[auction_id]
         spec, order = auction.spec, auction.order
-        clearing = clear(spec, auction.responses)
+        # Reg NMS Rule 611 at execution: the NBBO this auction knows now, not at its start
+        # (``[auction] nbbo_check = "start"``: the quotes the responses were priced on).
+        now = self.nbbo.get(spec.symbol)
+        exec_nbbo = (now.bid_px, now.ask_px) if now is not None else (None, None)
+        if self.scenario.auction.nbbo_check == "start":
+            exec_nbbo = (spec.nbbo_bid, spec.nbbo_ask)
+        clearing = clear(spec, auction.responses, exec_nbbo)
+        if clearing.through_nbbo:
+            self.count("responses.through_nbbo_at_execution", clearing.through_nbbo)
         exec_ns = time.time_ns()
         broker_link = self.reply_link(self.orders, auction.identity)
-        filled = self._execute(auction, clearing, broker_link, exec_ns)
+        filled = self._execute(auction, clearing, broker_link, exec_ns, exec_nbbo)
         self._cancel_responses(auction, filled)
         if clearing.remainder_qty:
             self.reply_canceled(
@@ -208,10 +221,15 @@ class AuctionHouse(Service):
                 clearing.filled_qty,
                 f"auction remainder ({clearing.responses} responses)",
             )
-        self._publish_completed(auction, clearing, exec_ns)
+        self._publish_completed(auction, clearing, exec_ns, exec_nbbo)
 
     def _execute(
-        self, auction: OpenAuction, clearing: Clearing, broker_link: Link, exec_ns: int
+        self,
+        auction: OpenAuction,
+        clearing: Clearing,
+        broker_link: Link,
+        exec_ns: int,
+        exec_nbbo: tuple[int | None, int | None],
     ) -> dict[str, int]:
         """Each allocation is one execution: reported to the broker (the retail order's fill)
         and to the winning responder. Returns the shares filled per response."""
@@ -226,7 +244,7 @@ class AuctionHouse(Service):
                 broker_link, auction.order.order_id, spec.symbol, spec.side, alloc.qty,
                 alloc.price, cum_qty=cum, leaves_qty=spec.qty - cum, venue=alloc.responder,
                 liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns,
-                recv_ns=auction.recv_ns,
+                recv_ns=auction.recv_ns, nbbo=exec_nbbo, fee=self.order_fee * alloc.qty,
             )  # fmt: skip
             filled_by_response[alloc.response_id] = alloc.qty
             response_qty = next(
@@ -236,7 +254,8 @@ class AuctionHouse(Service):
                 self.reply_link(self.responses, auction.responder_ids[alloc.response_id]),
                 alloc.response_id, spec.symbol, spec.side.opposite, alloc.qty, alloc.price,
                 cum_qty=alloc.qty, leaves_qty=response_qty - alloc.qty,
-                liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns,
+                liquidity=Liquidity.AUCTION, exec_id=exec_id, exec_ns=exec_ns, nbbo=exec_nbbo,
+                fee=self.responder_fee * alloc.qty,
             )  # fmt: skip
         return filled_by_response
 
@@ -259,9 +278,14 @@ class AuctionHouse(Service):
                     )
                 )
 
-    def _publish_completed(self, auction: OpenAuction, clearing: Clearing, exec_ns: int) -> None:
+    def _publish_completed(
+        self,
+        auction: OpenAuction,
+        clearing: Clearing,
+        exec_ns: int,
+        exec_nbbo: tuple[int | None, int | None],
+    ) -> None:
         spec = auction.spec
-        end = self.nbbo.get(spec.symbol)
         self.seq += 1
         done = self.make(
             AuctionCompleted,
@@ -281,12 +305,13 @@ class AuctionHouse(Service):
             ],
             nbbo_bid_start=spec.nbbo_bid,
             nbbo_ask_start=spec.nbbo_ask,
-            nbbo_bid_end=end.bid_px if end else None,
-            nbbo_ask_end=end.ask_px if end else None,
+            nbbo_bid_end=exec_nbbo[0],
+            nbbo_ask_end=exec_nbbo[1],
             start_ns=spec.start_ns,
             end_ns=exec_ns,
             responders=sorted({r.responder for r in auction.responses}),
             seq=self.seq,
+            through_nbbo=clearing.through_nbbo,
         )
         payload = encode(done)
         self.pub_link.send(payload)

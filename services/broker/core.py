@@ -38,8 +38,10 @@ def admission_error(
     duplicate: bool,
     *,
     max_qty: int | None = None,
+    tick: int | None = None,
 ) -> str | None:
     """Why the broker refuses a client's order (``"<field>: <why>"``), or ``None`` to accept it.
+    ``tick`` is the symbol's Rule 612 increment (``Scenario.tick``; ``None``: ``tick_size``).
 
     ``regime`` is the order's regime or the broker's default, ``enabled`` the scenario's regimes,
     ``duplicate`` whether the client already sent this ``order_id``, ``max_qty`` the largest
@@ -55,7 +57,7 @@ def admission_error(
         return "order_type: retail orders are market or limit"
     if max_qty is not None and order.qty > max_qty:
         return f"qty: {order.qty:,} shares is above the broker's maximum of {max_qty:,} per order"
-    error = tick_error(order.limit_price)
+    error = tick_error(order.limit_price, tick)
     if error is not None:
         return error
     if duplicate:
@@ -65,12 +67,13 @@ def admission_error(
     return None
 
 
-def tick_error(limit_price: int | None) -> str | None:
-    """Why ``limit_price`` is off the Reg NMS Rule 612 grid (``protocol.money.tick_size``:
-    $0.01 at or above $1.00, $0.0001 below), or ``None`` (on the grid, or no limit)."""
+def tick_error(limit_price: int | None, tick: int | None = None) -> str | None:
+    """Why ``limit_price`` is off the Reg NMS Rule 612 grid (``tick``, the symbol's increment;
+    else ``protocol.money.tick_size``: $0.01 at or above $1.00, $0.0001 below), or ``None``
+    (on the grid, or no limit)."""
     if limit_price is None:
         return None
-    tick = tick_size(limit_price)
+    tick = tick or tick_size(limit_price)
     if limit_price % tick == 0:
         return None
     return (
@@ -212,7 +215,12 @@ class RoutingTable:
             else None
         )
 
-    def plan(self, regime: Regime) -> list[RouteStep]:
+    def plan(self, regime: Regime, auction_exempt: bool = False) -> list[RouteStep]:
+        """The ordered destinations of an order of ``regime``. An order the proposed Rule 615
+        exempts from the auction (``auction_exempt``; ``services/auction/rule615.py``) skips it
+        in the auction arms: a wholesaler may internalise it, as in the PFOF arm."""
+        if auction_exempt and regime in (Regime.AUCTION, Regime.HYBRID):
+            regime = Regime.PFOF
         match regime:
             case Regime.PFOF:
                 flow = self.flow_choice()

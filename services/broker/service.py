@@ -40,6 +40,7 @@ from protocol.orders import (
     SubmitOrder,
 )
 from services.auction.core import remainder_worst_price
+from services.auction.rule615 import auction_exemption, is_segmented
 from services.broker.core import ClientOrder, RoutingTable, WholesalerStats, admission_error
 from services.broker.scorecard import Scorecard
 from services.feeds import NbboView
@@ -136,6 +137,7 @@ class Broker(Service):
             self.enabled,
             key in self.seen,
             max_qty=self.scenario.broker.max_order_qty,
+            tick=self.scenario.tick(msg.symbol) if msg.symbol in symbols else None,
         )
         if error is not None:
             self.count(f"orders.rejected.{error.partition(':')[0]}")
@@ -144,6 +146,12 @@ class Broker(Service):
         regime = Regime(name)
         nbbo = self.nbbo.get(msg.symbol)
         bid, ask = (nbbo.bid_px, nbbo.ask_px) if nbbo else (None, None)
+        segmented = is_segmented(msg.natural_person, msg.avg_daily_trades)
+        exemption = (
+            auction_exemption(msg.side, msg.qty, msg.limit_price, segmented, bid, ask)
+            if regime in (Regime.AUCTION, Regime.HYBRID)
+            else None
+        )
         self.tape(
             self.make(
                 OrderReceived,
@@ -159,9 +167,12 @@ class Broker(Service):
                 nbbo_ask=ask,
                 created_ns=msg.ts_ns,
                 tif=msg.tif,
+                segmented=segmented,
+                auction_exemption=exemption,
             )
         )
-        client = ClientOrder(identity, msg, regime, self.table.plan(regime), bid, ask)
+        plan = self.table.plan(regime, auction_exempt=exemption is not None)
+        client = ClientOrder(identity, msg, regime, plan, bid, ask)
         # Child ids must be unique downstream although clients may reuse order ids.
         client.ref, uses = msg.order_id, 1
         while client.ref in self.refs:
@@ -174,7 +185,10 @@ class Broker(Service):
         self.seen.add(key)
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self.count(f"orders.{regime}")
-        self._route_next(key, client, f"regime {regime}")
+        why = f"regime {regime}" + (f"; auction exemption {exemption}" if exemption else "")
+        if exemption:
+            self.count(f"orders.auction_exempt.{exemption}")
+        self._route_next(key, client, why)
 
     def _client_key(self, identity: bytes, order_id: str) -> str:
         """A client's order, scoped to the key it was sent with (under CURVE) and its routing

@@ -18,6 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocol.common import Side
+from protocol.money import outside_quote
+
+# The NBBO's (bid, ask) a pool checks an execution against; None: that side is empty.
+Protect = tuple[int | None, int | None]
 
 
 @dataclass(slots=True)
@@ -91,8 +95,11 @@ class DarkBook:
         (self.buys if order.side is Side.BUY else self.sells).remove(order)
         return order.leaves
 
-    def cross(self, mid: int | None, aggressor: str | None = None) -> list[DarkFill]:
-        """Match every eligible buy/sell pair in time priority (pegged pairs at ``mid``)."""
+    def cross(
+        self, mid: int | None, aggressor: str | None = None, protect: Protect = (None, None)
+    ) -> list[DarkFill]:
+        """Match every eligible buy/sell pair in time priority (pegged pairs at ``mid``), never
+        through ``protect``, the NBBO's ``(bid, ask)`` now (Reg NMS Rule 611(a))."""
         if not self.buys or not self.sells:
             return []
         fills: list[DarkFill] = []
@@ -100,7 +107,7 @@ class DarkBook:
             for sell in list(self.sells):
                 if buy.leaves == 0:
                     break
-                price = _pair_price(buy, sell, mid)
+                price = _pair_price(buy, sell, mid, protect)
                 if price is None:
                     continue
                 agg = (
@@ -111,8 +118,9 @@ class DarkBook:
                 self._remove(buy)
         return fills
 
-    def match(self, key: str, mid: int | None) -> list[DarkFill]:
-        """Sweep the order ``key`` against the contra side, best price for it first, then time.
+    def match(self, key: str, mid: int | None, protect: Protect = (None, None)) -> list[DarkFill]:
+        """Sweep the order ``key`` against the contra side, best price for it first, then time,
+        never through ``protect`` (the NBBO's ``(bid, ask)`` now).
 
         Use on arrival; ``cross`` re-checks resting pairs when the midpoint moves.
         """
@@ -125,7 +133,7 @@ class DarkBook:
         priced: list[tuple[int, int, DarkOrder]] = []
         for contra in contras:
             buy, sell = (order, contra) if is_buy else (contra, order)
-            price = _pair_price(buy, sell, mid)
+            price = _pair_price(buy, sell, mid, protect)
             if price is not None:
                 priced.append((price * sign, contra.arrival, contra))
         fills: list[DarkFill] = []
@@ -133,7 +141,7 @@ class DarkBook:
             if order.leaves == 0:
                 break
             buy, sell = (order, contra) if is_buy else (contra, order)
-            if _pair_price(buy, sell, mid) is None:  # min qty may no longer be met
+            if _pair_price(buy, sell, mid, protect) is None:  # min qty may no longer be met
                 continue
             self._execute(buy, sell, rank * sign, order.side, fills)
         if order.leaves == 0:
@@ -167,8 +175,11 @@ class DarkBook:
             resting.remove(order)
 
 
-def _pair_price(buy: DarkOrder, sell: DarkOrder, mid: int | None) -> int | None:
-    """The price ``buy`` and ``sell`` would trade at now, or ``None`` if they may not trade."""
+def _pair_price(
+    buy: DarkOrder, sell: DarkOrder, mid: int | None, protect: Protect = (None, None)
+) -> int | None:
+    """The price ``buy`` and ``sell`` would trade at now, or ``None`` if they may not trade
+    (a priced pair may not trade through the NBBO ``protect``: Reg NMS Rule 611(a))."""
     if buy.leaves == 0 or sell.leaves == 0 or buy.account == sell.account:
         return None
     qty = min(buy.leaves, sell.leaves)
@@ -194,5 +205,8 @@ def _pair_price(buy: DarkOrder, sell: DarkOrder, mid: int | None) -> int | None:
     if buy.limit_price is not None and buy.limit_price < price:
         return None
     if sell.limit_price is not None and sell.limit_price > price:
+        return None
+    bid, ask = protect
+    if outside_quote(price, bid, ask):
         return None
     return price

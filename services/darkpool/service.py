@@ -82,10 +82,16 @@ class DarkPool(Service):
         n = self.nbbo.get(symbol)
         return None if n is None else midpoint(n.bid_px, n.ask_px, n.locked, n.crossed)
 
+    def _protect(self, symbol: str) -> tuple[int | None, int | None]:
+        """The NBBO's ``(bid, ask)`` now: what an execution may not trade through."""
+        n = self.nbbo.get(symbol)
+        return (None, None) if n is None else (n.bid_px, n.ask_px)
+
     def _on_nbbo(self, nbbo: NBBO) -> None:
         book = self.books.get(nbbo.symbol)
         if book is not None and book.orders:
-            self._report(book, book.cross(self._mid(nbbo.symbol)))
+            protect = (nbbo.bid_px, nbbo.ask_px)
+            self._report(book, book.cross(self._mid(nbbo.symbol), protect=protect), protect)
 
     def _on_message(self, identity: bytes | None, msg: object, recv_ns: int) -> None:
         assert identity is not None
@@ -140,7 +146,10 @@ class DarkPool(Service):
             pegged=pegged,
         )
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
-        self._report(book, book.match(key, self._mid(msg.symbol)))
+        # An intermarket sweep (the SOR's children) is not checked against the NBBO: its sender
+        # routed to the better-priced protected quotes at the same time (Rule 611(b)(6)).
+        protect = (None, None) if msg.intermarket_sweep else self._protect(msg.symbol)
+        self._report(book, book.match(key, self._mid(msg.symbol), protect), protect)
         if msg.tif is TimeInForce.IOC:
             leaves = book.cancel(key)
             if leaves:
@@ -159,7 +168,9 @@ class DarkPool(Service):
         self._publish_ioi_if_changed(book)
         self.count("orders.expired")
 
-    def _report(self, book: DarkBook, fills: list[DarkFill]) -> None:
+    def _report(
+        self, book: DarkBook, fills: list[DarkFill], protect: tuple[int | None, int | None]
+    ) -> None:
         exec_ns = time.time_ns()
         for fill in fills:
             self.exec_seq += 1
@@ -183,6 +194,7 @@ class DarkPool(Service):
                     exec_ns=exec_ns,
                     recv_ns=owner.recv_ns,
                     fee=self.fee * fill.qty,
+                    nbbo=protect,
                 )
                 if leaves == 0:
                     del self.owners[key]

@@ -30,13 +30,16 @@ class NbboBook:
     """Venue quotes for one symbol; ``best()`` is the highest bid and lowest offer across venues.
 
     Sizes at the best price are summed across venues; the venue named is the first (by name) at
-    that price, so the result does not depend on arrival order.
+    that price, so the result does not depend on arrival order. A venue's side smaller than
+    ``round_lot`` shares is an odd-lot quotation: outside the NBBO (Rule 600(b), as the 2024
+    amendments apply it; ``config/rules.py``).
     """
 
-    __slots__ = ("quotes",)
+    __slots__ = ("quotes", "round_lot")
 
-    def __init__(self) -> None:
+    def __init__(self, round_lot: int = 1) -> None:
         self.quotes: dict[str, tuple[int | None, int, int | None, int]] = {}
+        self.round_lot = max(1, round_lot)
 
     def update(
         self, venue: str, bid_px: int | None, bid_qty: int, ask_px: int | None, ask_qty: int
@@ -50,12 +53,12 @@ class NbboBook:
         bid_venue = ask_venue = ""
         for venue in sorted(self.quotes):
             b, bq, a, aq = self.quotes[venue]
-            if b is not None and bq > 0:
+            if b is not None and bq >= self.round_lot:
                 if bid_px is None or b > bid_px:
                     bid_px, bid_qty, bid_venue = b, bq, venue
                 elif b == bid_px:
                     bid_qty += bq
-            if a is not None and aq > 0:
+            if a is not None and aq >= self.round_lot:
                 if ask_px is None or a < ask_px:
                     ask_px, ask_qty, ask_venue = a, aq, venue
                 elif a == ask_px:

@@ -20,7 +20,8 @@ class Sip(Service):
     role = "sip"
 
     async def _setup(self) -> None:
-        self.books = {s: NbboBook() for s in self.scenario.symbol_names}
+        # Odd-lot quotations stay out of the NBBO under the rule set's round lots.
+        self.books = {s: NbboBook(self.scenario.round_lot(s)) for s in self.scenario.symbol_names}
         self.tops: dict[str, TopOfBook] = {}
         self.last: dict[str, NBBO] = {}
         self.seq = 0

@@ -142,6 +142,10 @@ class ChildOrders(_Base):
                     account=self.name,
                     parent_id=parent.order_id,
                     expire_ns=expire_ns,
+                    # Each wave allocates over every lit venue's depth, best price first, and
+                    # sends its children at once: the sweep of better-priced protected quotes
+                    # an intermarket sweep order stands for (Reg NMS Rule 611(b)(6)).
+                    intermarket_sweep=True,
                 )
             )
         )

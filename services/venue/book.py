@@ -24,6 +24,12 @@ Semantics, each covered by ``tests/unit/test_book.py``:
   the same id, account, side and post-only flag.
 - Rejects read ``"<field>: <why>"`` and leave the book untouched; a live ``order_id`` may not be
   reused, a finished one may.
+- Order protection (Reg NMS Rule 611(a)): ``protect=(bid, ask)`` are the best protected quotes
+  of the *other* venues as this venue knows them at execution. A buy never executes above that
+  ask, a sell never below that bid (at it is fine); what the order could only fill through it is
+  canceled (an order whose limit crosses it does not rest either: a venue may not display a
+  quotation that crosses a protected one, Rule 610(d)); a post-only order that would cross it
+  is rejected. ``SubmitResult.protected_price`` names the quote that stopped it.
 """
 
 from __future__ import annotations
@@ -68,10 +74,16 @@ class OrderBook:
         "last_trade_price",
         "reference_price",
         "symbol",
+        "tick",
     )
 
     def __init__(
-        self, symbol: str, *, collar_bps: int = 500, reference_price: int | None = None
+        self,
+        symbol: str,
+        *,
+        collar_bps: int = 500,
+        reference_price: int | None = None,
+        tick: int | None = None,
     ) -> None:
         if type(collar_bps) is not int or not 0 <= collar_bps < BPS_DENOMINATOR:
             raise ValueError(
@@ -80,6 +92,8 @@ class OrderBook:
         if reference_price is not None and limit_price_error(reference_price) is not None:
             raise ValueError(f"reference_price: must be a valid price, got {reference_price!r}")
         self.symbol = symbol
+        # The symbol's Rule 612 increment when it is not the price's (a half-penny stock).
+        self.tick = tick
         self.collar_bps = collar_bps
         self.reference_price = reference_price
         self.last_trade_price: int | None = None
@@ -102,9 +116,13 @@ class OrderBook:
         ts_ns: int,
         *,
         post_only: bool = False,
+        protect: tuple[int | None, int | None] = (None, None),
     ) -> SubmitResult:
-        """Match a new order against the book and rest, cancel or reject what is left."""
-        reason = submit_error(order_id, account, side, qty, order_type, limit_price, tif, post_only)
+        """Match a new order against the book and rest, cancel or reject what is left; never
+        through ``protect``, the other venues' protected ``(bid, ask)`` (module docstring)."""
+        reason = submit_error(
+            order_id, account, side, qty, order_type, limit_price, tif, post_only, self.tick
+        )
         if reason is not None:
             return rejected(reason)
         if order_id in self._orders:
@@ -113,11 +131,19 @@ class OrderBook:
             own, opp = self._bids, self._asks
         else:
             own, opp = self._asks, self._bids
+        away = protect[1] if side is _BUY else protect[0]
         if limit_price is not None:  # a limit: validation ties the price to the order type
+            if away is not None and _through(side, limit_price, away):
+                if post_only:
+                    return rejected(f"limit_price: would cross the protected quote at {away}")
+                result = self._execute_limit(
+                    order_id, account, own, opp, qty, away, _no_rest(tif), ts_ns, False
+                )
+                return _protected(result, away)
             return self._execute_limit(
                 order_id, account, own, opp, qty, limit_price, tif, ts_ns, post_only
             )
-        return self._execute_market(order_id, account, side, opp, qty, tif)
+        return self._execute_market(order_id, account, side, opp, qty, tif, away)
 
     def cancel(self, order_id: str) -> int | None:
         """Remove a live order; return its leaves, or ``None`` if unknown or already done."""
@@ -130,11 +156,16 @@ class OrderBook:
         return leaves
 
     def replace(
-        self, order_id: str, new_qty: int, new_price: int | None, ts_ns: int
+        self,
+        order_id: str,
+        new_qty: int,
+        new_price: int | None,
+        ts_ns: int,
+        protect: tuple[int | None, int | None] = (None, None),
     ) -> SubmitResult:
         """Change a live order's leaves to ``new_qty`` and its price to ``new_price`` (``None``:
-        keep). Same price and not larger keeps priority; otherwise it re-enters as an aggressor.
-        On reject the original order is untouched."""
+        keep). Same price and not larger keeps priority; otherwise it re-enters as an aggressor,
+        protected like a new order. On reject the original order is untouched."""
         order = self._orders.get(order_id)
         if order is None:
             return rejected("order_id: unknown or no longer live")
@@ -143,7 +174,7 @@ class OrderBook:
             return rejected(reason)
         price = order.price if new_price is None else new_price
         if new_price is not None:
-            reason = limit_price_error(new_price)
+            reason = limit_price_error(new_price, self.tick)
             if reason is not None:
                 return rejected(reason)
         if price == order.price and new_qty <= order.qty:
@@ -155,8 +186,17 @@ class OrderBook:
             own, opp = self._asks, self._bids
         if order.post_only and opp.keys and opp.keys[-1] >= opp.sign * price:
             return rejected("post_only: order would take liquidity")
+        away = protect[1] if order.side is _BUY else protect[0]
+        clipped = away is not None and _through(order.side, price, away)
+        if clipped and order.post_only:
+            return rejected(f"limit_price: would cross the protected quote at {away}")
         del self._orders[order_id]
         self._unlink(order)
+        if clipped and away is not None:
+            result = self._execute_limit(
+                order_id, order.account, own, opp, new_qty, away, TimeInForce.IOC, ts_ns, False
+            )
+            return _protected(result, away)
         return self._execute_limit(
             order_id, order.account, own, opp, new_qty, price, _DAY, ts_ns, order.post_only
         )
@@ -243,21 +283,34 @@ class OrderBook:
         return SubmitResult(status, fills, remaining, 0, None, stp)
 
     def _execute_market(
-        self, order_id: str, account: str, side: Side, opp: BookSide, qty: int, tif: TimeInForce
+        self,
+        order_id: str,
+        account: str,
+        side: Side,
+        opp: BookSide,
+        qty: int,
+        tif: TimeInForce,
+        away: int | None = None,
     ) -> SubmitResult:
         if not opp.keys:
             return SubmitResult(CANCELED, [], 0, qty, None, [])
         reference = opp.levels[opp.keys[-1]].price
         collar = reference * self.collar_bps // BPS_DENOMINATOR
         cap = reference + collar if side is _BUY else reference - collar
+        clipped = away is not None and _through(side, cap, away)
+        if clipped:
+            assert away is not None
+            cap = away
         limit_key = opp.sign * cap
         if tif is _FOK and not opp.can_fill(limit_key, account, qty):
-            return SubmitResult(CANCELED, [], 0, qty, None, [])
-        fills: list[Fill] = []
-        stp: list[tuple[str, int]] = []
-        remaining = self._match(opp, limit_key, order_id, account, qty, side, fills, stp)
-        status = FILLED if remaining == 0 else CANCELED
-        return SubmitResult(status, fills, 0, remaining, None, stp)
+            result = SubmitResult(CANCELED, [], 0, qty, None, [])
+        else:
+            fills: list[Fill] = []
+            stp: list[tuple[str, int]] = []
+            remaining = self._match(opp, limit_key, order_id, account, qty, side, fills, stp)
+            status = FILLED if remaining == 0 else CANCELED
+            result = SubmitResult(status, fills, 0, remaining, None, stp)
+        return _protected(result, away) if clipped and away is not None else result
 
     def _match(
         self,
@@ -409,3 +462,20 @@ class OrderBook:
         level.total -= removed
         if level.key == level.book.keys[-1]:
             self.bbo_version += 1
+
+
+def _through(side: Side, price: int, away: int) -> bool:
+    """True if ``price`` on ``side`` is beyond the other venues' protected quote ``away``."""
+    return price > away if side is _BUY else price < away
+
+
+def _no_rest(tif: TimeInForce) -> TimeInForce:
+    """An order stopped at a protected quote does not rest (FOK stays all-or-none)."""
+    return tif if tif is _FOK else TimeInForce.IOC
+
+
+def _protected(result: SubmitResult, away: int) -> SubmitResult:
+    """Mark the canceled part of ``result`` as stopped by the protected quote ``away``."""
+    if result.canceled_qty:
+        result.protected_price = away
+    return result

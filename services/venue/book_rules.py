@@ -20,8 +20,9 @@ _IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
 
 
-def limit_price_error(limit_price: object) -> str | None:
-    """Why ``limit_price`` is not a valid limit, or ``None`` if it is."""
+def limit_price_error(limit_price: object, tick: int | None = None) -> str | None:
+    """Why ``limit_price`` is not a valid limit, or ``None`` if it is (on ``tick``, else the
+    Rule 612 grid of ``tick_size``)."""
     if limit_price is None:
         return "limit_price: required for limit orders"
     if type(limit_price) is not int:
@@ -30,7 +31,7 @@ def limit_price_error(limit_price: object) -> str | None:
         return "limit_price: must be > 0"
     if limit_price > MAX_PRICE:
         return f"limit_price: above the maximum {MAX_PRICE}"
-    tick = tick_size(limit_price)
+    tick = tick or tick_size(limit_price)
     if limit_price % tick:
         return f"limit_price: {limit_price} is not on the {tick} micro-dollar tick grid"
     return None
@@ -54,15 +55,17 @@ def submit_error(
     limit_price: object,
     tif: object,
     post_only: bool,
+    tick: int | None = None,
 ) -> str | None:
-    """Why a submit is invalid on its own (the book's state aside), or ``None``."""
+    """Why a submit is invalid on its own (the book's state aside), or ``None``. ``tick``: the
+    symbol's increment when it is not the price's ``tick_size`` (a half-penny stock)."""
     if (  # the common case, a valid limit order, in one pass without nested calls
         type(qty) is int
         and 0 < qty <= MAX_QTY
         and type(limit_price) is int
         and 0 < limit_price <= MAX_PRICE
         and order_type is _LIMIT
-        and not limit_price % tick_size(limit_price)
+        and not limit_price % (tick or tick_size(limit_price))
         and (side is _BUY or side is _SELL)
         and (tif is _DAY or tif is _IOC or tif is _FOK)
         and type(order_id) is str
@@ -72,7 +75,7 @@ def submit_error(
     ):
         return None
     return _first_submit_error(
-        order_id, account, side, qty, order_type, limit_price, tif, post_only
+        order_id, account, side, qty, order_type, limit_price, tif, post_only, tick
     )
 
 
@@ -85,6 +88,7 @@ def _first_submit_error(
     limit_price: object,
     tif: object,
     post_only: bool,
+    tick: int | None = None,
 ) -> str | None:
     if type(order_id) is not str or not order_id:
         return "order_id: must be a non-empty str"
@@ -98,7 +102,7 @@ def _first_submit_error(
     if reason is not None:
         return reason
     if order_type is _LIMIT:
-        return limit_price_error(limit_price)
+        return limit_price_error(limit_price, tick)
     if order_type is _MARKET:
         if limit_price is not None:
             return "limit_price: must be None for market orders"

@@ -180,10 +180,20 @@ class SubmitResult:
     ``rejected`` (nothing happened; ``reject_reason`` reads ``"<field>: <why>"``). Unless
     rejected, ``filled_qty + resting_qty + canceled_qty`` equals the order's quantity.
     ``stp_canceled`` lists ``(order_id, leaves)`` of resting orders of the same account that
-    self-trade prevention removed from the book.
+    self-trade prevention removed from the book. ``protected_price`` is set when part of the
+    order was canceled because executing or resting it would trade through (or cross) a
+    protected quote of another venue at that price (Reg NMS Rule 611(a)).
     """
 
-    __slots__ = ("canceled_qty", "fills", "reject_reason", "resting_qty", "status", "stp_canceled")
+    __slots__ = (
+        "canceled_qty",
+        "fills",
+        "protected_price",
+        "reject_reason",
+        "resting_qty",
+        "status",
+        "stp_canceled",
+    )
 
     def __init__(
         self,
@@ -200,6 +210,7 @@ class SubmitResult:
         self.canceled_qty = canceled_qty
         self.reject_reason = reject_reason
         self.stp_canceled = stp_canceled
+        self.protected_price: int | None = None
 
     @property
     def filled_qty(self) -> int:

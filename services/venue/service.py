@@ -26,6 +26,7 @@ from protocol.orders import (
     SubmitOrder,
 )
 from services.runtime import Service, call_at_wall
+from services.venue.away import AwayQuotes
 from services.venue.book import Fill, OrderBook, SubmitResult
 
 ACCEPTS = (SubmitOrder, CancelOrder, ReplaceOrder, SnapshotRequest)
@@ -53,7 +54,10 @@ class Venue(Service):
         self.maker_rebate = to_micros(spec.maker_rebate)
         self.books = {
             s.symbol: OrderBook(
-                s.symbol, collar_bps=spec.collar_bps, reference_price=s.price_micros
+                s.symbol,
+                collar_bps=spec.collar_bps,
+                reference_price=s.price_micros,
+                tick=self.scenario.tick(s.symbol),
             )
             for s in self.scenario.symbols
         }
@@ -84,6 +88,13 @@ class Venue(Service):
         self.serve(self.orders, Decoder(ACCEPTS), self._on_message, router=True, name="orders")
         for symbol in self.books:
             self._publish_quote_if_changed(symbol)
+        self.away = AwayQuotes(self, list(self.books), [v.name for v in self.scenario.venues])
+
+    async def _on_running(self) -> None:
+        # The other venues' quotes (order protection): started once running, since every venue
+        # snapshots every other and none may wait for the others to come up in its set-up.
+        for feed in self.away.feeds():
+            self.spawn(feed.start(), f"away-quotes@{feed.publisher}")
 
     # ------------------------------------------------------------------ dispatch
     def _on_message(self, identity: bytes | None, msg: object, recv_ns: int) -> None:
@@ -136,6 +147,9 @@ class Venue(Service):
         if key in self.owners:
             self._reject(identity, msg.order_id, "duplicate of a live order", "order_id")
             return
+        # Read once: the book and the fills use it. An intermarket sweep is not checked against
+        # the other venues (Rule 611(b)(6)): its sender swept them at the same time.
+        protect = (None, None) if msg.intermarket_sweep else self.away.protect(msg.symbol)
         result = book.submit(
             key,
             msg.account,
@@ -146,6 +160,7 @@ class Venue(Service):
             msg.tif,
             recv_ns,
             post_only=msg.post_only,
+            protect=protect,
         )
         if result.status == "rejected":
             reason = result.reject_reason or "rejected by the book"
@@ -155,7 +170,7 @@ class Venue(Service):
         owner = Owner(identity, msg.order_id, msg.symbol, msg.side, msg.qty, recv_ns=recv_ns)
         self.owners[key] = owner
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
-        self._apply_result(book, key, result)
+        self._apply_result(book, key, result, protect)
         if msg.expire_ns is not None and self.owners.get(key) is owner:  # it rests: until expiry
             call_at_wall(msg.expire_ns, self._expire, key, owner)
 
@@ -167,17 +182,35 @@ class Venue(Service):
         self._publish_quote_if_changed(owner.symbol)
         self.count("orders.expired")
 
-    def _apply_result(self, book: OrderBook, key: str, result: SubmitResult) -> None:
+    def _apply_result(
+        self,
+        book: OrderBook,
+        key: str,
+        result: SubmitResult,
+        protect: tuple[int | None, int | None],
+    ) -> None:
         exec_ns = time.time_ns()
+        # Stamped on each fill: the protected quotes this venue checked it against (the other
+        # venues'; sweeping its own book past its own best is no trade-through).
         for fill in result.fills:
-            self._on_fill(book.symbol, fill, exec_ns)
+            self._on_fill(book.symbol, fill, exec_ns, protect)
         for resting_key, qty in getattr(result, "stp_canceled", ()) or ():
             self._cancel_owner(resting_key, qty, "self-trade prevention")
-        if result.canceled_qty:
+        if result.protected_price is not None:
+            self.count("orders.protected")
+            self._cancel_owner(
+                key,
+                result.canceled_qty,
+                f"would trade through the protected quote at {result.protected_price} on "
+                "another venue (Reg NMS Rule 611)",
+            )
+        elif result.canceled_qty:
             self._cancel_owner(key, result.canceled_qty, "unfilled remainder (IOC/market/FOK)")
         self._publish_quote_if_changed(book.symbol)
 
-    def _on_fill(self, symbol: str, fill: Fill, exec_ns: int) -> None:
+    def _on_fill(
+        self, symbol: str, fill: Fill, exec_ns: int, nbbo: tuple[int | None, int | None]
+    ) -> None:
         self.exec_seq += 1
         exec_id = f"{self.name}-{self.exec_seq}"
         self.count("fills")
@@ -203,6 +236,7 @@ class Venue(Service):
                 exec_ns=exec_ns,
                 recv_ns=owner.recv_ns,
                 fee=fee_per_share * fill.qty,
+                nbbo=nbbo,
             )
             if leaves == 0:
                 del self.owners[key]
@@ -257,14 +291,15 @@ class Venue(Service):
             self._cancel_owner(key, book.cancel(key) or 0, "replaced down to executed size")
             return
         owner.qty = msg.qty
-        result = book.replace(key, new_leaves, msg.limit_price, recv_ns)
+        protect = self.away.protect(msg.symbol)
+        result = book.replace(key, new_leaves, msg.limit_price, recv_ns, protect)
         if result.status == "rejected":
             reply = self.make(
                 CancelRejected, order_id=msg.order_id, reason=f"replace: {result.reject_reason}"
             )
             self._send(identity, encode(reply))
             return
-        self._apply_result(book, key, result)
+        self._apply_result(book, key, result, protect)
 
     # ------------------------------------------------------------------ market data
     def _publish_quote_if_changed(self, symbol: str) -> None:

@@ -23,7 +23,7 @@ from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import Rejected
 from protocol.errors import ProtocolError
 from protocol.marketdata import NBBO, ValueUpdate
-from protocol.money import to_micros
+from protocol.money import outside_quote, to_micros
 from protocol.orders import (
     CancelOrder,
     CancelRejected,
@@ -194,6 +194,15 @@ class Wholesaler(Service):
                 link, msg.order_id, msg.symbol, msg.qty, 0, "limit not marketable at our price"
             )
             return
+        if outside_quote(price, bid, ask):
+            # Reg NMS Rule 611(a): never through either side of the NBBO known at execution
+            # (internalisation executes on receipt: the NBBO this order was priced on).
+            self.reply_canceled(
+                link, msg.order_id, msg.symbol, msg.qty, 0,
+                f"declined: {price} would trade through the NBBO {bid}-{ask}",
+            )  # fmt: skip
+            self.count("orders.through_nbbo")
+            return
         mid = (bid + ask) / 2
         pfof = rate * msg.qty
         self.desk.filled(INTERNALIZE, msg.symbol, msg.side, msg.qty, price, mid, pfof=pfof)
@@ -202,7 +211,7 @@ class Wholesaler(Service):
             link, msg.order_id, msg.symbol, msg.side, msg.qty, price,
             cum_qty=msg.qty, leaves_qty=0, liquidity=Liquidity.INTERNALIZED,
             exec_id=f"{self.name}-{self.exec_seq}", exec_ns=time.time_ns(), recv_ns=recv_ns,
-            pfof=pfof,
+            pfof=pfof, nbbo=(bid, ask),
         )  # fmt: skip
         self.count("orders.internalized")
         self._maybe_hedge(msg.symbol, nbbo)

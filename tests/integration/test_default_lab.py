@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import pandas as pd
 import pytest
 
 from config.scenario import REGIMES
@@ -325,3 +326,51 @@ def test_realism_command_recomputes_the_facts_from_the_tape(
             & (table["horizon"] == "lag 1")
         ]["value"].iloc[0]
         assert got == pytest.approx(expected), symbol
+
+
+def test_no_execution_trades_through_the_quotes_checked_at_execution(
+    default_lab_run: LabRun,
+) -> None:
+    """Reg NMS Rule 611(a) at every execution: venues, the dark pool, wholesalers, the auction.
+    Each centre stamps the protected quotes it checked; none executes through them."""
+    from orchestration.reg_nms import reg_nms_summary
+
+    summary = reg_nms_summary(default_lab_run.tables)
+    fills = default_lab_run.tables["destination_fills"]
+    checked = fills[fills["exec_nbbo_bid"].notna() | fills["exec_nbbo_ask"].notna()]
+
+    assert summary["trade_throughs"] == 0, summary
+    assert summary["executions"] > 0
+    # every kind of centre checked (the SOR's intermarket sweeps are the exempt ones)
+    roles = {p["name"]: p["role"] for p in default_lab_run.processes}
+    assert {"auction", "venue", "wholesaler"} <= {roles.get(s) for s in checked["service"]}
+
+
+def test_retail_fills_inside_the_nbbo_at_execution_and_their_limit(
+    default_lab_run: LabRun,
+) -> None:
+    """Every retail fill (the broker's, as the client saw it): not through the quotes the
+    executing centre checked at execution, not through the order's limit, and improvement
+    over that NBBO signed right per side (a buy at or below the ask, a sell at or above the
+    bid; worked out here by hand, not with the code under test)."""
+    fills = default_lab_run.tables["fills"]
+    orders = default_lab_run.tables["orders"].set_index("order_id")
+    assert len(fills) > 0
+    through_quote, through_limit = [], []
+    for fill in fills.itertuples(index=False):
+        buy = fill.side == "buy"
+        bid = None if pd.isna(fill.exec_nbbo_bid) else int(fill.exec_nbbo_bid)
+        ask = None if pd.isna(fill.exec_nbbo_ask) else int(fill.exec_nbbo_ask)
+        improvement = (ask - fill.price) if buy and ask is not None else None
+        if not buy and bid is not None:
+            improvement = fill.price - bid
+        if improvement is not None and improvement < 0:
+            through_quote.append((fill.order_id, fill.side, fill.price, bid, ask))
+        limit = orders.loc[fill.order_id, "limit_price"]
+        if not pd.isna(limit) and (
+            (buy and fill.price > limit) or (not buy and fill.price < limit)
+        ):
+            through_limit.append((fill.order_id, fill.side, fill.price, limit))
+
+    assert through_quote == []
+    assert through_limit == []

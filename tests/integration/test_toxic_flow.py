@@ -191,13 +191,17 @@ def test_wholesaler_facing_informed_flow_learns_adverse_selection_and_widens(
     assert np.mean(toxic[-late:]) < np.mean(calm[-late:]), (toxic[-late:], calm[-late:])
 
 
-def test_auction_winner_learns_adverse_selection_in_its_own_channel(tmp_path: Path) -> None:
-    """Informed orders sent to the auction: the lone responder's fills are marked from the mid it
-    bid against (the NBBO at the auction's start), so the window's drift shows as adverse
-    selection in its auction channel -- not in its internalisation channel, which saw no flow --
-    and it stops bidding on flow it cannot price."""
+def test_auction_informed_flow_moves_the_nbbo_through_most_responses_before_execution(
+    tmp_path: Path,
+) -> None:
+    """Informed orders sent to the auction: the market moves their way within the window, so at
+    its end most responses priced on the NBBO at the start are outside the NBBO then and are
+    not executed (Reg NMS Rule 611 at execution): the drift that used to reach the lone
+    responder as a winner's curse now mostly cancels its fills (so it has little adverse
+    selection to learn and keeps bidding). What it does win is marked in its auction channel,
+    never in its internalisation channel, which saw no flow."""
 
-    async def run() -> dict[str, int]:
+    async def run() -> tuple[dict[str, int], dict[str, int]]:
         lab = LabSupervisor(toxic_scenario(), runs_root=tmp_path)
         try:
             await lab.start()
@@ -208,21 +212,19 @@ def test_auction_winner_learns_adverse_selection_in_its_own_channel(tmp_path: Pa
                 counters = wholesaler.counters
                 won = counters.get("auctions.won_shares", 0) // 200
                 done = counters.get("auction.markouts", 0) + counters.get("auction.unmarked", 0)
-                return won > 0 and done >= won
+                return done >= won
 
             await lab.guard(eventually(marked, 30))
-            return dict(wholesaler.counters)
+            return dict(wholesaler.counters), dict(lab.procs["auction"].counters)
         finally:
             codes = await lab.stop()
             assert all(c == 0 for c in codes.values()), codes
 
-    counters = asyncio.run(asyncio.wait_for(run(), 120))
+    counters, auction = asyncio.run(asyncio.wait_for(run(), 120))
 
-    assert counters.get("auction.adverse_micros.ACME", 0) > 1_000, {
-        k: v
-        for k, v in counters.items()
-        if "auction." in k or "internalize" in k or "declined" in k
-    }
+    dropped = auction.get("responses.through_nbbo_at_execution", 0)
+    won = counters.get("auctions.won_shares", 0) // 200
+    assert dropped > won, (dropped, won)
     assert counters.get("internalize.adverse_micros.ACME", 0) == 0
     assert counters.get("internalize.markouts", 0) == 0
-    assert counters.get("auctions.declined", 0) > 0, counters
+    assert counters.get("auction.markouts", 0) + counters.get("auction.unmarked", 0) >= won

@@ -362,3 +362,71 @@ def test_admission_error_names_the_field(change: dict[str, object], expected: st
         assert error is None
     else:
         assert error is not None and error.startswith(expected)
+
+
+# --- Reg NMS Rule 611 at execution ---------------------------------------------------------
+
+
+def test_clear_buy_response_above_ask_at_execution_not_executed() -> None:
+    # Valid at the start (at the ask then), but the ask fell 0.5 cent before the window closed.
+    spec = make_spec(qty=100)
+    exec_ask = ASK - 5_000
+    clearing = clear(spec, [make_response("r1", ASK, qty=100)], (BID - 5_000, exec_ask))
+    assert clearing.allocations == ()
+    assert clearing.remainder_qty == 100
+    assert clearing.through_nbbo == 1
+    assert clearing.best_price is None
+
+
+def test_clear_sell_response_below_bid_at_execution_not_executed_next_one_is() -> None:
+    spec = make_spec(side=Side.SELL, qty=100)
+    exec_bid = BID + 2_000
+    responses = [make_response("low", BID + 1_000, qty=100), make_response("ok", BID, qty=100)]
+    # The best response (BID + 0.1 cent) would now sell below the new bid: skipped; the one at
+    # the old bid is through too. Both skipped, nothing executes.
+    clearing = clear(spec, responses, (exec_bid, ASK))
+    assert clearing.filled_qty == 0
+    assert clearing.through_nbbo == 2
+    responses.append(make_response("good", exec_bid + 1_000, qty=100))
+    clearing = clear(spec, responses, (exec_bid, ASK))
+    assert [a.response_id for a in clearing.allocations] == ["good"]
+    assert clearing.allocations[0].price == exec_bid + 1_000
+
+
+def test_clear_response_at_the_execution_quote_is_executed() -> None:
+    spec = make_spec(qty=100)
+    clearing = clear(spec, [make_response("r1", ASK - 2_000, qty=100)], (BID, ASK - 2_000))
+    assert clearing.filled_qty == 100
+    assert clearing.through_nbbo == 0
+
+
+@given(
+    prices=st.lists(st.integers(min_value=-20, max_value=20), min_size=1, max_size=8),
+    bid_move=st.integers(min_value=-15, max_value=15),
+    ask_move=st.integers(min_value=-15, max_value=15),
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+)
+@settings(max_examples=200, deadline=None)
+def test_clear_never_executes_through_the_execution_nbbo(
+    prices: list[int], bid_move: int, ask_move: int, side: Side
+) -> None:
+    spec = make_spec(side=side, qty=500)
+    exec_bid, exec_ask = BID + bid_move * INCREMENT, ASK + ask_move * INCREMENT
+    responses = [
+        make_response(f"r{i}", (BID if side is Side.SELL else ASK) + step * INCREMENT, qty=100)
+        for i, step in enumerate(prices)
+    ]
+    clearing = clear(spec, responses, (exec_bid, exec_ask))
+    for allocation in clearing.allocations:
+        if side is Side.BUY:
+            assert allocation.price <= exec_ask
+        else:
+            assert allocation.price >= exec_bid
+
+
+def test_clear_buy_response_below_the_bid_at_execution_not_executed() -> None:
+    # The market rose through the response: selling to the retail buyer at the old ask would
+    # now be a sale below the protected bid.
+    spec = make_spec(qty=100)
+    clearing = clear(spec, [make_response("r1", ASK, qty=100)], (ASK + 5_000, ASK + 15_000))
+    assert clearing.filled_qty == 0 and clearing.through_nbbo == 1

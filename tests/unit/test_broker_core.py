@@ -337,3 +337,15 @@ def test_client_order_can_rest_only_a_live_unfilled_day_limit(
         setattr(client, name, value)
 
     assert client.can_rest is expected
+
+
+def test_plan_auction_exempt_order_skips_the_auction_to_a_wholesaler_then_the_sor() -> None:
+    for regime in (Regime.AUCTION, Regime.HYBRID):
+        plan = table().plan(regime, auction_exempt=True)
+        assert "auction" not in [step.destination for step in plan]
+        assert plan[0].destination in {"wh-a", "wh-b", "wh-c"} and plan[-1] == RouteStep("sor")
+        assert not plan[0].at_auction_price
+
+
+def test_plan_exemption_leaves_other_regimes_alone() -> None:
+    assert table().plan(Regime.BEST_EX, auction_exempt=True) == [RouteStep("sor")]

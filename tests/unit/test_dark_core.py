@@ -429,3 +429,21 @@ def test_cross_partly_filled_order_below_its_min_qty_can_still_trade_its_remaind
 def test_add_non_positive_qty_raises_naming_qty() -> None:
     with pytest.raises(ValueError, match="qty"):
         DarkBook("ACME").add("b1", "acct", Side.BUY, 0, None, 0)
+
+
+def test_match_priced_pair_through_the_nbbo_does_not_trade() -> None:
+    # A priced sell resting at $10.05 while the NBBO offer is $10.02: a priced buy at $10.05
+    # would pay above the protected offer (Reg NMS Rule 611(a)).
+    book = DarkBook("XYZ")
+    book.add("s", "seller", Side.SELL, 100, 10_050_000, 0, pegged=False)
+    book.add("b", "buyer", Side.BUY, 100, 10_050_000, 0, pegged=False)
+    assert book.match("b", 10_010_000, (10_000_000, 10_020_000)) == []
+    fills = book.match("b", 10_040_000, (10_030_000, 10_050_000))  # the market moved up
+    assert [(f.price, f.qty) for f in fills] == [(10_050_000, 100)]
+
+
+def test_cross_priced_pair_below_the_bid_does_not_trade() -> None:
+    book = DarkBook("XYZ")
+    book.add("b", "buyer", Side.BUY, 100, 9_990_000, 0, pegged=False)
+    book.add("s", "seller", Side.SELL, 100, 9_990_000, 0, pegged=False)
+    assert book.cross(10_005_000, protect=(10_000_000, 10_010_000)) == []

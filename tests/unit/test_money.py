@@ -14,6 +14,7 @@ from protocol.money import (
     CENT,
     MICROS_PER_DOLLAR,
     format_price,
+    outside_quote,
     price_improvement,
     quote_improvement,
     round_to_micros,
@@ -22,6 +23,7 @@ from protocol.money import (
     tick_size,
     to_dollars,
     to_micros,
+    trades_through,
 )
 
 
@@ -348,3 +350,21 @@ def test_signed_improvement_vectorised_equals_the_scalar_form(
     vectorised = signed_improvement(sign, price, ref)
 
     assert vectorised.tolist() == [price_improvement(s, p, r) for s, p, r in rows]
+
+
+def test_trades_through_buy_above_ask_only() -> None:
+    assert trades_through(Side.BUY, 10_010_000, 10_000_000, 10_005_000)
+    assert not trades_through(Side.BUY, 10_005_000, 10_000_000, 10_005_000)  # at the quote
+    assert not trades_through(Side.BUY, 10_010_000, 10_000_000, None)  # nothing to protect
+
+
+def test_trades_through_sell_below_bid_only() -> None:
+    assert trades_through(Side.SELL, 9_990_000, 10_000_000, 10_005_000)
+    assert not trades_through(Side.SELL, 10_000_000, 10_000_000, 10_005_000)
+    assert not trades_through(Side.SELL, 9_990_000, None, 10_005_000)
+
+
+def test_outside_quote_either_side_through() -> None:
+    assert outside_quote(10_010_000, 10_000_000, 10_005_000)  # above the offer
+    assert outside_quote(9_990_000, 10_000_000, 10_005_000)  # below the bid
+    assert not outside_quote(10_002_500, 10_000_000, 10_005_000)

@@ -204,3 +204,13 @@ def test_best_any_update_sequence_matches_naive_max_bid_min_ask(
         both = best.bid_px is not None and best.ask_px is not None
         assert best.locked == (both and best.bid_px == best.ask_px)
         assert best.crossed == (both and best.bid_px > best.ask_px)
+
+
+def test_best_with_round_lot_leaves_odd_lot_quotes_out() -> None:
+    # 2024 rules, a $50 stock: round lot 100. lit-a's 60-share bid at $50.01 is an odd lot.
+    book = NbboBook(round_lot=100)
+    book.update("lit-a", 50_010_000, 60, 50_030_000, 100)
+    book.update("lit-b", 50_000_000, 300, 50_040_000, 99)
+    top = book.best()
+    assert (top.bid_px, top.bid_venue) == (50_000_000, "lit-b")
+    assert (top.ask_px, top.ask_qty, top.ask_venue) == (50_030_000, 100, "lit-a")

@@ -135,6 +135,9 @@ EXAMPLES: tuple[Message, ...] = (
         created_ns=T0 - 5,
         pfof_rate=2_000,
         expire_ns=T0 + 500_000_000,
+        intermarket_sweep=True,
+        natural_person=False,
+        avg_daily_trades=12,
         **HEADER,
     ),
     CancelOrder(order_id="o-1", symbol="ACME", **HEADER),
@@ -159,6 +162,8 @@ EXAMPLES: tuple[Message, ...] = (
         fee=-200,
         pfof=300,
         commission=500,
+        nbbo_bid=ACME_ASK - 10_000,
+        nbbo_ask=ACME_ASK,
         **HEADER,
     ),
     OrderCanceled(
@@ -184,6 +189,8 @@ EXAMPLES: tuple[Message, ...] = (
         nbbo_ask=ACME_ASK,
         created_ns=T0,
         tif=TimeInForce.IOC,
+        segmented=False,
+        auction_exemption="large-order",
         **HEADER,
     ),
     OrderRouted(
@@ -303,6 +310,7 @@ EXAMPLES: tuple[Message, ...] = (
         end_ns=T0 + 100_000_000,
         responders=["wh-a", "wh-b"],
         seq=10,
+        through_nbbo=1,
         **HEADER,
     ),
     Rejected(

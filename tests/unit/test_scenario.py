@@ -486,3 +486,41 @@ def test_warm_start_is_taken_from_the_scenario_folder_and_must_exist(tmp_path: P
     assert scenario.dealers.warm_start == str((tmp_path / "mine.dealers.json").resolve())
     # The built-in scenario's stays relative: found in the installed package.
     assert load_scenario().dealers.warm_start == "default.dealers.json"
+
+
+def test_rules_default_is_2005_and_the_default_scenario_is_within_its_fee_cap() -> None:
+    assert scenario_from_dict(minimal_data()).rules.reg_nms == "2005"
+
+
+def test_rules_2024_refuses_a_taker_fee_above_the_cap_naming_the_venue() -> None:
+    data = default_data()  # lit-a charges takers $0.0030
+    data["rules"] = {"reg_nms": "2024"}
+    message = load_error(data)
+    assert "venues.lit-a.taker_fee" in message and "$0.001" in message
+
+
+def test_rules_2024_accepts_fees_at_the_cap_and_sets_round_lots_by_price() -> None:
+    data = minimal_data()
+    data["rules"] = {"reg_nms": "2024"}
+    data["venues"] = [{"name": "v", "taker_fee": "0.0010"}]
+    data["symbols"] = [{"symbol": "LOW", "price": "250.00"}, {"symbol": "HIGH", "price": "250.01"}]
+    scenario = scenario_from_dict(data)
+    assert (scenario.round_lot("LOW"), scenario.round_lot("HIGH")) == (100, 40)
+
+
+def test_rules_unknown_reg_nms_names_the_key() -> None:
+    data = minimal_data()
+    data["rules"] = {"reg_nms": "2023"}
+    assert "reg_nms" in load_error(data)
+
+
+def test_rules_2024_tick_constrained_symbol_quotes_in_half_pennies() -> None:
+    data = minimal_data()
+    data["rules"] = {"reg_nms": "2024"}
+    data["venues"] = [{"name": "v", "taker_fee": "0.0010"}]
+    data["symbols"] = [
+        {"symbol": "TIGHT", "price": "20.00", "tick_constrained": True},
+        {"symbol": "WIDE", "price": "20.00"},
+    ]
+    scenario = scenario_from_dict(data)
+    assert (scenario.tick("TIGHT"), scenario.tick("WIDE")) == (5_000, 10_000)

@@ -218,3 +218,13 @@ def test_stream_schema_columns_are_documented():
 
     for column in (*COLUMNS, "timestamp"):
         assert f"`{column}`" in doc
+
+
+def test_validate_rows_segmented_attributes_named_when_bad() -> None:
+    good = {"t_ns": 0, "order_id": "a", "symbol": "ACME", "side": "buy", "qty": 1,
+            "order_type": "market", "natural_person": "1", "avg_daily_trades": "12"}  # fmt: skip
+    validate_rows([good], SCENARIO)
+    with pytest.raises(StreamError, match="column 'natural_person'"):
+        validate_rows([{**good, "natural_person": "yes"}], SCENARIO)
+    with pytest.raises(StreamError, match="column 'avg_daily_trades'"):
+        validate_rows([{**good, "avg_daily_trades": "-1"}], SCENARIO)
