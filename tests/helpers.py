@@ -101,8 +101,9 @@ def lab_socket(
 
 
 class Client:
-    """A DEALER of our own towards one service's ``orders``, with the run's key ``key`` (a
-    client's of ``[security] clients``); collects every reply by order id."""
+    """A DEALER of our own towards one service's ``orders`` (or another ``endpoint``, e.g. the
+    auction's ``responses``), with the run's key ``key`` (a client's of ``[security]
+    clients``); collects every reply by order id."""
 
     def __init__(
         self,
@@ -112,12 +113,13 @@ class Client:
         identity: str,
         *,
         key: str = "client",
+        endpoint: str = "orders",
     ) -> None:
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, identity.encode())
         authenticate(self.sock, config, key, service)
-        self.sock.connect(config.connect(service, "orders"))
+        self.sock.connect(config.connect(service, endpoint))
         self.replies: dict[str, list[Any]] = {}
         self._decoder = Decoder(ALL_MESSAGE_TYPES)
 

@@ -121,23 +121,24 @@ def test_auction_response_outside_the_nbbo_at_execution_is_not_executed(tmp_path
         ctx = zmq.asyncio.Context()
         try:
             await lab.start()
-            client = Client(ctx, lab.config.connect("broker", "orders"), "client")
-            street = Client(ctx, lab.config.connect("lit-a", "orders"), "street")
-            responder = Client(ctx, lab.config.connect("auction", "responses"), "tester")
-            sip = MarketData(ctx, lab.config.connect(lab.scenario.sip, "md"))
+            client = Client(ctx, lab.config, "broker", "client")
+            street = Client(ctx, lab.config, "lit-a", "street")
+            responder = Client(ctx, lab.config, "auction", "tester", endpoint="responses")
+            sip = MarketData(ctx, lab.config, lab.scenario.sip)
             try:
                 await lab.guard(sip.subscribed())
                 await client.send(
                     SubmitOrder(order_id="R1", symbol="ACME", side=Side.BUY, qty=100,
                                 order_type=OrderType.MARKET, account="client", regime="auction")
                 )  # fmt: skip
-                # The first auction of the run is "auction-1"; answer it as soon as it is open
+                # The first auction of the run is "auction-1"; answer it as soon as it is open,
+                # as the responder our key names ("client": CURVE ties a response to its key)
                 # (an unknown id is refused: a handshake, bounded, not a sleep).
                 for attempt in range(500):
                     response_id = f"t-{attempt}"
                     await responder.send(
                         SubmitAuctionResponse(auction_id="auction-1", response_id=response_id,
-                                              responder="tester", price=100_010_000, qty=100)
+                                              responder="client", price=100_010_000, qty=100)
                     )  # fmt: skip
                     reply = await lab.guard(
                         responder.until(response_id, (OrderAccepted, OrderRejected))
