@@ -207,6 +207,10 @@ class DealersConfig(Spec, frozen=True):
     inventory_cost_per_1k: Dollars = "0.0002"  # per share, per 1,000 shares of position
     # Adverse selection is learned from how far the mid moves against each fill this long after.
     markout_horizon_ms: PositiveInt = 1000
+    # A markout's weight in that estimate halves every `markout_half_life_s` of time (as well as
+    # by 2% per later markout); the charge is the estimate less two standard errors over the
+    # weights' sum, so evidence that stops coming loses its confidence (0: it never ages).
+    markout_half_life_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     # Each dealer's private, noisy view of the latent value: value x (1 + e), e a persistent
     # noise (AR(1), standard deviation `signal_noise_bps`, half-life `signal_half_life_s`). Its
     # reference price is the NBBO midpoint moved `signal_weight` of the way to that view.

@@ -143,6 +143,10 @@ class Agents(Service):
                     self.mm_cfg.signal_noise_bps / 1e4,
                     self.mm_cfg.signal_half_life_s,
                 ),
+                # The dealers' estimator, aging as theirs does (the one model of toxicity).
+                adverse=MarkoutEstimate(
+                    half_life_ns=round(self.scenario.dealers.markout_half_life_s * 1e9)
+                ),
             )
             for v in self.scenario.venues
             for s in self.scenario.symbol_names
@@ -325,7 +329,7 @@ class Agents(Service):
         now = self._mid(maker.symbol)
         if now is None:
             return
-        maker.adverse.update((then - now) * direction)
+        maker.adverse.update((then - now) * direction, time.monotonic_ns())
         widen = toxicity_widening(
             maker.adverse.charge, now, self.mm_cfg.toxicity_weight, self.mm_cfg.max_widen_bps
         )

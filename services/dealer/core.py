@@ -165,23 +165,46 @@ class MarkoutEstimate:
     """Adverse selection learned from markouts, charged only where the evidence is clear.
 
     An exponentially weighted mean and variance of the per-share markouts (how far the mid moved
-    against each fill), every markout weighted ``(1 - alpha)^age``. The charge is the mean less
+    against each fill). Every markout's weight decays by ``1 - alpha`` per later markout and
+    halves every ``half_life_ns`` of time (0: no decay with time). The charge is the mean less
     ``confidence`` standard errors, floored at zero: uninformed flow (markouts that average zero
     but are noisy) costs nothing, while a consistently toxic stream is charged nearly its full
-    mean. The standard error uses the effective sample size of the weights,
-    ``(sum w)^2 / sum w^2``, so early on (few markouts) it is wide, and no single markout
-    dominates the mean.
+    mean. The standard error is taken over the *discounted count* of markouts, the sum of the
+    weights (the count of discounted UCB, Garivier & Moulines 2011), so evidence loses
+    confidence as it ages: a dealer that stops getting fills in a symbol (because its learned
+    cost priced it out of that symbol's auctions, say) sees its charge fall back toward zero,
+    prices again, gets fills and relearns. With markouts only, the count rises to ``1/alpha``;
+    a stale estimate does not keep its confidence forever (docs/ECONOMICS.md, "lock-in").
+    Early on (few markouts) the interval is wide and no single markout dominates the mean.
     """
 
     alpha: float = 0.02
     confidence: float = 2.0
+    half_life_ns: int = 0
     seen: int = 0
-    _w: float = 0.0  # sum of weights
+    _w: float = 0.0  # sum of weights (the discounted count)
     _w2: float = 0.0  # sum of squared weights
     _s: float = 0.0  # weighted sum of markouts
     _q: float = 0.0  # weighted sum of squared markouts
+    _at_ns: int = -1  # the time the sums are decayed to (-1: not yet: a new or loaded estimate)
 
-    def update(self, markout: float) -> float:
+    def age(self, now_ns: int) -> None:
+        """Decay the weights to ``now_ns`` (a monotonic clock; earlier times are ignored)."""
+        if self._at_ns < 0 or self.half_life_ns <= 0:
+            self._at_ns = max(self._at_ns, now_ns)
+            return
+        if now_ns <= self._at_ns:
+            return
+        keep = 0.5 ** ((now_ns - self._at_ns) / self.half_life_ns)
+        self._w *= keep
+        self._w2 *= keep * keep
+        self._s *= keep
+        self._q *= keep
+        self._at_ns = now_ns
+
+    def update(self, markout: float, now_ns: int = 0) -> float:
+        """One markout at ``now_ns``; returns the charge."""
+        self.age(now_ns)
         keep = 1.0 - self.alpha
         self.seen += 1
         self._w = keep * self._w + 1.0
@@ -190,23 +213,34 @@ class MarkoutEstimate:
         self._q = keep * self._q + markout * markout
         return self.charge
 
+    def charge_at(self, now_ns: int) -> float:
+        self.age(now_ns)
+        return self.charge
+
     @property
     def mean(self) -> float:
         return self._s / self._w if self._w else 0.0
 
     @property
+    def count(self) -> float:
+        """The discounted count of markouts: the sum of their weights."""
+        return self._w
+
+    @property
     def effective_n(self) -> float:
+        """How many equally weighted markouts the mean is worth, ``(sum w)^2 / sum w^2``."""
         return self._w * self._w / self._w2 if self._w2 else 0.0
 
     @property
     def charge(self) -> float:
-        if self.seen < 2:
+        """The charge as of the last ``age``/``update``."""
+        if self.seen < 2 or self._w <= 0.0:
             return 0.0
         mean = self.mean
-        n = self.effective_n
+        n_eff = self.effective_n
         # Weighted variance with the reliability-weights correction (unbiased for i.i.d. data).
-        variance = max(0.0, self._q / self._w - mean * mean) * n / max(n - 1.0, 1e-9)
-        return max(0.0, mean - self.confidence * math.sqrt(variance / n))
+        variance = max(0.0, self._q / self._w - mean * mean) * n_eff / max(n_eff - 1.0, 1e-9)
+        return max(0.0, mean - self.confidence * math.sqrt(variance / self.count))
 
     def state(self) -> list[int]:
         """``[seen, w, w2, s, q]``: weight sums in millionths, sums in micro-dollars (and ²)."""
@@ -219,8 +253,10 @@ class MarkoutEstimate:
         ]
 
     def load(self, state: list[int]) -> None:
+        """A saved state, taken as of the moment it is loaded (its age starts then)."""
         seen, w, w2, s, q = state
         self.seen, self._w, self._w2, self._s, self._q = seen, w / 1e6, w2 / 1e6, float(s), float(q)
+        self._at_ns = -1
 
 
 @dataclass(slots=True)
@@ -362,6 +398,8 @@ class Channel:
     # How long after a period ends fills of its opportunities may still arrive (an auction's
     # window and links); they are credited to the period that saw the order, not the next one.
     settle_grace_ns: int = 0
+    # How fast a markout's weight in the adverse-selection estimate halves with time (0: never).
+    evidence_half_life_ns: int = 0
     adverse: dict[str, MarkoutEstimate] = field(default_factory=dict)
     periods: dict[int, Period] = field(default_factory=dict)
     current: int = -1
@@ -404,9 +442,9 @@ class Channel:
         self.periods[self.current].opportunities += shares
         return self.current
 
-    def charge(self, symbol: str) -> float:
+    def charge(self, symbol: str, now_ns: int) -> float:
         estimate = self.adverse.get(symbol)
-        return 0.0 if estimate is None else estimate.charge
+        return 0.0 if estimate is None else estimate.charge_at(now_ns)
 
     def filled(self, now_ns: int, profit: float, token: int | None = None) -> bool:
         """A fill and its expected profit (spread captured against the mid, less PFOF, fees,
@@ -424,10 +462,18 @@ class Channel:
         period.reward += profit
         return True
 
-    def marked(self, symbol: str, per_share: float) -> None:
+    def marked(self, symbol: str, per_share: float, now_ns: int) -> None:
         """The markout of a fill: how far the mid moved against it, per share (positive =
         adverse); it teaches the channel's adverse-selection estimate."""
-        self.adverse.setdefault(symbol, MarkoutEstimate()).update(per_share)
+        self._estimate(symbol).update(per_share, now_ns)
+
+    def _estimate(self, symbol: str) -> MarkoutEstimate:
+        estimate = self.adverse.get(symbol)
+        if estimate is None:
+            estimate = self.adverse[symbol] = MarkoutEstimate(
+                half_life_ns=self.evidence_half_life_ns
+            )
+        return estimate
 
     def _settle(self, token: int) -> None:
         period = self.periods[token]
@@ -458,4 +504,4 @@ class Channel:
         """Start from a saved state (a warm start); the current period starts afresh."""
         self.learner.load(state.periods, state.position, state.values, state.plays)
         for symbol, sums in state.adverse.items():
-            self.adverse.setdefault(symbol, MarkoutEstimate()).load(sums)
+            self._estimate(symbol).load(sums)

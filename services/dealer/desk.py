@@ -140,6 +140,7 @@ class Desk:
                 period_ns=round(spec.learning_period_s * 1e9),
                 credit_delay_ns=round(delays.get(channel, 0.0) * 1e9),
                 settle_grace_ns=round(graces.get(channel, 0.0) * 1e9),
+                evidence_half_life_ns=round(spec.markout_half_life_s * 1e9),
             )
             for channel in channels
         }
@@ -185,7 +186,7 @@ class Desk:
         now = time.monotonic_ns()
         position = self.accounts.inventory.get(symbol, 0)
         costs = Costs(
-            adverse=state.charge(symbol),
+            adverse=state.charge(symbol, now),
             inventory=inventory_charge(side, position, self.inventory_cost),
             operating=self.operating,
             pfof=pfof_per_share,
@@ -229,9 +230,10 @@ class Desk:
         )
         self.accounts.trade(symbol, signed, price, mid, hedge=False, fee=fee, pfof=pfof)
         state = self.channels[channel]
+        now = time.monotonic_ns()
         edge = (mid - price) * signed  # sold above / bought below the mid: positive
-        profit = edge - pfof - fee - (self.operating + state.charge(symbol) + held) * qty
-        state.filled(time.monotonic_ns(), profit, token)
+        profit = edge - pfof - fee - (self.operating + state.charge(symbol, now) + held) * qty
+        state.filled(now, profit, token)
         fill = Fill(channel, symbol, signed, mid)
         asyncio.get_running_loop().call_later(
             self.spec.markout_horizon_ms / 1e3, self._markout, fill
@@ -246,10 +248,11 @@ class Desk:
             counters[f"{prefix}unmarked"] = counters.get(f"{prefix}unmarked", 0) + 1
             return
         moved_against = (fill.mid - mid) * (1 if fill.signed_qty > 0 else -1)
-        state.marked(fill.symbol, moved_against)
+        now = time.monotonic_ns()
+        state.marked(fill.symbol, moved_against, now)
         # On the heartbeat: "<channel>.adverse_micros.<symbol>", "<channel>.markouts" (an
         # auction-responding market maker's under its own name).
-        counters[f"{prefix}adverse_micros.{fill.symbol}"] = round(state.charge(fill.symbol))
+        counters[f"{prefix}adverse_micros.{fill.symbol}"] = round(state.charge(fill.symbol, now))
         counters[f"{prefix}markouts"] = counters.get(f"{prefix}markouts", 0) + 1
 
     def tick(self) -> None:

@@ -10,6 +10,7 @@ happened: probe replies, the injector's account, exit codes, and the tables buil
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,14 @@ VALID_AFTER_ID = "H000001"
 
 ORDERS = 420
 RATE = 140.0
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_open() -> object:
+    """Collect garbage as each test ends, so a context or socket a test left open warns (an
+    error here) in that test's teardown, not in whichever later test the collector ran in."""
+    yield
+    gc.collect()
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -148,3 +150,71 @@ def test_markout_estimate_rarely_charges_uninformed_flow_early_on() -> None:
         charged += estimate.charge > 0
     # Two standard errors: a one-sided false alarm about 2.5% of the time (t with ~29 d.f.).
     assert charged / 400 < 0.05
+
+
+# --- MarkoutEstimate: evidence that ages ---------------------------------------------------
+HALF_LIFE_NS = 10_000_000_000  # 10 s
+
+
+def _two_point_estimate(n: int, mean: float, spread: float, half_life_ns: int) -> MarkoutEstimate:
+    """``n`` markouts at one instant, half at ``mean + spread`` and half at ``mean - spread``,
+    with no per-markout forgetting: equal weights, so the mean, the count and the sample
+    variance are those of the plain sample (by hand: mean, n, spread^2 * n / (n - 1))."""
+    estimate = MarkoutEstimate(alpha=0.0, half_life_ns=half_life_ns)
+    for k in range(n):
+        estimate.update(mean + (spread if k % 2 else -spread), now_ns=0)
+    return estimate
+
+
+def test_markout_estimate_charges_the_mean_less_two_standard_errors_over_the_count() -> None:
+    estimate = _two_point_estimate(100, 30_000.0, 10_000.0, HALF_LIFE_NS)
+
+    # 30,000 - 2 * sqrt(10,000^2 * 100/99 / 100) = 30,000 - 20,000 / sqrt(99)
+    assert estimate.count == pytest.approx(100.0)
+    assert estimate.charge == pytest.approx(30_000.0 - 20_000.0 / math.sqrt(99.0))
+
+
+@pytest.mark.parametrize("half_lives", [1, 2, 4])
+def test_markout_estimate_loses_confidence_as_its_evidence_ages(half_lives: int) -> None:
+    estimate = _two_point_estimate(100, 30_000.0, 10_000.0, HALF_LIFE_NS)
+
+    charge = estimate.charge_at(half_lives * HALF_LIFE_NS)
+
+    # No markout since: the mean and the variance stand, the count halves every half-life, so
+    # the standard error grows by sqrt(2) per half-life.
+    assert estimate.mean == pytest.approx(30_000.0)
+    assert estimate.count == pytest.approx(100.0 / 2**half_lives)
+    assert charge == pytest.approx(30_000.0 - 20_000.0 * 2 ** (half_lives / 2) / math.sqrt(99.0))
+
+
+def test_a_stale_cost_falls_to_nothing_and_without_ageing_it_never_would() -> None:
+    ageing = _two_point_estimate(100, 30_000.0, 10_000.0, HALF_LIFE_NS)
+    frozen = _two_point_estimate(100, 30_000.0, 10_000.0, 0)
+
+    # Zero once 2 * 10,000 * 2^(k/2) / sqrt(99) >= 30,000, i.e. after k >= 7.8 half-lives.
+    assert ageing.charge_at(7 * HALF_LIFE_NS) > 0.0
+    assert ageing.charge_at(8 * HALF_LIFE_NS) == 0.0
+    assert frozen.charge_at(100 * HALF_LIFE_NS) == pytest.approx(frozen.charge_at(0))
+
+
+def test_markout_estimate_count_settles_where_forgetting_balances_arrivals() -> None:
+    # Markouts every 1 s, each decaying 2% per later markout and by 2^(-1/10) per second:
+    # the count settles at 1 / (1 - 0.98 * 2^(-0.1)) (a geometric series).
+    estimate = MarkoutEstimate(alpha=0.02, half_life_ns=HALF_LIFE_NS)
+    for k in range(2_000):
+        estimate.update(0.0, now_ns=k * 1_000_000_000)
+
+    assert estimate.count == pytest.approx(1.0 / (1.0 - 0.98 * 2**-0.1))
+
+
+def test_a_loaded_estimate_starts_ageing_when_it_is_loaded() -> None:
+    source = _two_point_estimate(100, 30_000.0, 10_000.0, HALF_LIFE_NS)
+    copy = MarkoutEstimate(alpha=0.0, half_life_ns=HALF_LIFE_NS)
+    copy.load(source.state())
+
+    # A warm start is as fresh as the lab that loads it, whatever that lab's clock reads...
+    assert copy.charge_at(123 * HALF_LIFE_NS) == pytest.approx(source.charge, abs=1.0)
+    # ...and ages from there.
+    assert copy.charge_at(125 * HALF_LIFE_NS) == pytest.approx(
+        source.charge_at(2 * HALF_LIFE_NS), abs=1.0
+    )

@@ -67,13 +67,15 @@ def test_channel_rewards_a_period_with_profit_per_order_competed_for() -> None:
     channel.saw_flow(10, shares=4)
     assert channel.filled(20, profit=1_000.0)
     assert channel.filled(30, profit=-200.0)
-    channel.marked("ACME", per_share=2.0)  # teaches adverse selection, not this period's reward
+    channel.marked(
+        "ACME", per_share=2.0, now_ns=40
+    )  # teaches adverse selection, not this period's reward
     assert learner.periods == 0
     channel.roll(1_500)  # the period ends: settled
     assert learner.periods == 1
     assert learner.values[1] == pytest.approx((1_000.0 - 200.0) / 4)
     assert channel.history == [(0, 0.5, 200.0)]
-    assert channel.charge("ACME") == 0.0  # one markout is no evidence
+    assert channel.charge("ACME", 1_500) == 0.0  # one markout is no evidence
 
 
 def test_a_period_without_flow_teaches_nothing() -> None:
@@ -125,14 +127,14 @@ def test_channel_state_round_trips_through_its_wire_form() -> None:
     for k in range(40):
         channel.saw_flow(k * 10, 1)
         channel.filled(k * 10 + 1, float(100 * (k % 7)))
-        channel.marked("ACME", float(k % 5 - 2))
+        channel.marked("ACME", float(k % 5 - 2), k * 10 + 2)
     channel.roll(1_000)
     state = channel.snapshot()
     copy = Channel("auction", MarkupLearner(seed=3), period_ns=10)
     copy.restore(state)
     assert copy.snapshot() == state
     assert copy.learner.markup == channel.learner.markup
-    assert copy.charge("ACME") == pytest.approx(channel.charge("ACME"), abs=1e-3)
+    assert copy.charge("ACME", 5_000) == pytest.approx(channel.charge("ACME", 1_000), abs=1e-3)
     with pytest.raises(ValueError, match="arms"):
         MarkupLearner(arms=(0.0, 1.0)).load(0, 0, [0, 0, 0], [0, 0, 0])
 
