@@ -11,6 +11,7 @@ import math
 import pandas as pd
 
 from orchestration.report_render import (
+    AFTER_RUN,
     Block,
     Bullets,
     Column,
@@ -107,6 +108,13 @@ VENUES_606_COLUMNS: list[Column] = [
 ]
 
 
+_AFTER_RUN = {
+    **{f"rs_{h}_text": AFTER_RUN for h in HORIZONS_605},
+    "realized_spread_bps_15s": AFTER_RUN,
+    "realized_spread_bps_1min": AFTER_RUN,
+}
+
+
 def rule605_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
     detail = computed["rule605"]
     rows = _records(detail)
@@ -121,7 +129,7 @@ def rule605_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
             "Price percentages in bps of the average midpoint; E/Q = average effective / average "
             "quoted spread."
         ),
-        Table(_records(computed["rule605_summary"]), SUMMARY_COLUMNS),
+        Table(_records(computed["rule605_summary"]), SUMMARY_COLUMNS, _AFTER_RUN),
         Heading(2, "Rule 605 as amended in 2024: detailed report"),
         Text(
             "§ 242.605(a)(1), per symbol, order type, lot class (fractional / odd lot / round lot) "
@@ -133,7 +141,7 @@ def rule605_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         Table(rows, DETAIL_COLUMNS),
         Text(_not_covered(computed["rule605_not_covered"])),
         Heading(3, "Realized spread at the rule's horizons ($/share)"),
-        Table(rows, REALIZED_COLUMNS),
+        Table(rows, REALIZED_COLUMNS, _AFTER_RUN),
         Heading(3, "Shares executed by time after receipt (or after becoming executable)"),
         Table(_records(_tte_by_type(detail)), TTE_COLUMNS),
     ]
