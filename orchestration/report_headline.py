@@ -21,6 +21,7 @@ from orchestration.report_render import (
     Text,
     number,
     percent,
+    text,
 )
 
 OES_ALL = "<$200k (all)"  # the Rule 605 summary's aggregate of every size below $200,000
@@ -56,8 +57,8 @@ HEADLINE_COLUMNS: list[Column] = [
     ("First regime", "value_a", str),
     ("Other regime", "value_b", str),
     ("Difference (other - first)", "difference", str),
-    ("95% interval, orders in the run", "order_interval", str),
-    ("95% interval, replications", "rep_interval", str),
+    ("95% interval, orders in the run", "order_interval", text),
+    ("95% interval, replications", "rep_interval", text),
     ("Reading", "reading", str),
 ]
 

@@ -80,6 +80,13 @@ WORDS: dict[str, str] = {
     "auction_market_maker": "auction market maker",
     "lit_market_maker": "lit market maker",
     "seeded_book": "seeded book",
+    "retail": "retail",
+    "broker": "broker",
+    "wholesaler": "wholesaler",
+    "venue": "venue",
+    "noise": "noise",
+    "informed": "informed",
+    "unknown": "unknown",
 }
 SNAKE_CASE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
 

@@ -29,6 +29,16 @@ def number(places: int, signed: bool = False) -> Formatter:
     return format_number
 
 
+def text(value: object) -> str:
+    """A text cell; a missing value is blank (and counts as no data)."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def is_text(fmt: Formatter) -> bool:
+    """Text columns are left-aligned; every other formatter makes a number."""
+    return fmt is str or fmt is text
+
+
 def percent(value: object) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "n/a"
@@ -91,7 +101,7 @@ def _empty(value: object, fmt: Formatter) -> bool:
     """No value: missing, or shown as one of ``EMPTY_CELLS`` (a formatter that turns a missing
     value into words, e.g. "not assessed", keeps its column)."""
     missing = value is None or (isinstance(value, float) and value != value)
-    if missing and fmt is str:
+    if missing and is_text(fmt):
         return True
     return fmt(value).strip() in EMPTY_CELLS
 
@@ -129,7 +139,7 @@ def markdown_table(rows: Sequence[dict], columns: list[Column]) -> str:
     if not rows:
         return "_No rows._"
     header = "| " + " | ".join(h for h, _, _ in columns) + " |"
-    rule = "|" + "|".join("---" if fmt is str else "---:" for _, _, fmt in columns) + "|"
+    rule = "|" + "|".join("---" if is_text(fmt) else "---:" for _, _, fmt in columns) + "|"
     body = ["| " + " | ".join(fmt(row.get(key)) for _, key, fmt in columns) + " |" for row in rows]
     return "\n".join([header, rule, *body])
 
@@ -214,13 +224,13 @@ def html_table(rows: Sequence[dict], columns: list[Column]) -> str:
     if not rows:
         return "<p><em>No rows.</em></p>"
     head = "".join(
-        f"<th{'' if fmt is str else _NUM}>{html.escape(h)}</th>" for h, _, fmt in columns
+        f"<th{'' if is_text(fmt) else _NUM}>{html.escape(h)}</th>" for h, _, fmt in columns
     )
     lines = []
     for row in rows:
         cells = []
         for _, key, fmt in columns:
-            kind = "" if fmt is str else ' class="num"'
+            kind = "" if is_text(fmt) else ' class="num"'
             cells.append(f"<td{kind}>{html.escape(fmt(row.get(key)))}</td>")
         lines.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
