@@ -102,32 +102,44 @@ def _answer(rounds: pd.DataFrame) -> list[Block]:
 
 def _answer_cells(row: dict) -> dict:
     strategy = str(row["strategy"])
-    low, high, mean = row.get("ci_low"), row.get("ci_high"), row.get("vs_baseline_bps_mean")
+    low, high = _float(row.get("ci_low")), _float(row.get("ci_high"))
+    p_holm = _float(row.get("p_holm"))
     cells: dict[str, object] = {
-        "interval": None if _missing(low) else f"{low:+.2f} to {high:+.2f}",
-        "p_text": None if _missing(row.get("p_holm")) else format_p(float(row["p_holm"])),
+        "interval": None if low is None or high is None else f"{low:+.2f} to {high:+.2f}",
+        "p_text": None if p_holm is None else format_p(p_holm),
     }
-    if strategy.startswith(BASELINE):
-        cells["reading"] = "a single-venue baseline"
-    elif _missing(mean):
-        cells["reading"] = "no baseline of the same round, side and size to compare with"
-    elif _missing(low):
-        way = "better" if mean < 0 else "worse" if mean > 0 else "no different"
-        cells["reading"] = f"{abs(mean):.2f} bps {way} than the best single venue in one round"
-    elif low <= 0 <= high:
-        cells["reading"] = "no difference from the best single venue detected (interval spans 0)"
-    else:
-        way = "cheaper" if mean < 0 else "dearer"
-        cells["reading"] = (
-            f"{abs(mean):.2f} bps {way} than the best single venue; the interval excludes zero"
-        )
+    reading = _reading(strategy, _float(row.get("vs_baseline_bps_mean")), low, high)
     tested = int(row.get("tested_rounds") or 0)
-    if row.get("significant") is None and 2 <= tested < 5 and not _missing(low):
-        cells["reading"] = f"{cells['reading']} ({tested} rounds: too few for a verdict)"
-    fill = row.get("fill_rate_mean")
-    if not strategy.startswith(BASELINE) and not _missing(fill) and fill < 1:
-        cells["reading"] = f"{cells['reading']}; it filled {percent(fill)} of its shares"
+    if row.get("significant") is None and 2 <= tested < 5 and low is not None:
+        reading += f" ({tested} rounds: too few for a verdict)"
+    fill = _float(row.get("fill_rate_mean"))
+    if not strategy.startswith(BASELINE) and fill is not None and fill < 1:
+        reading += f"; it filled {percent(fill)} of its shares"
+    cells["reading"] = reading
     return cells
+
+
+def _reading(strategy: str, mean: float | None, low: float | None, high: float | None) -> str:
+    """The strategy against the best single venue, in words (negative = cheaper)."""
+    if strategy.startswith(BASELINE):
+        return "a single-venue baseline"
+    if mean is None:
+        return "no baseline of the same round, side and size to compare with"
+    if low is None or high is None:
+        way = "better" if mean < 0 else "worse" if mean > 0 else "no different"
+        return f"{abs(mean):.2f} bps {way} than the best single venue in one round"
+    if low <= 0 <= high:
+        return "no difference from the best single venue detected (interval spans 0)"
+    way = "cheaper" if mean < 0 else "dearer"
+    return f"{abs(mean):.2f} bps {way} than the best single venue; the interval excludes zero"
+
+
+def _float(value: object) -> float | None:
+    """A float, or None for a missing value (None, NaN, NA)."""
+    if value is None or value is pd.NA:
+        return None
+    result = float(value)  # type: ignore[arg-type]
+    return None if result != result else result
 
 
 ARRIVAL_COLUMNS: list[Column] = [
@@ -287,10 +299,6 @@ DEFINITIONS = (
     "**Late fills**: executions of children the SOR had abandoned, reported after the parent "
     "ended.",
 )
-
-
-def _missing(value: object) -> bool:
-    return value is None or bool(pd.isna(value))  # type: ignore[arg-type]
 
 
 def _records(table: pd.DataFrame) -> list[dict]:
