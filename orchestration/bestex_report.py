@@ -32,7 +32,7 @@ from protocol.money import MICROS_PER_DOLLAR
 
 BASELINE = "direct:"
 TITLE = "The answer: each strategy against the best single venue"
-ONE_ROUND = "one round: no interval over rounds (`flowlab sor --rounds 5` gives one)"
+ONE_ROUND = "one round, so no interval over rounds; `flowlab sor --rounds 5` gives one"
 
 
 def write_bestex_html(

@@ -27,8 +27,8 @@ from orchestration.report_render import (
 OES_ALL = "<$200k (all)"  # the Rule 605 summary's aggregate of every size below $200,000
 HEADLINE_TITLE = "The answer: how the regimes differ"
 ONE_RUN = (
-    "one replication: no interval over replications (`flowlab compare --repeat 5` or "
-    "`flowlab sweep` gives one)"
+    "one replication, so no interval over replications; `flowlab compare --repeat 5` or "
+    "`flowlab sweep` gives one"
 )
 
 

@@ -93,7 +93,9 @@ def shown_columns(table: Table) -> tuple[list[Column], str | None]:
             kept.append(column)
     if not dropped:
         return kept, None
-    parts = [f"{', '.join(headers)} ({reason})" for reason, headers in dropped.items()]
+    parts = [
+        ", ".join(f"“{h}”" for h in headers) + f" ({reason})" for reason, headers in dropped.items()
+    ]
     return kept, "Columns left out, with no data: " + "; ".join(parts) + "."
 
 
@@ -199,7 +201,7 @@ def to_html(blocks: list[Block], images: dict[str, bytes], title: str) -> str:
                 columns, note = shown_columns(table)
                 body.append(html_table(table.rows, columns))
                 if note:
-                    body.append(f'<p class="dropped">{html.escape(note)}</p>')
+                    body.append(f'<p class="dropped">{_inline(note)}</p>')
             case Image(name, caption) if name in images:
                 data = base64.b64encode(images[name]).decode("ascii")
                 body.append(

@@ -68,25 +68,25 @@ QUALITY_COLUMNS: list[Column] = [
     ("Filled orders", "filled_orders", count),
     ("Fill rate", "fill_rate", percent),
     ("Filled shares", "filled_shares", count),
-    ("PI $/sh", "price_improvement_usd_per_share", number(4)),
-    ("PI bps", "price_improvement_bps", number(2)),
-    ("Eff. spread $/sh", "effective_spread_usd_per_share", number(4)),
-    ("Eff. spread bps", "effective_spread_bps", number(2)),
-    ("Quoted spread bps", "quoted_spread_bps", number(2)),
+    ("Price improvement, $/share", "price_improvement_usd_per_share", number(4)),
+    ("Price improvement, bps", "price_improvement_bps", number(2)),
+    ("Effective spread, $/share", "effective_spread_usd_per_share", number(4)),
+    ("Effective spread, bps", "effective_spread_bps", number(2)),
+    ("Quoted spread, bps", "quoted_spread_bps", number(2)),
     ("E/Q", "eq_ratio", number(3)),
-    ("Improved", "share_orders_improved", percent),
-    ("At quote", "share_orders_at_quote", percent),
-    ("Outside quote", "share_orders_outside_quote", percent),
+    ("Orders improved", "share_orders_improved", percent),
+    ("Orders at the quote", "share_orders_at_quote", percent),
+    ("Orders outside the quote", "share_orders_outside_quote", percent),
 ]
 TIMING_COLUMNS: list[Column] = [
-    ("TTE mean ms", "time_to_execution_ms_mean", number(3)),
-    ("TTE p50 ms", "time_to_execution_ms_p50", number(3)),
-    ("TTE p99 ms", "time_to_execution_ms_p99", number(3)),
-    ("PFOF paid $", "pfof_paid_usd", number(2)),
-    ("Fees $", "fees_usd", number(2)),
-    ("Commissions $", "commissions_usd", number(2)),
-    ("Cost vs mid $", "retail_cost_vs_mid_usd", number(2)),
-    ("All-in cost $/sh", "all_in_cost_usd_per_share", number(4)),
+    ("Time to execution, mean, ms", "time_to_execution_ms_mean", number(3)),
+    ("Time to execution, median, ms", "time_to_execution_ms_p50", number(3)),
+    ("Time to execution, 99th percentile, ms", "time_to_execution_ms_p99", number(3)),
+    ("PFOF paid, $", "pfof_paid_usd", number(2)),
+    ("Fees, $", "fees_usd", number(2)),
+    ("Commissions, $", "commissions_usd", number(2)),
+    ("Cost vs the midpoint, $", "retail_cost_vs_mid_usd", number(2)),
+    ("All-in cost, $/share", "all_in_cost_usd_per_share", number(4)),
 ]
 _BY_KEY = {key: (h, key, fmt) for h, key, fmt in QUALITY_COLUMNS + TIMING_COLUMNS}
 _SPLIT_KEYS = (
@@ -112,24 +112,24 @@ EXECUTING_COLUMNS: list[Column] = [
     ("Orders", "orders", count),
     ("% of orders", "order_share", percent),
     ("Shares", "shares", count),
-    ("PFOF $", "pfof_usd", number(2)),
-    ("Fees $", "fees_usd", number(2)),
-    ("Net PFOF $", "net_pfof_usd", number(2)),
-    ("Net PFOF c/100 sh", "net_pfof_cents_per_100_shares", number(2)),
+    ("PFOF, $", "pfof_usd", number(2)),
+    ("Fees, $", "fees_usd", number(2)),
+    ("Net PFOF, $", "net_pfof_usd", number(2)),
+    ("Net PFOF, cents per 100 shares", "net_pfof_cents_per_100_shares", number(2)),
 ]
 ECONOMICS_COLUMNS: list[Column] = [
     REGIME,
     ("Filled shares", "filled_shares", count),
-    ("Cost vs mid $", "retail_cost_vs_mid_usd", number(2)),
-    ("Commissions $", "commissions_usd", number(2)),
-    ("Investor all-in cost $", "total_retail_cost_usd", number(2)),
-    ("PFOF $", "pfof_usd", number(2)),
-    ("Venue fees $", "fees_usd", number(2)),
-    ("Broker revenue $", "broker_revenue_usd", number(2)),
-    ("Wholesaler markout 1s $", "wholesaler_markout_1s_usd", number(2)),
-    ("Wholesaler net 1s $", "wholesaler_net_1s_usd", number(2)),
-    ("Latency cost $", "latency_cost_usd", number(2)),
-    ("Latency cost $/sh", "latency_cost_usd_per_share", number(5)),
+    ("Cost vs the midpoint, $", "retail_cost_vs_mid_usd", number(2)),
+    ("Commissions, $", "commissions_usd", number(2)),
+    ("Investor all-in cost, $", "total_retail_cost_usd", number(2)),
+    ("PFOF, $", "pfof_usd", number(2)),
+    ("Venue fees, $", "fees_usd", number(2)),
+    ("Broker revenue, $", "broker_revenue_usd", number(2)),
+    ("Wholesaler markout at 1 s, $", "wholesaler_markout_1s_usd", number(2)),
+    ("Wholesaler net at 1 s, $", "wholesaler_net_1s_usd", number(2)),
+    ("Latency cost, $", "latency_cost_usd", number(2)),
+    ("Latency cost, $/share", "latency_cost_usd_per_share", number(5)),
 ]
 TERMINAL_COLUMNS: list[Column] = [
     ("orders", "orders", count),
@@ -383,7 +383,10 @@ def _design(summary: dict) -> list[Block]:
 def _realized_columns() -> list[Column]:
     columns: list[Column] = [REGIME, ("NBBO-filled shares", "nbbo_filled_shares", count)]
     for h in HORIZONS:
-        columns += [(f"{h} $/sh", f"rs_usd_{h}", str), (f"{h} bps", f"rs_bps_{h}", str)]
+        columns += [
+            (f"Realized spread {h}, $/share", f"rs_usd_{h}", str),
+            (f"Realized spread {h}, bps", f"rs_bps_{h}", str),
+        ]
     return columns
 
 
@@ -415,14 +418,14 @@ def _differences(summary: dict) -> list[Block]:
         (names[0], "value_a", number(4)),
         ("Regime value", "value_b", number(4)),
         ("Difference", "difference", significant),
-        ("95% CI low", "ci_low", significant),
-        ("95% CI high", "ci_high", significant),
+        ("95% CI low, orders", "ci_low", significant),
+        ("95% CI high, orders", "ci_high", significant),
         ("z", "z", number(2, signed=True)),
         ("p", "p_value", lambda v: _p_value(v).removeprefix("= ")),
         ("Replications", "replications", count),
-        ("CI low (repl.)", "rep_ci_low", significant),
-        ("CI high (repl.)", "rep_ci_high", significant),
-        ("p Holm (repl.)", "p_holm", lambda v: _p_value(v).removeprefix("= ")),
+        ("95% CI low, replications", "rep_ci_low", significant),
+        ("95% CI high, replications", "rep_ci_high", significant),
+        ("p, replications, Holm", "p_holm", lambda v: _p_value(v).removeprefix("= ")),
         ("Significant", "significant", _yes_no_unassessed),
     ]
     comparisons = summary["comparisons"]

@@ -183,8 +183,10 @@ def test_report_tables_have_no_snake_case_header_and_name_the_columns_they_drop(
     assert [h for h in headers if SNAKE_CASE.search(h)] == []
     realized = page.section("Realized spreads by regime")
     note = next(p for p in realized.paragraphs if p.startswith("Columns left out"))
-    assert "30s $/sh, 30s bps" in note  # runs of about a second: no fill has a 30 s mark
-    assert not any(h.startswith("30s") for h in realized.tables[0].headers)
+    assert (
+        "“Realized spread 30s, $/share”, “Realized spread 30s, bps”" in note
+    )  # runs of about a second: no fill has a 30 s mark
+    assert not any(h.startswith("Realized spread 30s") for h in realized.tables[0].headers)
 
 
 def _money(cell: str) -> float:

@@ -82,4 +82,5 @@ def test_report_realized_spread_partly_beyond_run_end_shows_its_coverage(report:
     section = markdown.split("## Realized spreads by regime")[1].split("##")[0]
     pfof = next(line for line in section.splitlines() if line.startswith("| pfof"))
     assert "(80.0% of shares)" in pfof  # the 1 s horizon ends after the run for some fills
-    assert "_Columns left out, with no data: 30s $/sh, 30s bps" in section  # 30 s: none
+    dropped = "“Realized spread 30s, $/share”, “Realized spread 30s, bps”"  # 30 s: none
+    assert f"_Columns left out, with no data: {dropped}" in section

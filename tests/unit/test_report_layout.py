@@ -83,9 +83,14 @@ def test_report_columns_without_data_are_dropped_and_named(written):
     page, _ = written
 
     realized = page.section("Realized spreads by regime")
-    assert not any(h.startswith("30s") for h in realized.tables[0].headers)  # run of 8 s
+    assert not any(
+        h.startswith("Realized spread 30s") for h in realized.tables[0].headers
+    )  # run of 8 s
     note = next(p for p in realized.paragraphs if p.startswith("Columns left out"))
-    assert "30s $/sh, 30s bps" in note and "the run is too short" in note
+    assert (
+        "“Realized spread 30s, $/share”, “Realized spread 30s, bps”" in note
+        and "the run is too short" in note
+    )
 
 
 def test_report_tables_wrap_and_print_keeps_every_column(written):
