@@ -19,10 +19,10 @@ from orchestration.report_render import (
     Heading,
     Table,
     Text,
-    number,
     percent,
     text,
 )
+from orchestration.report_rules import SUMMARY_COLUMNS
 
 OES_ALL = "<$200k (all)"  # the Rule 605 summary's aggregate of every size below $200,000
 HEADLINE_TITLE = "The answer: how the regimes differ"
@@ -180,19 +180,21 @@ def _interval(low: object, high: object, fmt) -> str | None:
     return f"{fmt(low, True)} to {fmt(high, True)}"
 
 
-GLANCE_COLUMNS: list[Column] = [
-    ("Regime", "regime", str),
-    ("Stocks", "stock_class", str),
-    ("Order type", "order_type", str),
-    ("Orders", "covered_orders", number(0)),
-    ("At the quote or better", "at_quote_or_better_share", percent),
-    ("Price improved", "price_improved_share", percent),
-    ("Net price improvement, bps", "weighted_avg_price_improvement_bps", number(2)),
-    ("Effective spread, bps", "avg_effective_spread_bps", number(2)),
-    ("Quoted spread, bps", "avg_quoted_spread_bps", number(2)),
-    ("E/Q", "eq_ratio", number(3)),
-    ("Average time to execution, ms", "avg_time_to_execution_ms", number(1)),
-]
+# the Rule 605 summary's own columns (report_rules), less month, size and averages of size
+GLANCE_KEYS = (
+    "regime",
+    "stock_class",
+    "order_type",
+    "covered_orders",
+    "at_quote_or_better_share",
+    "price_improved_share",
+    "weighted_avg_price_improvement_bps",
+    "avg_effective_spread_bps",
+    "avg_quoted_spread_bps",
+    "eq_ratio",
+    "avg_time_to_execution_ms",
+)
+GLANCE_COLUMNS: list[Column] = [c for c in SUMMARY_COLUMNS if c[1] in GLANCE_KEYS]
 
 
 def _rule605_glance(computed: dict[str, pd.DataFrame]) -> list[Block]:
