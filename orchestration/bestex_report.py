@@ -63,7 +63,9 @@ def write_bestex_html(
         Bullets((f"Scenario: `{scenario}`", f"Seed: {seed}", f"Run directory: `{run_dir}`")),
     ]
     path = out / "bestex.html"
-    path.write_text(to_html(blocks, {}, f"flowlab best execution: {scenario}"), encoding="utf-8")
+    path.write_text(
+        to_html(blocks, {}, f"flowlab best execution: {scenario}", headline=True), encoding="utf-8"
+    )
     return path
 
 

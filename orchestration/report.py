@@ -201,7 +201,9 @@ def write_report(
     _write_files(out_dir, {**tables, **computed}, summary)
     (out_dir / "report.md").write_text(to_markdown(blocks, images), encoding="utf-8")
     title = f"flowlab report: {summary['scenario']}"
-    (out_dir / "report.html").write_text(to_html(blocks, images, title), encoding="utf-8")
+    (out_dir / "report.html").write_text(
+        to_html(blocks, images, title, headline=True), encoding="utf-8"
+    )
     return summary
 
 

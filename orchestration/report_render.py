@@ -177,9 +177,11 @@ img{max-width:100%;max-height:90vh}
 """
 
 
-def to_html(blocks: list[Block], images: dict[str, bytes], title: str) -> str:
-    """One page; every level-2 heading opens a ``<section>`` (the first, ``class="headline"``,
-    when it is the first block after the title)."""
+def to_html(
+    blocks: list[Block], images: dict[str, bytes], title: str, headline: bool = False
+) -> str:
+    """One page; every level-2 heading opens a ``<section>``; with ``headline`` the section
+    right after the title is marked ``class="headline"`` (the answer, set off)."""
     body: list[str] = []
     open_section = False
     for index, block in enumerate(blocks):
@@ -187,7 +189,7 @@ def to_html(blocks: list[Block], images: dict[str, bytes], title: str) -> str:
             case Heading(2, text):
                 if open_section:
                     body.append("</section>")
-                css = ' class="headline"' if index == 1 else ""
+                css = ' class="headline"' if headline and index == 1 else ""
                 body.append(f"<section{css}>")
                 open_section = True
                 body.append(f"<h2>{_inline(text)}</h2>")
