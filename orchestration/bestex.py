@@ -41,6 +41,7 @@ import pandas as pd
 
 from config.runconfig import RunConfig
 from config.scenario import Scenario
+from orchestration.bestex_report import write_bestex_html
 from orchestration.inference import assess, cluster_mean, format_p, holm
 from orchestration.launcher import LabSupervisor
 from orchestration.streams import validate_rows, write_stream
@@ -333,11 +334,13 @@ def sor_routes_table(entries: Iterable[tuple[str, int, Any]], config: RunConfig)
 
 
 def write_bestex(run_dir: Path, config: RunConfig, out: Path) -> pd.DataFrame:
-    """Write ``bestex.parquet``, ``bestex.md`` and ``sor_routes.parquet`` from the run's tape."""
+    """Write ``bestex.parquet``, ``bestex.md``, ``sor_routes.parquet`` and (with parents)
+    ``bestex.html`` (``orchestration.bestex_report``) from the run's tape."""
     entries = list(read_tape(run_dir))
     frame = bestex_table(entries, config)
     out.mkdir(parents=True, exist_ok=True)
-    sor_routes_table(entries, config).to_parquet(out / "sor_routes.parquet")
+    routes = sor_routes_table(entries, config)
+    routes.to_parquet(out / "sor_routes.parquet")
     frame.astype({"best_baseline": "string", "vs_baseline_bps": "Float64"}).to_parquet(
         out / "bestex.parquet"
     )
@@ -354,6 +357,16 @@ def write_bestex(run_dir: Path, config: RunConfig, out: Path) -> pd.DataFrame:
             f"{format_rounds(summary)}\n"
         )
     (out / "bestex.md").write_text(text)
+    if len(frame):
+        write_bestex_html(
+            out,
+            frame,
+            bestex_rounds(frame, seed=config.scenario.seed),
+            routes,
+            scenario=config.scenario.name,
+            run_dir=run_dir,
+            seed=config.scenario.seed,
+        )
     return frame
 
 

@@ -270,7 +270,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     parents = write_bestex(args.run_dir, config, out)
     if len(parents):  # parents sent straight to the SOR: their best-execution report
         print(format_bestex(parents))
-        print(f"best execution: {out / 'bestex.md'}")
+        print(f"best execution: {out / 'bestex.html'}  {out / 'bestex.md'}")
     return 0
 
 
@@ -670,7 +670,8 @@ def cmd_sor(args: argparse.Namespace) -> int:
     if args.rounds > 1:
         rounds = format_rounds(bestex_rounds(frame, seed=scenario.seed))
         print_markdown_table(rounds, "Over rounds (means, 95% CI)")
-    print(f"report: {(args.out or run_dir) / 'bestex.md'}")
+    out = args.out or run_dir
+    print(f"report: {out / 'bestex.html'}  {out / 'bestex.md'}")
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 

@@ -91,26 +91,6 @@ def economics_table(
     return out.reset_index()
 
 
-def who_gained(economics: pd.DataFrame) -> pd.DataFrame:
-    """Per party: gain per 100 filled shares in each regime, and each regime minus the first."""
-    if economics.empty or "investor_gain_usd_per_100_shares" not in economics.columns:
-        return pd.DataFrame({"party": pd.Series(dtype=object)})
-    regimes = economics["regime"].tolist()
-    rows = []
-    for party in PARTIES:
-        values = economics[f"{party}_gain_usd_per_100_shares"].to_numpy("float64")
-        row: dict[str, object] = {"party": party}
-        row.update({f"{r}_usd_per_100_shares": v for r, v in zip(regimes, values, strict=True)})
-        row.update(
-            {
-                f"{r}_minus_{regimes[0]}": v - values[0]
-                for r, v in zip(regimes[1:], values[1:], strict=True)
-            }
-        )
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def auction_table(auctions: pd.DataFrame | None) -> pd.DataFrame:
     """Per auction: duration and how the NBBO moved against the investor during the window."""
     columns = [

@@ -128,7 +128,19 @@ METRIC_COLUMNS = (
     "all_in_cost_usd_per_share",
 )
 
-__all__ = ["RATIO_METRICS", "RegimeDifference", "order_table", "regime_difference"]
+# Metrics that ``regime_difference`` compares: the ratio metrics, and the mean time to execution
+# over orders with fills (time summed over those orders / their count, a ratio of order sums).
+COMPARABLE_METRICS: dict[str, tuple[str, str, float]] = {
+    **RATIO_METRICS,
+    "time_to_execution_ms_mean": ("time_to_execution_ms_sum", "executed_orders", 1.0),
+}
+__all__ = [
+    "COMPARABLE_METRICS",
+    "RATIO_METRICS",
+    "RegimeDifference",
+    "order_table",
+    "regime_difference",
+]
 
 
 def regime_summary(
@@ -190,11 +202,11 @@ def regime_difference(
     ``pair_key`` (the sequential design: the same stream under each regime) and both regimes
     hold the same keys, the draw is paired. See ``orchestration.stats``.
     """
-    if metric not in RATIO_METRICS:
-        raise ValueError(f"cannot compare {metric!r}: choose one of {sorted(RATIO_METRICS)}")
+    if metric not in COMPARABLE_METRICS:
+        raise ValueError(f"cannot compare {metric!r}: choose one of {sorted(COMPARABLE_METRICS)}")
     if per_order is None:
         per_order = order_table(orders, fills, nbbo)
-    numerator, denominator, scale = RATIO_METRICS[metric]
+    numerator, denominator, scale = COMPARABLE_METRICS[metric]
     rows = []
     for regime in (a, b):
         picked = per_order[per_order["regime"] == regime]
@@ -271,6 +283,8 @@ def order_table(
             "at_quote_orders": classified & (gap == 0),
             "outside_quote_orders": classified & (gap < 0),
             "time_to_execution_ms": np.where(has_fill, elapsed_ns / 1e6, np.nan),
+            "time_to_execution_ms_sum": np.where(has_fill, elapsed_ns / 1e6, 0.0),
+            "executed_orders": has_fill.astype("int64"),
         }
     )
     return pd.concat([frame, sums.reset_index(drop=True)], axis=1)

@@ -74,20 +74,26 @@ def _figure(title: str, width: float = 7.5, height: float = 4.0) -> tuple[Figure
     return figure, axes
 
 
+def legend_outside(axes: Axes, **options: object) -> None:
+    """The legend to the right of the data area, never over it (constrained layout makes room)."""
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **options)  # type: ignore[arg-type]
+
+
 def price_improvement(tables: dict[str, pd.DataFrame], regimes: list[str]) -> Figure | None:
     legs = fill_legs(tables["orders"], tables["fills"])
     legs = legs[legs["has_nbbo"]]
     if legs.empty:
         return None
     figure, axes = _figure(TITLES["price_improvement"])
-    cents = legs["improvement_usd_per_share"] * 100
+    usd = legs["improvement_usd_per_share"]
     # the central 99% of shares sets the range; the tails are piled into the end bins
-    low, high = np.percentile(cents, [0.5, 99.5])
+    low, high = np.percentile(usd, [0.5, 99.5])
     low, high = min(low, 0.0), max(high, 0.0)
-    bins = np.linspace(low, high, 41) if high > low else np.linspace(low - 1, high + 1, 3)
+    bins = np.linspace(low, high, 41) if high > low else np.linspace(low - 0.01, high + 0.01, 3)
     for regime in [r for r in regimes if r in set(legs["regime"])]:
         group = legs[legs["regime"] == regime]
-        clipped = np.clip(group["improvement_usd_per_share"] * 100, low, high)
+        clipped = np.clip(group["improvement_usd_per_share"], low, high)
         axes.hist(
             clipped,
             bins=bins,  # type: ignore[arg-type]  # matplotlib takes an array of edges
@@ -98,9 +104,9 @@ def price_improvement(tables: dict[str, pd.DataFrame], regimes: list[str]) -> Fi
             color=_color(regime, regimes),
         )
     axes.axvline(0, color="black", linewidth=0.8)
-    axes.set_xlabel("price improvement vs the NBBO at receipt (cents per share)")
+    axes.set_xlabel("price improvement vs the NBBO at receipt ($ per share)")
     axes.set_ylabel("shares")
-    axes.legend()
+    legend_outside(axes)
     return figure
 
 
@@ -126,7 +132,7 @@ def effective_spread_by_size(size_buckets: pd.DataFrame) -> Figure | None:
     axes.set_xticks(np.arange(len(SIZE_BUCKETS)) + 0.4 - width / 2, labels)
     axes.set_xlabel("order notional at the midpoint")
     axes.set_ylabel("share-weighted effective spread (bps)")
-    axes.legend()
+    legend_outside(axes)
     return figure
 
 
@@ -144,7 +150,7 @@ def time_to_execution_cdf(tables: dict[str, pd.DataFrame], regimes: list[str]) -
     axes.set_xscale("log")
     axes.set_xlabel("broker receipt to last execution (ms, log scale)")
     axes.set_ylabel("share of filled orders")
-    axes.legend()
+    legend_outside(axes)
     return figure
 
 
@@ -163,7 +169,7 @@ def revenue_vs_cost(economics: pd.DataFrame | None) -> Figure | None:
     axes.set_xticks(positions + 0.2, economics["regime"].tolist())
     axes.axhline(0, color="black", linewidth=0.8)
     axes.set_ylabel("$ per 100 shares filled")
-    axes.legend()
+    axes.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2, fontsize=8)
     return figure
 
 
@@ -180,14 +186,22 @@ def latency_by_hop(tables: dict[str, pd.DataFrame]) -> Figure | None:
         for regime in dict.fromkeys(fills["regime"]):
             mask = fills["regime"].to_numpy() == regime
             hops[f"broker->execution\n({regime})"] = elapsed[mask]
-    hops = {k: np.maximum(v, 1e-3) for k, v in hops.items() if len(v)}
+    hops = {k: v for k, v in hops.items() if len(v)}
     if not hops:
         return None
-    figure, axes = _figure(TITLES["latency_by_hop"], width=8.5)
-    axes.boxplot(list(hops.values()), tick_labels=list(hops), showfliers=False)
-    axes.set_yscale("log")
-    axes.set_ylabel("ms (log scale; boxes: quartiles, whiskers: 1.5 IQR)")
-    axes.tick_params(axis="x", labelsize=8)
+    # One panel per hop, each on its own linear scale: a narrow distribution (the auction's
+    # window, ~100 ms give or take a few) shows its spread instead of a flat line beside hops
+    # of a few ms on a shared axis.
+    figure = Figure(figsize=(max(7.5, 2.1 * len(hops)), 3.6), layout="constrained")
+    figure.suptitle(TITLES["latency_by_hop"])
+    for i, (hop, values) in enumerate(hops.items()):
+        axes = figure.add_subplot(1, len(hops), i + 1)
+        axes.grid(True, axis="y", alpha=0.3)
+        axes.boxplot([values], tick_labels=[hop], showfliers=False, widths=0.5)
+        axes.tick_params(axis="x", labelsize=8)
+        axes.set_title(f"median {np.median(values):.1f} ms", fontsize=8)
+        if i == 0:
+            axes.set_ylabel("ms (box: quartiles, whiskers: 1.5 IQR)")
     return figure
 
 
@@ -237,7 +251,8 @@ def market_and_fills(tables: dict[str, pd.DataFrame], max_symbols: int = 3) -> F
         axes.set_ylabel(f"{symbol} ($)")
         axes.set_xlim(left=0)
         if i == 0:
-            axes.legend(fontsize=7, ncol=5, loc="upper left")
+            handles, labels = axes.get_legend_handles_labels()
+            figure.legend(handles, labels, loc="outside lower center", ncol=6, fontsize=8)
     figure.axes[-1].set_xlabel("seconds since the first NBBO")
     return figure
 
@@ -277,7 +292,7 @@ def markups(tables: dict[str, pd.DataFrame]) -> Figure | None:
             axes.scatter(seconds, own["markup_share"], color=color, s=10, alpha=0.4)
         axes.set_ylabel(f"{channel}\nshare of half-spread")
         axes.set_xlim(left=0)
-        axes.legend(fontsize=7, ncol=6, loc="upper left")
+        legend_outside(axes, fontsize=7)
     figure.axes[-1].set_xlabel("seconds since the first settled period (dots: markup played)")
     return figure
 
@@ -315,5 +330,5 @@ def flow_shares(tables: dict[str, pd.DataFrame]) -> Figure | None:
     axes.set_ylim(0, 1.0)
     axes.set_xlabel("seconds since the first review (x: demoted for the next period)")
     axes.set_ylabel("share of the next period's PFOF flow")
-    axes.legend(fontsize=8, loc="upper right")
+    legend_outside(axes, fontsize=8)
     return figure

@@ -25,7 +25,7 @@ def realism_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         ("Value", "value", _value_text),
         ("n", "n", lambda v: "" if v is None or v != v else f"{int(v):,}"),  # type: ignore[call-overload]
         ("Real markets", "band", str),
-        ("", "verdict", str),
+        ("Verdict", "verdict", str),
     ]
     sources = sorted({f"{b.source}" for b in BANDS.values()})
     return [

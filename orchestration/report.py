@@ -21,13 +21,12 @@ from orchestration.economics import (
     auction_table,
     economics_table,
     pnl_table,
-    who_gained,
 )
 from orchestration.inference import ClusterInterval, assess, cluster_difference, holm
 from orchestration.learning import flow_summary, learning_summary, markup_summary
 from orchestration.market_quality import market_quality
 from orchestration.metrics import (
-    RATIO_METRICS,
+    COMPARABLE_METRICS,
     RegimeDifference,
     _group_metrics,
     after_burn_in,
@@ -44,6 +43,7 @@ from orchestration.rule605 import not_covered_table, rule605_orders, rule605_tab
 from orchestration.rule605_summary import rule605_summary_table
 from orchestration.rule606 import Arrangements, material_aspects, rule606_tables
 from orchestration.welfare import welfare_summary, welfare_tables
+from orchestration.who_gained import who_gained
 
 __all__ = ["COMPUTED_TABLES", "DEFINITIONS", "format_regime_table", "verdict", "write_report"]
 
@@ -72,10 +72,12 @@ COMPUTED_TABLES = (
 )
 COMPARED_METRICS = (
     "price_improvement_usd_per_share",
+    "eq_ratio",
     "effective_spread_bps",
     "all_in_cost_usd_per_share",
     "realized_spread_bps_1s",
     "fill_rate",
+    "time_to_execution_ms_mean",
 )
 N_BOOT = 1000
 _SUMMARY_KEYS = (
@@ -199,7 +201,9 @@ def write_report(
     _write_files(out_dir, {**tables, **computed}, summary)
     (out_dir / "report.md").write_text(to_markdown(blocks, images), encoding="utf-8")
     title = f"flowlab report: {summary['scenario']}"
-    (out_dir / "report.html").write_text(to_html(blocks, images, title), encoding="utf-8")
+    (out_dir / "report.html").write_text(
+        to_html(blocks, images, title, headline=True), encoding="utf-8"
+    )
     return summary
 
 
@@ -235,7 +239,6 @@ def compute_tables(
         "rule606_orders": rule606_orders,
         "rule606": rule606,
         "economics": economics,
-        "who_gained": who_gained(economics),
         "auction_outcomes": auction_table(tables.get("auctions")),
         "pnl_by_process": pnl_table(tables.get("pnl")),
         "comparisons": _comparisons(per_order, regimes, seed, n_boot),
@@ -262,6 +265,8 @@ def compute_tables(
         "welfare",
     ):
         computed[name] = _in_order(computed[name], regimes)
+    # the welfare accounting added up by kind of party: each regime sums to zero
+    computed["who_gained"] = who_gained(computed["welfare"])
     return computed
 
 
@@ -325,7 +330,7 @@ def _replication_test(
     per_order: pd.DataFrame, metric: str, a: str, b: str, seed: int
 ) -> ClusterInterval:
     """``b - a`` with the replications resampled (replications where both regimes traded)."""
-    top, bottom, scale = RATIO_METRICS[metric]
+    top, bottom, scale = COMPARABLE_METRICS[metric]
     mine = per_order[per_order["regime"].isin([a, b])]
     sums = mine.groupby(["replication", "regime"])[[top, bottom]].sum().unstack("regime").dropna()
     if sums.empty or a not in sums[top] or b not in sums[top]:

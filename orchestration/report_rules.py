@@ -11,6 +11,7 @@ import math
 import pandas as pd
 
 from orchestration.report_render import (
+    AFTER_RUN,
     Block,
     Bullets,
     Column,
@@ -36,15 +37,15 @@ DETAIL_COLUMNS: list[Column] = [
     ("Shares", "covered_shares", number(0)),
     ("Executed", "executed_shares", number(0)),
     ("Canceled", "canceled_shares", number(0)),
-    ("Avg TTE ms", "avg_time_to_execution_ms", number(3)),
-    ("Improved sh", "improved_shares", number(0)),
-    ("PI $/sh", "improvement_usd_per_share", number(4)),
-    ("At quote sh", "at_quote_shares", number(0)),
-    ("Outside sh", "outside_quote_shares", number(0)),
-    ("Outside $/sh", "outside_quote_usd_per_share", number(4)),
-    ("Eff. spread $/sh", "avg_effective_spread_usd", number(4)),
+    ("Average time to execution, ms", "avg_time_to_execution_ms", number(3)),
+    ("Shares improved", "improved_shares", number(0)),
+    ("Price improvement, $/share", "improvement_usd_per_share", number(4)),
+    ("Shares at the quote", "at_quote_shares", number(0)),
+    ("Shares outside the quote", "outside_quote_shares", number(0)),
+    ("Outside the quote, $/share", "outside_quote_usd_per_share", number(4)),
+    ("Effective spread, $/share", "avg_effective_spread_usd", number(4)),
     ("E/Q", "eq_ratio", number(3)),
-    ("Size-improved sh", "size_improved_shares", number(0)),
+    ("Shares size-improved", "size_improved_shares", number(0)),
 ]
 REALIZED_COLUMNS: list[Column] = [
     *KEYS,
@@ -52,7 +53,7 @@ REALIZED_COLUMNS: list[Column] = [
     ("Order type", "order_type", str),
     ("Lot", "lot_class", str),
     ("Size", "size_bucket", str),
-    *((f"RS {h} $/sh", f"rs_{h}_text", str) for h in HORIZONS_605),
+    *((f"Realized spread {h}, $/share", f"rs_{h}_text", str) for h in HORIZONS_605),
 ]
 TTE_COLUMNS: list[Column] = [
     *KEYS,
@@ -66,18 +67,18 @@ SUMMARY_COLUMNS: list[Column] = [
     ("Order type", "order_type", str),
     ("Size", "size_bucket", str),
     ("Orders", "covered_orders", number(0)),
-    ("Avg shares", "avg_order_shares", number(1)),
-    ("Avg notional $", "avg_order_notional_usd", number(0)),
-    ("Avg mid $", "avg_midpoint_usd", number(2)),
-    ("At quote or better", "at_quote_or_better_share", percent),
-    ("Improved", "price_improved_share", percent),
-    ("Net PI bps", "weighted_avg_price_improvement_bps", number(2)),
-    ("Eff. bps", "avg_effective_spread_bps", number(2)),
-    ("Quoted bps", "avg_quoted_spread_bps", number(2)),
+    ("Average shares", "avg_order_shares", number(1)),
+    ("Average notional, $", "avg_order_notional_usd", number(0)),
+    ("Average midpoint, $", "avg_midpoint_usd", number(2)),
+    ("At the quote or better", "at_quote_or_better_share", percent),
+    ("Price improved", "price_improved_share", percent),
+    ("Net price improvement, bps", "weighted_avg_price_improvement_bps", number(2)),
+    ("Effective spread, bps", "avg_effective_spread_bps", number(2)),
+    ("Quoted spread, bps", "avg_quoted_spread_bps", number(2)),
     ("E/Q", "eq_ratio", number(3)),
-    ("RS 15s bps", "realized_spread_bps_15s", number(2)),
-    ("RS 1min bps", "realized_spread_bps_1min", number(2)),
-    ("Avg TTE ms", "avg_time_to_execution_ms", number(3)),
+    ("Realized spread 15s, bps", "realized_spread_bps_15s", number(2)),
+    ("Realized spread 1min, bps", "realized_spread_bps_1min", number(2)),
+    ("Average time to execution, ms", "avg_time_to_execution_ms", number(3)),
 ]
 ORDERS_606_COLUMNS: list[Column] = [
     ("Regime", "regime", str),
@@ -99,12 +100,19 @@ VENUES_606_COLUMNS: list[Column] = [
     ("Routed", "routed_orders", number(0)),
     ("% of type", "order_share", percent),
     ("Filled shares", "filled_shares", number(0)),
-    ("PFOF $", "pfof_usd", number(2)),
-    ("Fees $", "fees_usd", number(2)),
-    ("Net $", "net_payment_usd", number(2)),
-    ("Net c/100 sh", "net_payment_cents_per_100_shares", number(2)),
-    ("Net $/order", "net_payment_usd_per_order", number(4)),
+    ("PFOF, $", "pfof_usd", number(2)),
+    ("Fees, $", "fees_usd", number(2)),
+    ("Net payment, $", "net_payment_usd", number(2)),
+    ("Net payment, cents per 100 shares", "net_payment_cents_per_100_shares", number(2)),
+    ("Net payment, $ per order", "net_payment_usd_per_order", number(4)),
 ]
+
+
+_AFTER_RUN = {
+    **{f"rs_{h}_text": AFTER_RUN for h in HORIZONS_605},
+    "realized_spread_bps_15s": AFTER_RUN,
+    "realized_spread_bps_1min": AFTER_RUN,
+}
 
 
 def rule605_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
@@ -121,7 +129,7 @@ def rule605_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
             "Price percentages in bps of the average midpoint; E/Q = average effective / average "
             "quoted spread."
         ),
-        Table(_records(computed["rule605_summary"]), SUMMARY_COLUMNS),
+        Table(_records(computed["rule605_summary"]), SUMMARY_COLUMNS, _AFTER_RUN),
         Heading(2, "Rule 605 as amended in 2024: detailed report"),
         Text(
             "§ 242.605(a)(1), per symbol, order type, lot class (fractional / odd lot / round lot) "
@@ -133,7 +141,7 @@ def rule605_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         Table(rows, DETAIL_COLUMNS),
         Text(_not_covered(computed["rule605_not_covered"])),
         Heading(3, "Realized spread at the rule's horizons ($/share)"),
-        Table(rows, REALIZED_COLUMNS),
+        Table(rows, REALIZED_COLUMNS, _AFTER_RUN),
         Heading(3, "Shares executed by time after receipt (or after becoming executable)"),
         Table(_records(_tte_by_type(detail)), TTE_COLUMNS),
     ]

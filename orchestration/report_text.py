@@ -13,7 +13,10 @@ from orchestration.inference import format_p
 from orchestration.learning import FLOW_DEFINITION, SETTLE_PERIODS, SETTLED_DEFINITION
 from orchestration.markouts import HORIZONS
 from orchestration.realism_report import realism_blocks
+from orchestration.report_headline import ONE_RUN, headline_blocks
+from orchestration.report_labels import metric_label, words
 from orchestration.report_render import (
+    AFTER_RUN,
     Block,
     Bullets,
     Column,
@@ -26,6 +29,7 @@ from orchestration.report_render import (
 )
 from orchestration.report_rules import rule605_blocks, rule606_blocks
 from orchestration.welfare import welfare_blocks
+from orchestration.who_gained import who_gained_blocks
 
 
 def count(value: object) -> str:
@@ -64,25 +68,25 @@ QUALITY_COLUMNS: list[Column] = [
     ("Filled orders", "filled_orders", count),
     ("Fill rate", "fill_rate", percent),
     ("Filled shares", "filled_shares", count),
-    ("PI $/sh", "price_improvement_usd_per_share", number(4)),
-    ("PI bps", "price_improvement_bps", number(2)),
-    ("Eff. spread $/sh", "effective_spread_usd_per_share", number(4)),
-    ("Eff. spread bps", "effective_spread_bps", number(2)),
-    ("Quoted spread bps", "quoted_spread_bps", number(2)),
+    ("Price improvement, $/share", "price_improvement_usd_per_share", number(4)),
+    ("Price improvement, bps", "price_improvement_bps", number(2)),
+    ("Effective spread, $/share", "effective_spread_usd_per_share", number(4)),
+    ("Effective spread, bps", "effective_spread_bps", number(2)),
+    ("Quoted spread, bps", "quoted_spread_bps", number(2)),
     ("E/Q", "eq_ratio", number(3)),
-    ("Improved", "share_orders_improved", percent),
-    ("At quote", "share_orders_at_quote", percent),
-    ("Outside quote", "share_orders_outside_quote", percent),
+    ("Orders improved", "share_orders_improved", percent),
+    ("Orders at the quote", "share_orders_at_quote", percent),
+    ("Orders outside the quote", "share_orders_outside_quote", percent),
 ]
 TIMING_COLUMNS: list[Column] = [
-    ("TTE mean ms", "time_to_execution_ms_mean", number(3)),
-    ("TTE p50 ms", "time_to_execution_ms_p50", number(3)),
-    ("TTE p99 ms", "time_to_execution_ms_p99", number(3)),
-    ("PFOF paid $", "pfof_paid_usd", number(2)),
-    ("Fees $", "fees_usd", number(2)),
-    ("Commissions $", "commissions_usd", number(2)),
-    ("Cost vs mid $", "retail_cost_vs_mid_usd", number(2)),
-    ("All-in cost $/sh", "all_in_cost_usd_per_share", number(4)),
+    ("Time to execution, mean, ms", "time_to_execution_ms_mean", number(3)),
+    ("Time to execution, median, ms", "time_to_execution_ms_p50", number(3)),
+    ("Time to execution, 99th percentile, ms", "time_to_execution_ms_p99", number(3)),
+    ("PFOF paid, $", "pfof_paid_usd", number(2)),
+    ("Fees, $", "fees_usd", number(2)),
+    ("Commissions, $", "commissions_usd", number(2)),
+    ("Cost vs the midpoint, $", "retail_cost_vs_mid_usd", number(2)),
+    ("All-in cost, $/share", "all_in_cost_usd_per_share", number(4)),
 ]
 _BY_KEY = {key: (h, key, fmt) for h, key, fmt in QUALITY_COLUMNS + TIMING_COLUMNS}
 _SPLIT_KEYS = (
@@ -108,24 +112,24 @@ EXECUTING_COLUMNS: list[Column] = [
     ("Orders", "orders", count),
     ("% of orders", "order_share", percent),
     ("Shares", "shares", count),
-    ("PFOF $", "pfof_usd", number(2)),
-    ("Fees $", "fees_usd", number(2)),
-    ("Net PFOF $", "net_pfof_usd", number(2)),
-    ("Net PFOF c/100 sh", "net_pfof_cents_per_100_shares", number(2)),
+    ("PFOF, $", "pfof_usd", number(2)),
+    ("Fees, $", "fees_usd", number(2)),
+    ("Net PFOF, $", "net_pfof_usd", number(2)),
+    ("Net PFOF, cents per 100 shares", "net_pfof_cents_per_100_shares", number(2)),
 ]
 ECONOMICS_COLUMNS: list[Column] = [
     REGIME,
     ("Filled shares", "filled_shares", count),
-    ("Cost vs mid $", "retail_cost_vs_mid_usd", number(2)),
-    ("Commissions $", "commissions_usd", number(2)),
-    ("Investor all-in cost $", "total_retail_cost_usd", number(2)),
-    ("PFOF $", "pfof_usd", number(2)),
-    ("Venue fees $", "fees_usd", number(2)),
-    ("Broker revenue $", "broker_revenue_usd", number(2)),
-    ("Wholesaler markout 1s $", "wholesaler_markout_1s_usd", number(2)),
-    ("Wholesaler net 1s $", "wholesaler_net_1s_usd", number(2)),
-    ("Latency cost $", "latency_cost_usd", number(2)),
-    ("Latency cost $/sh", "latency_cost_usd_per_share", number(5)),
+    ("Cost vs the midpoint, $", "retail_cost_vs_mid_usd", number(2)),
+    ("Commissions, $", "commissions_usd", number(2)),
+    ("Investor all-in cost, $", "total_retail_cost_usd", number(2)),
+    ("PFOF, $", "pfof_usd", number(2)),
+    ("Venue fees, $", "fees_usd", number(2)),
+    ("Broker revenue, $", "broker_revenue_usd", number(2)),
+    ("Wholesaler markout at 1 s, $", "wholesaler_markout_1s_usd", number(2)),
+    ("Wholesaler net at 1 s, $", "wholesaler_net_1s_usd", number(2)),
+    ("Latency cost, $", "latency_cost_usd", number(2)),
+    ("Latency cost, $/share", "latency_cost_usd_per_share", number(5)),
 ]
 TERMINAL_COLUMNS: list[Column] = [
     ("orders", "orders", count),
@@ -141,11 +145,11 @@ TERMINAL_COLUMNS: list[Column] = [
     ("cost vs mid $", "retail_cost_vs_mid_usd", number(2)),
 ]
 PLOTS = (
-    ("price_improvement", "Price improvement per fill (cents/share, share-weighted), by regime"),
+    ("price_improvement", "Price improvement per fill ($ per share, share-weighted), by regime"),
     ("effective_spread_by_size", "Effective spread (bps) by notional size bucket"),
     ("time_to_execution_cdf", "Time to execution, cumulative distribution"),
     ("revenue_vs_cost", "Broker revenue against the investor's all-in cost, per 100 shares"),
-    ("latency_by_hop", "Latency by hop (ms)"),
+    ("latency_by_hop", "Latency by hop (ms), one panel and scale per hop"),
     ("market_and_fills", "NBBO and latent value over the run, retail fills marked"),
 )
 
@@ -247,13 +251,17 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
     splits = [_BY_KEY[k] for k in _SPLIT_KEYS]
     return [
         Heading(1, f"flowlab report: {summary['scenario']}"),
-        Bullets(_header(summary)),
+        *headline_blocks(summary, computed, warning_lines(summary)),
         *_design(summary),
         Heading(2, "Execution quality by regime"),
         Text("Rule 605 style, against the NBBO at the broker's receipt."),
         Table(regime_rows, [REGIME, *QUALITY_COLUMNS]),
         Heading(2, "Realized spreads by regime"),
-        Table(_realized_rows(regime_rows), _realized_columns()),
+        Table(
+            _realized_rows(regime_rows),
+            _realized_columns(),
+            {key: AFTER_RUN for _, key, _ in _realized_columns()[2:]},
+        ),
         Heading(2, "Time to execution and economics by regime"),
         Table(regime_rows, [REGIME, *TIMING_COLUMNS]),
         *_differences(summary),
@@ -288,10 +296,13 @@ def build_blocks(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block
         *(Image(name, title) for name, title in PLOTS),
         Heading(2, "Definitions"),
         Bullets(DEFINITIONS),
+        Heading(2, "Appendix: the run"),
+        Bullets(_appendix_lines(summary)),
     ]
 
 
-def _header(summary: dict) -> tuple[str, ...]:
+def _appendix_lines(summary: dict) -> tuple[str, ...]:
+    """The run's details: scenario, seed, what was measured, order protection, run dir, PIDs."""
     processes = ", ".join(
         f"{p['name']} ({p['role']}, pid {p['pid']})" for p in summary["processes"]
     )
@@ -305,6 +316,32 @@ def _header(summary: dict) -> tuple[str, ...]:
         if burn_in.get("seconds")
         else ()
     )
+    protection = summary.get("reg_nms") or {}
+    reg_nms = (
+        (
+            f"Reg NMS at execution: {protection['trade_throughs']} trade-throughs of "
+            f"{protection['executions']} executions (of the quotes each centre checked); "
+            f"{protection['stale_nbbo_executions']} against a stale NBBO (outside the SIP's "
+            f"last, inside the centre's); {protection['unchecked_executions']} unchecked "
+            f"(intermarket sweeps); {protection['auction_responses_through_nbbo']} auction "
+            "responses not executed because the NBBO moved through them",
+        )
+        if protection
+        else ()
+    )
+    return (
+        f"Scenario: `{summary['scenario']}`",
+        f"Seed: {summary['seed']}",
+        *measured,
+        *reg_nms,
+        f"Run directory: `{summary['run_dir']}`",
+        f"Processes: {processes or 'none'}",
+    )
+
+
+def warning_lines(summary: dict) -> tuple[str, ...]:
+    """What a reader must know before trusting any figure: a broken run, unauthenticated
+    sockets, tape entries skipped (shown in the headline; none for a clean run)."""
     skipped = summary.get("tape_anomalies") or 0
     anomalies = (
         (
@@ -323,30 +360,7 @@ def _header(summary: dict) -> tuple[str, ...]:
         if summary.get("security") == "none"
         else ()
     )
-    protection = summary.get("reg_nms") or {}
-    reg_nms = (
-        (
-            f"Reg NMS at execution: {protection['trade_throughs']} trade-throughs of "
-            f"{protection['executions']} executions (of the quotes each centre checked); "
-            f"{protection['stale_nbbo_executions']} against a stale NBBO (outside the SIP's "
-            f"last, inside the centre's); {protection['unchecked_executions']} unchecked "
-            f"(intermarket sweeps); {protection['auction_responses_through_nbbo']} auction "
-            "responses not executed because the NBBO moved through them",
-        )
-        if protection
-        else ()
-    )
-    return (
-        *state_lines(summary.get("run_state") or {}),
-        f"Scenario: `{summary['scenario']}`",
-        f"Seed: {summary['seed']}",
-        *unauthenticated,
-        *measured,
-        *anomalies,
-        *reg_nms,
-        f"Run directory: `{summary['run_dir']}`",
-        f"Processes: {processes or 'none'}",
-    )
+    return (*state_lines(summary.get("run_state") or {}), *unauthenticated, *anomalies)
 
 
 def _design(summary: dict) -> list[Block]:
@@ -369,7 +383,10 @@ def _design(summary: dict) -> list[Block]:
 def _realized_columns() -> list[Column]:
     columns: list[Column] = [REGIME, ("NBBO-filled shares", "nbbo_filled_shares", count)]
     for h in HORIZONS:
-        columns += [(f"{h} $/sh", f"rs_usd_{h}", str), (f"{h} bps", f"rs_bps_{h}", str)]
+        columns += [
+            (f"Realized spread {h}, $/share", f"rs_usd_{h}", str),
+            (f"Realized spread {h}, bps", f"rs_bps_{h}", str),
+        ]
     return columns
 
 
@@ -396,31 +413,34 @@ def _differences(summary: dict) -> list[Block]:
     if len(names) < 2:
         return [Heading(2, title), Text("Only one regime ran; there is nothing to compare.")]
     columns: list[Column] = [
-        ("Metric", "metric", str),
+        ("Metric", "label", str),
         ("Regime", "regime_b", str),
         (names[0], "value_a", number(4)),
         ("Regime value", "value_b", number(4)),
         ("Difference", "difference", significant),
-        ("95% CI low", "ci_low", significant),
-        ("95% CI high", "ci_high", significant),
+        ("95% CI low, orders", "ci_low", significant),
+        ("95% CI high, orders", "ci_high", significant),
         ("z", "z", number(2, signed=True)),
         ("p", "p_value", lambda v: _p_value(v).removeprefix("= ")),
         ("Replications", "replications", count),
-        ("CI low (repl.)", "rep_ci_low", significant),
-        ("CI high (repl.)", "rep_ci_high", significant),
-        ("p Holm (repl.)", "p_holm", lambda v: _p_value(v).removeprefix("= ")),
+        ("95% CI low, replications", "rep_ci_low", significant),
+        ("95% CI high, replications", "rep_ci_high", significant),
+        ("p, replications, Holm", "p_holm", lambda v: _p_value(v).removeprefix("= ")),
         ("Significant", "significant", _yes_no_unassessed),
     ]
     comparisons = summary["comparisons"]
+    labelled = [{**c, "label": metric_label(c["metric"])} for c in comparisons]
     return [
         Heading(2, title),
-        Table(comparisons, columns),
-        Bullets(tuple(map(verdict, comparisons))),
+        Table(labelled, columns, {k: ONE_RUN for k in ("rep_ci_low", "rep_ci_high", "p_holm")}),
+        Bullets(tuple(verdict(c, labelled=True) for c in comparisons)),
     ]
 
 
-def verdict(comparison: dict) -> str:
-    head = f"{comparison['regime_b']} vs {comparison['regime_a']}, {comparison['metric']}:"
+def verdict(comparison: dict, labelled: bool = False) -> str:
+    """One comparison in a line (the metric's key, or with ``labelled`` its plain words)."""
+    metric = metric_label(comparison["metric"]) if labelled else comparison["metric"]
+    head = f"{comparison['regime_b']} vs {comparison['regime_a']}, {metric}:"
     if comparison["difference"] is None or comparison["ci_low"] is None:
         return f"{head} not computable (a regime has no fills with an NBBO, or no mark)."
     fmt = significant
@@ -447,24 +467,16 @@ def _yes_no_unassessed(value: object) -> str:
 
 
 def _economics(summary: dict, computed: dict[str, pd.DataFrame]) -> list[Block]:
-    gained = computed["who_gained"]
-    gain_columns: list[Column] = [("Party", "party", str)]
-    for column in gained.columns[1:]:
-        header = column.replace("_usd_per_100_shares", " $/100 sh").replace("_minus_", " - ")
-        gain_columns.append((header, column, number(3, signed="_minus_" in column)))
     pnl = computed["pnl_by_process"]
     pnl_columns: list[Column] = [("Process", "name", str), ("Role", "role", str)]
-    pnl_columns += [(f"{c} $", c, number(2)) for c in pnl.columns if c not in ("name", "role")]
+    pnl_columns += [
+        (f"{words(c)}, $", c, number(2)) for c in pnl.columns if c not in ("name", "role")
+    ]
     auctions = summary.get("auction_summary") or {}
     return [
         Heading(2, "Economics by regime"),
         Table(_records(computed["economics"]), ECONOMICS_COLUMNS),
-        Heading(3, "Who gained what"),
-        Text(
-            "Gain per 100 shares filled (positive = that party gains; the investor's gain is "
-            "minus its all-in cost), and each regime minus the first."
-        ),
-        Table(_records(gained), gain_columns),
+        *who_gained_blocks(computed["who_gained"], list(summary["regimes"])),
         Heading(3, "Auctions"),
         Bullets(_auction_lines(auctions)),
         Heading(3, "P&L reported by each process"),

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from orchestration.report_labels import words
 from orchestration.report_render import Block, Column, Heading, Table, Text
 from protocol.money import MICROS_PER_DOLLAR
 
@@ -345,7 +346,7 @@ def welfare_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         return []
     rows: list[dict] = []
     for regime, group in welfare.groupby("regime", sort=False):
-        rows += group.to_dict(orient="records")
+        rows += [{**r, "party_type": words(r["party_type"])} for r in group.to_dict("records")]
         total = int(group["gain_micros"].sum()) / MICROS_PER_DOLLAR
         rows.append({"regime": regime, "party": "**sum**", "party_type": "", "gain_usd": total})
     columns: list[Column] = [
@@ -369,6 +370,7 @@ def welfare_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         ("End position sh", "end_position_shares", _count),
         ("Tolerance $", "tolerance_usd", lambda v: _usd(v).lstrip("+")),
     ]
+    recon = recon.assign(party_type=recon["party_type"].map(words)) if len(recon) else recon
     return [
         Heading(3, "Who gained what, against the latent value"),
         Text(

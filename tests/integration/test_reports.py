@@ -12,7 +12,10 @@ import pandas as pd
 import pytest
 
 from orchestration.plots import TITLES
-from orchestration.report import COMPUTED_TABLES
+from orchestration.report import COMPARED_METRICS, COMPUTED_TABLES
+from orchestration.report_headline import HEADLINE_TITLE
+from orchestration.report_labels import METRICS, SNAKE_CASE
+from tests.report_parse import Page, read_report
 
 TINY = Path(__file__).with_name("scenarios") / "tiny.toml"
 FLOWLAB = [sys.executable, "-m", "orchestration.cli"]
@@ -142,3 +145,86 @@ def test_report_on_experiment_directory_pools_runs_like_compare(experiment, tmp_
         assert (
             again["regimes"][regime]["retail_cost_vs_mid_usd"] == metrics["retail_cost_vs_mid_usd"]
         )
+
+
+def _page(report: Path) -> Page:
+    return read_report((report / "report.html").read_text(encoding="utf-8"))
+
+
+def test_report_opens_with_the_regime_differences_and_their_intervals(experiment):
+    report, _ = experiment
+    page = _page(report)
+    summary = json.loads((report / "summary.json").read_text())
+
+    assert page.first_after_title == "section"
+    headline = page.sections[0]
+    assert headline.title == HEADLINE_TITLE
+    table = headline.tables[0]
+    assert table.column("Measure") == [METRICS[m][0] for m in COMPARED_METRICS]
+    assert set(table.column("Regimes")) == {"auction - pfof"}
+    computed = [c for c in summary["comparisons"] if c["ci_low"] is not None]
+    assert computed  # a run where the regimes traded
+    for row in table.rows:
+        interval = row[table.headers.index("95% interval, orders in the run")]
+        reading = row[table.headers.index("Reading")]
+        assert " to " in interval or reading.startswith("not computable")
+        assert (
+            "excludes zero" in reading
+            or "no difference detected" in reading
+            or (reading.startswith("not computable"))
+        )
+
+
+def test_report_tables_have_no_snake_case_header_and_name_the_columns_they_drop(experiment):
+    report, _ = experiment
+    page = _page(report)
+
+    headers = [h for s in page.sections for t in s.tables for h in t.headers]
+    assert [h for h in headers if SNAKE_CASE.search(h)] == []
+    realized = page.section("Realized spreads by regime")
+    note = next(p for p in realized.paragraphs if p.startswith("Columns left out"))
+    assert (
+        "“Realized spread 30s, $/share”, “Realized spread 30s, bps”" in note
+    )  # runs of about a second: no fill has a 30 s mark
+    assert not any(h.startswith("Realized spread 30s") for h in realized.tables[0].headers)
+
+
+def _money(cell: str) -> float:
+    return float(cell.replace(",", "").replace("+", ""))
+
+
+def test_report_who_gained_what_balances_against_the_fills(experiment):
+    """The investor's and the broker's gains, computed here from the fills and the latent
+    value; every other party's row together must be their negative (each regime sums to 0)."""
+    report, _ = experiment
+    fills = pd.read_parquet(report / "fills.parquet")
+    values = pd.read_parquet(report / "values.parquet")
+    keys = ["run", "symbol"] if "run" in fills.columns else ["symbol"]
+    marked = pd.merge_asof(
+        fills.sort_values("exec_ns"),
+        values.rename(columns={"ts_ns": "exec_ns"}).sort_values("exec_ns"),
+        on="exec_ns",
+        by=keys,
+        direction="backward",
+    )
+    sign = marked["side"].map({"buy": 1, "sell": -1})
+    commission = marked["commission"].fillna(0)
+    marked["investor"] = (sign * (marked["value"] - marked["price"]) * marked["qty"]) - commission
+    marked["broker"] = marked["pfof"] - marked["fee"] + commission
+    expected = marked.groupby("regime")[["investor", "broker"]].sum() / 1e6
+
+    page = _page(report)
+    table = next(
+        t for s in page.sections for t in s.tables if t.headers[:2] == ["Party", "pfof, $"]
+    )
+    parties = table.column("Party")
+    assert parties[-1].startswith("Sum")
+    for regime in ("pfof", "auction"):
+        shown = dict(zip(parties, map(_money, table.column(f"{regime}, $")), strict=True))
+        investor, broker = expected.loc[regime, "investor"], expected.loc[regime, "broker"]
+        assert shown["Investors (retail orders)"] == pytest.approx(investor, abs=0.005)
+        assert shown["Broker"] == pytest.approx(broker, abs=0.005)
+        others = [v for p, v in shown.items() if p not in ("Investors (retail orders)", "Broker")]
+        rows = len(others) - 1  # each shown row is rounded to the cent
+        assert sum(others[:-1]) == pytest.approx(-(investor + broker), abs=0.005 * rows + 0.01)
+        assert others[-1] == 0.0  # the sum row

@@ -11,6 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from orchestration.bestex_report import TITLE
+from orchestration.report_labels import SNAKE_CASE
+from tests.report_parse import read_report
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -69,3 +73,20 @@ def test_flowlab_sor_rounds_reports_every_round_and_the_interval_over_rounds(
     # the progress, one line per injection off a terminal: 2 rounds x 4 parents
     assert "round 1/2, 4/8 parents" in result.stdout
     assert "round 2/2, 8/8 parents" in result.stdout
+    # the best-execution report as a page: the answer first, every strategy, the child routes
+    assert f"report: {out / 'bestex.html'}" in result.stdout
+    page = read_report((out / "bestex.html").read_text(encoding="utf-8"))
+    answer = page.sections[0]
+    assert page.first_after_title == "section" and answer.title == TITLE
+    strategies = {"greedy", "optimal", "direct:lit-a", "direct:lit-b"}
+    assert set(answer.tables[0].column("Strategy")) == strategies
+    assert answer.tables[0].column("95% interval over rounds")[:2] == [
+        f"{summary.loc[s, 'ci_low']:+.2f} to {summary.loc[s, 'ci_high']:+.2f}"
+        for s in answer.tables[0].column("Strategy")[:2]
+    ]
+    parents_table = page.section("Every parent").tables[0]
+    assert sorted(parents_table.column("Strategy")) == sorted(parents["strategy"])
+    venues = page.section("Where the SOR sent its child orders").tables[0]
+    assert {"greedy", "optimal"} <= set(venues.column("Strategy"))
+    headers = [h for s in page.sections for t in s.tables for h in t.headers]
+    assert not [h for h in headers if SNAKE_CASE.search(h)]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.economics import economics_table, who_gained
+from orchestration.economics import economics_table
 from orchestration.markouts import future_two_mids
 from orchestration.metrics import order_table, order_type_table, regime_difference, regime_summary
 from orchestration.rule606 import rule606_tables
@@ -126,15 +126,6 @@ def test_economics_wholesaler_markout_and_latency_cost_match_hand_values(tape):
     # the mid moved for the investor: o2 -1.0 -1.0, o3 -1.0, o7 -1.0 dollars
     assert pfof["latency_cost_usd"] == pytest.approx(-4.0)
     assert pfof["investor_gain_usd_per_100_shares"] == pytest.approx(-4.5 / 600 * 100)
-
-
-def test_who_gained_reports_differences_against_first_regime(tape):
-    gained = who_gained(economics_table(*tape)).set_index("party")
-
-    investor = gained.loc["investor"]
-    assert investor["auction_minus_pfof"] == pytest.approx(
-        investor["auction_usd_per_100_shares"] - investor["pfof_usd_per_100_shares"]
-    )
 
 
 def test_rule606_routes_share_of_orders_by_type_and_destination(tape):

@@ -393,3 +393,21 @@ def test_burn_in_counts_from_each_replications_first_order(orders):
     kept = after_burn_in(two, 1.5)
     assert sorted(kept.groupby("replication").size().tolist()) == [5, 5]
     assert after_burn_in(two, 0.0) is two
+
+
+def test_write_report_headline_reads_the_replication_interval_when_there_is_one(tmp_path):
+    # a improves on the ask by $0 and $0.01 in turn, b by $0.01 and $0.02: a cent more a share
+    a_orders, a_fills = alternating_regime("a", (0, 10_000), 100)
+    b_orders, b_fills = alternating_regime("b", (10_000, 20_000), 100)
+
+    _write(tmp_path, _replicated(a_orders + b_orders, 5), make_fills(a_fills + b_fills))
+
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    headline = text.split("## The answer: how the regimes differ")[1].split("\n## ")[0]
+    row = next(line for line in headline.splitlines() if line.startswith("| Price improvement"))
+    assert "| b - a | a: $0.0050/share | b: $0.0150/share | +$0.0100/share |" in row
+    assert (
+        "b had $0.0100/share more price improvement than a; the interval over 5 replications "
+        "excludes zero (better for the investor); significant after Holm's correction" in row
+    )
+    assert "over the 5 replications" in headline  # the note says which interval is read
