@@ -103,11 +103,11 @@ def test_equivalent_channels_show_no_difference(tmp_path: Path) -> None:
     # Price improvement: no difference (the interval includes zero) ...
     assert lo[0] <= 0 <= hi[0], report
     # ... in an interval that is bounded: a half-width under $0.003/share rules out the
-    # default scenario's long-run gap (+$0.0033), not its replicated +$0.0016 (eight labs'
-    # half-width was $0.0015 in the first run with ageing estimates).
+    # default scenario's replicated gap (+$0.0041/share, docs/ECONOMICS.md; eight labs'
+    # half-width was $0.0013-0.0015 in two runs with ageing estimates).
     assert hi[0] - lo[0] < 0.006, report
     # E/Q: no difference either, measured to within +-0.1 (the default scenario's replicated
-    # gap was -0.12); with the lock-in (a stale cost that never aged) the auction's E/Q ran
+    # gap is -0.29); with the lock-in (a stale cost that never aged) the auction's E/Q ran
     # +0.03 higher and six labs' interval was up to 0.38 wide.
     assert lo[1] <= 0 <= hi[1], report
     assert hi[1] - lo[1] < 0.2, report
