@@ -455,10 +455,10 @@ class RulesConfig(Spec, frozen=True):
 
 class LimitsConfig(Spec, frozen=True):
     """``[limits]``: backpressure (docs/RELIABILITY.md, "Backpressure"). A service that takes
-    orders (broker, SOR, auction) refuses a new one with ``OrderRejected`` field ``busy`` when
-    taking it would pass one of these bounds; an order it accepted always ends. A run in which
-    any service refused an order as busy, or whose delay queues or lag passed their bound, is
-    *overloaded* (``flowlab compare`` exits 1 unless ``--allow-overload``)."""
+    orders (broker, SOR, auction, wholesaler) refuses a new one with ``OrderRejected`` field
+    ``busy`` when taking it would pass one of these bounds; an order it accepted always ends. A
+    run in which any service refused an order as busy, or whose delay queues or lag passed their
+    bound, is *overloaded* (``flowlab compare`` exits 1 unless ``--allow-overload``)."""
 
     # Orders a service is working at once: the broker's orders in routing (a day limit resting
     # on its venue is not counted), the SOR's parents, the auction's open auctions.

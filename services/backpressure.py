@@ -1,8 +1,9 @@
 """Backpressure: whether a service takes one more order, and the peaks that say how close it came.
 
-A service that takes orders (broker, SOR, auction) asks ``Admission.refusal`` before it accepts a
-new one. It is refused (``OrderRejected`` field ``protocol.orders.BUSY``) when accepting it would
-pass one of the service's bounds (``[limits]`` of the scenario, docs/RELIABILITY.md):
+A service that takes orders (broker, SOR, auction, wholesaler) asks ``Admission.refusal`` before
+it accepts a new one. It is refused (``OrderRejected`` field ``protocol.orders.BUSY``) when
+accepting it would pass one of the service's bounds (``[limits]`` of the scenario,
+docs/RELIABILITY.md):
 
 - **pending**: the orders the service is working at once (its own count, passed in);
 - **queued**: messages waiting in its send-side delay queues (``services.latency.Link``);

@@ -1,10 +1,10 @@
 """Backpressure and client rates in a service: the shell around ``services/backpressure.py``.
 
 ``Limits`` is a mixin of ``services.runtime.Service`` (docs/RELIABILITY.md, "Backpressure"):
-``admit`` is the one call an order taker (broker, SOR, auction) makes before it accepts a new
-order, refusing it busy past the scenario's ``[limits]``; the runtime asks ``_within_rate``
-for every message a client sends to a ROUTER endpoint and answers one past its rate with
-``_refuse_rate``; the heartbeat reads ``_update_queue_counters``.
+``admit`` is the one call an order taker (broker, SOR, auction, wholesaler) makes before it
+accepts a new order, refusing it busy past the scenario's ``[limits]``; the runtime asks
+``_within_rate`` for every message a client sends to a ROUTER endpoint and answers one past its
+rate with ``_refuse_rate``; the heartbeat reads ``_update_queue_counters``.
 """
 
 from __future__ import annotations

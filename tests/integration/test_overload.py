@@ -53,7 +53,8 @@ def _rss_kib(pid: int | None) -> int | None:
         status = Path(f"/proc/{pid}/status").read_text()
     except (OSError, TypeError):
         return None
-    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+    rss = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")]
+    return rss[0] if rss else None  # a process that has exited (a zombie) has none
 
 
 def _step(child: OrderRouted | str) -> int:
