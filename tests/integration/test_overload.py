@@ -5,7 +5,8 @@
 ``scenarios/overload.toml`` may work at once (the broker 12 orders, the auction 2 auctions).
 The orders past the bounds must be refused busy (typed, counted on the heartbeats, on the tape),
 every accepted order must end, the services' memory must stay flat, and the run must say it
-was overloaded: exit 1, ``summary.json``'s ``run_state``, the report's first lines. Then a raw
+was overloaded: exit 1, ``summary.json``'s ``run_state``, the report's first lines (and
+``flowlab.compare``'s ``Comparison.state``). Then a raw
 client sends faster than its rate allows: the orders past it are refused ``rate`` and counted,
 and another client is served.
 """
@@ -24,6 +25,7 @@ import msgspec
 import zmq
 import zmq.asyncio
 
+import flowlab
 from config.runconfig import load_run_config
 from config.scenario import load_scenario
 from orchestration.launcher import LabSupervisor
@@ -134,6 +136,17 @@ def test_a_burst_above_capacity_is_refused_busy_counted_in_bounded_memory_and_ma
     for name in WATCHED:
         growth = peak[name] - (baseline[name] or 0)
         assert growth < RSS_GROWTH_BOUND_KIB, f"{name} grew {growth} KiB during the burst"
+
+
+def test_flowlab_compare_of_a_burst_above_capacity_says_overloaded(tmp_path: Path) -> None:
+    result = flowlab.compare(
+        OVERLOAD, orders=400, rate=ORDERS_PER_S, settle_s=0, runs_root=tmp_path
+    )
+
+    assert result.clean, result.exit_codes  # an overload is not a crash: every process exited 0
+    assert result.state == "overloaded"
+    broker = next(o for o in result.run_state["overloads"] if o["name"] == "broker")
+    assert broker["busy"] > 0 and broker["pending_peak"] <= broker["pending_bound"] == 12
 
 
 RATE_PER_S, BURST, SENT = 5, 10, 30
