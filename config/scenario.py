@@ -453,6 +453,36 @@ class RulesConfig(Spec, frozen=True):
     reg_nms: RegNms = RegNms.ADOPTED_2005
 
 
+class LimitsConfig(Spec, frozen=True):
+    """``[limits]``: backpressure (docs/RELIABILITY.md, "Backpressure"). A service that takes
+    orders (broker, SOR, auction, wholesaler) refuses a new one with ``OrderRejected`` field
+    ``busy`` when taking it would pass one of these bounds; an order it accepted always ends. A
+    run in which any service refused an order as busy, or whose delay queues or lag passed their
+    bound, is *overloaded* (``flowlab compare`` exits 1 unless ``--allow-overload``)."""
+
+    # Orders a service is working at once: the broker's orders in routing (a day limit resting
+    # on its venue is not counted), the SOR's parents, the auction's open auctions.
+    pending: PositiveInt = 5_000
+    # ``pending`` per service name, for the services named (e.g. ``sor = 200``).
+    services: dict[str, PositiveInt] = {}
+    # Messages waiting in one service's send-side delay queues (heartbeat ``queue.depth``).
+    queued: PositiveInt = 20_000
+    # How far behind a service may fall: an order's age at receipt beyond the smallest age seen
+    # from the same sender (so neither the link's modelled latency nor a clock offset counts).
+    lag_ms: PositiveInt = 2_000
+    # Messages a second one client (a routing id that is not one of the lab's processes) may
+    # send to one service (all its endpoints), with bursts of ``client_burst``; past it a
+    # message is refused (field ``rate``), not handled. 0: no limit. The default is above what
+    # one client reaches in this lab on a small machine (``flowlab bench``: 13.4k orders/s with
+    # 100 in flight), so it stops a runaway client without slowing a benchmark.
+    client_rate_per_s: NonNegInt = 20_000
+    client_burst: PositiveInt = 20_000
+
+    def pending_for(self, service: str) -> int:
+        """The ``pending`` bound of ``service``."""
+        return self.services.get(service, self.pending)
+
+
 class Scenario(Spec, frozen=True, kw_only=True):
     name: str
     seed: int = 1
@@ -474,6 +504,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
     sip: str = "sip"
     sip_latency_us: NonNegInt = 0
     security: SecurityConfig = SecurityConfig()
+    limits: LimitsConfig = LimitsConfig()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -481,6 +512,12 @@ class Scenario(Spec, frozen=True, kw_only=True):
         services |= {self.broker.name, self.agents.name}
         services |= {v.name for v in self.venues} | {d.name for d in self.darkpools}
         services |= {w.name for w in self.wholesalers}
+        for name in self.limits.services:
+            if name not in services:
+                raise ValueError(
+                    f"limits.services: {name!r} is not a service of the scenario "
+                    f"(services: {', '.join(sorted(services))})"
+                )
         for name in self.security.clients:
             if name in services:
                 raise ValueError(f"security.clients: {name!r} is the name of a service")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,11 +41,20 @@ class Comparison:
     exit_codes: dict[str, dict[str, int | None]]
     summary: pd.DataFrame
     comparisons: pd.DataFrame
+    # summary.json's run_state: {"state": "complete"} or aborted/degraded/overloaded with why
+    run_state: dict[str, Any] = dataclasses.field(default_factory=lambda: {"state": "complete"})
 
     @property
     def clean(self) -> bool:
         """Every process of every run exited with code 0."""
         return all(code == 0 for codes in self.exit_codes.values() for code in codes.values())
+
+    @property
+    def state(self) -> str:
+        """``complete``, or ``aborted``/``degraded`` (a process failed) or ``overloaded`` (a
+        service refused orders as busy or passed its ``[limits]``): then the figures are not
+        market results (``run_state`` says why)."""
+        return str(self.run_state.get("state", "complete"))
 
     def table(self, name: str) -> pd.DataFrame:
         """Any table the report wrote (docs/TABLES.md), read from its Parquet file."""
@@ -103,6 +113,8 @@ def compare(
         exit_codes={r.plan.label: dict(r.exit_codes) for r in results},
         summary=pd.read_parquet(report_dir / "regime_summary.parquet"),
         comparisons=pd.read_parquet(report_dir / "comparisons.parquet"),
+        run_state=json.loads((report_dir / "summary.json").read_text()).get("run_state")
+        or {"state": "complete"},
     )
 
 

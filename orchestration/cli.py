@@ -177,6 +177,12 @@ def _compare(sub: Subparsers) -> None:
         "sequential: the same stream and seeds once per regime",
     )
     p.add_argument("--repeat", type=int, default=1, help="replications with derived seeds")
+    p.add_argument(
+        "--allow-overload",
+        action="store_true",
+        help="exit 0 although a service refused orders as busy or passed its [limits] (the run "
+        "is still marked overloaded; default: off, such a run exits 1)",
+    )
     _add_close_after(p)
     p.add_argument(
         "--file",

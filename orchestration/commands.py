@@ -173,7 +173,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             settle_s=args.settle,
         )
     )
-    return exit_code(results, "compare")
+    return exit_code(results, "compare", allow_overload=args.allow_overload)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -328,10 +328,11 @@ async def run_experiment(
     return results
 
 
-def exit_code(results: list[RunResult], verb: str) -> int:
-    """0, or 1 after naming the faults of an aborted run or the processes that exited
-    uncleanly."""
-    faults = [f for r in results for f in load_faults(r.run_dir)["faults"]]
+def exit_code(results: list[RunResult], verb: str, *, allow_overload: bool = False) -> int:
+    """0, or 1 after naming the faults of an aborted run, the processes that exited uncleanly,
+    or (unless ``allow_overload``) the services of an overloaded run."""
+    records = [load_faults(r.run_dir) for r in results]
+    faults = [f for record in records for f in record["faults"]]
     if faults:
         named = "; ".join(
             f"{f['name']} ({f['role']}, pid {f['pid']}) {f['detail']}" for f in faults
@@ -342,6 +343,16 @@ def exit_code(results: list[RunResult], verb: str) -> int:
     if unclean:
         print(f"flowlab {verb}: processes exited uncleanly: {unclean}", file=sys.stderr)
         return 1
+    overloads = [o for record in records for o in record["overloads"]]
+    if overloads:
+        named = "; ".join(f"{o['name']} ({o['role']}) {o['detail']}" for o in overloads)
+        print(
+            f"flowlab {verb}: run overloaded: {named}; its figures are not market results "
+            + ("(--allow-overload: exit 0)" if allow_overload else "(see the report; a lower "
+               "--rate, larger [limits] or --allow-overload)"),
+            file=sys.stderr,
+        )  # fmt: skip
+        return 0 if allow_overload else 1
     return 0
 
 

@@ -35,7 +35,7 @@ import zmq.asyncio
 from config.runconfig import RunConfig, write_run_config
 from config.scenario import Scenario
 from orchestration.endpoints import HostsFile, resolve_loopback
-from orchestration.faults import write_faults
+from orchestration.faults import add_overloads, overload_of, write_faults
 from protocol.codec import MAX_MESSAGE_BYTES, VERSION, Decoder, encode, received_fields
 from protocol.control import (
     Heartbeat,
@@ -211,6 +211,7 @@ class LabSupervisor:
         self.started_ns = time.time_ns()
         self.failure: asyncio.Future[str] | None = None
         self.faults: list[Fault] = []
+        self.overloads: list[dict[str, object]] = []  # set when the lab stops
         self.shutdown_requested = asyncio.Event()
         self.stopping = False
         self.stopped = False
@@ -588,6 +589,7 @@ class LabSupervisor:
         await self._stop_procs(others)
         if recorder in self.procs:
             await self._stop_procs([self.procs[recorder]])
+        self._record_overloads()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -599,6 +601,22 @@ class LabSupervisor:
             self._ctx.term()
         self.stopped = True
         return {n: p.exit_code for n, p in self.procs.items()}
+
+    def _record_overloads(self) -> None:
+        """Add the services that were overloaded (from their last heartbeat's counters) to
+        ``RUN_DIR/faults.json``: the run is then ``overloaded`` (docs/RELIABILITY.md)."""
+        limits = self.scenario.limits
+        found = [
+            overload_of(p.name, p.role, p.counters, limits.queued, limits.lag_ms)
+            for p in self.procs.values()
+        ]
+        self.overloads = [o for o in found if o is not None]
+        if self.overloads:
+            log.warning(
+                "lab overloaded: %s",
+                "; ".join(f"{o['name']} {o['detail']}" for o in self.overloads),
+            )
+            add_overloads(self.run_dir, self.overloads)
 
     async def _stop_procs(self, procs: list[Proc]) -> None:
         live = [p for p in procs if p.process.returncode is None]

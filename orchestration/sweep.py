@@ -53,6 +53,7 @@ INTEGER_COLUMNS = (
     "max_queue_depth",
     "orders_timed_out",
     "unclean_exits",
+    "orders_refused_busy",
 )
 SWEEP_FILE = "sweep.json"
 

@@ -179,7 +179,12 @@ def _run(task: SweepTask, host: str) -> TaskResult:
         "run_dir": str(root),
         "stream_seed": plans[0].stream_seed,
         "market_seed": plans[0].market_seed,
-        **timing_health(tables, monitor, [r.exit_codes for r in results]),
+        **timing_health(
+            tables,
+            monitor,
+            [r.exit_codes for r in results],
+            [o for r in results for o in load_faults(r.run_dir)["overloads"]],
+        ),
         "run_dir_kept": task.keep_runs == "all",
     }
     rows = metric_rows(per_order, task, info)
@@ -273,10 +278,14 @@ def failed_rows(
 
 
 def timing_health(
-    tables: dict[str, pd.DataFrame], monitor: TaskMonitor, exit_codes: list[dict[str, int | None]]
+    tables: dict[str, pd.DataFrame],
+    monitor: TaskMonitor,
+    exit_codes: list[dict[str, int | None]],
+    overloads: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """How well the lab kept time: hop latencies (p50/p99 ms), the share of NBBO updates locked
-    or crossed, the deepest delay queue, orders that timed out, processes that exited uncleanly."""
+    or crossed, the deepest delay queue, orders that timed out, processes that exited uncleanly,
+    orders refused busy (an overloaded lab, docs/RELIABILITY.md: kept as a data point, named)."""
     health: dict[str, Any] = {}
     latency = tables.get("latency")
     for hop in ("client->broker", "destination->broker"):
@@ -293,6 +302,8 @@ def timing_health(
     health["max_queue_depth"] = monitor.max_queue_depth
     health["orders_timed_out"] = sum(int(getattr(d, "timed_out", 0)) for d in monitor.done)
     health["unclean_exits"] = sum(c != 0 for codes in exit_codes for c in codes.values())
+    health["orders_refused_busy"] = sum(int(o["busy"]) for o in overloads)
+    health["overloaded"] = ", ".join(sorted({str(o["name"]) for o in overloads}))
     return health
 
 

@@ -35,6 +35,8 @@ from protocol.marketdata import (
     ValueUpdate,
 )
 from protocol.orders import (
+    BUSY,
+    RATE,
     CancelOrder,
     CancelRejected,
     OrderAccepted,
@@ -51,7 +53,9 @@ from protocol.orders import (
 
 __all__ = [
     "ALL_MESSAGE_TYPES",
+    "BUSY",
     "NBBO",
+    "RATE",
     "VERSION",
     "AuctionAllocation",
     "AuctionCompleted",

@@ -92,8 +92,18 @@ class OrderAccepted(Message, frozen=True):
     recv_ns: Nanos = 0
 
 
+# ``OrderRejected.field`` of an order refused because its receiver is at one of its bounds
+# (backpressure, docs/RELIABILITY.md): the reason reads ``"busy: <service> <what> (<n>/<bound>)"``.
+# Retrying later may succeed; nothing about the order itself was wrong.
+BUSY = "busy"
+# ``OrderRejected.field`` (and ``Rejected.field``) of a message refused because its client sent
+# more than its rate allows (``[limits] client_rate_per_s``): ``"rate: client 'x' over …"``.
+RATE = "rate"
+
+
 class OrderRejected(Message, frozen=True):
-    """Terminal: the order was never live. ``field`` names what was wrong when a field was."""
+    """Terminal: the order was never live. ``field`` names what was wrong when a field was
+    (``BUSY``: nothing was; its receiver was at a bound)."""
 
     order_id: str
     reason: Text

@@ -39,6 +39,7 @@ from protocol.control import Heartbeat, PeerDown, Rejected, ServiceReady, StopSe
 from protocol.errors import ProtocolError
 from protocol.marketdata import SequenceHeartbeat
 from services.latency import LatencyModel, Link, latency_for
+from services.limits import Limits
 from services.reports import OrderReports
 from services.security import (
     HANDSHAKE_FAILURES,
@@ -98,10 +99,11 @@ class ServiceState(enum.StrEnum):
 _tape_encoder = msgspec.msgpack.Encoder()
 
 
-class Service(OrderReports):
+class Service(Limits, OrderReports):
     """Base of every role process: sockets, links, tasks, tape, heartbeats, clean shutdown.
 
-    Replies to orders (accepted, rejected, canceled, filled) come from ``OrderReports``.
+    Replies to orders (accepted, rejected, canceled, filled) come from ``OrderReports``;
+    backpressure and client rates from ``Limits``.
     """
 
     role: ClassVar[str] = "service"
@@ -145,6 +147,7 @@ class Service(OrderReports):
         self.keys: KeyRing | None = None
         self.key_name = INJECTOR if self.role == "injector" else name
         self._users: dict[tuple[int, bytes], str | None] = {}
+        self._init_limits()
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
@@ -209,6 +212,7 @@ class Service(OrderReports):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._update_queue_counters()
         if self._control is not None and self.state is ServiceState.STOPPING:
             self._send_control(
                 self.make(Heartbeat, name=self.name, state="stopped", counters=self.counters)
@@ -432,6 +436,9 @@ class Service(OrderReports):
                 self._reject_frame(sock, identity, exc, *received_fields(payload))
                 continue
             self.counters[counter] = self.counters.get(counter, 0) + 1
+            if router and not self._within_rate(identity, recv_ns):
+                self._refuse_rate(sock, identity, msg)
+                continue
             try:
                 handler(identity, msg, recv_ns)
             except Exception as exc:
@@ -443,6 +450,18 @@ class Service(OrderReports):
                     type(msg).__name__,
                     getattr(msg, "order_id", None),
                 )
+
+    def _log_refusal(self, identity: bytes | None, why: object) -> None:
+        """Log a message refused from ``identity``: per peer the first few, then every 1,000th
+        (``reject_logged``), each with the peer's running tally."""
+        tally = self._rejects_by_peer
+        if len(tally) >= REJECT_LOG_PEERS and identity not in tally:
+            tally.clear()
+        n = tally[identity] = tally.get(identity, 0) + 1
+        if reject_logged(n):
+            log.warning(
+                "%s: cannot accept message from %r (rejected: %d): %s", self.name, identity, n, why
+            )
 
     def _reject_frame(
         self,
@@ -457,14 +476,7 @@ class Service(OrderReports):
         ``exc`` is already cut to an excerpt (``ProtocolError``); ``order_id`` is the payload's,
         when one could be read, so the sender knows which order was refused."""
         self.counters["rejected.protocol"] = self.counters.get("rejected.protocol", 0) + 1
-        tally = self._rejects_by_peer
-        if len(tally) >= REJECT_LOG_PEERS and identity not in tally:
-            tally.clear()
-        n = tally[identity] = tally.get(identity, 0) + 1
-        if reject_logged(n):
-            log.warning(
-                "%s: cannot accept message from %r (rejected: %d): %s", self.name, identity, n, exc
-            )
+        self._log_refusal(identity, exc)
         if sock.type not in (zmq.ROUTER, zmq.DEALER):
             return  # SUB/PULL: nobody to answer
         if sock.type == zmq.ROUTER and identity is None:
@@ -562,10 +574,7 @@ class Service(OrderReports):
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
-            # Messages waiting in this service's delay queues (latency model + backlog).
-            self.counters["queue.depth"] = sum(link.queued for link in self._links.values()) + (
-                self._tape_link.queued if self._tape_link is not None else 0
-            )
+            self._update_queue_counters()
             self._send_control(
                 self.make(Heartbeat, name=self.name, state=self.state.value, counters=self.counters)
             )

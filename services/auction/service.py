@@ -112,6 +112,8 @@ class AuctionHouse(Service):
         if error is not None:
             self.reply_rejected(link, msg.order_id, error, None)
             return
+        if not self.admit(link, identity, msg, recv_ns, len(self.open)):
+            return
         nbbo = self.nbbo.usable(msg.symbol)
         if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
             self.reply_canceled(

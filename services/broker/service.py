@@ -27,6 +27,7 @@ from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import PeerDown, PnlReport, Rejected
 from protocol.money import to_micros
 from protocol.orders import (
+    BUSY,
     ORDER_REPORTS,
     CancelOrder,
     CancelRejected,
@@ -60,6 +61,7 @@ class Broker(Service):
         self.fees_paid = 0
         self.period_start = time.time_ns()
         self.clients: dict[str, ClientOrder] = {}
+        self.resting_count = 0  # clients' day limits resting on the limit venue (not in routing)
         self.seen: set[str] = set()
         self.by_child: dict[str, str] = {}
         self.down: dict[str, str] = {}  # destinations the orchestrator reported down: why
@@ -142,6 +144,8 @@ class Broker(Service):
         if error is not None:
             self.count(f"orders.rejected.{error.partition(':')[0]}")
             self.reply_rejected(link, msg.order_id, error, None)
+            return
+        if not self.admit(link, identity, msg, recv_ns, len(self.clients) - self.resting_count):
             return
         regime = Regime(name)
         nbbo = self.nbbo.get(msg.symbol)
@@ -277,6 +281,7 @@ class Broker(Service):
         Each resting order carries its own customer account: the venue's self-trade prevention
         must not cancel one retail customer's order because another one's meets it."""
         client.resting = True
+        self.resting_count += 1
         self.count("orders.rested")
         self._send_child(
             key, client, self.limit_venue, OrderType.LIMIT, client.order.limit_price,
@@ -345,6 +350,8 @@ class Broker(Service):
             case OrderFilled():
                 self._on_fill(key, client, msg)
             case OrderCanceled() | OrderRejected():
+                if isinstance(msg, OrderRejected) and msg.field == BUSY:
+                    self.count(f"routes.busy.{client.child_dest}")  # its next step takes it
                 self.by_child.pop(child_id, None)
                 client.reasons.append(f"{client.child_dest}: {msg.reason}")
                 if client.remaining > 0 and child_id == client.child_id:
@@ -406,7 +413,8 @@ class Broker(Service):
         self._close(key, client)
 
     def _close(self, key: str, client: ClientOrder) -> None:
-        self.clients.pop(key, None)
+        if self.clients.pop(key, None) is not None and client.resting:
+            self.resting_count -= 1
         if client.child_id is not None:
             self.by_child.pop(client.child_id, None)
         self.count("orders.terminal")

@@ -201,6 +201,8 @@ class Sor(ChildOrders, Service):
         if not isinstance(strategy, Strategy):
             self.reply_rejected(link, msg.order_id, strategy, None)
             return
+        if not self.admit(link, identity, msg, recv_ns, len(self.working)):
+            return
         bid, ask = self._arrival_quote(msg.symbol)
         ref = ask if msg.side is Side.BUY else bid
         limit = protection_limit(msg.side, msg.limit_price, ref, self.cfg.market_collar_bps)

@@ -161,6 +161,10 @@ class Wholesaler(Service):
         assert isinstance(msg, SubmitOrder)
         if self.refuse_expired(link, msg):  # internalisation is immediate: receipt is enough
             return
+        # Nothing waits here (internalisation is immediate): only the lag and the send queues
+        # can refuse an order busy; the broker then moves it to its plan's next step.
+        if not self.admit(link, identity, msg, recv_ns, pending=0):
+            return
         nbbo = self.nbbo.usable(msg.symbol)  # the one NBBO this order is priced and marked on
         decline = self._decline_reason(msg, nbbo)
         if decline is not None:

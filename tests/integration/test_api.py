@@ -104,6 +104,7 @@ def test_flowlab_compare_returns_comparisons_with_intervals(tmp_path: Path):
     )
 
     assert result.clean, result.exit_codes
+    assert result.state == "complete", result.run_state
     assert (result.report_dir / "report.html").exists()
     assert set(result.summary["regime"]) == {"pfof", "auction"}
     assert len(result.comparisons) == len(COMPARED_METRICS)

@@ -5,8 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from orchestration.faults import load_faults, run_state, state_lines, write_faults
+from orchestration.experiment import RunResult, exit_code
+from orchestration.faults import (
+    add_overloads,
+    load_faults,
+    overload_of,
+    run_state,
+    state_lines,
+    write_faults,
+)
+from orchestration.run_plan import RunPlan
 
 # 2026-12-02 22:08:04.017 UTC
 AT_NS = 1_796_249_284_017_998_784
@@ -34,7 +44,7 @@ def test_run_state_of_a_run_without_faults_is_complete(tmp_path: Path) -> None:
 
     assert state == {"state": "complete"}
     assert state_lines(state) == ()
-    assert load_faults(tmp_path) == {"faults": [], "injection": None}
+    assert load_faults(tmp_path) == {"faults": [], "injection": None, "overloads": []}
 
 
 def test_run_state_of_a_killed_process_is_aborted_with_fault_open_orders_and_account(
@@ -47,6 +57,7 @@ def test_run_state_of_a_killed_process_is_aborted_with_fault_open_orders_and_acc
     assert state == {
         "state": "aborted",
         "faults": [KILLED],
+        "overloads": [],
         "open_orders": ["R1", "R3"],
         "injections": [ACCOUNT],
     }
@@ -77,3 +88,93 @@ def test_state_lines_name_the_service_the_time_and_the_open_orders(tmp_path: Pat
         "Injector after the fault: sent 20, terminal 20 (filled 18, canceled 2, rejected 0), "
         "still open 0; no order sent after the fault",
     )
+
+
+SOR_COUNTERS = {"busy.refused": 12, "busy.pending_peak": 20, "busy.pending_bound": 20}
+SOR_COUNTERS |= {"queue.peak": 30, "busy.lag_peak_us": 4_500}
+
+
+def test_overload_of_a_service_within_its_bounds_is_none() -> None:
+    quiet = {"busy.refused": 0, "busy.pending_peak": 4, "queue.peak": 30, "busy.lag_peak_us": 900}
+
+    assert overload_of("sor", "sor", quiet, queued_bound=100, lag_bound_ms=1) is None
+    assert overload_of("lit-a", "venue", {"queue.peak": 100}, 100, 1) is None
+
+
+def test_overload_of_names_busy_refusals_queue_and_lag_past_their_bounds() -> None:
+    overload = overload_of("sor", "sor", SOR_COUNTERS, queued_bound=25, lag_bound_ms=4)
+
+    assert overload == {
+        "name": "sor",
+        "role": "sor",
+        "busy": 12,
+        "pending_peak": 20,
+        "pending_bound": 20,
+        "queued_peak": 30,
+        "queued_bound": 25,
+        "lag_peak_ms": 4,
+        "lag_bound_ms": 4,
+        "detail": "refused 12 orders busy; delay queues reached 30 messages (bound 25)",
+    }
+    lagging = overload_of("lit-a", "venue", {"busy.lag_peak_us": 5_001}, 25, 4)
+    assert lagging is not None and lagging["detail"] == "fell 5 ms behind (bound 4 ms)"
+
+
+def test_run_state_of_an_overload_alone_is_overloaded_and_the_report_says_so(
+    tmp_path: Path,
+) -> None:
+    overload = overload_of("sor", "sor", SOR_COUNTERS, queued_bound=20_000, lag_bound_ms=2_000)
+    assert overload is not None
+    add_overloads(tmp_path, [overload])
+
+    state = run_state([(None, tmp_path)], orders("filled", "rejected"))
+
+    assert state["state"] == "overloaded"
+    assert state["overloads"] == [overload] and state["faults"] == []
+    assert state_lines(state) == (
+        "**Run overloaded**: the figures below come from an overloaded lab, not a market result",
+        "Overload: sor (sor) refused 12 orders busy; working at most 20 orders (bound 20); "
+        "delay queues peak 30 (bound 20000); lag peak 4 ms (bound 2000 ms)",
+        "Open orders in the tape: 0",
+    )
+
+
+def test_add_overloads_keeps_the_fault_and_the_fault_decides_the_state(tmp_path: Path) -> None:
+    write_faults(tmp_path, [KILLED], ACCOUNT)
+    overload = overload_of("sor", "sor", SOR_COUNTERS, queued_bound=20_000, lag_bound_ms=2_000)
+    assert overload is not None
+
+    add_overloads(tmp_path, [overload])
+
+    assert load_faults(tmp_path) == {
+        "faults": [KILLED],
+        "injection": ACCOUNT,
+        "overloads": [overload],
+    }
+    assert run_state([(None, tmp_path)], orders("filled"))["state"] == "aborted"
+
+
+def _result(run_dir: Path) -> RunResult:
+    plan = RunPlan("r1", 1, ("pfof",), 1, 1)
+    return RunResult(plan, run_dir, None, [], {"broker": 0})  # type: ignore[arg-type]
+
+
+def test_exit_code_of_an_overloaded_run_is_1_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overload = overload_of("sor", "sor", SOR_COUNTERS, queued_bound=20_000, lag_bound_ms=2_000)
+    assert overload is not None
+    add_overloads(tmp_path, [overload])
+
+    refused = exit_code([_result(tmp_path)], "compare")
+    refused_err = capsys.readouterr().err
+    allowed = exit_code([_result(tmp_path)], "compare", allow_overload=True)
+    allowed_err = capsys.readouterr().err
+
+    assert (refused, allowed) == (1, 0)
+    assert "flowlab compare: run overloaded: sor (sor) refused 12 orders busy" in refused_err
+    assert "--allow-overload" in refused_err and "exit 0" in allowed_err
+
+
+def test_exit_code_of_a_complete_run_is_0(tmp_path: Path) -> None:
+    assert exit_code([_result(tmp_path)], "compare") == 0

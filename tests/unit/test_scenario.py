@@ -145,6 +145,24 @@ def test_scenario_from_dict_unknown_regime_raises_error_naming_key() -> None:
     assert "dark-magic" in message
 
 
+def test_scenario_limits_default_to_one_bound_for_every_service_and_take_overrides() -> None:
+    data = minimal_data()
+    data["limits"] = {"services": {"sor": 200}, "lag_ms": 500}
+
+    limits = scenario_from_dict(data).limits
+
+    assert (limits.pending_for("sor"), limits.pending_for("broker")) == (200, 5_000)
+    assert (limits.queued, limits.lag_ms) == (20_000, 500)
+
+
+def test_scenario_limits_for_an_unknown_service_or_of_zero_raise_errors_naming_the_key() -> None:
+    unknown = minimal_data() | {"limits": {"services": {"sorr": 10}}}
+    zero = minimal_data() | {"limits": {"pending": 0}}
+
+    assert "limits.services: 'sorr' is not a service" in load_error(unknown)
+    assert "limits.pending" in load_error(zero)
+
+
 def test_scenario_from_dict_duplicate_symbol_raises_error_naming_key() -> None:
     # Arrange
     data = default_data()

@@ -1,0 +1,140 @@
+"""Backpressure and client rates in a service: the shell around ``services/backpressure.py``.
+
+``Limits`` is a mixin of ``services.runtime.Service`` (docs/RELIABILITY.md, "Backpressure"):
+``admit`` is the one call an order taker (broker, SOR, auction, wholesaler) makes before it
+accepts a new order, refusing it busy past the scenario's ``[limits]``; the runtime asks
+``_within_rate`` for every message a client sends to a ROUTER endpoint and answers one past its
+rate with ``_refuse_rate``; the heartbeat reads ``_update_queue_counters``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from protocol.base import Message
+from protocol.codec import encode
+from protocol.control import Rejected
+from protocol.orders import BUSY, RATE, SubmitOrder
+from services.backpressure import BASE_DELAY_PEERS, Admission, ClientRates
+from services.latency import Link
+from services.security import INJECTOR
+
+if TYPE_CHECKING:
+    import zmq.asyncio
+
+    from config.scenario import Scenario
+
+M = TypeVar("M", bound=Message)
+
+
+class Limits:
+    """Admission (``admit``), client rates and the queue counters of a service."""
+
+    if TYPE_CHECKING:  # provided by Service (and OrderReports)
+        name: str
+        scenario: Scenario
+        counters: dict[str, int]
+        _links: dict[tuple[int, bytes | None], Link]
+        _tape_link: Link | None
+        _roles: dict[str, str]
+
+        def make(self, cls: type[M], **fields: Any) -> M: ...
+        def count(self, key: str, n: int = 1) -> None: ...
+        def reply_link(self, sock: zmq.asyncio.Socket, identity: bytes) -> Link: ...
+        def reply_rejected(
+            self, link: Link, order_id: str, reason: str, field: str | None
+        ) -> None: ...
+        def _log_refusal(self, identity: bytes | None, why: object) -> None: ...
+
+    def _init_limits(self) -> None:
+        limits = self.scenario.limits
+        # made by the first ``admit``: only order takers have one
+        self.admission: Admission | None = None
+        self._queued: tuple[int, int] = (-1, 0)  # (recv_ns of the batch, messages queued)
+        self._rates = (
+            ClientRates(limits.client_rate_per_s, limits.client_burst)
+            if limits.client_rate_per_s
+            else None
+        )
+        self._lab_peers: dict[bytes | None, bool] = {}
+
+    def admit(
+        self, link: Link, identity: bytes | None, msg: SubmitOrder, recv_ns: int, pending: int
+    ) -> bool:
+        """Whether to take the new order ``msg`` while ``pending`` orders are being worked; if
+        not, it is refused busy (``OrderRejected`` field ``busy``, counted
+        ``orders.rejected.busy``) on ``link``. Call it once the order is otherwise valid."""
+        if self.admission is None:
+            limits = self.scenario.limits
+            self.admission = Admission(
+                self.name, limits.pending_for(self.name), limits.queued, limits.lag_ms * 1_000_000
+            )
+        stamped = msg.ts_ns > 0 and self._lab_peer(identity)
+        reason = self.admission.refusal(
+            identity, pending, self._queued_now(recv_ns), msg.ts_ns if stamped else None, recv_ns
+        )
+        if reason is None:
+            return True
+        self.count(f"orders.rejected.{BUSY}")
+        self.reply_rejected(link, msg.order_id, reason, BUSY)
+        return False
+
+    def _lab_peer(self, identity: bytes | None) -> bool:
+        """Whether the peer is one of the lab's processes (a service, an injector; under CURVE
+        its routing id is its key's, ``identity_error``): they stamp ``ts_ns`` as they send, so
+        only their orders' age measures this service's lag, and no client rate applies."""
+        known = self._lab_peers.get(identity)
+        if known is None:
+            name = (identity or b"").decode(errors="replace").partition("#")[0]
+            known = name in self._roles or name == INJECTOR or name.startswith(f"{INJECTOR}-")
+            if len(self._lab_peers) >= BASE_DELAY_PEERS:
+                self._lab_peers.clear()
+            self._lab_peers[identity] = known
+        return known
+
+    def _within_rate(self, identity: bytes | None, recv_ns: int) -> bool:
+        """Whether a client may send this message (``[limits] client_rate_per_s``)."""
+        if self._rates is None or self._lab_peer(identity):
+            return True
+        return self._rates.allow(identity, recv_ns)
+
+    def _refuse_rate(self, sock: zmq.asyncio.Socket, identity: bytes | None, msg: Message) -> None:
+        """Answer a message past its client's rate without handling it: an order gets
+        ``OrderRejected`` field ``rate`` (with its id), anything else ``Rejected``; counted
+        ``rejected.rate``, logged as rejected frames are (the first few, then every 1,000th)."""
+        assert self._rates is not None and identity is not None
+        reason = self._rates.reason(identity)
+        self.count(f"rejected.{RATE}")
+        self._log_refusal(identity, reason)
+        link = self.reply_link(sock, identity)
+        if isinstance(msg, SubmitOrder):
+            self.reply_rejected(link, msg.order_id, reason, RATE)
+            return
+        order_id = getattr(msg, "order_id", None)
+        reply = self.make(
+            Rejected,
+            reason=reason,
+            field=RATE,
+            received_type=type(msg).__name__,
+            order_id=order_id if isinstance(order_id, str) else None,
+        )
+        link.send(encode(reply))
+
+    def _queued_now(self, recv_ns: int) -> int:
+        """Messages waiting in this service's delay queues, summed once per received batch."""
+        if self._queued[0] != recv_ns:
+            self._queued = (recv_ns, self._queued_messages())
+        return self._queued[1]
+
+    def _queued_messages(self) -> int:
+        tape = self._tape_link.queued if self._tape_link is not None else 0
+        return sum(link.queued for link in self._links.values()) + tape
+
+    def _update_queue_counters(self) -> None:
+        """``queue.depth`` (messages in the delay queues: latency model + backlog), its peak as
+        sampled, and the ``busy.*`` counters of an order taker, for the heartbeat."""
+        depth = self._queued_messages()
+        self.counters["queue.depth"] = depth
+        self.counters["queue.peak"] = max(self.counters.get("queue.peak", 0), depth)
+        if self.admission is not None:
+            self.counters.update(self.admission.counters())
