@@ -3,8 +3,11 @@
 Three labs of the background market alone (no retail flow), identical but for two switches:
 informed traders who see the value almost exactly (0.2 bps) against market makers whose views
 of it are poor (8 bps, half-life 0.3 s) — and whether the makers widen for the
-adverse selection their own markouts show (``toxicity_weight``). What is asserted is what the
-venues displayed: the quoted spread on the lit venue over the second half of each run.
+adverse selection their own markouts show (``toxicity_weight``, 2 here: the charge the makers
+widen by is conservative — the mean markout less two standard errors over the discounted count
+of markouts — and at weight 1 the widening, about 12% in a CI run, is too close to one lab's
+run-to-run spread to assert on). What is asserted is what the venues displayed: the quoted
+spread on the lit venue over the second half of each run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from orchestration.launcher import LabSupervisor
 from orchestration.tape import build_tables
 
 SECONDS = 16.0
+WEIGHT = 2.0  # bps of widening per bp of measured adverse selection
 
 
 def scenario(informed: int, weight: float) -> Scenario:
@@ -66,9 +70,9 @@ async def quoted_spread_bps(spec: Scenario, runs: Path) -> float:
 
 def test_makers_widen_for_measured_toxicity_and_not_otherwise(tmp_path: Path) -> None:
     async def all_three() -> tuple[float, float, float]:
-        toxic_widening = await quoted_spread_bps(scenario(4, 1.0), tmp_path)
+        toxic_widening = await quoted_spread_bps(scenario(4, WEIGHT), tmp_path)
         toxic_fixed = await quoted_spread_bps(scenario(4, 0.0), tmp_path)
-        benign_widening = await quoted_spread_bps(scenario(0, 1.0), tmp_path)
+        benign_widening = await quoted_spread_bps(scenario(0, WEIGHT), tmp_path)
         return toxic_widening, toxic_fixed, benign_widening
 
     widening, fixed, benign = asyncio.run(asyncio.wait_for(all_three(), 180))
