@@ -106,8 +106,10 @@ def test_equivalent_channels_show_no_difference(tmp_path: Path) -> None:
     # default scenario's replicated gap (+$0.0041/share, docs/ECONOMICS.md; eight labs'
     # half-width was $0.0013-0.0015 in two runs with ageing estimates).
     assert hi[0] - lo[0] < 0.006, report
-    # E/Q: no difference either, measured to within +-0.1 (the default scenario's replicated
-    # gap is -0.29); with the lock-in (a stale cost that never aged) the auction's E/Q ran
-    # +0.03 higher and six labs' interval was up to 0.38 wide.
+    # E/Q: no difference either, in an interval whose half-width is under 0.15, half the
+    # default scenario's replicated gap (-0.29), which such an interval would leave out. The
+    # labs' spread varies: widths 0.108, 0.081 and, in one CI run with two labs at -0.13 and
+    # -0.17, 0.210 (sd over eight labs 0.03-0.07; an interval of 0.3 needs an sd of 0.105).
+    # With the lock-in (a stale cost that never aged) the auction's E/Q ran +0.03 higher.
     assert lo[1] <= 0 <= hi[1], report
-    assert hi[1] - lo[1] < 0.2, report
+    assert hi[1] - lo[1] < 0.3, report
