@@ -181,6 +181,22 @@ class WholesalerSpec(Spec, frozen=True):
     inventory_limit: PositiveInt = 100_000
     hedge_threshold: PositiveInt = 10_000
     decision_us: NonNegInt = 200
+    # This dealer's private view of the value, when it differs from ``[dealers]``' (unset: the
+    # shared one): bidders who differ in what they know (scenarios/informed-bidder.toml).
+    signal_noise_bps: Annotated[float, msgspec.Meta(ge=0)] | msgspec.UnsetType = msgspec.UNSET
+    signal_weight: Fraction | msgspec.UnsetType = msgspec.UNSET
+
+    def dealer_spec(self, dealers: DealersConfig) -> DealersConfig:
+        """The one dealer model with this wholesaler's own view, where it sets one."""
+        own = {
+            key: value
+            for key, value in (
+                ("signal_noise_bps", self.signal_noise_bps),
+                ("signal_weight", self.signal_weight),
+            )
+            if value is not msgspec.UNSET
+        }
+        return msgspec.structs.replace(dealers, **own) if own else dealers
 
 
 class DealersConfig(Spec, frozen=True):

@@ -70,7 +70,7 @@ class Wholesaler(Service):
         self.desk = Desk.build(
             self.name,
             self.role,
-            self.scenario.dealers,
+            spec.dealer_spec(self.scenario.dealers),
             (INTERNALIZE, AUCTION),
             self.rng("dealer"),
             self,

@@ -542,3 +542,34 @@ def test_rules_2024_tick_constrained_symbol_quotes_in_half_pennies() -> None:
     ]
     scenario = scenario_from_dict(data)
     assert (scenario.tick("TIGHT"), scenario.tick("WIDE")) == (5_000, 10_000)
+
+
+def test_wholesaler_view_override_replaces_only_the_fields_it_sets() -> None:
+    data = minimal_data()
+    data["dealers"] = {"signal_weight": 0.0, "signal_noise_bps": 0.0, "learning_period_s": 2.0}
+    data["wholesalers"] = [
+        {"name": "wh-a", "signal_weight": 1.0},
+        {"name": "wh-b"},
+    ]
+
+    scenario = scenario_from_dict(data)
+    informed, plain = (w.dealer_spec(scenario.dealers) for w in scenario.wholesalers)
+
+    assert (informed.signal_weight, informed.signal_noise_bps) == (1.0, 0.0)
+    assert informed.learning_period_s == 2.0
+    assert plain is scenario.dealers
+
+
+def test_wholesaler_view_override_out_of_range_names_the_field() -> None:
+    data = minimal_data()
+    data["wholesalers"] = [{"name": "wh-a", "signal_weight": 1.5}]
+
+    assert "signal_weight" in load_error(data)
+
+
+def test_wholesaler_view_override_unset_is_not_written() -> None:
+    scenario = scenario_from_dict(minimal_data() | {"wholesalers": [{"name": "wh-a"}]})
+
+    written = msgspec.toml.encode(scenario.wholesalers[0]).decode()
+
+    assert "signal_weight" not in written and "signal_noise_bps" not in written
