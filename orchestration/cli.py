@@ -383,6 +383,12 @@ def _down(sub: Subparsers) -> None:
     p.add_argument(
         "--no-report", action="store_true", help="only stop the lab; `flowlab report` can follow"
     )
+    p.add_argument(
+        "--allow-overload",
+        action="store_true",
+        help="exit 0 when the lab was overloaded (it is still marked so; default: off, such a "
+        "lab's down exits 1, as does an aborted one's)",
+    )
 
 
 def _report(sub: Subparsers) -> None:

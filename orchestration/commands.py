@@ -29,7 +29,7 @@ from rich.text import Text
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import REGIMES, Scenario, ScenarioError, SecurityMode, load_scenario
 from orchestration.endpoints import HostsFile, load_hosts
-from orchestration.faults import run_state, state_lines
+from orchestration.faults import faults_exit_code, load_faults, run_state, state_lines
 from orchestration.labfile import (
     LAB_FILE,
     LabEntry,
@@ -519,7 +519,7 @@ def cmd_down(args: argparse.Namespace) -> int:
             f"lab down: {run_dir} was not running (orchestrator pid {entry.pid} gone); "
             f"removed its stale {LAB_FILE}"
         )
-        return 0 if args.no_report else _report_after_down(run_dir, entry.info.get("processes", []))
+        return _after_down(args, run_dir, entry.info.get("processes", []))
     _control_request(run_dir, Shutdown(sender="cli", ts_ns=time.time_ns()), None)
     deadline = time.monotonic() + DOWN_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -527,14 +527,22 @@ def cmd_down(args: argparse.Namespace) -> int:
             os.kill(entry.pid, 0)
         except ProcessLookupError:
             print(f"lab down: {run_dir}", flush=True)
-            processes = entry.info.get("processes", [])
-            return 0 if args.no_report else _report_after_down(run_dir, processes)
+            return _after_down(args, run_dir, entry.info.get("processes", []))
         time.sleep(0.1)  # waiting for another process to exit: nothing to await
     print(
         f"flowlab down: orchestrator pid {entry.pid} still running after {DOWN_TIMEOUT_S:.0f}s",
         file=sys.stderr,
     )
     return 1
+
+
+def _after_down(args: argparse.Namespace, run_dir: Path, processes: list[dict]) -> int:
+    """The report (unless ``--no-report``), then the exit code of the run's state: 1 for an
+    aborted or degraded lab, and for an overloaded one unless ``--allow-overload``, naming
+    what happened, as ``compare`` does (the lab's orchestrator wrote ``faults.json``)."""
+    reported = 0 if args.no_report else _report_after_down(run_dir, processes)
+    state = faults_exit_code([load_faults(run_dir)], "down", allow_overload=args.allow_overload)
+    return reported or state
 
 
 def _report_after_down(run_dir: Path, processes: list[dict]) -> int:

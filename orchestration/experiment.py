@@ -31,7 +31,7 @@ import pandas as pd
 
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import Scenario, ScenarioError
-from orchestration.faults import load_faults, run_state
+from orchestration.faults import faults_exit_code, load_faults, run_state
 from orchestration.launcher import LabAborted, LabSupervisor, new_run_dir
 from orchestration.live import make_monitor, print_regime_table
 from orchestration.report import verdict, write_report
@@ -332,28 +332,9 @@ def exit_code(results: list[RunResult], verb: str, *, allow_overload: bool = Fal
     """0, or 1 after naming the faults of an aborted run, the processes that exited uncleanly,
     or (unless ``allow_overload``) the services of an overloaded run."""
     records = [load_faults(r.run_dir) for r in results]
-    faults = [f for record in records for f in record["faults"]]
-    if faults:
-        named = "; ".join(
-            f"{f['name']} ({f['role']}, pid {f['pid']}) {f['detail']}" for f in faults
-        )
-        print(f"flowlab {verb}: run aborted: {named} (see the report)", file=sys.stderr)
-        return 1
-    unclean = unclean_exits(results)
-    if unclean:
-        print(f"flowlab {verb}: processes exited uncleanly: {unclean}", file=sys.stderr)
-        return 1
-    overloads = [o for record in records for o in record["overloads"]]
-    if overloads:
-        named = "; ".join(f"{o['name']} ({o['role']}) {o['detail']}" for o in overloads)
-        print(
-            f"flowlab {verb}: run overloaded: {named}; its figures are not market results "
-            + ("(--allow-overload: exit 0)" if allow_overload else "(see the report; a lower "
-               "--rate, larger [limits] or --allow-overload)"),
-            file=sys.stderr,
-        )  # fmt: skip
-        return 0 if allow_overload else 1
-    return 0
+    return faults_exit_code(
+        records, verb, allow_overload=allow_overload, unclean=unclean_exits(results)
+    )
 
 
 async def run_comparison(
@@ -403,7 +384,7 @@ async def run_comparison(
     return results
 
 
-def unclean_exits(results: list[RunResult]) -> dict[str, dict[str, int | None]]:
+def unclean_exits(results: Sequence[RunResult]) -> dict[str, dict[str, int | None]]:
     """Per run, the processes that did not exit with code 0 (runs where all did: left out)."""
     unclean = {r.plan.label: {n: c for n, c in r.exit_codes.items() if c != 0} for r in results}
     return {label: codes for label, codes in unclean.items() if codes}

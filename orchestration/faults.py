@@ -11,6 +11,7 @@ refused orders as busy, or their delay queues or lag passed the scenario's ``[li
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -155,3 +156,36 @@ def state_lines(state: dict[str, Any]) -> tuple[str, ...]:
             f"{done['rejected']}), still open {done['timed_out']}; no order sent after the fault"
         )
     return tuple(lines)
+
+
+def faults_exit_code(
+    records: list[dict[str, Any]],
+    verb: str,
+    *,
+    allow_overload: bool = False,
+    unclean: dict[str, dict[str, int | None]] | None = None,
+) -> int:
+    """0, or 1 after naming the faults of an aborted run, the processes that exited uncleanly
+    (``unclean``: per run, name -> exit code), or (unless ``allow_overload``) the overloaded
+    services, from runs' ``faults.json`` records (``load_faults``)."""
+    faults = [f for record in records for f in record["faults"]]
+    if faults:
+        named = "; ".join(
+            f"{f['name']} ({f['role']}, pid {f['pid']}) {f['detail']}" for f in faults
+        )
+        print(f"flowlab {verb}: run aborted: {named} (see the report)", file=sys.stderr)
+        return 1
+    if unclean:
+        print(f"flowlab {verb}: processes exited uncleanly: {unclean}", file=sys.stderr)
+        return 1
+    overloads = [o for record in records for o in record["overloads"]]
+    if overloads:
+        named = "; ".join(f"{o['name']} ({o['role']}) {o['detail']}" for o in overloads)
+        print(
+            f"flowlab {verb}: run overloaded: {named}; its figures are not market results "
+            + ("(--allow-overload: exit 0)" if allow_overload else "(see the report; a lower "
+               "--rate, larger [limits] or --allow-overload)"),
+            file=sys.stderr,
+        )  # fmt: skip
+        return 0 if allow_overload else 1
+    return 0

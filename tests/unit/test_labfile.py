@@ -19,6 +19,7 @@ from config.runconfig import write_run_config
 from config.scenario import load_scenario
 from orchestration import cli, commands
 from orchestration.endpoints import resolve_loopback
+from orchestration.faults import add_overloads, overload_of, write_faults
 from orchestration.labfile import (
     LAB_FILE,
     LabRunning,
@@ -141,6 +142,42 @@ def test_status_of_a_dead_lab_says_dead_and_down_removes_its_stale_lab_json(
         assert f"stale {LAB_FILE}" in err
     assert down == 0 and "removed its stale lab.json" in down_out
     assert not (orchestrator.run_dir / LAB_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"), [([], 1), (["--allow-overload"], 0)], ids=["refused", "allowed"]
+)
+def test_down_of_an_overloaded_lab_exits_1_naming_it_unless_allowed(
+    orchestrator: Orchestrator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    code: int,
+) -> None:
+    counters = {"busy.refused": 7, "busy.pending_peak": 12, "busy.pending_bound": 12}
+    overload = overload_of("broker", "broker", counters, queued_bound=20_000, lag_bound_ms=2_000)
+    assert overload is not None
+    add_overloads(orchestrator.run_dir, [overload])  # what the orchestrator writes at stop
+    orchestrator.kill()
+
+    down = cli.main(["down", "--runs", str(tmp_path / "runs"), "--no-report", *flags])
+    err = capsys.readouterr().err
+
+    assert down == code
+    assert "flowlab down: run overloaded: broker (broker) refused 7 orders busy" in err
+
+
+def test_down_of_an_aborted_lab_exits_1_naming_the_fault(
+    orchestrator: Orchestrator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fault = {"name": "wh-a", "role": "wholesaler", "pid": 4242, "kind": "exited"}
+    write_faults(orchestrator.run_dir, [fault | {"detail": "exited with code -9"}], None, [])
+    orchestrator.kill()
+
+    down = cli.main(["down", "--runs", str(tmp_path / "runs"), "--no-report", "--allow-overload"])
+
+    assert down == 1
+    assert "run aborted: wh-a (wholesaler, pid 4242) exited with code -9" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("stopped", [False, True], ids=["slow", "sigstop"])
