@@ -233,6 +233,19 @@ class DealersConfig(Spec, frozen=True):
     signal_noise_bps: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     signal_half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     signal_weight: Fraction = 0.5
+    # How the view enters the price, the same in both channels: "symmetric" moves the price
+    # both ways (a view that favours the investor's trade improves its price: the dealer gives
+    # what it knows away); "protective" only moves it against the investor (a bidder that
+    # shades to the market and keeps its information rent; scenarios/informed-bidder.toml).
+    view_pricing: Literal["symmetric", "protective"] = "symmetric"
+    # What the markup learner is paid for a fill, the same in both channels: "expected" — the
+    # spread against the mid at the fill less the adverse selection the estimate has proven (a
+    # conservative charge: a loss smaller than its noise is not charged); "marked" — the spread
+    # against the mid `markout_horizon_ms` later (the fill's realised outcome, so a winner's
+    # curse shows in the reward whether or not the estimate has proven it yet). "marked" is not
+    # known to be neutral between the channels: under it the null case leaned to the auction
+    # (docs/ECONOMICS.md, "A reward marked to market"); no shipped scenario uses it.
+    reward: Literal["expected", "marked"] = "expected"
     # A warm start: the learned state written by `flowlab calibrate` (a JSON file; a relative
     # path is taken from the scenario file's folder). Empty: every dealer starts afresh.
     warm_start: str = ""

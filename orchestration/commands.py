@@ -179,7 +179,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """A grid x replications on Dask, one dataset (orchestration.sweep)."""
     from orchestration.sweep import SweepSpec, run_sweep
-    from orchestration.sweep_grid import MIX_KEY, grid, parse_setting
+    from orchestration.sweep_grid import MIX_KEY, grid, parse_setting, with_warm_start_from
 
     scenario = _scenario(args.scenario, args.regimes, args.seed)
     settings = list(args.settings)
@@ -190,6 +190,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not settings:
         raise ScenarioError("sweep: give --set KEY=V1,V2,... (or --interference)")
     points = grid([parse_setting(text, scenario) for text in settings])
+    if args.scenario is not None:  # a swept warm start, like the scenario's own: next to it
+        points = [with_warm_start_from(p, Path(args.scenario).resolve().parent) for p in points]
     spec = SweepSpec(
         scenario=scenario,
         points=points,

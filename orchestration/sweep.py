@@ -30,10 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from config.scenario import Scenario, ScenarioError
+from config.scenario import Scenario, ScenarioError, warm_start_path
 from orchestration.experiment import DESIGNS, derive_seed
 from orchestration.streams import StreamOptions
-from orchestration.sweep_grid import SweepPoint, scenario_data
+from orchestration.sweep_grid import SweepPoint, point_scenario, scenario_data
 from orchestration.sweep_progress import SweepProgress
 from orchestration.sweep_report import write_sweep_report
 from orchestration.sweep_task import (
@@ -87,6 +87,14 @@ class SweepSpec:
             raise ScenarioError("--workers and --labs-per-worker: must be >= 1")
         if len(self.regimes) < 2:
             raise ScenarioError("--regimes: a sweep compares at least two regimes")
+        data = scenario_data(self.scenario)
+        for point in self.points:  # every point's scenario, before any lab starts
+            warm = point_scenario(data, point).dealers.warm_start
+            if warm and not warm_start_path(warm).is_file():
+                raise ScenarioError(
+                    f"--set dealers.warm_start: point {point.point}: no such file "
+                    f"{warm_start_path(warm)}"
+                )
 
 
 def default_workers(labs_per_worker: int = 1, cores: int | None = None) -> int:

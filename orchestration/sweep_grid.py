@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -23,6 +24,7 @@ from config.scenario import Scenario, ScenarioError, scenario_from_dict
 
 # The arm mix of the random design: sweeping it is the interference check (--interference).
 MIX_KEY = "stream.first_regime_share"
+WARM_START_KEY = "dealers.warm_start"
 
 # Keys a sweep sets in its own way: seeds come from the replication (common random numbers)
 # and the arms from --regimes.
@@ -72,6 +74,15 @@ def parse_setting(text: str, scenario: Scenario) -> Setting:
     if len(set(map(repr, values))) != len(values):
         raise ScenarioError(f"--set {key}: a value is repeated in {raw!r}")
     return Setting(key, values)
+
+
+def with_warm_start_from(point: SweepPoint, folder: Path) -> SweepPoint:
+    """``point`` with a relative ``dealers.warm_start`` value taken from ``folder`` (the swept
+    scenario file's), as ``load_scenario`` takes the scenario's own."""
+    warm = point.values.get(WARM_START_KEY)
+    if not isinstance(warm, str) or not warm or Path(warm).is_absolute():
+        return point
+    return SweepPoint(point.point, {**point.values, WARM_START_KEY: str(folder / warm)})
 
 
 def grid(settings: list[Setting]) -> list[SweepPoint]:

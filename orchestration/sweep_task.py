@@ -271,6 +271,11 @@ def failed_rows(
             "run_dir_kept": task.run_dir.exists(),
             "stream_seed": derive_seed(int(task.scenario["seed"]), task.replication),
             "market_seed": derive_seed(int(task.scenario["seed"]), task.replication),
+            # the lab's health, unknown for a lab that never finished
+            "max_queue_depth": None,
+            "orders_timed_out": None,
+            "unclean_exits": None,
+            "orders_refused_busy": None,
         }
         for regime in task.regimes
         for metric in SWEEP_METRICS

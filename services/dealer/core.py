@@ -76,6 +76,21 @@ def inventory_charge(side: Side, position: int, cost_per_1k: float) -> float:
     return (1 if dealer_buys else -1) * position * cost_per_1k / 1000.0
 
 
+def view_cost(side: Side, shift: float, protective: bool) -> float:
+    """What the dealer's view adds to its cost for an investor order on ``side`` (micro-dollars
+    per share; ``shift`` = its reference price less the NBBO midpoint).
+
+    ``symmetric``: the reference moves the whole price, so a view that the value is below the mid
+    lowers the price of an investor's buy below the mid-based one — the dealer hands the
+    investor what it knows. ``protective``: the view only ever raises the price (for a buy;
+    lowers it for a sell): where it favours the dealer, the dealer prices as if it knew nothing
+    and keeps the difference — the information rent of a bidder who shades its bid to the
+    market rather than to its own value (Engelbrecht-Wiggans, Milgrom & Weber 1983).
+    """
+    moved = side.sign * shift
+    return max(0.0, moved) if protective else moved
+
+
 def quote(
     side: Side,
     bid: int,
@@ -460,6 +475,15 @@ class Channel:
         if period is None:
             return False
         period.reward += profit
+        return True
+
+    def credit(self, token: int, amount: float) -> bool:
+        """Add ``amount`` to the reward of period ``token`` (a fill's markout, under
+        ``reward = "marked"``); ``False`` when that period has already settled."""
+        period = self.periods.get(token)
+        if period is None:
+            return False
+        period.reward += amount
         return True
 
     def marked(self, symbol: str, per_share: float, now_ns: int) -> None:

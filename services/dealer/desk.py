@@ -34,9 +34,13 @@ from services.dealer.core import (
     MarkupLearner,
     inventory_charge,
     quote,
+    view_cost,
 )
 
 M = TypeVar("M", bound=Message)
+# Under reward = "marked", how long after the markout horizon a period still waits for it (the
+# markout runs on the event loop's timer and may fire a little late on a loaded machine).
+MARKOUT_SLACK_S = 0.5
 
 
 class Host(Protocol):
@@ -88,6 +92,7 @@ class Fill:
     symbol: str
     signed_qty: int  # the dealer's: > 0 when it bought
     mid: float
+    token: int | None = None  # the period credited with it, when its markout is credited too
 
 
 @dataclass(slots=True)
@@ -123,7 +128,10 @@ class Desk:
         ``Channel``); 0 where not given."""
         arms = tuple(spec.markups)
         delays = credit_delay_s or {}
-        graces = settle_grace_s or {}
+        graces = dict(settle_grace_s or {})
+        if spec.reward == "marked":  # a period waits for its fills' markouts before it settles
+            horizon_s = spec.markout_horizon_ms / 1e3 + MARKOUT_SLACK_S
+            graces = {c: max(graces.get(c, 0.0), horizon_s) for c in channels}
         made = {
             channel: Channel(
                 channel,
@@ -196,9 +204,11 @@ class Desk:
         markup = state.markup_share(now) * half
         mid = (bid + ask) / 2
         shift = self.reference(symbol, mid) - mid
-        # The reference moves the whole price: the core's rule around ``mid + shift`` is the rule
-        # around the mid with ``d * shift`` added to the cost (d = the investor's side).
-        return quote(side, bid, ask, costs.total + side.sign * shift, markup, grid, limit_price)
+        # The reference moves the price: the core's rule around ``mid + shift`` is the rule around
+        # the mid with ``d * shift`` added to the cost (d = the investor's side); under
+        # ``view_pricing = "protective"`` only where it raises the dealer's cost.
+        moved = view_cost(side, shift, self.spec.view_pricing == "protective")
+        return quote(side, bid, ask, costs.total + moved, markup, grid, limit_price)
 
     def saw_flow(self, channel: str, shares: int) -> int:
         """Retail flow this dealer could compete for: ``shares`` (the learner's reward is
@@ -232,9 +242,14 @@ class Desk:
         state = self.channels[channel]
         now = time.monotonic_ns()
         edge = (mid - price) * signed  # sold above / bought below the mid: positive
-        profit = edge - pfof - fee - (self.operating + state.charge(symbol, now) + held) * qty
-        state.filled(now, profit, token)
-        fill = Fill(channel, symbol, signed, mid)
+        marked = self.spec.reward == "marked"
+        # "expected": the adverse selection the estimate has proven is charged now; "marked":
+        # none now, the fill's own markout is credited when it comes (_markout).
+        adverse = 0.0 if marked else state.charge(symbol, now)
+        profit = edge - pfof - fee - (self.operating + adverse + held) * qty
+        credited = state.filled(now, profit, token)
+        period = (token if token is not None else state.current) if marked and credited else None
+        fill = Fill(channel, symbol, signed, mid, period)
         asyncio.get_running_loop().call_later(
             self.spec.markout_horizon_ms / 1e3, self._markout, fill
         )
@@ -250,6 +265,8 @@ class Desk:
         moved_against = (fill.mid - mid) * (1 if fill.signed_qty > 0 else -1)
         now = time.monotonic_ns()
         state.marked(fill.symbol, moved_against, now)
+        if fill.token is not None:  # reward = "marked": the fill's realised outcome
+            state.credit(fill.token, -moved_against * abs(fill.signed_qty))
         # On the heartbeat: "<channel>.adverse_micros.<symbol>", "<channel>.markouts" (an
         # auction-responding market maker's under its own name).
         counters[f"{prefix}adverse_micros.{fill.symbol}"] = round(state.charge(fill.symbol, now))

@@ -18,6 +18,7 @@ from services.dealer.core import (
     MarkupLearner,
     inventory_charge,
     quote,
+    view_cost,
 )
 
 BID, ASK = 50_000_000, 50_010_000  # $50.00 x $50.01: mid $50.005, half-spread $0.005
@@ -169,6 +170,22 @@ def test_a_late_fill_is_credited_to_the_period_that_saw_its_order() -> None:
     assert not channel.filled(1_500, profit=1.0, token=token)  # too late: already settled
 
 
+def test_a_fills_markout_is_credited_to_its_period_until_that_period_settles() -> None:
+    # reward = "marked": a fill earns 1_000 against the mid at the fill; its markout (the mid
+    # moved 6 against 100 shares: -600) arrives inside the grace and is credited to the same
+    # period, so the markup is paid (1_000 - 600) / 50 shares competed for = 8 per share.
+    learner = MarkupLearner(arms=(0.0, 0.5, 1.0), seed=1, explore_start=0.0, explore_floor=0.0)
+    channel = Channel("auction", learner, period_ns=1_000, settle_grace_ns=300)
+    channel.roll(0)
+    token = channel.saw_flow(100, shares=50)
+    assert channel.filled(200, profit=1_000.0, token=token)
+    channel.roll(1_000)  # period 0 ends, settles at 1_300
+    assert channel.credit(token, -6.0 * 100)
+    channel.roll(1_300)
+    assert learner.values[1] == pytest.approx((1_000.0 - 600.0) / 50)
+    assert not channel.credit(token, -1.0)  # settled: a later markout is not credited
+
+
 def test_a_bidder_stranded_above_its_rival_learns_to_undercut_it() -> None:
     """A rival bids a fixed 0.4 and declines one order in ten; the learner starts at the top of
     the grid. By hand: below 0.4 it wins every order and earns its markup m; at or above 0.4 it
@@ -206,3 +223,33 @@ def test_without_long_jumps_the_stranded_bidder_stays_at_the_top() -> None:
             learner.update(arm, won / 20)
         stuck += learner.markup >= 0.9
     assert stuck >= 6  # 7 of these 10 seeds
+
+
+@pytest.mark.parametrize(
+    ("side", "shift", "symmetric", "protective"),
+    [
+        # A buy: a reference below the mid favours the dealer (it sells above its value).
+        (Side.BUY, -2_000.0, -2_000.0, 0.0),
+        (Side.BUY, 2_000.0, 2_000.0, 2_000.0),
+        # A sell: the dealer buys; a reference above the mid favours it.
+        (Side.SELL, 2_000.0, -2_000.0, 0.0),
+        (Side.SELL, -2_000.0, 2_000.0, 2_000.0),
+    ],
+)
+def test_view_cost_protective_only_ever_raises_the_dealers_cost(
+    side: Side, shift: float, symmetric: float, protective: float
+) -> None:
+    assert view_cost(side, shift, protective=False) == symmetric
+    assert view_cost(side, shift, protective=True) == protective
+
+
+def test_an_informed_dealer_that_shades_keeps_the_gap_a_symmetric_one_gives_away() -> None:
+    # The value is $0.0015 below the mid ($50.005) and an investor buys: cost 100, markup 1_000.
+    # Symmetric: 50_005_000 - 1_500 + 1_100 = 50_004_600, under the mid (the investor gets the
+    # dealer's information). Protective: 50_005_000 + 1_100 = 50_006_100, as an uninformed
+    # dealer would quote; the dealer's profit against the value is 1_500 more per share.
+    symmetric = quote(Side.BUY, BID, ASK, 100 + view_cost(Side.BUY, -1_500, False), 1_000, 100)
+    shaded = quote(Side.BUY, BID, ASK, 100 + view_cost(Side.BUY, -1_500, True), 1_000, 100)
+    uninformed = quote(Side.BUY, BID, ASK, 100, 1_000, 100)
+
+    assert (symmetric, shaded, uninformed) == (50_004_600, 50_006_100, 50_006_100)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
 from config.scenario import ScenarioError, load_scenario
+from orchestration.stream_options import StreamOptions
+from orchestration.sweep import INTEGER_COLUMNS, SweepSpec
 from orchestration.sweep_grid import (
     apply_values,
     grid,
     parse_setting,
     point_scenario,
     scenario_data,
+    with_warm_start_from,
 )
+from orchestration.sweep_task import SweepTask, failed_rows
 
 SCENARIO = load_scenario()
 
@@ -95,3 +102,44 @@ def test_a_star_sets_every_element_of_a_list() -> None:
     assert {w.pfof_per_share for w in scenario.wholesalers} == {"0.003"}
     with pytest.raises(ScenarioError, match=r"'\*' must stand for the elements of"):
         parse_setting("auction.*=1", SCENARIO)
+
+
+def test_a_swept_relative_warm_start_is_taken_from_the_scenarios_folder(tmp_path: Path) -> None:
+    (point,) = grid([parse_setting("dealers.warm_start=mine.json", SCENARIO)])
+
+    moved = with_warm_start_from(point, tmp_path)
+
+    assert moved.values["dealers.warm_start"] == str(tmp_path / "mine.json")
+    assert with_warm_start_from(moved, tmp_path / "elsewhere") == moved  # absolute: kept
+
+
+def test_a_sweep_with_a_missing_warm_start_is_refused_before_any_lab(tmp_path: Path) -> None:
+    points = grid([parse_setting(f"dealers.warm_start={tmp_path / 'none.json'}", SCENARIO)])
+    spec = SweepSpec(
+        scenario=SCENARIO,
+        points=points,
+        replications=1,
+        regimes=("pfof", "auction"),
+        design="random",
+        options=StreamOptions(),
+        settle_s=1.0,
+        out=tmp_path / "out",
+    )
+
+    with pytest.raises(ScenarioError, match=r"point p00: no such file .*none\.json"):
+        spec.check()
+
+
+def test_a_failed_tasks_rows_carry_every_integer_column_empty(tmp_path: Path) -> None:
+    # A sweep whose every task failed has only these rows; its dataset still types them.
+    (point,) = grid([parse_setting("auction.window_ms=100", SCENARIO)])
+    task = SweepTask(
+        point, 1, scenario_data(SCENARIO), ("pfof", "auction"), "random", StreamOptions(), 1.0,
+        str(tmp_path),
+    )  # fmt: skip
+
+    frame = pd.DataFrame(failed_rows(task, "boom", [])).astype(
+        {c: "Int64" for c in INTEGER_COLUMNS}
+    )
+
+    assert frame["max_queue_depth"].isna().all() and (frame["status"] == "failed").all()
