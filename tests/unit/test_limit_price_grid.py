@@ -1,12 +1,14 @@
-"""The injector's marketable limit prices on the symbol's Rule 612 grid (the 2024 half-penny
-for a tick-constrained stock, Release No. 34-101070). Expected prices are worked by hand."""
+"""Client and noise-trader limit prices on the symbol's Rule 612 grid (the 2024 half-penny for
+a tick-constrained stock, Release No. 34-101070). Expected prices are worked by hand."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from config.rules import HALF_PENNY
 from protocol.common import Side
+from services.agents import noise_limit
 from services.injector import marketable_limit
 
 BID, ASK = 19_995_000, 20_005_000  # $19.995 x $20.005: half-penny quotes
@@ -32,3 +34,22 @@ def test_marketable_limit_through_the_touch_rounds_away_from_the_market_on_half_
     # 19.975005 -> down to 19.975
     assert marketable_limit(Side.BUY, BID, ASK, 10.0, HALF_PENNY) == 20_030_000
     assert marketable_limit(Side.SELL, BID, ASK, 10.0, HALF_PENNY) == 19_975_000
+
+
+@pytest.mark.parametrize(
+    ("side", "tick", "expected"),
+    [
+        # a one-half-penny market 19.995 x 20.000: a buy joins the bid on the half-penny grid,
+        # on the cent grid it steps down to 19.99; a sell joins the offer, or steps up to 20.01
+        (Side.BUY, HALF_PENNY, 19_995_000),
+        (Side.BUY, None, 19_990_000),
+        (Side.SELL, HALF_PENNY, 20_000_000),
+        (Side.SELL, None, 20_010_000),
+    ],
+)
+def test_noise_limit_joins_the_touch_on_the_symbols_grid(
+    side: Side, tick: int | None, expected: int
+) -> None:
+    rng = np.random.default_rng(0)  # offset 0 bps: no random distance behind the touch
+
+    assert noise_limit(rng, side, 19_995_000, 20_000_000, 0.0, tick) == expected
