@@ -27,12 +27,16 @@ KEYS: list[Column] = [
     ("Regime", "regime", str),
     ("Month", "month", str),
 ]
-DETAIL_COLUMNS: list[Column] = [
+# the detailed report's row keys, first in each of its tables
+CATEGORY_COLUMNS: list[Column] = [
     *KEYS,
     ("Symbol", "symbol", str),
     ("Order type", "order_type", str),
     ("Lot", "lot_class", str),
     ("Size", "size_bucket", str),
+]
+DETAIL_COLUMNS: list[Column] = [
+    *CATEGORY_COLUMNS,
     ("Orders", "covered_orders", number(0)),
     ("Shares", "covered_shares", number(0)),
     ("Executed", "executed_shares", number(0)),
@@ -47,12 +51,20 @@ DETAIL_COLUMNS: list[Column] = [
     ("E/Q", "eq_ratio", number(3)),
     ("Shares size-improved", "size_improved_shares", number(0)),
 ]
+BEST_COLUMNS: list[Column] = [
+    *CATEGORY_COLUMNS,
+    ("Shares improved (NBBO)", "improved_shares", number(0)),
+    ("Shares improved", "improved_vs_best_shares", number(0)),
+    ("Improvement, $/share", "improvement_vs_best_usd_per_share", number(4)),
+    ("Improved, ms", "improved_vs_best_time_ms", number(3)),
+    ("Shares at", "at_best_shares", number(0)),
+    ("At, ms", "at_best_time_ms", number(3)),
+    ("Shares outside", "outside_best_shares", number(0)),
+    ("Outside, $/share", "outside_best_usd_per_share", number(4)),
+    ("Outside, ms", "outside_best_time_ms", number(3)),
+]
 REALIZED_COLUMNS: list[Column] = [
-    *KEYS,
-    ("Symbol", "symbol", str),
-    ("Order type", "order_type", str),
-    ("Lot", "lot_class", str),
-    ("Size", "size_bucket", str),
+    *CATEGORY_COLUMNS,
     *((f"Realized spread {h}, $/share", f"rs_{h}_text", str) for h in HORIZONS_605),
 ]
 TTE_COLUMNS: list[Column] = [
@@ -140,6 +152,15 @@ def rule605_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         ),
         Table(rows, DETAIL_COLUMNS),
         Text(_not_covered(computed["rule605_not_covered"])),
+        Heading(3, "Against the best available displayed price (odd lots included)"),
+        Text(
+            "The amended rule's second benchmark: for a buy the lower of the national best "
+            "offer and the best odd-lot offer at receipt, for a sell the higher of the national "
+            "best bid and the best odd-lot bid. An NBBO-improved execution can be at or outside "
+            "it when an odd lot was quoted inside the round-lot NBBO; where every size is a "
+            'round lot (`[rules] reg_nms = "2005"`) it is the NBBO.'
+        ),
+        Table(rows, BEST_COLUMNS),
         Heading(3, "Realized spread at the rule's horizons ($/share)"),
         Table(rows, REALIZED_COLUMNS, _AFTER_RUN),
         Heading(3, "Shares executed by time after receipt (or after becoming executable)"),

@@ -43,6 +43,17 @@ HORIZONS_605: dict[str, int] = {
 TTE_EDGES_NS = (100_000, 1_000_000, 10_000_000, 10**9, 10 * 10**9, 30 * 10**9, 300 * 10**9)
 TTE_LABELS = ("<100us", "100us-1ms", "1ms-10ms", "10ms-1s", "1s-10s", "10s-30s", "30s-5min")
 TTE_BUCKETS = (*TTE_LABELS, ">=5min")
+# The same statistics relative to the best available displayed price (odd lots included)
+BEST_SUMS = (
+    "best_priced_shares",
+    *(
+        f"best_{kind}_{part}"
+        for kind in ("improved", "outside")
+        for part in ("shares", "amount_x", "tte_x")
+    ),
+    "best_at_shares",
+    "best_at_tte_x",
+)
 DETAIL_KEYS = ["regime", "month", "symbol", "order_type", "lot_class", "size_bucket"]
 SUMS = (
     "covered_orders",
@@ -68,6 +79,7 @@ SUMS = (
     "outside_tte_x",
     "size_benchmark_shares",
     "size_improved_shares",
+    *BEST_SUMS,
     *(f"{kind}_{h}" for h in HORIZONS_605 for kind in ("realized_x", "marked", "marked_mid_x")),
 )
 
@@ -151,12 +163,36 @@ def _detail_metrics(s: pd.DataFrame) -> pd.DataFrame:
         "outside_quote_time_ms": _div(s["outside_tte_x"], s["outside_shares"], 1e-6),
         "size_benchmark_shares": s["size_benchmark_shares"],
         "size_improved_shares": s["size_improved_shares"],
+        **_best_metrics(s),
     }
     for h in HORIZONS_605:
         out[f"realized_spread_usd_{h}"] = _div(s[f"realized_x_{h}"], s[f"marked_{h}"], usd)
         out[f"realized_spread_bps_{h}"] = _div(s[f"realized_x_{h}"], s[f"marked_mid_x_{h}"], 1e4)
         out[f"realized_spread_note_{h}"] = realized_notes(s[f"marked_{h}"], s["priced_shares"], h)
     return pd.DataFrame(out)
+
+
+def _best_metrics(s: pd.DataFrame) -> dict[str, pd.Series]:
+    """Improvement, at and outside the best available displayed price (amended Rule 605: the
+    detailed report's fields relative to it, ExctdPIOrderRltvBestPrQty …), as the NBBO columns
+    are; shares null where no execution had that price at receipt (a tape from before it)."""
+    usd = 1 / MICROS_PER_DOLLAR
+    known = s["best_priced_shares"] > 0
+    return {
+        "best_priced_shares": s["best_priced_shares"],
+        "improved_vs_best_shares": s["best_improved_shares"].where(known),
+        "improvement_vs_best_usd_per_share": _div(
+            s["best_improved_amount_x"], s["best_improved_shares"], usd
+        ),
+        "improved_vs_best_time_ms": _div(s["best_improved_tte_x"], s["best_improved_shares"], 1e-6),
+        "at_best_shares": s["best_at_shares"].where(known),
+        "at_best_time_ms": _div(s["best_at_tte_x"], s["best_at_shares"], 1e-6),
+        "outside_best_shares": s["best_outside_shares"].where(known),
+        "outside_best_usd_per_share": _div(
+            s["best_outside_amount_x"], s["best_outside_shares"], usd
+        ),
+        "outside_best_time_ms": _div(s["best_outside_tte_x"], s["best_outside_shares"], 1e-6),
+    }
 
 
 def realized_notes(marked: pd.Series, priced: pd.Series, horizon: str) -> list[str]:
@@ -203,18 +239,34 @@ def _fill_legs(covered: pd.DataFrame, fills: pd.DataFrame, nbbo: pd.DataFrame | 
         "improvement_x": improvement * w,
         "at_or_better_shares": np.where(improvement >= 0, w, 0.0),
     }
-    for name, mask, sign in (("improved", improvement > 0, 1), ("outside", improvement < 0, -1)):
-        legs[f"{name}_shares"] = np.where(mask, w, 0.0)
-        legs[f"{name}_amount_x"] = np.where(mask, sign * improvement * w, 0.0)
-        legs[f"{name}_tte_x"] = np.where(mask, tte * w, 0.0)
-    legs["at_quote_shares"] = np.where(improvement == 0, w, 0.0)
-    legs["at_quote_tte_x"] = np.where(improvement == 0, tte * w, 0.0)
+    legs.update(_against(improvement, w, tte, "", "at_quote"))
+    # the best available displayed price at receipt (weight 0 where unknown: older tapes)
+    best_far = np.where(direction > 0, order["best_ask"], order["best_bid"]).astype("int64")
+    best_w = np.where(best_far > 0, w, 0.0)
+    best_improvement = signed_improvement(direction, price, best_far)
+    legs["best_priced_shares"] = best_w
+    legs.update(_against(best_improvement, best_w, tte, "best_", "best_at"))
     for h, two_mid_later in future_two_mids(fills, nbbo, HORIZONS_605).items():
         marked = np.where(two_mid_later > 0, w, 0.0)
         legs[f"realized_x_{h}"] = direction * (2 * price - two_mid_later) * marked
         legs[f"marked_{h}"] = marked
         legs[f"marked_mid_x_{h}"] = two_mid / 2 * marked
     return pd.DataFrame(legs)
+
+
+def _against(
+    improvement: np.ndarray, w: np.ndarray, tte: np.ndarray, prefix: str, at: str
+) -> dict[str, np.ndarray]:
+    """Shares improved, at and outside a benchmark, with amounts and times, from each fill's
+    signed improvement over it (positive: better for the customer) and its weight."""
+    legs = {}
+    for name, mask, sign in (("improved", improvement > 0, 1), ("outside", improvement < 0, -1)):
+        legs[f"{prefix}{name}_shares"] = np.where(mask, w, 0.0)
+        legs[f"{prefix}{name}_amount_x"] = np.where(mask, sign * improvement * w, 0.0)
+        legs[f"{prefix}{name}_tte_x"] = np.where(mask, tte * w, 0.0)
+    legs[f"{at}_shares"] = np.where(improvement == 0, w, 0.0)
+    legs[f"{at}_tte_x"] = np.where(improvement == 0, tte * w, 0.0)
+    return legs
 
 
 def _tte_buckets(tte_ns: np.ndarray, qty: np.ndarray) -> dict[str, np.ndarray]:

@@ -17,6 +17,12 @@ when its clock starts. Release No. 34-99679, 89 FR 26428; definitions in 17 CFR 
   (1 share to < 1 round lot) or round lot, each by notional value (qty x mid at receipt) in
   the Exhibit A buckets <$250, $250-<$1k, $1k-<$5k, $5k-<$10k, $10k-<$20k, $20k-<$50k,
   $50k-<$200k, >=$200k.
+- Best available displayed price (§ 242.600(b) as amended in 2024, "best available displayed
+  price"; the detailed report's improvement fields relative to it, Exhibit A
+  ExctdPIOrderRltvBestPrQty …): for a buy the lower of the national best offer and the best
+  odd-lot offer disseminated at receipt, for a sell the higher of the national best bid and the
+  best odd-lot bid. The broker tapes it at receipt from the SIP's NBBO message
+  (``best_bid``/``best_ask``); absent (older tapes), the columns relative to it are null.
 - Round lot (§ 242.600(b)(93) as amended in 2024): 100 shares up to $250.00, 40 up to
   $1,000.00, 10 up to $10,000.00, 1 above, here by the mid at receipt (the rule uses the prior
   month's average closing price, which a lab run does not have).
@@ -137,8 +143,18 @@ def _base(orders: pd.DataFrame) -> pd.DataFrame:
             "bid": bid,
             "ask": ask,
             "two_mid": bid + ask,
+            # the best available displayed price at receipt (odd lots included); 0: unknown
+            "best_bid": _prices(orders, "best_bid"),
+            "best_ask": _prices(orders, "best_ask"),
         }
     )
+
+
+def _prices(orders: pd.DataFrame, name: str) -> np.ndarray:
+    """A nullable price column as int64 micro-dollars, 0 where null or absent (older tapes)."""
+    if name not in orders.columns:
+        return np.zeros(len(orders), dtype="int64")
+    return orders[name].to_numpy("int64", na_value=0)
 
 
 NO_NBBO = "no NBBO at receipt"

@@ -155,8 +155,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "tif",
             "segmented",
             "auction_exemption",
+            "best_bid",
+            "best_ask",
         ),
-        ("limit_price", "nbbo_bid", "nbbo_ask", "terminal_ns"),
+        ("limit_price", "nbbo_bid", "nbbo_ask", "terminal_ns", "best_bid", "best_ask"),
     ),
     "fills": (
         (
@@ -239,8 +241,20 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("exec_nbbo_bid", "exec_nbbo_ask"),
     ),
     "nbbo": (
-        ("symbol", "seq", "ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty", "locked", "crossed"),
-        ("bid_px", "ask_px"),
+        (
+            "symbol",
+            "seq",
+            "ts_ns",
+            "bid_px",
+            "bid_qty",
+            "ask_px",
+            "ask_qty",
+            "locked",
+            "crossed",
+            "best_bid_px",
+            "best_ask_px",
+        ),
+        ("bid_px", "ask_px", "best_bid_px", "best_ask_px"),
     ),
     "quotes": (
         ("venue", "symbol", "seq", "ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty"),
@@ -335,6 +349,8 @@ def _order_received(tape: _Tape, service: str, msg: OrderReceived) -> None:
         "tif": str(msg.tif),
         "segmented": msg.segmented,
         "auction_exemption": msg.auction_exemption or "",
+        "best_bid": msg.best_bid,
+        "best_ask": msg.best_ask,
     }
     tape.rows["latency"].append(
         {"order_id": msg.order_id, "hop": "client->broker", "ns": msg.recv_ns - msg.created_ns}

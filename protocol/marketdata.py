@@ -60,7 +60,13 @@ class Trade(Message, frozen=True):
 
 
 class NBBO(Message, frozen=True):
-    """National best bid and offer over the lit venues' protected quotes."""
+    """National best bid and offer over the lit venues' protected quotes.
+
+    ``best_bid_px``/``best_ask_px``: the best displayed bid and offer of any size, odd-lot
+    quotations included (amended Rule 605's "best available displayed price", Release No.
+    34-99679); equal to the NBBO side unless an odd lot is quoted inside it. ``None`` when that
+    side has no quotation at all, and on messages from before the SIP published them.
+    """
 
     symbol: Symbol
     seq: Seq
@@ -72,6 +78,8 @@ class NBBO(Message, frozen=True):
     ask_venue: str
     locked: bool = False
     crossed: bool = False
+    best_bid_px: Price | None = None
+    best_ask_px: Price | None = None
 
     @property
     def two_sided(self) -> bool:

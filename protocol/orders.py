@@ -176,6 +176,10 @@ class OrderReceived(Message, frozen=True):
     # auction arm, the exception that let it skip the auction (None: it was auctioned).
     segmented: bool | None = None
     auction_exemption: Name | None = None
+    # Amended Rule 605's "best available displayed price" at receipt (odd lots included), from
+    # the same NBBO message as nbbo_bid/nbbo_ask; None when unknown (older tapes).
+    best_bid: Price | None = None
+    best_ask: Price | None = None
 
 
 class RouteQuote(Record, frozen=True, array_like=True):

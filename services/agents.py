@@ -84,6 +84,23 @@ def toxicity_widening(charge: float, mid: float, weight: float, cap_bps: float) 
     return min(cap_bps, weight * charge / mid * 1e4)
 
 
+def noise_limit(
+    rng: np.random.Generator,
+    side: Side,
+    bid: int,
+    ask: int,
+    offset_bps: float,
+    tick: int | None = None,
+) -> int:
+    """A passive price at or behind the near touch (never marketable at the NBBO seen), on
+    ``tick``: the symbol's Rule 612 increment (``None``: the 2005 grid at the bid)."""
+    tick = tick or tick_size(bid)
+    behind = int(bid * float(rng.uniform(0.0, offset_bps)) / 1e4)
+    if side is Side.BUY:
+        return max(tick, round_to_tick(min(bid, ask - tick) - behind, tick, side_up=False))
+    return round_to_tick(max(ask, bid + tick) + behind, tick, side_up=True)
+
+
 @dataclass(slots=True)
 class MarketMaker:
     venue: str
@@ -388,7 +405,14 @@ class Agents(Service):
                 )
             else:
                 venue = venues[int(rng.integers(len(venues)))]
-                price = self._noise_limit(rng, side, nbbo.bid_px, nbbo.ask_px, cfg.limit_offset_bps)
+                price = noise_limit(
+                    rng,
+                    side,
+                    nbbo.bid_px,
+                    nbbo.ask_px,
+                    cfg.limit_offset_bps,
+                    self.scenario.tick(symbol),  # a half-penny for a constrained stock (2024)
+                )
                 self._submit(
                     venue,
                     order_id=order_id,
@@ -440,17 +464,6 @@ class Agents(Service):
                     account=f"institution-{k}",
                 )
                 self.count("institutional.children")
-
-    @staticmethod
-    def _noise_limit(
-        rng: np.random.Generator, side: Side, bid: int, ask: int, offset_bps: float
-    ) -> int:
-        """A passive price at or behind the near touch (never marketable at the NBBO seen)."""
-        tick = tick_size(bid)
-        behind = int(bid * float(rng.uniform(0.0, offset_bps)) / 1e4)
-        if side is Side.BUY:
-            return max(tick, round_to_tick(min(bid, ask - tick) - behind, tick, side_up=False))
-        return round_to_tick(max(ask, bid + tick) + behind, tick, side_up=True)
 
     # ------------------------------------------------------------------ informed traders
     async def _informed(self) -> None:

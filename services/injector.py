@@ -100,14 +100,16 @@ def read_stream(path: str | Path) -> list[StreamOrder]:
     return out
 
 
-def marketable_limit(side: Side, bid: int, ask: int, offset_bps: float) -> int:
-    """A limit price ``offset_bps`` through the far touch, on the tick grid."""
+def marketable_limit(
+    side: Side, bid: int, ask: int, offset_bps: float, tick: int | None = None
+) -> int:
+    """A limit price ``offset_bps`` through the far touch, on the tick grid: ``tick``, the
+    symbol's Rule 612 increment (a half-penny for a tick-constrained stock under the 2024
+    amendments, Release No. 34-101070), or ``None`` for the 2005 grid at the far touch."""
     if side is Side.BUY:
-        return round_to_tick(int(ask * (1 + offset_bps / 1e4)), tick_size(ask), side_up=True)
-    return max(
-        tick_size(bid),
-        round_to_tick(int(bid * (1 - offset_bps / 1e4)), tick_size(bid), side_up=False),
-    )
+        return round_to_tick(int(ask * (1 + offset_bps / 1e4)), tick or tick_size(ask), True)
+    tick = tick or tick_size(bid)
+    return max(tick, round_to_tick(int(bid * (1 - offset_bps / 1e4)), tick, side_up=False))
 
 
 class Injector(Service):
@@ -265,8 +267,13 @@ class Injector(Service):
             if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
                 order_type = OrderType.MARKET  # no quote to price against: documented fallback
             else:
+                # on the grid the broker checks (Rule 612: the symbol's increment)
                 limit = marketable_limit(
-                    side, nbbo.bid_px, nbbo.ask_px, order.limit_offset_bps or 0.0
+                    side,
+                    nbbo.bid_px,
+                    nbbo.ask_px,
+                    order.limit_offset_bps or 0.0,
+                    self.scenario.tick(order.symbol),
                 )
         msg = self.make(
             SubmitOrder,

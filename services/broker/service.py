@@ -173,6 +173,8 @@ class Broker(Service):
                 tif=msg.tif,
                 segmented=segmented,
                 auction_exemption=exemption,
+                best_bid=nbbo.best_bid_px if nbbo else None,
+                best_ask=nbbo.best_ask_px if nbbo else None,
             )
         )
         plan = self.table.plan(regime, auction_exempt=exemption is not None)

@@ -26,6 +26,21 @@ class TopOfBook:
 EMPTY = TopOfBook(None, 0, "", None, 0, "")
 
 
+@dataclass(frozen=True, slots=True)
+class DisplayedBest:
+    """The best displayed bid and offer with odd-lot quotations included (``None``: no quote).
+
+    Rule 605 as amended in 2024 (Release No. 34-99679, 89 FR 26428) measures price improvement
+    also against the "best available displayed price": for a buy, the lower of the national best
+    offer and the best odd-lot offer disseminated; for a sell, the higher of the national best
+    bid and the best odd-lot bid. Over the venues' tops that is simply the best price of any
+    size, so it equals the NBBO side unless an odd lot is quoted inside it.
+    """
+
+    bid_px: int | None
+    ask_px: int | None
+
+
 class NbboBook:
     """Venue quotes for one symbol; ``best()`` is the highest bid and lowest offer across venues.
 
@@ -64,3 +79,12 @@ class NbboBook:
                 elif a == ask_px:
                     ask_qty += aq
         return TopOfBook(bid_px, bid_qty, bid_venue, ask_px, ask_qty, ask_venue)
+
+    def best_displayed(self) -> DisplayedBest:
+        """The best bid and offer of any displayed size, odd lots included (``DisplayedBest``).
+
+        Never worse than ``best()``: a round-lot quotation counts here too.
+        """
+        bids = [b for b, bq, _, _ in self.quotes.values() if b is not None and bq > 0]
+        asks = [a for _, _, a, aq in self.quotes.values() if a is not None and aq > 0]
+        return DisplayedBest(max(bids, default=None), min(asks, default=None))

@@ -1,7 +1,8 @@
 """The SIP: consolidates the lit venues' quotes into the NBBO and republishes it with its latency.
 
 Subscribes to every venue's market data the Clone way (snapshot, then sequenced updates), so the
-NBBO is right from the first message; publishes ``NBBO`` only when the national best changes.
+NBBO is right from the first message; publishes ``NBBO`` only when the national best, or the best
+displayed price with odd lots included (Rule 605's benchmark beside it), changes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from protocol.codec import Decoder, encode
 from protocol.marketdata import NBBO, Depth, Quote, Snapshot, SnapshotRequest, Trade
 from services.feeds import Feed
 from services.runtime import Service
-from services.sip.nbbo import NbboBook, TopOfBook
+from services.sip.nbbo import DisplayedBest, NbboBook, TopOfBook
 
 
 class Sip(Service):
@@ -22,7 +23,7 @@ class Sip(Service):
     async def _setup(self) -> None:
         # Odd-lot quotations stay out of the NBBO under the rule set's round lots.
         self.books = {s: NbboBook(self.scenario.round_lot(s)) for s in self.scenario.symbol_names}
-        self.tops: dict[str, TopOfBook] = {}
+        self.tops: dict[str, tuple[TopOfBook, DisplayedBest]] = {}
         self.last: dict[str, NBBO] = {}
         self.seq = 0
         self.pub = self.bind("md", zmq.PUB)
@@ -33,8 +34,8 @@ class Sip(Service):
         self.serve(
             self.snap, Decoder([SnapshotRequest]), self._on_snapshot, router=True, name="snapshot"
         )
-        for symbol in self.books:
-            self._publish(symbol, self.books[symbol].best())
+        for symbol, nbbo_book in self.books.items():
+            self._publish(symbol, (nbbo_book.best(), nbbo_book.best_displayed()))
         for venue in self.scenario.venues:
             feed = Feed(
                 self,
@@ -57,7 +58,8 @@ class Sip(Service):
             self.count("quotes.unknown_symbol")
             return
         book.update(msg.venue, msg.bid_px, msg.bid_qty, msg.ask_px, msg.ask_qty)
-        top = book.best()
+        # An odd lot inside the NBBO changes only the best displayed price: published too.
+        top = (book.best(), book.best_displayed())
         if top != self.tops.get(msg.symbol):
             self._publish(msg.symbol, top)
 
@@ -79,8 +81,9 @@ class Sip(Service):
         )
         self.count("trades.consolidated")
 
-    def _publish(self, symbol: str, top: TopOfBook) -> None:
-        self.tops[symbol] = top
+    def _publish(self, symbol: str, tops: tuple[TopOfBook, DisplayedBest]) -> None:
+        self.tops[symbol] = tops
+        top, displayed = tops
         self.seq += 1
         nbbo = self.make(
             NBBO,
@@ -94,6 +97,8 @@ class Sip(Service):
             ask_venue=top.ask_venue,
             locked=top.locked,
             crossed=top.crossed,
+            best_bid_px=displayed.bid_px,
+            best_ask_px=displayed.ask_px,
         )
         self.last[symbol] = nbbo
         payload = encode(nbbo)

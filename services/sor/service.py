@@ -205,7 +205,13 @@ class Sor(ChildOrders, Service):
             return
         bid, ask = self._arrival_quote(msg.symbol)
         ref = ask if msg.side is Side.BUY else bid
-        limit = protection_limit(msg.side, msg.limit_price, ref, self.cfg.market_collar_bps)
+        limit = protection_limit(
+            msg.side,
+            msg.limit_price,
+            ref,
+            self.cfg.market_collar_bps,
+            self.scenario.tick(msg.symbol),
+        )
         parent = ParentOrder(
             msg.order_id, msg.symbol, msg.side, msg.qty, strategy.name, limit, recv_ns, bid, ask
         )

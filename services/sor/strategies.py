@@ -174,16 +174,18 @@ class WaveInput:
 
 
 def protection_limit(
-    side: Side, limit_price: int | None, ref: int | None, collar_bps: int
+    side: Side, limit_price: int | None, ref: int | None, collar_bps: int, tick: int | None = None
 ) -> int | None:
     """A parent's limit: its own, or for a market order a collar of ``collar_bps`` through the far
-    touch ``ref`` (on the tick grid); ``None`` if there is neither."""
+    touch ``ref`` on the tick grid (``tick``: the symbol's Rule 612 increment, a half-penny for a
+    tick-constrained stock under the 2024 amendments; ``None``: the 2005 grid at ``ref``);
+    ``None`` if there is neither."""
     if limit_price is not None:
         return limit_price
     if ref is None:
         return None
     collar = ref * collar_bps // 10_000
-    tick = tick_size(ref)
+    tick = tick or tick_size(ref)
     if side is Side.BUY:
         return round_to_tick(ref + collar, tick, side_up=False)
     return max(tick, round_to_tick(ref - collar, tick, side_up=True))

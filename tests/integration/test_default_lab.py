@@ -374,3 +374,19 @@ def test_retail_fills_inside_the_nbbo_at_execution_and_their_limit(
 
     assert through_quote == []
     assert through_limit == []
+
+
+def test_best_displayed_price_is_the_nbbo_when_every_size_is_a_round_lot(
+    default_lab_run: LabRun,
+) -> None:
+    """Under the default "2005" rules every displayed size is a round lot, so the SIP's best
+    displayed price (odd lots included, amended Rule 605) is the NBBO itself, and so is the one
+    the broker taped at receipt."""
+    nbbo, orders = default_lab_run.tables["nbbo"], default_lab_run.tables["orders"]
+    with_nbbo = orders[orders["nbbo_bid"].notna() & orders["nbbo_ask"].notna()]
+
+    assert len(nbbo) > 0 and len(with_nbbo) > 0
+    for best, national in (("best_bid_px", "bid_px"), ("best_ask_px", "ask_px")):
+        assert nbbo[best].equals(nbbo[national]), best
+    assert with_nbbo["best_bid"].equals(with_nbbo["nbbo_bid"])
+    assert with_nbbo["best_ask"].equals(with_nbbo["nbbo_ask"])

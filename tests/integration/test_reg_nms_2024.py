@@ -1,5 +1,6 @@
 """The 2024 Reg NMS amendments on real processes: a tick-constrained stock quotes in half
-pennies, odd-lot quotations stay out of the NBBO, and nothing trades through it."""
+pennies, odd-lot quotations stay out of the NBBO (but in the best displayed price published
+beside it), and nothing trades through it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from config.scenario import scenario_from_dict
 from orchestration.reg_nms import reg_nms_summary
+from orchestration.rule605 import rule605_orders
 from tests.helpers import run_stream
 
 
@@ -42,3 +44,15 @@ def test_2024_rules_half_penny_quotes_round_lot_nbbo_no_trade_through(tmp_path: 
     assert (nbbo.loc[nbbo["bid_px"].notna(), "bid_qty"] >= 100).all()
     assert (nbbo.loc[nbbo["ask_px"].notna(), "ask_qty"] >= 100).all()
     assert reg_nms_summary(tables)["trade_throughs"] == 0
+    # Beside it, the best displayed price of any size (amended Rule 605): never worse than the
+    # NBBO, and always a price some venue displayed.
+    two_sided = nbbo[nbbo["bid_px"].notna() & nbbo["ask_px"].notna()]
+    assert len(two_sided) and two_sided[["best_bid_px", "best_ask_px"]].notna().all().all()
+    assert (two_sided["best_bid_px"] >= two_sided["bid_px"]).all()
+    assert (two_sided["best_ask_px"] <= two_sided["ask_px"]).all()
+    assert set(nbbo["best_bid_px"].dropna()) <= set(quotes["bid_px"].dropna())
+    assert set(nbbo["best_ask_px"].dropna()) <= set(quotes["ask_px"].dropna())
+    # The broker tapes it at receipt, so Rule 605 prices every priced share against it too.
+    per_order = rule605_orders(tables["orders"], tables["fills"], nbbo)
+    assert per_order["priced_shares"].sum() > 0
+    assert per_order["best_priced_shares"].sum() == per_order["priced_shares"].sum()

@@ -96,6 +96,8 @@ _NBBO = NBBO(
     ask_venue="lit-b",
     locked=True,
     crossed=True,
+    best_bid_px=ACME_BID + 10_000,
+    best_ask_px=ACME_ASK - 10_000,
     **HEADER,
 )
 _VALUE = ValueUpdate(symbol="ACME", seq=5, value=52_405_000, **HEADER)
@@ -191,6 +193,8 @@ EXAMPLES: tuple[Message, ...] = (
         tif=TimeInForce.IOC,
         segmented=False,
         auction_exemption="large-order",
+        best_bid=ACME_BID + 10_000,
+        best_ask=ACME_ASK - 10_000,
         **HEADER,
     ),
     OrderRouted(

@@ -354,6 +354,22 @@ def test_protection_limit_collar_through_the_far_touch(
 
 
 @pytest.mark.parametrize(
+    ("side", "tick", "expected"),
+    [
+        # 300 bps of $20.005 = $0.60015: buy 20.60515 down to the grid, sell 19.40485 up to it
+        (Side.BUY, 5_000, 20_605_000),
+        (Side.BUY, None, 20_600_000),
+        (Side.SELL, 5_000, 19_405_000),
+        (Side.SELL, None, 19_410_000),
+    ],
+)
+def test_protection_limit_collar_on_the_symbols_half_penny_grid(
+    side: Side, tick: int | None, expected: int
+) -> None:
+    assert protection_limit(side, None, 20_005_000, 300, tick) == expected
+
+
+@pytest.mark.parametrize(
     ("name", "urgency", "expected"),
     [
         (None, "high", "optimal"),

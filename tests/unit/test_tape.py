@@ -27,7 +27,9 @@ from protocol.orders import (
 BROKER = load_scenario().broker.name
 
 
-def received(order_id: str, ts: int, tif: TimeInForce = TimeInForce.DAY) -> OrderReceived:
+def received(
+    order_id: str, ts: int, tif: TimeInForce = TimeInForce.DAY, best_ask: int | None = None
+) -> OrderReceived:
     return OrderReceived(
         order_id=order_id,
         regime="pfof",
@@ -41,6 +43,7 @@ def received(order_id: str, ts: int, tif: TimeInForce = TimeInForce.DAY) -> Orde
         nbbo_ask=50_010_000,
         created_ns=ts - 40,
         tif=tif,
+        best_ask=best_ask,
     )
 
 
@@ -144,10 +147,12 @@ def tables(tmp_path: Path) -> dict:
         ask_qty=300,
         ask_venue="lit-a",
         ts_ns=900,
+        best_bid_px=50_000_000,  # an odd-lot bid: no round-lot NBB, a best displayed bid
+        best_ask_px=50_005_000,
     )
     pnl = PnlReport(name="wh-a", role="wholesaler", components={"total": 2_500_000})
     entries = [
-        (BROKER, received("C1", 1_000)),
+        (BROKER, received("C1", 1_000, best_ask=50_005_000)),
         (BROKER, received("C2", 1_100, TimeInForce.IOC)),
         ("wh-a", received("elsewhere", 1_200)),  # only the broker's receipts are client orders
         ("wh-a", filled("C1", 1_250)),
@@ -206,6 +211,17 @@ def test_market_data_and_pnl_rows(tables: dict) -> None:
     ]
     assert tables["pnl"].values.tolist() == [["wh-a", "wholesaler", "total", 2.5]]
     assert tables["quotes"].empty and tables["auctions"].empty
+
+
+def test_best_displayed_prices_reach_the_nbbo_and_orders_tables(tables: dict) -> None:
+    nbbo, orders = tables["nbbo"], tables["orders"].set_index("order_id")
+
+    assert nbbo[["bid_px", "best_bid_px", "best_ask_px"]].values.tolist() == [
+        [pd.NA, 50_000_000, 50_005_000]
+    ]
+    assert orders.loc["C1", "best_ask"] == 50_005_000
+    # C2 was taped without them (as on an older tape): null, not zero
+    assert orders[["best_bid"]].isna().all().all() and pd.isna(orders.loc["C2", "best_ask"])
 
 
 def test_markups_one_row_per_settled_period_as_shares_of_the_half_spread(tables: dict) -> None:
