@@ -499,7 +499,8 @@ class LimitsConfig(Spec, frozen=True):
     # How far behind a service may fall: an order's age at receipt beyond the smallest age seen
     # from the same sender (so neither the link's modelled latency nor a clock offset counts).
     lag_ms: PositiveInt = 2_000
-    # Messages a second one client (a routing id that is not one of the lab's processes) may
+    # Messages a second one client (a CURVE key that is not one of the lab's processes, all
+    # its routing ids together; its routing id under ``[security] mode = "none"``) may
     # send to one service (all its endpoints), with bursts of ``client_burst``; past it a
     # message is refused (field ``rate``), not handled. 0: no limit. The default is above what
     # one client reaches in this lab on a small machine (``flowlab bench``: 13.4k orders/s with

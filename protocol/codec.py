@@ -68,6 +68,12 @@ def _error_from_msgspec(exc: msgspec.MsgspecError) -> ProtocolError:
     return ProtocolError(path or "payload", reason)
 
 
+class _NoMessage(msgspec.Struct, frozen=True, tag_field="type", tag="\0"):
+    """Never a valid message: the second member of a one-type decoder's union, so that msgspec
+    dispatches on ``type`` and requires it (decoding straight into one tagged struct would
+    accept a map with no ``type`` at all, which the fuzz campaign found at the snapshot sockets)."""
+
+
 class Decoder:
     """Decodes the payloads one socket accepts, validating them in C (msgspec).
 
@@ -80,12 +86,13 @@ class Decoder:
         if not types:
             raise ValueError("a decoder must accept at least one message type")
         self.accepts = types
-        target: Any = types[0] if len(types) == 1 else Union[types]  # noqa: UP007
+        members = types if len(types) > 1 else (*types, _NoMessage)
+        target: Any = Union[members]  # noqa: UP007
         self._decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(target)
 
     def decode_payload(self, payload: bytes) -> Message:
         try:
-            return self._decoder.decode(payload)
+            msg = self._decoder.decode(payload)
         except msgspec.MsgspecError as exc:
             raise _error_from_msgspec(exc) from exc
         except UnicodeDecodeError as exc:
@@ -94,6 +101,9 @@ class Decoder:
         except RecursionError as exc:
             # msgspec skips values before the tag recursively; deep nesting there is still garbage.
             raise ProtocolError("payload", "nested too deeply") from exc
+        if isinstance(msg, _NoMessage):
+            raise ProtocolError("type", "unknown or unaccepted message type ('\\x00')")
+        return msg
 
     def decode(self, frames: Sequence[bytes]) -> list[Message]:
         """Decode ``[VERSION, payload, ...]`` (the envelope already removed)."""

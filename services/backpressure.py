@@ -98,25 +98,41 @@ UNITS_PER_MESSAGE = 1_000_000_000
 
 @dataclass
 class ClientRates:
-    """A token bucket per client (routing id): ``rate_per_s`` messages a second on average, up
-    to ``burst`` at once. A message past it is refused (``rate``), not queued."""
+    """A token bucket per client: ``rate_per_s`` messages a second on average, up to ``burst``
+    at once. A message past it is refused (``rate``), not queued.
+
+    A client is its authenticated key when there is one (``user``: the name of the CURVE key it
+    connected with, which ZAP checked), so every connection of one key, whatever its routing id,
+    drains one bucket; a client rotating routing ids gets no fresh bucket. Without keys
+    (``[security] mode = "none"``) a client is its routing id (``peer``).
+    """
 
     rate_per_s: int
     burst: int
-    _buckets: dict[bytes | None, tuple[int, int]] = field(default_factory=dict, repr=False)
+    _buckets: dict[tuple[str, bytes | str | None], tuple[int, int]] = field(
+        default_factory=dict, repr=False
+    )
 
-    def allow(self, peer: bytes | None, now_ns: int) -> bool:
-        """Whether ``peer`` may send one more message at ``now_ns`` (taking its token)."""
+    @staticmethod
+    def client_of(peer: bytes | None, user: str | None) -> tuple[str, bytes | str | None]:
+        """The bucket's key: the authenticated key's name, else the routing id."""
+        return ("key", user) if user is not None else ("routing id", peer)
+
+    def allow(self, peer: bytes | None, now_ns: int, user: str | None = None) -> bool:
+        """Whether the client (``user``'s key, else routing id ``peer``) may send one more
+        message at ``now_ns`` (taking its token)."""
+        client = self.client_of(peer, user)
         full = self.burst * UNITS_PER_MESSAGE
-        bucket = self._buckets.get(peer)
+        bucket = self._buckets.get(client)
         if bucket is None and len(self._buckets) >= BASE_DELAY_PEERS:
             self._buckets.clear()
         tokens, last_ns = bucket if bucket is not None else (full, now_ns)
         tokens = min(full, tokens + max(0, now_ns - last_ns) * self.rate_per_s)
         allowed = tokens >= UNITS_PER_MESSAGE
-        self._buckets[peer] = (tokens - UNITS_PER_MESSAGE if allowed else tokens, now_ns)
+        self._buckets[client] = (tokens - UNITS_PER_MESSAGE if allowed else tokens, now_ns)
         return allowed
 
-    def reason(self, peer: bytes | None) -> str:
+    def reason(self, peer: bytes | None, user: str | None = None) -> str:
         name = (peer or b"").decode(errors="replace")[:64]
-        return f"rate: client {name!r} over {self.rate_per_s} messages/s (burst {self.burst})"
+        key = f" (key {user[:64]!r})" if user is not None else ""
+        return f"rate: client {name!r}{key} over {self.rate_per_s} messages/s (burst {self.burst})"

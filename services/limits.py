@@ -92,18 +92,21 @@ class Limits:
             self._lab_peers[identity] = known
         return known
 
-    def _within_rate(self, identity: bytes | None, recv_ns: int) -> bool:
-        """Whether a client may send this message (``[limits] client_rate_per_s``)."""
+    def _within_rate(self, identity: bytes | None, recv_ns: int, user: str | None) -> bool:
+        """Whether a client may send this message (``[limits] client_rate_per_s``): one bucket
+        per authenticated key (``user``, under CURVE), else per routing id."""
         if self._rates is None or self._lab_peer(identity):
             return True
-        return self._rates.allow(identity, recv_ns)
+        return self._rates.allow(identity, recv_ns, user)
 
-    def _refuse_rate(self, sock: zmq.asyncio.Socket, identity: bytes | None, msg: Message) -> None:
+    def _refuse_rate(
+        self, sock: zmq.asyncio.Socket, identity: bytes | None, user: str | None, msg: Message
+    ) -> None:
         """Answer a message past its client's rate without handling it: an order gets
         ``OrderRejected`` field ``rate`` (with its id), anything else ``Rejected``; counted
         ``rejected.rate``, logged as rejected frames are (the first few, then every 1,000th)."""
         assert self._rates is not None and identity is not None
-        reason = self._rates.reason(identity)
+        reason = self._rates.reason(identity, user)
         self.count(f"rejected.{RATE}")
         self._log_refusal(identity, reason)
         link = self.reply_link(sock, identity)

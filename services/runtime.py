@@ -393,7 +393,7 @@ class Service(Limits, OrderReports):
                 msg_frames, user = frames_and_user(parts)
                 if authenticated and self._identity_refused(sock, msg_frames[0], user):
                     continue
-                self._dispatch(sock, msg_frames, decoder, handler, router, recv_ns, counter)
+                self._dispatch(sock, msg_frames, user, decoder, handler, router, recv_ns, counter)
 
     def _identity_refused(
         self, sock: zmq.asyncio.Socket, identity: bytes, user: str | None
@@ -414,6 +414,7 @@ class Service(Limits, OrderReports):
         self,
         sock: zmq.asyncio.Socket,
         frames: list[bytes],
+        user: str | None,
         decoder: Decoder,
         handler: Handler,
         router: bool,
@@ -436,8 +437,8 @@ class Service(Limits, OrderReports):
                 self._reject_frame(sock, identity, exc, *received_fields(payload))
                 continue
             self.counters[counter] = self.counters.get(counter, 0) + 1
-            if router and not self._within_rate(identity, recv_ns):
-                self._refuse_rate(sock, identity, msg)
+            if router and not self._within_rate(identity, recv_ns, user):
+                self._refuse_rate(sock, identity, user, msg)
                 continue
             try:
                 handler(identity, msg, recv_ns)

@@ -78,7 +78,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def lab_socket(
-    ctx: zmq.asyncio.Context,
+    ctx: zmq.Context[Any],
     config: RunConfig,
     kind: int,
     service: str,
@@ -86,9 +86,10 @@ def lab_socket(
     *,
     identity: str | None = None,
     key: str = "client",
-) -> zmq.asyncio.Socket:
+) -> zmq.Socket[Any]:
     """A raw socket of our own connected to ``service``'s ``endpoint`` with the run's key
-    ``key`` (a client's by default; a lab service's name for the tape)."""
+    ``key`` (a client's by default; a lab service's name for the tape): an asyncio socket from
+    a ``zmq.asyncio.Context``, a blocking one from a plain ``zmq.Context``."""
     sock = ctx.socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
     if kind == zmq.SUB:

@@ -109,3 +109,27 @@ def test_client_rates_are_per_client_and_never_hold_more_than_the_burst() -> Non
     later = SENT + 60_000 * MS  # a minute idle refills to the burst only
     assert [rates.allow(b"alice", later) for _ in range(3)] == [True, True, False]
     assert rates.reason(b"alice") == "rate: client 'alice' over 10 messages/s (burst 2)"
+
+
+def test_client_rates_under_curve_share_one_bucket_per_key_whatever_the_routing_id() -> None:
+    rates = ClientRates(rate_per_s=10, burst=2)
+
+    rotating = [rates.allow(f"alice-{n}".encode(), SENT, user="alice") for n in range(3)]
+    other_key = rates.allow(b"alice-0", SENT, user="bob")  # bob's key: his own bucket
+
+    assert rotating == [True, True, False]  # a fresh routing id is no fresh bucket
+    assert other_key
+    assert rates.reason(b"alice-2", "alice") == (
+        "rate: client 'alice-2' (key 'alice') over 10 messages/s (burst 2)"
+    )
+
+
+def test_client_rates_without_keys_fall_back_to_one_bucket_per_routing_id() -> None:
+    rates = ClientRates(rate_per_s=10, burst=1)
+
+    first = [rates.allow(b"alice-1", SENT), rates.allow(b"alice-1", SENT)]
+    rotated = rates.allow(b"alice-2", SENT)  # mode "none": nothing ties the two ids together
+
+    assert first == [True, False]
+    assert rotated
+    assert ClientRates.client_of(b"alice-1", None) != ClientRates.client_of(b"alice-1", "alice")

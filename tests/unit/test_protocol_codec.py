@@ -622,6 +622,36 @@ def test_decode_payload_missing_type_raises_type_error() -> None:
     assert error.field == "type"
 
 
+@pytest.mark.parametrize(
+    "accepts", [(SnapshotRequest,), (SnapshotRequest, CancelOrder)], ids=["single", "union"]
+)
+def test_decode_payload_map_without_type_raises_type_error_for_one_type_too(
+    accepts: tuple[type[Message], ...],
+) -> None:
+    # Arrange (a snapshot socket accepts one type; msgspec alone would take this map as it)
+    decoder = Decoder(accepts)
+    payload = msgspec.msgpack.encode({"stream": "nbbo"})
+
+    # Act
+    with pytest.raises(ProtocolError) as info:
+        decoder.decode_payload(payload)
+
+    # Assert
+    assert info.value.field == "type"
+
+
+def test_decode_payload_one_type_decoder_still_decodes_its_type() -> None:
+    # Arrange
+    decoder = Decoder([SnapshotRequest])
+    request = SnapshotRequest(stream="nbbo")
+
+    # Act
+    decoded = decoder.decode_payload(encode(request))
+
+    # Assert
+    assert decoded == request
+
+
 def test_decoder_accepting_nothing_raises_value_error() -> None:
     # Arrange / Act / Assert
     with pytest.raises(ValueError, match="at least one"):
