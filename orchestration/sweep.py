@@ -33,7 +33,7 @@ import pandas as pd
 from config.scenario import Scenario, ScenarioError, warm_start_path
 from orchestration.experiment import DESIGNS, derive_seed
 from orchestration.streams import StreamOptions
-from orchestration.sweep_grid import SweepPoint, point_scenario, scenario_data
+from orchestration.sweep_grid import SweepPoint, apply_values, scenario_data
 from orchestration.sweep_progress import SweepProgress
 from orchestration.sweep_report import write_sweep_report
 from orchestration.sweep_task import (
@@ -88,8 +88,9 @@ class SweepSpec:
         if len(self.regimes) < 2:
             raise ScenarioError("--regimes: a sweep compares at least two regimes")
         data = scenario_data(self.scenario)
-        for point in self.points:  # every point's scenario, before any lab starts
-            warm = point_scenario(data, point).dealers.warm_start
+        for point in self.points:  # every point's warm start, before any lab starts (a value
+            # the loader refuses fails its task instead: retried once, then recorded failed)
+            warm = apply_values(data, point.values)["dealers"]["warm_start"]
             if warm and not warm_start_path(warm).is_file():
                 raise ScenarioError(
                     f"--set dealers.warm_start: point {point.point}: no such file "
