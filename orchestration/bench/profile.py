@@ -5,7 +5,9 @@ directory is under ``DIR`` has started its injector (a ``flowlab compare --runs 
 shell), then, ``--delay`` seconds later, attaches ``py-spy record --format raw --nonblocking``
 to each named service for ``S`` seconds, and writes per service the raw folded stacks
 (``NAME.txt``), a flame graph (``NAME.svg``) and ``summary.json``: busy share, the top
-self-time functions and the share of samples per cost category (``CATEGORIES``).
+self-time functions and the share of samples per cost category (``CATEGORIES``), with the
+CPU share every lab process used over the window (``/proc``; py-spy's own busy share counts
+some waits as busy).
 docs/PERFORMANCE.md shows a run and its table.
 
 The pure part (``parse_folded``, ``category_of``, ``summarise``, ``flame_svg``) takes py-spy's
@@ -18,6 +20,7 @@ import argparse
 import html
 import json
 import linecache
+import os
 import re
 import shutil
 import subprocess
@@ -33,8 +36,9 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*):(?P<line>\d+)\)$")
 # Cost categories, first match wins; each is tested against every frame of a sample (leaf first).
 TAPE, ZMQ, LOGGING, CODEC = "tape", "zmq send/recv", "logging", "msgspec encode/decode"
 MARKET_DATA, SCHEDULING = "market-data fan-out", "asyncio + latency queues"
+LOOP = "event loop (uvloop, in C)"
 OBJECTS, DOMAIN, OTHER = "message objects (make)", "domain handlers", "other"
-CATEGORIES = (TAPE, ZMQ, LOGGING, CODEC, MARKET_DATA, SCHEDULING, OBJECTS, DOMAIN, OTHER)
+CATEGORIES = (TAPE, ZMQ, LOGGING, CODEC, MARKET_DATA, SCHEDULING, LOOP, OBJECTS, DOMAIN, OTHER)
 
 Frame = tuple[str, str, int]  # function, file, line
 Stack = tuple[Frame, ...]  # root first, leaf last
@@ -83,6 +87,8 @@ def category_of(stack: Stack, source: dict[Frame, str] | None = None) -> str:
         return LOGGING
     leaf = stack[-1]
     func, file, _ = leaf
+    if file.endswith(("asyncio/runners.py", "uvloop/__init__.py")):
+        return LOOP  # uvloop's own run loop (libuv, callbacks' dispatch) has no Python frame
     code = line_of(leaf)
     if func in ("decode_payload", "frames") or re.search(r"\b(encode|decode)\w*\(", code):
         return CODEC
@@ -178,23 +184,38 @@ def _box(name: str, n: int, x: float, depth: int, w: float, *, total: int, y: in
 
 
 # ---------------------------------------------------------------------------- the live part
-def find_pids(runs: Path, names: tuple[str, ...]) -> dict[str, int]:
-    """Service name -> pid of the lab processes whose config lies under ``runs``."""
+def find_pids(runs: Path, names: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Service name -> pid of the lab processes whose ``--config`` lies under ``runs`` (those
+    in ``names``; all with None)."""
     found: dict[str, int] = {}
-    root = str(runs.resolve())
+    root = runs.resolve()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        argv = [a.decode(errors="replace") for a in args]
-        if "service" in argv and "--name" in argv and any(a.startswith(root) for a in argv):
-            name = argv[argv.index("--name") + 1]
-            if name in names:
-                found[name] = int(proc.name)
+            argv = [
+                a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0")
+            ]
+            if "service" not in argv or "--name" not in argv or "--config" not in argv:
+                continue
+            config = Path(argv[argv.index("--config") + 1])
+            if not config.is_absolute():
+                config = (proc / "cwd").resolve() / config
+        except (OSError, IndexError):
+            continue  # gone, or not ours to read
+        name = argv[argv.index("--name") + 1] if argv.index("--name") + 1 < len(argv) else ""
+        if (names is None or name in names) and config.resolve().is_relative_to(root):
+            found[name] = int(proc.name)
     return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def record(
@@ -209,6 +230,9 @@ def record(
     time.sleep(delay_s)  # the injector connects and starts its stream
     pids = find_pids(runs, names)
     out.mkdir(parents=True, exist_ok=True)
+    everyone = find_pids(runs)
+    cpu_before = {name: cpu_seconds(pid) for name, pid in everyone.items()}
+    start_ns = time.time_ns()
     procs = {
         name: subprocess.Popen(
             [
@@ -232,9 +256,15 @@ def record(
         )
         for name, pid in pids.items()
     }
+    time.sleep(duration_s)
+    end_ns = time.time_ns()
+    cpu_pct = {
+        name: round(100.0 * (cpu_seconds(pid) - cpu_before[name]) * 1e9 / (end_ns - start_ns), 1)
+        for name, pid in everyone.items()
+    }
     for proc in procs.values():
         proc.wait()
-    summary = {}
+    summary: dict[str, object] = {"window_ns": [start_ns, end_ns], "pids": pids, "cpu_pct": cpu_pct}
     for name in procs:
         stacks = parse_folded((out / f"{name}.txt").read_text())
         summary[name] = summarise(stacks, rate_hz=rate_hz, duration_s=duration_s)

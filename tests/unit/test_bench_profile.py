@@ -8,6 +8,7 @@ from orchestration.bench.profile import (
     CODEC,
     DOMAIN,
     LOGGING,
+    LOOP,
     SCHEDULING,
     TAPE,
     ZMQ,
@@ -21,11 +22,11 @@ from orchestration.bench.profile import (
 RT = "/w/services/runtime.py"
 ZMQ_SOCKET = "/v/site-packages/zmq/sugar/socket.py"
 BROKER = "/w/services/broker/service.py"
-LOOP = "run (/py/asyncio/runners.py:118)"
+ROOT = "run (/py/asyncio/runners.py:118)"
 FOLDED = f"""\
-{LOOP};_serve ({RT}:390);_dispatch ({RT}:450);_on_order ({BROKER}:120) 6
-{LOOP};_serve ({RT}:390);_dispatch ({RT}:450);tape ({RT}:560) 3
-{LOOP};_flush (/w/services/latency.py:130);send_multipart ({ZMQ_SOCKET}:700) 1
+{ROOT};_serve ({RT}:390);_dispatch ({RT}:450);_on_order ({BROKER}:120) 6
+{ROOT};_serve ({RT}:390);_dispatch ({RT}:450);tape ({RT}:560) 3
+{ROOT};_flush (/w/services/latency.py:130);send_multipart ({ZMQ_SOCKET}:700) 1
 """
 
 
@@ -61,14 +62,17 @@ def test_category_of_leaf_line_calling_encode_is_codec() -> None:
     assert category_of(_stack(leaf), {leaf: "qty = order.qty - done"}) == DOMAIN
 
 
-def test_category_of_logging_and_latency_queue_frames() -> None:
+def test_category_of_logging_latency_queue_and_loop_frames() -> None:
     logged = _stack(
         ("_on_order", "/w/services/sor/service.py", 5), ("info", "/py/logging/__init__.py", 1)
     )
     queued = _stack(("send", "/w/services/latency.py", 110))
 
+    in_loop = _stack(("run", "/py/asyncio/runners.py", 118))
+
     assert category_of(logged, {}) == LOGGING
     assert category_of(queued, {}) == SCHEDULING
+    assert category_of(in_loop, {}) == LOOP
 
 
 def test_summarise_shares_and_busy_fraction() -> None:
