@@ -1,14 +1,12 @@
 """Sample every service of a running lab with py-spy and say where its time goes.
 
-``python -m orchestration.bench.profile --runs DIR --duration S`` waits until a lab whose run
-directory is under ``DIR`` has started its injector (a ``flowlab compare --runs DIR`` in another
-shell), then, ``--delay`` seconds later, attaches ``py-spy record --format raw --nonblocking``
-to each named service for ``S`` seconds, and writes per service the raw folded stacks
-(``NAME.txt``), a flame graph (``NAME.svg``) and ``summary.json``: busy share, the top
-self-time functions and the share of samples per cost category (``CATEGORIES``), with the
-CPU share every lab process used over the window (``/proc``; py-spy's own busy share counts
-some waits as busy).
-docs/PERFORMANCE.md shows a run and its table.
+``python -m orchestration.bench.profile --runs DIR --duration S``, started beside a
+``flowlab compare --runs DIR``: as soon as the named services of a lab under ``DIR`` run, it
+attaches ``py-spy record --format raw --nonblocking`` (niced) to each; from when the lab's
+injector starts it measures every lab process's CPU over ``S`` seconds (``/proc``), then stops
+py-spy and writes per service the folded stacks (``NAME.txt``), a flame graph (``NAME.svg``)
+and ``summary.json``: CPU shares, and per service the top self-time functions and the share of
+samples per cost category (``CATEGORIES``). docs/PERFORMANCE.md shows a run and its table.
 
 The pure part (``parse_folded``, ``category_of``, ``summarise``, ``flame_svg``) takes py-spy's
 folded text and nothing else, so it is tested on hand-written stacks.
@@ -23,11 +21,13 @@ import linecache
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 SERVICES = ("broker", "sor", "auction", "wh-a", "lit-a", "sip", "recorder")
@@ -37,8 +37,12 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*):(?P<line>\d+)\)$")
 TAPE, ZMQ, LOGGING, CODEC = "tape", "zmq send/recv", "logging", "msgspec encode/decode"
 MARKET_DATA, SCHEDULING = "market-data fan-out", "asyncio + latency queues"
 LOOP = "event loop (uvloop, in C)"
-OBJECTS, DOMAIN, OTHER = "message objects (make)", "domain handlers", "other"
+OBJECTS, DOMAIN, OTHER = "per-order Python objects", "domain handlers", "other"
 CATEGORIES = (TAPE, ZMQ, LOGGING, CODEC, MARKET_DATA, SCHEDULING, LOOP, OBJECTS, DOMAIN, OTHER)
+
+# From the services' launch to attaching: the lab is ready and its stream not yet started
+# (``flowlab compare``: 2-5 s ready on this machine, then the injector starts).
+ATTACH_AFTER_S = 2.0
 
 Frame = tuple[str, str, int]  # function, file, line
 Stack = tuple[Frame, ...]  # root first, leaf last
@@ -75,7 +79,7 @@ def category_of(stack: Stack, source: dict[Frame, str] | None = None) -> str:
     no Python frame: its time is its caller's line), then the leaf's module.
     ``source`` maps a frame to its line of code (default: read from the file)."""
     line_of = (lambda f: source.get(f, "")) if source is not None else _source
-    funcs = [(f, file) for f, file, _ in stack]
+    funcs = [(f.rpartition(".")[2], file) for f, file, _ in stack]
     if any(
         (f == "tape" and file.endswith("services/runtime.py")) or file.endswith("recorder.py")
         for f, file in funcs
@@ -86,7 +90,7 @@ def category_of(stack: Stack, source: dict[Frame, str] | None = None) -> str:
     if any(_in(file, "/logging/") for _, file in funcs):
         return LOGGING
     leaf = stack[-1]
-    func, file, _ = leaf
+    func, file = funcs[-1]
     if file.endswith(("asyncio/runners.py", "uvloop/__init__.py")):
         return LOOP  # uvloop's own run loop (libuv, callbacks' dispatch) has no Python frame
     code = line_of(leaf)
@@ -99,7 +103,11 @@ def category_of(stack: Stack, source: dict[Frame, str] | None = None) -> str:
         "call_at_wall",
     ):
         return SCHEDULING
-    if func == "make" or "self.make(" in code or "msgspec/structs" in file:
+    if (
+        func in ("make", "__init__", "__new__", "__call__")
+        or "self.make(" in code
+        or file.endswith(("msgspec/structs.py", "/enum.py", "<string>"))
+    ):
         return OBJECTS
     if _in(file, "services/", "protocol/", "config/"):
         return DOMAIN
@@ -114,11 +122,9 @@ def _short(file: str) -> str:
     return file.rsplit("/", 1)[-1]
 
 
-def summarise(
-    stacks: Counter[Stack], *, rate_hz: int, duration_s: float, top: int = 12
-) -> dict[str, object]:
-    """Busy share (samples over rate x duration: py-spy drops idle samples), the share of
-    samples per category and the top self-time functions (leaf function, all lines)."""
+def summarise(stacks: Counter[Stack], *, top: int = 12) -> dict[str, object]:
+    """The share of samples per category and the top self-time functions (leaf function,
+    all its lines)."""
     total = sum(stacks.values())
     by_category: Counter[str] = Counter()
     by_leaf: Counter[str] = Counter()
@@ -129,7 +135,6 @@ def summarise(
     share = (lambda n: round(100.0 * n / total, 1)) if total else (lambda n: 0.0)
     return {
         "samples": total,
-        "busy_pct": round(100.0 * total / (rate_hz * duration_s), 1),
         "categories_pct": {c: share(by_category[c]) for c in CATEGORIES if by_category[c]},
         "top_self_pct": {f: share(n) for f, n in by_leaf.most_common(top)},
     }
@@ -218,21 +223,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def record(
-    runs: Path, names: tuple[str, ...], duration_s: int, rate_hz: int, out: Path, delay_s: float
-) -> None:
+def record(runs: Path, names: tuple[str, ...], duration_s: float, rate_hz: int, out: Path) -> None:
+    """Attach py-spy to ``names`` as soon as they run (before the load: attaching costs CPU that
+    would stall a loaded lab), niced; measure every lab process's CPU over ``duration_s`` from
+    when the injector starts, then stop py-spy (SIGINT: it writes its file) and summarise."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    deadline = time.monotonic() + 120
-    while not find_pids(runs, ("injector", *names)).get("injector"):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"cannot profile: no lab with an injector under {runs} in 120 s")
-        time.sleep(0.2)
-    time.sleep(delay_s)  # the injector connects and starts its stream
-    pids = find_pids(runs, names)
+    pids = _wait_for(runs, names, lambda found: set(names) <= set(found))
+    time.sleep(ATTACH_AFTER_S)  # past their start-up (imports), before the stream
     out.mkdir(parents=True, exist_ok=True)
-    everyone = find_pids(runs)
-    cpu_before = {name: cpu_seconds(pid) for name, pid in everyone.items()}
-    start_ns = time.time_ns()
     procs = {
         name: subprocess.Popen(
             [
@@ -242,8 +240,6 @@ def record(
                 str(pid),
                 "--rate",
                 str(rate_hz),
-                "--duration",
-                str(duration_s),
                 "--format",
                 "raw",
                 "--full-filenames",
@@ -253,9 +249,14 @@ def record(
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: os.nice(19),
         )
         for name, pid in pids.items()
     }
+    _wait_for(runs, ("injector",), lambda found: "injector" in found)
+    everyone = find_pids(runs)
+    cpu_before = {name: cpu_seconds(pid) for name, pid in everyone.items()}
+    start_ns = time.time_ns()
     time.sleep(duration_s)
     end_ns = time.time_ns()
     cpu_pct = {
@@ -263,31 +264,41 @@ def record(
         for name, pid in everyone.items()
     }
     for proc in procs.values():
+        proc.send_signal(signal.SIGINT)
+    for proc in procs.values():
         proc.wait()
     summary: dict[str, object] = {"window_ns": [start_ns, end_ns], "pids": pids, "cpu_pct": cpu_pct}
     for name in procs:
         stacks = parse_folded((out / f"{name}.txt").read_text())
-        summary[name] = summarise(stacks, rate_hz=rate_hz, duration_s=duration_s)
-        (out / f"{name}.svg").write_text(
-            flame_svg(stacks, f"{name}: {duration_s} s at {rate_hz} Hz")
-        )
+        summary[name] = summarise(stacks)
+        (out / f"{name}.svg").write_text(flame_svg(stacks, f"{name}: py-spy at {rate_hz} Hz"))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
+
+
+def _wait_for(
+    runs: Path, names: tuple[str, ...], ready: Callable[[dict[str, int]], bool]
+) -> dict[str, int]:
+    deadline = time.monotonic() + 120
+    while not ready(found := find_pids(runs, names)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"cannot profile: no lab running {', '.join(names)} under {runs}")
+        time.sleep(0.05)
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m orchestration.bench.profile", description=__doc__)
     p.add_argument("--runs", type=Path, required=True, help="the runs dir of the lab to sample")
     p.add_argument("--services", default=",".join(SERVICES), help="comma-separated names")
-    p.add_argument("--duration", type=int, default=5, help="seconds sampled (default: 5)")
+    p.add_argument(
+        "--duration", type=float, default=5.0, help="seconds of load measured (default: 5)"
+    )
     p.add_argument("--rate", type=int, default=100, help="samples per second (default: 100)")
     p.add_argument("--out", type=Path, default=Path("profile"), help="where files go")
-    p.add_argument(
-        "--delay", type=float, default=1.0, help="seconds from the injector's start (default: 1)"
-    )
     args = p.parse_args(argv)
     names = tuple(n for n in args.services.split(",") if n)
-    record(args.runs, names, args.duration, args.rate, args.out, args.delay)
+    record(args.runs, names, args.duration, args.rate, args.out)
 
 
 if __name__ == "__main__":

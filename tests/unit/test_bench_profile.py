@@ -9,6 +9,7 @@ from orchestration.bench.profile import (
     DOMAIN,
     LOGGING,
     LOOP,
+    OBJECTS,
     SCHEDULING,
     TAPE,
     ZMQ,
@@ -25,7 +26,7 @@ BROKER = "/w/services/broker/service.py"
 ROOT = "run (/py/asyncio/runners.py:118)"
 FOLDED = f"""\
 {ROOT};_serve ({RT}:390);_dispatch ({RT}:450);_on_order ({BROKER}:120) 6
-{ROOT};_serve ({RT}:390);_dispatch ({RT}:450);tape ({RT}:560) 3
+{ROOT};_serve ({RT}:390);_dispatch ({RT}:450);Service.tape ({RT}:560) 3
 {ROOT};_flush (/w/services/latency.py:130);send_multipart ({ZMQ_SOCKET}:700) 1
 """
 
@@ -35,7 +36,7 @@ def test_parse_folded_counts_samples_per_stack() -> None:
 
     assert sum(stacks.values()) == 10
     leaves = {stack[-1][0]: n for stack, n in stacks.items()}
-    assert leaves == {"_on_order": 6, "tape": 3, "send_multipart": 1}
+    assert leaves == {"_on_order": 6, "Service.tape": 3, "send_multipart": 1}
     assert next(iter(stacks))[1] == ("_serve", RT, 390)
 
 
@@ -44,7 +45,7 @@ def _stack(*frames: tuple[str, str, int]) -> Stack:
 
 
 def test_category_of_anything_under_tape_is_tape_even_when_zmq_sends() -> None:
-    stack = _stack(("_dispatch", RT, 450), ("tape", RT, 560), ("send", ZMQ_SOCKET, 1))
+    stack = _stack(("_dispatch", RT, 450), ("Service.tape", RT, 560), ("send", ZMQ_SOCKET, 1))
 
     assert category_of(stack, {}) == TAPE
 
@@ -75,16 +76,25 @@ def test_category_of_logging_latency_queue_and_loop_frames() -> None:
     assert category_of(in_loop, {}) == LOOP
 
 
-def test_summarise_shares_and_busy_fraction() -> None:
+def test_category_of_qualified_make_and_dataclass_init_are_objects() -> None:
+    made = _stack(
+        ("Broker._on_client", "/w/services/broker/service.py", 9), ("Service.make", RT, 3)
+    )
+    built = _stack(("Sor._plan", "/w/services/sor/service.py", 9), ("__init__", "<string>", 2))
+
+    assert category_of(made, {}) == OBJECTS
+    assert category_of(built, {}) == OBJECTS
+
+
+def test_summarise_shares_of_samples_by_leaf_and_category() -> None:
     stacks = parse_folded(FOLDED)
 
-    summary = summarise(stacks, rate_hz=10, duration_s=2.0)
+    summary = summarise(stacks)
 
     assert summary["samples"] == 10
-    assert summary["busy_pct"] == 50.0  # 10 samples of the 20 a fully busy process gives
     assert summary["top_self_pct"] == {
         "_on_order (services/broker/service.py)": 60.0,
-        "tape (services/runtime.py)": 30.0,
+        "Service.tape (services/runtime.py)": 30.0,
         "send_multipart (zmq/sugar/socket.py)": 10.0,
     }
     shares = summary["categories_pct"]
