@@ -18,6 +18,7 @@ from protocol.codec import VERSION
 from services.latency import (
     LOGNORMAL_BOUND,
     LOGNORMAL_SIGMA,
+    SAMPLE_BLOCK,
     TOLERANCE_NS,
     LatencyModel,
     Link,
@@ -240,6 +241,26 @@ def test_latency_model_uniform_stays_within_twice_the_jitter() -> None:
     # Assert
     assert drawn.min() >= 1_000_000
     assert drawn.max() < 1_400_000
+
+
+@pytest.mark.parametrize("kind", ["lognormal", "uniform"])
+def test_latency_model_block_draws_equal_one_draw_per_message(kind: str) -> None:
+    # Arrange: the delays one scalar numpy call per message gives, from the same seed
+    count = 2 * SAMPLE_BLOCK + 3  # crosses two block refills
+    rng = np.random.default_rng(7)
+    mu = math.log(200_000) - LOGNORMAL_SIGMA**2 / 2
+    draw = {
+        "lognormal": lambda: rng.lognormal(mu, LOGNORMAL_SIGMA),
+        "uniform": lambda: rng.uniform(0.0, 400_000.0),
+    }[kind]
+    expected = [1_000_000 + int(draw()) for _ in range(count)]
+    latency = model(base_us=1_000, jitter_us=200, kind=kind, seed=7)
+
+    # Act
+    drawn = [latency.sample_ns() for _ in range(count)]
+
+    # Assert
+    assert drawn == expected
 
 
 def test_latency_model_lognormal_has_right_skew() -> None:

@@ -1,0 +1,305 @@
+"""Sample every service of a running lab with py-spy and say where its time goes.
+
+``python -m orchestration.bench.profile --runs DIR --duration S``, started beside a
+``flowlab compare --runs DIR``: as soon as the named services of a lab under ``DIR`` run, it
+attaches ``py-spy record --format raw --nonblocking`` (niced) to each; from when the lab's
+injector starts it measures every lab process's CPU over ``S`` seconds (``/proc``), then stops
+py-spy and writes per service the folded stacks (``NAME.txt``), a flame graph (``NAME.svg``)
+and ``summary.json``: CPU shares, and per service the top self-time functions and the share of
+samples per cost category (``CATEGORIES``). docs/PERFORMANCE.md shows a run and its table.
+
+The pure part (``parse_folded``, ``category_of``, ``summarise``, ``flame_svg``) takes py-spy's
+folded text and nothing else, so it is tested on hand-written stacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import linecache
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+SERVICES = ("broker", "sor", "auction", "wh-a", "lit-a", "sip", "recorder")
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*):(?P<line>\d+)\)$")
+
+# Cost categories, first match wins; each is tested against every frame of a sample (leaf first).
+TAPE, ZMQ, LOGGING, CODEC = "tape", "zmq send/recv", "logging", "msgspec encode/decode"
+MARKET_DATA, SCHEDULING = "market-data fan-out", "asyncio + latency queues"
+LOOP = "event loop (uvloop, in C)"
+OBJECTS, DOMAIN, OTHER = "per-order Python objects", "domain handlers", "other"
+CATEGORIES = (TAPE, ZMQ, LOGGING, CODEC, MARKET_DATA, SCHEDULING, LOOP, OBJECTS, DOMAIN, OTHER)
+
+# From the services' launch to attaching: the lab is ready and its stream not yet started
+# (``flowlab compare``: 2-5 s ready on this machine, then the injector starts).
+ATTACH_AFTER_S = 2.0
+
+Frame = tuple[str, str, int]  # function, file, line
+Stack = tuple[Frame, ...]  # root first, leaf last
+
+
+def parse_frame(text: str) -> Frame:
+    m = _FRAME.match(text)
+    if m is None:
+        return text, "", 0
+    return m["func"], m["file"], int(m["line"])
+
+
+def parse_folded(text: str) -> Counter[Stack]:
+    """py-spy ``--format raw`` (``frame;frame;... count`` per line) -> samples per stack."""
+    stacks: Counter[Stack] = Counter()
+    for line in text.splitlines():
+        head, _, count = line.rpartition(" ")
+        if head and count.isdigit():
+            stacks[tuple(parse_frame(f) for f in head.split(";"))] += int(count)
+    return stacks
+
+
+def _source(frame: Frame) -> str:
+    return linecache.getline(frame[1], frame[2]).strip() if frame[1] else ""
+
+
+def _in(file: str, *parts: str) -> bool:
+    return any(p in file for p in parts)
+
+
+def category_of(stack: Stack, source: dict[Frame, str] | None = None) -> str:
+    """The cost category of one sample. The tape covers everything under ``Service.tape`` and the
+    recorder; zmq, logging, then the leaf's own line (a C call such as msgspec's ``encode`` has
+    no Python frame: its time is its caller's line), then the leaf's module.
+    ``source`` maps a frame to its line of code (default: read from the file)."""
+    line_of = (lambda f: source.get(f, "")) if source is not None else _source
+    funcs = [(f.rpartition(".")[2], file) for f, file, _ in stack]
+    if any(
+        (f == "tape" and file.endswith("services/runtime.py")) or file.endswith("recorder.py")
+        for f, file in funcs
+    ):
+        return TAPE
+    if any(_in(file, "/zmq/") for _, file in funcs):
+        return ZMQ
+    if any(_in(file, "/logging/") for _, file in funcs):
+        return LOGGING
+    leaf = stack[-1]
+    func, file = funcs[-1]
+    if file.endswith(("asyncio/runners.py", "uvloop/__init__.py")):
+        return LOOP  # uvloop's own run loop (libuv, callbacks' dispatch) has no Python frame
+    code = line_of(leaf)
+    if func in ("decode_payload", "frames") or re.search(r"\b(encode|decode)\w*\(", code):
+        return CODEC
+    if _in(file, "services/feeds.py", "services/sip/") or "publish" in func:
+        return MARKET_DATA
+    if _in(file, "services/latency.py", "/asyncio/", "uvloop", "/numpy/") or func in (
+        "_serve",
+        "call_at_wall",
+    ):
+        return SCHEDULING
+    if (
+        func in ("make", "__init__", "__new__", "__call__")
+        or "self.make(" in code
+        or file.endswith(("msgspec/structs.py", "/enum.py", "<string>"))
+    ):
+        return OBJECTS
+    if _in(file, "services/", "protocol/", "config/"):
+        return DOMAIN
+    return OTHER
+
+
+def _short(file: str) -> str:
+    for marker in ("site-packages/", "/python3.11/", "/services/", "/protocol/", "/config/"):
+        if marker in file:
+            tail = file.split(marker, 1)[1]
+            return tail if marker in ("site-packages/", "/python3.11/") else marker[1:] + tail
+    return file.rsplit("/", 1)[-1]
+
+
+def summarise(stacks: Counter[Stack], *, top: int = 12) -> dict[str, object]:
+    """The share of samples per category and the top self-time functions (leaf function,
+    all its lines)."""
+    total = sum(stacks.values())
+    by_category: Counter[str] = Counter()
+    by_leaf: Counter[str] = Counter()
+    for stack, n in stacks.items():
+        by_category[category_of(stack)] += n
+        func, file, _ = stack[-1]
+        by_leaf[f"{func} ({_short(file)})"] += n
+    share = (lambda n: round(100.0 * n / total, 1)) if total else (lambda n: 0.0)
+    return {
+        "samples": total,
+        "categories_pct": {c: share(by_category[c]) for c in CATEGORIES if by_category[c]},
+        "top_self_pct": {f: share(n) for f, n in by_leaf.most_common(top)},
+    }
+
+
+def flame_svg(stacks: Counter[Stack], title: str, width: int = 1200) -> str:
+    """A flame graph (root at the bottom) as a self-contained SVG; frames narrower than a pixel
+    are left out, each box's tooltip gives its function and share of samples."""
+    total = sum(stacks.values()) or 1
+    tree: _Node = _Node()
+    for stack, n in stacks.items():
+        node = tree
+        for func, file, _ in stack:
+            node = node.kids.setdefault(f"{func} ({_short(file)})", _Node())
+            node.n += n
+    boxes: list[tuple[str, int, float, int, float]] = []  # name, samples, x, depth, width
+
+    def walk(node: _Node, x: float, depth: int) -> None:
+        for name, kid in sorted(node.kids.items()):
+            w = width * kid.n / total
+            if w >= 1.0:
+                boxes.append((name, kid.n, x, depth, w))
+                walk(kid, x, depth + 1)
+            x += w
+
+    walk(tree, 0.0, 0)
+    height = (max((b[3] for b in boxes), default=0) + 2) * 16 + 8
+    body = "".join(_box(*b, total=total, y=height - 16 * (b[3] + 1)) for b in boxes)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="monospace" font-size="11">'
+        f'<text x="4" y="14">{html.escape(title)} ({total} samples)</text>{body}</svg>\n'
+    )
+
+
+class _Node:
+    __slots__ = ("kids", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.kids: dict[str, _Node] = {}
+
+
+def _box(name: str, n: int, x: float, depth: int, w: float, *, total: int, y: int) -> str:
+    hue = 10 + 5 * (zlib.crc32(name.encode()) % 10)
+    label = html.escape(name[: int(w / 7)]) if w > 30 else ""
+    tip = html.escape(f"{name}: {n} samples, {100.0 * n / total:.1f}%")
+    return (
+        f'<g><title>{tip}</title><rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="15" '
+        f'fill="hsl({hue},80%,60%)"/><text x="{x + 2:.1f}" y="{y + 11}">{label}</text></g>'
+    )
+
+
+# ---------------------------------------------------------------------------- the live part
+def find_pids(runs: Path, names: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Service name -> pid of the lab processes whose ``--config`` lies under ``runs`` (those
+    in ``names``; all with None)."""
+    found: dict[str, int] = {}
+    root = runs.resolve()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = [
+                a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0")
+            ]
+            if "service" not in argv or "--name" not in argv or "--config" not in argv:
+                continue
+            config = Path(argv[argv.index("--config") + 1])
+            if not config.is_absolute():
+                config = (proc / "cwd").resolve() / config
+        except (OSError, IndexError):
+            continue  # gone, or not ours to read
+        name = argv[argv.index("--name") + 1] if argv.index("--name") + 1 < len(argv) else ""
+        if (names is None or name in names) and config.resolve().is_relative_to(root):
+            found[name] = int(proc.name)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def record(runs: Path, names: tuple[str, ...], duration_s: float, rate_hz: int, out: Path) -> None:
+    """Attach py-spy to ``names`` as soon as they run (before the load: attaching costs CPU that
+    would stall a loaded lab), niced; measure every lab process's CPU over ``duration_s`` from
+    when the injector starts, then stop py-spy (SIGINT: it writes its file) and summarise."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    pids = _wait_for(runs, names, lambda found: set(names) <= set(found))
+    time.sleep(ATTACH_AFTER_S)  # past their start-up (imports), before the stream
+    out.mkdir(parents=True, exist_ok=True)
+    procs = {
+        name: subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                str(rate_hz),
+                "--format",
+                "raw",
+                "--full-filenames",
+                "--nonblocking",
+                "--output",
+                str(out / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: os.nice(19),
+        )
+        for name, pid in pids.items()
+    }
+    _wait_for(runs, ("injector",), lambda found: "injector" in found)
+    everyone = find_pids(runs)
+    cpu_before = {name: cpu_seconds(pid) for name, pid in everyone.items()}
+    start_ns = time.time_ns()
+    time.sleep(duration_s)
+    end_ns = time.time_ns()
+    cpu_pct = {
+        name: round(100.0 * (cpu_seconds(pid) - cpu_before[name]) * 1e9 / (end_ns - start_ns), 1)
+        for name, pid in everyone.items()
+    }
+    for proc in procs.values():
+        proc.send_signal(signal.SIGINT)
+    for proc in procs.values():
+        proc.wait()
+    summary: dict[str, object] = {"window_ns": [start_ns, end_ns], "pids": pids, "cpu_pct": cpu_pct}
+    for name in procs:
+        stacks = parse_folded((out / f"{name}.txt").read_text())
+        summary[name] = summarise(stacks)
+        (out / f"{name}.svg").write_text(flame_svg(stacks, f"{name}: py-spy at {rate_hz} Hz"))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+def _wait_for(
+    runs: Path, names: tuple[str, ...], ready: Callable[[dict[str, int]], bool]
+) -> dict[str, int]:
+    deadline = time.monotonic() + 120
+    while not ready(found := find_pids(runs, names)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"cannot profile: no lab running {', '.join(names)} under {runs}")
+        time.sleep(0.05)
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m orchestration.bench.profile", description=__doc__)
+    p.add_argument("--runs", type=Path, required=True, help="the runs dir of the lab to sample")
+    p.add_argument("--services", default=",".join(SERVICES), help="comma-separated names")
+    p.add_argument(
+        "--duration", type=float, default=5.0, help="seconds of load measured (default: 5)"
+    )
+    p.add_argument("--rate", type=int, default=100, help="samples per second (default: 100)")
+    p.add_argument("--out", type=Path, default=Path("profile"), help="where files go")
+    args = p.parse_args(argv)
+    names = tuple(n for n in args.services.split(",") if n)
+    record(args.runs, names, args.duration, args.rate, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The profile summariser (orchestration/bench/profile.py) on hand-written py-spy stacks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from orchestration.bench.profile import (
+    CODEC,
+    DOMAIN,
+    LOGGING,
+    LOOP,
+    OBJECTS,
+    SCHEDULING,
+    TAPE,
+    ZMQ,
+    Stack,
+    category_of,
+    flame_svg,
+    parse_folded,
+    summarise,
+)
+
+RT = "/w/services/runtime.py"
+ZMQ_SOCKET = "/v/site-packages/zmq/sugar/socket.py"
+BROKER = "/w/services/broker/service.py"
+ROOT = "run (/py/asyncio/runners.py:118)"
+FOLDED = f"""\
+{ROOT};_serve ({RT}:390);_dispatch ({RT}:450);_on_order ({BROKER}:120) 6
+{ROOT};_serve ({RT}:390);_dispatch ({RT}:450);Service.tape ({RT}:560) 3
+{ROOT};_flush (/w/services/latency.py:130);send_multipart ({ZMQ_SOCKET}:700) 1
+"""
+
+
+def test_parse_folded_counts_samples_per_stack() -> None:
+    stacks = parse_folded(FOLDED + "garbage line without count\n")
+
+    assert sum(stacks.values()) == 10
+    leaves = {stack[-1][0]: n for stack, n in stacks.items()}
+    assert leaves == {"_on_order": 6, "Service.tape": 3, "send_multipart": 1}
+    assert next(iter(stacks))[1] == ("_serve", RT, 390)
+
+
+def _stack(*frames: tuple[str, str, int]) -> Stack:
+    return tuple(frames)
+
+
+def test_category_of_anything_under_tape_is_tape_even_when_zmq_sends() -> None:
+    stack = _stack(("_dispatch", RT, 450), ("Service.tape", RT, 560), ("send", ZMQ_SOCKET, 1))
+
+    assert category_of(stack, {}) == TAPE
+
+
+def test_category_of_zmq_frame_is_zmq_send_recv() -> None:
+    stack = _stack(("_flush", "/w/services/latency.py", 130), ("send_multipart", ZMQ_SOCKET, 700))
+
+    assert category_of(stack, {}) == ZMQ
+
+
+def test_category_of_leaf_line_calling_encode_is_codec() -> None:
+    leaf = ("reply_filled", "/w/services/reports.py", 88)
+
+    assert category_of(_stack(leaf), {leaf: "link.send(encode(report))"}) == CODEC
+    assert category_of(_stack(leaf), {leaf: "qty = order.qty - done"}) == DOMAIN
+
+
+def test_category_of_logging_latency_queue_and_loop_frames() -> None:
+    logged = _stack(
+        ("_on_order", "/w/services/sor/service.py", 5), ("info", "/py/logging/__init__.py", 1)
+    )
+    queued = _stack(("send", "/w/services/latency.py", 110))
+
+    in_loop = _stack(("run", "/py/asyncio/runners.py", 118))
+
+    assert category_of(logged, {}) == LOGGING
+    assert category_of(queued, {}) == SCHEDULING
+    assert category_of(in_loop, {}) == LOOP
+
+
+def test_category_of_qualified_make_and_dataclass_init_are_objects() -> None:
+    made = _stack(
+        ("Broker._on_client", "/w/services/broker/service.py", 9), ("Service.make", RT, 3)
+    )
+    built = _stack(("Sor._plan", "/w/services/sor/service.py", 9), ("__init__", "<string>", 2))
+
+    assert category_of(made, {}) == OBJECTS
+    assert category_of(built, {}) == OBJECTS
+
+
+def test_summarise_shares_of_samples_by_leaf_and_category() -> None:
+    stacks = parse_folded(FOLDED)
+
+    summary = summarise(stacks)
+
+    assert summary["samples"] == 10
+    assert summary["top_self_pct"] == {
+        "_on_order (services/broker/service.py)": 60.0,
+        "Service.tape (services/runtime.py)": 30.0,
+        "send_multipart (zmq/sugar/socket.py)": 10.0,
+    }
+    shares = summary["categories_pct"]
+    assert isinstance(shares, dict)
+    assert shares[TAPE] == 30.0 and shares[ZMQ] == 10.0
+
+
+def test_flame_svg_has_one_box_per_frame_and_escapes_names() -> None:
+    stacks: Counter[Stack] = Counter({_stack(("a<b>", "/x.py", 1), ("leaf", "/x.py", 2)): 4})
+
+    svg = flame_svg(stacks, "t & t")
+
+    assert svg.startswith("<svg") and svg.count("<rect") == 2
+    assert "a&lt;b&gt;" in svg and "t &amp; t (4 samples)" in svg
