@@ -19,7 +19,7 @@ import msgspec
 import zmq
 
 from protocol.codec import VERSION
-from services.runtime import Service, reject_logged
+from services.runtime import Service, receive, reject_logged
 from services.security import frames_and_user
 
 _entry_head = msgspec.msgpack.Decoder(tuple[str, int, msgspec.Raw])
@@ -79,7 +79,7 @@ class Recorder(Service):
     async def _record(self) -> None:
         copy = self.keys is None  # under CURVE: frames, for the key each entry came with
         while True:
-            self._write(await self._pull.recv_multipart(copy=copy))
+            self._write(await receive(self._pull, copy=copy))
             while True:
                 try:
                     self._write(self._shadow.recv_multipart(zmq.NOBLOCK, copy=copy))
