@@ -2,8 +2,9 @@
 
 - Start: resolve the run config (free loopback ports), write ``RUN_DIR/config.toml``, bind the
   control ROUTER, start every process, and wait for each one's ``ServiceReady`` (no sleeps).
-- Supervise: heartbeats every 0.5 s; a process that exits or misses ``HEARTBEAT_MISSES``
-  heartbeats (SIGSTOP included) while the lab runs is a *fault*: recorded in
+- Supervise: heartbeats every 0.5 s; a process that exits, or misses ``HEARTBEAT_MISSES``
+  heartbeats while stopped (SIGSTOP) or idle, or 10 s of them while still working on a loaded
+  machine (``orchestration.liveness``), while the lab runs is a *fault*: recorded in
   ``RUN_DIR/faults.json``, announced to every other service (``PeerDown``: they stop waiting on
   it, the injector stops sending and settles what it sent), and it fails the lab (``LabError``
   naming it, with the tail of its log); an injection under way ends ``LabAborted`` with the
@@ -36,6 +37,7 @@ from config.runconfig import RunConfig, write_run_config
 from config.scenario import Scenario
 from orchestration.endpoints import HostsFile, resolve_loopback
 from orchestration.faults import add_overloads, overload_of, write_faults
+from orchestration.liveness import BUSY_STALE_S, HEARTBEAT_MISSES, ProcStat, judge, read_stat
 from protocol.codec import MAX_MESSAGE_BYTES, VERSION, Decoder, encode, received_fields
 from protocol.control import (
     Heartbeat,
@@ -73,10 +75,6 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-# A service that misses this many heartbeats in a row is stalled (issue 13: "missed heartbeats
-# >= 3 intervals"; the Paranoid Pirate pattern's liveness of 3).
-HEARTBEAT_MISSES = 3
-HEARTBEAT_STALE_S = HEARTBEAT_MISSES * HEARTBEAT_INTERVAL_S
 # After a fault, how long an injection may take to settle: the injector's two settling waits
 # (before and after it cancels what is still open) and a margin for its final report.
 ABORT_WAIT_S = 2 * ABORT_SETTLE_S + 2.0
@@ -164,6 +162,8 @@ class Proc:
     last_seen_ns: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     exit_code: int | None = None
+    stat: ProcStat | None = None  # the kernel's view at the last look while it was silent
+    late: bool = False  # warned that it is late but working (orchestration.liveness)
 
     @property
     def pid(self) -> int:
@@ -398,16 +398,36 @@ class LabSupervisor:
             now = time.time_ns()
             for proc in self.procs.values():
                 live = proc.ready.is_set() and proc.exit_code is None and not self.stopping
-                silent_ns = now - proc.last_seen_ns
-                if live and proc.state != "stalled" and silent_ns > HEARTBEAT_STALE_S * 1e9:
-                    proc.state = "stalled"
-                    fault = self._fault(
-                        proc,
-                        "stalled",
-                        f"sent no heartbeat for {silent_ns / 1e9:.1f}s "
-                        f"({HEARTBEAT_MISSES} intervals of {HEARTBEAT_INTERVAL_S:g}s)",
-                    )
-                    self._fail(fault.describe())
+                if live and proc.state != "stalled":
+                    self._judge_silence(proc, (now - proc.last_seen_ns) / 1e9)
+
+    def _judge_silence(self, proc: Proc, silent_s: float) -> None:
+        """Stalled, late or fine (``orchestration.liveness.judge``); a stall is a fault."""
+        if silent_s <= HEARTBEAT_INTERVAL_S:
+            proc.stat, proc.late = None, False
+            return
+        local = not isinstance(proc.process, RemoteProcess)
+        before, proc.stat = proc.stat, read_stat(proc.pid) if local else None
+        verdict = judge(silent_s, proc.stat, before)
+        if verdict == "late" and not proc.late:
+            proc.late = True
+            log.warning(
+                "%s (pid %s) sent no heartbeat for %.1fs but is still working (%s): late on a "
+                "loaded machine (load %.1f), stalled if silent for %gs",
+                *(proc.name, proc.pid, silent_s, proc.stat.state if proc.stat else "?"),
+                *(os.getloadavg()[0], BUSY_STALE_S),
+            )
+        if verdict == "stalled":
+            proc.state = "stalled"
+            misses = round(silent_s / HEARTBEAT_INTERVAL_S) if proc.late else HEARTBEAT_MISSES
+            how = " while working" if proc.late else ""
+            fault = self._fault(
+                proc,
+                "stalled",
+                f"sent no heartbeat for {silent_s:.1f}s{how} "
+                f"({misses} intervals of {HEARTBEAT_INTERVAL_S:g}s)",
+            )
+            self._fail(fault.describe())
 
     def _fault(self, proc: Proc, kind: str, detail: str) -> Fault:
         """Record a fault in ``RUN_DIR/faults.json`` and tell every other service (``PeerDown``)
