@@ -31,6 +31,10 @@ class RunConfig(Spec, frozen=True):
     scenario: Scenario
     control: Endpoint
     services: list[ServiceSpec]
+    # The wall-clock start of the lab's session day (services/session.py), set when the lab's
+    # config is written; 0 (compose files, written long before the lab starts): each service
+    # starts the day at its own start.
+    session_origin_ns: int = 0
 
     def service(self, name: str) -> ServiceSpec:
         for spec in self.services:

@@ -416,6 +416,24 @@ class ValueConfig(Spec, frozen=True):
     vol_half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
+class SessionSpec(Spec, frozen=True):
+    """An intraday session clock (services/session.py): the lab's day is ``day_s`` seconds long
+    (0, the default: no clock, every intensity constant) and repeats; noise traders' arrival
+    rate, lit market makers' half-spreads and the latent value's volatility follow a profile
+    that is ``open_*_x`` times its midday level at the open and ``close_*_x`` at the close,
+    decaying over ``edge_share`` of the day, scaled so that each averages its configured value
+    over the day (docs/MARKET.md, "Session clock")."""
+
+    day_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    edge_share: Annotated[float, msgspec.Meta(gt=0, le=0.5)] = 0.08
+    open_volume_x: Annotated[float, msgspec.Meta(gt=0)] = 2.5
+    close_volume_x: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    open_spread_x: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    close_spread_x: Annotated[float, msgspec.Meta(gt=0)] = 1.2
+    open_vol_x: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    close_vol_x: Annotated[float, msgspec.Meta(gt=0)] = 1.3
+
+
 class StreamSpec(Spec, frozen=True):
     """The generated retail order stream used by ``flowlab compare``."""
 
@@ -527,6 +545,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
     agents: AgentsConfig = AgentsConfig()
     dealers: DealersConfig = DealersConfig()
     value: ValueConfig = ValueConfig()
+    session: SessionSpec = SessionSpec()
     latency: LatencyConfig = LatencyConfig()
     stream: StreamSpec = StreamSpec()
     rules: RulesConfig = RulesConfig()

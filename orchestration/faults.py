@@ -22,16 +22,18 @@ OPEN_LISTED = 20  # open order ids named in the report (all of them are in summa
 
 
 def load_faults(run_dir: Path) -> dict[str, Any]:
-    """``{"faults": [...], "injection": {...} | None, "overloads": [...]}`` of a run (none:
-    empty lists)."""
+    """``{"faults": [...], "injection": {...} | None, "overloads": [...], "late": [...]}`` of a
+    run (none: empty lists). ``late``: processes that went silent past the stall threshold while
+    still working, not faults (``orchestration.liveness``): a contended run, not a broken one."""
     try:
         record = json.loads((run_dir / FAULTS_FILE).read_text())
     except FileNotFoundError:
-        return {"faults": [], "injection": None, "overloads": []}
+        return {"faults": [], "injection": None, "overloads": [], "late": []}
     return {
         "faults": list(record.get("faults", [])),
         "injection": record.get("injection"),
         "overloads": list(record.get("overloads", [])),
+        "late": list(record.get("late", [])),
     }
 
 
@@ -40,15 +42,28 @@ def write_faults(
     faults: list[dict[str, Any]],
     injection: Any = None,
     overloads: list[dict[str, Any]] | None = None,
+    late: list[dict[str, Any]] | None = None,
 ) -> None:
-    record = {"faults": faults, "injection": injection, "overloads": overloads or []}
+    record = {
+        "faults": faults,
+        "injection": injection,
+        "overloads": overloads or [],
+        "late": late or [],
+    }
     (run_dir / FAULTS_FILE).write_text(json.dumps(record, indent=2))
 
 
 def add_overloads(run_dir: Path, overloads: list[dict[str, Any]]) -> None:
-    """Add the lab's overloaded services to its ``faults.json`` (kept: faults, injection)."""
+    """Add the lab's overloaded services to its ``faults.json`` (the rest kept)."""
     record = load_faults(run_dir)
-    write_faults(run_dir, record["faults"], record["injection"], overloads)
+    write_faults(run_dir, record["faults"], record["injection"], overloads, record["late"])
+
+
+def add_late(run_dir: Path, late: list[dict[str, Any]]) -> None:
+    """Add the processes that were late but working to the run's ``faults.json`` (the rest
+    kept)."""
+    record = load_faults(run_dir)
+    write_faults(run_dir, record["faults"], record["injection"], record["overloads"], late)
 
 
 def overload_of(

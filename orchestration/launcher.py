@@ -36,7 +36,7 @@ import zmq.asyncio
 from config.runconfig import RunConfig, write_run_config
 from config.scenario import Scenario
 from orchestration.endpoints import HostsFile, resolve_loopback
-from orchestration.faults import add_overloads, overload_of, write_faults
+from orchestration.faults import add_late, add_overloads, overload_of, write_faults
 from orchestration.liveness import BUSY_STALE_S, HEARTBEAT_MISSES, ProcStat, judge, read_stat
 from protocol.codec import MAX_MESSAGE_BYTES, VERSION, Decoder, encode, received_fields
 from protocol.control import (
@@ -201,6 +201,8 @@ class LabSupervisor:
             host=hosts.orchestrator if hosts else "127.0.0.1",
             placement=hosts.placement() if hosts else None,
         )
+        # the session day starts now, for every service (services/session.py)
+        self.config = msgspec.structs.replace(self.config, session_origin_ns=time.time_ns())
         self.config_path = self.run_dir / "config.toml"
         if curve_enabled(self.config):  # before anything (the dashboard too) connects
             create_keys(self.config)
@@ -212,6 +214,7 @@ class LabSupervisor:
         self.failure: asyncio.Future[str] | None = None
         self.faults: list[Fault] = []
         self.overloads: list[dict[str, object]] = []  # set when the lab stops
+        self.late: list[dict[str, object]] = []  # silent but working (orchestration.liveness)
         self.shutdown_requested = asyncio.Event()
         self.stopping = False
         self.stopped = False
@@ -411,6 +414,16 @@ class LabSupervisor:
         verdict = judge(silent_s, proc.stat, before)
         if verdict == "late" and not proc.late:
             proc.late = True
+            self.late.append(
+                {
+                    "name": proc.name,
+                    "role": proc.role,
+                    "pid": proc.pid,
+                    "state": proc.stat.state if proc.stat else None,
+                    "load": round(os.getloadavg()[0], 2),
+                    "at_ns": time.time_ns(),
+                }
+            )
             log.warning(
                 "%s (pid %s) sent no heartbeat for %.1fs but is still working (%s): late on a "
                 "loaded machine (load %.1f), stalled if silent for %gs",
@@ -610,6 +623,8 @@ class LabSupervisor:
         if recorder in self.procs:
             await self._stop_procs([self.procs[recorder]])
         self._record_overloads()
+        if self.late:  # a contended run: said in faults.json, not a fault
+            add_late(self.run_dir, self.late)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -21,10 +21,14 @@ tolerance the row's ``source`` says so.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from services.institutions import parent_of
 
 COLUMNS = [
     "symbol",
@@ -104,6 +108,24 @@ BANDS = {
         "sizes); Toth et al. (2011) Phys. Rev. X 1:021006 (metaorders, ~0.5): impact concave in "
         "size (exponent below 1)",
     ),
+    "intraday_volume": Band(
+        1.0,
+        None,
+        "Jain & Joh (1988) J. Financ. Quant. Anal. 23:269; Admati & Pfleiderer (1988) Rev. "
+        "Financ. Stud. 1:3: volume U-shaped over the day, heaviest at the open and the close",
+    ),
+    "intraday_spread": Band(
+        1.0,
+        None,
+        "McInish & Wood (1992) J. Finance 47:753: spreads widest at the open, narrowing through "
+        "the morning (a reverse J)",
+    ),
+    "intraday_volatility": Band(
+        1.0,
+        None,
+        "Wood, McInish & Ord (1985) J. Finance 40:723; Harris (1986) J. Financ. Econ. 16:99: "
+        "returns most volatile at the open",
+    ),
 }
 
 
@@ -128,11 +150,9 @@ def realism_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         rows += _volume_volatility_rows(symbol, paths, symbol_trades)
         rows += _sign_rows(symbol, symbol_trades)
         rows += _impact_rows(symbol, paths, symbol_trades)
+        rows += _metaorder_rows(symbol, paths, tables.get("destination_fills"))
         rows += _spread_rows(symbol, paths)
-        rows.append(
-            _row(symbol, "intraday patterns", "U-shaped volume, spread through the day", "day")
-            | {"note": "not measured: the lab has no session clock"}
-        )
+        rows += _intraday_rows(symbol, paths, symbol_trades, tables.get("session"))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -245,7 +265,7 @@ def _impact_rows(symbol: str, paths: list[_Path], trades: pd.DataFrame) -> list[
     """Impact of single lit trades against their size: the mid ``IMPACT_HORIZON_S`` after the
     trade less the mid before it, in the aggressor's direction (bps), averaged per size quantile;
     the exponent is the slope of log impact on log size over the quantiles whose mean impact is
-    positive. The impact of whole metaorders (``[agents.institutional]``) is not measured yet."""
+    positive. Whole metaorders: ``_metaorder_rows``."""
     moves, sizes = [], []
     horizon = int(IMPACT_HORIZON_S * 1e9)
     for path in paths:
@@ -271,6 +291,78 @@ def _impact_rows(symbol: str, paths: list[_Path], trades: pd.DataFrame) -> list[
     ]
 
 
+METAORDER_SETTLE_S = 0.1  # the mid read this long after a metaorder's last child
+
+
+def _metaorder_rows(
+    symbol: str, paths: list[_Path], fills: pd.DataFrame | None
+) -> list[dict[str, object]]:
+    """Impact of whole metaorders (``[agents.institutional]``) against their size: per parent,
+    the mid ``METAORDER_SETTLE_S`` after its last child's fill less the mid just before its
+    first, in the parent's direction (bps), against the shares its children took; the exponent
+    is fitted over sizes binned by powers of two (``_binned_exponent``). The children are the
+    taker fills whose order id names a parent (``services.institutions.parent_of``)."""
+    metric = "exponent of metaorder impact against size"
+    row = _row(symbol, "concave price impact", metric, "first child to last + 0.1 s")
+    kids = _children_of(fills, symbol)
+    if kids.empty:
+        return [row | {"note": "no metaorders in this run ([agents.institutional] traders = 0)"}]
+    settle = int(METAORDER_SETTLE_S * 1e9)
+    moves, sizes = [], []
+    for path in paths:
+        mine = kids[kids["run"] == path.run] if "run" in kids.columns else kids
+        for _, parent in mine.groupby("parent", sort=False):
+            first, last = int(parent["exec_ns"].min()), int(parent["exec_ns"].max())
+            if first <= path.ts[0] or last + settle > path.ts[-1]:
+                continue  # cut by the run's start or end
+            before = float(path.at(np.array([first - 1]))[0])
+            after = float(path.at(np.array([last + settle]))[0])
+            sign = 1.0 if str(parent["side"].iloc[0]) == "buy" else -1.0
+            moves.append(sign * (after - before) / before * 1e4)
+            sizes.append(float(parent["qty"].sum()))
+    exponent, used = _binned_exponent(np.array(sizes), np.array(moves))
+    return [
+        row
+        | _valued(exponent, len(moves), None)
+        | _banded("concave_impact", exponent)
+        | {"note": f"{len(moves)} metaorders, {used} size bins (powers of two) fitted"}
+    ]
+
+
+def _children_of(fills: pd.DataFrame | None, symbol: str) -> pd.DataFrame:
+    """This symbol's metaorder children's own fills (liquidity taker), with their ``parent``."""
+    if fills is None or fills.empty:
+        return pd.DataFrame(columns=["parent", "side", "qty", "exec_ns"])
+    mine = fills[(fills["symbol"].astype(str) == symbol) & (fills["liquidity"] == "taker")]
+    parents = mine["order_id"].astype(str).map(parent_of)
+    mine = mine.assign(parent=parents)[parents.notna()]
+    if "run" in mine.columns:  # parents of pooled runs kept apart
+        run = mine["run"].astype(str)
+        mine = mine.assign(run=run, parent=run + ":" + mine["parent"].astype(str))
+    return mine
+
+
+def _binned_exponent(
+    size: np.ndarray, move: np.ndarray, min_per_bin: int = 5
+) -> tuple[float | None, int]:
+    """Slope of log mean impact on log mean size, sizes binned by powers of two (metaorder
+    sizes have a Pareto tail, so quantile bins would collapse onto the smallest size), over the
+    bins holding ``min_per_bin`` metaorders with a positive mean impact; needs three."""
+    if len(size) < MIN_SAMPLES:
+        return None, 0
+    bins = np.floor(np.log2(size / size.min())).astype(int)
+    xs, ys = [], []
+    for b in np.unique(bins):
+        inside = bins == b
+        mean_move = float(move[inside].mean())
+        if inside.sum() >= min_per_bin and mean_move > 0:
+            xs.append(math.log(float(size[inside].mean())))
+            ys.append(math.log(mean_move))
+    if len(xs) < 3:
+        return None, len(xs)
+    return float(np.polyfit(xs, ys, 1)[0]), len(xs)
+
+
 def _spread_rows(symbol: str, paths: list[_Path]) -> list[dict[str, object]]:
     rows = []
     spreads = np.concatenate([p.spread_bps_at(_grid(p, 1)) for p in paths] or [np.array([])])
@@ -280,6 +372,97 @@ def _spread_rows(symbol: str, paths: list[_Path]) -> list[dict[str, object]]:
             _row(symbol, "spread distribution", f"NBBO quoted spread bps, p{q}", "1 s samples")
             | _valued(value, len(spreads), None)
             | {"note": "descriptive: no band (spreads depend on the stock)"}
+        )
+    return rows
+
+
+# Parts of the day compared (phase in [0, 1) of the session day): the first and last tenth
+# against the middle fifth.
+OPEN_PART = (0.0, 0.1)
+MIDDAY_PART = (0.4, 0.6)
+CLOSE_PART = (0.9, 1.0)
+
+
+def _intraday_rows(
+    symbol: str, paths: list[_Path], trades: pd.DataFrame, session: pd.DataFrame | None
+) -> list[dict[str, object]]:
+    """Open and close against midday: lit volume per second of observation, the median quoted
+    spread and the mean |1 s return| (1 s samples), pooled over days and runs. Needs the
+    lab's session clock (the ``session`` table: each run's day start and length)."""
+    fact = "intraday patterns"
+    if session is None or session.empty:
+        return [
+            _row(symbol, fact, "U-shaped volume, spread through the day", "day")
+            | {"note": "not measured: no session clock ([session] day_s = 0)"}
+        ]
+    days = {
+        str(r.get("run", "")): (int(r["origin_ns"]), float(r["day_s"]))
+        for r in session.to_dict(orient="records")
+    }
+    seconds: list[np.ndarray] = []
+    spreads: list[tuple[np.ndarray, np.ndarray]] = []
+    moves: list[tuple[np.ndarray, np.ndarray]] = []
+    volume: list[tuple[np.ndarray, np.ndarray]] = []
+    for path in paths:
+        origin, day_s = days.get(path.run, next(iter(days.values())))
+        origin = origin or int(path.ts[0])  # 0: the day started with the run's first quote
+        grid = _grid(path, 1)
+        phase = ((grid - origin) % int(day_s * 1e9)) / (day_s * 1e9)
+        seconds.append(phase)
+        spreads.append((phase, path.spread_bps_at(grid)))
+        moves.append((phase[1:], np.abs(np.diff(np.log(path.at(grid))))))
+        mine = trades[trades["run"].astype(str) == path.run] if "run" in trades else trades
+        ts = mine["ts_ns"].to_numpy("int64")
+        volume.append((((ts - origin) % int(day_s * 1e9)) / (day_s * 1e9), mine["qty"].to_numpy()))
+    phases = np.concatenate(seconds)
+
+    def part_of(phase: np.ndarray, part: tuple[float, float]) -> np.ndarray:
+        return (phase >= part[0]) & (phase < part[1])
+
+    def rate(part: tuple[float, float]) -> tuple[float | None, int]:
+        exposed = int(part_of(phases, part).sum())  # seconds observed in that part of the day
+        shares = sum(float(q[part_of(ph, part)].sum()) for ph, q in volume)
+        return (shares / exposed if exposed else None), exposed
+
+    def stat(
+        samples: list[tuple[np.ndarray, np.ndarray]],
+        part: tuple[float, float],
+        how: Callable[[np.ndarray], Any],
+    ) -> tuple[float | None, int]:
+        values = np.concatenate([v[part_of(ph, part)] for ph, v in samples] or [np.array([])])
+        values = values[np.isfinite(values)]
+        return (float(how(values)) if len(values) else None), len(values)
+
+    rows = []
+    measures = [
+        ("volume per second, open / midday", "intraday_volume", rate(OPEN_PART), rate(MIDDAY_PART)),
+        (
+            "volume per second, close / midday",
+            "intraday_volume",
+            rate(CLOSE_PART),
+            rate(MIDDAY_PART),
+        ),
+        (
+            "median quoted spread, open / midday",
+            "intraday_spread",
+            stat(spreads, OPEN_PART, np.median),
+            stat(spreads, MIDDAY_PART, np.median),
+        ),
+        (
+            "mean |1 s return|, open / midday",
+            "intraday_volatility",
+            stat(moves, OPEN_PART, np.mean),
+            stat(moves, MIDDAY_PART, np.mean),
+        ),
+    ]
+    for metric, band, (top, n_top), (bottom, n_bottom) in measures:
+        n = min(n_top, n_bottom)
+        ok = top is not None and bottom and n >= MIN_SAMPLES
+        value = top / bottom if ok else None  # type: ignore[operator]
+        rows.append(
+            _row(symbol, fact, metric, "first, last tenth vs middle fifth of the day")
+            | _valued(value, n, None)
+            | _banded(band, value)
         )
     return rows
 

@@ -54,6 +54,7 @@ INTEGER_COLUMNS = (
     "orders_timed_out",
     "unclean_exits",
     "orders_refused_busy",
+    "processes_late",
 )
 SWEEP_FILE = "sweep.json"
 

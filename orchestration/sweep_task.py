@@ -184,6 +184,7 @@ def _run(task: SweepTask, host: str) -> TaskResult:
             monitor,
             [r.exit_codes for r in results],
             [o for r in results for o in load_faults(r.run_dir)["overloads"]],
+            sum(len(load_faults(r.run_dir)["late"]) for r in results),
         ),
         "run_dir_kept": task.keep_runs == "all",
     }
@@ -276,6 +277,7 @@ def failed_rows(
             "orders_timed_out": None,
             "unclean_exits": None,
             "orders_refused_busy": None,
+            "processes_late": None,
         }
         for regime in task.regimes
         for metric in SWEEP_METRICS
@@ -287,10 +289,12 @@ def timing_health(
     monitor: TaskMonitor,
     exit_codes: list[dict[str, int | None]],
     overloads: list[dict[str, Any]],
+    late: int = 0,
 ) -> dict[str, Any]:
     """How well the lab kept time: hop latencies (p50/p99 ms), the share of NBBO updates locked
     or crossed, the deepest delay queue, orders that timed out, processes that exited uncleanly,
-    orders refused busy (an overloaded lab, docs/RELIABILITY.md: kept as a data point, named)."""
+    processes that were late on a contended machine (silent but working), orders refused busy
+    (an overloaded lab, docs/RELIABILITY.md: kept as a data point, named)."""
     health: dict[str, Any] = {}
     latency = tables.get("latency")
     for hop in ("client->broker", "destination->broker"):
@@ -309,6 +313,7 @@ def timing_health(
     health["unclean_exits"] = sum(c != 0 for codes in exit_codes for c in codes.values())
     health["orders_refused_busy"] = sum(int(o["busy"]) for o in overloads)
     health["overloaded"] = ", ".join(sorted({str(o["name"]) for o in overloads}))
+    health["processes_late"] = late
     return health
 
 

@@ -262,6 +262,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "trades": (("venue", "symbol", "ts_ns", "price", "qty", "aggressor"), ()),
     "values": (("symbol", "ts_ns", "value"), ()),
+    "session": (("origin_ns", "day_s"), ()),
     "latency": (("order_id", "hop", "ns"), ()),
     "pnl": (("name", "role", "component", "usd"), ()),
     "markups": (
@@ -581,7 +582,7 @@ def _frame(
 
 def build_tables(run_dir: Path, config: RunConfig) -> dict[str, pd.DataFrame]:
     """The run's tables: orders, fills, routes, auctions, destination_fills, nbbo, quotes,
-    trades, values, latency, pnl, markups, scorecards, dealer_states, tape_anomalies
+    trades, values, session, latency, pnl, markups, scorecards, dealer_states, tape_anomalies
     (``TABLES``; columns and units in docs/TABLES.md)."""
     tape = _Tape(config.scenario.broker.name)
     anomalies: list[TapeAnomaly] = []
@@ -591,6 +592,9 @@ def build_tables(run_dir: Path, config: RunConfig) -> dict[str, pd.DataFrame]:
             build(tape, service, msg)
     _finish(tape)
     tape.rows["tape_anomalies"] = [{"offset": a.offset, "reason": a.reason} for a in anomalies]
+    session = config.scenario.session
+    if session.day_s > 0:  # the lab's day, for the realism metrics' intraday rows
+        tape.rows["session"] = [{"origin_ns": config.session_origin_ns, "day_s": session.day_s}]
     return {
         name: _frame(tape.rows[name], columns, ints) for name, (columns, ints) in TABLES.items()
     }

@@ -44,9 +44,10 @@ from protocol.orders import (
 from services.dealer.core import MarkoutEstimate
 from services.dealer.desk import AUCTION, Desk, PrivateSignal
 from services.feeds import Feed, NbboView
-from services.institutions import draw_metaorder
+from services.institutions import METAORDER_PREFIX, draw_metaorder
 from services.latency import Link
 from services.runtime import Service
+from services.session import SessionClock
 from services.sip.nbbo import NbboBook, TopOfBook
 
 
@@ -127,6 +128,7 @@ class Agents(Service):
         cfg = self.scenario.agents
         self.mm_cfg = cfg.market_makers
         self.noise_cfg = cfg.noise
+        self.session = SessionClock(self.scenario.session, self.config.session_origin_ns)
         self.order_seq = 0
         self.values: dict[str, int] = {}
         # Auction responders: dealers of the one dealer model (built before any feed can call).
@@ -269,7 +271,7 @@ class Agents(Service):
         for side, price in quote_ladder(
             value,
             maker.inventory,
-            maker.half_spread_bps + maker.widen_bps,
+            maker.half_spread_bps * self.session.spread() + maker.widen_bps,
             self.mm_cfg.level_step_bps,
             self.mm_cfg.levels,
             self.mm_cfg.skew_bps_per_1k,
@@ -364,7 +366,9 @@ class Agents(Service):
         pools = [d.name for d in self.scenario.darkpools]
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(float(rng.exponential(1.0 / cfg.rate_per_s)))
+            # a session clock moves the rate around the day (mean: rate_per_s)
+            rate = cfg.rate_per_s * self.session.volume()
+            await asyncio.sleep(float(rng.exponential(1.0 / rate)))
             symbol = symbols[int(rng.integers(len(symbols)))]
             nbbo = self.nbbo.usable(symbol)
             if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
@@ -435,9 +439,11 @@ class Agents(Service):
         spec = self.scenario.agents.institutional
         rng = self.rng(f"institution:{k}")
         symbols = self.scenario.symbol_names
+        parents = 0
         while True:
             await asyncio.sleep(float(rng.exponential(spec.pause_ms / 1000.0)))
             parent = draw_metaorder(rng, symbols, spec)
+            parents += 1
             self.count("institutional.metaorders")
             for _ in range(parent.children):
                 await asyncio.sleep(float(rng.exponential(spec.child_interval_ms / 1000.0)))
@@ -450,7 +456,9 @@ class Agents(Service):
                 )
                 if venue not in self.links or price is None:
                     continue
-                order_id = self._next_id("institution")
+                # the parent in every child's id (``institution-K.P-N``): the realism metrics
+                # measure each metaorder's impact from the tape (orchestration/realism.py)
+                order_id = self._next_id(f"{METAORDER_PREFIX}{k}.{parents}")
                 self.owner[order_id] = None
                 self._submit(
                     venue,

@@ -18,6 +18,17 @@ import numpy as np
 from config.scenario import InstitutionalSpec
 from protocol.common import Side
 
+# Child order ids are ``institution-K.P-N``: institution K's parent P, the agents' order N.
+METAORDER_PREFIX = "institution-"
+
+
+def parent_of(order_id: str) -> str | None:
+    """The metaorder a child order belongs to (``institution-K.P``), None for any other id."""
+    if not order_id.startswith(METAORDER_PREFIX):
+        return None
+    parent, dash, _ = order_id.rpartition("-")
+    return parent if dash and "." in parent else None
+
 
 @dataclass(frozen=True, slots=True)
 class Metaorder:

@@ -5,7 +5,8 @@ volatility from the scenario) plus compound-Poisson jumps, one seeded generator 
 With ``vol_of_vol`` > 0 the volatility is itself stochastic: its log follows an OU process
 (``vol_half_life_s``), scaled so that the mean variance stays ``vol_bps_per_sqrt_s`` squared —
 volatility that clusters in time, and returns whose tails are heavier than the normal's
-(the stylized facts it serves: docs/MARKET.md).
+(the stylized facts it serves: docs/MARKET.md). With a session clock (``[session]``) the
+diffusion's volatility follows the day's profile (services/session.py).
 Published on PUB ``md`` with a sequence number; ``snapshot`` serves late joiners.
 """
 
@@ -20,6 +21,7 @@ import zmq
 from protocol.codec import Decoder, encode
 from protocol.marketdata import Snapshot, SnapshotRequest, ValueUpdate
 from services.runtime import Service
+from services.session import SessionClock
 
 
 class ValueProcess:
@@ -64,9 +66,11 @@ class ValueProcess:
     def value(self) -> int:
         return max(1, round(math.exp(self.log_value)))
 
-    def step(self, dt_s: float) -> int:
+    def step(self, dt_s: float, vol_scale: float = 1.0) -> int:
+        """Advance ``dt_s`` seconds; ``vol_scale`` multiplies the diffusion's volatility (the
+        session clock's, services/session.py)."""
         decay = math.exp(-self.kappa * dt_s)
-        sd = self.volatility * math.sqrt((1.0 - decay * decay) / (2.0 * self.kappa))
+        sd = vol_scale * self.volatility * math.sqrt((1.0 - decay * decay) / (2.0 * self.kappa))
         self.log_value = (
             self.anchor + (self.log_value - self.anchor) * decay + sd * self.rng.standard_normal()
         )
@@ -98,6 +102,7 @@ class ValueFeed(Service):
             )
             for s in self.scenario.symbols
         }
+        self.session = SessionClock(self.scenario.session, self.config.session_origin_ns)
         self.seq = 0
         self.last: dict[str, ValueUpdate] = {}
         self.pub = self.bind("md", zmq.PUB)
@@ -132,5 +137,6 @@ class ValueFeed(Service):
         while True:
             next_t += dt
             await asyncio.sleep(max(0.0, next_t - loop.time()))
+            scale = self.session.volatility()
             for symbol, process in self.processes.items():
-                self._publish(symbol, process.step(dt))
+                self._publish(symbol, process.step(dt, scale))

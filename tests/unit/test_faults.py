@@ -9,6 +9,7 @@ import pytest
 
 from orchestration.experiment import RunResult, exit_code
 from orchestration.faults import (
+    add_late,
     add_overloads,
     load_faults,
     overload_of,
@@ -44,7 +45,7 @@ def test_run_state_of_a_run_without_faults_is_complete(tmp_path: Path) -> None:
 
     assert state == {"state": "complete"}
     assert state_lines(state) == ()
-    assert load_faults(tmp_path) == {"faults": [], "injection": None, "overloads": []}
+    assert load_faults(tmp_path) == {"faults": [], "injection": None, "overloads": [], "late": []}
 
 
 def test_run_state_of_a_killed_process_is_aborted_with_fault_open_orders_and_account(
@@ -150,8 +151,30 @@ def test_add_overloads_keeps_the_fault_and_the_fault_decides_the_state(tmp_path:
         "faults": [KILLED],
         "injection": ACCOUNT,
         "overloads": [overload],
+        "late": [],
     }
     assert run_state([(None, tmp_path)], orders("filled"))["state"] == "aborted"
+
+
+def test_add_late_keeps_everything_else_and_late_alone_leaves_a_run_complete(
+    tmp_path: Path,
+) -> None:
+    late = {"name": "agents", "role": "agents", "pid": 7, "state": "R", "load": 8.4, "at_ns": 1}
+    add_late(tmp_path, [late])  # no faults.json yet
+    assert load_faults(tmp_path)["late"] == [late]
+    assert run_state([(None, tmp_path)], orders("filled")) == {"state": "complete"}
+    (tmp_path / "k").mkdir()
+    write_faults(tmp_path / "k", [KILLED], ACCOUNT)
+    overload = overload_of("sor", "sor", SOR_COUNTERS, queued_bound=20_000, lag_bound_ms=2_000)
+    assert overload is not None
+    add_overloads(tmp_path / "k", [overload])
+    add_late(tmp_path / "k", [late])
+    assert load_faults(tmp_path / "k") == {
+        "faults": [KILLED],
+        "injection": ACCOUNT,
+        "overloads": [overload],
+        "late": [late],
+    }
 
 
 def _result(run_dir: Path) -> RunResult:

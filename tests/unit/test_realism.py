@@ -168,3 +168,104 @@ def test_report_section_names_every_band_source() -> None:
     text = repr(blocks)
     assert "Cont (2001)" in text and "Lillo & Farmer (2004)" in text
     assert "Market realism" in text
+
+
+def test_intraday_rows_compare_open_and_close_with_midday_by_hand() -> None:
+    # a 400 s day observed for one day, from its start: spread 4 bps in the open's tenth (40 s),
+    # 2 bps elsewhere; |1 s return| 2e-4 in the open, 1e-4 elsewhere; 300 shares a second in
+    # the open and the close, 100 at midday. Open/midday: spread 2, |return| 2, volume 3.
+    n = 400
+    mid = 50e6
+    log_mid = [0.0]
+    for k in range(1, n):
+        step = 2e-4 if k < 40 else 1e-4
+        log_mid.append(log_mid[-1] + (step if k % 2 else -step))
+    mids = mid * np.exp(np.array(log_mid))
+    spread = np.where(np.arange(n) < 40, 4e-4, 2e-4) * mids
+    nbbo = pd.DataFrame(
+        {
+            "symbol": "ACME",
+            "ts_ns": T0 + np.arange(n, dtype="int64") * SECOND,
+            "bid_px": pd.array(np.round(mids - spread / 2).astype("int64"), dtype="Int64"),
+            "bid_qty": 100,
+            "ask_px": pd.array(np.round(mids + spread / 2).astype("int64"), dtype="Int64"),
+            "ask_qty": 100,
+        }
+    )
+    ts = T0 + np.arange(n, dtype="int64") * SECOND + SECOND // 2
+    qty = np.where((np.arange(n) < 40) | (np.arange(n) >= 360), 300, 100)
+    trades = pd.DataFrame(
+        {"venue": "lit-a", "symbol": "ACME", "ts_ns": ts, "price": 50_000_000, "qty": qty}
+    )
+    trades["aggressor"] = "buy"
+    session = pd.DataFrame({"origin_ns": [T0], "day_s": [400.0]})
+    table = realism_table({"nbbo": nbbo, "trades": trades, "session": session})
+    horizon = "first, last tenth vs middle fifth of the day"
+    # the open's tenth holds seconds 0-39 (40 samples), midday 160-239 (80): 300 / 100
+    assert row(table, "volume per second, open / midday", horizon)["value"] == pytest.approx(3.0)
+    assert row(table, "volume per second, close / midday", horizon)["value"] == pytest.approx(3.0)
+    assert row(table, "median quoted spread, open / midday", horizon)["value"] == pytest.approx(
+        2.0, rel=1e-3
+    )
+    # returns sampled at 1 s: the open's are the 39 steps of 2e-4 (sample 0 has no return)
+    moved = row(table, "mean |1 s return|, open / midday", horizon)
+    assert moved["value"] == pytest.approx(2.0, rel=1e-3) and moved["n"] == 39
+    assert bool(moved["in_band"]) and moved["band_low"] == 1.0
+
+
+def test_intraday_rows_without_a_session_clock_say_so() -> None:
+    table = realism_table({"nbbo": nbbo_from_mids([50e6] * 50)})
+    hit = table[table["fact"] == "intraday patterns"]
+    assert len(hit) == 1 and "no session clock" in hit.iloc[0]["note"]
+
+
+def test_metaorder_impact_exponent_is_recovered_from_a_square_root_law_by_hand() -> None:
+    # 30 buy metaorders, six of each size 1, 2, 4, 8, 16 children of 100 shares; each moves the
+    # mid by 2 sqrt(children) bps between just before its first child and 0.1 s after its last,
+    # then the mid returns: impact = 2 (size / 100)^0.5, a log-log slope of exactly 0.5
+    mid = 50_000_000.0
+    stamps, mids, fills = [T0], [mid], []
+    t = T0 + SECOND
+    for parent, children in enumerate([1, 2, 4, 8, 16] * 6):
+        moved = mid * (1 + 2 * math.sqrt(children) / 1e4)
+        for n in range(children):
+            fill_ns = t + n * SECOND // 100
+            fills.append(
+                {
+                    "order_id": f"institution-0.{parent}-{len(fills)}",
+                    "symbol": "ACME",
+                    "side": "buy",
+                    "qty": 100,
+                    "liquidity": "taker",
+                    "exec_ns": fill_ns,
+                }
+            )
+        last = t + (children - 1) * SECOND // 100
+        stamps += [last + SECOND // 20, last + SECOND // 2]  # moved, then back
+        mids += [moved, mid]
+        t = last + SECOND
+    # market makers' own fills and other takers are not metaorders
+    fills.append({**fills[0], "order_id": "noise-9", "exec_ns": T0 + SECOND // 2})
+    fills.append({**fills[0], "order_id": "mm.lit-a.ACME-3", "liquidity": "maker"})
+    nbbo = pd.DataFrame(
+        {
+            "symbol": "ACME",
+            "ts_ns": np.array([*stamps, t + SECOND], dtype="int64"),
+            "bid_px": pd.array([round(m) - 5_000 for m in [*mids, mid]], dtype="Int64"),
+            "bid_qty": 100,
+            "ask_px": pd.array([round(m) + 5_000 for m in [*mids, mid]], dtype="Int64"),
+            "ask_qty": 100,
+        }
+    )
+    table = realism_table({"nbbo": nbbo, "destination_fills": pd.DataFrame(fills)})
+    got = row(table, "exponent of metaorder impact against size", "first child to last + 0.1 s")
+    assert got["value"] == pytest.approx(0.5, abs=1e-3) and got["n"] == 30
+    assert bool(got["in_band"]) and "5 size bins" in got["note"]
+
+
+def test_parent_of_reads_the_metaorder_from_a_child_id() -> None:
+    from services.institutions import parent_of
+
+    assert parent_of("institution-2.17-40391") == "institution-2.17"
+    assert parent_of("institution-40391") is None  # an id from before parents were named
+    assert parent_of("noise-5") is None

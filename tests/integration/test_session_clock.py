@@ -1,0 +1,98 @@
+"""The session clock reaches the live market: trades crowd the open and quotes are widest there.
+
+One lab of the background market alone (no retail flow, no informed traders) whose day is 8 s:
+noise traders arrive 4x as fast at the open as at midday and market makers quote 3x as wide,
+each decaying over 8% of the day (services/session.py). Over the lab's full days the lit trades
+per second in the day's first tenth against its middle fifth should match the profile's
+averages over those parts, worked out here in closed form; the quoted spread likewise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from config.scenario import Scenario, scenario_from_dict
+from orchestration.launcher import LabSupervisor
+from orchestration.tape import build_tables
+
+DAY_S = 8.0
+DAYS = 3.4  # the first day is cut by the lab's start-up: two full days are measured
+W = 0.08
+
+
+def part_mean(open_x: float, lo: float, hi: float) -> float:
+    """The mean of 1 + (open_x - 1) e^(-u/w) over u in [lo, hi) (close_x = 1), by hand."""
+    return 1 + (open_x - 1) * W * (math.exp(-lo / W) - math.exp(-hi / W)) / (hi - lo)
+
+
+def scenario() -> Scenario:
+    return scenario_from_dict(
+        {
+            "name": "session-clock",
+            "seed": 11,
+            "symbols": [{"symbol": "ACME", "price": "50.00"}],
+            "venues": [{"name": "lit-a"}],
+            "wholesalers": [{"name": "wh-a"}],
+            "broker": {"regimes": ["pfof"]},
+            "agents": {
+                "noise": {"traders": 4, "rate_per_s": 100.0, "dark_share": 0.0},
+                "informed": {"traders": 0},
+                "market_makers": {"half_spread_bps": 4.0, "toxicity_weight": 0.0},
+            },
+            "session": {
+                "day_s": DAY_S,
+                "edge_share": W,
+                "open_volume_x": 4.0,
+                "close_volume_x": 1.0,
+                "open_spread_x": 3.0,
+                "close_spread_x": 1.0,
+            },
+        }
+    )
+
+
+def test_trades_and_spreads_follow_the_session_day(tmp_path: Path) -> None:
+    async def run() -> LabSupervisor:
+        lab = LabSupervisor(scenario(), runs_root=tmp_path)
+        try:
+            await lab.start()
+            ends = lab.config.session_origin_ns / 1e9 + DAY_S * DAYS  # days from its origin
+            await asyncio.sleep(max(0.0, ends - time.time()))
+        finally:
+            codes = await lab.stop()
+        assert all(code == 0 for code in codes.values()), codes
+        return lab
+
+    lab = asyncio.run(asyncio.wait_for(run(), 120))
+    tables = build_tables(lab.run_dir, lab.config)
+    (session,) = tables["session"].to_dict(orient="records")
+    origin, day_ns = int(session["origin_ns"]), int(DAY_S * 1e9)
+    assert origin == lab.config.session_origin_ns > 0
+    trades = tables["trades"]
+    first_day = (int(trades["ts_ns"].min()) - origin) // day_ns + 1  # the first full day
+    start, end = origin + first_day * day_ns, origin + (first_day + 2) * day_ns
+    trades = trades[(trades["ts_ns"] >= start) & (trades["ts_ns"] < end)]
+    phase = ((trades["ts_ns"].to_numpy("int64") - origin) % day_ns) / day_ns
+    opening = int(((phase >= 0) & (phase < 0.1)).sum()) / 0.1  # prints per day-fraction
+    midday = int(((phase >= 0.4) & (phase < 0.6)).sum()) / 0.2
+    expected = part_mean(4.0, 0.0, 0.1) / part_mean(4.0, 0.4, 0.6)  # 2.71
+    ratio = opening / midday
+    print(f"trades open/midday {ratio:.2f} (expected {expected:.2f}), {len(trades)} prints")
+    # about 100 prints in the open's tenths, 75 at midday: a standard error of about 0.4
+    assert expected - 1.0 < ratio < expected + 1.2, ratio
+
+    quotes = tables["quotes"].dropna(subset=["bid_px", "ask_px"])
+    quotes = quotes[(quotes["ts_ns"] >= start) & (quotes["ts_ns"] < end)]
+    q_phase = ((quotes["ts_ns"].to_numpy("int64") - origin) % day_ns) / day_ns
+    spread = (quotes["ask_px"] - quotes["bid_px"]).astype(float).to_numpy()
+    wide = float(np.median(spread[q_phase < 0.1]))
+    narrow = float(np.median(spread[(q_phase >= 0.4) & (q_phase < 0.6)]))
+    spread_expected = part_mean(3.0, 0.0, 0.1) / part_mean(3.0, 0.4, 0.6)  # 2.14
+    print(f"quoted spread open/midday {wide / narrow:.2f} (expected ~{spread_expected:.2f})")
+    # the ladder rounds each side to a cent (4 bps of $50 is 2 cents a side at midday)
+    assert wide / narrow > 1.5, (wide, narrow)

@@ -1,0 +1,78 @@
+"""The session clock: a U-shaped day whose mean is the configured level, on a wall-clock phase."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from config.scenario import SessionSpec
+from services.session import SessionClock, profile, profile_mean
+from services.value import ValueProcess
+
+DAY = SessionSpec(day_s=390.0)  # the defaults: open 2.5x / close 2x volume, edge 8% of the day
+ORIGIN = 1_800_000_000 * 10**9
+
+
+def raw(u: float, open_x: float, close_x: float, w: float) -> float:
+    return 1 + (open_x - 1) * math.exp(-u / w) + (close_x - 1) * math.exp(-(1 - u) / w)
+
+
+@pytest.mark.parametrize(
+    ("open_x", "close_x", "w"), [(2.5, 2.0, 0.08), (1.0, 1.0, 0.2), (0.5, 3.0, 0.5)]
+)
+def test_profile_mean_matches_a_numerical_integral_and_the_profile_averages_one(
+    open_x: float, close_x: float, w: float
+) -> None:
+    u = np.linspace(0.0, 1.0, 200_001)
+    integral = np.trapezoid([raw(x, open_x, close_x, w) for x in u], u)
+    assert profile_mean(open_x, close_x, w) == pytest.approx(integral, rel=1e-9)
+    scaled = np.trapezoid([profile(x, open_x, close_x, w) for x in u], u)
+    assert scaled == pytest.approx(1.0, rel=1e-9)
+
+
+def test_the_open_is_open_x_times_midday_and_the_close_close_x() -> None:
+    # with w = 0.08 the other edge's tail at u = 0 is e^(-12.5) ~ 4e-6, at midday e^(-6.25)
+    midday = profile(0.5, 2.5, 2.0, 0.08)
+    assert profile(0.0, 2.5, 2.0, 0.08) / midday == pytest.approx(2.5, rel=0.01)
+    assert profile(1.0 - 1e-12, 2.5, 2.0, 0.08) / midday == pytest.approx(2.0, rel=0.01)
+
+
+def test_clock_phase_repeats_every_day_and_off_means_one() -> None:
+    clock = SessionClock(DAY, ORIGIN)
+    day_ns = int(390 * 1e9)
+    assert clock.phase(ORIGIN) == 0.0
+    assert clock.phase(ORIGIN + day_ns // 4) == pytest.approx(0.25)
+    assert clock.phase(ORIGIN + 2 * day_ns + day_ns // 2) == pytest.approx(0.5)
+    assert clock.volume(ORIGIN) == pytest.approx(profile(0.0, 2.5, 2.0, 0.08))
+    off = SessionClock(SessionSpec(), ORIGIN)
+    assert not off.on
+    assert (off.volume(ORIGIN), off.spread(ORIGIN), off.volatility(ORIGIN)) == (1.0, 1.0, 1.0)
+
+
+def test_volatility_profile_keeps_the_days_mean_variance() -> None:
+    clock = SessionClock(DAY, ORIGIN)
+    times = ORIGIN + np.linspace(0, 390e9, 100_001, endpoint=False).astype("int64")
+    variance = np.mean([clock.volatility(int(t)) ** 2 for t in times])
+    assert variance == pytest.approx(1.0, rel=1e-3)
+    # the open's volatility is open_vol_x (2.0) times midday's
+    assert clock.volatility(ORIGIN) / clock.volatility(ORIGIN + int(195e9)) == pytest.approx(
+        2.0, rel=0.01
+    )
+
+
+def test_value_step_scales_the_diffusion_exactly() -> None:
+    def first_log_move(scale: float) -> float:
+        process = ValueProcess(
+            50_000_000,
+            np.random.default_rng(7),
+            vol_bps_per_sqrt_s=8.0,
+            half_life_s=120.0,
+            jump_rate_per_s=0.0,
+            jump_bps=0.0,
+        )
+        process.step(0.1, scale)
+        return process.log_value - process.anchor
+
+    assert first_log_move(2.0) == pytest.approx(2.0 * first_log_move(1.0), rel=1e-12)
