@@ -465,7 +465,8 @@ def _heatmaps(part: pd.DataFrame, keys: list[str], metric: str, a: str, b: str) 
         image = _heatmap_panel(ax, cells, rows_key, cols_key, row_values, col_values, bound)
         if value is not None:
             ax.set_title(f"{keys[2]} = {value}", fontsize=9)
-    figure.suptitle(f"{metric}: {b} - {a} (95% CI over replications)")
+    # two lines: one panel of two columns is narrower than the metric name and the note
+    figure.suptitle(f"{metric}: {b} - {a}\n(95% CI over replications)", fontsize=10)
     if image is not None:
         figure.colorbar(image, ax=list(axes))
     return figure
