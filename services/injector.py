@@ -44,6 +44,7 @@ from protocol.orders import (
 )
 from services.feeds import Feed, NbboView
 from services.runtime import Service
+from services.session import SessionClock
 
 ABORT_SETTLE_S = 3.0
 
@@ -196,9 +197,13 @@ class Injector(Service):
 
     async def _pace(self) -> None:
         """Send the stream at its offsets, until it ends or the run is aborted."""
-        start = time.monotonic_ns()
-        for order in self.orders:
-            delay = (start + order.t_ns - time.monotonic_ns()) / 1e9
+        start, wall = time.monotonic_ns(), time.time_ns()
+        # with a session clock the stream's offsets are the day's operational time: orders
+        # arrive faster at the open and the close, as the background market's (services/session.py)
+        clock = SessionClock(self.scenario.session, self.config.session_origin_ns)
+        offsets = clock.warp([order.t_ns for order in self.orders], wall)
+        for order, offset in zip(self.orders, offsets, strict=True):
+            delay = (start + offset - time.monotonic_ns()) / 1e9
             if delay > 0.0005:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.aborted.wait(), delay)

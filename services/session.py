@@ -21,8 +21,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
+
+import numpy as np
 
 from config.scenario import SessionSpec
+
+_WARP_POINTS = 20_000  # steps of the table of the profile's integral over a day
 
 
 def profile_mean(open_x: float, close_x: float, edge_share: float) -> float:
@@ -70,6 +75,31 @@ class SessionClock:
 
     def spread(self, now_ns: int | None = None) -> float:
         return self._at(self.spec.open_spread_x, self.spec.close_spread_x, now_ns)
+
+    def warp(self, offsets_ns: Sequence[int], start_ns: int) -> list[int]:
+        """Real offsets (ns after ``start_ns``, a wall-clock time) at which a stream whose
+        ``offsets_ns`` are in *operational* time — the day's volume profile integrated, so that
+        a Poisson stream of the day's mean rate becomes one whose rate follows the profile —
+        reaches each offset. Order and count are kept; without a clock, the offsets as given.
+        The profile's integral over a day is ``day_s`` (its mean is 1), so whole days map to
+        whole days; within a day the inverse is read off a fine table of the integral."""
+        if not self.on:
+            return list(offsets_ns)
+        spec, day_s = self.spec, self.spec.day_s
+        grid = np.linspace(0.0, 1.0, _WARP_POINTS + 1)
+        middle = (grid[:-1] + grid[1:]) / 2  # the midpoint rule on each step of the table
+        heights = [
+            profile(u, spec.open_volume_x, spec.close_volume_x, spec.edge_share) for u in middle
+        ]
+        cumulative = np.concatenate([[0.0], np.cumsum(heights) / _WARP_POINTS]) * day_s
+        cumulative *= day_s / cumulative[-1]  # exactly one day of operational time per day
+        u0 = self.phase(start_ns)
+        before = float(np.interp(u0, grid, cumulative))  # operational time from the day's open
+        targets = np.asarray(offsets_ns, dtype=float) / 1e9 + before
+        days = np.floor(targets / day_s)
+        within = np.interp(targets - days * day_s, cumulative, grid)
+        real = np.rint((days + within - u0) * day_s * 1e9).astype(np.int64)
+        return [int(x) for x in real]
 
     def volatility(self, now_ns: int | None = None) -> float:
         """The volatility's multiplier: the profile is the *variance's* (``open_vol_x`` squared

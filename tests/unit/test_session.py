@@ -76,3 +76,32 @@ def test_value_step_scales_the_diffusion_exactly() -> None:
         return process.log_value - process.anchor
 
     assert first_log_move(2.0) == pytest.approx(2.0 * first_log_move(1.0), rel=1e-12)
+
+
+def test_warp_sends_a_stream_faster_at_the_open_as_the_profile_says() -> None:
+    # 39,000 orders evenly spaced in operational time over one 390 s day, from the open: the
+    # share that lands in each part of the real day is the profile's integral over that part
+    clock = SessionClock(DAY, ORIGIN)
+    n = 39_000
+    offsets = [int(k * 390e9 / n) for k in range(n)]
+    real = np.array(clock.warp(offsets, ORIGIN)) / 390e9  # phase of each real send time
+    assert np.all(np.diff(real) >= 0) and real[-1] < 1.0  # order kept, still one day
+    u = np.linspace(0.0, 1.0, 400_001)
+    m = np.array([profile(x, 2.5, 2.0, 0.08) for x in u])
+    for lo, hi in [(0.0, 0.1), (0.4, 0.6), (0.9, 1.0)]:
+        inside = (u >= lo) & (u <= hi)
+        expected = np.trapezoid(m[inside], u[inside])  # the share of the day's orders
+        got = float(((real >= lo) & (real < hi)).mean())
+        assert got == pytest.approx(expected, abs=2e-4), (lo, hi)
+
+
+def test_warp_from_midday_and_across_days_and_off() -> None:
+    clock = SessionClock(DAY, ORIGIN)
+    start = ORIGIN + int(195e9)  # midday of the first day
+    # a whole day of operational time from any phase is a whole day of real time
+    (one_day,) = clock.warp([int(390e9)], start)
+    assert one_day == pytest.approx(390e9, rel=1e-6)
+    # from midday, operational seconds pass at the profile's midday rate, m(0.5) < 1
+    (ten,) = clock.warp([int(10e9)], start)
+    assert ten / 1e9 == pytest.approx(10 / profile(0.5, 2.5, 2.0, 0.08), rel=0.01)
+    assert SessionClock(SessionSpec(), ORIGIN).warp([5, 7], start) == [5, 7]
