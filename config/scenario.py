@@ -433,6 +433,14 @@ class SessionSpec(Spec, frozen=True):
     open_vol_x: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     close_vol_x: Annotated[float, msgspec.Meta(gt=0)] = 1.3
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # the realism metrics place samples on a 1 s grid within the day (orchestration/realism.py)
+        if 0 < self.day_s < 1:
+            raise ValueError(
+                f"session.day_s: {self.day_s} s is shorter than a second (0: no clock)"
+            )
+
 
 class StreamSpec(Spec, frozen=True):
     """The generated retail order stream used by ``flowlab compare``."""

@@ -414,21 +414,14 @@ class LabSupervisor:
         verdict = judge(silent_s, proc.stat, before)
         if verdict == "late" and not proc.late:
             proc.late = True
-            self.late.append(
-                {
-                    "name": proc.name,
-                    "role": proc.role,
-                    "pid": proc.pid,
-                    "state": proc.stat.state if proc.stat else None,
-                    "load": round(os.getloadavg()[0], 2),
-                    "at_ns": time.time_ns(),
-                }
-            )
+            state = proc.stat.state if proc.stat else None
+            load = round(os.getloadavg()[0], 2)
+            late = {"name": proc.name, "role": proc.role, "pid": proc.pid, "state": state}
+            self.late.append(late | {"load": load, "at_ns": time.time_ns()})
             log.warning(
                 "%s (pid %s) sent no heartbeat for %.1fs but is still working (%s): late on a "
                 "loaded machine (load %.1f), stalled if silent for %gs",
-                *(proc.name, proc.pid, silent_s, proc.stat.state if proc.stat else "?"),
-                *(os.getloadavg()[0], BUSY_STALE_S),
+                *(proc.name, proc.pid, silent_s, state, load, BUSY_STALE_S),
             )
         if verdict == "stalled":
             proc.state = "stalled"

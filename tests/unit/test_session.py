@@ -105,3 +105,9 @@ def test_warp_from_midday_and_across_days_and_off() -> None:
     (ten,) = clock.warp([int(10e9)], start)
     assert ten / 1e9 == pytest.approx(10 / profile(0.5, 2.5, 2.0, 0.08), rel=0.01)
     assert SessionClock(SessionSpec(), ORIGIN).warp([5, 7], start) == [5, 7]
+
+
+def test_a_day_shorter_than_a_second_is_refused_naming_the_key() -> None:
+    with pytest.raises(ValueError, match=r"session.day_s: 0.5 s is shorter than a second"):
+        SessionSpec(day_s=0.5)
+    assert SessionSpec(day_s=0.0).day_s == 0.0 and SessionSpec(day_s=1.0).day_s == 1.0
