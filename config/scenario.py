@@ -24,6 +24,7 @@ Dollars = float | str  # written by humans in dollars; converted once with to_mi
 Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class Regime(enum.StrEnum):
@@ -539,6 +540,36 @@ class LimitsConfig(Spec, frozen=True):
         return self.services.get(service, self.pending)
 
 
+# Roles a restart policy may restart, and why the others may not (yet): the reason is the
+# scenario error naming a refused service (docs/RELIABILITY.md, "Restart policy").
+RESTARTABLE_ROLES = ("wholesaler",)
+NOT_RESTARTABLE = {
+    "recorder": "the tape would lose what its peers sent while it was down",
+    "broker": "it holds every client's order state",
+    "sor": "it holds every parent's order state",
+    "auction": "it holds every open auction",
+    "venue": "a restarted book has lost its resting orders, and the market makers do not rejoin",
+    "darkpool": "a restarted pool has lost its resting orders",
+    "sip": "its subscribers cannot resynchronise a sequence that starts over",
+    "value": "the latent value path cannot resume where it stopped",
+    "agents": "its resting orders at the venues would be orphaned",
+}
+
+
+class RestartConfig(Spec, frozen=True):
+    """``[restart]``: the restart policy (docs/RELIABILITY.md). A service named in ``services``
+    that exits, or stalls (then it is killed first), while its lab runs is started again, up to
+    ``max_restarts`` times, and rejoins from its snapshots instead of failing the lab: its peers
+    are told it is down (they reroute what was outstanding there) and then that it is back. The
+    run is then ``recovered``, not ``aborted``. Only wholesalers may be named
+    (``RESTARTABLE_ROLES``)."""
+
+    services: list[str] = []
+    max_restarts: PositiveInt = 1
+    # how long a restarted process may take to be ready again before the lab fails
+    ready_timeout_s: PositiveFloat = 20.0
+
+
 class Scenario(Spec, frozen=True, kw_only=True):
     name: str
     seed: int = 1
@@ -562,6 +593,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
     sip_latency_us: NonNegInt = 0
     security: SecurityConfig = SecurityConfig()
     limits: LimitsConfig = LimitsConfig()
+    restart: RestartConfig = RestartConfig()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -575,6 +607,7 @@ class Scenario(Spec, frozen=True, kw_only=True):
                     f"limits.services: {name!r} is not a service of the scenario "
                     f"(services: {', '.join(sorted(services))})"
                 )
+        self._check_restart()
         for name in self.security.clients:
             if name in services:
                 raise ValueError(f"security.clients: {name!r} is the name of a service")
@@ -630,6 +663,30 @@ class Scenario(Spec, frozen=True, kw_only=True):
                         )
                     if micros(level.price) <= 0:
                         raise ValueError(f"{kind}.{spec.name}.book: price must be positive")
+
+    def _check_restart(self) -> None:
+        """``restart.services``: services of the scenario whose role can rejoin."""
+        roles = {w.name: "wholesaler" for w in self.wholesalers}
+        roles |= {v.name: "venue" for v in self.venues} | {
+            d.name: "darkpool" for d in self.darkpools
+        }
+        roles |= {self.recorder: "recorder", self.sip: "sip", self.value.name: "value"}
+        roles |= {self.auction.name: "auction", self.sor.name: "sor", self.broker.name: "broker"}
+        roles |= {self.agents.name: "agents"}
+        for name in self.restart.services:
+            role = roles.get(name)
+            if role is None:
+                raise ValueError(
+                    f"restart.services: {name!r} is not a service of the scenario "
+                    f"(services: {', '.join(sorted(roles))})"
+                )
+            if role not in RESTARTABLE_ROLES:
+                raise ValueError(
+                    f"restart.services: {name!r} is a {role}, which cannot be restarted: "
+                    f"{NOT_RESTARTABLE[role]} (restartable: {', '.join(RESTARTABLE_ROLES)})"
+                )
+        if len(set(self.restart.services)) != len(self.restart.services):
+            raise ValueError("restart.services: duplicate name")
 
     def _check_fee_caps(self) -> None:
         """Reg NMS Rule 610(c): a lit venue's fee to take a protected quotation, and (the lab's

@@ -441,6 +441,13 @@ def _service(sub: Subparsers) -> None:
         help="injector: the stream CSV (no default: required for the injector)",
     )
     p.add_argument("--target", default="broker", help="injector: the service to send to")
+    p.add_argument(
+        "--restart",
+        type=int,
+        default=0,
+        help="how many times the launcher's restart policy has started this service again "
+        "(default: 0, the first start; above 0 it rejoins from its snapshots)",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="injector: wait for terminal states")
     p.add_argument(
         "--ready-file",
@@ -645,7 +652,14 @@ def main(argv: list[str] | None = None) -> int:
                 "timeout_s": args.timeout,
                 "close_after_s": args.close_after,
             }
-        return run_service(args.role, args.config, args.name, ready_file=args.ready_file, **options)
+        return run_service(
+            args.role,
+            args.config,
+            args.name,
+            ready_file=args.ready_file,
+            restarts=args.restart,
+            **options,
+        )
     if args.verb == "keys":
         # Imported here and light: compose runs it in its own container before any service.
         from config.runconfig import load_run_config

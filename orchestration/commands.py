@@ -234,7 +234,10 @@ def make_report(
 
     tables = build_tables(run_dir, config)
     out.mkdir(parents=True, exist_ok=True)
-    extra = {"run_state": run_state([(None, run_dir)], tables["orders"]), **(extra or {})}
+    extra = {
+        "run_state": run_state([(None, run_dir)], tables["orders"], tables),
+        **(extra or {}),
+    }
     return write_report(
         out,
         scenario=config.scenario.name,

@@ -196,7 +196,9 @@ def write_experiment_report(
         "exit_codes": exit_codes if nested else results[0].exit_codes,
         "design": design_summary(design, repeat, regimes, results),
         "run_state": run_state(
-            [(r.plan.label if nested else None, r.run_dir) for r in results], tables["orders"]
+            [(r.plan.label if nested else None, r.run_dir) for r in results],
+            tables["orders"],
+            tables,
         ),
     }
     if elapsed_s is not None:

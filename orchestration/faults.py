@@ -97,12 +97,50 @@ def overload_of(
     }
 
 
-def run_state(runs: Iterable[tuple[str | None, Path]], orders: Any) -> dict[str, Any]:
+def unaccepted_executions(tables: dict[str, Any]) -> list[dict[str, Any]]:
+    """Executions a wholesaler made on a broker's child that the broker never accepted: it had
+    been reported down (``PeerDown``), so the broker had moved the order on; the fill was still
+    in the wholesaler's queue, or on its way, or made after a stall (an overfill: a real market
+    would break one of the trades). Per client order and wholesaler, the shares the wholesaler
+    executed (its own fills on the tape, ``destination_fills``) beyond those the broker took
+    from it (``fills``). Empty in a run without faults."""
+    dest, fills, routes = (tables.get(k) for k in ("destination_fills", "fills", "routes"))
+    if dest is None or fills is None or routes is None or not len(dest) or not len(routes):
+        return []
+    made = dest[dest["liquidity"] == "internalized"]
+    if not len(made):
+        return []
+    child = routes["child_id"].astype(str)
+    if "run" in routes.columns:  # pooled runs: destination order ids carry the run's label
+        child = routes["run"].astype(str) + ":" + child
+    children = routes[["order_id", "destination"]].assign(child=child)
+    made = made.merge(
+        children,
+        left_on=["order_id", "service"],
+        right_on=["child", "destination"],
+        suffixes=("_child", ""),
+    )
+    executed = made.groupby(["order_id", "destination"])["qty"].sum()
+    took = fills[fills["liquidity"] == "internalized"]
+    accepted = took.groupby(["order_id", "destination"])["qty"].sum()
+    gap = executed.sub(accepted, fill_value=0)
+    return [
+        {"order_id": str(order_id), "destination": str(where), "shares": int(shares)}
+        for (order_id, where), shares in gap[gap > 0].items()
+    ]
+
+
+def run_state(
+    runs: Iterable[tuple[str | None, Path]], orders: Any, tables: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The state of the run(s) (label, run dir): ``complete``; ``aborted`` when a process
-    exited; ``degraded`` when processes only stalled; ``overloaded`` when none failed but a
-    service was overloaded. With the faults (service, role, pid, what, when), the overloads
-    (service, busy count, peaks and bounds), the orders the tape leaves open (``orders``: the
-    tape's orders table) and each aborted injection's account."""
+    exited; ``degraded`` when processes only stalled; ``recovered`` when every process that
+    exited or stalled was restarted by the restart policy and was back; ``overloaded`` when
+    none failed but a service was overloaded. With the faults (service, role, pid, what, when,
+    and the restart that followed), the overloads (service, busy count, peaks and bounds), the
+    orders the tape leaves open (``orders``: the tape's orders table), each aborted
+    injection's account, and (from ``tables``, the run's tables) the executions the broker
+    never accepted (``unaccepted_executions``)."""
     faults, injections, overloads = [], [], []
     for label, run_dir in runs:
         record = load_faults(run_dir)
@@ -111,20 +149,30 @@ def run_state(runs: Iterable[tuple[str | None, Path]], orders: Any) -> dict[str,
         overloads += [overload | tag for overload in record["overloads"]]
         if record["injection"] is not None:
             injections.append(record["injection"] | tag)
+    unaccepted = unaccepted_executions(tables) if tables is not None else []
     if not faults and not overloads:
-        return {"state": "complete"}
+        return {"state": "complete"} | ({"unaccepted": unaccepted} if unaccepted else {})
     still_open = orders["order_id"][orders["status"] == "open"] if len(orders) else []
+    unrecovered = [f for f in faults if not recovered(f)]
     if not faults:
         state = "overloaded"
+    elif not unrecovered:
+        state = "recovered"
     else:
-        state = "aborted" if any(f["kind"] == "exited" for f in faults) else "degraded"
+        state = "aborted" if any(f["kind"] == "exited" for f in unrecovered) else "degraded"
     return {
         "state": state,
         "faults": faults,
         "overloads": overloads,
         "open_orders": sorted(str(order_id) for order_id in still_open),
         "injections": injections,
+        "unaccepted": unaccepted,
     }
+
+
+def recovered(fault: dict[str, Any]) -> bool:
+    """Whether the restart policy restarted the faulty process and it was ready again."""
+    return bool(fault.get("restart")) and bool(fault.get("back_ns"))
 
 
 def _clock(at_ns: int) -> str:
@@ -134,15 +182,31 @@ def _clock(at_ns: int) -> str:
 
 def state_lines(state: dict[str, Any]) -> tuple[str, ...]:
     """The report's first lines for a broken run (none for a complete one)."""
+    unaccepted = _unaccepted_line(state.get("unaccepted", ()))
     if state.get("state", "complete") == "complete":
-        return ()
-    broken = "an overloaded lab" if state["state"] == "overloaded" else "a broken run"
-    lines = [f"**Run {state['state']}**: the figures below come from {broken}, not a market result"]
+        return unaccepted
+    if state["state"] == "recovered":
+        lines = [
+            "**Run recovered**: the restart policy restarted the processes below, which rejoined "
+            "from their snapshots; the figures include their outage (orders routed elsewhere "
+            "meanwhile)"
+        ]
+    else:
+        broken = "an overloaded lab" if state["state"] == "overloaded" else "a broken run"
+        lines = [
+            f"**Run {state['state']}**: the figures below come from {broken}, not a market result"
+        ]
     for f in state["faults"]:
         run = f"[{f['run']}] " if f.get("run") else ""
+        back = (
+            f"; restarted (restart {f['restart']}), back at {_clock(f['back_ns'])}, "
+            f"{(f['back_ns'] - f['at_ns']) / 1e9:.2f}s later"
+            if recovered(f)
+            else ""
+        )
         lines.append(
             f"Fault: {run}{f['name']} ({f['role']}, pid {f['pid']}) {f['detail']} at "
-            f"{_clock(f['at_ns'])}"
+            f"{_clock(f['at_ns'])}{back}"
         )
     for o in state.get("overloads", ()):
         run = f"[{o['run']}] " if o.get("run") else ""
@@ -156,12 +220,17 @@ def state_lines(state: dict[str, Any]) -> tuple[str, ...]:
             f"peak {o['queued_peak']} (bound {o['queued_bound']}); lag peak {o['lag_peak_ms']} ms "
             f"(bound {o['lag_bound_ms']} ms)"
         )
+    lines += unaccepted
     opened = state["open_orders"]
     named = ", ".join(opened[:OPEN_LISTED]) + (", …" if len(opened) > OPEN_LISTED else "")
     lines.append(
         f"Open orders in the tape: {len(opened)}"
         + (f" ({named})" if opened else "")
-        + (" (the tape ends when the recorder does)" if state["faults"] else "")
+        + (
+            " (the tape ends when the recorder does)"
+            if any(not recovered(f) for f in state["faults"])
+            else ""
+        )
     )
     for done in state["injections"]:
         run = f"[{done['run']}] " if done.get("run") else ""
@@ -173,6 +242,19 @@ def state_lines(state: dict[str, Any]) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _unaccepted_line(unaccepted: Iterable[dict[str, Any]]) -> tuple[str, ...]:
+    rows = list(unaccepted)
+    if not rows:
+        return ()
+    where = sorted({r["destination"] for r in rows})
+    return (
+        f"Executions the broker never accepted: {len(rows)} orders, "
+        f"{sum(r['shares'] for r in rows):,} shares at {', '.join(where)}: made while it was "
+        "reported down, after the broker had moved the orders on (an overfill; a real market "
+        "would break one of the trades)",
+    )
+
+
 def faults_exit_code(
     records: list[dict[str, Any]],
     verb: str,
@@ -182,14 +264,23 @@ def faults_exit_code(
 ) -> int:
     """0, or 1 after naming the faults of an aborted run, the processes that exited uncleanly
     (``unclean``: per run, name -> exit code), or (unless ``allow_overload``) the overloaded
-    services, from runs' ``faults.json`` records (``load_faults``)."""
+    services, from runs' ``faults.json`` records (``load_faults``). A run whose every fault the
+    restart policy recovered from is said on stderr and is 0."""
     faults = [f for record in records for f in record["faults"]]
-    if faults:
+    failed = [f for f in faults if not recovered(f)]
+    if failed:
         named = "; ".join(
-            f"{f['name']} ({f['role']}, pid {f['pid']}) {f['detail']}" for f in faults
+            f"{f['name']} ({f['role']}, pid {f['pid']}) {f['detail']}" for f in failed
         )
         print(f"flowlab {verb}: run aborted: {named} (see the report)", file=sys.stderr)
         return 1
+    if faults:  # all restarted by the scenario's policy: said, not an error
+        named = "; ".join(f"{f['name']} ({f['role']}) {f['detail']}, restarted" for f in faults)
+        print(
+            f"flowlab {verb}: run recovered: {named} (the scenario's restart policy; its "
+            "figures include the outage: see the report)",
+            file=sys.stderr,
+        )
     if unclean:
         print(f"flowlab {verb}: processes exited uncleanly: {unclean}", file=sys.stderr)
         return 1

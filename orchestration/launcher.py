@@ -8,7 +8,9 @@
   ``RUN_DIR/faults.json``, announced to every other service (``PeerDown``: they stop waiting on
   it, the injector stops sending and settles what it sent), and it fails the lab (``LabError``
   naming it, with the tail of its log); an injection under way ends ``LabAborted`` with the
-  injector's account once it has settled (bounded), and everything is stopped.
+  injector's account once it has settled (bounded), and everything is stopped — unless the
+  scenario's ``[restart]`` policy names it: then it is started again (a stalled one killed
+  first), rejoins from its snapshots, and its peers are told it is back (``PeerUp``).
 - Stop: ``StopService`` to every service, then the recorder last so the tape is complete; a
   process that does not exit in time gets SIGTERM, then SIGKILL. Children run in their own
   session (a terminal's Ctrl-C reaches only the orchestrator, which stops them in order) and
@@ -26,7 +28,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import msgspec
@@ -43,6 +45,7 @@ from protocol.control import (
     Heartbeat,
     InjectionDone,
     PeerDown,
+    PeerUp,
     Rejected,
     ServiceReady,
     ServiceStatus,
@@ -104,6 +107,10 @@ class Fault:
     kind: str  # "exited" or "stalled"
     detail: str
     at_ns: int
+    # The restart policy (``[restart]``): which restart followed (0: none, the lab failed) and
+    # when the restarted process was ready again (0: not, or not yet).
+    restart: int = 0
+    back_ns: int = 0
 
     def describe(self) -> str:
         return f"{self.name} ({self.role}, pid {self.pid}) {self.detail}"
@@ -164,6 +171,8 @@ class Proc:
     exit_code: int | None = None
     stat: ProcStat | None = None  # the kernel's view at the last look while it was silent
     late: bool = False  # warned that it is late but working (orchestration.liveness)
+    # stalled, then killed by the restart policy: the stall, already recorded, to restart from
+    restart_fault: Fault | None = None
 
     @property
     def pid(self) -> int:
@@ -215,6 +224,7 @@ class LabSupervisor:
         self.faults: list[Fault] = []
         self.overloads: list[dict[str, object]] = []  # set when the lab stops
         self.late: list[dict[str, object]] = []  # silent but working (orchestration.liveness)
+        self.restarts: dict[str, int] = {}  # the restart policy's restarts so far, by name
         self.shutdown_requested = asyncio.Event()
         self.stopping = False
         self.stopped = False
@@ -384,10 +394,63 @@ class LabSupervisor:
         code = await proc.process.wait()
         proc.exit_code = code
         proc.state = "exited"
+        if proc.restart_fault is not None and not self.stopping:  # stalled, killed to restart
+            await self._restart(proc, proc.restart_fault)
+            return
         expected = self.stopping or (proc.role == "injector" and code == 0)
         if not expected:
-            fault = self._fault(proc, "exited", f"exited with code {code}")
-            self._fail(fault.describe() + "\n" + self.log_tail(proc.name))
+            restart = self._may_restart(proc)
+            fault = self._fault(proc, "exited", f"exited with code {code}", restarting=restart)
+            if restart:
+                await self._restart(proc, fault)
+            else:
+                self._fail(fault.describe() + "\n" + self.log_tail(proc.name))
+
+    def _may_restart(self, proc: Proc) -> bool:
+        """The scenario's restart policy names ``proc``, it was running, and it has restarts
+        left (docs/RELIABILITY.md, "Restart policy")."""
+        policy = self.scenario.restart
+        return (
+            not self.attached
+            and not self.stopping
+            and proc.ready.is_set()
+            and proc.name in policy.services
+            and self.restarts.get(proc.name, 0) < policy.max_restarts
+        )
+
+    async def _restart(self, old: Proc, fault: Fault) -> None:
+        """Start ``old``'s service again (``--restart N``: it rejoins from its snapshots), wait
+        for it to be ready, record when it was back and tell every other service (``PeerUp``).
+        A restart that is not ready within ``[restart] ready_timeout_s`` fails the lab."""
+        n = self.restarts[old.name] = self.restarts.get(old.name, 0) + 1
+        log.warning("restarting %s (restart %d): %s", old.name, n, fault.detail)
+        timeout = self.scenario.restart.ready_timeout_s
+        try:
+            proc = await self.spawn(old.name, old.role, "--restart", str(n))
+            await asyncio.wait_for(proc.ready.wait(), timeout)
+        except (TimeoutError, OSError) as exc:
+            why = "not ready" if isinstance(exc, TimeoutError) else f"cannot start: {exc}"
+            self._fail(
+                f"{fault.describe()}; restart {n} {why} after {timeout:g}s\n"
+                + self.log_tail(old.name)
+            )
+            return
+        back = replace(fault, restart=n, back_ns=time.time_ns())
+        self.faults = [back if f is fault else f for f in self.faults]
+        write_faults(self.run_dir, [vars(f) for f in self.faults])
+        log.warning(
+            "%s restarted (restart %d, pid %d): back after %.2fs",
+            old.name, n, proc.pid, (back.back_ns - fault.at_ns) / 1e9,
+        )  # fmt: skip
+        up = PeerUp(
+            sender="orchestrator",
+            ts_ns=time.time_ns(),
+            name=old.name,
+            role=old.role,
+            restarts=n,
+            since_ns=back.back_ns,
+        )
+        self._announce(encode(up), proc)
 
     async def _watch_heartbeats(self) -> None:
         period = HEARTBEAT_INTERVAL_S / 2
@@ -427,35 +490,48 @@ class LabSupervisor:
             proc.state = "stalled"
             misses = round(silent_s / HEARTBEAT_INTERVAL_S) if proc.late else HEARTBEAT_MISSES
             how = " while working" if proc.late else ""
+            restart = self._may_restart(proc)
             fault = self._fault(
                 proc,
                 "stalled",
                 f"sent no heartbeat for {silent_s:.1f}s{how} "
                 f"({misses} intervals of {HEARTBEAT_INTERVAL_S:g}s)",
+                restarting=restart,
             )
-            self._fail(fault.describe())
+            if restart:  # killed (SIGKILL ends a stopped process too), then started again
+                proc.restart_fault = fault
+                self._signal(proc, signal.SIGKILL)
+            else:
+                self._fail(fault.describe())
 
-    def _fault(self, proc: Proc, kind: str, detail: str) -> Fault:
-        """Record a fault in ``RUN_DIR/faults.json`` and tell every other service (``PeerDown``)
-        so that none keeps waiting on ``proc``."""
+    def _fault(self, proc: Proc, kind: str, detail: str, *, restarting: bool = False) -> Fault:
+        """Record a fault in ``RUN_DIR/faults.json`` and tell every other service (``PeerDown``;
+        ``restarting``: the restart policy starts it again) so that none keeps waiting on
+        ``proc``."""
         fault = Fault(proc.name, proc.role, proc.pid, kind, detail, time.time_ns())
         self.faults.append(fault)
         log.error("lab fault: %s", fault.describe())
         write_faults(self.run_dir, [vars(f) for f in self.faults])
-        if self._control is not None:
-            down = PeerDown(
-                sender="orchestrator",
-                ts_ns=time.time_ns(),
-                name=proc.name,
-                role=proc.role,
-                reason=detail,
-                since_ns=fault.at_ns,
-            )
-            payload = encode(down)
-            others = [p.name for p in self.procs.values() if p is not proc and p.exit_code is None]
-            for name in [*others, *self.externals]:  # externals: `flowlab inject` injectors
-                self._control.send_multipart([name.encode(), VERSION, payload])
+        down = PeerDown(
+            sender="orchestrator",
+            ts_ns=time.time_ns(),
+            name=proc.name,
+            role=proc.role,
+            reason=detail,
+            since_ns=fault.at_ns,
+            restarting=restarting,
+        )
+        self._announce(encode(down), proc)
         return fault
+
+    def _announce(self, payload: bytes, about: Proc) -> None:
+        """Send a control message to every live service but ``about`` and to the injectors of
+        ``flowlab inject`` (externals)."""
+        if self._control is None:
+            return
+        others = [p.name for p in self.procs.values() if p is not about and p.exit_code is None]
+        for name in [*others, *self.externals]:
+            self._control.send_multipart([name.encode(), VERSION, payload])
 
     async def _serve_control(self) -> None:
         assert self._control is not None

@@ -55,6 +55,7 @@ INTEGER_COLUMNS = (
     "unclean_exits",
     "orders_refused_busy",
     "processes_late",
+    "processes_restarted",
 )
 SWEEP_FILE = "sweep.json"
 

@@ -34,7 +34,7 @@ from orchestration.experiment import (
     pool_tables,
     run_experiment,
 )
-from orchestration.faults import load_faults
+from orchestration.faults import load_faults, recovered
 from orchestration.launcher import LabError
 from orchestration.metrics import RATIO_METRICS, _group_metrics, after_burn_in, order_table
 from orchestration.run_plan import RunPlan
@@ -159,8 +159,11 @@ def _run(task: SweepTask, host: str) -> TaskResult:
         )
     )
     wall_s = time.monotonic() - started
-    faults = [f for r in results for f in load_faults(r.run_dir)["faults"]]
-    if faults or len(results) < len(plans):  # a broken lab is a failed task, not a data point
+    every_fault = [f for r in results for f in load_faults(r.run_dir)["faults"]]
+    # a broken lab is a failed task, not a data point; one the restart policy recovered is
+    # kept, its restarts counted (``processes_restarted``)
+    faults = [f for f in every_fault if not recovered(f)]
+    if faults or len(results) < len(plans):
         named = "; ".join(f"{f['name']} ({f['role']}) {f['detail']}" for f in faults)
         raise LabError(f"run aborted: {named or 'a run did not complete'}")
     tables = pool_tables(results, task.design, build_tables)
@@ -185,6 +188,7 @@ def _run(task: SweepTask, host: str) -> TaskResult:
             [r.exit_codes for r in results],
             [o for r in results for o in load_faults(r.run_dir)["overloads"]],
             sum(len(load_faults(r.run_dir)["late"]) for r in results),
+            len(every_fault),
         ),
         "run_dir_kept": task.keep_runs == "all",
     }
@@ -278,6 +282,7 @@ def failed_rows(
             "unclean_exits": None,
             "orders_refused_busy": None,
             "processes_late": None,
+            "processes_restarted": None,
         }
         for regime in task.regimes
         for metric in SWEEP_METRICS
@@ -290,10 +295,12 @@ def timing_health(
     exit_codes: list[dict[str, int | None]],
     overloads: list[dict[str, Any]],
     late: int = 0,
+    restarted: int = 0,
 ) -> dict[str, Any]:
     """How well the lab kept time: hop latencies (p50/p99 ms), the share of NBBO updates locked
     or crossed, the deepest delay queue, orders that timed out, processes that exited uncleanly,
-    processes that were late on a contended machine (silent but working), orders refused busy
+    processes that were late on a contended machine (silent but working), processes the restart
+    policy restarted (the run recovered: kept, said), orders refused busy
     (an overloaded lab, docs/RELIABILITY.md: kept as a data point, named)."""
     health: dict[str, Any] = {}
     latency = tables.get("latency")
@@ -314,6 +321,7 @@ def timing_health(
     health["orders_refused_busy"] = sum(int(o["busy"]) for o in overloads)
     health["overloaded"] = ", ".join(sorted({str(o["name"]) for o in overloads}))
     health["processes_late"] = late
+    health["processes_restarted"] = restarted
     return health
 
 

@@ -41,11 +41,23 @@ class StopService(Message, frozen=True):
 class PeerDown(Message, frozen=True):
     """The orchestrator to every service: ``name`` died or stalled (no heartbeat for 3 intervals)
     at ``since_ns``; stop waiting on it (end or reroute what is outstanding there). The run is
-    aborted: an injector stops sending and settles what it sent."""
+    aborted: an injector stops sending and settles what it sent — unless ``restarting``: the
+    scenario's restart policy is starting it again (``PeerUp`` follows), and the run goes on."""
 
     name: Name
     role: Name
     reason: Text
+    since_ns: Nanos
+    restarting: bool = False
+
+
+class PeerUp(Message, frozen=True):
+    """The orchestrator to every service: ``name``, reported down, was restarted (its
+    ``restarts``-th time) and is ready again since ``since_ns``: route to it again."""
+
+    name: Name
+    role: Name
+    restarts: int
     since_ns: Nanos
 
 

@@ -193,6 +193,9 @@ class Injector(Service):
         self.spawn(self._inject(), "inject")
 
     def _on_peer_down(self, msg: PeerDown) -> None:
+        if msg.restarting:  # the restart policy starts it again: the run goes on
+            self.count("peers.restarting")
+            return
         self.aborted.set()
 
     async def _pace(self) -> None:

@@ -73,10 +73,16 @@ def probe_ready(path: Path | None, max_age_s: float) -> int:
 
 
 def run_service(
-    role: str, config_path: str, name: str, ready_file: Path | None = None, **options: Any
+    role: str,
+    config_path: str,
+    name: str,
+    ready_file: Path | None = None,
+    restarts: int = 0,
+    **options: Any,
 ) -> int:
     """Run one service until it stops; returns its exit code. ``ready_file``: see
-    ``Service``; default ``$FLOWLAB_READY_FILE``."""
+    ``Service``; default ``$FLOWLAB_READY_FILE``. ``restarts``: the launcher's restart policy
+    started it again (it rejoins from its snapshots)."""
     import uvloop
 
     from config.runconfig import load_run_config
@@ -88,5 +94,5 @@ def run_service(
     )
     config = load_run_config(config_path)
     ready = ready_file_or_env(ready_file)
-    service = service_class(role)(config, name, ready_file=ready, **options)
+    service = service_class(role)(config, name, ready_file=ready, restarts=restarts, **options)
     return uvloop.run(service.run())

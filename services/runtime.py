@@ -35,7 +35,7 @@ from protocol.codec import (
     encode,
     received_fields,
 )
-from protocol.control import Heartbeat, PeerDown, Rejected, ServiceReady, StopService
+from protocol.control import Heartbeat, PeerDown, PeerUp, Rejected, ServiceReady, StopService
 from protocol.errors import ProtocolError
 from protocol.marketdata import SequenceHeartbeat
 from services.latency import LatencyModel, Link, latency_for
@@ -128,8 +128,12 @@ class Service(Limits, OrderReports):
         *,
         install_signals: bool = True,
         ready_file: Path | None = None,
+        restarts: int = 0,
     ) -> None:
         self.config = config
+        # How many times the launcher's restart policy has started this service again (0: the
+        # first process): a restarted service rejoins from its snapshots (services/snapshots.py).
+        self.restarts = restarts
         self.scenario = config.scenario
         self.name = name
         spec = config.service(name) if name in {s.name for s in config.services} else None
@@ -533,7 +537,7 @@ class Service(Limits, OrderReports):
         self._control.connect(self.config.control.connect)
         self.serve(
             self._control,
-            Decoder([StopService, PeerDown]),
+            Decoder([StopService, PeerDown, PeerUp]),
             self._on_control,
             router=False,
             name="control",
@@ -555,10 +559,19 @@ class Service(Limits, OrderReports):
                 # Nobody reads the tape any more: stop queueing for it (and lingering on it).
                 self._tape_link = None
             self._on_peer_down(msg)
+        elif isinstance(msg, PeerUp) and msg.name != self.name:
+            log.warning("%s: peer %s (%s) is back (restart %d)", self.name, msg.name, msg.role,
+                        msg.restarts)  # fmt: skip
+            self.count("peers.up")
+            self._on_peer_up(msg)
 
     def _on_peer_down(self, msg: PeerDown) -> None:
         """A peer died or stalled (the orchestrator says so): stop waiting on it. Services with
         orders outstanding at peers end or reroute them here."""
+
+    def _on_peer_up(self, msg: PeerUp) -> None:
+        """A peer reported down was restarted and is ready again (the restart policy): services
+        that skipped it route to it again here."""
 
     def _send_control(self, msg: Message) -> None:
         if self._control is not None:

@@ -24,7 +24,7 @@ import zmq
 from config.scenario import Regime
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
-from protocol.control import PeerDown, PnlReport, Rejected
+from protocol.control import PeerDown, PeerUp, PnlReport, Rejected
 from protocol.money import to_micros
 from protocol.orders import (
     BUSY,
@@ -238,6 +238,12 @@ class Broker(Service):
                 self._terminal_cancel(key, client, client.cancel_requested or why)
             else:
                 self._route_next(key, client, f"after {why}")
+
+    def _on_peer_up(self, msg: PeerUp) -> None:
+        """A lost destination restarted by the restart policy is ready again: later steps
+        route to it (orders already moved past it stay where they went)."""
+        if self.down.pop(msg.name, None) is not None:
+            self.count("destinations.back")
 
     def _route_next(self, key: str, client: ClientOrder, reason: str) -> None:
         if client.cancel_requested is not None:

@@ -35,6 +35,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from protocol.common import Side
 from protocol.dealers import ChannelState
@@ -132,6 +133,9 @@ class Accounts:
     pfof_paid: int = 0
     fees: int = 0
     hedge_cost: float = 0.0
+    # Told every trade's arguments, in order (a restartable service journals them:
+    # services/snapshots.py); ``replay`` applies such a record again.
+    on_trade: Callable[[tuple[Any, ...]], None] | None = None
 
     def trade(
         self,
@@ -154,6 +158,18 @@ class Accounts:
             self.spread_capture += edge
         self.fees += fee
         self.pfof_paid += pfof
+        if self.on_trade is not None:
+            self.on_trade((symbol, signed_qty, price, mid, hedge, fee, pfof))
+
+    def replay(self, record: list[Any] | tuple[Any, ...]) -> None:
+        """Apply a trade ``on_trade`` was told (``(symbol, signed_qty, price, mid, hedge, fee,
+        pfof)``) again, without telling ``on_trade``."""
+        symbol, signed_qty, price, mid, hedge, fee, pfof = record
+        listener, self.on_trade = self.on_trade, None
+        try:
+            self.trade(symbol, signed_qty, price, mid, hedge=hedge, fee=fee, pfof=pfof)
+        finally:
+            self.on_trade = listener
 
     def total(self, mids: dict[str, float]) -> float:
         return self.cash + sum(q * mids.get(s, 0.0) for s, q in self.inventory.items())

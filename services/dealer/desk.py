@@ -324,12 +324,15 @@ class Desk:
         mine = saved.get(self.name)
         if mine is None:
             return False
-        if mine.arms != [round(a * BP) for a in self.spec.markups]:
+        self.restore_state(mine, f"dealers.warm_start {path}")
+        return True
+
+    def restore_state(self, state: DealerState, source: str) -> None:
+        """Resume from a learned state (a warm start, or a restarted process's snapshot)."""
+        if state.arms != [round(a * BP) for a in self.spec.markups]:
             raise ValueError(
-                f"dealers.warm_start {path}: {self.name}'s markups {mine.arms} differ from "
-                f"the scenario's"
+                f"{source}: {self.name}'s markups {state.arms} differ from the scenario's"
             )
-        for channel_state in mine.channels:
+        for channel_state in state.channels:
             if channel_state.channel in self.channels:
                 self.channels[channel_state.channel].restore(channel_state)
-        return True

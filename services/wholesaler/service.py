@@ -11,9 +11,12 @@ in the auction channel, on beating the other responders. See docs/ECONOMICS.md.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
 from dataclasses import dataclass
 
+import msgspec
 import zmq
 
 from config.scenario import PfofRouting, WholesalerPricing, WholesalerSpec
@@ -21,6 +24,7 @@ from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionRes
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import Rejected
+from protocol.dealers import DealerState
 from protocol.errors import ProtocolError
 from protocol.marketdata import NBBO, ValueUpdate
 from protocol.money import outside_quote, to_micros
@@ -38,6 +42,14 @@ from services.dealer.desk import AUCTION, INTERNALIZE, Desk
 from services.feeds import Feed, NbboView
 from services.latency import Link
 from services.runtime import Service
+from services.snapshots import (
+    SNAPSHOT_INTERVAL_S,
+    Journal,
+    read_journal,
+    read_state,
+    snapshot_dir,
+    write_state,
+)
 from services.wholesaler.core import (
     SUBPENNY,
     fixed_spread_price,
@@ -45,6 +57,8 @@ from services.wholesaler.core import (
     pfof_rate,
     within_limit,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -89,6 +103,13 @@ class Wholesaler(Service):
         if self.scenario.dealers.warm_start and self.desk.restore(self.scenario.dealers.warm_start):
             self.count("dealer.warm_started")
         self.accounts = self.desk.accounts
+        # The restart policy (docs/RELIABILITY.md): a wholesaler it names journals its trades
+        # and snapshots its learning; started again, it rejoins from them. Ids it makes carry
+        # the restart (``wh-a~1-…``) so none repeats one its earlier process sent.
+        self.restartable = self.name in self.scenario.restart.services
+        self.id_prefix = self.name if not self.restarts else f"{self.name}~{self.restarts}"
+        if self.restartable:
+            self._rejoin()
         self.responses: dict[str, PendingResponse] = {}
         self.participation_rng = self.rng("participation")
         self.fill_rng = self.rng("fill-rate")
@@ -136,6 +157,40 @@ class Wholesaler(Service):
                 router=False,
                 name=f"hedge@{venue.name}",
             )
+
+    # ------------------------------------------------------------------ restart policy
+    def _rejoin(self) -> None:
+        """Open the trade journal; a restarted process first resumes its learning from the last
+        state snapshot and replays the journal into its accounts (services/snapshots.py)."""
+        where = snapshot_dir(self.config.run_dir)
+        self.state_path = where / f"{self.name}.state"
+        journal_path = where / f"{self.name}.journal"
+        if self.restarts:
+            saved = read_state(self.state_path)
+            if saved is not None:
+                state = msgspec.msgpack.decode(saved, type=DealerState)
+                self.desk.restore_state(state, f"snapshot {self.state_path}")
+                self.count("restart.state_restored")
+            entries, torn = read_journal(journal_path)
+            for entry in entries:
+                self.accounts.replay(entry)
+            self.count("restart.trades_replayed", len(entries))
+            if torn:  # the last entry was cut short by the death: drop it before appending
+                os.truncate(journal_path, journal_path.stat().st_size - torn)
+                self.count("restart.journal_torn")
+            log.info(
+                "%s: rejoined (restart %d): %d trades replayed, learning from %s",
+                self.name, self.restarts, len(entries),
+                "its last snapshot" if saved is not None else "the start (no snapshot yet)",
+            )  # fmt: skip
+        self.journal = Journal(journal_path)
+        self.accounts.on_trade = self.journal.append
+
+    async def _snapshots(self) -> None:
+        while True:
+            await asyncio.sleep(SNAPSHOT_INTERVAL_S)
+            state = self.make(DealerState, **self.desk.state_fields())
+            write_state(self.state_path, encode(state))
 
     # ------------------------------------------------------------------ internalisation
     def _mid(self, symbol: str) -> float | None:
@@ -214,7 +269,7 @@ class Wholesaler(Service):
         self.reply_filled(
             link, msg.order_id, msg.symbol, msg.side, msg.qty, price,
             cum_qty=msg.qty, leaves_qty=0, liquidity=Liquidity.INTERNALIZED,
-            exec_id=f"{self.name}-{self.exec_seq}", exec_ns=time.time_ns(), recv_ns=recv_ns,
+            exec_id=f"{self.id_prefix}-{self.exec_seq}", exec_ns=time.time_ns(), recv_ns=recv_ns,
             pfof=pfof, nbbo=(bid, ask),
         )  # fmt: skip
         self.count("orders.internalized")
@@ -242,6 +297,8 @@ class Wholesaler(Service):
 
     async def _on_running(self) -> None:
         self.spawn(self._learning_clock(), "learning-clock")
+        if self.restartable:
+            self.spawn(self._snapshots(), "snapshots")
 
     async def _learning_clock(self) -> None:
         """Close learning periods on time, whether or not an order arrives."""
@@ -285,7 +342,7 @@ class Wholesaler(Service):
         self.hedge_seq += 1
         order = self.make(
             SubmitOrder,
-            order_id=f"{self.name}-h{self.hedge_seq}",
+            order_id=f"{self.id_prefix}-h{self.hedge_seq}",
             symbol=symbol,
             side=side,
             qty=qty,

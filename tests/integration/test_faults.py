@@ -56,6 +56,47 @@ def _received(run_dir: Path) -> int:
     return sum(isinstance(m, OrderReceived) for _, _, m in read_tape(run_dir))
 
 
+def _compare_with_a_signal(
+    scenario: Path,
+    orders: int,
+    runs: Path,
+    victim: str,
+    sig: signal.Signals,
+    *,
+    resume: bool = True,
+) -> tuple[subprocess.Popen[str], str, Path, int, int]:
+    """Run ``flowlab compare`` on ``scenario`` (``orders`` at 100/s) as a user does and, once
+    orders are on the tape, send ``victim`` ``sig`` (with ``resume``, a SIGSTOP is undone with
+    SIGCONT once the stall is recorded, so the process can stop cleanly). Returns the finished
+    process, its stderr, the run dir, the victim's pid and when it was signalled."""
+    compare = subprocess.Popen(
+        [
+            *[sys.executable, "-m", "orchestration.cli", "compare", "--scenario", str(scenario)],
+            *["--orders", str(orders), "--rate", "100", "--runs", str(runs), "--no-live"],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: any(runs.glob("*/logs/injector.log")), timeout=90)
+        (run_dir,) = runs.glob("*-tiny")
+        assert wait_until(lambda: _received(run_dir) >= RECEIVED_BEFORE_KILL, timeout=30)
+        pid = _pid_of(run_dir, victim)
+        assert pid is not None
+        signalled_ns = time.time_ns()
+        os.kill(pid, sig)
+        if sig == signal.SIGSTOP and resume:
+            assert wait_until(lambda: (run_dir / "faults.json").exists(), timeout=30)
+            os.kill(pid, signal.SIGCONT)
+        _out, err = compare.communicate(timeout=180)
+    finally:
+        if compare.poll() is None:
+            compare.kill()
+            compare.communicate()
+    return compare, err, run_dir, pid, signalled_ns
+
+
 @pytest.mark.parametrize(
     ("victim", "role", "sig"),
     [
@@ -68,32 +109,9 @@ def _received(run_dir: Path) -> int:
 def test_compare_with_a_process_lost_mid_run_ends_every_order_and_says_so(
     victim: str, role: str, sig: signal.Signals, tmp_path: Path
 ) -> None:
-    runs = tmp_path / "runs"
-    compare = subprocess.Popen(
-        [
-            *[sys.executable, "-m", "orchestration.cli", "compare", "--scenario", str(TINY)],
-            *["--orders", "3000", "--rate", "100", "--runs", str(runs), "--no-live"],
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    compare, err, run_dir, pid, killed_ns = _compare_with_a_signal(
+        TINY, 3000, tmp_path / "runs", victim, sig
     )
-    try:
-        assert wait_until(lambda: any(runs.glob("*/logs/injector.log")), timeout=90)
-        (run_dir,) = runs.glob("*-tiny")
-        assert wait_until(lambda: _received(run_dir) >= RECEIVED_BEFORE_KILL, timeout=30)
-        pid = _pid_of(run_dir, victim)
-        assert pid is not None
-        killed_ns = time.time_ns()
-        os.kill(pid, sig)
-        if sig == signal.SIGSTOP:  # resumed once the stall is recorded, so it can stop cleanly
-            assert wait_until(lambda: (run_dir / "faults.json").exists(), timeout=30)
-            os.kill(pid, signal.SIGCONT)
-        _out, err = compare.communicate(timeout=180)
-    finally:
-        if compare.poll() is None:
-            compare.kill()
-            compare.communicate()
     stalled = sig == signal.SIGSTOP
     detail = "sent no heartbeat for " if stalled else "exited with code -9"
 
@@ -125,6 +143,59 @@ def test_compare_with_a_process_lost_mid_run_ends_every_order_and_says_so(
     assert f"**Run {state['state']}**" in report
     assert f"Fault: {victim} ({role}, pid {pid}) {detail}" in report
     assert f"Open orders in the tape: {len(state['open_orders'])}" in report
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["kill", "stop"])
+def test_restart_policy_restarts_a_lost_wholesaler_which_rejoins_and_the_run_goes_on(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    """``[restart] services = ["wh-a"]``: wh-a killed (or stopped: the launcher kills it once
+    the stall is seen) mid-run is started again and rejoins from its snapshots; every order is
+    sent and ends, the run is ``recovered`` (exit 0, said on stderr and in the report), and the
+    restarted wh-a's accounts hold every PFOF payment of both processes (the journal replayed):
+    its final ``pfof_paid`` equals the sum over its own fills on the tape."""
+    scenario = tmp_path / "tiny-restart.toml"
+    scenario.write_text(TINY.read_text() + '\n[restart]\nservices = ["wh-a"]\n')
+    orders = 1000
+    compare, err, run_dir, pid, _at = _compare_with_a_signal(
+        scenario, orders, tmp_path / "runs", "wh-a", sig, resume=False
+    )
+    stalled = sig == signal.SIGSTOP
+    detail = "sent no heartbeat for " if stalled else "exited with code -9"
+
+    assert compare.returncode == 0, err[-3000:]
+    assert f"run recovered: wh-a (wholesaler) {detail}" in err
+    assert not pid_alive(pid)  # a stopped one was killed before its restart
+    state = json.loads((run_dir / "summary.json").read_text())["run_state"]
+    assert state["state"] == "recovered"
+    (fault,) = state["faults"]
+    assert (fault["name"], fault["pid"], fault["kind"], fault["restart"]) == (
+        "wh-a",
+        pid,
+        "stalled" if stalled else "exited",
+        1,
+    )
+    assert 0 < fault["back_ns"] - fault["at_ns"] < 20e9  # [restart] ready_timeout_s
+    # the injector was not stopped: every order was sent and ended, none left open
+    assert state["injections"] == [] and state["open_orders"] == []
+    tape = list(read_tape(run_dir))
+    received = [m for s, _, m in tape if s == "broker" and isinstance(m, OrderReceived)]
+    assert len(received) == orders
+    ends = (OrderFilled, OrderCanceled, OrderRejected)
+    ended = {m.order_id for s, _, m in tape if s == "broker" and isinstance(m, ends)}
+    assert ended >= {m.order_id for m in received}
+    # both processes executed: the restarted one's ids carry its restart
+    own = [m for s, _, m in tape if s == "wh-a" and isinstance(m, OrderFilled)]
+    assert any(m.exec_id.startswith("wh-a~1-") for m in own)
+    assert any(not m.exec_id.startswith("wh-a~") for m in own)
+    (pnl,) = [m for s, _, m in tape if s == "wh-a" and type(m).__name__ == "PnlReport"]
+    assert pnl.components["pfof_paid"] == sum(m.pfof for m in own) > 0
+    report = (run_dir / "report.md").read_text()
+    assert "**Run recovered**" in report
+    assert (
+        f"Fault: wh-a (wholesaler, pid {pid}) {detail}" in report
+        and "restarted (restart 1)" in report
+    )
 
 
 async def test_sor_venue_killed_with_a_child_in_flight_is_abandoned_at_once_and_rerouted(

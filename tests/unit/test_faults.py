@@ -15,6 +15,7 @@ from orchestration.faults import (
     overload_of,
     run_state,
     state_lines,
+    unaccepted_executions,
     write_faults,
 )
 from orchestration.run_plan import RunPlan
@@ -61,6 +62,7 @@ def test_run_state_of_a_killed_process_is_aborted_with_fault_open_orders_and_acc
         "overloads": [],
         "open_orders": ["R1", "R3"],
         "injections": [ACCOUNT],
+        "unaccepted": [],
     }
 
 
@@ -201,3 +203,94 @@ def test_exit_code_of_an_overloaded_run_is_1_unless_allowed(
 
 def test_exit_code_of_a_complete_run_is_0(tmp_path: Path) -> None:
     assert exit_code([_result(tmp_path)], "compare") == 0
+
+
+# wh-a killed, restarted by the policy and ready again 0.83 s later
+RESTARTED = KILLED | {"restart": 1, "back_ns": AT_NS + 830_000_000}
+
+
+def test_a_run_whose_every_fault_was_restarted_is_recovered_said_and_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_faults(tmp_path, [RESTARTED])
+
+    state = run_state([(None, tmp_path)], orders("filled", "filled"))
+    code = exit_code([_result(tmp_path)], "compare")
+    err = capsys.readouterr().err
+
+    assert state["state"] == "recovered" and state["open_orders"] == []
+    assert state_lines(state) == (
+        "**Run recovered**: the restart policy restarted the processes below, which rejoined "
+        "from their snapshots; the figures include their outage (orders routed elsewhere "
+        "meanwhile)",
+        "Fault: wh-a (wholesaler, pid 4242) exited with code -9 at 2026-12-02 22:08:04.017 UTC; "
+        "restarted (restart 1), back at 2026-12-02 22:08:04.847 UTC, 0.83s later",
+        "Open orders in the tape: 0",
+    )
+    assert code == 0
+    assert "flowlab compare: run recovered: wh-a (wholesaler) exited with code -9, restarted" in err
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        KILLED | {"name": "recorder", "role": "recorder"},  # a fault the policy did not cover
+        RESTARTED | {"back_ns": 0},  # restarted, never ready again
+    ],
+    ids=["another-fault", "restart-not-ready"],
+)
+def test_a_fault_the_restart_policy_did_not_recover_still_aborts_the_run(
+    tmp_path: Path, second: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_faults(tmp_path, [RESTARTED, second])
+
+    state = run_state([(None, tmp_path)], orders("filled"))
+
+    assert state["state"] == "aborted"
+    assert exit_code([_result(tmp_path)], "compare") == 1
+    assert "run aborted: " in capsys.readouterr().err
+
+
+def _tables(wholesaler_fills: list[tuple[str, int]], broker_fills: list[tuple[str, int]]):
+    """A broker's children ``R<n>~1`` to wh-a, wh-a's own fills on them and the fills the
+    broker took (``(order id, shares)``)."""
+    routes = pd.DataFrame(
+        {
+            "router": "broker",
+            "order_id": ["R1", "R2", "R3"],
+            "child_id": ["R1~1", "R2~1", "R3~1"],
+            "destination": "wh-a",
+        }
+    )
+    dest = pd.DataFrame(
+        [(f"{o}~1", "wh-a", q, "internalized") for o, q in wholesaler_fills],
+        columns=["order_id", "service", "qty", "liquidity"],
+    )
+    fills = pd.DataFrame(
+        [(o, "wh-a", q, "internalized") for o, q in broker_fills],
+        columns=["order_id", "destination", "qty", "liquidity"],
+    )
+    return {"routes": routes, "destination_fills": dest, "fills": fills}
+
+
+def test_unaccepted_executions_are_the_wholesaler_fills_the_broker_never_took(
+    tmp_path: Path,
+) -> None:
+    # R1 taken; R2 executed by wh-a (300) after the broker had moved it on; R3 half taken
+    tables = _tables([("R1", 100), ("R2", 300), ("R3", 200)], [("R1", 100), ("R3", 100)])
+
+    found = unaccepted_executions(tables)
+    state = run_state([(None, tmp_path)], orders("filled"), tables)
+
+    assert found == [
+        {"order_id": "R2", "destination": "wh-a", "shares": 300},
+        {"order_id": "R3", "destination": "wh-a", "shares": 100},
+    ]
+    assert state == {"state": "complete", "unaccepted": found}
+    assert state_lines(state) == (
+        "Executions the broker never accepted: 2 orders, 400 shares at wh-a: made while it was "
+        "reported down, after the broker had moved the orders on (an overfill; a real market "
+        "would break one of the trades)",
+    )
+    matched = _tables([("R1", 100), ("R2", 300)], [("R1", 100), ("R2", 300)])
+    assert unaccepted_executions(matched) == []

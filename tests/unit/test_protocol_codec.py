@@ -40,6 +40,7 @@ from protocol import (
     OrderRouted,
     OrderType,
     PeerDown,
+    PeerUp,
     PnlReport,
     ProtocolError,
     Quote,
@@ -333,7 +334,15 @@ EXAMPLES: tuple[Message, ...] = (
     ),
     Heartbeat(name="lit-a", state="running", counters={"orders": 12}, **HEADER),
     StopService(reason="test over", **HEADER),
-    PeerDown(name="wh-a", role="wholesaler", reason="exited with code -9", since_ns=7, **HEADER),
+    PeerDown(
+        name="wh-a",
+        role="wholesaler",
+        reason="exited with code -9",
+        since_ns=7,
+        restarting=True,
+        **HEADER,
+    ),
+    PeerUp(name="wh-a", role="wholesaler", restarts=1, since_ns=9, **HEADER),
     StatusRequest(**HEADER),
     StatusReply(
         run_dir="/tmp/run",
@@ -408,6 +417,7 @@ SERVICE_INPUTS = (
     Shutdown,
     StopService,
     PeerDown,
+    PeerUp,
 )
 
 ANY = Decoder(ALL_MESSAGE_TYPES)

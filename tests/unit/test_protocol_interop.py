@@ -20,6 +20,7 @@ from protocol import (
     Message,
     OrderType,
     PeerDown,
+    PeerUp,
     ReplaceOrder,
     Shutdown,
     Side,
@@ -124,6 +125,10 @@ THIRD_PARTY: list[tuple[dict[str, Any], Message]] = [
     (
         {"type": "PeerDown", "name": "wh-a", "role": "wholesaler", "reason": "gone", "since_ns": 1},
         PeerDown(name="wh-a", role="wholesaler", reason="gone", since_ns=1),
+    ),
+    (
+        {"type": "PeerUp", "name": "wh-a", "role": "wholesaler", "restarts": 1, "since_ns": 2},
+        PeerUp(name="wh-a", role="wholesaler", restarts=1, since_ns=2),
     ),
 ]
 THIRD_PARTY_IDS = [f"{fields['type']}-{i}" for i, (fields, _) in enumerate(THIRD_PARTY)]
