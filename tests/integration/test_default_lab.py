@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from config.scenario import REGIMES
+from orchestration.faults import unaccepted_executions
 from orchestration.welfare import OUTSIDE, welfare_tables
 from protocol.codec import MAX_MESSAGE_BYTES, encode
 from protocol.control import PnlReport, Rejected
@@ -103,6 +104,8 @@ def test_shares_filled_at_destinations_equal_shares_reported_by_broker(
 
     assert int(at_destinations["qty"].sum()) == int(reported.sum()) > 0
     assert by_client.sort_index().to_dict() == reported.sort_index().to_dict()
+    # so the report's count of executions the broker never accepted is 0 here
+    assert unaccepted_executions(default_lab_run.tables) == []
 
 
 def test_every_regime_routes_to_its_destinations(default_lab_run: LabRun) -> None:
