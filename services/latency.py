@@ -14,17 +14,22 @@ in order but rounded to the loop's clock; reports use measured receive stamps, n
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections import deque
 
 import numpy as np
+import zmq
 import zmq.asyncio
 
 from config.scenario import LatencyConfig, LatencySpec
 from protocol.codec import VERSION
 
 TOLERANCE_NS = 500_000
+# A batch a full peer refused is tried again after this, doubling up to RETRY_MAX_S.
+RETRY_START_S = 0.001
+RETRY_MAX_S = 0.05
 
 
 def _matches(pattern: str, name: str, role: str) -> bool:
@@ -108,9 +113,29 @@ class LatencyModel:
 
 
 class Link:
-    """The send side of one directed link, with its own FIFO delay queue."""
+    """The send side of one directed link, with its own FIFO delay queue.
 
-    __slots__ = ("_envelope", "_loop", "_model", "_queue", "_scheduled", "_socket", "sent")
+    A batch leaves with a non-blocking send. When libzmq's queue to the peer is full (its high
+    water mark: the peer reads too slowly) the batch stays at the head of this queue and is
+    tried again after ``RETRY_START_S``, doubling to ``RETRY_MAX_S``, so nothing is dropped and
+    the backlog shows in ``queued`` (and so in ``[limits] queued``, which makes an order taker
+    refuse new orders busy); ``blocked`` counts the refusals. A ROUTER's peer that is gone
+    (``ROUTER_MANDATORY``: ``EHOSTUNREACH``) cannot be reached at all: the batch is dropped and
+    counted in ``unroutable`` rather than dropped silently, as a ROUTER does by default.
+    """
+
+    __slots__ = (
+        "_envelope",
+        "_loop",
+        "_model",
+        "_queue",
+        "_retry_s",
+        "_scheduled",
+        "_socket",
+        "blocked",
+        "sent",
+        "unroutable",
+    )
 
     def __init__(
         self,
@@ -124,7 +149,10 @@ class Link:
         self._queue: deque[tuple[int, bytes]] = deque()
         self._scheduled = False
         self._loop = asyncio.get_running_loop()
+        self._retry_s = 0.0
         self.sent = 0
+        self.blocked = 0
+        self.unroutable = 0
 
     def send(self, payload: bytes) -> None:
         """Queue one encoded message; it leaves when due, in order, batched with its neighbours."""
@@ -143,29 +171,63 @@ class Link:
 
     def _flush(self) -> None:
         self._scheduled = False
-        if not self._queue:
+        queue = self._queue
+        if not queue:
             return
         limit = time.time_ns() + TOLERANCE_NS
-        out: list[bytes] = [VERSION] if self._envelope is None else [self._envelope, VERSION]
-        queue = self._queue
-        while queue and queue[0][0] <= limit:
-            out.append(queue.popleft()[1])
-        if len(out) > (1 if self._envelope is None else 2):
-            self.sent += len(out) - (1 if self._envelope is None else 2)
-            self._socket.send_multipart(out)
+        due = 0
+        for at, _payload in queue:
+            if at > limit:
+                break
+            due += 1
+        if due:
+            if not self._put(due):  # the peer's queue is full: try again shortly
+                self._retry_s = min(RETRY_MAX_S, max(RETRY_START_S, 2 * self._retry_s))
+                self._scheduled = True
+                self._loop.call_later(self._retry_s, self._flush)
+                return
+            self._retry_s = 0.0
         if queue:
             self._scheduled = True
             self._loop.call_later(max(0.0, (queue[0][0] - limit) / 1e9), self._flush)
 
-    def flush_now(self) -> None:
-        """Send everything queued regardless of due time (used when stopping)."""
-        if not self._queue:
-            return
+    def _put(self, n: int) -> bool:
+        """Send the first ``n`` queued messages as one batch and remove them from the queue;
+        ``False`` (all kept) when the peer's queue is full."""
         out = [VERSION] if self._envelope is None else [self._envelope, VERSION]
-        out.extend(p for _, p in self._queue)
-        self.sent += len(self._queue)
-        self._queue.clear()
-        self._socket.send_multipart(out)
+        out.extend(payload for _, payload in itertools.islice(self._queue, n))
+        # Through the asyncio socket (it re-arms its readers after a send; a raw send on the
+        # same socket could leave a received message unnoticed), without waiting: a full peer
+        # answers Again at once.
+        sent = self._socket.send_multipart(out, flags=zmq.DONTWAIT)
+        if not sent.done():  # queued behind another sender's parked send on this socket
+            sent.add_done_callback(self._late_result)
+            self.sent += n
+        else:
+            exc = sent.exception()
+            if isinstance(exc, zmq.Again):
+                self.blocked += 1
+                return False
+            if isinstance(exc, zmq.ZMQError) and exc.errno == zmq.EHOSTUNREACH:
+                self.unroutable += n
+            elif exc is not None:
+                raise exc
+            else:
+                self.sent += n
+        for _ in range(n):
+            self._queue.popleft()
+        return True
+
+    def _late_result(self, sent: asyncio.Future[object]) -> None:
+        if not sent.cancelled() and sent.exception() is not None:
+            self.unroutable += 1  # a batch pyzmq parked could not be sent after all
+
+    def flush_now(self) -> None:
+        """Send everything queued regardless of due time (used when stopping); what a full
+        peer cannot take now is counted ``unroutable``."""
+        if self._queue and not self._put(len(self._queue)):
+            self.unroutable += len(self._queue)
+            self._queue.clear()
 
     @property
     def queued(self) -> int:

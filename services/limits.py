@@ -139,5 +139,16 @@ class Limits:
         depth = self._queued_messages()
         self.counters["queue.depth"] = depth
         self.counters["queue.peak"] = max(self.counters.get("queue.peak", 0), depth)
+        # libzmq's own queues: batches a full peer refused (kept, tried again) and messages to
+        # a peer that was gone (services/latency.py ``Link``)
+        links = [*self._links.values(), *([self._tape_link] if self._tape_link else [])]
+        blocked = sum(link.blocked for link in links)
+        unroutable = sum(link.unroutable for link in links)
+        if blocked or "send.blocked" in self.counters:
+            self.counters["send.blocked"] = max(self.counters.get("send.blocked", 0), blocked)
+        if unroutable or "send.unroutable" in self.counters:
+            self.counters["send.unroutable"] = max(
+                self.counters.get("send.unroutable", 0), unroutable
+            )
         if self.admission is not None:
             self.counters.update(self.admission.counters())

@@ -293,6 +293,11 @@ class Service(Limits, OrderReports):
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         if identity is not None:
             sock.setsockopt(zmq.IDENTITY, identity.encode())
+        if kind == zmq.ROUTER:
+            # A message to a peer that is gone raises (EHOSTUNREACH), and one to a full peer
+            # answers Again, instead of being dropped silently: the Link counts the first and
+            # keeps the second queued (services/latency.py).
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._sockets.append(sock)
         return sock
 

@@ -133,6 +133,9 @@ class DarkPool(Service):
         if reason is not None or book is None:
             self.reply_rejected(link, msg.order_id, reason or "", field)
             return
+        # Backpressure: as at a lit venue, only the lag and the send queues refuse busy.
+        if not self.admit(link, identity, msg, recv_ns, pending=0):
+            return
         owner = DarkOwner(identity, msg.order_id, msg.symbol, msg.side, recv_ns=recv_ns)
         self.owners[key] = owner
         pegged = msg.order_type is not OrderType.LIMIT

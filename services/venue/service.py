@@ -147,6 +147,10 @@ class Venue(Service):
         if key in self.owners:
             self._reject(identity, msg.order_id, "duplicate of a live order", "order_id")
             return
+        # Backpressure (docs/RELIABILITY.md): a book works what it takes at once, so only the
+        # lag and the send queues can refuse a new order busy (an accepted one always ends).
+        if not self.admit(link, identity, msg, recv_ns, pending=0):
+            return
         # Read once: the book and the fills use it. An intermarket sweep is not checked against
         # the other venues (Rule 611(b)(6)): its sender swept them at the same time.
         protect = (None, None) if msg.intermarket_sweep else self.away.protect(msg.symbol)

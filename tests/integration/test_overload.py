@@ -13,6 +13,7 @@ and another client is served.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import subprocess
@@ -27,12 +28,14 @@ import zmq.asyncio
 
 import flowlab
 from config.runconfig import load_run_config
-from config.scenario import load_scenario
+from config.scenario import LinkLatency, load_scenario
 from orchestration.launcher import LabSupervisor
 from orchestration.tape import build_tables, read_tape
+from protocol.common import OrderType
 from protocol.orders import (
     BUSY,
     RATE,
+    CancelOrder,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
@@ -196,3 +199,51 @@ async def test_a_client_past_its_rate_is_refused_rate_counted_and_another_is_ser
         f"rate: client {flood!r} (key 'client') over {RATE_PER_S} messages/s (burst {BURST})"
     )
     assert isinstance(calm_answer, OrderAccepted)  # another key has its own rate
+
+
+SLOW_US, QUEUED_BOUND, LIMITS_SENT = 300_000, 5, 20
+
+
+async def test_a_venue_whose_send_queues_are_full_refuses_new_orders_busy_and_ends_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Admission at a lit venue (issue 13 item 4: venues took every order): its replies to client
+    ``slow`` take 300 ms, so a burst of resting limit orders fills lit-a's send queues past
+    ``[limits] queued``; the orders past it are refused busy (typed, counted), every accepted
+    one is canceled and ends, and every process — the market makers whose quotes lit-a may
+    also refuse meanwhile — exits cleanly."""
+    scenario = load_scenario(TINY)
+    slow = LinkLatency(src="lit-a", dst="slow", base_us=SLOW_US, model="constant")
+    latency = msgspec.structs.replace(scenario.latency, links=[*scenario.latency.links, slow])
+    limits = msgspec.structs.replace(scenario.limits, queued=QUEUED_BOUND)
+    security = msgspec.structs.replace(scenario.security, clients=["client"])
+    scenario = msgspec.structs.replace(scenario, latency=latency, limits=limits, security=security)
+    lab = LabSupervisor(scenario, runs_root=tmp_path)
+    ctx = zmq.asyncio.Context()
+    try:
+        await lab.start()
+        client = Client(ctx, lab.config, "lit-a", "slow")
+        for n in range(LIMITS_SENT):  # bids far below the market: they rest
+            await asyncio.sleep(0.005)  # each read on its own (admission sums queues per read)
+            await client.send(
+                market_order(order_id=f"l{n}", order_type=OrderType.LIMIT, limit_price=1_000_000)
+            )
+        answers = [
+            await client.until(f"l{n}", (OrderAccepted, OrderRejected)) for n in range(LIMITS_SENT)
+        ]
+        accepted = [a.order_id for a in answers if isinstance(a, OrderAccepted)]
+        for order_id in accepted:
+            await client.send(CancelOrder(order_id=order_id, symbol="ACME"))
+        for order_id in accepted:
+            await client.until(order_id, (OrderCanceled,))
+        refused = [a for a in answers if isinstance(a, OrderRejected)]
+        venue = lab.procs["lit-a"]
+        await eventually(lambda: venue.counters.get("orders.rejected.busy", 0) >= len(refused), 5)
+    finally:
+        ctx.destroy(linger=0)
+        codes = await lab.stop()
+
+    assert accepted and refused  # the first were taken, the rest refused once the queues filled
+    assert all(r.field == BUSY for r in refused)
+    assert refused[0].reason.startswith("busy: lit-a send queues full (")
+    assert all(code == 0 for code in codes.values()), codes
