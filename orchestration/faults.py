@@ -141,17 +141,19 @@ def run_state(
     orders the tape leaves open (``orders``: the tape's orders table), each aborted
     injection's account, and (from ``tables``, the run's tables) the executions the broker
     never accepted (``unaccepted_executions``)."""
-    faults, injections, overloads = [], [], []
+    faults, injections, overloads, late = [], [], [], []
     for label, run_dir in runs:
         record = load_faults(run_dir)
         tag = {"run": label} if label else {}
         faults += [fault | tag for fault in record["faults"]]
         overloads += [overload | tag for overload in record["overloads"]]
+        late += [process | tag for process in record["late"]]
         if record["injection"] is not None:
             injections.append(record["injection"] | tag)
     unaccepted = unaccepted_executions(tables) if tables is not None else []
     if not faults and not overloads:
-        return {"state": "complete"} | ({"unaccepted": unaccepted} if unaccepted else {})
+        said = {"unaccepted": unaccepted} if unaccepted else {}
+        return {"state": "complete"} | said | ({"late": late} if late else {})
     still_open = orders["order_id"][orders["status"] == "open"] if len(orders) else []
     unrecovered = [f for f in faults if not recovered(f)]
     if not faults:
@@ -167,7 +169,7 @@ def run_state(
         "open_orders": sorted(str(order_id) for order_id in still_open),
         "injections": injections,
         "unaccepted": unaccepted,
-    }
+    } | ({"late": late} if late else {})
 
 
 def recovered(fault: dict[str, Any]) -> bool:
@@ -183,8 +185,9 @@ def _clock(at_ns: int) -> str:
 def state_lines(state: dict[str, Any]) -> tuple[str, ...]:
     """The report's first lines for a broken run (none for a complete one)."""
     unaccepted = _unaccepted_line(state.get("unaccepted", ()))
+    late = _late_lines(state.get("late", ()))
     if state.get("state", "complete") == "complete":
-        return unaccepted
+        return unaccepted + late
     if state["state"] == "recovered":
         lines = [
             "**Run recovered**: the restart policy restarted the processes below, which rejoined "
@@ -221,6 +224,7 @@ def state_lines(state: dict[str, Any]) -> tuple[str, ...]:
             f"(bound {o['lag_bound_ms']} ms)"
         )
     lines += unaccepted
+    lines += late
     opened = state["open_orders"]
     named = ", ".join(opened[:OPEN_LISTED]) + (", …" if len(opened) > OPEN_LISTED else "")
     lines.append(
@@ -240,6 +244,18 @@ def state_lines(state: dict[str, Any]) -> tuple[str, ...]:
             f"{done['rejected']}), still open {done['timed_out']}; no order sent after the fault"
         )
     return tuple(lines)
+
+
+def _late_lines(late: Iterable[dict[str, Any]]) -> tuple[str, ...]:
+    """Processes that went silent past the stall threshold while still working: a contended
+    machine, not a fault (``orchestration.liveness``); said so that timings are read with it."""
+    return tuple(
+        f"Late (not a fault): {'[' + p['run'] + '] ' if p.get('run') else ''}{p['name']} "
+        f"({p['role']}, pid {p['pid']}) went silent while still working (state "
+        f"{p.get('state') or '?'}, load {p.get('load', '?')}) at {_clock(p['at_ns'])}: "
+        "a contended machine; its timings are suspect"
+        for p in late
+    )
 
 
 def _unaccepted_line(unaccepted: Iterable[dict[str, Any]]) -> tuple[str, ...]:

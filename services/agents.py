@@ -30,7 +30,7 @@ import zmq
 from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
 from protocol.codec import Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
-from protocol.control import Rejected
+from protocol.control import PeerDown, Rejected
 from protocol.marketdata import NBBO, Depth, Quote, Trade, ValueUpdate
 from protocol.money import round_to_tick, tick_size
 from protocol.orders import (
@@ -172,6 +172,7 @@ class Agents(Service):
         }
         self.owner: dict[str, MarketMaker | None] = {}  # order_id -> maker (None: noise)
         self.links: dict[str, Link] = {}
+        self.down: set[str] = set()  # venues and pools the orchestrator reported down
         for name in [v.name for v in self.scenario.venues] + [
             d.name for d in self.scenario.darkpools
         ]:
@@ -238,7 +239,22 @@ class Agents(Service):
         self._send(venue, self.make(SubmitOrder, **fields))
 
     def _send(self, venue: str, msg: SubmitOrder | CancelOrder) -> None:
+        if venue in self.down:  # nobody there to take it (nor to answer)
+            self.count("orders.skipped_down")
+            return
         self.links[venue].send(encode(msg))
+
+    def _on_peer_down(self, msg: PeerDown) -> None:
+        """A venue or pool lost: its book is gone with it, so its makers' quotes there are
+        forgotten (not waited on) and nothing more is sent there."""
+        if msg.name not in self.links:
+            return
+        self.down.add(msg.name)
+        for maker in self.makers.values():
+            if maker.venue == msg.name:
+                for order_id in maker.live:
+                    self.owner.pop(order_id, None)
+                maker.live.clear()
 
     # ------------------------------------------------------------------ market makers
     def _on_value(self, msg: ValueUpdate) -> None:

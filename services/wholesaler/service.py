@@ -23,7 +23,7 @@ from config.scenario import PfofRouting, WholesalerPricing, WholesalerSpec
 from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
-from protocol.control import Rejected
+from protocol.control import PeerDown, Rejected
 from protocol.dealers import DealerState
 from protocol.errors import ProtocolError
 from protocol.marketdata import NBBO, ValueUpdate
@@ -115,7 +115,8 @@ class Wholesaler(Service):
         self.fill_rng = self.rng("fill-rate")
         self.exec_seq = 0
         self.hedge_seq = 0
-        self.hedging: set[str] = set()
+        self.hedging: dict[str, str] = {}  # symbol -> the venue of its hedge in flight
+        self.down: set[str] = set()  # venues the orchestrator reported down
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         await Feed(self, self.scenario.value.name, "values", [ValueUpdate], self._on_value).start()
@@ -337,7 +338,7 @@ class Wholesaler(Service):
         side = Side.SELL if position > 0 else Side.BUY
         venue = nbbo.bid_venue if side is Side.SELL else nbbo.ask_venue
         price = nbbo.bid_px if side is Side.SELL else nbbo.ask_px
-        if venue not in self.venues or price is None:
+        if venue not in self.venues or venue in self.down or price is None:
             return
         self.hedge_seq += 1
         order = self.make(
@@ -351,7 +352,7 @@ class Wholesaler(Service):
             tif=TimeInForce.IOC,
             account=self.name,
         )
-        self.hedging.add(symbol)
+        self.hedging[symbol] = venue
         self.venues[venue][1].send(encode(order))
         self.count("hedges.sent")
 
@@ -364,12 +365,22 @@ class Wholesaler(Service):
                     msg.symbol, signed, msg.fill_price, mid, hedge=True, fee=msg.fee
                 )
                 if msg.leaves_qty == 0:
-                    self.hedging.discard(msg.symbol)
+                    self.hedging.pop(msg.symbol, None)
             case OrderCanceled() | OrderRejected():
                 symbol = getattr(msg, "symbol", None)
-                self.hedging.discard(symbol) if symbol else self.hedging.clear()
+                self.hedging.pop(symbol, None) if symbol else self.hedging.clear()
             case Rejected():
                 self.hedging.clear()
+
+    def _on_peer_down(self, msg: PeerDown) -> None:
+        """A venue lost: a hedge in flight there will not be answered, so its symbol may hedge
+        again (elsewhere: no more hedges go to a venue reported down)."""
+        if msg.name not in self.venues:
+            return
+        self.down.add(msg.name)
+        for symbol in [s for s, venue in self.hedging.items() if venue == msg.name]:
+            del self.hedging[symbol]
+            self.count("hedges.abandoned")
 
     # ------------------------------------------------------------------ auctions
     def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:

@@ -164,7 +164,12 @@ def test_add_late_keeps_everything_else_and_late_alone_leaves_a_run_complete(
     late = {"name": "agents", "role": "agents", "pid": 7, "state": "R", "load": 8.4, "at_ns": 1}
     add_late(tmp_path, [late])  # no faults.json yet
     assert load_faults(tmp_path)["late"] == [late]
-    assert run_state([(None, tmp_path)], orders("filled")) == {"state": "complete"}
+    state = run_state([(None, tmp_path)], orders("filled"))
+    assert state == {"state": "complete", "late": [late]}  # complete, and said
+    assert state_lines(state) == (
+        "Late (not a fault): agents (agents, pid 7) went silent while still working (state R, "
+        "load 8.4) at 1970-01-01 00:00:00.000 UTC: a contended machine; its timings are suspect",
+    )
     (tmp_path / "k").mkdir()
     write_faults(tmp_path / "k", [KILLED], ACCOUNT)
     overload = overload_of("sor", "sor", SOR_COUNTERS, queued_bound=20_000, lag_bound_ms=2_000)
