@@ -228,6 +228,12 @@ class DealersConfig(Spec, frozen=True):
     # by 2% per later markout); the charge is the estimate less two standard errors over the
     # weights' sum, so evidence that stops coming loses its confidence (0: it never ages).
     markout_half_life_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    # How the estimate becomes a charge, the same in both channels: "proven" — the mean less two
+    # standard errors, floored at zero (a loss smaller than its noise is not charged); "posterior"
+    # — the posterior mean under a prior at zero worth `adverse_prior_markouts` markouts (a small
+    # loss is charged in expectation, shrunk while evidence is thin; favourable flow lowers it).
+    adverse_charge: Literal["proven", "posterior"] = "proven"
+    adverse_prior_markouts: Annotated[float, msgspec.Meta(gt=0)] = 20.0
     # Each dealer's private, noisy view of the latent value: value x (1 + e), e a persistent
     # noise (AR(1), standard deviation `signal_noise_bps`, half-life `signal_half_life_s`). Its
     # reference price is the NBBO midpoint moved `signal_weight` of the way to that view.

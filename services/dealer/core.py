@@ -212,6 +212,11 @@ class MarkoutEstimate:
     alpha: float = 0.02
     confidence: float = 2.0
     half_life_ns: int = 0
+    # > 0: the "posterior" rule instead — the charge is the posterior mean of the adverse
+    # selection under a prior centred on zero worth ``prior_n`` markouts, ``sum(w x) / (sum(w) +
+    # prior_n)``: unbiased in the limit, shrunk toward zero while evidence is thin or stale, and
+    # negative for flow that moves in the dealer's favour (no floor, no confidence discount).
+    prior_n: float = 0.0
     seen: int = 0
     _w: float = 0.0  # sum of weights (the discounted count)
     _w2: float = 0.0  # sum of squared weights
@@ -265,6 +270,8 @@ class MarkoutEstimate:
     @property
     def charge(self) -> float:
         """The charge as of the last ``age``/``update``."""
+        if self.prior_n > 0.0:
+            return self._s / (self._w + self.prior_n)
         if self.seen < 2 or self._w <= 0.0:
             return 0.0
         mean = self.mean
@@ -431,6 +438,9 @@ class Channel:
     settle_grace_ns: int = 0
     # How fast a markout's weight in the adverse-selection estimate halves with time (0: never).
     evidence_half_life_ns: int = 0
+    # The adverse-selection charge's rule: 0, the proven part (mean less two standard errors,
+    # floored at zero); > 0, the posterior mean with a prior worth this many markouts at zero.
+    adverse_prior_n: float = 0.0
     adverse: dict[str, MarkoutEstimate] = field(default_factory=dict)
     periods: dict[int, Period] = field(default_factory=dict)
     current: int = -1
@@ -511,7 +521,7 @@ class Channel:
         estimate = self.adverse.get(symbol)
         if estimate is None:
             estimate = self.adverse[symbol] = MarkoutEstimate(
-                half_life_ns=self.evidence_half_life_ns
+                half_life_ns=self.evidence_half_life_ns, prior_n=self.adverse_prior_n
             )
         return estimate
 

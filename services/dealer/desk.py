@@ -127,6 +127,7 @@ class Desk:
         ``settle_grace_s``: how long after a period fills of its flow may still arrive (see
         ``Channel``); 0 where not given."""
         arms = tuple(spec.markups)
+        prior_n = spec.adverse_prior_markouts if spec.adverse_charge == "posterior" else 0.0
         delays = credit_delay_s or {}
         graces = dict(settle_grace_s or {})
         if spec.reward == "marked":  # a period waits for its fills' markouts before it settles
@@ -149,6 +150,7 @@ class Desk:
                 credit_delay_ns=round(delays.get(channel, 0.0) * 1e9),
                 settle_grace_ns=round(graces.get(channel, 0.0) * 1e9),
                 evidence_half_life_ns=round(spec.markout_half_life_s * 1e9),
+                adverse_prior_n=prior_n,
             )
             for channel in channels
         }

@@ -218,3 +218,39 @@ def test_a_loaded_estimate_starts_ageing_when_it_is_loaded() -> None:
     assert copy.charge_at(125 * HALF_LIFE_NS) == pytest.approx(
         source.charge_at(2 * HALF_LIFE_NS), abs=1.0
     )
+
+
+# --- MarkoutEstimate: the "posterior" rule ------------------------------------------------
+
+
+def test_posterior_charge_is_the_shrunk_weighted_mean_by_hand() -> None:
+    estimate = MarkoutEstimate(prior_n=20.0)  # alpha 0.02: each later markout keeps 98%
+    for markout in (3.0, 5.0, -1.0):
+        estimate.update(markout)
+
+    # weights 0.98^2, 0.98, 1: (3 x 0.9604 + 5 x 0.98 - 1) / (0.9604 + 0.98 + 1 + 20)
+    assert estimate.charge == pytest.approx(6.7812 / 22.9404)
+
+
+def test_posterior_charge_goes_negative_for_favourable_flow_and_back_to_zero_when_stale() -> None:
+    estimate = MarkoutEstimate(alpha=0.0, prior_n=10.0, half_life_ns=1_000)
+    for _ in range(10):
+        estimate.update(-4.0, now_ns=0)
+    assert estimate.charge == pytest.approx(-40.0 / 20.0)  # no floor at zero
+
+    # after two half-lives the evidence weighs a quarter: -10 / (2.5 + 10)
+    assert estimate.charge_at(2_000) == pytest.approx(-10.0 / 12.5)
+
+
+def test_posterior_charge_of_uninformed_flow_is_unbiased_unlike_a_floored_rule() -> None:
+    rng = np.random.default_rng(7)
+    posterior, floored = [], []
+    for _ in range(400):
+        estimate = MarkoutEstimate(prior_n=20.0)
+        for markout in rng.normal(0.0, 5.0, 60):
+            estimate.update(float(markout))
+        posterior.append(estimate.charge)
+        floored.append(max(0.0, estimate.mean))
+    # zero on average (the standard error of the mean of 400 charges is about 0.02)
+    assert abs(float(np.mean(posterior))) < 0.1
+    assert float(np.mean(floored)) > 0.2  # a floor at zero would charge noise
