@@ -199,7 +199,12 @@ class Agents(Service):
             auction = self.scenario.auction.name
             sock = self.connect(auction, "responses", zmq.DEALER)
             self.auction_responder = AuctionResponder(
-                self, self.link(sock, auction), self.desks, self._quote, "auction"
+                self,
+                self.link(sock, auction),
+                self.desks,
+                self._quote,
+                "auction",
+                self.scenario.auction.response_updates,
             )
             self.serve(
                 sock,

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from services.auction.core import AuctionResponse, AuctionSpec, validate_response
 
+FIRM = "responses are firm for the window ([auction] response_updates = false)"
+
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
@@ -40,6 +42,7 @@ class ResponseBook:
     """Responses of one auction, keyed by responder; ``live()`` in arrival order."""
 
     spec: AuctionSpec
+    updates: bool = True  # [auction] response_updates: false keeps responses firm
     _live: dict[str, tuple[int, AuctionResponse]] = field(default_factory=dict)
     _owner: dict[str, str] = field(default_factory=dict)  # every response id seen -> responder
     _arrivals: int = 0
@@ -51,6 +54,8 @@ class ResponseBook:
         live_id = current[1].response_id if current is not None else None
         if owner is not None and owner != response.responder:
             return Submitted("response_id: another responder's response")
+        if not self.updates and (owner is not None or current is not None):
+            return Submitted(f"response_id: {FIRM}")
         if owner is not None and live_id != response.response_id:
             return Submitted("response_id: no longer live (canceled or replaced)")
         reason = validate_response(self.spec, response)
@@ -68,6 +73,8 @@ class ResponseBook:
     def cancel(self, responder: str, response_id: str, ts_ns: int) -> tuple[str | None, int]:
         """Withdraw ``responder``'s live ``response_id``: ``(reason, 0)`` when refused, else
         ``(None, its qty)``."""
+        if not self.updates:
+            return f"response_id: {FIRM}", 0
         if ts_ns >= self.spec.end_ns:
             return "ts_ns: after the auction window closed", 0
         owner = self._owner.get(response_id)

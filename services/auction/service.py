@@ -136,7 +136,9 @@ class AuctionHouse(Service):
             start_ns=start,
             end_ns=start + self.window_ns,
         )
-        self.open[spec.auction_id] = OpenAuction(spec, identity, msg, recv_ns, ResponseBook(spec))
+        self.open[spec.auction_id] = OpenAuction(
+            spec, identity, msg, recv_ns, ResponseBook(spec, self.scenario.auction.response_updates)
+        )
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self._announce(spec, msg)
 

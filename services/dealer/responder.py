@@ -135,12 +135,14 @@ class AuctionResponder:
         desks: Mapping[str, Desk],
         quote_of: Callable[[str], Quote | None],
         counter_prefix: str,
+        reprice: bool = True,
     ) -> None:
         self.host = host
         self.link = link
         self.desks = desks
         self.quote_of = quote_of
         self.prefix = counter_prefix
+        self.reprice = reprice  # [auction] response_updates: the auction accepts updates
         self.live = LiveResponses()
         self.pending: dict[str, Pending] = {}
         self._pass_due = False
@@ -166,7 +168,7 @@ class AuctionResponder:
     def on_nbbo(self, nbbo: NBBO) -> None:
         """The NBBO moved: re-price the symbol's live responses once this turn's messages are
         handled (coalesced)."""
-        if not self.live.by_key:
+        if not self.reprice or not self.live.by_key:
             return
         if self.live.moved(nbbo.symbol) and not self._pass_due:
             self._pass_due = True

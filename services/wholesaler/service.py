@@ -102,7 +102,12 @@ class Wholesaler(Service):
         self.auction_out = self.connect(auction, "responses", zmq.DEALER)
         self.auction_link = self.link(self.auction_out, auction, extra_us=spec.decision_us)
         self.auction_responder = AuctionResponder(
-            self, self.auction_link, {self.name: self.desk}, self._quote, "auctions"
+            self,
+            self.auction_link,
+            {self.name: self.desk},
+            self._quote,
+            "auctions",
+            self.scenario.auction.response_updates,
         )
         self.serve(
             self.auction_out,

@@ -10,6 +10,7 @@ from typing import Any
 from protocol.auctions import AuctionStarted, CancelAuctionResponse, SubmitAuctionResponse
 from protocol.codec import Decoder
 from protocol.common import Liquidity, Side
+from protocol.marketdata import NBBO
 from protocol.orders import OrderCanceled, OrderFilled
 from services.dealer.responder import AuctionResponder, LiveResponse, LiveResponses, auction_bound
 
@@ -185,3 +186,15 @@ def test_live_responses_due_yields_only_marked_symbols_with_a_new_quote() -> Non
 
 def _fields(msg: AuctionStarted) -> dict[str, Any]:
     return {f: getattr(msg, f) for f in msg.__struct_fields__}
+
+
+def test_no_repricing_when_the_auction_keeps_responses_firm() -> None:
+    made, link, _ = responder({"ACME": (BID - 4_000, ASK - 4_000)})
+    made.reprice = False
+    made.respond("wh-a", notice(), 100, 7, "r")
+    moved = NBBO(
+        symbol="ACME", seq=1, bid_px=BID - 4_000, bid_qty=100, bid_venue="lit-a",
+        ask_px=ASK - 4_000, ask_qty=100, ask_venue="lit-a", sender="sip", ts_ns=1,
+    )  # fmt: skip
+    made.on_nbbo(moved)
+    assert len(link.sent) == 1 and not made.live.dirty

@@ -124,3 +124,13 @@ def test_one_live_response_per_responder_across_several_responders() -> None:
         ("alice", "a2"),
         ("bob", "b1"),
     ]
+
+
+def test_firm_responses_refuse_a_second_response_and_any_cancel() -> None:
+    responses = ResponseBook(book().spec, updates=False)
+    responses.submit(response("a1", "alice", ASK))
+    firm = "response_id: responses are firm for the window ([auction] response_updates = false)"
+    assert responses.submit(response("a1", "alice", ASK - 1_000)).reason == firm
+    assert responses.submit(response("a2", "alice", ASK - 1_000)).reason == firm
+    assert responses.cancel("alice", "a1", 1_600) == (firm, 0)
+    assert [(r.response_id, r.price) for r in responses.live()] == [("a1", ASK)]
