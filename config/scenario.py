@@ -272,10 +272,13 @@ class AuctionConfig(Spec, frozen=True):
     responder_fee: Dollars = "0"
     # Which NBBO a response must not trade through: "execution" (Reg NMS Rule 611 as written,
     # the quotes the auction knows when it executes) or "start" (the quotes it was priced on).
-    # The lab's responders cannot update a response during the window, so under "execution"
-    # each response is a 100 ms free option the PFOF channel does not write; the null case
-    # (scenarios/equal-channels.toml) removes that difference with "start" (docs/ECONOMICS.md).
     nbbo_check: Literal["execution", "start"] = "execution"
+    # Whether a responder may modify, replace or withdraw its live response while the window is
+    # open (the lab's modelling choice: not checked against the proposal's text); the lab's
+    # responders then re-price on every NBBO move they see. false (default): responses are firm
+    # for the window (one per responder, no cancel), the auction every replicated figure in
+    # docs/ECONOMICS.md was measured with; what updates change is measured there.
+    response_updates: bool = False
 
 
 class BrokerConfig(Spec, frozen=True):

@@ -4,6 +4,7 @@ from protocol.auctions import (
     AuctionAllocation,
     AuctionCompleted,
     AuctionStarted,
+    CancelAuctionResponse,
     SubmitAuctionResponse,
 )
 from protocol.base import Message
@@ -61,6 +62,7 @@ __all__ = [
     "AuctionAllocation",
     "AuctionCompleted",
     "AuctionStarted",
+    "CancelAuctionResponse",
     "CancelOrder",
     "CancelRejected",
     "ChannelState",

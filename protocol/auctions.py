@@ -28,11 +28,26 @@ class AuctionStarted(Message, frozen=True):
 
 
 class SubmitAuctionResponse(Message, frozen=True):
+    """A priced response, or, while the window is open, the replacement of the sender's live
+    response in that auction: a responder has at most one live response per auction. The same
+    ``response_id`` modifies it in place; a new one replaces it (the old one is canceled
+    ``"replaced"``). Either way it takes the time priority of its own arrival."""
+
     auction_id: OrderId
     response_id: OrderId
     responder: Name
     price: Price
     qty: Qty
+
+
+class CancelAuctionResponse(Message, frozen=True):
+    """Withdraw ``responder``'s live response ``response_id`` while the window is open:
+    answered ``OrderCanceled`` (reason ``"canceled by responder"``) or ``CancelRejected``
+    naming the field."""
+
+    auction_id: OrderId
+    response_id: OrderId
+    responder: Name
 
 
 class AuctionAllocation(Record, frozen=True):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
-from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
+from protocol.auctions import AuctionCompleted, AuctionStarted
 from protocol.codec import Decoder, encode
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.control import PeerDown, Rejected
@@ -43,6 +43,7 @@ from protocol.orders import (
 )
 from services.dealer.core import MarkoutEstimate
 from services.dealer.desk import AUCTION, Desk, PrivateSignal
+from services.dealer.responder import AuctionResponder
 from services.feeds import Feed, NbboView
 from services.institutions import METAORDER_PREFIX, draw_metaorder
 from services.latency import Link
@@ -134,8 +135,7 @@ class Agents(Service):
         # Auction responders: dealers of the one dealer model (built before any feed can call).
         self.responders = self.scenario.agents.auction_responders
         self.desks: dict[str, Desk] = {}
-        # response id -> (responder, mid at the notice, the learning period that saw it)
-        self.pending: dict[str, tuple[str, float, int]] = {}
+        self.auction_responder: AuctionResponder | None = None
         self.responder_rng = self.rng("responders")
         for k in range(self.responders.count):
             name = f"amm-{k}"
@@ -181,7 +181,7 @@ class Agents(Service):
             self.serve(
                 sock, Decoder(ORDER_REPORTS), self._on_report, router=False, name=f"reports@{name}"
             )
-        self.nbbo = NbboView(self)
+        self.nbbo = NbboView(self, self._on_nbbo)
         await self.nbbo.start()
         # Direct venue feeds: informed traders may use them (fresher than the SIP's NBBO), and
         self.direct: dict[str, NbboBook] = {s: NbboBook() for s in self.scenario.symbol_names}
@@ -199,7 +199,14 @@ class Agents(Service):
         if self.responders.count:
             auction = self.scenario.auction.name
             sock = self.connect(auction, "responses", zmq.DEALER)
-            self.auction_link = self.link(sock, auction)
+            self.auction_responder = AuctionResponder(
+                self,
+                self.link(sock, auction),
+                self.desks,
+                self._quote,
+                "auction",
+                self.scenario.auction.response_updates,
+            )
             self.serve(
                 sock,
                 Decoder(ORDER_REPORTS),
@@ -280,6 +287,8 @@ class Agents(Service):
         if abs(maker.inventory) >= self.mm_cfg.inventory_limit:
             maker.dirty = True  # one-sided: only quote the side that reduces inventory
         old = list(maker.live)
+        for order_id in old:  # canceling: what stays in ``live`` is only what it still shows
+            maker.live.pop(order_id)
         maker.center = value
         maker.dirty = False
         away_bid, away_ask = self._away_quotes(maker)
@@ -343,8 +352,10 @@ class Agents(Service):
             case OrderCanceled() | OrderRejected():
                 if isinstance(msg, OrderRejected):
                     self.count("orders.rejected")
-                if maker is not None:
-                    maker.live.pop(order_id, None)
+                # A quote the venue ended (not displayed: it would have locked or crossed another
+                # venue's quote as the venue saw it, Rule 610(d)): quote again at the next view.
+                if maker is not None and maker.live.pop(order_id, None) is not None:
+                    maker.dirty = True
                 self.owner.pop(order_id, None)
 
     def _mark_later(self, maker: MarketMaker, side: Side) -> None:
@@ -560,56 +571,49 @@ class Agents(Service):
             return None
         return (nbbo.bid_px + nbbo.ask_px) / 2
 
+    def _quote(self, symbol: str) -> tuple[int, int] | None:
+        nbbo = self.nbbo.usable(symbol)
+        if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
+            return None
+        return nbbo.bid_px, nbbo.ask_px
+
+    def _on_nbbo(self, nbbo: NBBO) -> None:
+        if self.auction_responder is not None:
+            self.auction_responder.on_nbbo(nbbo)
+
     def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
-        if not isinstance(msg, AuctionStarted) or self.state.value != "running":
+        responder = self.auction_responder
+        if responder is None:
+            return
+        if isinstance(msg, AuctionCompleted):
+            responder.closed(msg.auction_id)
+            return
+        if self.state.value != "running":
             return
         if not self.scenario.agents.enabled or msg.symbol not in self.direct:
             return
         cfg = self.responders
-        mid = (msg.nbbo_bid + msg.nbbo_ask) / 2
         for name, desk in self.desks.items():
             token = desk.saw_flow(AUCTION, msg.qty)
             if self.responder_rng.random() > cfg.participation:
                 continue
-            price = desk.price(
-                AUCTION, msg.symbol, msg.side, msg.nbbo_bid, msg.nbbo_ask, msg.increment,
-                msg.limit_price,
-            )  # fmt: skip
-            if price is None:
-                continue
-            response_id = f"{name}-{msg.auction_id}"
-            self.pending[response_id] = (name, mid, token)
-            self.auction_link.send(
-                encode(
-                    self.make(
-                        SubmitAuctionResponse,
-                        auction_id=msg.auction_id,
-                        response_id=response_id,
-                        responder=name,
-                        price=price,
-                        qty=min(msg.qty, cfg.max_qty),
-                    )
-                )
-            )
-            self.count("auction.responses")
+            qty = min(msg.qty, cfg.max_qty)
+            if responder.respond(name, msg, qty, token, f"{name}-{msg.auction_id}"):
+                self.count("auction.responses")
 
     def _on_auction_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
-        match msg:
-            case OrderFilled():
-                name, mid, token = self.pending.get(msg.order_id, ("", 0.0, -1))
-                desk = self.desks.get(name)
-                if desk is None:
-                    return
-                investor = Side.SELL if msg.side is Side.BUY else Side.BUY
-                desk.filled(
-                    AUCTION, msg.symbol, investor, msg.fill_qty, msg.fill_price, mid,
-                    fee=msg.fee, token=token,
-                )  # fmt: skip
-                self.count("auction.won_shares", msg.fill_qty)
-                if msg.leaves_qty == 0:
-                    self.pending.pop(msg.order_id, None)
-            case OrderCanceled() | OrderRejected():
-                self.pending.pop(msg.order_id, None)
+        pending = self.auction_responder.report(msg) if self.auction_responder else None
+        if not isinstance(msg, OrderFilled) or pending is None:
+            return
+        desk = self.desks.get(pending.responder)
+        if desk is None:
+            return
+        investor = Side.SELL if msg.side is Side.BUY else Side.BUY
+        desk.filled(
+            AUCTION, msg.symbol, investor, msg.fill_qty, msg.fill_price, pending.mid,
+            fee=msg.fee, token=pending.token,
+        )  # fmt: skip
+        self.count("auction.won_shares", msg.fill_qty)
 
     async def _learning_clock(self) -> None:
         period = self.scenario.dealers.learning_period_s

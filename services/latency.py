@@ -18,6 +18,7 @@ import itertools
 import math
 import time
 from collections import deque
+from typing import cast
 
 import numpy as np
 import zmq
@@ -199,7 +200,8 @@ class Link:
         # Through the asyncio socket (it re-arms its readers after a send; a raw send on the
         # same socket could leave a received message unnoticed), without waiting: a full peer
         # answers Again at once.
-        sent = self._socket.send_multipart(out, flags=zmq.DONTWAIT)
+        # pyzmq types it an Awaitable; zmq.asyncio returns a Future, done unless parked
+        sent = cast("asyncio.Future[object]", self._socket.send_multipart(out, flags=zmq.DONTWAIT))
         if not sent.done():  # queued behind another sender's parked send on this socket
             sent.add_done_callback(self._late_result)
             self.sent += n

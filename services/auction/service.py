@@ -21,6 +21,7 @@ from protocol.auctions import (
     AuctionAllocation,
     AuctionCompleted,
     AuctionStarted,
+    CancelAuctionResponse,
     SubmitAuctionResponse,
 )
 from protocol.codec import Decoder, encode
@@ -38,8 +39,8 @@ from services.auction.core import (
     Clearing,
     admission_error,
     clear,
-    validate_response,
 )
+from services.auction.responses import ResponseBook
 from services.auction.rule615 import exposure_limit
 from services.feeds import NbboView
 from services.latency import Link
@@ -53,8 +54,8 @@ class OpenAuction:
     identity: bytes
     order: SubmitOrder
     recv_ns: int
-    responses: list[AuctionResponse] = field(default_factory=list)
-    responder_ids: dict[str, bytes] = field(default_factory=dict)
+    book: ResponseBook
+    responder_ids: dict[str, bytes] = field(default_factory=dict)  # response id -> routing id
 
 
 class AuctionHouse(Service):
@@ -85,7 +86,7 @@ class AuctionHouse(Service):
         )
         self.serve(
             self.responses,
-            Decoder([SubmitAuctionResponse]),
+            Decoder([SubmitAuctionResponse, CancelAuctionResponse]),
             self._on_response,
             router=True,
             name="responses",
@@ -135,7 +136,9 @@ class AuctionHouse(Service):
             start_ns=start,
             end_ns=start + self.window_ns,
         )
-        self.open[spec.auction_id] = OpenAuction(spec, identity, msg, recv_ns)
+        self.open[spec.auction_id] = OpenAuction(
+            spec, identity, msg, recv_ns, ResponseBook(spec, self.scenario.auction.response_updates)
+        )
         self.reply_accepted(link, msg.order_id, msg.symbol, msg.qty, recv_ns)
         self._announce(spec, msg)
 
@@ -158,32 +161,83 @@ class AuctionHouse(Service):
 
     # ------------------------------------------------------------------ responses
     def _on_response(
-        self, identity: bytes | None, msg: SubmitAuctionResponse, recv_ns: int
+        self,
+        identity: bytes | None,
+        msg: SubmitAuctionResponse | CancelAuctionResponse,
+        recv_ns: int,
     ) -> None:
+        """A response, its replacement or its cancel (``services.auction.responses``)."""
         assert identity is not None
         link = self.reply_link(self.responses, identity)
-        auction = self.open.get(msg.auction_id)
-        response = AuctionResponse(msg.response_id, msg.responder, msg.price, msg.qty, recv_ns)
         reason: str | None = None
         if self.keys is not None:  # a response names its own key (docs/SECURITY.md)
             user = self.user_of(self.responses, identity)
             reason = responder_error(self.keys, msg.responder, user, self.scenario.agents.name)
-        if reason is not None:
-            self.count("responses.rejected.responder")
-        elif auction is None:
+            if reason is not None:
+                self.count("responses.rejected.responder")
+        auction = self.open.get(msg.auction_id)
+        if reason is None and auction is None:
             reason = "auction_id: unknown or already closed"
-        elif msg.response_id in auction.responder_ids:
-            reason = "response_id: duplicate"
-        else:
-            reason = validate_response(auction.spec, response)
-        if reason is not None:
-            self.reply_rejected(link, msg.response_id, reason, None)
-            self.count("responses.rejected")
+        if isinstance(msg, CancelAuctionResponse):
+            self._on_cancel(link, auction, msg, recv_ns, reason)
             return
-        assert auction is not None
-        auction.responses.append(response)
+        if reason is not None or auction is None:
+            self._refuse_response(link, msg.response_id, reason)
+            return
+        response = AuctionResponse(msg.response_id, msg.responder, msg.price, msg.qty, recv_ns)
+        outcome = auction.book.submit(response)
+        if outcome.reason is not None:
+            self._refuse_response(link, msg.response_id, outcome.reason)
+            return
         auction.responder_ids[msg.response_id] = identity
+        if outcome.replaced is not None:
+            old = outcome.replaced
+            self._response_canceled(
+                auction, old.response_id, old.qty, f"replaced by {msg.response_id}"
+            )
+        if outcome.replaced is not None or outcome.modified:
+            self.count("responses.replaced")
         self.reply_accepted(link, msg.response_id, auction.spec.symbol, msg.qty, recv_ns)
+
+    def _on_cancel(
+        self,
+        link: Link,
+        auction: OpenAuction | None,
+        msg: CancelAuctionResponse,
+        recv_ns: int,
+        reason: str | None,
+    ) -> None:
+        qty = 0
+        if reason is None and auction is not None:
+            reason, qty = auction.book.cancel(msg.responder, msg.response_id, recv_ns)
+        if reason is not None or auction is None:
+            link.send(encode(self.make(CancelRejected, order_id=msg.response_id, reason=reason)))
+            self.count("responses.cancel_rejected")
+            return
+        self._response_canceled(auction, msg.response_id, qty, "canceled by responder")
+        self.count("responses.canceled")
+
+    def _refuse_response(self, link: Link, response_id: str, reason: str | None) -> None:
+        self.reply_rejected(link, response_id, reason or "responder: refused", None)
+        self.count("responses.rejected")
+
+    def _response_canceled(
+        self, auction: OpenAuction, response_id: str, qty: int, reason: str, cum_qty: int = 0
+    ) -> None:
+        """``OrderCanceled`` for what is left of one response, to the responder that sent it."""
+        self.reply_link(self.responses, auction.responder_ids[response_id]).send(
+            encode(
+                self.make(
+                    OrderCanceled,
+                    order_id=response_id,
+                    symbol=auction.spec.symbol,
+                    canceled_qty=qty,
+                    cum_qty=cum_qty,
+                    reason=reason,
+                    venue=self.name,
+                )
+            )
+        )
 
     # ------------------------------------------------------------------ clearing
     def _complete(self, auction_id: str) -> None:
@@ -207,7 +261,7 @@ class AuctionHouse(Service):
         exec_nbbo = (now.bid_px, now.ask_px) if now is not None else (None, None)
         if self.scenario.auction.nbbo_check == "start":
             exec_nbbo = (spec.nbbo_bid, spec.nbbo_ask)
-        clearing = clear(spec, auction.responses, exec_nbbo)
+        clearing = clear(spec, auction.book.live(), exec_nbbo)
         if clearing.through_nbbo:
             self.count("responses.through_nbbo_at_execution", clearing.through_nbbo)
         exec_ns = time.time_ns()
@@ -250,7 +304,7 @@ class AuctionHouse(Service):
             )  # fmt: skip
             filled_by_response[alloc.response_id] = alloc.qty
             response_qty = next(
-                r.qty for r in auction.responses if r.response_id == alloc.response_id
+                r.qty for r in auction.book.live() if r.response_id == alloc.response_id
             )
             self.reply_filled(
                 self.reply_link(self.responses, auction.responder_ids[alloc.response_id]),
@@ -262,22 +316,12 @@ class AuctionHouse(Service):
         return filled_by_response
 
     def _cancel_responses(self, auction: OpenAuction, filled: dict[str, int]) -> None:
-        """What is left of every response is canceled: the auction is closed."""
-        for response in auction.responses:
-            left = response.qty - filled.get(response.response_id, 0)
-            if left > 0:
-                self.reply_link(self.responses, auction.responder_ids[response.response_id]).send(
-                    encode(
-                        self.make(
-                            OrderCanceled,
-                            order_id=response.response_id,
-                            symbol=auction.spec.symbol,
-                            canceled_qty=left,
-                            cum_qty=filled.get(response.response_id, 0),
-                            reason="auction closed",
-                            venue=self.name,
-                        )
-                    )
+        """What is left of every live response is canceled: the auction is closed."""
+        for response in auction.book.live():
+            done = filled.get(response.response_id, 0)
+            if response.qty > done:
+                self._response_canceled(
+                    auction, response.response_id, response.qty - done, "auction closed", done
                 )
 
     def _publish_completed(
@@ -311,7 +355,7 @@ class AuctionHouse(Service):
             nbbo_ask_end=exec_nbbo[1],
             start_ns=spec.start_ns,
             end_ns=exec_ns,
-            responders=sorted({r.responder for r in auction.responses}),
+            responders=sorted({r.responder for r in auction.book.live()}),
             seq=self.seq,
             through_nbbo=clearing.through_nbbo,
         )

@@ -27,9 +27,17 @@ Semantics, each covered by ``tests/unit/test_book.py``:
 - Order protection (Reg NMS Rule 611(a)): ``protect=(bid, ask)`` are the best protected quotes
   of the *other* venues as this venue knows them at execution. A buy never executes above that
   ask, a sell never below that bid (at it is fine); what the order could only fill through it is
-  canceled (an order whose limit crosses it does not rest either: a venue may not display a
-  quotation that crosses a protected one, Rule 610(d)); a post-only order that would cross it
-  is rejected. ``SubmitResult.protected_price`` names the quote that stopped it.
+  canceled; a post-only order that would cross it is rejected. ``SubmitResult.protected_price``
+  names the quote that stopped it.
+- Locked and crossed markets (Reg NMS Rule 610(d), 17 CFR 242.610(d)): a venue may not display
+  a quotation that locks or crosses another venue's protected quotation. A day limit (the only
+  order that rests) priced at or through ``protect``'s opposite side executes what it can up to
+  that quote and its remainder is canceled, not displayed (``locks_quote`` when it was only the
+  lock); a post-only order that would lock or cross is rejected naming the quote. The lab takes
+  the exchanges' cancel-back (reject) behaviour rather than price sliding (re-pricing the order
+  one tick away and displaying it there, a price its sender never chose): the sender learns at
+  once, keeps control of its price, and locking and crossing get one rule, the one crossing
+  orders already had. Orders that never rest (IOC, FOK, market) may still execute at the quote.
 """
 
 from __future__ import annotations
@@ -133,13 +141,14 @@ class OrderBook:
             own, opp = self._asks, self._bids
         away = protect[1] if side is _BUY else protect[0]
         if limit_price is not None:  # a limit: validation ties the price to the order type
-            if away is not None and _through(side, limit_price, away):
+            if away is not None and _reaches(side, limit_price, away, tif):
+                locks = limit_price == away
                 if post_only:
-                    return rejected(f"limit_price: would cross the protected quote at {away}")
+                    return rejected(_lock_or_cross(locks, away))
                 result = self._execute_limit(
                     order_id, account, own, opp, qty, away, _no_rest(tif), ts_ns, False
                 )
-                return _protected(result, away)
+                return _protected(result, away, locks)
             return self._execute_limit(
                 order_id, account, own, opp, qty, limit_price, tif, ts_ns, post_only
             )
@@ -187,16 +196,16 @@ class OrderBook:
         if order.post_only and opp.keys and opp.keys[-1] >= opp.sign * price:
             return rejected("post_only: order would take liquidity")
         away = protect[1] if order.side is _BUY else protect[0]
-        clipped = away is not None and _through(order.side, price, away)
-        if clipped and order.post_only:
-            return rejected(f"limit_price: would cross the protected quote at {away}")
+        clipped = away is not None and _reaches(order.side, price, away, _DAY)
+        if clipped and order.post_only and away is not None:
+            return rejected(_lock_or_cross(price == away, away))
         del self._orders[order_id]
         self._unlink(order)
         if clipped and away is not None:
             result = self._execute_limit(
                 order_id, order.account, own, opp, new_qty, away, TimeInForce.IOC, ts_ns, False
             )
-            return _protected(result, away)
+            return _protected(result, away, price == away)
         return self._execute_limit(
             order_id, order.account, own, opp, new_qty, price, _DAY, ts_ns, order.post_only
         )
@@ -469,13 +478,25 @@ def _through(side: Side, price: int, away: int) -> bool:
     return price > away if side is _BUY else price < away
 
 
+def _reaches(side: Side, price: int, away: int, tif: TimeInForce) -> bool:
+    """True if a limit at ``price`` would trade through ``away``, or, for a day order (the one
+    that may rest), would lock it if displayed (Rule 610(d))."""
+    return _through(side, price, away) or (price == away and tif is _DAY)
+
+
+def _lock_or_cross(locks: bool, away: int) -> str:
+    return f"limit_price: would {'lock' if locks else 'cross'} the protected quote at {away}"
+
+
 def _no_rest(tif: TimeInForce) -> TimeInForce:
     """An order stopped at a protected quote does not rest (FOK stays all-or-none)."""
     return tif if tif is _FOK else TimeInForce.IOC
 
 
-def _protected(result: SubmitResult, away: int) -> SubmitResult:
-    """Mark the canceled part of ``result`` as stopped by the protected quote ``away``."""
+def _protected(result: SubmitResult, away: int, locks: bool = False) -> SubmitResult:
+    """Mark the canceled part of ``result`` as stopped by the protected quote ``away`` (only
+    from resting at it, if ``locks``)."""
     if result.canceled_qty:
         result.protected_price = away
+        result.locks_quote = locks
     return result

@@ -182,12 +182,14 @@ class SubmitResult:
     ``stp_canceled`` lists ``(order_id, leaves)`` of resting orders of the same account that
     self-trade prevention removed from the book. ``protected_price`` is set when part of the
     order was canceled because executing or resting it would trade through (or cross) a
-    protected quote of another venue at that price (Reg NMS Rule 611(a)).
+    protected quote of another venue at that price (Reg NMS Rule 611(a)); ``locks_quote`` when
+    only resting it was refused, because it would have locked that quote (Rule 610(d)).
     """
 
     __slots__ = (
         "canceled_qty",
         "fills",
+        "locks_quote",
         "protected_price",
         "reject_reason",
         "resting_qty",
@@ -211,6 +213,7 @@ class SubmitResult:
         self.reject_reason = reject_reason
         self.stp_canceled = stp_canceled
         self.protected_price: int | None = None
+        self.locks_quote = False
 
     @property
     def filled_qty(self) -> int:

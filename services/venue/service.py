@@ -200,7 +200,15 @@ class Venue(Service):
             self._on_fill(book.symbol, fill, exec_ns, protect)
         for resting_key, qty in getattr(result, "stp_canceled", ()) or ():
             self._cancel_owner(resting_key, qty, "self-trade prevention")
-        if result.protected_price is not None:
+        if result.protected_price is not None and result.locks_quote:
+            self.count("orders.lock_refused")
+            self._cancel_owner(
+                key,
+                result.canceled_qty,
+                f"would lock the protected quote at {result.protected_price} on another venue "
+                "if displayed (Reg NMS Rule 610(d))",
+            )
+        elif result.protected_price is not None:
             self.count("orders.protected")
             self._cancel_owner(
                 key,

@@ -14,13 +14,12 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
 
 import msgspec
 import zmq
 
 from config.scenario import PfofRouting, WholesalerPricing, WholesalerSpec
-from protocol.auctions import AuctionCompleted, AuctionStarted, SubmitAuctionResponse
+from protocol.auctions import AuctionCompleted, AuctionStarted
 from protocol.codec import Decoder, encode
 from protocol.common import Liquidity, OrderType, Side, TimeInForce
 from protocol.control import PeerDown, Rejected
@@ -29,6 +28,7 @@ from protocol.errors import ProtocolError
 from protocol.marketdata import NBBO, ValueUpdate
 from protocol.money import outside_quote, to_micros
 from protocol.orders import (
+    ORDER_REPORTS,
     CancelOrder,
     CancelRejected,
     OrderAccepted,
@@ -39,6 +39,7 @@ from protocol.orders import (
     SubmitOrder,
 )
 from services.dealer.desk import AUCTION, INTERNALIZE, Desk
+from services.dealer.responder import AuctionResponder
 from services.feeds import Feed, NbboView
 from services.latency import Link
 from services.runtime import Service
@@ -59,15 +60,6 @@ from services.wholesaler.core import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class PendingResponse:
-    auction_id: str
-    symbol: str
-    side: Side  # the retail order's
-    mid: float
-    token: int  # the learning period that saw the notice
 
 
 class Wholesaler(Service):
@@ -110,14 +102,14 @@ class Wholesaler(Service):
         self.id_prefix = self.name if not self.restarts else f"{self.name}~{self.restarts}"
         if self.restartable:
             self._rejoin()
-        self.responses: dict[str, PendingResponse] = {}
+        self.auction_responder: AuctionResponder | None = None
         self.participation_rng = self.rng("participation")
         self.fill_rng = self.rng("fill-rate")
         self.exec_seq = 0
         self.hedge_seq = 0
         self.hedging: dict[str, str] = {}  # symbol -> the venue of its hedge in flight
         self.down: set[str] = set()  # venues the orchestrator reported down
-        self.nbbo = NbboView(self)
+        self.nbbo = NbboView(self, self._on_nbbo)
         await self.nbbo.start()
         await Feed(self, self.scenario.value.name, "values", [ValueUpdate], self._on_value).start()
         self.orders = self.bind("orders", zmq.ROUTER)
@@ -131,9 +123,17 @@ class Wholesaler(Service):
         auction = self.scenario.auction.name
         self.auction_out = self.connect(auction, "responses", zmq.DEALER)
         self.auction_link = self.link(self.auction_out, auction, extra_us=spec.decision_us)
+        self.auction_responder = AuctionResponder(
+            self,
+            self.auction_link,
+            {self.name: self.desk},
+            self._quote,
+            "auctions",
+            self.scenario.auction.response_updates,
+        )
         self.serve(
             self.auction_out,
-            Decoder([OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, Rejected]),
+            Decoder(ORDER_REPORTS),  # with CancelRejected: a withdrawal may come too late
             self._on_auction_report,
             router=False,
             name="auction-reports",
@@ -384,7 +384,11 @@ class Wholesaler(Service):
 
     # ------------------------------------------------------------------ auctions
     def _on_notice(self, msg: AuctionStarted | AuctionCompleted) -> None:
-        if isinstance(msg, AuctionCompleted) or msg.symbol not in self.symbols:
+        if isinstance(msg, AuctionCompleted):
+            if self.auction_responder is not None:
+                self.auction_responder.closed(msg.auction_id)
+            return
+        if msg.symbol not in self.symbols or self.auction_responder is None:
             return
         if self.spec_w.auction_participation <= 0:
             return
@@ -396,33 +400,30 @@ class Wholesaler(Service):
         if abs(position) > self.spec_w.inventory_limit:
             return
         qty = min(msg.qty, self.spec_w.max_order_qty)
-        price = self.desk.price(
-            AUCTION, msg.symbol, msg.side, msg.nbbo_bid, msg.nbbo_ask, msg.increment,
-            msg.limit_price,
-        )  # fmt: skip
-        if price is None:
+        response_id = f"{self.name}-r{msg.auction_id}"
+        if not self.auction_responder.respond(self.name, msg, qty, token, response_id):
             self.count("auctions.declined")
             return
-        response_id = f"{self.name}-r{msg.auction_id}"
-        self.responses[response_id] = PendingResponse(
-            msg.auction_id, msg.symbol, msg.side, (msg.nbbo_bid + msg.nbbo_ask) / 2, token
-        )
-        response = self.make(
-            SubmitAuctionResponse,
-            auction_id=msg.auction_id,
-            response_id=response_id,
-            responder=self.name,
-            price=price,
-            qty=qty,
-        )
-        self.auction_link.send(encode(response))
         self.count("auctions.responded")
 
+    def _on_nbbo(self, nbbo: NBBO) -> None:
+        if self.auction_responder is not None:
+            self.auction_responder.on_nbbo(nbbo)
+
+    def _quote(self, symbol: str) -> tuple[int, int] | None:
+        nbbo = self.nbbo.usable(symbol)
+        if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
+            return None
+        return nbbo.bid_px, nbbo.ask_px
+
     def _on_auction_report(self, _identity: bytes | None, msg: object, _recv_ns: int) -> None:
+        if self.auction_responder is None:
+            return
+        pending = self.auction_responder.report(msg)
         match msg:
             case OrderFilled():
-                pending = self.responses.get(msg.order_id)
-                # Marked from the mid its bid was priced against (the auction's start).
+                # Marked from the mid its price was set on (the auction's start, or the NBBO
+                # it was last re-priced on).
                 mid = pending.mid if pending else float(msg.fill_price)
                 investor = Side.SELL if msg.side is Side.BUY else Side.BUY
                 self.desk.filled(
@@ -430,13 +431,8 @@ class Wholesaler(Service):
                     fee=msg.fee, token=pending.token if pending else -1,
                 )  # fmt: skip
                 self.count("auctions.won_shares", msg.fill_qty)
-                if msg.leaves_qty == 0:
-                    self.responses.pop(msg.order_id, None)
                 self._maybe_hedge(msg.symbol, self.nbbo.usable(msg.symbol))
-            case OrderCanceled():
-                self.responses.pop(msg.order_id, None)
             case OrderRejected():
-                self.responses.pop(msg.order_id, None)
                 self.count("auctions.rejected")
 
     def _last_mid(self, symbol: str) -> float:

@@ -19,10 +19,11 @@ from config.scenario import Scenario, scenario_from_dict
 from orchestration.launcher import LabSupervisor
 from orchestration.streams import validate_rows, write_stream
 from orchestration.tape import build_tables
-from protocol.auctions import SubmitAuctionResponse
+from protocol.auctions import CancelAuctionResponse, SubmitAuctionResponse
 from protocol.common import OrderType, Side, TimeInForce
 from protocol.marketdata import NBBO
 from protocol.orders import (
+    CancelRejected,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
@@ -176,3 +177,79 @@ def test_auction_response_outside_the_nbbo_at_execution_is_not_executed(tmp_path
     assert (auction["filled_qty"], auction["through_nbbo"]) == (0, 1)
     assert auction["nbbo_ask_end"] == 100_000_000
     assert [(f.fill_price, f.liquidity) for f in seen["fills"]] == [(100_000_000, "taker")]
+
+
+def test_only_its_responder_may_modify_or_cancel_a_response_during_the_window(
+    tmp_path: Path,
+) -> None:
+    """alice (her own CURVE key) answers the auction at the $100.01 offer; bob (his key) tries
+    to re-price her response under her id, to cancel it as himself and to cancel it naming her:
+    each is refused, naming the field, and her response stands. alice then improves it in place
+    to $100.008 and the order executes at that price, against her."""
+
+    async def run() -> dict:
+        scenario = quiet_scenario(
+            "auction-owners",
+            auction={"window_ms": 300, "response_updates": True},
+            security={"clients": ["carol", "alice", "bob"]},
+        )
+        lab = LabSupervisor(scenario, runs_root=tmp_path)
+        seen: dict = {}
+        ctx = zmq.asyncio.Context()
+        try:
+            await lab.start()
+            client = Client(ctx, lab.config, "broker", "carol", key="carol")
+            alice = Client(ctx, lab.config, "auction", "alice", key="alice", endpoint="responses")
+            bob = Client(ctx, lab.config, "auction", "bob", key="bob", endpoint="responses")
+            try:
+                await client.send(
+                    SubmitOrder(order_id="R1", symbol="ACME", side=Side.BUY, qty=100,
+                                order_type=OrderType.MARKET, account="carol", regime="auction")
+                )  # fmt: skip
+                for attempt in range(500):  # the first auction, answered once it is open
+                    mine = f"alice-{attempt}"
+                    await alice.send(
+                        SubmitAuctionResponse(auction_id="auction-1", response_id=mine,
+                                              responder="alice", price=100_010_000, qty=100)
+                    )  # fmt: skip
+                    reply = await lab.guard(alice.until(mine, (OrderAccepted, OrderRejected)))
+                    if isinstance(reply, OrderAccepted):
+                        break
+                as_bob = dict(auction_id="auction-1", response_id=mine, responder="bob")
+                await bob.send(SubmitAuctionResponse(**as_bob, price=100_009_000, qty=100))
+                seen["bob_modify"] = await lab.guard(bob.until(mine, (OrderRejected,)))
+                bob.replies.clear()
+                await bob.send(CancelAuctionResponse(**as_bob))
+                seen["bob_cancel"] = await lab.guard(bob.until(mine, (CancelRejected,)))
+                bob.replies.clear()
+                await bob.send(CancelAuctionResponse(**{**as_bob, "responder": "alice"}))
+                seen["bob_as_alice"] = await lab.guard(bob.until(mine, (CancelRejected,)))
+                await alice.send(
+                    SubmitAuctionResponse(auction_id="auction-1", response_id=mine,
+                                          responder="alice", price=100_008_000, qty=100)
+                )  # fmt: skip
+                seen["alice_end"] = await lab.guard(alice.until(mine, (OrderFilled, OrderCanceled)))
+                seen["order_end"] = await lab.guard(client.until("R1", (OrderFilled,)))
+                seen["alice_accepted"] = sum(
+                    isinstance(m, OrderAccepted) for m in alice.replies[mine]
+                )
+            finally:
+                for sock in (client.sock, alice.sock, bob.sock):
+                    sock.close(0)
+                ctx.term()
+        finally:
+            codes = await lab.stop()
+        assert all(code == 0 for code in codes.values()), codes
+        return seen
+
+    seen = asyncio.run(asyncio.wait_for(run(), 120))
+
+    modify, cancel, as_alice = seen["bob_modify"], seen["bob_cancel"], seen["bob_as_alice"]
+    assert isinstance(modify, OrderRejected) and modify.field == "response_id"
+    assert "another responder's response" in modify.reason
+    assert cancel.reason == "response_id: another responder's response"
+    assert as_alice.reason.startswith("responder:")  # bob's key may not speak for alice
+    assert seen["alice_accepted"] == 2  # her response, then her modification of it
+    fill = seen["alice_end"]
+    assert isinstance(fill, OrderFilled) and (fill.fill_price, fill.fill_qty) == (100_008_000, 100)
+    assert (seen["order_end"].fill_price, seen["order_end"].venue) == (100_008_000, "alice")

@@ -45,6 +45,7 @@ def toxic_scenario() -> Scenario:
                 "signal_weight": 0.0,
             },
             "broker": {"regimes": ["pfof", "auction"]},
+            "auction": {"response_updates": True},  # the responder re-prices in the window
             "value": {
                 "tick_ms": 50,
                 "jump_rate_per_s": 4.0,
@@ -191,15 +192,17 @@ def test_wholesaler_facing_informed_flow_learns_adverse_selection_and_widens(
     assert np.mean(toxic[-late:]) < np.mean(calm[-late:]), (toxic[-late:], calm[-late:])
 
 
-def test_auction_informed_flow_moves_the_nbbo_through_most_responses_before_execution(
+def test_auction_informed_flow_moves_the_nbbo_so_the_responder_withdraws_most_responses(
     tmp_path: Path,
 ) -> None:
-    """Informed orders sent to the auction: the market moves their way within the window, so at
-    its end most responses priced on the NBBO at the start are outside the NBBO then and are
-    not executed (Reg NMS Rule 611 at execution): the drift that used to reach the lone
-    responder as a winner's curse now mostly cancels its fills (so it has little adverse
-    selection to learn and keeps bidding). What it does win is marked in its auction channel,
-    never in its internalisation channel, which saw no flow."""
+    """Informed orders sent to the auction: the market moves their way within the window, so
+    the lone responder, which re-prices its live responses on every NBBO move it sees, finds
+    most of them priced beyond what its desk will pay at the new quotes and withdraws them
+    before the window ends (before responders could update, the auction dropped them at
+    execution as outside the NBBO then, Rule 611). The drift that used to reach it as a
+    winner's curse now mostly cancels its responses (so it has little adverse selection to
+    learn and keeps bidding). What it does win is marked in its auction channel, never in its
+    internalisation channel, which saw no flow."""
 
     async def run() -> tuple[dict[str, int], dict[str, int]]:
         lab = LabSupervisor(toxic_scenario(), runs_root=tmp_path)
@@ -222,9 +225,13 @@ def test_auction_informed_flow_moves_the_nbbo_through_most_responses_before_exec
 
     counters, auction = asyncio.run(asyncio.wait_for(run(), 120))
 
-    dropped = auction.get("responses.through_nbbo_at_execution", 0)
+    responded = counters.get("auctions.responded", 0)
+    withdrawn = counters.get("auctions.withdrawn", 0)
     won = counters.get("auctions.won_shares", 0) // 200
-    assert dropped > won, (dropped, won)
+    assert withdrawn > responded // 2 and withdrawn > won, (responded, withdrawn, won)
+    # every withdrawal reached the auction in its window, or was refused as too late
+    too_late = counters.get("auctions.withdraw_refused", 0)
+    assert auction.get("responses.canceled", 0) + too_late == withdrawn, auction
     assert counters.get("internalize.adverse_micros.ACME", 0) == 0
     assert counters.get("internalize.markouts", 0) == 0
     assert counters.get("auction.markouts", 0) + counters.get("auction.unmarked", 0) >= won

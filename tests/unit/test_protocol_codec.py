@@ -20,6 +20,7 @@ from protocol import (
     AuctionAllocation,
     AuctionCompleted,
     AuctionStarted,
+    CancelAuctionResponse,
     CancelOrder,
     CancelRejected,
     ChannelState,
@@ -295,6 +296,7 @@ EXAMPLES: tuple[Message, ...] = (
     SubmitAuctionResponse(
         auction_id="a-1", response_id="r-1", responder="wh-a", price=52_408_000, qty=100, **HEADER
     ),
+    CancelAuctionResponse(auction_id="a-1", response_id="r-1", responder="wh-a", **HEADER),
     AuctionCompleted(
         auction_id="a-1",
         symbol="ACME",
@@ -412,6 +414,7 @@ SERVICE_INPUTS = (
     CancelOrder,
     ReplaceOrder,
     SubmitAuctionResponse,
+    CancelAuctionResponse,
     SnapshotRequest,
     StatusRequest,
     Shutdown,

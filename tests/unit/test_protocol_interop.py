@@ -15,6 +15,7 @@ import pytest
 from protocol import (
     ALL_MESSAGE_TYPES,
     VERSION,
+    CancelAuctionResponse,
     CancelOrder,
     Decoder,
     Message,
@@ -114,6 +115,15 @@ THIRD_PARTY: list[tuple[dict[str, Any], Message]] = [
         SubmitAuctionResponse(
             auction_id="a-1", response_id="r-9", responder="ext-mm", price=52_405_000, qty=100
         ),
+    ),
+    (
+        {
+            "type": "CancelAuctionResponse",
+            "auction_id": "a-1",
+            "response_id": "r-9",
+            "responder": "ext-mm",
+        },
+        CancelAuctionResponse(auction_id="a-1", response_id="r-9", responder="ext-mm"),
     ),
     (
         {"type": "SnapshotRequest", "stream": "nbbo"},

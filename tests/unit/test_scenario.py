@@ -90,6 +90,7 @@ def test_scenario_from_dict_minimal_fills_defaults() -> None:
     # Assert
     assert scenario.seed == 1
     assert scenario.auction.window_ms == 100
+    assert scenario.auction.response_updates is False
     assert scenario.darkpools == []
     assert scenario.venues[0].taker_fee == "0.0030"
     assert scenario.broker.max_order_qty == 1_000_000
@@ -241,6 +242,7 @@ def test_scenario_from_dict_bad_dollar_amount_raises_error_naming_key(
         ({"latency": {"default": {"model": "gaussian"}}}, "latency.default.model"),
         ({"latency": {"default": {"base_us": -1}}}, "latency.default.base_us"),
         ({"auction": {"remainder_policy": "drop"}}, "auction.remainder_policy"),
+        ({"auction": {"response_updates": "sometimes"}}, "auction.response_updates"),
         ({"agents": {"noise": {"market_share": 1.5}}}, "agents.noise.market_share"),
         ({"broker": {"max_order_qty": 0}}, "broker.max_order_qty"),
     ],
@@ -253,6 +255,7 @@ def test_scenario_from_dict_bad_dollar_amount_raises_error_naming_key(
         "latency-model",
         "negative-latency",
         "remainder-policy",
+        "response-updates",
         "fraction-above-one",
         "broker-max-order-qty",
     ],
