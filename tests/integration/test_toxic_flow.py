@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +219,15 @@ def test_auction_informed_flow_moves_the_nbbo_so_the_responder_withdraws_most_re
                 return done >= won
 
             await lab.guard(eventually(marked, 30))
+
+            def agreed() -> bool:  # two processes' heartbeats: wait until both have the last
+                counters, auction = wholesaler.counters, lab.procs["auction"].counters
+                withdrawn = counters.get("auctions.withdrawn", 0)
+                too_late = counters.get("auctions.withdraw_refused", 0)
+                return auction.get("responses.canceled", 0) + too_late == withdrawn
+
+            with contextlib.suppress(AssertionError, TimeoutError):  # asserted below
+                await lab.guard(eventually(agreed, 5))
             return dict(wholesaler.counters), dict(lab.procs["auction"].counters)
         finally:
             codes = await lab.stop()
