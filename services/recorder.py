@@ -19,7 +19,7 @@ import msgspec
 import zmq
 
 from protocol.codec import VERSION
-from services.runtime import Service, receive, reject_logged
+from services.runtime import DRAIN_BATCH, Service, Turn, receive, reject_logged
 from services.security import frames_and_user
 
 _entry_head = msgspec.msgpack.Decoder(tuple[str, int, msgspec.Raw])
@@ -78,13 +78,15 @@ class Recorder(Service):
 
     async def _record(self) -> None:
         copy = self.keys is None  # under CURVE: frames, for the key each entry came with
+        turn = Turn()
         while True:
             self._write(await receive(self._pull, copy=copy))
-            while True:
+            for _ in range(DRAIN_BATCH):
                 try:
                     self._write(self._shadow.recv_multipart(zmq.NOBLOCK, copy=copy))
                 except zmq.Again:
                     break
+            await turn.give()  # its heartbeat and flush timer run during a flood too
 
     async def _flush_periodically(self) -> None:
         while True:

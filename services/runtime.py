@@ -73,6 +73,32 @@ REJECT_LOG_EVERY = 1_000
 REJECT_LOG_PEERS = 10_000
 
 
+# How long a receive loop may hold the event loop while its socket keeps having messages: an
+# awaited receive of a message already queued returns without suspending, so a loop fed faster
+# than it drains would never let the timers run — the heartbeats (a service starved this way
+# missed its own and was judged stalled) and the links' delayed sends (every reply waited for
+# the flood to end). ``Turn.give`` yields once this long has passed (docs/PERFORMANCE.md): 20 ms
+# is far inside the 0.5 s heartbeat and keeps the batching a backlog buys (each yield lets the
+# links flush smaller batches).
+YIELD_AFTER_NS = 20_000_000
+
+
+class Turn:
+    """Gives the event loop a turn from a busy receive loop at least every ``YIELD_AFTER_NS``."""
+
+    __slots__ = ("_budget_ns", "_since")
+
+    def __init__(self, budget_ns: int = YIELD_AFTER_NS) -> None:
+        self._budget_ns = budget_ns
+        self._since = time.monotonic_ns()
+
+    async def give(self) -> None:
+        now = time.monotonic_ns()
+        if now - self._since >= self._budget_ns:
+            await asyncio.sleep(0)
+            self._since = time.monotonic_ns()
+
+
 async def receive(sock: zmq.asyncio.Socket, copy: bool = True) -> list[Any]:
     """The next message of ``sock``, awaited. A loop that also drains the socket through a
     synchronous shadow between awaits (``Service._serve``, the recorder) can take the message
@@ -402,7 +428,9 @@ class Service(Limits, OrderReports):
         counter = f"{name}.in"
         # Under CURVE a ROUTER reads frames (not bytes) for the key each message came with.
         authenticated = router and self.keys is not None
+        turn = Turn()
         while True:
+            await turn.give()
             frames = await receive(sock, copy=not authenticated)
             batch = [frames]
             for _ in range(DRAIN_BATCH):

@@ -12,7 +12,7 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from services.runtime import receive
+from services.runtime import DRAIN_BATCH, Turn, receive
 
 
 class RacedSocket:
@@ -57,3 +57,60 @@ async def test_receive_a_message_a_shadow_drain_did_not_take() -> None:
         pull.close(0)
         push.close(0)
         ctx.term()
+
+
+FLOOD = 100_000
+
+
+async def _drain_a_flood(turn: Turn | None) -> int:
+    """Drain ``FLOOD`` queued messages as ``Service._serve`` does (an awaited receive, then a
+    synchronous batch), with or without ``turn``; how often a 5 ms timer ran meanwhile."""
+    ctx = zmq.asyncio.Context()
+    pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
+    pull.setsockopt(zmq.RCVHWM, 0)
+    push.setsockopt(zmq.SNDHWM, 0)
+    ticks = 0
+
+    async def timer() -> None:  # a heartbeat, or a link's delayed send
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    try:
+        port = pull.bind_to_random_port("tcp://127.0.0.1")
+        push.connect(f"tcp://127.0.0.1:{port}")
+        sender = zmq.Socket.shadow(push.underlying)
+        for _ in range(FLOOD):
+            sender.send(b"x" * 40)
+        shadow = zmq.Socket.shadow(pull.underlying)
+        assert await asyncio.wait_for(receive(pull), 5)  # the flood has started to arrive
+        await asyncio.sleep(0.2)  # and is queued: every later receive finds a message
+        task = asyncio.ensure_future(timer())
+        await asyncio.sleep(0)
+        ticks, n = 0, 1
+        while n < FLOOD:
+            if turn is not None:
+                await turn.give()
+            await receive(pull)
+            n += 1
+            for _ in range(DRAIN_BATCH):
+                try:
+                    shadow.recv_multipart(zmq.NOBLOCK)
+                    n += 1
+                except zmq.Again:
+                    break
+        seen = ticks
+        task.cancel()
+        return seen
+    finally:
+        pull.close(0)
+        push.close(0)
+        ctx.term()
+
+
+async def test_a_flooded_receive_loop_gives_the_timers_a_turn() -> None:
+    # Without a turn the timer never runs until the flood is drained: an awaited receive of a
+    # queued message does not suspend (heartbeats starved, links' sends held back).
+    assert await _drain_a_flood(None) == 0
+    assert await _drain_a_flood(Turn(budget_ns=1_000_000)) > 0  # 1 ms: the drain is longer
