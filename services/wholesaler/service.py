@@ -450,3 +450,5 @@ class Wholesaler(Service):
             return
         mids = {s: self._last_mid(s) for s in self.scenario.symbol_names}
         self.desk.report(mids)
+        if self.restartable:
+            self.journal.close()
