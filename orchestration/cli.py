@@ -554,6 +554,47 @@ def _bench(sub: Subparsers) -> None:
         default="curve",
         help="the lab path's sockets: CURVE (default) or unauthenticated (docs/SECURITY.md)",
     )
+    p.add_argument(
+        "--load",
+        action="store_true",
+        help="instead of the figures above: the full lab at a sweep of order rates "
+        "(docs/BENCHMARKS.md, 'Load'); writes load.json",
+    )
+    p.add_argument(
+        "--rates",
+        type=_rates,
+        default=None,
+        help="--load: orders/s to run, comma-separated (default: 500,1000,2000,4000,8000,16000; "
+        "--quick: 100,300)",
+    )
+    p.add_argument(
+        "--orders",
+        type=int,
+        default=None,
+        help="--load: orders per rate (default: 20000; --quick: 300)",
+    )
+    p.add_argument(
+        "--scenario",
+        type=Path,
+        default=None,
+        help="--load: the scenario each rate runs (default: the built-in default)",
+    )
+    p.add_argument(
+        "--keep-runs",
+        type=Path,
+        default=None,
+        help="--load: keep each rate's run dir under this directory (default: none kept)",
+    )
+
+
+def _rates(text: str) -> list[int]:
+    try:
+        rates = [int(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from None
+    if not rates or any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"rates must be positive: {text!r}")
+    return rates
 
 
 def _miniproject(sub: Subparsers) -> None:

@@ -691,7 +691,28 @@ def cmd_sor(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from orchestration.bench.run import run_bench
 
-    return run_bench(quick=args.quick, out=args.out, security=SecurityMode(args.security))
+    security = SecurityMode(args.security)
+    load_only = {"--rates": args.rates, "--orders": args.orders, "--scenario": args.scenario}
+    given = [flag for flag, value in load_only.items() if value is not None]
+    if args.keep_runs is not None:
+        given.append("--keep-runs")
+    if given and not args.load:
+        raise ScenarioError(f"{', '.join(given)}: only with --load")
+    if args.load:
+        from orchestration.bench.load import run_load_bench
+
+        if args.orders is not None and args.orders <= 0:
+            raise ScenarioError(f"--orders must be positive (got {args.orders})")
+        return run_load_bench(
+            _scenario(args.scenario),
+            quick=args.quick,
+            rates=args.rates,
+            orders=args.orders,
+            out=args.out,
+            security=security,
+            keep_runs=args.keep_runs,
+        )
+    return run_bench(quick=args.quick, out=args.out, security=security)
 
 
 def cmd_miniproject(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 FAULTS_FILE = "faults.json"
+COUNTERS_FILE = "counters.json"
 OPEN_LISTED = 20  # open order ids named in the report (all of them are in summary.json)
 
 
@@ -51,6 +52,20 @@ def write_faults(
         "late": late or [],
     }
     (run_dir / FAULTS_FILE).write_text(json.dumps(record, indent=2))
+
+
+def write_counters(run_dir: Path, procs: Iterable[tuple[str, str, dict[str, int]]]) -> None:
+    """Every process's counters as its last heartbeat (or its stop) reported them, into
+    ``RUN_DIR/counters.json`` (``{name: {"role": ..., "counters": {...}}}``): queue peaks, busy
+    counts, peak resident memory (``rss.peak_kb``), CPU time (``cpu.ms``)."""
+    record = {name: {"role": role, "counters": dict(counters)} for name, role, counters in procs}
+    (run_dir / COUNTERS_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
+
+
+def load_counters(run_dir: Path) -> dict[str, Any]:
+    """``counters.json`` as written by ``write_counters`` (``{}`` when the run has none)."""
+    path = run_dir / COUNTERS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def add_overloads(run_dir: Path, overloads: list[dict[str, Any]]) -> None:

@@ -38,7 +38,13 @@ import zmq.asyncio
 from config.runconfig import RunConfig, write_run_config
 from config.scenario import Scenario
 from orchestration.endpoints import HostsFile, resolve_loopback
-from orchestration.faults import add_late, add_overloads, overload_of, write_faults
+from orchestration.faults import (
+    add_late,
+    add_overloads,
+    overload_of,
+    write_counters,
+    write_faults,
+)
 from orchestration.liveness import BUSY_STALE_S, HEARTBEAT_MISSES, ProcStat, judge, read_stat
 from protocol.codec import MAX_MESSAGE_BYTES, VERSION, Decoder, encode, received_fields
 from protocol.control import (
@@ -692,6 +698,7 @@ class LabSupervisor:
         if recorder in self.procs:
             await self._stop_procs([self.procs[recorder]])
         self._record_overloads()
+        write_counters(self.run_dir, [(p.name, p.role, p.counters) for p in self.procs.values()])
         if self.late:  # a contended run: said in faults.json, not a fault
             add_late(self.run_dir, self.late)
         for task in self._tasks:

@@ -9,6 +9,7 @@ rate with ``_refuse_rate``; the heartbeat reads ``_update_queue_counters``.
 
 from __future__ import annotations
 
+import resource
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from protocol.base import Message
@@ -25,6 +26,20 @@ if TYPE_CHECKING:
     from config.scenario import Scenario
 
 M = TypeVar("M", bound=Message)
+
+
+def proportional_set_kb() -> int | None:
+    """This process's proportional set size in KiB (Linux ``/proc/self/smaps_rollup``: each
+    shared page counted once across the processes that map it, so the lab's processes sum to
+    the memory it uses); ``None`` where the kernel does not say."""
+    try:
+        with open("/proc/self/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 class Limits:
@@ -135,8 +150,18 @@ class Limits:
 
     def _update_queue_counters(self) -> None:
         """``queue.depth`` (messages in the delay queues: latency model + backlog), its peak as
-        sampled, and the ``busy.*`` counters of an order taker, for the heartbeat."""
+        sampled, the ``busy.*`` counters of an order taker, and the process's peak resident
+        memory (``rss.peak_kb``; ``pss.peak_kb``: the proportional set as sampled) and CPU time
+        (``cpu.ms``), for the heartbeat."""
         depth = self._queued_messages()
+        # the process's own resources (flowlab bench --load reads them from counters.json):
+        # peak resident memory (Linux: ru_maxrss in KiB) and CPU time, user + system
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.counters["rss.peak_kb"] = int(usage.ru_maxrss)
+        self.counters["cpu.ms"] = int((usage.ru_utime + usage.ru_stime) * 1_000)
+        pss = proportional_set_kb()
+        if pss is not None:  # shared pages split between the processes that map them
+            self.counters["pss.peak_kb"] = max(self.counters.get("pss.peak_kb", 0), pss)
         self.counters["queue.depth"] = depth
         self.counters["queue.peak"] = max(self.counters.get("queue.peak", 0), depth)
         # libzmq's own queues: batches a full peer refused (kept, tried again) and messages to

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.helpers import pid_alive
 
@@ -150,3 +151,50 @@ def test_up_status_inject_down_drive_a_background_lab(tmp_path: Path) -> None:
     # SOR too, as the broker's child ("<client id>~k").
     direct = parents[~parents["order_id"].str.contains("~")]
     assert len(direct) == 4, parents["order_id"].tolist()
+
+
+def test_bench_load_runs_each_rate_through_a_real_lab_and_writes_every_figure(
+    tmp_path: Path,
+) -> None:
+    """``flowlab bench --load`` at a small scale: two rates, each a fresh lab of the tiny
+    scenario; load.json holds every figure, each process's memory and CPU among them."""
+    result = flowlab(
+        "bench",
+        "--load",
+        "--scenario",
+        str(TINY),
+        "--rates",
+        "150,50",
+        "--orders",
+        "60",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "load.json").read_text())
+    assert [p["rate_per_s"] for p in record["points"]] == [50, 150]  # lowest first
+    for p in record["points"]:
+        assert p["orders"] == 60 and p["terminal"] == 60, p
+        assert set(p["regimes"]) == {"pfof", "auction"}
+        for r in p["regimes"].values():
+            assert r["terminal"] == r["orders"] > 0
+            assert r["tte_p50_ms"] <= r["tte_p99_ms"]
+        names = {s["name"] for s in p["services"]}
+        assert {"broker", "wh-a", "auction", "recorder", "injector"} <= names
+        for s in p["services"]:
+            assert s["rss_peak_mib"] > 10 and 0 < s["pss_peak_mib"] <= s["rss_peak_mib"], s
+            assert s["cpu_s"] > 0, s
+        assert p["pss_total_mib"] == pytest.approx(sum(s["pss_peak_mib"] for s in p["services"]))
+        assert p["sent_per_s"] > 0
+    table = result.stdout.splitlines()
+    assert table[1].split()[0] == "rate/s" and table[3].split()[0] == "50"
+    assert any(line.startswith("highest rate that met the targets:") for line in table)
+    assert not list(tmp_path.glob("runs")), "run dirs are not kept without --keep-runs"
+
+
+def test_bench_load_options_need_load(tmp_path: Path) -> None:
+    result = flowlab("bench", "--rates", "100", cwd=tmp_path, timeout=60)
+    assert result.returncode != 0
+    assert "--rates: only with --load" in result.stderr
