@@ -11,15 +11,31 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
+
 from protocol.base import Message
 from protocol.codec import encode
 from protocol.common import Liquidity, Side
 from protocol.errors import excerpt
+from protocol.money import round_div
 from protocol.orders import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
 from services.latency import Link
 from services.venue.book_rules import expiry_error
 
 M = TypeVar("M", bound=Message)
+
+
+def prorated(fill: OrderFilled, qty: int) -> OrderFilled:
+    """``fill`` cut to ``qty`` of its shares (an overfill's part that counts for an order): its
+    fee and PFOF shared pro rata, rounded half-even; everything else as reported."""
+    if qty == fill.fill_qty:
+        return fill
+    return msgspec.structs.replace(
+        fill,
+        fill_qty=qty,
+        fee=round_div(fill.fee * qty, fill.fill_qty) or 0,
+        pfof=round_div(fill.pfof * qty, fill.fill_qty) or 0,
+    )
 
 
 class OrderReports:

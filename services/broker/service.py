@@ -16,6 +16,7 @@ order (the venue confirms), or when the destination working it hands the order b
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 
@@ -45,7 +46,10 @@ from services.auction.rule615 import auction_exemption, is_segmented
 from services.broker.core import ClientOrder, RoutingTable, WholesalerStats, admission_error
 from services.broker.scorecard import Scorecard
 from services.feeds import NbboView
+from services.reports import prorated
 from services.runtime import Service
+
+log = logging.getLogger("services.broker.service")
 
 
 class Broker(Service):
@@ -378,6 +382,20 @@ class Broker(Service):
                 self.reply_link(self.orders, client.identity).send(encode(refused))
 
     def _on_fill(self, key: str, client: ClientOrder, msg: OrderFilled) -> None:
+        if msg.fill_qty > client.remaining:
+            # A destination executed more than the order had open (it should not: the router
+            # caps what it passes on). The client gets its order's size; the excess is the
+            # broker's own position, counted and logged, never an execution report that says
+            # more than the order (a negative leaves quantity the client could not read).
+            excess = msg.fill_qty - client.remaining
+            self.count("fills.overfill_shares", excess)
+            log.error(
+                "%s: overfill: %d of %d shares from %s beyond order %s's size",
+                self.name, excess, msg.fill_qty, client.child_dest, client.order.order_id,
+            )  # fmt: skip
+            if client.remaining <= 0:
+                return
+            msg = prorated(msg, client.remaining)
         client.cum += msg.fill_qty
         self.pfof_revenue += msg.pfof
         self.fees_paid += msg.fee

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import zmq
+
 from protocol.codec import encode
 from protocol.common import OrderType, TimeInForce
 from protocol.control import Rejected
@@ -28,6 +30,7 @@ from protocol.orders import (
     RouteQuote,
     SubmitOrder,
 )
+from services.reports import prorated
 from services.runtime import call_at_wall
 from services.sor.core import VenueLevel
 from services.sor.parent import Child, ParentOrder
@@ -44,6 +47,8 @@ else:
     _Base = object
 
 log = logging.getLogger("services.sor.service")
+# A timed-out child whose venue's reports wait unread is looked at again this much later
+TIMEOUT_RECHECK_S = 0.005
 
 
 @dataclass(slots=True)
@@ -77,6 +82,8 @@ class ChildOrders(_Base):
         orders: Any
         destinations: dict[str, Link]
         grace_ns: dict[str, int]
+        lag_bound_ns: int
+        child_sockets: dict[str, Any]
         working: dict[str, Working]
         done: OrderedDict[str, Working]
         child_owner: dict[str, str]
@@ -149,8 +156,9 @@ class ChildOrders(_Base):
                 )
             )
         )
+        due_ns = expire_ns + self.grace_ns[plan.venue]
         self.child_timers[child_id] = call_at_wall(
-            expire_ns + self.grace_ns[plan.venue], self._on_child_timeout, work.key, child_id
+            due_ns, self._on_child_timeout, work.key, child_id, due_ns
         )
         return child_id
 
@@ -203,7 +211,23 @@ class ChildOrders(_Base):
             time.time_ns(),
         )
         self.volume.on_own_fill(child.venue, msg.exec_id)
-        if not parent.fill(child.child_id, msg.fill_qty, msg.fill_price, msg.fee):
+        taken = parent.fill(child.child_id, msg.fill_qty, msg.fill_price, msg.fee)
+        if taken is not None and taken < msg.fill_qty:
+            # A child given up (timed out) that executed after all, its quantity already
+            # rerouted: the router keeps the excess (counted), the client gets its order's size.
+            self.count("children.overfill_shares", msg.fill_qty - taken)
+            log.error(
+                "%s: overfill: %d of %d shares on %s beyond parent %s's size",
+                self.name,
+                msg.fill_qty - taken,
+                msg.fill_qty,
+                child.venue,
+                parent.order_id,
+            )
+            if taken == 0:
+                return
+            msg = prorated(msg, taken)
+        if taken is None:
             self.count("children.late_fills")
             log.warning(
                 "%s: late fill of %d on %s for finished parent %s",
@@ -242,13 +266,23 @@ class ChildOrders(_Base):
             self.pending_work.add(key)
             asyncio.get_running_loop().call_soon(self._work, key)
 
-    def _on_child_timeout(self, key: str, child_id: str) -> None:
+    def _on_child_timeout(self, key: str, child_id: str, due_ns: int) -> None:
         self.child_timers.pop(child_id, None)
         work = self.working.get(key)
         if work is None:
             return
         child = work.parent.children[child_id]
         if not child.live or child.abandoned:
+            return
+        if self._reports_waiting(child.venue) and time.time_ns() < due_ns + self.lag_bound_ns:
+            # Reports from that venue are waiting to be read: the router, not the venue, is
+            # behind, and this child's report may be among them (giving it up now would
+            # reroute shares it executed: an overfill). Read them first; a router further
+            # behind than [limits] lag_ms is overloaded anyway and gives up as before.
+            self.count("children.timeout_deferred")
+            self.child_timers[child_id] = asyncio.get_running_loop().call_later(
+                TIMEOUT_RECHECK_S, self._on_child_timeout, key, child_id, due_ns
+            )
             return
         # The child expired at its venue and any report of it would have arrived by now: it can
         # no longer execute (short of a venue frozen between matching and reporting: late fill).
@@ -271,6 +305,12 @@ class ChildOrders(_Base):
         self._cancel_child(work, child, why)
         work.parent.abandon(child_id)
         self._work(key)
+
+    def _reports_waiting(self, venue: str) -> bool:
+        """Whether messages from ``venue`` wait unread on its socket (pyzmq's asyncio ``get``
+        of ``EVENTS`` re-arms the loop's reader, so asking loses no wake-up)."""
+        sock = self.child_sockets.get(venue)
+        return sock is not None and bool(sock.get(zmq.EVENTS) & zmq.POLLIN)
 
     def _cancel_child(self, work: Working, child: Child, reason: str) -> None:
         parent = work.parent

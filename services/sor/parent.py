@@ -69,6 +69,7 @@ class ParentOrder:
     lit_shown_qty: int = 0
     reason: str = ""
     done_ns: int = 0
+    overfill: int = 0  # shares children executed beyond the parent's size (``fill``)
     children: dict[str, Child] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ queries
@@ -108,17 +109,23 @@ class ParentOrder:
         if child.kind == "lit":
             self.lit_shown_qty += child.qty
 
-    def fill(self, child_id: str, qty: int, price: int, fee: int) -> bool:
-        """Record a child's execution; ``False`` if the parent was already terminal (late fill)."""
+    def fill(self, child_id: str, qty: int, price: int, fee: int) -> int | None:
+        """Record a child's execution; the shares of it that count for the parent, or ``None``
+        if the parent was already terminal (late fill). A child's execution beyond what the
+        parent still needs (an overfill: a child given up that executed after all) counts for
+        the child, and only up to the parent's size for the parent (the rest is ``overfill``:
+        the router's own position, never the client's); its fee is shared pro rata."""
         child = self.children[child_id]
         child.cum += qty
         child.notional += qty * price
         if self.state.terminal:
-            return False
-        self.cum_qty += qty
-        self.notional += qty * price
-        self.fees += fee
-        return True
+            return None
+        taken = min(qty, self.remaining)
+        self.overfill += qty - taken
+        self.cum_qty += taken
+        self.notional += taken * price
+        self.fees += fee if taken == qty else (round_div(fee * taken, qty) or 0)
+        return taken
 
     def child_done(self, child_id: str) -> Child:
         child = self.children[child_id]

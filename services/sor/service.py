@@ -117,8 +117,11 @@ class Sor(ChildOrders, Service):
         self.nbbo = NbboView(self)
         await self.nbbo.start()
         self.destinations = {}
+        self.child_sockets = {}
+        self.lag_bound_ns = self.scenario.limits.lag_ms * 1_000_000
         for name in [*self.lit_names, *self.pool_specs]:
             sock = self.connect(name, "orders", zmq.DEALER)
+            self.child_sockets[name] = sock
             self.destinations[name] = self.link(sock, name)
             handler = self._report_handler(name)
             self.serve(sock, Decoder(ORDER_REPORTS), handler, router=False, name=f"child@{name}")

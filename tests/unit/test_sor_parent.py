@@ -114,5 +114,45 @@ def test_parent_fill_after_terminal_is_late_and_not_counted() -> None:
 
     counted = parent.fill("c1", 500, 10_000_000, 0)
 
-    assert not counted
+    assert counted is None
     assert (parent.cum_qty, parent.children["c1"].cum) == (0, 500)
+
+
+def test_parent_counts_an_overfill_for_the_child_not_for_the_client() -> None:
+    # 1,000 shares: c1 (600) given up and its 600 rerouted as c2; c2 fills 600, then c1's
+    # 600 arrive after all. The parent had 400 left: 400 count for it, 200 are overfill.
+    parent = new_parent(1_000)
+    parent.add_child(child("c1", 600))
+    parent.abandon("c1")
+    parent.add_child(child("c2", 600))
+    assert parent.fill("c2", 600, 10_000_000, 1_800) == 600
+
+    taken = parent.fill("c1", 600, 10_000_100, 1_800)
+
+    assert taken == 400
+    assert parent.overfill == 200
+    assert parent.children["c1"].cum == 600  # it happened at the venue
+    assert parent.cum_qty == 1_000 and parent.remaining == 0
+    # notional: 600 x 10,000,000 + 400 x 10,000,100; fees: 1,800 + 1,800 x 400/600 = 3,000
+    assert parent.notional == 6_000_000_000 + 4_000_040_000
+    assert parent.fees == 3_000
+    assert parent.settle() is ParentState.FILLED
+
+
+def test_a_prorated_fill_keeps_its_report_and_shares_fee_and_pfof_half_even() -> None:
+    from protocol.common import Liquidity
+    from protocol.orders import OrderFilled
+    from services.reports import prorated
+
+    fill = OrderFilled(
+        sender="lit-a", ts_ns=1, order_id="R1", symbol="ACME", side=Side.BUY, fill_qty=600,
+        fill_price=10_000_100, cum_qty=600, leaves_qty=0, venue="lit-a",
+        liquidity=Liquidity.TAKER, exec_id="x-1", exec_ns=5, recv_ns=4, fee=1_801, pfof=25,
+    )  # fmt: skip
+
+    cut = prorated(fill, 400)
+
+    # 1,801 x 400 / 600 = 1,200.67 -> 1,201; 25 x 400 / 600 = 16.67 -> 17
+    assert (cut.fill_qty, cut.fee, cut.pfof) == (400, 1_201, 17)
+    assert (cut.exec_id, cut.fill_price, cut.venue, cut.exec_ns) == ("x-1", 10_000_100, "lit-a", 5)
+    assert prorated(fill, 600) is fill
