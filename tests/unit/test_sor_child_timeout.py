@@ -10,10 +10,11 @@ DEALER socket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import zmq
 import zmq.asyncio
 
@@ -56,18 +57,28 @@ def working() -> Working:
     return Working("p-1", b"client", parent, None, 0)  # type: ignore[arg-type]
 
 
-@pytest.mark.asyncio
-async def test_a_timeout_waits_while_the_venues_report_is_unread_then_gives_up() -> None:
+@contextlib.asynccontextmanager
+async def router_with_unread_report(endpoint: str) -> AsyncIterator[zmq.asyncio.Socket]:
+    """The router's DEALER to a venue, with one report from the venue sitting in it unread."""
     ctx = zmq.asyncio.Context()
     venue = ctx.socket(zmq.ROUTER)
     router = ctx.socket(zmq.DEALER)
     router.setsockopt(zmq.IDENTITY, b"sor")
     try:
-        venue.bind("inproc://lit-a")
-        router.connect("inproc://lit-a")
+        venue.bind(endpoint)
+        router.connect(endpoint)
         await router.send_multipart([b"hello"])  # the venue learns the router's identity
         await venue.recv_multipart()
         await venue.send_multipart([b"sor", b"report of p-1/1"])  # in the router's pipe now
+        yield router
+    finally:
+        router.close(0)
+        venue.close(0)
+        ctx.term()
+
+
+async def test_a_timeout_waits_while_the_venues_report_is_unread_then_gives_up() -> None:
+    async with router_with_unread_report("inproc://lit-a") as router:
         host = Host(router)
         work = working()
         host.working["p-1"] = work
@@ -86,24 +97,10 @@ async def test_a_timeout_waits_while_the_venues_report_is_unread_then_gives_up()
 
         assert child.abandoned and host.cancels == ["p-1/1"] and host.rerouted == ["p-1"]
         assert host.counters["children.timed_out"] == 1
-    finally:
-        router.close(0)
-        venue.close(0)
-        ctx.term()
 
 
-@pytest.mark.asyncio
 async def test_a_router_behind_past_the_lag_bound_gives_up_as_before() -> None:
-    ctx = zmq.asyncio.Context()
-    venue = ctx.socket(zmq.ROUTER)
-    router = ctx.socket(zmq.DEALER)
-    router.setsockopt(zmq.IDENTITY, b"sor")
-    try:
-        venue.bind("inproc://lit-a2")
-        router.connect("inproc://lit-a2")
-        await router.send_multipart([b"hello"])
-        await venue.recv_multipart()
-        await venue.send_multipart([b"sor", b"unread"])
+    async with router_with_unread_report("inproc://lit-a2") as router:
         host = Host(router)
         work = working()
         host.working["p-1"] = work
@@ -112,7 +109,3 @@ async def test_a_router_behind_past_the_lag_bound_gives_up_as_before() -> None:
 
         assert work.parent.children["p-1/1"].abandoned and host.cancels == ["p-1/1"]
         assert "children.timeout_deferred" not in host.counters
-    finally:
-        router.close(0)
-        venue.close(0)
-        ctx.term()
