@@ -41,7 +41,8 @@ class Comparison:
     exit_codes: dict[str, dict[str, int | None]]
     summary: pd.DataFrame
     comparisons: pd.DataFrame
-    # summary.json's run_state: {"state": "complete"} or aborted/degraded/overloaded with why
+    # summary.json's run_state: {"state": "complete"} or aborted/degraded/overloaded/incomplete
+    # with why
     run_state: dict[str, Any] = dataclasses.field(default_factory=lambda: {"state": "complete"})
 
     @property
@@ -51,9 +52,10 @@ class Comparison:
 
     @property
     def state(self) -> str:
-        """``complete``, or ``aborted``/``degraded`` (a process failed) or ``overloaded`` (a
-        service refused orders as busy or passed its ``[limits]``): then the figures are not
-        market results (``run_state`` says why)."""
+        """``complete``, or ``aborted``/``degraded`` (a process failed), ``overloaded`` (a
+        service refused orders as busy or passed its ``[limits]``) or ``incomplete`` (accepted
+        orders never ended): then the figures are not market results (``run_state`` says
+        why)."""
         return str(self.run_state.get("state", "complete"))
 
     def table(self, name: str) -> pd.DataFrame:

@@ -31,7 +31,13 @@ import pandas as pd
 
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import Scenario, ScenarioError
-from orchestration.faults import faults_exit_code, load_faults, run_state
+from orchestration.faults import (
+    add_unended,
+    faults_exit_code,
+    injection_account,
+    load_faults,
+    run_state,
+)
 from orchestration.launcher import LabAborted, LabSupervisor, new_run_dir
 from orchestration.live import make_monitor, print_regime_table
 from orchestration.report import verdict, write_report
@@ -319,6 +325,8 @@ async def run_experiment(
                 monitor.note(f"[{plan.label}] run aborted: {str(exc).splitlines()[0]}")
             else:
                 monitor.end_run(done)
+                if done.timed_out:  # accepted orders that never ended: said, exit 1
+                    add_unended(lab.run_dir, injection_account(done))
             if settle_s > 0 and not aborted:
                 monitor.note(f"[{plan.label}] market runs on {settle_s:g}s for markouts")
                 await lab.guard(asyncio.sleep(settle_s))  # a measured duration, not a handshake

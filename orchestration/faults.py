@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 FAULTS_FILE = "faults.json"
 COUNTERS_FILE = "counters.json"
 OPEN_LISTED = 20  # open order ids named in the report (all of them are in summary.json)
@@ -29,12 +31,13 @@ def load_faults(run_dir: Path) -> dict[str, Any]:
     try:
         record = json.loads((run_dir / FAULTS_FILE).read_text())
     except FileNotFoundError:
-        return {"faults": [], "injection": None, "overloads": [], "late": []}
+        return {"faults": [], "injection": None, "overloads": [], "late": [], "unended": None}
     return {
         "faults": list(record.get("faults", [])),
         "injection": record.get("injection"),
         "overloads": list(record.get("overloads", [])),
         "late": list(record.get("late", [])),
+        "unended": record.get("unended"),
     }
 
 
@@ -44,21 +47,33 @@ def write_faults(
     injection: Any = None,
     overloads: list[dict[str, Any]] | None = None,
     late: list[dict[str, Any]] | None = None,
+    unended: dict[str, Any] | None = None,
 ) -> None:
     record = {
         "faults": faults,
         "injection": injection,
         "overloads": overloads or [],
         "late": late or [],
+        "unended": unended,
     }
     (run_dir / FAULTS_FILE).write_text(json.dumps(record, indent=2))
 
 
-def write_counters(run_dir: Path, procs: Iterable[tuple[str, str, dict[str, int]]]) -> None:
+def write_counters(
+    run_dir: Path,
+    procs: Iterable[tuple[str, str, dict[str, int]]],
+    cpu_ms_at_inject: dict[str, int | None] | None = None,
+) -> None:
     """Every process's counters as its last heartbeat (or its stop) reported them, into
-    ``RUN_DIR/counters.json`` (``{name: {"role": ..., "counters": {...}}}``): queue peaks, busy
-    counts, peak resident memory (``rss.peak_kb``), CPU time (``cpu.ms``)."""
-    record = {name: {"role": role, "counters": dict(counters)} for name, role, counters in procs}
+    ``RUN_DIR/counters.json`` (``{name: {"role": ..., "counters": {...}, "cpu_ms_at_inject":
+    ...}}``): queue peaks, busy counts, peak memory (``rss.peak_kb``, ``pss.peak_kb``), CPU time
+    (``cpu.ms``), and the CPU time it had when the last injection started (``None``: it had
+    reported none, or it started later, as the injector does)."""
+    at_inject = cpu_ms_at_inject or {}
+    record = {
+        name: {"role": role, "counters": dict(counters), "cpu_ms_at_inject": at_inject.get(name)}
+        for name, role, counters in procs
+    }
     (run_dir / COUNTERS_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
 
 
@@ -71,14 +86,46 @@ def load_counters(run_dir: Path) -> dict[str, Any]:
 def add_overloads(run_dir: Path, overloads: list[dict[str, Any]]) -> None:
     """Add the lab's overloaded services to its ``faults.json`` (the rest kept)."""
     record = load_faults(run_dir)
-    write_faults(run_dir, record["faults"], record["injection"], overloads, record["late"])
+    write_faults(
+        run_dir,
+        record["faults"],
+        record["injection"],
+        overloads,
+        record["late"],
+        record["unended"],
+    )
 
 
 def add_late(run_dir: Path, late: list[dict[str, Any]]) -> None:
     """Add the processes that were late but working to the run's ``faults.json`` (the rest
     kept)."""
     record = load_faults(run_dir)
-    write_faults(run_dir, record["faults"], record["injection"], record["overloads"], late)
+    write_faults(
+        run_dir, record["faults"], record["injection"], record["overloads"], late, record["unended"]
+    )
+
+
+def injection_account(done: Any) -> dict[str, Any]:
+    """An ``InjectionDone`` as faults.json keeps it: its counts, no message headers."""
+    account = msgspec.structs.asdict(done)
+    for header in ("msg_id", "sender", "ts_ns", "correlation_id"):
+        account.pop(header, None)
+    return account
+
+
+def add_unended(run_dir: Path, account: dict[str, Any]) -> None:
+    """An injection that ended with orders still open (``timed_out``: no terminal report by
+    the injector's timeout, no process at fault): the run is ``incomplete`` (every accepted
+    order must end: docs/RELIABILITY.md). ``account``: the injector's final account."""
+    record = load_faults(run_dir)
+    write_faults(
+        run_dir,
+        record["faults"],
+        record["injection"],
+        record["overloads"],
+        record["late"],
+        account,
+    )
 
 
 def overload_of(
@@ -151,40 +198,49 @@ def run_state(
     """The state of the run(s) (label, run dir): ``complete``; ``aborted`` when a process
     exited; ``degraded`` when processes only stalled; ``recovered`` when every process that
     exited or stalled was restarted by the restart policy and was back; ``overloaded`` when
-    none failed but a service was overloaded. With the faults (service, role, pid, what, when,
-    and the restart that followed), the overloads (service, busy count, peaks and bounds), the
-    orders the tape leaves open (``orders``: the tape's orders table), each aborted
-    injection's account, and (from ``tables``, the run's tables) the executions the broker
-    never accepted (``unaccepted_executions``)."""
-    faults, injections, overloads, late = [], [], [], []
+    none failed but a service was overloaded; ``incomplete`` when none of those happened but
+    an injection ended with orders the injector never saw end (``add_unended``). With the
+    faults (service, role, pid, what, when, and the restart that followed), the overloads
+    (service, busy count, peaks and bounds), the orders the tape leaves open (``orders``: the
+    tape's orders table), each aborted injection's account, and (from ``tables``, the run's
+    tables) the executions the broker never accepted (``unaccepted_executions``)."""
+    faults, injections, overloads, late, unended = [], [], [], [], []
     for label, run_dir in runs:
         record = load_faults(run_dir)
         tag = {"run": label} if label else {}
         faults += [fault | tag for fault in record["faults"]]
+        if record["unended"] is not None:
+            unended.append(record["unended"] | tag)
         overloads += [overload | tag for overload in record["overloads"]]
         late += [process | tag for process in record["late"]]
         if record["injection"] is not None:
             injections.append(record["injection"] | tag)
     unaccepted = unaccepted_executions(tables) if tables is not None else []
-    if not faults and not overloads:
+    if not faults and not overloads and not unended:
         said = {"unaccepted": unaccepted} if unaccepted else {}
         return {"state": "complete"} | said | ({"late": late} if late else {})
     still_open = orders["order_id"][orders["status"] == "open"] if len(orders) else []
     unrecovered = [f for f in faults if not recovered(f)]
-    if not faults:
+    if not faults and not overloads:
+        state = "incomplete"
+    elif not faults:
         state = "overloaded"
     elif not unrecovered:
         state = "recovered"
     else:
         state = "aborted" if any(f["kind"] == "exited" for f in unrecovered) else "degraded"
-    return {
-        "state": state,
-        "faults": faults,
-        "overloads": overloads,
-        "open_orders": sorted(str(order_id) for order_id in still_open),
-        "injections": injections,
-        "unaccepted": unaccepted,
-    } | ({"late": late} if late else {})
+    return (
+        {
+            "state": state,
+            "faults": faults,
+            "overloads": overloads,
+            "open_orders": sorted(str(order_id) for order_id in still_open),
+            "injections": injections,
+            "unaccepted": unaccepted,
+        }
+        | ({"late": late} if late else {})
+        | ({"unended": unended} if unended else {})
+    )
 
 
 def recovered(fault: dict[str, Any]) -> bool:
@@ -208,6 +264,11 @@ def state_lines(state: dict[str, Any]) -> tuple[str, ...]:
             "**Run recovered**: the restart policy restarted the processes below, which rejoined "
             "from their snapshots; the figures include their outage (orders routed elsewhere "
             "meanwhile)"
+        ]
+    elif state["state"] == "incomplete":
+        lines = [
+            "**Run incomplete**: orders the broker accepted never ended (no process failed or "
+            "was overloaded: a service lost track of them); the figures below leave them out"
         ]
     else:
         broken = "an overloaded lab" if state["state"] == "overloaded" else "a broken run"
@@ -251,6 +312,12 @@ def state_lines(state: dict[str, Any]) -> tuple[str, ...]:
             else ""
         )
     )
+    for done in state.get("unended", ()):
+        run = f"[{done['run']}] " if done.get("run") else ""
+        lines.append(
+            f"Injector {run}at its timeout: sent {done['sent']}, terminal {done['terminal']}, "
+            f"still open {done['timed_out']}"
+        )
     for done in state["injections"]:
         run = f"[{done['run']}] " if done.get("run") else ""
         lines.append(
@@ -314,6 +381,15 @@ def faults_exit_code(
         )
     if unclean:
         print(f"flowlab {verb}: processes exited uncleanly: {unclean}", file=sys.stderr)
+        return 1
+    unended = [u for record in records if (u := record.get("unended")) is not None]
+    if unended:
+        open_orders = sum(int(u.get("timed_out", 0)) for u in unended)
+        print(
+            f"flowlab {verb}: run incomplete: {open_orders} accepted orders never ended "
+            "(see the report)",
+            file=sys.stderr,
+        )
         return 1
     overloads = [o for record in records for o in record["overloads"]]
     if overloads:

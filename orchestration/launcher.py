@@ -41,6 +41,7 @@ from orchestration.endpoints import HostsFile, resolve_loopback
 from orchestration.faults import (
     add_late,
     add_overloads,
+    injection_account,
     overload_of,
     write_counters,
     write_faults,
@@ -164,6 +165,15 @@ class RemoteProcess:
         raise ProcessLookupError(f"pid {self.pid} is not ours to signal")
 
 
+def cpu_ms(proc: Proc) -> int | None:
+    """A process's CPU time (user + system) in ms now: the kernel's for a local process, its
+    last heartbeat's ``cpu.ms`` for a remote one (``None``: neither known)."""
+    if isinstance(proc.process, RemoteProcess):
+        return proc.counters.get("cpu.ms")
+    stat = read_stat(proc.pid)
+    return None if stat is None else stat.cpu_ticks * 1_000 // os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Proc:
     name: str
@@ -229,6 +239,7 @@ class LabSupervisor:
         self.failure: asyncio.Future[str] | None = None
         self.faults: list[Fault] = []
         self.overloads: list[dict[str, object]] = []  # set when the lab stops
+        self.cpu_ms_at_inject: dict[str, int | None] = {}  # at the last injection's start
         self.late: list[dict[str, object]] = []  # silent but working (orchestration.liveness)
         self.restarts: dict[str, int] = {}  # the restart policy's restarts so far, by name
         self.shutdown_requested = asyncio.Event()
@@ -661,6 +672,9 @@ class LabSupervisor:
         """
         future: asyncio.Future[InjectionDone] = asyncio.get_running_loop().create_future()
         self.injections[name] = future
+        # each process's CPU time as its last heartbeat gave it, so counters.json can tell the
+        # injection's share from the start-up's (flowlab bench --load)
+        self.cpu_ms_at_inject = {n: cpu_ms(p) for n, p in self.procs.items()}
         close = [] if close_after_s is None else ["--close-after", str(close_after_s)]
         await self.spawn(
             name,
@@ -680,9 +694,7 @@ class LabSupervisor:
             done = None
             with contextlib.suppress(TimeoutError):
                 done = await asyncio.wait_for(future, ABORT_WAIT_S)
-            account = None if done is None else msgspec.structs.asdict(done)
-            for header in ("msg_id", "sender", "ts_ns", "correlation_id"):
-                (account or {}).pop(header, None)
+            account = None if done is None else injection_account(done)
             write_faults(self.run_dir, [vars(f) for f in self.faults], account)
             raise LabAborted(str(exc), done) from None
 
@@ -698,7 +710,11 @@ class LabSupervisor:
         if recorder in self.procs:
             await self._stop_procs([self.procs[recorder]])
         self._record_overloads()
-        write_counters(self.run_dir, [(p.name, p.role, p.counters) for p in self.procs.values()])
+        write_counters(
+            self.run_dir,
+            [(p.name, p.role, p.counters) for p in self.procs.values()],
+            self.cpu_ms_at_inject,
+        )
         if self.late:  # a contended run: said in faults.json, not a fault
             add_late(self.run_dir, self.late)
         for task in self._tasks:

@@ -28,18 +28,27 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=Message)
 
 
-def proportional_set_kb() -> int | None:
-    """This process's proportional set size in KiB (Linux ``/proc/self/smaps_rollup``: each
-    shared page counted once across the processes that map it, so the lab's processes sum to
-    the memory it uses); ``None`` where the kernel does not say."""
-    try:
-        with open("/proc/self/smaps_rollup", "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+def memory_kb() -> dict[str, int]:
+    """This process's memory in KiB, where Linux says (``{}`` elsewhere): ``rss.peak_kb``, its
+    peak resident set (``VmHWM`` of ``/proc/self/status``: this program's own, where
+    ``getrusage``'s ``ru_maxrss`` would keep the peak of the process it was forked from before
+    ``exec``), and ``pss.peak_kb``, its proportional set now (``/proc/self/smaps_rollup``: each
+    shared page split between the processes that map it, so the lab's processes sum to the
+    memory it uses; the caller keeps the peak)."""
+    out = {}
+    for path, field, key in (
+        ("/proc/self/status", b"VmHWM:", "rss.peak_kb"),
+        ("/proc/self/smaps_rollup", b"Pss:", "pss.peak_kb"),
+    ):
+        try:
+            with open(path, "rb") as f:
+                for line in f:
+                    if line.startswith(field):
+                        out[key] = int(line.split()[1])
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
 
 
 class Limits:
@@ -155,13 +164,11 @@ class Limits:
         (``cpu.ms``), for the heartbeat."""
         depth = self._queued_messages()
         # the process's own resources (flowlab bench --load reads them from counters.json):
-        # peak resident memory (Linux: ru_maxrss in KiB) and CPU time, user + system
+        # CPU time (user + system), peak resident memory, peak proportional set as sampled
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.counters["rss.peak_kb"] = int(usage.ru_maxrss)
         self.counters["cpu.ms"] = int((usage.ru_utime + usage.ru_stime) * 1_000)
-        pss = proportional_set_kb()
-        if pss is not None:  # shared pages split between the processes that map them
-            self.counters["pss.peak_kb"] = max(self.counters.get("pss.peak_kb", 0), pss)
+        for key, kb in memory_kb().items():
+            self.counters[key] = max(self.counters.get(key, 0), kb)
         self.counters["queue.depth"] = depth
         self.counters["queue.peak"] = max(self.counters.get("queue.peak", 0), depth)
         # libzmq's own queues: batches a full peer refused (kept, tried again) and messages to

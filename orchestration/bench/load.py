@@ -10,6 +10,9 @@ measures from the tape and from every process's last counters (``RUN_DIR/counter
 - the run's state (``complete``, ``overloaded``, ``aborted``...: ``orchestration.faults``);
 - the longest delay queue (service and peak messages) and the longest lag;
 - peak resident memory per process and in total, CPU seconds per process;
+- what an order costs: every process's CPU time from the injection's start to the stop per
+  order sent ("all"), and the same less what each process spends with the lab up and idle
+  (``IDLE_S`` measured before each injection: the background market), "net";
 - how long the lab took to be ready.
 
 ``assess`` then checks each rate against the targets of issue 15, taken relative to the
@@ -36,8 +39,8 @@ import msgspec
 
 from config.scenario import Scenario, SecurityMode
 from orchestration.experiment import plan_runs, plan_streams, run_scenario
-from orchestration.faults import load_counters, run_state
-from orchestration.launcher import LabError, LabSupervisor
+from orchestration.faults import add_unended, injection_account, load_counters, run_state
+from orchestration.launcher import LabError, LabSupervisor, cpu_ms
 from orchestration.stream_options import StreamOptions
 from orchestration.streams import write_stream
 
@@ -53,6 +56,7 @@ PFOF_P99_RATIO = 3.0  # pfof TTE p99 at most 3x the lowest rate's
 AUCTION_P99_WINDOWS = 1.5  # auction TTE p99 at most 1.5x the auction window
 MEMORY_TOTAL_MIB = 1_024.0  # every process of the lab together (proportional set sizes)
 READY_S = 2.0  # the lab ready (not a pass/fail of a rate: reported beside it)
+IDLE_S = 2.0  # the lab up with no retail flow before each injection: the background's CPU
 
 
 class RegimeLoad(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,7 +72,18 @@ class ServiceLoad(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     rss_peak_mib: float | None  # the kernel's peak resident set (shared pages in each process)
     pss_peak_mib: float | None  # peak proportional set as sampled (shared pages split)
-    cpu_s: float | None
+    cpu_s: float | None  # CPU time over the whole run, start-up included
+    cpu_inject_s: float | None  # CPU time from the injection's start to the stop
+    idle_cpu_per_s: float | None = None  # CPU seconds per second with the lab up, no flow
+    injecting_s: float = 0.0  # seconds from the injection's start to the stop
+
+    @property
+    def order_cpu_s(self) -> float | None:
+        """CPU time the orders cost it: the injection's less what it would have spent idle."""
+        if self.cpu_inject_s is None:
+            return None
+        return self.cpu_inject_s - (self.idle_cpu_per_s or 0.0) * self.injecting_s
+
     queued_peak: int
     lag_peak_ms: int
 
@@ -87,6 +102,13 @@ class LoadPoint(msgspec.Struct, frozen=True, kw_only=True):
     services: list[ServiceLoad]
     rss_total_mib: float | None  # sum of peak RSS: counts shared libraries once per process
     pss_total_mib: float | None  # sum of peak PSS: the memory the lab used (the target)
+    # every process's CPU time from the injection's start to the stop, per order sent: what
+    # one order costs the lab (background market included); 2 cores carry 2,000 ms a second
+    cpu_ms_per_order: float | None = None
+    # the same less each process's idle rate over the injection: what the orders themselves
+    # cost, and the background market's cost with no flow (cores busy)
+    order_cpu_ms_per_order: float | None = None
+    idle_cores: float | None = None
     met: bool = False
     misses: list[str] = []
 
@@ -134,13 +156,21 @@ async def measure_rate(scenario: Scenario, rate: int, orders: int, root: Path) -
     started = time.monotonic()
     ready_s = float("nan")
     detail = ""
+    idle: dict[str, float] = {}  # CPU ms per second of each process, the lab up but idle
+    injecting_s = injected = 0.0
     try:
         await lab.start()
         ready_s = time.monotonic() - started
-        await lab.inject(stream, timeout_s=scenario.stream.terminal_timeout_s)
+        idle = await idle_cpu(lab, IDLE_S)
+        injected = time.monotonic()
+        done = await lab.inject(stream, timeout_s=scenario.stream.terminal_timeout_s)
+        if done.timed_out:  # accepted orders that never ended: the run is incomplete
+            add_unended(lab.run_dir, injection_account(done))
     except LabError as exc:  # a fault (LabAborted) or a lab that could not start: a figure
         detail = str(exc).splitlines()[0]
     finally:
+        if injected:  # the injection ran until now
+            injecting_s = time.monotonic() - injected
         await lab.stop()
     try:
         tables = build_tables(lab.run_dir, lab.config)
@@ -164,7 +194,7 @@ async def measure_rate(scenario: Scenario, rate: int, orders: int, root: Path) -
                 tte_p50_ms=_num(row.get("time_to_execution_ms_p50")),
                 tte_p99_ms=_num(row.get("time_to_execution_ms_p99")),
             )
-    services = _services(load_counters(lab.run_dir))
+    services = _services(load_counters(lab.run_dir), idle, injecting_s)
     rss = [s.rss_peak_mib for s in services if s.rss_peak_mib is not None]
     pss = [s.pss_peak_mib for s in services if s.pss_peak_mib is not None]
     return LoadPoint(
@@ -181,6 +211,9 @@ async def measure_rate(scenario: Scenario, rate: int, orders: int, root: Path) -
         services=services,
         rss_total_mib=sum(rss) if rss else None,
         pss_total_mib=sum(pss) if pss else None,
+        cpu_ms_per_order=_cpu_per_order(services, len(placed)),
+        order_cpu_ms_per_order=_order_cpu_per_order(services, len(placed)),
+        idle_cores=sum(idle.values()) / 1000 if idle else None,
     )
 
 
@@ -202,6 +235,16 @@ def _unmeasured(rate: int, orders: int, ready_s: float, detail: str) -> LoadPoin
     )
 
 
+def _cpu_per_order(services: list[ServiceLoad], orders: int) -> float | None:
+    spent = [s.cpu_inject_s for s in services if s.cpu_inject_s is not None]
+    return 1_000 * sum(spent) / orders if spent and orders else None
+
+
+def _order_cpu_per_order(services: list[ServiceLoad], orders: int) -> float | None:
+    spent = [s.order_cpu_s for s in services if s.order_cpu_s is not None]
+    return 1_000 * sum(spent) / orders if spent and orders else None
+
+
 def _num(value: Any) -> float | None:
     try:
         out = float(value)
@@ -218,7 +261,26 @@ def _per_second(ns: Any) -> float | None:
     return (len(stamps) - 1) / ((max(stamps) - min(stamps)) / 1e9)
 
 
-def _services(record: dict[str, Any]) -> list[ServiceLoad]:
+async def idle_cpu(lab: LabSupervisor, seconds: float) -> dict[str, float]:
+    """Each process's CPU ms per second over ``seconds`` of the lab up with no retail flow
+    (the background market: market makers, noise traders, the value feed, heartbeats)."""
+    before = {n: cpu_ms(p) for n, p in lab.procs.items()}
+    t0 = time.monotonic()
+    await lab.guard(asyncio.sleep(seconds))  # a measured duration, not a handshake
+    elapsed = time.monotonic() - t0
+    after = {n: cpu_ms(p) for n, p in lab.procs.items()}
+    rates = {}
+    for n, b in before.items():
+        a = after.get(n)
+        if b is not None and a is not None:
+            rates[n] = (a - b) / elapsed
+    return rates
+
+
+def _services(
+    record: dict[str, Any], idle: dict[str, float] | None = None, injecting_s: float = 0.0
+) -> list[ServiceLoad]:
+    idle = idle or {}
     out = []
     for name, entry in sorted(record.items()):
         c = entry.get("counters", {})
@@ -229,6 +291,11 @@ def _services(record: dict[str, Any]) -> list[ServiceLoad]:
                 rss_peak_mib=c["rss.peak_kb"] / 1024 if "rss.peak_kb" in c else None,
                 pss_peak_mib=c["pss.peak_kb"] / 1024 if "pss.peak_kb" in c else None,
                 cpu_s=c["cpu.ms"] / 1000 if "cpu.ms" in c else None,
+                cpu_inject_s=(c["cpu.ms"] - (entry.get("cpu_ms_at_inject") or 0)) / 1000
+                if "cpu.ms" in c
+                else None,
+                idle_cpu_per_s=idle[name] / 1000 if name in idle else None,
+                injecting_s=injecting_s,
                 queued_peak=max(c.get("queue.peak", 0), c.get("busy.queued_peak", 0)),
                 lag_peak_ms=c.get("busy.lag_peak_us", 0) // 1_000,
             )
@@ -325,6 +392,14 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
+def _fig(regime: RegimeLoad | None, name: str) -> float | None:
+    return None if regime is None else getattr(regime, name)
+
+
+def _ms2(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
@@ -342,6 +417,7 @@ def format_load(result: LoadResult) -> str:
         "fill % pfof/auction",
         "longest queue",
         "peak MiB: max RSS; PSS total",
+        "CPU ms/order: all / net",
         "ready s",
         "met",
     )
@@ -363,11 +439,12 @@ def format_load(result: LoadResult) -> str:
                 "-" if p.received_per_s is None else f"{p.received_per_s:,.0f}",
                 f"{p.terminal:,}/{p.orders:,}",
                 p.state,
-                f"{_ms(pfof and pfof.tte_p50_ms)} / {_ms(pfof and pfof.tte_p99_ms)}",
-                f"{_ms(auction and auction.tte_p50_ms)} / {_ms(auction and auction.tte_p99_ms)}",
-                f"{_pct(pfof and pfof.fill_rate)} / {_pct(auction and auction.fill_rate)}",
+                f"{_ms(_fig(pfof, 'tte_p50_ms'))} / {_ms(_fig(pfof, 'tte_p99_ms'))}",
+                f"{_ms(_fig(auction, 'tte_p50_ms'))} / {_ms(_fig(auction, 'tte_p99_ms'))}",
+                f"{_pct(_fig(pfof, 'fill_rate'))} / {_pct(_fig(auction, 'fill_rate'))}",
                 "-" if longest is None else f"{longest.name} {longest.queued_peak:,}",
                 "-" if biggest is None else f"{biggest.name} {biggest.rss_peak_mib:,.0f}; {total}",
+                f"{_ms2(p.cpu_ms_per_order)} / {_ms2(p.order_cpu_ms_per_order)}",
                 f"{p.ready_s:.1f}",
                 "yes" if p.met else "no",
             )
@@ -376,6 +453,15 @@ def format_load(result: LoadResult) -> str:
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for p in result.points:
+        busiest = sorted(
+            (s for s in p.services if s.order_cpu_s), key=lambda s: -(s.order_cpu_s or 0)
+        )[:5]
+        if busiest and p.sent:
+            shares = ", ".join(
+                f"{s.name} {1_000 * (s.order_cpu_s or 0) / p.sent:.2f}" for s in busiest
+            )
+            idle = "" if p.idle_cores is None else f"; idle lab {p.idle_cores:.2f} cores"
+            lines.append(f"{p.rate_per_s:,}/s net CPU ms per order, busiest: {shares}{idle}")
         if p.misses:
             lines.append(f"{p.rate_per_s:,}/s missed: " + "; ".join(p.misses))
         if p.detail:

@@ -187,6 +187,10 @@ def test_bench_load_runs_each_rate_through_a_real_lab_and_writes_every_figure(
             assert s["rss_peak_mib"] > 10 and 0 < s["pss_peak_mib"] <= s["rss_peak_mib"], s
             assert s["cpu_s"] > 0, s
         assert p["pss_total_mib"] == pytest.approx(sum(s["pss_peak_mib"] for s in p["services"]))
+        broker = next(s for s in p["services"] if s["name"] == "broker")
+        assert 0 < broker["cpu_inject_s"] < broker["cpu_s"]  # start-up not counted
+        spent = sum(s["cpu_inject_s"] for s in p["services"])
+        assert p["cpu_ms_per_order"] == pytest.approx(1_000 * spent / 60)
         assert p["sent_per_s"] > 0
     table = result.stdout.splitlines()
     assert table[1].split()[0] == "rate/s" and table[3].split()[0] == "50"

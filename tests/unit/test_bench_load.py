@@ -4,6 +4,7 @@ sweep's lowest rate, worked out by hand on constructed points (orchestration/ben
 from __future__ import annotations
 
 import msgspec
+import pytest
 
 from orchestration.bench.load import (
     LoadPoint,
@@ -58,6 +59,7 @@ def point(
                 rss_peak_mib=80.0,
                 pss_peak_mib=60.0,
                 cpu_s=3.0,
+                cpu_inject_s=2.0,
                 queued_peak=42,
                 lag_peak_ms=3,
             )
@@ -133,11 +135,12 @@ def test_services_read_their_counters_in_mib_and_seconds() -> None:
                 "busy.queued_peak": 11,
                 "busy.lag_peak_us": 4_999,
             },
+            "cpu_ms_at_inject": 1_000,
         },
         "value": {"role": "value", "counters": {}},
     }
     wh, value = sorted(_services(record), key=lambda s: s.name, reverse=True)
-    assert (wh.rss_peak_mib, wh.pss_peak_mib, wh.cpu_s) == (80.0, 50.0, 2.5)
+    assert (wh.rss_peak_mib, wh.pss_peak_mib, wh.cpu_s, wh.cpu_inject_s) == (80.0, 50.0, 2.5, 1.5)
     assert (wh.queued_peak, wh.lag_peak_ms) == (11, 4)
     assert value.rss_peak_mib is None and value.queued_peak == 0
 
@@ -168,3 +171,18 @@ def test_a_point_without_memory_figures_is_not_held_to_the_memory_target() -> No
     # a platform without /proc/self/smaps_rollup reports no PSS: no memory verdict either way
     unknown = msgspec.structs.replace(point(500), pss_total_mib=None)
     assert assess([unknown], window_ms=100)[0].met
+
+
+def test_memory_is_this_programs_own_and_grows_with_what_it_touches() -> None:
+    from services.limits import memory_kb
+
+    before = memory_kb()
+    if "rss.peak_kb" not in before:
+        pytest.skip("no /proc/self/status here")
+    block = bytearray(64 * 1024 * 1024)  # 64 MiB of zeroes, touched below
+    block[::4096] = b"x" * len(block[::4096])
+    after = memory_kb()
+    # the peak resident set grew by the 64 MiB touched (allow 4 MiB for the interpreter)
+    assert after["rss.peak_kb"] - before["rss.peak_kb"] >= 60 * 1024
+    assert 0 < after["pss.peak_kb"] <= after["rss.peak_kb"]
+    del block

@@ -11,6 +11,8 @@ from orchestration.experiment import RunResult, exit_code
 from orchestration.faults import (
     add_late,
     add_overloads,
+    add_unended,
+    faults_exit_code,
     load_faults,
     overload_of,
     run_state,
@@ -46,7 +48,13 @@ def test_run_state_of_a_run_without_faults_is_complete(tmp_path: Path) -> None:
 
     assert state == {"state": "complete"}
     assert state_lines(state) == ()
-    assert load_faults(tmp_path) == {"faults": [], "injection": None, "overloads": [], "late": []}
+    assert load_faults(tmp_path) == {
+        "faults": [],
+        "injection": None,
+        "overloads": [],
+        "late": [],
+        "unended": None,
+    }
 
 
 def test_run_state_of_a_killed_process_is_aborted_with_fault_open_orders_and_account(
@@ -154,6 +162,7 @@ def test_add_overloads_keeps_the_fault_and_the_fault_decides_the_state(tmp_path:
         "injection": ACCOUNT,
         "overloads": [overload],
         "late": [],
+        "unended": None,
     }
     assert run_state([(None, tmp_path)], orders("filled"))["state"] == "aborted"
 
@@ -181,6 +190,7 @@ def test_add_late_keeps_everything_else_and_late_alone_leaves_a_run_complete(
         "injection": ACCOUNT,
         "overloads": [overload],
         "late": [late],
+        "unended": None,
     }
 
 
@@ -299,3 +309,32 @@ def test_unaccepted_executions_are_the_wholesaler_fills_the_broker_never_took(
     )
     matched = _tables([("R1", 100), ("R2", 300)], [("R1", 100), ("R2", 300)])
     assert unaccepted_executions(matched) == []
+
+
+def test_an_injection_with_orders_that_never_ended_is_incomplete_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No process failed or was overloaded, but the injector saw 2 of its 5 orders never end
+    # (a service lost them): the run says so, its report first, and the command exits 1.
+    account = {"name": "injector", "sent": 5, "terminal": 3, "filled": 3, "rejected": 0,
+               "canceled": 0, "timed_out": 2}  # fmt: skip
+    add_unended(tmp_path, account)
+
+    state = run_state([(None, tmp_path)], orders("filled", "open", "filled", "open", "filled"))
+
+    assert state["state"] == "incomplete"
+    assert state["open_orders"] == ["R1", "R3"]
+    assert state["unended"] == [account]
+    lines = state_lines(state)
+    assert lines[0].startswith("**Run incomplete**")
+    assert "Open orders in the tape: 2 (R1, R3)" in lines
+    assert "Injector at its timeout: sent 5, terminal 3, still open 2" in lines
+    assert faults_exit_code([load_faults(tmp_path)], "compare") == 1
+    assert "run incomplete: 2 accepted orders never ended" in capsys.readouterr().err
+
+
+def test_a_fault_decides_the_state_over_unended_orders(tmp_path: Path) -> None:
+    write_faults(tmp_path, [KILLED], ACCOUNT)
+    add_unended(tmp_path, {"name": "injector", "sent": 1, "terminal": 0, "timed_out": 1})
+    assert load_faults(tmp_path)["faults"] == [KILLED]  # kept
+    assert run_state([(None, tmp_path)], orders("open"))["state"] == "aborted"
