@@ -113,20 +113,34 @@ def add_arrival_arguments(parser: argparse.ArgumentParser, *, limit_tif: bool) -
     )
     add(
         "--symbol-map",
+        metavar="REAL=LAB,...",
         default=None,
         help="real data: REAL=LAB,... (only those kept; default: the scenario's own names "
         "kept, others dealt the scenario's symbols in turn)",
     )
     add(
         "--window",
+        metavar="START,END",
         type=parse_window,
         default=None,
         help="real data: START,END in seconds after the data's first event (END empty: to "
         "the end; default: all)",
     )
-    add("--speed", type=float, default=1.0, help="real data: replay this many times as fast")
-    add("--size-scale", type=float, default=1.0, help="real data: multiply every size")
-    add("--max-qty", type=int, default=None, help="real data: cap on a size (default: none)")
+    add(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="real data: replay this many times as fast",
+    )
+    add("--size-scale", type=float, default=1.0, metavar="X", help="real data: multiply every size")
+    add(
+        "--max-qty",
+        type=int,
+        default=None,
+        metavar="N",
+        help="real data: cap on a size (default: none)",
+    )
     add(
         "--max-away-bps",
         type=float,
