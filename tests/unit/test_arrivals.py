@@ -332,3 +332,19 @@ def test_cli_stream_wants_exactly_one_source(
     assert "give one stream source, not --lobster and --taq" in capsys.readouterr().err
     assert cli.main(["stream", "--out", out]) == 1
     assert "give --lobster MESSAGE ORDERBOOK or --taq TRADES QUOTES" in capsys.readouterr().err
+
+
+def test_cli_compare_refuses_bad_real_data_before_any_lab_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    messages = list(MESSAGES)
+    messages[0] = "34200.0,1,1,60,1000000,2"
+    message, orderbook = write_lobster(tmp_path, messages)
+    runs = tmp_path / "runs"
+    argv = ["compare", "--runs", str(runs), "--no-live", "--lobster", str(message), str(orderbook)]
+
+    assert cli.main(argv) == 1
+    assert "line 1, column 'direction': must be 1 or -1, got 2" in capsys.readouterr().err
+    assert cli.main([*argv, "--file", str(tmp_path / "s.csv")]) == 1
+    assert "give one stream source, not --lobster and --file" in capsys.readouterr().err
+    assert not runs.exists()  # no lab was started
