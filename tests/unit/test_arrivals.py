@@ -61,6 +61,11 @@ def write_lobster(folder: Path, messages: list[str] = MESSAGES) -> tuple[Path, P
     return message, orderbook
 
 
+def with_line(number: int, text: str) -> list[str]:
+    """MESSAGES with line ``number`` (from 1) replaced by ``text``."""
+    return [text if i == number else line for i, line in enumerate(MESSAGES, start=1)]
+
+
 def brief(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
     return [
         (r["t_ns"], r["symbol"], r["side"], r["qty"], r["order_type"], r["limit_offset_bps"])
@@ -245,14 +250,11 @@ def test_taq_has_no_submissions(tmp_path: Path) -> None:
 
 
 def test_bad_lobster_cell_is_named_by_file_line_and_column(tmp_path: Path) -> None:
-    messages = list(MESSAGES)
-    messages[2] = "34200.25,4,3,forty,1000000,-1"
-    message, orderbook = write_lobster(tmp_path, messages)
+    message, orderbook = write_lobster(tmp_path, with_line(3, "34200.25,4,3,forty,1000000,-1"))
 
     with pytest.raises(ArrivalError, match=r"message_1.csv: line 3, column 'size': not an intege"):
         lobster_arrivals(message, orderbook, SCENARIO)
-    messages[2] = "34200.25,4,3,40,1000000,0"
-    write_lobster(tmp_path, messages)
+    write_lobster(tmp_path, with_line(3, "34200.25,4,3,40,1000000,0"))
     with pytest.raises(ArrivalError, match=r"line 3, column 'direction': must be 1 or -1, got 0"):
         lobster_arrivals(message, orderbook, SCENARIO)
     write_lobster(tmp_path)
@@ -307,9 +309,7 @@ def test_cli_stream_writes_a_stream_file_and_says_what_it_holds(
 def test_cli_stream_bad_data_is_one_line_naming_file_line_and_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    messages = list(MESSAGES)
-    messages[4] = "34200.25,4,2,50,99.95,1"
-    message, orderbook = write_lobster(tmp_path, messages)
+    message, orderbook = write_lobster(tmp_path, with_line(5, "34200.25,4,2,50,99.95,1"))
     out = tmp_path / "stream.csv"
 
     code = cli.main(["stream", "--lobster", str(message), str(orderbook), "--out", str(out)])
@@ -337,9 +337,7 @@ def test_cli_stream_wants_exactly_one_source(
 def test_cli_compare_refuses_bad_real_data_before_any_lab_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    messages = list(MESSAGES)
-    messages[0] = "34200.0,1,1,60,1000000,2"
-    message, orderbook = write_lobster(tmp_path, messages)
+    message, orderbook = write_lobster(tmp_path, with_line(1, "34200.0,1,1,60,1000000,2"))
     runs = tmp_path / "runs"
     argv = ["compare", "--runs", str(runs), "--no-live", "--lobster", str(message), str(orderbook)]
 
