@@ -161,7 +161,7 @@ def _submissions(
     msgs: pd.DataFrame, nbbo: pd.DataFrame, max_away_bps: float
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """New limit orders (type 1) priced as bps through the far touch just before each."""
-    before = nbbo.shift(1)  # the book before a message is the row after the one before it
+    before = nbbo.shift(1)  # the book just before a message: the row of the message before
     new = (msgs["type"] == 1).to_numpy()
     buy = (msgs["direction"] == 1).to_numpy()
     price = msgs["price"].to_numpy(float) * MICROS_PER_LOBSTER_UNIT
@@ -212,25 +212,27 @@ def _to_rows(
         qty = np.minimum(qty, options.max_qty)
     t0 = int(events["ts_ns"].iloc[0]) if len(events) else 0
     t_ns = np.round((events["ts_ns"].to_numpy("int64") - t0) / options.speed).astype("int64")
-    rows = []
-    for i, (event, size, offset_ns) in enumerate(
-        zip(events.to_dict(orient="records"), qty, t_ns, strict=True)
-    ):
-        limit = event["order_type"] == "limit"
-        rows.append(
-            dict.fromkeys(COLUMNS, "")
-            | {
-                "t_ns": int(offset_ns),
-                "order_id": f"{options.id_prefix}{i + 1:06d}",
-                "symbol": symbols[event["symbol"]],
-                "side": event["side"],
-                "qty": int(size),
-                "order_type": event["order_type"],
-                "limit_offset_bps": float(event["offset_bps"]) if limit else "",
-                "tif": options.limit_tif if limit else "",
-            }
-        )
+    events = events.assign(qty=qty.astype("int64"), t_ns=t_ns, symbol=events["symbol"].map(symbols))
+    rows = [
+        _row(f"{options.id_prefix}{i + 1:06d}", event, options.limit_tif)
+        for i, event in enumerate(events.to_dict(orient="records"))
+    ]
     return Arrivals(rows, {why: n for why, n in skipped.items() if n}, symbols)
+
+
+def _row(order_id: str, event: dict, limit_tif: str) -> dict[str, object]:
+    """One stream row (docs/STREAMS.md) of an event with its lab symbol, size and offset."""
+    limit = event["order_type"] == "limit"
+    return dict.fromkeys(COLUMNS, "") | {
+        "t_ns": int(event["t_ns"]),
+        "order_id": order_id,
+        "symbol": event["symbol"],
+        "side": event["side"],
+        "qty": int(event["qty"]),
+        "order_type": event["order_type"],
+        "limit_offset_bps": float(event["offset_bps"]) if limit else "",
+        "tif": limit_tif if limit else "",
+    }
 
 
 def _symbol_map(
