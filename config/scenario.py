@@ -428,11 +428,11 @@ class ValueConfig(Spec, frozen=True):
 
 class SessionSpec(Spec, frozen=True):
     """An intraday session clock (services/session.py): the lab's day is ``day_s`` seconds long
-    (0, the default: no clock, every intensity constant) and repeats; noise traders' arrival
-    rate, lit market makers' half-spreads and the latent value's volatility follow a profile
-    that is ``open_*_x`` times its midday level at the open and ``close_*_x`` at the close,
-    decaying over ``edge_share`` of the day, scaled so that each averages its configured value
-    over the day (docs/MARKET.md, "Session clock")."""
+    (0, the default: no clock, every intensity constant) and repeats; the arrival rates of
+    noise traders, informed traders and institutions, lit market makers' half-spreads and the
+    latent value's volatility follow a profile that is ``open_*_x`` times its midday level at
+    the open and ``close_*_x`` at the close, decaying over ``edge_share`` of the day, scaled so
+    that each averages its configured value over the day (docs/MARKET.md, "Session clock")."""
 
     day_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     edge_share: Annotated[float, msgspec.Meta(gt=0, le=0.5)] = 0.08

@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from config.scenario import REGIMES
+from orchestration.arrival_options import add_arrival_arguments
 from orchestration.stream_options import add_stream_arguments
 from services.sor.strategies import KINDS
 
@@ -192,6 +193,7 @@ def _compare(sub: Subparsers) -> None:
         "generated from the scenario's [stream])",
     )
     add_stream_arguments(p)
+    add_arrival_arguments(p, limit_tif=False)
 
 
 def _sweep(sub: Subparsers) -> None:
@@ -375,6 +377,21 @@ def _inject(sub: Subparsers) -> None:
     )
     _add_close_after(p)
     add_stream_arguments(p)
+    add_arrival_arguments(p, limit_tif=False)
+
+
+def _stream(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "stream",
+        help="real order arrivals (LOBSTER, or trades and quotes) as a stream file for "
+        "`inject --file` and `compare --file`",
+    )
+    _add_scenario(p)
+    add_arrival_arguments(p, limit_tif=True)
+    p.add_argument(
+        "--out", type=Path, required=True, help="the stream file to write: .csv or .parquet"
+    )
+    p.add_argument("--id-prefix", default="A", help="order ids: this prefix and a six-digit count")
 
 
 def _down(sub: Subparsers) -> None:
@@ -642,6 +659,7 @@ VERBS: tuple[Callable[[Subparsers], None], ...] = (
     _up,
     _status,
     _inject,
+    _stream,
     _down,
     _report,
     _realism,

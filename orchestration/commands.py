@@ -28,6 +28,7 @@ from rich.text import Text
 
 from config.runconfig import RunConfig, load_run_config
 from config.scenario import REGIMES, Scenario, ScenarioError, SecurityMode, load_scenario
+from orchestration.arrival_options import ArrivalError
 from orchestration.endpoints import HostsFile, load_hosts
 from orchestration.faults import faults_exit_code, load_faults, run_state, state_lines
 from orchestration.labfile import (
@@ -99,6 +100,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "up": cmd_up,
         "status": cmd_status,
         "inject": cmd_inject,
+        "stream": cmd_stream,
         "down": cmd_down,
         "report": cmd_report,
         "realism": cmd_realism,
@@ -170,6 +172,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             live=sys.stdout.isatty() and not args.no_live,
             options=options_from_args(args),
             stream_file=args.file,
+            stream_rows=_real_arrivals(args, scenario, "A"),
             settle_s=args.settle,
         )
     )
@@ -579,7 +582,10 @@ def cmd_inject(args: argparse.Namespace) -> int:
     run_dir = _current(args.runs, args.run_dir)
     config = load_run_config(run_dir / "config.toml")
     scenario = config.scenario
-    if args.file is not None:
+    real = _real_arrivals(args, scenario, f"L{int(time.time())}-")
+    if real is not None:
+        rows = real
+    elif args.file is not None:
         rows = read_stream_file(args.file)
     else:
         regimes = [r for r in (args.regimes or ",".join(scenario.broker.regimes)).split(",") if r]
@@ -624,6 +630,34 @@ def cmd_inject(args: argparse.Namespace) -> int:
         make_report(run_dir, config, args.report, processes=_lab_processes(run_dir))
         console.print(f"report: {args.report / 'report.html'}", highlight=False)
     return code
+
+
+def _real_arrivals(
+    args: argparse.Namespace, scenario: Scenario, id_prefix: str
+) -> list[dict[str, object]] | None:
+    """The rows of ``--lobster`` / ``--taq`` (None without them), described on stdout."""
+    if not (args.lobster or args.taq):
+        return None
+    from orchestration.arrivals import arrivals_from_args  # pandas: only with real data
+
+    arrivals = arrivals_from_args(args, scenario, id_prefix)
+    print(f"real arrivals: {arrivals.describe()}", flush=True)
+    return arrivals.rows
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    """Convert real arrivals into a stream file (``orchestration.arrivals``), checked against
+    the scenario as ``inject --file`` would check it."""
+    from orchestration.arrivals import arrivals_from_args, save_stream
+
+    scenario = _scenario(args.scenario)
+    if not (args.lobster or args.taq):
+        raise ArrivalError("give --lobster MESSAGE ORDERBOOK or --taq TRADES QUOTES")
+    arrivals = arrivals_from_args(args, scenario, args.id_prefix)
+    validate_rows(arrivals.rows, scenario)
+    path = save_stream(arrivals.rows, args.out)
+    print(f"{arrivals.describe()}\nstream: {path}")
+    return 0
 
 
 def _lab_processes(run_dir: Path) -> list[dict]:

@@ -358,12 +358,16 @@ async def run_comparison(
     options: StreamOptions | None = None,
     stream_file: Path | None = None,
     settle_s: float = 0.0,
+    stream_rows: list[dict[str, object]] | None = None,
 ) -> list[RunResult]:
     """``flowlab compare`` (and ``calibrate``): plan, run every lab, pool the tables, write one
-    report; every run's result (``exit_code`` tells whether all ran cleanly)."""
+    report; every run's result (``exit_code`` tells whether all ran cleanly). The stream is
+    ``stream_rows`` (real arrivals), else ``stream_file``'s, else generated."""
     regimes = list(scenario.broker.regimes)
     plans = plan_runs(scenario, regimes, design, repeat)
-    file_rows = read_stream_file(stream_file) if stream_file is not None else None
+    file_rows = stream_rows
+    if file_rows is None and stream_file is not None:
+        file_rows = read_stream_file(stream_file)
     # a bad stream or file fails here, before any lab starts
     streams = plan_streams(scenario, plans, options, file_rows)
     total = sum(len(rows) for rows in streams.values())

@@ -394,8 +394,7 @@ class Agents(Service):
         loop = asyncio.get_running_loop()
         while True:
             # a session clock moves the rate around the day (mean: rate_per_s)
-            rate = cfg.rate_per_s * self.session.volume()
-            await asyncio.sleep(float(rng.exponential(1.0 / rate)))
+            await asyncio.sleep(self.session.gap_s(1.0 / cfg.rate_per_s, rng))
             symbol = symbols[int(rng.integers(len(symbols)))]
             nbbo = self.nbbo.usable(symbol)
             if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:
@@ -468,12 +467,13 @@ class Agents(Service):
         symbols = self.scenario.symbol_names
         parents = 0
         while True:
-            await asyncio.sleep(float(rng.exponential(spec.pause_ms / 1000.0)))
+            # on a session clock parents and children come faster at the open and the close
+            await asyncio.sleep(self.session.gap_s(spec.pause_ms / 1000.0, rng))
             parent = draw_metaorder(rng, symbols, spec)
             parents += 1
             self.count("institutional.metaorders")
             for _ in range(parent.children):
-                await asyncio.sleep(float(rng.exponential(spec.child_interval_ms / 1000.0)))
+                await asyncio.sleep(self.session.gap_s(spec.child_interval_ms / 1000.0, rng))
                 nbbo = self.nbbo.usable(parent.symbol)
                 if nbbo is None:
                     continue
@@ -506,7 +506,7 @@ class Agents(Service):
         rng = self.rng("informed")
         symbols = self.scenario.symbol_names
         while True:
-            await asyncio.sleep(float(rng.exponential(1.0 / cfg.rate_per_s)))
+            await asyncio.sleep(self.session.gap_s(1.0 / cfg.rate_per_s, rng))
             symbol = symbols[int(rng.integers(len(symbols)))]
             nbbo = self._informed_view(symbol, cfg.feed)
             value = self.values.get(symbol)

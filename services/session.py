@@ -10,10 +10,11 @@ intensities follow one profile shape each:
     m(u) = 1 + (open_x - 1) e^(-u / w) + (close_x - 1) e^(-(1 - u) / w),   u in [0, 1)
 
 (``u`` the phase of the day, ``w`` = ``edge_share``), divided by its mean over the day,
-``1 + (open_x + close_x - 2) w (1 - e^(-1/w))``, so that each configured level — noise
-traders' ``rate_per_s``, market makers' ``half_spread_bps``, the value's variance
-(``vol_bps_per_sqrt_s`` squared) — is the day's average and the clock only moves it around
-the day.
+``1 + (open_x + close_x - 2) w (1 - e^(-1/w))``, so that each configured level — the arrival
+rates of noise traders (``rate_per_s``), informed traders (``rate_per_s``) and institutions
+(their children's ``child_interval_ms`` and parents' ``pause_ms``, through ``gap_s``), market
+makers' ``half_spread_bps``, the value's variance (``vol_bps_per_sqrt_s`` squared) — is the
+day's average and the clock only moves it around the day.
 The open is then ``open_x`` times midday (up to the other edge's ``e^(-1/w)`` tail).
 """
 
@@ -72,6 +73,15 @@ class SessionClock:
 
     def volume(self, now_ns: int | None = None) -> float:
         return self._at(self.spec.open_volume_x, self.spec.close_volume_x, now_ns)
+
+    def gap_s(
+        self, mean_gap_s: float, rng: np.random.Generator, now_ns: int | None = None
+    ) -> float:
+        """The wait (s) to an agent's next arrival: exponential with mean ``mean_gap_s`` divided
+        by the volume multiplier now, so that arrivals come ``volume()`` times as fast as the
+        configured rate (``1 / mean_gap_s``) and the day's mean rate is the configured one.
+        Without a clock the draw is ``rng.exponential(mean_gap_s)`` exactly."""
+        return float(rng.exponential(mean_gap_s / self.volume(now_ns)))
 
     def spread(self, now_ns: int | None = None) -> float:
         return self._at(self.spec.open_spread_x, self.spec.close_spread_x, now_ns)
