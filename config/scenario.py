@@ -7,6 +7,7 @@ must stay free of pandas and friends.
 from __future__ import annotations
 
 import enum
+import functools
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -716,12 +717,12 @@ class Scenario(Spec, frozen=True, kw_only=True):
         """The Rule 612 increment of ``symbol`` under the rule set, at its reference price
         (a half-penny for a tick-constrained symbol under the 2024 rules)."""
         spec = next(s for s in self.symbols if s.symbol == symbol)
-        return quote_increment(self.rules.reg_nms, micros(spec.price), spec.tick_constrained)
+        return _tick(self.rules.reg_nms, spec.price, spec.tick_constrained)
 
     def round_lot(self, symbol: str) -> int:
         """Shares in a round lot of ``symbol`` under the rule set (at its reference price)."""
-        price = next(micros(s.price) for s in self.symbols if s.symbol == symbol)
-        return round_lot(self.rules.reg_nms, price)
+        price = next(s.price for s in self.symbols if s.symbol == symbol)
+        return _round_lot(self.rules.reg_nms, price)
 
     @property
     def symbol_names(self) -> list[str]:
@@ -735,6 +736,17 @@ class Scenario(Spec, frozen=True, kw_only=True):
 
 def _error(source: str, exc: Exception) -> ScenarioError:
     return ScenarioError(f"cannot load scenario {source}: {exc}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _tick(rules: RegNms, price: str, constrained: bool) -> int:
+    # cached: services ask for it per order and per quote, and parsing the price is the cost
+    return quote_increment(rules, micros(price), constrained)
+
+
+@functools.lru_cache(maxsize=1024)
+def _round_lot(rules: RegNms, price: str) -> int:
+    return round_lot(rules, micros(price))
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:
