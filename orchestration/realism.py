@@ -345,7 +345,8 @@ def _reversion_row(symbol: str, peak: np.ndarray, remain: np.ndarray) -> dict[st
     """What remains of metaorder impact ``METAORDER_REVERSION_S`` after the last child, as a
     share of the impact at its end: mean remaining over mean peak impact (bps, in each
     parent's direction), its standard error by the delta method; none unless the mean peak
-    impact is positive."""
+    impact is positive by more than two standard errors (a ratio over a peak that cannot be
+    told from zero measures nothing)."""
     row = _row(
         symbol,
         "concave price impact",
@@ -356,8 +357,13 @@ def _reversion_row(symbol: str, peak: np.ndarray, remain: np.ndarray) -> dict[st
     if n < MIN_SAMPLES:
         return row | _valued(None, n, None)
     mean_peak, mean_remain = float(peak.mean()), float(remain.mean())
-    if mean_peak <= 0:
-        return row | _valued(None, n, None) | {"note": f"mean peak impact {mean_peak:.2f} bps"}
+    peak_se = float(peak.std(ddof=1)) / math.sqrt(n)
+    if mean_peak <= 2 * peak_se:
+        return (
+            row
+            | _valued(None, n, None)
+            | {"note": f"mean peak impact {mean_peak:.2f} bps (se {peak_se:.2f}): not above zero"}
+        )
     ratio = mean_remain / mean_peak
     # Var(A/B) ~ (Var A - 2 R Cov(A, B) + R^2 Var B) / (n B^2) for means A, B and R = A / B
     cov = np.cov(remain, peak)

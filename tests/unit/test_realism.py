@@ -333,3 +333,31 @@ def test_metaorder_impact_reversion_needs_thirty_metaorders() -> None:
     got = row(table, "impact reversion: remaining / peak", "last child + 10 s vs + 0.1 s")
     assert got["value"] is None or pd.isna(got["value"])
     assert got["n"] == 1 and "not enough data (1)" in got["note"]
+
+
+def test_metaorder_impact_reversion_has_no_value_when_the_peak_is_not_above_zero() -> None:
+    # 40 one-child buy metaorders, 20 s apart; half lift the mid 2 bps, half drop it 2 bps and
+    # the mid stays: mean peak impact 0 bps, so there is no share of it to report
+    mid = 50_000_000.0
+    stamps, mids, fills = [T0], [mid], []
+    t = T0 + SECOND
+    for parent in range(40):
+        fills.append(
+            {
+                "order_id": f"institution-0.{parent}-{parent}",
+                "symbol": "ACME",
+                "side": "buy",
+                "qty": 100,
+                "liquidity": "taker",
+                "exec_ns": t,
+            }
+        )
+        mid *= 1 + (2 if parent % 2 == 0 else -2) / 1e4
+        stamps.append(t + SECOND // 20)
+        mids.append(mid)
+        t += 20 * SECOND
+    nbbo = nbbo_at([*stamps, t], [*mids, mid])
+    table = realism_table({"nbbo": nbbo, "destination_fills": pd.DataFrame(fills)})
+    got = row(table, "impact reversion: remaining / peak", "last child + 10 s vs + 0.1 s")
+    assert got["value"] is None or pd.isna(got["value"])
+    assert got["n"] == 40 and "not above zero" in got["note"]
