@@ -122,7 +122,8 @@ class FlowImpactEstimate:
         if se is None:
             return 0.0
         b = self.slope
-        return math.copysign(max(0.0, abs(b) - self.confidence * se), b)
+        shrunk = abs(b) - self.confidence * se
+        return math.copysign(shrunk, b) if shrunk > 0 else 0.0
 
     def fair(self, view: float, flow: float) -> float:
         """The maker's fair value: its view moved by what the flow memory predicts."""
