@@ -355,6 +355,14 @@ class MarketMakerSpec(Spec, frozen=True):
     toxicity_weight: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     markout_horizon_ms: PositiveInt = 1000
     max_widen_bps: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    # Each sees the value `signal_delay_ms` late (0: as published), after its noise.
+    signal_delay_ms: NonNegInt = 0
+    # true: each also learns how far its view moves `flow_horizon_s` after the lit tape's
+    # signed flow (remembered with half-life `flow_half_life_s`) and moves its fair value by
+    # what the flow predicts (services/flow_learning.py); false keeps quotes on the view alone.
+    flow_learning: bool = False
+    flow_half_life_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    flow_horizon_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
 
 
 class NoiseSpec(Spec, frozen=True):

@@ -108,6 +108,13 @@ BANDS = {
         "sizes); Toth et al. (2011) Phys. Rev. X 1:021006 (metaorders, ~0.5): impact concave in "
         "size (exponent below 1)",
     ),
+    "impact_reversion": Band(
+        0.0,
+        1.0,
+        "Farmer, Gerig, Lillo & Waelbroeck (2013) Quant. Finance 13:1743 (fair pricing predicts "
+        "~2/3); Bershova & Rakhlin (2013) Quant. Finance 13:1759 (~2/3 measured): after a "
+        "metaorder ends its impact partly reverts, a permanent part remains",
+    ),
     "intraday_volume": Band(
         1.0,
         None,
@@ -292,6 +299,7 @@ def _impact_rows(symbol: str, paths: list[_Path], trades: pd.DataFrame) -> list[
 
 
 METAORDER_SETTLE_S = 0.1  # the mid read this long after a metaorder's last child
+METAORDER_REVERSION_S = 10.0  # and again this long after it: what remains of the impact
 
 
 def _metaorder_rows(
@@ -308,25 +316,64 @@ def _metaorder_rows(
     if kids.empty:
         return [row | {"note": "no metaorders in this run ([agents.institutional] traders = 0)"}]
     settle = int(METAORDER_SETTLE_S * 1e9)
-    moves, sizes = [], []
+    later = int(METAORDER_REVERSION_S * 1e9)
+    moves, sizes, peaks, remains = [], [], [], []
     for path in paths:
         mine = kids[kids["run"] == path.run] if "run" in kids.columns else kids
         for _, parent in mine.groupby("parent", sort=False):
             first, last = int(parent["exec_ns"].min()), int(parent["exec_ns"].max())
             if first <= path.ts[0] or last + settle > path.ts[-1]:
                 continue  # cut by the run's start or end
-            before = float(path.at(np.array([first - 1]))[0])
-            after = float(path.at(np.array([last + settle]))[0])
+            before, after, remain = path.at(np.array([first - 1, last + settle, last + later]))
             sign = 1.0 if str(parent["side"].iloc[0]) == "buy" else -1.0
             moves.append(sign * (after - before) / before * 1e4)
             sizes.append(float(parent["qty"].sum()))
+            if last + later <= path.ts[-1]:
+                peaks.append(moves[-1])
+                remains.append(sign * (remain - before) / before * 1e4)
     exponent, used = _binned_exponent(np.array(sizes), np.array(moves))
     return [
         row
         | _valued(exponent, len(moves), None)
         | _banded("concave_impact", exponent)
-        | {"note": f"{len(moves)} metaorders, {used} size bins (powers of two) fitted"}
+        | {"note": f"{len(moves)} metaorders, {used} size bins (powers of two) fitted"},
+        _reversion_row(symbol, np.array(peaks), np.array(remains)),
     ]
+
+
+def _reversion_row(symbol: str, peak: np.ndarray, remain: np.ndarray) -> dict[str, object]:
+    """What remains of metaorder impact ``METAORDER_REVERSION_S`` after the last child, as a
+    share of the impact at its end: mean remaining over mean peak impact (bps, in each
+    parent's direction), its standard error by the delta method; none unless the mean peak
+    impact is positive by more than two standard errors (a ratio over a peak that cannot be
+    told from zero measures nothing)."""
+    row = _row(
+        symbol,
+        "concave price impact",
+        "impact reversion: remaining / peak",
+        f"last child + {METAORDER_REVERSION_S:g} s vs + {METAORDER_SETTLE_S:g} s",
+    ) | _banded("impact_reversion", None)
+    n = len(peak)
+    if n < MIN_SAMPLES:
+        return row | _valued(None, n, None)
+    mean_peak, mean_remain = float(peak.mean()), float(remain.mean())
+    peak_se = float(peak.std(ddof=1)) / math.sqrt(n)
+    if mean_peak <= 2 * peak_se:
+        return (
+            row
+            | _valued(None, n, None)
+            | {"note": f"mean peak impact {mean_peak:.2f} bps (se {peak_se:.2f}): not above zero"}
+        )
+    ratio = mean_remain / mean_peak
+    # Var(A/B) ~ (Var A - 2 R Cov(A, B) + R^2 Var B) / (n B^2) for means A, B and R = A / B
+    cov = np.cov(remain, peak)
+    var = (cov[0, 0] - 2 * ratio * cov[0, 1] + ratio**2 * cov[1, 1]) / (n * mean_peak**2)
+    return (
+        row
+        | _valued(ratio, n, math.sqrt(max(0.0, float(var))))
+        | _banded("impact_reversion", ratio)
+        | {"note": f"{n} metaorders, mean peak {mean_peak:.2f} bps"}
+    )
 
 
 def _children_of(fills: pd.DataFrame | None, symbol: str) -> pd.DataFrame:

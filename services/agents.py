@@ -6,7 +6,9 @@ One process hosts every background agent (they are cheap: timers and a few dicts
   from its seeded generator, so venues differ); it re-quotes when its fair price moves by more
   than ``requote_bps`` or after a fill, posting new orders before canceling old ones. It widens
   its half-spread by the adverse selection its own fills show (markouts, as a dealer learns
-  them) and narrows it again as that evidence fades: ``toxicity_widening``.
+  them) and narrows it again as that evidence fades: ``toxicity_widening``. With
+  ``flow_learning`` it also learns how far its view moves after the lit tape's signed flow and
+  centres its quotes on its view moved by what the flow predicts (``services.flow_learning``).
 - Noise traders arrive as a Poisson process: market orders (IOC) on a random venue, limit orders
   near the touch that they cancel after a while, and midpoint orders in the dark pools.
 - Informed traders see the latent value with noise and, when the market is off by more than
@@ -20,6 +22,7 @@ One process hosts every background agent (they are cheap: timers and a few dicts
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -45,11 +48,14 @@ from services.dealer.core import MarkoutEstimate
 from services.dealer.desk import AUCTION, Desk, PrivateSignal
 from services.dealer.responder import AuctionResponder
 from services.feeds import Feed, NbboView
+from services.flow_learning import DelayedSignal, FlowImpactEstimate, SignedFlow
 from services.institutions import METAORDER_PREFIX, draw_metaorder
 from services.latency import Link
 from services.runtime import Service
 from services.session import SessionClock
 from services.sip.nbbo import NbboBook, TopOfBook
+
+log = logging.getLogger(__name__)
 
 
 def quote_ladder(
@@ -116,6 +122,7 @@ class MarketMaker:
     dirty: bool = True
     adverse: MarkoutEstimate = field(default_factory=MarkoutEstimate)
     widen_bps: float = 0.0  # added to its half-spread for the toxicity it has measured
+    learner: FlowImpactEstimate | None = None  # with flow learning: what flow predicts
 
     @property
     def account(self) -> str:
@@ -170,6 +177,22 @@ class Agents(Service):
             for v in self.scenario.venues
             for s in self.scenario.symbol_names
         }
+        mm = self.mm_cfg
+        # Each symbol's value as the makers learn it (late, with ``signal_delay_ms``) and the
+        # lit tape's signed flow they remember (with ``flow_learning``); none by default.
+        self.delayed = {
+            s: DelayedSignal(mm.signal_delay_ms * 1_000_000)
+            for s in self.scenario.symbol_names
+            if mm.signal_delay_ms > 0
+        }
+        self.flow = {
+            s: SignedFlow(round(mm.flow_half_life_s * 1e9))
+            for s in self.scenario.symbol_names
+            if mm.flow_learning
+        }
+        if mm.flow_learning:
+            for maker in self.makers.values():
+                maker.learner = FlowImpactEstimate(round(mm.flow_horizon_s * 1e9))
         self.owner: dict[str, MarketMaker | None] = {}  # order_id -> maker (None: noise)
         self.links: dict[str, Link] = {}
         self.down: set[str] = set()  # venues and pools the orchestrator reported down
@@ -269,19 +292,44 @@ class Agents(Service):
         for desk in self.desks.values():
             desk.observe(msg.symbol, msg.value)
         now = time.monotonic_ns()
+        delayed = self.delayed.get(msg.symbol)
+        seen = msg.value if delayed is None else delayed.push(msg.value, now)
+        if seen is None:  # nothing old enough for a late view yet
+            return
+        flow = self.flow.get(msg.symbol)
         for venue in self.scenario.venues:
             maker = self.makers[(venue.name, msg.symbol)]
-            maker.view = round(maker.signal.observe(msg.value, now))
+            maker.view = round(maker.signal.observe(seen, now))
+            if maker.learner is not None and flow is not None:
+                maker.learner.observe(maker.view, flow.at(now), now)
         if self.state.value != "running" or not self.scenario.agents.enabled:
             return
+        self._requote_moved(msg.symbol, now, dirty_too=True)
+
+    def _requote_moved(self, symbol: str, now_ns: int, dirty_too: bool) -> None:
+        """Requote each of ``symbol``'s makers whose fair price moved past ``requote_bps``
+        (and, with ``dirty_too``, each that a fill or a cancel left to requote)."""
         threshold = self.mm_cfg.requote_bps / 1e4
         for venue in self.scenario.venues:
-            maker = self.makers[(venue.name, msg.symbol)]
-            if maker.dirty or abs(maker.view - maker.center) > threshold * maker.view:
+            maker = self.makers[(venue.name, symbol)]
+            if not maker.view:
+                continue
+            fair = self._fair(maker, now_ns)
+            if (dirty_too and maker.dirty) or abs(fair - maker.center) > threshold * maker.view:
                 self._requote(maker)
 
+    def _fair(self, maker: MarketMaker, now_ns: int) -> int:
+        """Where a maker centres its quotes: its view, moved by what the flow it has seen
+        predicts when it learns from flow."""
+        flow = self.flow.get(maker.symbol)
+        if maker.learner is None or flow is None or not maker.view:
+            return maker.view
+        return round(maker.learner.fair(maker.view, flow.at(now_ns)))
+
     def _requote(self, maker: MarketMaker) -> None:
-        value = maker.view  # quotes centre on its own noisy view, never on the value itself
+        # quotes centre on its own noisy view (moved by the flow it learned to read), never on
+        # the value itself
+        value = self._fair(maker, time.monotonic_ns())
         if not value:
             return
         if abs(maker.inventory) >= self.mm_cfg.inventory_limit:
@@ -555,6 +603,13 @@ class Agents(Service):
             self.direct[msg.symbol].update(
                 msg.venue, msg.bid_px, msg.bid_qty, msg.ask_px, msg.ask_qty
             )
+        elif isinstance(msg, Trade) and msg.aggressor is not None and msg.symbol in self.flow:
+            now = time.monotonic_ns()
+            signed = msg.qty if msg.aggressor is Side.BUY else -msg.qty
+            self.flow[msg.symbol].add(signed, now)
+            if self.state.value == "running" and self.scenario.agents.enabled:
+                # only what the flow moved: fills are requoted at the next view, as without
+                self._requote_moved(msg.symbol, now, dirty_too=False)
 
     def _informed_view(self, symbol: str, feed: str) -> NBBO | TopOfBook | None:
         if feed == "sip":
@@ -633,6 +688,14 @@ class Agents(Service):
             }
             desk.report(mids)
         for maker in self.makers.values():
+            if maker.learner is not None:
+                learned = maker.learner
+                log.info(
+                    "%s: %s %s learned from flow: %d samples, slope %.3g (se %s), beta %.3g "
+                    "per share",
+                    self.name, maker.venue, maker.symbol, learned.n, learned.slope,
+                    "-" if learned.stderr is None else f"{learned.stderr:.3g}", learned.beta,
+                )  # fmt: skip
             for order_id in list(maker.live):
                 self._send(
                     maker.venue, self.make(CancelOrder, order_id=order_id, symbol=maker.symbol)

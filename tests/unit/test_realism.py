@@ -30,6 +30,20 @@ def nbbo_from_mids(mids: list[float], symbol: str = "ACME", spread: int = 10_000
     )
 
 
+def nbbo_at(stamps: list[int], mids: list[float]) -> pd.DataFrame:
+    """ACME's NBBO at the given times and mids (micro-dollars), a cent wide."""
+    return pd.DataFrame(
+        {
+            "symbol": "ACME",
+            "ts_ns": np.array(stamps, dtype="int64"),
+            "bid_px": pd.array([round(m) - 5_000 for m in mids], dtype="Int64"),
+            "bid_qty": 100,
+            "ask_px": pd.array([round(m) + 5_000 for m in mids], dtype="Int64"),
+            "ask_qty": 100,
+        }
+    )
+
+
 def row(table: pd.DataFrame, metric: str, horizon: str) -> pd.Series:
     hit = table[(table["metric"] == metric) & (table["horizon"] == horizon)]
     assert len(hit) == 1, (metric, horizon, table[["metric", "horizon"]])
@@ -247,16 +261,7 @@ def test_metaorder_impact_exponent_is_recovered_from_a_square_root_law_by_hand()
     # market makers' own fills and other takers are not metaorders
     fills.append({**fills[0], "order_id": "noise-9", "exec_ns": T0 + SECOND // 2})
     fills.append({**fills[0], "order_id": "mm.lit-a.ACME-3", "liquidity": "maker"})
-    nbbo = pd.DataFrame(
-        {
-            "symbol": "ACME",
-            "ts_ns": np.array([*stamps, t + SECOND], dtype="int64"),
-            "bid_px": pd.array([round(m) - 5_000 for m in [*mids, mid]], dtype="Int64"),
-            "bid_qty": 100,
-            "ask_px": pd.array([round(m) + 5_000 for m in [*mids, mid]], dtype="Int64"),
-            "ask_qty": 100,
-        }
-    )
+    nbbo = nbbo_at([*stamps, t + SECOND], [*mids, mid])
     table = realism_table({"nbbo": nbbo, "destination_fills": pd.DataFrame(fills)})
     got = row(table, "exponent of metaorder impact against size", "first child to last + 0.1 s")
     assert got["value"] == pytest.approx(0.5, abs=1e-3) and got["n"] == 30
@@ -269,3 +274,90 @@ def test_parent_of_reads_the_metaorder_from_a_child_id() -> None:
     assert parent_of("institution-2.17-40391") == "institution-2.17"
     assert parent_of("institution-40391") is None  # an id from before parents were named
     assert parent_of("noise-5") is None
+
+
+def test_metaorder_impact_reversion_is_the_share_left_ten_seconds_after_the_end() -> None:
+    # 31 buy metaorders of 1-4 children; each lifts the mid by 3 (children) bps by 0.05 s after
+    # its last child, then falls back to two thirds of that lift 5 s later and stays there
+    # until the next parent, 20 s on: remaining / peak = 2/3 for every parent, so the ratio of
+    # means is 2/3 with no error. The last parent ends 6 s before the tape does: its impact
+    # counts, its reversion cannot be seen.
+    mid = 50_000_000.0
+    stamps, mids, fills = [T0], [mid], []
+    t = T0 + SECOND
+    sizes = [1, 2, 3, 4] * 7 + [1, 2, 3]
+    for parent, children in enumerate(sizes):
+        for n in range(children):
+            fills.append(
+                {
+                    "order_id": f"institution-1.{parent}-{len(fills)}",
+                    "symbol": "ACME",
+                    "side": "buy",
+                    "qty": 100,
+                    "liquidity": "taker",
+                    "exec_ns": t + n * SECOND // 10,
+                }
+            )
+        last = t + (children - 1) * SECOND // 10
+        lift = 3 * children / 1e4
+        stamps += [last + SECOND // 20, last + 5 * SECOND]
+        mids += [mid * (1 + lift), mid * (1 + 2 * lift / 3)]
+        mid = mids[-1]
+        t = last + 20 * SECOND
+    end = last + 6 * SECOND
+    nbbo = nbbo_at([*stamps, end], [*mids, mid])
+    table = realism_table({"nbbo": nbbo, "destination_fills": pd.DataFrame(fills)})
+    got = row(table, "impact reversion: remaining / peak", "last child + 10 s vs + 0.1 s")
+    assert got["value"] == pytest.approx(2 / 3, abs=1e-3)
+    assert got["stderr"] == pytest.approx(0.0, abs=1e-3)
+    assert got["n"] == 30 and bool(got["in_band"])
+    impact = row(table, "exponent of metaorder impact against size", "first child to last + 0.1 s")
+    assert impact["n"] == 31
+
+
+def test_metaorder_impact_reversion_needs_thirty_metaorders() -> None:
+    fills = pd.DataFrame(
+        [
+            {
+                "order_id": "institution-0.1-1",
+                "symbol": "ACME",
+                "side": "sell",
+                "qty": 100,
+                "liquidity": "taker",
+                "exec_ns": T0 + 2 * SECOND,
+            }
+        ]
+    )
+    nbbo = nbbo_from_mids([50_000_000.0] * 40)
+    table = realism_table({"nbbo": nbbo, "destination_fills": fills})
+    got = row(table, "impact reversion: remaining / peak", "last child + 10 s vs + 0.1 s")
+    assert got["value"] is None or pd.isna(got["value"])
+    assert got["n"] == 1 and "not enough data (1)" in got["note"]
+
+
+def test_metaorder_impact_reversion_has_no_value_when_the_peak_is_not_above_zero() -> None:
+    # 40 one-child buy metaorders, 20 s apart; half lift the mid 2 bps, half drop it 2 bps and
+    # the mid stays: mean peak impact 0 bps, so there is no share of it to report
+    mid = 50_000_000.0
+    stamps, mids, fills = [T0], [mid], []
+    t = T0 + SECOND
+    for parent in range(40):
+        fills.append(
+            {
+                "order_id": f"institution-0.{parent}-{parent}",
+                "symbol": "ACME",
+                "side": "buy",
+                "qty": 100,
+                "liquidity": "taker",
+                "exec_ns": t,
+            }
+        )
+        mid *= 1 + (2 if parent % 2 == 0 else -2) / 1e4
+        stamps.append(t + SECOND // 20)
+        mids.append(mid)
+        t += 20 * SECOND
+    nbbo = nbbo_at([*stamps, t], [*mids, mid])
+    table = realism_table({"nbbo": nbbo, "destination_fills": pd.DataFrame(fills)})
+    got = row(table, "impact reversion: remaining / peak", "last child + 10 s vs + 0.1 s")
+    assert got["value"] is None or pd.isna(got["value"])
+    assert got["n"] == 40 and "not above zero" in got["note"]
