@@ -176,7 +176,7 @@ def test_bench_load_runs_each_rate_through_a_real_lab_and_writes_every_figure(
     record = json.loads((tmp_path / "out" / "load.json").read_text())
     assert [p["rate_per_s"] for p in record["points"]] == [50, 150]  # lowest first
     for p in record["points"]:
-        assert p["orders"] == 60 and p["terminal"] == 60, p
+        assert p["orders"] == p["accepted"] == p["terminal"] == 60, p
         assert set(p["regimes"]) == {"pfof", "auction"}
         for r in p["regimes"].values():
             assert r["terminal"] == r["orders"] > 0

@@ -27,13 +27,14 @@ def point(
     pfof_fill: float = 1.0,
     auction_fill: float = 0.99,
     terminal: int = 1000,
+    accepted: int = 1000,
     state: str = "complete",
     pss: float = 600.0,
 ) -> LoadPoint:
     return LoadPoint(
         rate_per_s=rate,
         orders=1000,
-        sent=1000,
+        accepted=accepted,
         terminal=terminal,
         sent_per_s=float(rate),
         received_per_s=float(rate),
@@ -90,7 +91,8 @@ def test_each_missed_target_is_named_with_its_figures() -> None:
         pfof_p99=15.1,  # > 3 x 5.0
         auction_p99=151.0,  # > 1.5 x 100
         pfof_fill=0.985,  # < 1.00 - 0.01
-        terminal=990,
+        accepted=990,
+        terminal=985,
         state="overloaded",
         pss=1100.0,
     )
@@ -98,7 +100,8 @@ def test_each_missed_target_is_named_with_its_figures() -> None:
     misses = out[1].misses
     assert not out[1].met
     assert misses == [
-        "10 of 1000 orders not terminal",
+        "10 of 1,000 orders refused (busy)",
+        "5 accepted orders never ended",
         "run overloaded",
         "pfof fill 98.5% < 100.0% - 1 point",
         "pfof TTE p99 15.1 ms > 3x 5.0 ms",
