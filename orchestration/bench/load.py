@@ -86,6 +86,7 @@ class ServiceLoad(msgspec.Struct, frozen=True, kw_only=True):
 
     queued_peak: int
     lag_peak_ms: int
+    messages_in: int = 0  # messages its receive loops took in over the run (counters ``*.in``)
 
 
 class LoadPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,6 +109,9 @@ class LoadPoint(msgspec.Struct, frozen=True, kw_only=True):
     # the same less each process's idle rate over the injection: what the orders themselves
     # cost, and the background market's cost with no flow (cores busy)
     order_cpu_ms_per_order: float | None = None
+    # messages every process's receive loops took in, per order accepted (start-up and the
+    # idle seconds included): how much machinery one retail order sets in motion
+    messages_per_order: float | None = None
     idle_cores: float | None = None
     met: bool = False
     misses: list[str] = []
@@ -213,6 +217,9 @@ async def measure_rate(scenario: Scenario, rate: int, orders: int, root: Path) -
         pss_total_mib=sum(pss) if pss else None,
         cpu_ms_per_order=_cpu_per_order(services, len(placed)),
         order_cpu_ms_per_order=_order_cpu_per_order(services, len(placed)),
+        messages_per_order=sum(s.messages_in for s in services) / len(placed)
+        if len(placed)
+        else None,
         idle_cores=sum(idle.values()) / 1000 if idle else None,
     )
 
@@ -297,6 +304,7 @@ def _services(
                 idle_cpu_per_s=idle[name] / 1000 if name in idle else None,
                 injecting_s=injecting_s,
                 queued_peak=max(c.get("queue.peak", 0), c.get("busy.queued_peak", 0)),
+                messages_in=sum(v for k, v in c.items() if k.endswith(".in")),
                 lag_peak_ms=c.get("busy.lag_peak_us", 0) // 1_000,
             )
         )
@@ -463,6 +471,8 @@ def format_load(result: LoadResult) -> str:
                 f"{s.name} {1_000 * (s.order_cpu_s or 0) / p.accepted:.2f}" for s in busiest
             )
             idle = "" if p.idle_cores is None else f"; idle lab {p.idle_cores:.2f} cores"
+            if p.messages_per_order is not None:
+                idle += f"; {p.messages_per_order:.0f} messages received per order"
             lines.append(f"{p.rate_per_s:,}/s net CPU ms per order, busiest: {shares}{idle}")
         if p.misses:
             lines.append(f"{p.rate_per_s:,}/s missed: " + "; ".join(p.misses))

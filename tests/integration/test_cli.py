@@ -191,6 +191,7 @@ def test_bench_load_runs_each_rate_through_a_real_lab_and_writes_every_figure(
         assert 0 < broker["cpu_inject_s"] < broker["cpu_s"]  # start-up not counted
         spent = sum(s["cpu_inject_s"] for s in p["services"])
         assert p["cpu_ms_per_order"] == pytest.approx(1_000 * spent / 60)
+        assert p["messages_per_order"] > 5  # at least in and out of broker, wholesaler...
         assert p["sent_per_s"] > 0
     table = result.stdout.splitlines()
     assert table[1].split()[0] == "rate/s" and table[3].split()[0] == "50"

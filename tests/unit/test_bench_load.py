@@ -137,6 +137,9 @@ def test_services_read_their_counters_in_mib_and_seconds() -> None:
                 "queue.peak": 7,
                 "busy.queued_peak": 11,
                 "busy.lag_peak_us": 4_999,
+                "orders.in": 5,
+                "child@lit-a.in": 3,
+                "orders.terminal": 4,
             },
             "cpu_ms_at_inject": 1_000,
         },
@@ -145,6 +148,7 @@ def test_services_read_their_counters_in_mib_and_seconds() -> None:
     wh, value = sorted(_services(record), key=lambda s: s.name, reverse=True)
     assert (wh.rss_peak_mib, wh.pss_peak_mib, wh.cpu_s, wh.cpu_inject_s) == (80.0, 50.0, 2.5, 1.5)
     assert (wh.queued_peak, wh.lag_peak_ms) == (11, 4)
+    assert wh.messages_in == 8  # the receive loops' counters, nothing else
     assert value.rss_peak_mib is None and value.queued_peak == 0
 
 
