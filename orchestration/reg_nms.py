@@ -9,6 +9,12 @@ quotes, others: the NBBO). From the executing centres' own fills (``destination_
   book, through the other side too (an internalised or auction buy below the bid has its
   dealer sell below a protected bid; on a lit book that can only happen while the market is
   crossed, which Rule 611(b)(4) exempts). Expected 0.
+- ``crossed_market_executions``: a lit book's resting order filled at its own price beyond the
+  other side the venue checked (a resting buy above the away ask): the venue's own protected
+  quote crossed the away one, so the market was crossed, which Rule 611(b)(4) exempts
+  ("effected when a protected bid was priced higher than a protected offer"). It happens when
+  another venue posts through a resting quote it has not yet seen (the SIP's and links'
+  latency); the incoming side of the trade is checked as usual.
 - ``stale_nbbo_executions``: executions within what their centre checked but outside the NBBO
   the SIP had last published before them: the centre's view was older than the SIP's (SIP and
   link latency), or a lit venue took its own quote the SIP still showed.
@@ -28,6 +34,7 @@ from protocol.common import Liquidity, Side
 from protocol.money import outside_quote, trades_through
 
 LIT_BOOK = {str(Liquidity.MAKER), str(Liquidity.TAKER)}
+MAKER = str(Liquidity.MAKER)
 
 
 def _quote(value: object) -> int | None:
@@ -75,6 +82,7 @@ def reg_nms_summary(tables: dict[str, pd.DataFrame]) -> dict[str, int]:
         "executions": 0,
         "trade_throughs": 0,
         "stale_nbbo_executions": 0,
+        "crossed_market_executions": 0,
         "unchecked_executions": 0,
         "auction_responses_through_nbbo": skipped,
     }
@@ -82,7 +90,13 @@ def reg_nms_summary(tables: dict[str, pd.DataFrame]) -> dict[str, int]:
         return counts
     rows = published_nbbo_at(fills, tables.get("nbbo"))
     # A trade's worst side decides: a trade-through on either side is one.
-    rank = ("executions", "unchecked_executions", "stale_nbbo_executions", "trade_throughs")
+    rank = (
+        "executions",
+        "unchecked_executions",
+        "stale_nbbo_executions",
+        "crossed_market_executions",
+        "trade_throughs",
+    )
     per_exec: dict[tuple[str, str], int] = {}
     for row in rows.to_dict("records"):
         key = (str(row["service"]), str(row["exec_id"]))
@@ -101,7 +115,8 @@ def _verdict(row: dict[Any, Any]) -> str:
     if pd.isna(row["exec_nbbo_bid"]) and pd.isna(row["exec_nbbo_ask"]):
         return "unchecked_executions"
     if _through(side, price, row["exec_nbbo_bid"], row["exec_nbbo_ask"], liquidity):
-        return "trade_throughs"
+        # a resting (maker) order beyond the away quote: its own protected quote crossed it
+        return "crossed_market_executions" if liquidity == MAKER else "trade_throughs"
     if _through(side, price, row["sip_bid"], row["sip_ask"], liquidity):
         return "stale_nbbo_executions"
     return "executions"

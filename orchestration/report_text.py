@@ -322,7 +322,10 @@ def _appendix_lines(summary: dict) -> tuple[str, ...]:
             f"Reg NMS at execution: {protection['trade_throughs']} trade-throughs of "
             f"{protection['executions']} executions (of the quotes each centre checked); "
             f"{protection['stale_nbbo_executions']} against a stale NBBO (outside the SIP's "
-            f"last, inside the centre's); {protection['unchecked_executions']} unchecked "
+            f"last, inside the centre's); "
+            f"{protection.get('crossed_market_executions', 0)} resting orders filled while the "
+            "market was crossed (Rule 611(b)(4)); "
+            f"{protection['unchecked_executions']} unchecked "
             f"(intermarket sweeps); {protection['auction_responses_through_nbbo']} auction "
             "responses not executed because the NBBO moved through them",
         )

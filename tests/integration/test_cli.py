@@ -42,7 +42,7 @@ def flowlab(*args: str, cwd: Path, timeout: float = 180) -> subprocess.Completed
     )
 
 
-def watch_status(cwd: Path, timeout: float = 20.0) -> str:
+def watch_status(cwd: Path, timeout: float = 60.0) -> str:
     """Run ``flowlab status --watch`` on a pseudo-terminal until it shows a table, then Ctrl-C."""
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
@@ -58,7 +58,7 @@ def watch_status(cwd: Path, timeout: float = 20.0) -> str:
                 seen += os.read(controller, 65536)
     finally:
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=10)
+        code = proc.wait(timeout=30)  # a bound: a slow host took over 10 s to exit
         os.close(controller)
     assert code == 0
     return seen.decode(errors="replace")

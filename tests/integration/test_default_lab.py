@@ -367,7 +367,11 @@ def test_retail_fills_inside_the_nbbo_at_execution_and_their_limit(
         improvement = (ask - fill.price) if buy and ask is not None else None
         if not buy and bid is not None:
             improvement = fill.price - bid
-        if improvement is not None and improvement < 0:
+        # a resting limit filled as maker beyond the away quote: its own protected quote
+        # crossed that quote (another venue posted through it unseen), a crossed market, which
+        # Rule 611(b)(4) exempts; its limit is still checked below
+        crossed = fill.liquidity == "maker"
+        if improvement is not None and improvement < 0 and not crossed:
             through_quote.append((fill.order_id, fill.side, fill.price, bid, ask))
         limit = orders.loc[fill.order_id, "limit_price"]
         if not pd.isna(limit) and (

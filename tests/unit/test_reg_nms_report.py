@@ -46,12 +46,19 @@ def test_reg_nms_summary_counts_each_kind_once_per_execution() -> None:
         fill("auction", "e5", "buy", BID - 1_000, BID, ASK, 150, "auction"),
         # the same price on a lit book (only possible while crossed): not counted
         fill("lit-c", "e6", "buy", BID - 1_000, BID, ASK, 150, "taker"),
+        # a resting buy at $10.02 filled on lit-a while the away ask was $10.01: lit-a's own
+        # protected bid crossed it (Rule 611(b)(4)); the incoming sell at $10.02 is within
+        fill("lit-a", "e7", "buy", ASK + 1_000, BID, ASK, 150, "maker"),
+        fill("lit-a", "e7", "sell", ASK + 1_000, BID, ASK, 150, "taker"),
+        # a taker buying at that price would be a trade-through
+        fill("lit-b", "e8", "buy", ASK + 1_000, BID, ASK, 150, "taker"),
     ]
     summary = reg_nms_summary(tables(rows))
     assert summary == {
-        "executions": 6,
-        "trade_throughs": 2,
+        "executions": 8,
+        "trade_throughs": 3,
         "stale_nbbo_executions": 1,
+        "crossed_market_executions": 1,
         "unchecked_executions": 1,
         "auction_responses_through_nbbo": 3,
     }
