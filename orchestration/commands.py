@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -505,17 +506,23 @@ def _status_lines(reply: StatusReply) -> list[str]:
 
 
 def _watch_status(ask: Callable[[], StatusReply]) -> int:
-    """A live table of the background lab's processes, refreshed twice a second."""
+    """A live table of the background lab's processes, refreshed twice a second, until Ctrl-C.
+
+    Ctrl-C sets a flag the loop reads between requests instead of raising where it lands: a
+    KeyboardInterrupt inside a request's socket close or context teardown could leave a zmq
+    context open, and the process then hung at exit (seen on a slow host)."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda _sig, _frame: stop.set())
     try:
         with Live(Text("\n".join(_status_lines(ask()))), refresh_per_second=4) as live:
-            while True:
-                time.sleep(0.5)  # the refresh period of a polling view
+            while not stop.wait(0.5):  # the refresh period of a polling view
                 live.update(Text("\n".join(_status_lines(ask()))))
-    except KeyboardInterrupt:
         return 0
     except (LabNotRunning, ControlTimeout) as exc:  # the lab went away
         print(f"flowlab status: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_down(args: argparse.Namespace) -> int:

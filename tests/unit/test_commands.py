@@ -95,3 +95,27 @@ def test_sweep_needs_a_grid_and_interference_is_a_grid_of_its_own() -> None:
     sequential = parser.parse_args(["sweep", "--interference", "--design", "sequential"])
     with pytest.raises(commands.ScenarioError, match="the random design"):
         commands.cmd_sweep(sequential)
+
+
+def test_status_watch_ends_on_ctrl_c_even_mid_request() -> None:
+    """Ctrl-C while a status request is under way: the request finishes (a KeyboardInterrupt
+    inside a zmq close could leave a context open and the CLI hung at exit), the view ends,
+    exit 0, and the previous SIGINT handler is back."""
+    import os
+    import signal
+
+    from protocol.control import StatusReply
+
+    calls, finished = [], []
+
+    def ask() -> StatusReply:
+        calls.append(1)
+        if len(calls) == 2:  # the first refresh: Ctrl-C lands inside the request
+            os.kill(os.getpid(), signal.SIGINT)
+        finished.append(1)  # not reached if the signal raised where it landed
+        return StatusReply(sender="orchestrator", ts_ns=1, run_dir="r", started_ns=1, services=[])
+
+    before = signal.getsignal(signal.SIGINT)
+    assert commands._watch_status(ask) == 0
+    assert len(calls) == len(finished) == 2  # the interrupted request finished; no third
+    assert signal.getsignal(signal.SIGINT) is before
