@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import zmq
 import zmq.asyncio
@@ -195,3 +196,32 @@ async def run_stream(
         codes = await lab.stop()
     assert all(code == 0 for code in codes.values()), codes
     return build_tables(lab.run_dir, lab.config)
+
+
+def per_order(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per filled order: shares, improvement over the quote (micro-dollars, share-weighted
+    sums), effective and quoted spread x shares — against the NBBO at the broker's receipt."""
+    orders = tables["orders"].set_index("order_id")
+    fills = tables["fills"].join(orders[["nbbo_bid", "nbbo_ask"]], on="order_id")
+    fills = fills.dropna(subset=["nbbo_bid", "nbbo_ask"])
+    bid = fills["nbbo_bid"].astype(float)
+    ask = fills["nbbo_ask"].astype(float)
+    sign = np.where(fills["side"] == "buy", 1.0, -1.0)
+    price = fills["price"].astype(float)
+    qty = fills["qty"].astype(float)
+    touch = np.where(sign > 0, ask, bid)
+    fills = fills.assign(
+        improvement=sign * (touch - price) * qty,
+        effective=2 * np.abs(price - (bid + ask) / 2) * qty,
+        quoted=(ask - bid) * qty,
+        shares=qty,
+    )
+    return fills.groupby(["regime", "order_id"])[
+        ["shares", "improvement", "effective", "quoted"]
+    ].sum()
+
+
+def regime_metrics(arm: np.ndarray) -> tuple[float, float]:
+    """(price improvement $/share, E/Q) of rows [shares, improvement, effective, quoted]."""
+    total = arm.sum(axis=0)
+    return total[1] / total[0] / 1e6, total[2] / total[3]

@@ -25,44 +25,14 @@ from pathlib import Path
 
 import msgspec
 import numpy as np
-import pandas as pd
 import pytest
 
 from config.scenario import load_scenario
-from tests.helpers import run_stream
+from tests.helpers import per_order, regime_metrics, run_stream
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "equal-channels.toml"
 ORDERS = 900
 RATE = 50.0
-
-
-def per_order(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per filled order: shares, improvement over the quote (micro-dollars, share-weighted
-    sums), effective and quoted spread x shares — against the NBBO at the broker's receipt."""
-    orders = tables["orders"].set_index("order_id")
-    fills = tables["fills"].join(orders[["nbbo_bid", "nbbo_ask"]], on="order_id")
-    fills = fills.dropna(subset=["nbbo_bid", "nbbo_ask"])
-    bid = fills["nbbo_bid"].astype(float)
-    ask = fills["nbbo_ask"].astype(float)
-    sign = np.where(fills["side"] == "buy", 1.0, -1.0)
-    price = fills["price"].astype(float)
-    qty = fills["qty"].astype(float)
-    touch = np.where(sign > 0, ask, bid)
-    fills = fills.assign(
-        improvement=sign * (touch - price) * qty,
-        effective=2 * np.abs(price - (bid + ask) / 2) * qty,
-        quoted=(ask - bid) * qty,
-        shares=qty,
-    )
-    return fills.groupby(["regime", "order_id"])[
-        ["shares", "improvement", "effective", "quoted"]
-    ].sum()
-
-
-def metrics(arm: np.ndarray) -> tuple[float, float]:
-    """(price improvement $/share, E/Q) of rows [shares, improvement, effective, quoted]."""
-    total = arm.sum(axis=0)
-    return total[1] / total[0] / 1e6, total[2] / total[3]
 
 
 # Student's t, 99.75th percentile, 7 degrees of freedom (printed tables): eight labs, two
@@ -83,7 +53,7 @@ async def differences(runs: Path) -> np.ndarray:
         pfof = table.loc["pfof"].to_numpy(float)
         auction = table.loc["auction"].to_numpy(float)
         assert len(pfof) > ORDERS / 3 and len(auction) > ORDERS / 3
-        out.append(np.subtract(metrics(auction), metrics(pfof)))
+        out.append(np.subtract(regime_metrics(auction), regime_metrics(pfof)))
     return np.array(out)
 
 
