@@ -578,30 +578,62 @@ def _bench(sub: Subparsers) -> None:
         "(docs/BENCHMARKS.md, 'Load'); writes load.json",
     )
     p.add_argument(
+        "--scaling",
+        action="store_true",
+        help="instead: the full lab at one rate as the market grows, one dimension at a time "
+        "(docs/BENCHMARKS.md, 'Scaling'); writes scaling.json",
+    )
+    p.add_argument(
         "--rates",
         type=_rates,
         default=None,
         help="--load: orders/s to run, comma-separated (default: 500,1000,2000,4000,8000,16000; "
-        "--quick: 100,300)",
+        "--quick: 100,300); --scaling: one rate (default: 500; --quick: 100)",
     )
     p.add_argument(
         "--orders",
         type=int,
         default=None,
-        help="--load: orders per rate (default: 20000; --quick: 300)",
+        help="--load: orders per rate (default: 20000; --quick: 300); --scaling: per lab "
+        "(default: 5000; --quick: 200)",
+    )
+    p.add_argument(
+        "--dimensions",
+        type=_dimensions,
+        default=None,
+        help="--scaling: what grows, comma-separated, of symbols, venues, wholesalers, agents "
+        "(default: all four)",
+    )
+    p.add_argument(
+        "--factors",
+        type=_rates,
+        default=None,
+        help="--scaling: how many times, comma-separated (default: 1,2,4; --quick: 1,2)",
     )
     p.add_argument(
         "--scenario",
         type=Path,
         default=None,
-        help="--load: the scenario each rate runs (default: the built-in default)",
+        help="--load, --scaling: the scenario the labs run (default: the built-in default)",
     )
     p.add_argument(
         "--keep-runs",
         type=Path,
         default=None,
-        help="--load: keep each rate's run dir under this directory (default: none kept)",
+        help="--load, --scaling: keep each lab's run dir under this directory (default: none kept)",
     )
+
+
+def _dimensions(text: str) -> list[str]:
+    from orchestration.bench.scaling import DIMENSIONS
+
+    chosen = [d.strip().lower() for d in text.split(",") if d.strip()]
+    unknown = [d for d in chosen if d not in DIMENSIONS]
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown dimension {(unknown or [text])[0]!r}; valid: {', '.join(DIMENSIONS)}"
+        )
+    return chosen
 
 
 def _rates(text: str) -> list[int]:

@@ -733,17 +733,42 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from orchestration.bench.run import run_bench
 
     security = SecurityMode(args.security)
-    load_only = {"--rates": args.rates, "--orders": args.orders, "--scenario": args.scenario}
-    given = [flag for flag, value in load_only.items() if value is not None]
+    if args.load and args.scaling:
+        raise ScenarioError("--load and --scaling: one at a time")
+    lab_only = {"--rates": args.rates, "--orders": args.orders, "--scenario": args.scenario}
+    given = [flag for flag, value in lab_only.items() if value is not None]
     if args.keep_runs is not None:
         given.append("--keep-runs")
-    if given and not args.load:
-        raise ScenarioError(f"{', '.join(given)}: only with --load")
+    if given and not (args.load or args.scaling):
+        raise ScenarioError(f"{', '.join(given)}: only with --load or --scaling")
+    scaling_only = [
+        flag
+        for flag, value in (("--dimensions", args.dimensions), ("--factors", args.factors))
+        if value is not None
+    ]
+    if scaling_only and not args.scaling:
+        raise ScenarioError(f"{', '.join(scaling_only)}: only with --scaling")
+    if args.orders is not None and args.orders <= 0:
+        raise ScenarioError(f"--orders must be positive (got {args.orders})")
+    if args.scaling:
+        from orchestration.bench.scaling import run_scaling_bench
+
+        if args.rates is not None and len(args.rates) != 1:
+            raise ScenarioError(f"--rates: --scaling runs one rate (got {len(args.rates)})")
+        return run_scaling_bench(
+            _scenario(args.scenario),
+            quick=args.quick,
+            dimensions=args.dimensions,
+            factors=args.factors,
+            rate=args.rates[0] if args.rates else None,
+            orders=args.orders,
+            out=args.out,
+            security=security,
+            keep_runs=args.keep_runs,
+        )
     if args.load:
         from orchestration.bench.load import run_load_bench
 
-        if args.orders is not None and args.orders <= 0:
-            raise ScenarioError(f"--orders must be positive (got {args.orders})")
         return run_load_bench(
             _scenario(args.scenario),
             quick=args.quick,

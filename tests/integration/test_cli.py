@@ -202,4 +202,51 @@ def test_bench_load_runs_each_rate_through_a_real_lab_and_writes_every_figure(
 def test_bench_load_options_need_load(tmp_path: Path) -> None:
     result = flowlab("bench", "--rates", "100", cwd=tmp_path, timeout=60)
     assert result.returncode != 0
-    assert "--rates: only with --load" in result.stderr
+    assert "--rates: only with --load or --scaling" in result.stderr
+    result = flowlab("bench", "--load", "--factors", "1,2", cwd=tmp_path, timeout=60)
+    assert result.returncode != 0
+    assert "--factors: only with --scaling" in result.stderr
+    result = flowlab("bench", "--scaling", "--dimensions", "venus", cwd=tmp_path, timeout=60)
+    assert result.returncode != 0
+    assert "unknown dimension 'venus'" in result.stderr
+
+
+def test_bench_scaling_grows_the_market_one_dimension_at_a_time(tmp_path: Path) -> None:
+    """``flowlab bench --scaling`` at a small scale: the tiny scenario as it is, with its
+    wholesalers doubled and with its symbols doubled, each a fresh lab fed the same stream;
+    scaling.json holds each lab's load figures and what it was made of."""
+    result = flowlab(
+        "bench",
+        "--scaling",
+        "--scenario",
+        str(TINY),
+        "--dimensions",
+        "wholesalers,symbols",
+        "--factors",
+        "2,1",
+        "--rates",
+        "50",
+        "--orders",
+        "40",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "scaling.json").read_text())
+    made = [(s["dimension"], s["factor"], s["symbols"], s["wholesalers"]) for s in record["points"]]
+    # tiny: one symbol, two lit venues, one wholesaler, no dark pool; x1 once, then each grown
+    assert made == [("base", 1, 1, 1), ("wholesalers", 2, 1, 2), ("symbols", 2, 2, 1)]
+    for s in record["points"]:
+        p = s["point"]
+        assert p["orders"] == p["accepted"] == p["terminal"] == 40, p
+        assert p["state"] == "complete", p
+        assert s["processes"] == 7 + 2 + s["wholesalers"]
+        names = {x["name"] for x in p["services"]}  # every process that ran, the injector too
+        assert len(names) == s["processes"] + 1, names
+    wholesalers = {x["name"] for x in record["points"][1]["point"]["services"]}
+    assert {"wh-a", "wh-a2"} <= wholesalers
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[0] == "grown"
+    assert [line.split()[0] for line in lines[3:6]] == ["x1", "wholesalers", "symbols"]

@@ -1,0 +1,287 @@
+"""``flowlab bench --scaling``: how the lab's cost grows with the market's size (issue 15, item 5).
+
+One dimension at a time, the scenario is grown by a factor (x1 / x2 / x4 by default) and one
+fresh lab of it runs a retail stream at one rate, measured exactly as ``bench --load`` measures
+a rate (``orchestration.bench.load.measure_rate``: ready time, the idle market's CPU, CPU per
+order net of it, messages per order, memory, time to execution, fills, the run's state):
+
+- ``symbols``: every symbol copied under a new name (``ACME`` -> ``ACME2``, ...), same price.
+  Each lit venue runs a market maker per symbol, so quotes and market data grow with it;
+- ``venues``: every lit venue copied (``lit-a`` -> ``lit-a2``, same fees): one more process and
+  one more market maker per symbol each;
+- ``wholesalers``: every wholesaler copied (``wh-a`` -> ``wh-a2``, same terms; a copy starts
+  without a warm start): more processes contesting the broker's flow and bidding in auctions;
+- ``agents``: the background traders' arrival rates (noise and informed, and their counts)
+  multiplied: more background orders, trades and market data per second.
+
+The x1 lab is measured once and is the reference of every dimension; the retail stream (its
+rate, size and seed) is the same in every lab. Ratios against x1 are read within one run of the
+bench (machines are noisy; docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from config.scenario import Scenario, SecurityMode
+from orchestration.bench.load import (
+    LoadPoint,
+    RegimeLoad,
+    _say,
+    load_scenario_for,
+    measure_rate,
+)
+
+DIMENSIONS = ("symbols", "venues", "wholesalers", "agents")
+FACTORS = (1, 2, 4)
+RATE = 500
+ORDERS = 5_000
+QUICK_FACTORS = (1, 2)
+QUICK_RATE = 100
+QUICK_ORDERS = 200
+
+
+class ScalePoint(msgspec.Struct, frozen=True, kw_only=True):
+    dimension: str  # "base" for the x1 lab every dimension shares
+    factor: int
+    processes: int  # the lab's service processes (the injector not counted)
+    symbols: int
+    venues: int
+    wholesalers: int
+    background_per_s: float  # the background traders' orders per second (noise + informed)
+    point: LoadPoint
+
+
+class ScalingResult(msgspec.Struct, frozen=True, kw_only=True):
+    date: str
+    scenario: str
+    security: str
+    cpus: int | None
+    python: str
+    rate_per_s: int
+    orders: int
+    points: list[ScalePoint]
+    seconds: float
+
+
+def _copy_name(name: str, k: int) -> str:
+    return f"{name}{k}"
+
+
+def scaled(scenario: Scenario, dimension: str, factor: int) -> Scenario:
+    """``scenario`` grown ``factor`` times along ``dimension`` (``factor`` 1: itself)."""
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {dimension!r}; one of {', '.join(DIMENSIONS)}")
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
+    if factor == 1:
+        return scenario
+    copies = range(2, factor + 1)
+    replace = msgspec.structs.replace
+    if dimension == "symbols":
+        extra = [
+            replace(s, symbol=_copy_name(s.symbol, k)) for k in copies for s in scenario.symbols
+        ]
+        return replace(scenario, symbols=[*scenario.symbols, *extra])
+    if dimension == "venues":
+        extra_venues = [
+            replace(v, name=_copy_name(v.name, k)) for k in copies for v in scenario.venues
+        ]
+        return replace(scenario, venues=[*scenario.venues, *extra_venues])
+    if dimension == "wholesalers":
+        extra_wh = [
+            replace(w, name=_copy_name(w.name, k)) for k in copies for w in scenario.wholesalers
+        ]
+        return replace(scenario, wholesalers=[*scenario.wholesalers, *extra_wh])
+    agents = scenario.agents
+    noise, informed = agents.noise, agents.informed
+    return replace(
+        scenario,
+        agents=replace(
+            agents,
+            noise=replace(
+                noise, traders=noise.traders * factor, rate_per_s=noise.rate_per_s * factor
+            ),
+            informed=replace(
+                informed, traders=informed.traders * factor, rate_per_s=informed.rate_per_s * factor
+            ),
+        ),
+    )
+
+
+def background_rate(scenario: Scenario) -> float:
+    """The background traders' orders per second (noise and informed), 0 where they are off."""
+    noise, informed = scenario.agents.noise, scenario.agents.informed
+    return (noise.rate_per_s if noise.traders else 0.0) + (
+        informed.rate_per_s if informed.traders else 0.0
+    )
+
+
+def process_count(scenario: Scenario) -> int:
+    """The lab's service processes: recorder, SIP, value feed, auction house, SOR, broker and
+    agents, and one per lit venue, dark pool and wholesaler (the injector not counted)."""
+    return 7 + len(scenario.venues) + len(scenario.darkpools) + len(scenario.wholesalers)
+
+
+def plan(dimensions: list[str], factors: list[int]) -> list[tuple[str, int]]:
+    """The labs to run: the x1 reference once, then each dimension at each factor above 1."""
+    unknown = [d for d in dimensions if d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"unknown dimension {unknown[0]!r}; one of {', '.join(DIMENSIONS)}")
+    grown = sorted({f for f in factors if f > 1})
+    return [("base", 1)] + [(d, f) for d in dimensions for f in grown]
+
+
+async def run_scaling(
+    scenario: Scenario,
+    dimensions: list[str],
+    factors: list[int],
+    rate: int,
+    orders: int,
+    *,
+    root: Path,
+) -> ScalingResult:
+    started = time.perf_counter()
+    points = []
+    for dimension, factor in plan(dimensions, factors):
+        grown = scenario if dimension == "base" else scaled(scenario, dimension, factor)
+        _say(f"scaling: {dimension} x{factor}: {orders:,} orders at {rate:,}/s...")
+        point = await measure_rate(grown, rate, orders, root)
+        _say(f"scaling: {dimension} x{factor} done: {point.state}")
+        points.append(
+            ScalePoint(
+                dimension=dimension,
+                factor=factor,
+                processes=process_count(grown),
+                symbols=len(grown.symbols),
+                venues=len(grown.venues),
+                wholesalers=len(grown.wholesalers),
+                background_per_s=background_rate(grown),
+                point=point,
+            )
+        )
+    return ScalingResult(
+        date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        scenario=scenario.name,
+        security=scenario.security.mode.value,
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        rate_per_s=rate,
+        orders=orders,
+        points=points,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    return "-" if value is None or not base else f"{value / base:.2f}x"
+
+
+def _tte(regime: RegimeLoad | None) -> str:
+    if regime is None:
+        return "-"
+    return f"{_num(regime.tte_p50_ms, ',.1f')} / {_num(regime.tte_p99_ms, ',.1f')}"
+
+
+def _fill(regime: RegimeLoad | None) -> str:
+    return "-" if regime is None or regime.fill_rate is None else f"{100 * regime.fill_rate:.1f}"
+
+
+def format_scaling(result: ScalingResult) -> str:
+    """One row per lab; the CPU and idle-market figures also as ratios to the x1 lab."""
+    head = (
+        "grown",
+        "procs",
+        "sym/ven/wh",
+        "bg/s",
+        "state",
+        "ready s",
+        "idle cores",
+        "net CPU ms/order",
+        "vs x1",
+        "msgs/order",
+        "pfof p50/p99 ms",
+        "auction p50/p99 ms",
+        "fill % pfof/auction",
+        "PSS MiB",
+    )
+    base = next((p.point for p in result.points if p.dimension == "base"), None)
+    rows = [head]
+    for s in result.points:
+        p = s.point
+        pfof, auction = p.regimes.get("pfof"), p.regimes.get("auction")
+
+        rows.append(
+            (
+                "x1" if s.dimension == "base" else f"{s.dimension} x{s.factor}",
+                str(s.processes),
+                f"{s.symbols}/{s.venues}/{s.wholesalers}",
+                f"{s.background_per_s:g}",
+                p.state,
+                f"{p.ready_s:.1f}",
+                _num(p.idle_cores, ".2f"),
+                _num(p.order_cpu_ms_per_order, ".2f"),
+                ""
+                if base is None or s.dimension == "base"
+                else _ratio(p.order_cpu_ms_per_order, base.order_cpu_ms_per_order),
+                _num(p.messages_per_order, ".0f"),
+                _tte(pfof),
+                _tte(auction),
+                f"{_fill(pfof)} / {_fill(auction)}",
+                _num(p.pss_total_mib, ",.0f"),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for s in result.points:
+        if s.point.detail:
+            grown = "x1" if s.dimension == "base" else f"{s.dimension} x{s.factor}"
+            lines.append(f"{grown}: {s.point.detail}")
+    return "\n".join(lines)
+
+
+def run_scaling_bench(
+    scenario: Scenario,
+    *,
+    quick: bool,
+    dimensions: list[str] | None,
+    factors: list[int] | None,
+    rate: int | None,
+    orders: int | None,
+    out: Path | None,
+    security: SecurityMode,
+    keep_runs: Path | None = None,
+) -> int:
+    """``flowlab bench --scaling``: run the labs, print the table, write ``scaling.json``; exit
+    0 when every lab ran (whatever its state: a figure), 1 when one could not be measured."""
+    scenario = load_scenario_for(scenario, security)
+    chosen = list(dimensions or DIMENSIONS)
+    grown = list(factors or (QUICK_FACTORS if quick else FACTORS))
+    r = rate or (QUICK_RATE if quick else RATE)
+    n = orders or (QUICK_ORDERS if quick else ORDERS)
+    with tempfile.TemporaryDirectory(prefix="flowlab-scaling-") as tmp:
+        root = keep_runs if keep_runs is not None else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        result = asyncio.run(run_scaling(scenario, chosen, grown, r, n, root=root))
+    print(
+        f"flowlab bench --scaling: scenario {result.scenario!r}, {n:,} orders at {r:,}/s per "
+        f"lab, [security] mode = {result.security}, {result.cpus} CPUs"
+    )
+    print(format_scaling(result))
+    path = (out if out is not None else Path.cwd()) / "scaling.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
+    print(f"scaling bench took {result.seconds:.1f} s; figures in {path}")
+    return 0 if all(s.point.accepted for s in result.points) else 1
