@@ -97,6 +97,7 @@ def test_the_plan_measures_the_reference_once() -> None:
 
 
 def _point(cpu: float, idle: float) -> LoadPoint:
+    """A load point whose every process spent ``cpu`` ms per order (``cpu`` - 0.5 net)."""
     regime = RegimeLoad(orders=10, terminal=10, fill_rate=1.0, tte_p50_ms=2.0, tte_p99_ms=9.0)
     return LoadPoint(
         rate_per_s=100,
@@ -112,7 +113,8 @@ def _point(cpu: float, idle: float) -> LoadPoint:
         services=[],
         rss_total_mib=None,
         pss_total_mib=400.0,
-        order_cpu_ms_per_order=cpu,
+        cpu_ms_per_order=cpu,
+        order_cpu_ms_per_order=cpu - 0.5,
         messages_per_order=50.0,
         idle_cores=idle,
     )
@@ -145,5 +147,5 @@ def test_the_table_gives_cpu_per_order_against_the_reference() -> None:
     lines = format_scaling(result).splitlines()
     assert lines[0].split()[0] == "grown"
     assert lines[2].split()[0] == "x1"
-    # 2.25 / 1.5 = 1.5 times the reference's net CPU per order
+    # 2.25 / 1.5 = 1.5 times the reference's CPU per order
     assert lines[3].startswith("venues x2") and "1.50x" in lines[3]
