@@ -399,6 +399,13 @@ class InstitutionalSpec(Spec, frozen=True):
     pause_ms: PositiveInt = 2_000  # mean pause between one parent and the next
     size_alpha: Annotated[float, msgspec.Meta(gt=1)] = 1.5
     max_children: PositiveInt = 2_000
+    # The share of parents whose side follows what the institution knows: at the parent's
+    # start it sees the latent value with noise (sd `signal_noise_bps`, drawn per parent) and
+    # buys when that view is above the NBBO midpoint, sells when below; the rest, and any
+    # parent drawn while the value or a two-sided NBBO is not yet known, take a fair coin
+    # (0, the default: every side a fair coin, the draws as before).
+    informed_share: Fraction = 0.0
+    signal_noise_bps: Annotated[float, msgspec.Meta(ge=0)] = 2.0
 
 
 class AuctionRespondersSpec(Spec, frozen=True):

@@ -606,7 +606,7 @@ def _bench(sub: Subparsers) -> None:
     )
     p.add_argument(
         "--factors",
-        type=_rates,
+        type=_factors,
         default=None,
         help="--scaling: how many times, comma-separated (default: 1,2,4; --quick: 1,2)",
     )
@@ -622,6 +622,16 @@ def _bench(sub: Subparsers) -> None:
         default=None,
         help="--load, --scaling: keep each lab's run dir under this directory (default: none kept)",
     )
+
+
+def _factors(text: str) -> list[int]:
+    try:
+        factors = [int(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from None
+    if not factors or any(f < 1 for f in factors):
+        raise argparse.ArgumentTypeError(f"factors must be >= 1: {text!r}")
+    return factors
 
 
 def _dimensions(text: str) -> list[str]:

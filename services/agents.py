@@ -517,7 +517,7 @@ class Agents(Service):
         while True:
             # on a session clock parents and children come faster at the open and the close
             await asyncio.sleep(self.session.gap_s(spec.pause_ms / 1000.0, rng))
-            parent = draw_metaorder(rng, symbols, spec)
+            parent = draw_metaorder(rng, symbols, spec, self._value_gap_bps)
             parents += 1
             self.count("institutional.metaorders")
             for _ in range(parent.children):
@@ -620,6 +620,15 @@ class Agents(Service):
         )
 
     # ------------------------------------------------------------------ auction responders
+    def _value_gap_bps(self, symbol: str) -> float | None:
+        """How far the latent value stands above the NBBO midpoint, in bps of the mid (None
+        while either is unknown): what an informed institution's parent leans on."""
+        mid = self._mid(symbol)
+        value = self.values.get(symbol)
+        if mid is None or value is None or mid <= 0:
+            return None
+        return (value - mid) / mid * 1e4
+
     def _mid(self, symbol: str) -> float | None:
         nbbo = self.nbbo.usable(symbol)
         if nbbo is None or nbbo.bid_px is None or nbbo.ask_px is None:

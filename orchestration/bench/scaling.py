@@ -14,8 +14,9 @@ order net of it, messages per order, memory, time to execution, fills, the run's
 - ``agents``: the background traders' arrival rates (noise and informed, and their counts)
   multiplied: more background orders, trades and market data per second.
 
-The x1 lab is measured once and is the reference of every dimension; the retail stream (its
-rate, size and seed) is the same in every lab. Ratios against x1 are read within one run of the
+The x1 lab is measured once and is the reference of every dimension; the retail stream has the
+same rate, size and seed in every lab (with more symbols it spreads over the copies too, as a
+market with more names would). Ratios against x1 are read within one run of the
 bench (machines are noisy; docs/BENCHMARKS.md).
 """
 
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import msgspec
 
-from config.scenario import Scenario, SecurityMode
+from config.scenario import Scenario, ScenarioError, SecurityMode, scenario_from_dict
 from orchestration.bench.load import (
     LoadPoint,
     RegimeLoad,
@@ -76,44 +77,90 @@ def _copy_name(name: str, k: int) -> str:
 
 
 def scaled(scenario: Scenario, dimension: str, factor: int) -> Scenario:
-    """``scenario`` grown ``factor`` times along ``dimension`` (``factor`` 1: itself)."""
+    """``scenario`` grown ``factor`` times along ``dimension`` (``factor`` 1: itself). A copied
+    venue or wholesaler keeps everything the scenario says of it by name: its terms, the
+    latency links naming it and its ``[limits]`` bound. The result is checked as a loaded
+    scenario is (``ScenarioError`` naming what is wrong, e.g. a copy's name already taken)."""
     if dimension not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {dimension!r}; one of {', '.join(DIMENSIONS)}")
+        raise ScenarioError(f"unknown dimension {dimension!r}; one of {', '.join(DIMENSIONS)}")
     if factor < 1:
-        raise ValueError(f"factor must be >= 1, got {factor}")
+        raise ScenarioError(f"factor must be >= 1, got {factor}")
     if factor == 1:
         return scenario
+    source = f"{scenario.name}, {dimension} x{factor}"
+    try:
+        grown = _grow(scenario, dimension, factor)
+        # every check a loaded scenario passes (names, patterns, flow to split, fee caps)
+        return scenario_from_dict(msgspec.to_builtins(grown), source)
+    except ScenarioError:
+        raise
+    except (ValueError, msgspec.ValidationError) as exc:  # a check run while growing it
+        raise ScenarioError(f"{source}: {exc}") from None
+
+
+def _grow(scenario: Scenario, dimension: str, factor: int) -> Scenario:
     copies = range(2, factor + 1)
     replace = msgspec.structs.replace
     if dimension == "symbols":
         extra = [
             replace(s, symbol=_copy_name(s.symbol, k)) for k in copies for s in scenario.symbols
         ]
-        return replace(scenario, symbols=[*scenario.symbols, *extra])
-    if dimension == "venues":
-        extra_venues = [
-            replace(v, name=_copy_name(v.name, k)) for k in copies for v in scenario.venues
-        ]
-        return replace(scenario, venues=[*scenario.venues, *extra_venues])
-    if dimension == "wholesalers":
-        extra_wh = [
-            replace(w, name=_copy_name(w.name, k)) for k in copies for w in scenario.wholesalers
-        ]
-        return replace(scenario, wholesalers=[*scenario.wholesalers, *extra_wh])
-    agents = scenario.agents
-    noise, informed = agents.noise, agents.informed
-    return replace(
-        scenario,
-        agents=replace(
-            agents,
-            noise=replace(
-                noise, traders=noise.traders * factor, rate_per_s=noise.rate_per_s * factor
+        grown = replace(scenario, symbols=[*scenario.symbols, *extra])
+    elif dimension in ("venues", "wholesalers"):
+        specs = scenario.venues if dimension == "venues" else scenario.wholesalers
+        renamed = {
+            _copy_name(spec.name, k): spec.name for k in copies for spec in specs
+        }  # copy -> original
+        added = [replace(spec, name=_copy_name(spec.name, k)) for k in copies for spec in specs]
+        grown = replace(
+            scenario,
+            **{dimension: [*specs, *added]},
+            latency=replace(
+                scenario.latency,
+                links=[
+                    *scenario.latency.links,
+                    *(
+                        replace(
+                            link,
+                            src=copy if link.src == original else link.src,
+                            dst=copy if link.dst == original else link.dst,
+                        )
+                        for copy, original in renamed.items()
+                        for link in scenario.latency.links
+                        if original in (link.src, link.dst)
+                    ),
+                ],
             ),
-            informed=replace(
-                informed, traders=informed.traders * factor, rate_per_s=informed.rate_per_s * factor
+            limits=replace(
+                scenario.limits,
+                services={
+                    **scenario.limits.services,
+                    **{
+                        copy: scenario.limits.services[original]
+                        for copy, original in renamed.items()
+                        if original in scenario.limits.services
+                    },
+                },
             ),
-        ),
-    )
+        )
+    else:
+        agents = scenario.agents
+        noise, informed = agents.noise, agents.informed
+        grown = replace(
+            scenario,
+            agents=replace(
+                agents,
+                noise=replace(
+                    noise, traders=noise.traders * factor, rate_per_s=noise.rate_per_s * factor
+                ),
+                informed=replace(
+                    informed,
+                    traders=informed.traders * factor,
+                    rate_per_s=informed.rate_per_s * factor,
+                ),
+            ),
+        )
+    return grown
 
 
 def background_rate(scenario: Scenario) -> float:
@@ -131,12 +178,15 @@ def process_count(scenario: Scenario) -> int:
 
 
 def plan(dimensions: list[str], factors: list[int]) -> list[tuple[str, int]]:
-    """The labs to run: the x1 reference once, then each dimension at each factor above 1."""
+    """The labs to run: the x1 reference once, then each dimension (once, in the order given)
+    at each factor above 1."""
     unknown = [d for d in dimensions if d not in DIMENSIONS]
     if unknown:
-        raise ValueError(f"unknown dimension {unknown[0]!r}; one of {', '.join(DIMENSIONS)}")
+        raise ScenarioError(f"unknown dimension {unknown[0]!r}; one of {', '.join(DIMENSIONS)}")
+    if any(f < 1 for f in factors):
+        raise ScenarioError(f"factors must be >= 1, got {factors}")
     grown = sorted({f for f in factors if f > 1})
-    return [("base", 1)] + [(d, f) for d in dimensions for f in grown]
+    return [("base", 1)] + [(d, f) for d in dict.fromkeys(dimensions) for f in grown]
 
 
 async def run_scaling(
@@ -150,8 +200,12 @@ async def run_scaling(
 ) -> ScalingResult:
     started = time.perf_counter()
     points = []
-    for dimension, factor in plan(dimensions, factors):
-        grown = scenario if dimension == "base" else scaled(scenario, dimension, factor)
+    # every grown scenario built (and checked) before the first lab: a bad one fails at once
+    labs = [
+        (d, f, scenario if d == "base" else scaled(scenario, d, f))
+        for d, f in plan(dimensions, factors)
+    ]
+    for dimension, factor, grown in labs:
         _say(f"scaling: {dimension} x{factor}: {orders:,} orders at {rate:,}/s...")
         point = await measure_rate(grown, rate, orders, root)
         _say(f"scaling: {dimension} x{factor} done: {point.state}")

@@ -49,7 +49,9 @@ def winners_against_value(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Per auction winner: shares won and its gain against the latent value at the auction's
     end, in micro-dollars (a dealer selling to an investor's buy gains price - value)."""
     auctions = tables["auctions"]
-    auctions = auctions[(auctions["filled_qty"] > 0) & ~auctions["winners"].str.contains(",")]
+    auctions = auctions[
+        (auctions["filled_qty"] > 0) & ~auctions["winners"].str.contains(",", na=False)
+    ]
     values = tables["values"]
     rows = []
     for symbol, group in auctions.groupby("symbol"):
@@ -96,8 +98,8 @@ def test_an_informed_bidder_makes_the_auction_worse_for_retail(tmp_path: Path) -
     print(report)
     # The mechanism: on the auctions it wins the informed dealer gains against the value (its
     # information rent), and each uninformed dealer loses (the winner's curse).
-    assert per_share["wh-a"] > 0, report
-    assert per_share["wh-b"] < 0 and per_share["wh-c"] < 0, report
+    assert per_share.get("wh-a", 0.0) > 0, report
+    assert per_share.get("wh-b", 0.0) < 0 and per_share.get("wh-c", 0.0) < 0, report
     # The outcome: retail pays a larger share of the quoted spread in the auction (E/Q) ...
     assert lo[1] > 0, report
     # ... and gets less price improvement.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from config.scenario import load_scenario, scenario_from_dict
+from config.scenario import ScenarioError, load_scenario, scenario_from_dict
 from orchestration.bench.load import LoadPoint, RegimeLoad
 from orchestration.bench.scaling import (
     ScalePoint,
@@ -56,6 +56,9 @@ def test_venues_and_wholesalers_are_copied_with_their_terms() -> None:
         "lit-c2",
     ]
     assert venues.venues[5].taker_fee == base.venues[2].taker_fee  # lit-c2 inverted like lit-c
+    # default.toml puts lit-c 1.5 ms away both ways; its copy is as far
+    far = {(link.src, link.dst): link.base_us for link in venues.latency.links}
+    assert far[("*", "lit-c2")] == far[("lit-c2", "*")] == far[("*", "lit-c")] == 1500
     assert process_count(venues) == 17 and len(venues.darkpools) == 1
     wholesalers = scaled(base, "wholesalers", 4)
     assert len(wholesalers.wholesalers) == 12 and process_count(wholesalers) == 23
@@ -82,6 +85,10 @@ def test_factor_one_is_the_scenario_itself_and_bad_requests_are_refused() -> Non
         scaled(base, "venus", 2)
     with pytest.raises(ValueError, match="factor must be >= 1"):
         scaled(base, "symbols", 0)
+    # 24 wholesalers: the broker's 5% floor each would leave no flow to split — refused by the
+    # scenario's own check, named, as a user error (ScenarioError), not a traceback
+    with pytest.raises(ScenarioError, match=r"wholesalers x8: .*no flow to split"):
+        scaled(base, "wholesalers", 8)
 
 
 def test_the_plan_measures_the_reference_once() -> None:
@@ -94,6 +101,7 @@ def test_the_plan_measures_the_reference_once() -> None:
     ]
     with pytest.raises(ValueError, match="unknown dimension"):
         plan(["sym"], [1, 2])
+    assert plan(["venues", "venues"], [2]) == [("base", 1), ("venues", 2)]
 
 
 def _point(cpu: float, idle: float) -> LoadPoint:
