@@ -255,3 +255,13 @@ def regime_metrics(arm: np.ndarray) -> tuple[float, float]:
     """(price improvement $/share, E/Q) of rows [shares, improvement, effective, quoted]."""
     total = arm.sum(axis=0)
     return total[1] / total[0] / 1e6, total[2] / total[3]
+
+
+def auction_minus_pfof(tables: dict[str, pd.DataFrame], orders: int) -> np.ndarray:
+    """One lab's auction - PFOF (price improvement $/share, E/Q) on the test's own arithmetic;
+    each arm must hold more than a third of the ``orders``."""
+    table = per_order(tables)
+    pfof = table.loc["pfof"].to_numpy(float)
+    auction = table.loc["auction"].to_numpy(float)
+    assert len(pfof) > orders / 3 and len(auction) > orders / 3
+    return np.subtract(regime_metrics(auction), regime_metrics(pfof))

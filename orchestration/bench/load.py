@@ -32,8 +32,9 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -43,6 +44,8 @@ from orchestration.faults import add_unended, injection_account, load_counters, 
 from orchestration.launcher import LabError, LabSupervisor, cpu_ms
 from orchestration.stream_options import StreamOptions
 from orchestration.streams import write_stream
+
+T = TypeVar("T")
 
 FULL_RATES = (500, 1_000, 2_000, 4_000, 8_000, 16_000)
 QUICK_RATES = (100, 300)
@@ -491,6 +494,25 @@ def format_load(result: LoadResult) -> str:
     return "\n".join(lines)
 
 
+def in_runs_root(
+    keep_runs: Path | None, prefix: str, labs: Callable[[Path], Coroutine[Any, Any, T]]
+) -> T:
+    """Run ``labs(root)``: run dirs under ``keep_runs`` if given, else in a temporary directory
+    removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        root = keep_runs if keep_runs is not None else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(labs(root))
+
+
+def write_figures(result: msgspec.Struct, out: Path | None, name: str) -> Path:
+    """``result`` as indented JSON in ``out`` (default: the working directory) / ``name``."""
+    path = (out if out is not None else Path.cwd()) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
+    return path
+
+
 def run_load_bench(
     scenario: Scenario,
     *,
@@ -506,17 +528,14 @@ def run_load_bench(
     scenario = load_scenario_for(scenario, security)
     chosen = list(rates or (QUICK_RATES if quick else FULL_RATES))
     n = orders or (QUICK_ORDERS if quick else FULL_ORDERS)
-    with tempfile.TemporaryDirectory(prefix="flowlab-load-") as tmp:
-        root = keep_runs if keep_runs is not None else Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        result = asyncio.run(run_load(scenario, chosen, n, root=root))
+    result = in_runs_root(
+        keep_runs, "flowlab-load-", lambda root: run_load(scenario, chosen, n, root=root)
+    )
     print(
         f"flowlab bench --load: scenario {result.scenario!r}, {n:,} orders per rate, "
         f"[security] mode = {result.security}, {result.cpus} CPUs"
     )
     print(format_load(result))
-    path = (out if out is not None else Path.cwd()) / "load.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
+    path = write_figures(result, out, "load.json")
     print(f"load bench took {result.seconds:.1f} s; figures in {path}")
     return 0 if any(p.accepted for p in result.points) else 1

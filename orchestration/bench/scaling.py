@@ -22,10 +22,8 @@ bench (machines are noisy; docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,8 +34,10 @@ from orchestration.bench.load import (
     LoadPoint,
     RegimeLoad,
     _say,
+    in_runs_root,
     load_scenario_for,
     measure_rate,
+    write_figures,
 )
 
 DIMENSIONS = ("symbols", "venues", "wholesalers", "agents")
@@ -326,17 +326,16 @@ def run_scaling_bench(
     grown = list(factors or (QUICK_FACTORS if quick else FACTORS))
     r = rate or (QUICK_RATE if quick else RATE)
     n = orders or (QUICK_ORDERS if quick else ORDERS)
-    with tempfile.TemporaryDirectory(prefix="flowlab-scaling-") as tmp:
-        root = keep_runs if keep_runs is not None else Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        result = asyncio.run(run_scaling(scenario, chosen, grown, r, n, root=root))
+    result = in_runs_root(
+        keep_runs,
+        "flowlab-scaling-",
+        lambda root: run_scaling(scenario, chosen, grown, r, n, root=root),
+    )
     print(
         f"flowlab bench --scaling: scenario {result.scenario!r}, {n:,} orders at {r:,}/s per "
         f"lab, [security] mode = {result.security}, {result.cpus} CPUs"
     )
     print(format_scaling(result))
-    path = (out if out is not None else Path.cwd()) / "scaling.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
+    path = write_figures(result, out, "scaling.json")
     print(f"scaling bench took {result.seconds:.1f} s; figures in {path}")
     return 0 if all(s.point.accepted for s in result.points) else 1

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from config.scenario import load_scenario
-from tests.helpers import per_order, regime_metrics, run_streams
+from tests.helpers import auction_minus_pfof, run_streams
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "equal-channels.toml"
 ORDERS = 900
@@ -49,11 +49,7 @@ async def differences(runs: Path) -> np.ndarray:
     scenarios = [msgspec.structs.replace(base, seed=base.seed + 1000 * k) for k in range(LABS)]
     out = []
     for tables in await run_streams(scenarios, runs, ORDERS, RATE):
-        table = per_order(tables)
-        pfof = table.loc["pfof"].to_numpy(float)
-        auction = table.loc["auction"].to_numpy(float)
-        assert len(pfof) > ORDERS / 3 and len(auction) > ORDERS / 3
-        out.append(np.subtract(regime_metrics(auction), regime_metrics(pfof)))
+        out.append(auction_minus_pfof(tables, ORDERS))
     return np.array(out)
 
 

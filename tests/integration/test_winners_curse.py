@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 
 from config.scenario import load_scenario
-from tests.helpers import per_order, regime_metrics, run_streams
+from tests.helpers import auction_minus_pfof, run_streams
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "winners-curse.toml"
 ORDERS = 900
@@ -72,11 +72,7 @@ async def labs(runs: Path) -> tuple[np.ndarray, pd.DataFrame]:
     diffs = []
     winners = []
     for tables in await run_streams(scenarios, runs, ORDERS, RATE):
-        table = per_order(tables)
-        pfof = table.loc["pfof"].to_numpy(float)
-        auction = table.loc["auction"].to_numpy(float)
-        assert len(pfof) > ORDERS / 3 and len(auction) > ORDERS / 3
-        diffs.append(np.subtract(regime_metrics(auction), regime_metrics(pfof)))
+        diffs.append(auction_minus_pfof(tables, ORDERS))
         winners.append(winners_against_value(tables))
     return np.array(diffs), pd.concat(winners).groupby(level=0).sum()
 
