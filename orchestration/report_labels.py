@@ -63,6 +63,7 @@ PARTY_TYPES: dict[str, str] = {
     "venue": "Venues and dark pools (fees)",
     "noise": "Noise traders",
     "informed": "Informed traders",
+    "institutional": "Institutions (metaorders)",
     "seeded_book": "Venues' seeded books",
     "unknown": "Unidentified orders",
 }
@@ -86,6 +87,7 @@ WORDS: dict[str, str] = {
     "venue": "venue",
     "noise": "noise",
     "informed": "informed",
+    "institutional": "institutional",
     "unknown": "unknown",
 }
 SNAKE_CASE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")

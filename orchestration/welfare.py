@@ -40,6 +40,7 @@ import pandas as pd
 from orchestration.report_labels import words
 from orchestration.report_render import Block, Column, Heading, Table, Text
 from protocol.money import MICROS_PER_DOLLAR
+from services.institutions import parent_of
 
 OUTSIDE = "outside"  # the "regime" of executions with no retail side
 RETAIL = "retail"
@@ -52,6 +53,7 @@ TYPE_ORDER = (
     "venue",
     "noise",
     "informed",
+    "institutional",
     "seeded_book",
     "unknown",
 )
@@ -415,6 +417,8 @@ def _owner(
     for prefix in ("noise", "informed"):
         if order_id.startswith(f"{prefix}-"):
             return prefix, prefix, ""
+    if parent_of(order_id) is not None:  # a metaorder's child (services/institutions.py)
+        return "institutions", "institutional", ""
     if liquidity == "auction":
         name = next((r for r in responders if order_id.startswith(f"{r}-")), None)
         if name is not None:

@@ -209,6 +209,20 @@ async def run_stream(
     return build_tables(lab.run_dir, lab.config)
 
 
+async def market_alone(
+    scenario: Scenario, runs: Path, seconds: float
+) -> tuple[LabSupervisor, dict[str, int | None]]:
+    """A lab of ``scenario`` with no injected orders, left to trade for ``seconds`` (a measured
+    duration, not a wait for an event), then stopped: the lab and every process's exit code."""
+    lab = LabSupervisor(scenario, runs_root=runs)
+    try:
+        await lab.start()
+        await lab.guard(asyncio.sleep(seconds))
+    finally:
+        codes = await lab.stop()
+    return lab, codes
+
+
 async def run_streams(
     scenarios: list[Scenario], runs: Path, orders: int, rate: float, *, at_once: int = 2
 ) -> list[dict[str, pd.DataFrame]]:

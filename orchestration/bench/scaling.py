@@ -12,7 +12,8 @@ order net of it, messages per order, memory, time to execution, fills, the run's
 - ``wholesalers``: every wholesaler copied (``wh-a`` -> ``wh-a2``, same terms; a copy starts
   without a warm start): more processes contesting the broker's flow and bidding in auctions;
 - ``agents``: the background traders' arrival rates (noise and informed, and their counts)
-  multiplied: more background orders, trades and market data per second.
+  and the institutions' count multiplied: more background orders, trades and market data per
+  second.
 
 The x1 lab is measured once and is the reference of every dimension; the retail stream has the
 same rate, size and seed in every lab (with more symbols it spreads over the copies too, as a
@@ -145,7 +146,7 @@ def _grow(scenario: Scenario, dimension: str, factor: int) -> Scenario:
         )
     else:
         agents = scenario.agents
-        noise, informed = agents.noise, agents.informed
+        noise, informed, institutional = agents.noise, agents.informed, agents.institutional
         grown = replace(
             scenario,
             agents=replace(
@@ -158,6 +159,7 @@ def _grow(scenario: Scenario, dimension: str, factor: int) -> Scenario:
                     traders=informed.traders * factor,
                     rate_per_s=informed.rate_per_s * factor,
                 ),
+                institutional=replace(institutional, traders=institutional.traders * factor),
             ),
         )
     return grown

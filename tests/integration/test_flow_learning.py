@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from config.scenario import Scenario, scenario_from_dict
-from orchestration.launcher import LabSupervisor
+from tests.helpers import market_alone
 
 SECONDS = 40.0
 LEARNED = re.compile(
@@ -64,12 +64,7 @@ def scenario() -> Scenario:
 
 
 async def run(runs: Path) -> str:
-    lab = LabSupervisor(scenario(), runs_root=runs)
-    try:
-        await lab.start()
-        await lab.guard(asyncio.sleep(SECONDS))  # a measured duration: the market left to trade
-    finally:
-        codes = await lab.stop()
+    lab, codes = await market_alone(scenario(), runs, SECONDS)
     assert all(code == 0 for code in codes.values()), codes
     return (lab.run_dir / "logs" / "agents.log").read_text()
 

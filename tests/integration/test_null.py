@@ -12,7 +12,8 @@ orders at 50/s, the rate the warm start was learned at), each giving one auction
 difference per metric, and a Student t interval over the eight at 99.75% per metric. An
 interval over orders within one lab is not enough: which dealer leads the scorecard, and when it
 explores, moves a whole run's E/Q. Price improvement and E/Q must both show no difference, in
-intervals narrow enough to have caught the default scenario's gaps. (Until the dealers'
+intervals narrow enough to have caught the default scenarios' gaps (the calm market's, and
+the default market's since 2026-12-03: +$0.0049/share, E/Q -0.30). (Until the dealers'
 adverse-selection estimate aged with time, E/Q did not: a dealer whose warm-started cost priced
 it out of one symbol's auctions never got the fills that would correct it, and the auction's
 E/Q ran a few hundredths high; docs/ECONOMICS.md, "lock-in".)
@@ -69,13 +70,14 @@ def test_equivalent_channels_show_no_difference(tmp_path: Path) -> None:
     # Price improvement: no difference (the interval includes zero) ...
     assert lo[0] <= 0 <= hi[0], report
     # ... in an interval that is bounded: a half-width under $0.003/share rules out the
-    # default scenario's replicated gap (+$0.0041/share, docs/ECONOMICS.md; eight labs'
-    # half-width was $0.0013-0.0015 in two runs with ageing estimates).
+    # calm market's replicated gap (+$0.0041/share, docs/ECONOMICS.md; the default's +$0.0049;
+    # eight labs' half-width was $0.0013-0.0015 in two runs with ageing estimates).
     assert hi[0] - lo[0] < 0.006, report
     # E/Q: no difference either, in an interval whose half-width is under 0.15, half the
-    # default scenario's replicated gap (-0.29), which such an interval would leave out. The
-    # labs' spread varies: widths 0.108, 0.081 and, in one CI run with two labs at -0.13 and
-    # -0.17, 0.210 (sd over eight labs 0.03-0.07; an interval of 0.3 needs an sd of 0.105).
+    # calm market's replicated gap (-0.29; the default's -0.30), which such an interval would
+    # leave out. The labs' spread varies: widths 0.108, 0.081 and, in one CI run with two labs
+    # at -0.13 and -0.17, 0.210 (sd over eight labs 0.03-0.07; an interval of 0.3 needs an sd
+    # of 0.105).
     # With the lock-in (a stale cost that never aged) the auction's E/Q ran +0.03 higher.
     assert lo[1] <= 0 <= hi[1], report
     assert hi[1] - lo[1] < 0.3, report

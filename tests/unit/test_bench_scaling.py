@@ -2,9 +2,9 @@
 
 The default scenario, counted by hand from config/scenarios/default.toml: three symbols (ACME,
 BOLT, CRUX), three lit venues, one dark pool, three wholesalers, 20 noise traders sending 20
-orders/s in all, 3 informed traders sending 4 orders/s in all; 7 fixed processes (recorder,
-SIP, value feed, auction house, SOR, broker, agents) + 3 + 1 + 3 = 14, the README's 15 with the
-injector.
+orders/s in all, 3 informed traders sending 4 orders/s in all, six institutions splitting
+metaorders (in the agents process); 7 fixed processes (recorder, SIP, value feed, auction house,
+SOR, broker, agents) + 3 + 1 + 3 = 14, the README's 15 with the injector.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def test_agents_multiply_the_background_rates_and_counts() -> None:
     grown = scaled(base, "agents", 4)
     assert grown.agents.noise.traders == 80 and grown.agents.noise.rate_per_s == 80.0
     assert grown.agents.informed.traders == 12 and grown.agents.informed.rate_per_s == 16.0
+    assert grown.agents.institutional.traders == 24  # six institutions in default.toml
     assert background_rate(grown) == pytest.approx(96.0)
     assert process_count(grown) == 14
 

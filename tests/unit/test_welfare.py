@@ -142,6 +142,46 @@ def test_parties_are_typed_by_what_they_are() -> None:
     }
 
 
+def test_a_metaorder_child_is_an_institution_and_gains_what_was_computed_by_hand() -> None:
+    # t = 4500, outside the regimes: an institution's child (institution-2.7-3: parent 7 of
+    # institution 2, its third child) buys 100 on lit-c from mm.lit-c at $10.01, taker fee
+    # $0.003/sh, maker rebate $0.002/sh, against the value $10.005. institutions
+    # (10.005 - 10.01) x 100 - 0.30 = -0.80; mm-lit-c +0.50 + 0.20 = +0.70; lit-c +0.10.
+    base = tables()
+    extra = pd.DataFrame(
+        [
+            ("lit-c", "institution-2.7-3", "buy", 100, 10_010_000, "taker", 4500, 300_000, 0, "c1"),
+            (
+                "lit-c",
+                "mm.lit-c.BOLT-11",
+                "sell",
+                100,
+                10_010_000,
+                "maker",
+                4500,
+                -200_000,
+                0,
+                "c1",
+            ),
+        ],
+        columns=FILL_COLUMNS,
+    ).assign(symbol="BOLT", recv_ns=lambda f: f["exec_ns"], ts_ns=lambda f: f["exec_ns"])
+    base["destination_fills"] = pd.concat([base["destination_fills"], extra], ignore_index=True)
+    welfare, _ = welfare_tables(base)
+    types = dict(zip(welfare["party"], welfare["party_type"], strict=False))
+
+    assert types["institutions"] == "institutional"
+    assert "unknown" not in set(types.values())
+    assert gains(welfare)[OUTSIDE] == {
+        "wh-a": -1_300_000,
+        "mm-lit-b": 1_200_000,
+        "lit-b": 100_000,
+        "institutions": -800_000,
+        "mm-lit-c": 700_000,
+        "lit-c": 100_000,
+    }
+
+
 def test_executions_and_shares_count_each_execution_once() -> None:
     welfare, _ = welfare_tables(tables())
     row = welfare.set_index(["regime", "party"])
