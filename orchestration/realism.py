@@ -312,6 +312,8 @@ def _metaorder_rows(
     taker fills whose order id names a parent (``services.institutions.parent_of``)."""
     metric = "exponent of metaorder impact against size"
     row = _row(symbol, "concave price impact", metric, "first child to last + 0.1 s")
+    if fills is None:  # real data: no order names a parent
+        return [row | {"note": "no metaorders in this data (only a lab's tape names parents)"}]
     kids = _children_of(fills, symbol)
     if kids.empty:
         return [row | {"note": "no metaorders in this run ([agents.institutional] traders = 0)"}]

@@ -381,8 +381,8 @@ def welfare_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
             "venue (the broker pays them for retail orders), PFOF from the counterparty to the "
             "broker, commissions from the investor to the broker. Every transfer has both "
             "sides, so each regime sums to zero; `outside` holds the executions with no retail "
-            "side (background trading, wholesaler hedges). Noise and informed traders are shown "
-            "as one party each (the tape does not carry their accounts)."
+            "side (background trading, wholesaler hedges). Noise traders, informed traders and "
+            "institutions are shown as one party each (the tape does not carry their accounts)."
         ),
         Table(rows, columns),
         Text(

@@ -70,8 +70,10 @@ def bench_scenario(
     noise_rate_per_s: float = 1.0,
     security: SecurityMode = SecurityMode.CURVE,
 ) -> Scenario:
-    """The default scenario with every latency model at zero and a quiet background market;
-    ``security``: the lab's sockets with CURVE (the default) or without (``none``)."""
+    """The default scenario with every latency model at zero and a quiet background market
+    (noise traders at ``noise_rate_per_s``, no institutions: the bench's figures stay those of
+    the retail path, as before the default had them); ``security``: the lab's sockets with
+    CURVE (the default) or without (``none``)."""
     s = base if base is not None else load_scenario()
     replace = msgspec.structs.replace
     regimes = list(s.broker.regimes) if "pfof" in s.broker.regimes else [*s.broker.regimes, "pfof"]
@@ -82,7 +84,11 @@ def bench_scenario(
         sip_latency_us=0,
         wholesalers=[replace(w, decision_us=0) for w in s.wholesalers],
         broker=replace(s.broker, regimes=regimes),
-        agents=replace(s.agents, noise=replace(s.agents.noise, rate_per_s=noise_rate_per_s)),
+        agents=replace(
+            s.agents,
+            noise=replace(s.agents.noise, rate_per_s=noise_rate_per_s),
+            institutional=replace(s.agents.institutional, traders=0),
+        ),
         security=replace(s.security, mode=security),
     )
 

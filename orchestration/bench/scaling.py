@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import numpy as np
 
 from config.scenario import Scenario, ScenarioError, SecurityMode, scenario_from_dict
 from orchestration.bench.load import (
@@ -166,11 +167,21 @@ def _grow(scenario: Scenario, dimension: str, factor: int) -> Scenario:
 
 
 def background_rate(scenario: Scenario) -> float:
-    """The background traders' orders per second (noise and informed), 0 where they are off."""
+    """The background traders' orders per second, 0 where they are off: noise and informed
+    traders' configured rates, and the institutions' expected children per second (a renewal
+    cycle: a pause, then ``E[children]`` children ``child_interval_ms`` apart, with
+    ``E[children] = sum(l^-alpha, l = 1..max_children)`` for ``P(children >= l) = l^-alpha``)."""
     noise, informed = scenario.agents.noise, scenario.agents.informed
-    return (noise.rate_per_s if noise.traders else 0.0) + (
+    institutional = scenario.agents.institutional
+    rate = (noise.rate_per_s if noise.traders else 0.0) + (
         informed.rate_per_s if informed.traders else 0.0
     )
+    if institutional.traders:
+        levels = np.arange(1, institutional.max_children + 1, dtype=float)
+        children = float(np.sum(levels**-institutional.size_alpha))
+        cycle_s = (institutional.pause_ms + children * institutional.child_interval_ms) / 1000.0
+        rate += institutional.traders * children / cycle_s
+    return rate
 
 
 def process_count(scenario: Scenario) -> int:

@@ -6,11 +6,19 @@ stylized facts (``orchestration/realism.py``, each statistic unit-tested in clos
 three of the facts issue 16 names: heavy tails, volatility clustering and long memory of order
 signs. The bands are written out here, from their sources (docs/MARKET.md, "Stylized facts"),
 not read from the code that reports them. A change that pushes one of these facts out of its
-band fails here.
+band fails here. Its first form held every symbol's 1 s kurtosis above 3 and failed one run in
+four (2026-12-03, a CI run: ACME 2.89, BOLT 5.17, CRUX 5.15): a sample kurtosis of 240
+returns scatters that much, so it is the three symbols' mean that must be above 3 now.
 
 The same run also checks the market's quality as test_market did on eight seconds: every NBBO
 two-sided and updating, spreads of a liquid stock, hardly ever locked or crossed, the mid near
 the latent value, every venue trading.
+
+Each check is set so that the calm market (``scenarios/calm-market.toml``, the default until
+2026-12-03: constant volatility, no institutions) fails it: the test fails if a change takes a
+mechanism away. The lag-1 sign autocorrelation is not checked: one marketable order that takes
+several resting orders prints several trades of one sign, so it is positive without any
+metaorders (0.15-0.21 in the calm market).
 
 What this test does not assert (docs/MARKET.md shows the default's long run): kurtosis at 10
 and 60 s and the returns' autocorrelation at 10 s (24 ten-second returns is under the 30 a
@@ -58,7 +66,7 @@ def test_default_market_shows_the_stylized_facts_and_tracks_value(tmp_path: Path
     facts = realism_table(tables)
     print(facts[["symbol", "metric", "horizon", "value", "n"]].to_string())
 
-    pooled: dict[str, list[float]] = {"|r| lag 10": [], "signs lag 10": []}
+    pooled: dict[str, list[float]] = {"kurtosis 1 s": [], "|r| lag 10": [], "signs lag 10": []}
     for symbol in scenario.symbol_names:
         got = {
             # heavy tails (Cont 2001, fact 2): excess kurtosis well above 3 at short horizons
@@ -67,21 +75,27 @@ def test_default_market_shows_the_stylized_facts_and_tracks_value(tmp_path: Path
             "|r| lag 1": value(facts, symbol, "autocorrelation of |returns|", "1 s, lag 1"),
             "|r| lag 10": value(facts, symbol, "autocorrelation of |returns|", "1 s, lag 10"),
             # long memory of order signs (Lillo & Farmer 2004): positive, decaying slowly
-            "signs lag 1": value(facts, symbol, "autocorrelation of trade signs", "lag 1"),
             "signs lag 10": value(facts, symbol, "autocorrelation of trade signs", "lag 10"),
         }
         print(symbol, got)
-        assert got["kurtosis 1 s"] > 3.0, (symbol, got)
+        # the calm market (scenarios/calm-market.toml, constant volatility): 0.1-0.3
+        assert got["kurtosis 1 s"] > 1.5, (symbol, got)
+        # the calm market: +0.01, -0.11, -0.01; the default 0.14-0.34 in four runs
         assert got["|r| lag 1"] > 0, (symbol, got)
-        assert got["signs lag 1"] > 0, (symbol, got)
         for name in pooled:
             pooled[name].append(got[name])
-    # At lag 10 one symbol's four minutes give a standard error (about 0.065 for |returns|,
-    # 240 one-second returns; about 0.03-0.05 for signs, 2,000 trades with long memory) near
-    # the value (0.05-0.2 in 300 s runs): the three symbols' mean, with a third of the
-    # variance, must be positive.
-    for name, values in pooled.items():
-        assert sum(values) / len(values) > 0, (name, values)
+    mean = {name: sum(values) / len(values) for name, values in pooled.items()}
+    print("means over the symbols", mean)
+    # One symbol's four minutes are too few for these three: a sample kurtosis of 240 returns
+    # of a volatility mixture scatters widely (4.7-6.8 per symbol in 300-600 s runs, 3.0 once
+    # under other settings), and at lag 10 the standard error (about 0.065 for |returns|,
+    # 0.03-0.05 for signs) is near the value. The three symbols' mean has a third of the
+    # variance; each threshold leaves out the calm market, which has none of these facts
+    # (kurtosis 0.1-0.3; at lag 10, |returns| -0.04 to +0.01 and signs -0.01 to 0.00), by
+    # more than the mean's standard error (0.037 and 0.016 at lag 10).
+    assert mean["kurtosis 1 s"] > 3.0, mean
+    assert mean["|r| lag 10"] > 0.04, mean  # the default: 0.13 and 0.18 (300 and 600 s runs)
+    assert mean["signs lag 10"] > 0.02, mean  # the default: 0.08 bare, 0.04 with retail flow
 
     quality = market_quality(tables)
     nbbo = quality[quality["venue"] == "NBBO"].set_index("symbol")

@@ -170,6 +170,8 @@ def test_bench_scenario_zeroes_every_latency_model_and_quiets_the_noise() -> Non
     assert scenario.latency.links == [] and scenario.sip_latency_us == 0
     assert all(w.decision_us == 0 for w in scenario.wholesalers)
     assert scenario.agents.noise.rate_per_s == 0.5 and "pfof" in scenario.broker.regimes
+    # a quiet background: the default's institutions (six) are off
+    assert scenario.agents.institutional.traders == 0
     # still a valid scenario
     assert msgspec.convert(msgspec.to_builtins(scenario), type(scenario)) == scenario
 

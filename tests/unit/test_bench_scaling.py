@@ -24,11 +24,18 @@ from orchestration.bench.scaling import (
     scaled,
 )
 
+# Six institutions, each a cycle of a 0.5 s pause and E[children] children 0.2 s apart, with
+# P(children >= l) = l^-1.4 capped at 2,000 children: E[children] = sum of l^-1.4, l = 1..2000
+# (2.986...), so 6 x 2.986 / (0.5 + 0.2 x 2.986) = 16.33 children a second.
+E_CHILDREN = sum(level**-1.4 for level in range(1, 2001))
+INSTITUTIONS_PER_S = 6 * E_CHILDREN / (0.5 + 0.2 * E_CHILDREN)
 
-def test_the_default_scenario_is_fourteen_processes_and_24_background_orders_a_second() -> None:
+
+def test_the_default_scenario_is_fourteen_processes_and_its_background_rate() -> None:
     base = load_scenario()
     assert process_count(base) == 14
-    assert background_rate(base) == pytest.approx(24.0)
+    assert pytest.approx(16.33, abs=0.01) == INSTITUTIONS_PER_S
+    assert background_rate(base) == pytest.approx(24.0 + INSTITUTIONS_PER_S)
 
 
 def test_symbols_are_copied_under_new_names_at_the_same_price() -> None:
@@ -41,7 +48,8 @@ def test_symbols_are_copied_under_new_names_at_the_same_price() -> None:
     prices = {s.symbol: s.price for s in grown.symbols}
     assert prices["BOLT4"] == prices["BOLT"]
     # nothing else grows
-    assert process_count(grown) == 14 and background_rate(grown) == pytest.approx(24.0)
+    assert process_count(grown) == 14
+    assert background_rate(grown) == pytest.approx(24.0 + INSTITUTIONS_PER_S)
 
 
 def test_venues_and_wholesalers_are_copied_with_their_terms() -> None:
@@ -75,7 +83,7 @@ def test_agents_multiply_the_background_rates_and_counts() -> None:
     assert grown.agents.noise.traders == 80 and grown.agents.noise.rate_per_s == 80.0
     assert grown.agents.informed.traders == 12 and grown.agents.informed.rate_per_s == 16.0
     assert grown.agents.institutional.traders == 24  # six institutions in default.toml
-    assert background_rate(grown) == pytest.approx(96.0)
+    assert background_rate(grown) == pytest.approx(96.0 + 4 * INSTITUTIONS_PER_S)
     assert process_count(grown) == 14
 
 

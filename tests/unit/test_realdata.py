@@ -108,3 +108,6 @@ def test_realism_runs_on_lobster_data(tmp_path: Path) -> None:
     assert set(table["symbol"]) == {"AAPL"}
     signs = table[table["metric"] == "autocorrelation of trade signs"]
     assert signs["note"].str.startswith("not enough data").all()  # three trades
+    # real data names no parents: the metaorder row says so, not that a lab had no institutions
+    meta = table[table["metric"] == "exponent of metaorder impact against size"]
+    assert meta["note"].tolist() == ["no metaorders in this data (only a lab's tape names parents)"]

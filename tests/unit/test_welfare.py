@@ -144,7 +144,7 @@ def test_parties_are_typed_by_what_they_are() -> None:
 
 def test_a_metaorder_child_is_an_institution_and_gains_what_was_computed_by_hand() -> None:
     # t = 4500, outside the regimes: an institution's child (institution-2.7-3: parent 7 of
-    # institution 2, its third child) buys 100 on lit-c from mm.lit-c at $10.01, taker fee
+    # institution 2, the agents' order 3) buys 100 on lit-c from mm.lit-c at $10.01, taker fee
     # $0.003/sh, maker rebate $0.002/sh, against the value $10.005. institutions
     # (10.005 - 10.01) x 100 - 0.30 = -0.80; mm-lit-c +0.50 + 0.20 = +0.70; lit-c +0.10.
     base = tables()
