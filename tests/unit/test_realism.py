@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.realism import _hill_tail_index, _impact_exponent, realism_table
+from orchestration.realism import (
+    _binned_exponent,
+    _hill_tail_index,
+    _impact_exponent,
+    realism_table,
+)
 from orchestration.realism_report import realism_blocks
 
 T0 = 1_800_000_000 * 10**9
@@ -266,6 +271,83 @@ def test_metaorder_impact_exponent_is_recovered_from_a_square_root_law_by_hand()
     got = row(table, "exponent of metaorder impact against size", "first child to last + 0.1 s")
     assert got["value"] == pytest.approx(0.5, abs=1e-3) and got["n"] == 30
     assert bool(got["in_band"]) and "5 size bins" in got["note"]
+
+
+def test_metaorder_impact_is_taken_net_of_the_latent_values_own_move() -> None:
+    # 30 buy metaorders of 1, 2, 4, 8, 16 children as above; each lifts the mid by 2 sqrt(children)
+    # bps of impact, but the latent value also moves over each metaorder by a swing that has
+    # nothing to do with it: alternately -10 and +6 bps (mean -2 bps), and the mid carries the
+    # swing too. Net of the value's move every parent's impact is exactly 2 sqrt(children) bps:
+    # slope 0.5, as in the case without a swing. The raw mid moves of the one-child parents
+    # average 2 - 2 = 0 bps: that bin cannot be fitted and the raw slope is not 0.5.
+    mid = value = 50_000_000.0
+    stamps, mids, vstamps, values, fills = [T0], [mid], [T0], [value], []
+    t = T0 + SECOND
+    for parent, children in enumerate([1, 2, 4, 8, 16] * 6):
+        swing = (-10 if parent % 2 == 0 else 6) / 1e4
+        for n in range(children):
+            fills.append(
+                {
+                    "order_id": f"institution-0.{parent}-{len(fills)}",
+                    "symbol": "ACME",
+                    "side": "buy",
+                    "qty": 100,
+                    "liquidity": "taker",
+                    "exec_ns": t + n * SECOND // 100,
+                }
+            )
+        last = t + (children - 1) * SECOND // 100
+        value *= 1 + swing
+        vstamps.append(last + SECOND // 20)
+        values.append(value)
+        stamps += [last + SECOND // 20, last + SECOND // 2]  # moved with the value, then back
+        mids += [mid * (1 + swing) * (1 + 2 * math.sqrt(children) / 1e4), mid * (1 + swing)]
+        mid *= 1 + swing
+        t = last + SECOND
+    nbbo = nbbo_at([*stamps, t + SECOND], [*mids, mid])
+    value_table = pd.DataFrame(
+        {"symbol": "ACME", "ts_ns": np.array(vstamps, dtype="int64"), "value": values}
+    )
+    fills_table = pd.DataFrame(fills)
+    metric, horizon = "exponent of metaorder impact against size", "first child to last + 0.1 s"
+    net = row(
+        realism_table({"nbbo": nbbo, "destination_fills": fills_table, "values": value_table}),
+        metric,
+        horizon,
+    )
+    assert net["value"] == pytest.approx(0.5, abs=1e-3) and net["n"] == 30
+    assert "net of the latent value's move" in net["note"]
+    raw = row(realism_table({"nbbo": nbbo, "destination_fills": fills_table}), metric, horizon)
+    assert "mid moves" in raw["note"]
+    assert raw["value"] is None or pd.isna(raw["value"]) or abs(raw["value"] - 0.5) > 0.05
+
+
+def test_metaorder_impact_exponent_weighs_each_bin_by_its_precision() -> None:
+    # Sizes 100, 200 and 400 shares, 100 metaorders each, impacts 1, sqrt(2) and 2 bps each
+    # +-0.1 (half above, half below: mean exact, standard error 0.1 / sqrt(100) x sqrt(100/99)),
+    # on a line of slope 0.5; and five of 800 shares at 8 +- 8 bps (a noisy bin far above the
+    # line). Unweighted, the four bin means are, in units of ln 2, at x = 0, 1, 2, 3 and y = 0,
+    # 0.5, 1, 3: slope 4.75 / 5 = 0.95 by hand. Weighted by (mean / se)^2 the noisy bin (sd 8,
+    # se 8 / sqrt 5) counts (8 / 3.58)^2 = 5 against (1 / 0.01)^2 = 10,000 and more: the slope
+    # stays within 0.01 of 0.5.
+    sizes, moves = [], []
+    for size, impact in [(100, 1.0), (200, math.sqrt(2)), (400, 2.0)]:
+        sizes += [size] * 100
+        moves += [impact + 0.1, impact - 0.1] * 50
+    sizes += [800] * 5
+    moves += [8.0 + d for d in (-8.0, 8.0, -8.0, 8.0, 0.0)]
+    slope, used, stderr = _binned_exponent(np.array(sizes, float), np.array(moves))
+    assert used == 4 and slope is not None and stderr is not None
+    assert slope == pytest.approx(0.5, abs=0.01)
+    x = np.log([100, 200, 400, 800])
+    y = np.log([1.0, math.sqrt(2), 2.0, 8.0])
+    assert np.polyfit(x, y, 1)[0] == pytest.approx(0.95, abs=1e-9)  # what equal weights give
+    # the slope's standard error from the three tight bins: weights (mean / se)^2, se of each
+    # bin 0.1 x sqrt(100 / 99) / 10
+    se = 0.1 * math.sqrt(100 / 99) / 10
+    w = np.array([(1.0 / se) ** 2, (math.sqrt(2) / se) ** 2, (2.0 / se) ** 2, 5.0])
+    xbar = float(np.average(x, weights=w))
+    assert stderr == pytest.approx(1 / math.sqrt(float((w * (x - xbar) ** 2).sum())), rel=1e-6)
 
 
 def test_parent_of_reads_the_metaorder_from_a_child_id() -> None:
