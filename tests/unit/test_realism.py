@@ -238,6 +238,18 @@ def test_intraday_rows_without_a_session_clock_say_so() -> None:
     assert len(hit) == 1 and "no session clock" in hit.iloc[0]["note"]
 
 
+def child_fill(order_id: str, exec_ns: int, side: str = "buy") -> dict[str, object]:
+    """One institution child's taker fill of 100 ACME shares, as the tape's destination_fills."""
+    return {
+        "order_id": order_id,
+        "symbol": "ACME",
+        "side": side,
+        "qty": 100,
+        "liquidity": "taker",
+        "exec_ns": exec_ns,
+    }
+
+
 def test_metaorder_impact_exponent_is_recovered_from_a_square_root_law_by_hand() -> None:
     # 30 buy metaorders, six of each size 1, 2, 4, 8, 16 children of 100 shares; each moves the
     # mid by 2 sqrt(children) bps between just before its first child and 0.1 s after its last,
@@ -249,16 +261,7 @@ def test_metaorder_impact_exponent_is_recovered_from_a_square_root_law_by_hand()
         moved = mid * (1 + 2 * math.sqrt(children) / 1e4)
         for n in range(children):
             fill_ns = t + n * SECOND // 100
-            fills.append(
-                {
-                    "order_id": f"institution-0.{parent}-{len(fills)}",
-                    "symbol": "ACME",
-                    "side": "buy",
-                    "qty": 100,
-                    "liquidity": "taker",
-                    "exec_ns": fill_ns,
-                }
-            )
+            fills.append(child_fill(f"institution-0.{parent}-{len(fills)}", fill_ns))
         last = t + (children - 1) * SECOND // 100
         stamps += [last + SECOND // 20, last + SECOND // 2]  # moved, then back
         mids += [moved, mid]
@@ -286,16 +289,7 @@ def test_metaorder_impact_is_taken_net_of_the_latent_values_own_move() -> None:
     for parent, children in enumerate([1, 2, 4, 8, 16] * 6):
         swing = (-10 if parent % 2 == 0 else 6) / 1e4
         for n in range(children):
-            fills.append(
-                {
-                    "order_id": f"institution-0.{parent}-{len(fills)}",
-                    "symbol": "ACME",
-                    "side": "buy",
-                    "qty": 100,
-                    "liquidity": "taker",
-                    "exec_ns": t + n * SECOND // 100,
-                }
-            )
+            fills.append(child_fill(f"institution-0.{parent}-{len(fills)}", t + n * SECOND // 100))
         last = t + (children - 1) * SECOND // 100
         value *= 1 + swing
         vstamps.append(last + SECOND // 20)
@@ -370,16 +364,7 @@ def test_metaorder_impact_reversion_is_the_share_left_ten_seconds_after_the_end(
     sizes = [1, 2, 3, 4] * 7 + [1, 2, 3]
     for parent, children in enumerate(sizes):
         for n in range(children):
-            fills.append(
-                {
-                    "order_id": f"institution-1.{parent}-{len(fills)}",
-                    "symbol": "ACME",
-                    "side": "buy",
-                    "qty": 100,
-                    "liquidity": "taker",
-                    "exec_ns": t + n * SECOND // 10,
-                }
-            )
+            fills.append(child_fill(f"institution-1.{parent}-{len(fills)}", t + n * SECOND // 10))
         last = t + (children - 1) * SECOND // 10
         lift = 3 * children / 1e4
         stamps += [last + SECOND // 20, last + 5 * SECOND]
@@ -398,18 +383,7 @@ def test_metaorder_impact_reversion_is_the_share_left_ten_seconds_after_the_end(
 
 
 def test_metaorder_impact_reversion_needs_thirty_metaorders() -> None:
-    fills = pd.DataFrame(
-        [
-            {
-                "order_id": "institution-0.1-1",
-                "symbol": "ACME",
-                "side": "sell",
-                "qty": 100,
-                "liquidity": "taker",
-                "exec_ns": T0 + 2 * SECOND,
-            }
-        ]
-    )
+    fills = pd.DataFrame([child_fill("institution-0.1-1", T0 + 2 * SECOND, side="sell")])
     nbbo = nbbo_from_mids([50_000_000.0] * 40)
     table = realism_table({"nbbo": nbbo, "destination_fills": fills})
     got = row(table, "impact reversion: remaining / peak", "last child + 10 s vs + 0.1 s")
@@ -424,16 +398,7 @@ def test_metaorder_impact_reversion_has_no_value_when_the_peak_is_not_above_zero
     stamps, mids, fills = [T0], [mid], []
     t = T0 + SECOND
     for parent in range(40):
-        fills.append(
-            {
-                "order_id": f"institution-0.{parent}-{parent}",
-                "symbol": "ACME",
-                "side": "buy",
-                "qty": 100,
-                "liquidity": "taker",
-                "exec_ns": t,
-            }
-        )
+        fills.append(child_fill(f"institution-0.{parent}-{parent}", t))
         mid *= 1 + (2 if parent % 2 == 0 else -2) / 1e4
         stamps.append(t + SECOND // 20)
         mids.append(mid)
