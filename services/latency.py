@@ -18,16 +18,24 @@ import itertools
 import math
 import time
 from collections import deque
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import zmq
 import zmq.asyncio
+from zmq.backend import Socket as _RawSocket
 
 from config.scenario import LatencyConfig, LatencySpec
 from protocol.codec import VERSION
 
 TOLERANCE_NS = 500_000
+# The frames of a batch go straight to pyzmq's compiled send (docs/PERFORMANCE.md, "The send
+# path"): its Python wrappers (the asyncio socket's future, ``send_multipart``'s per-frame
+# ``Socket.send`` with a Python ``enum.Flag`` combination) cost 4-5 us a batch, the compiled
+# call under 1 us. The flags are plain ints for the same reason.
+_SEND = _RawSocket.send
+_MORE = int(zmq.SNDMORE | zmq.DONTWAIT)
+_LAST = int(zmq.DONTWAIT)
 # A batch a full peer refused is tried again after this, doubling up to RETRY_MAX_S.
 RETRY_START_S = 0.001
 RETRY_MAX_S = 0.05
@@ -132,7 +140,9 @@ class Link:
         "_queue",
         "_retry_s",
         "_scheduled",
+        "_shadow",
         "_socket",
+        "batches",
         "blocked",
         "sent",
         "unroutable",
@@ -151,7 +161,11 @@ class Link:
         self._scheduled = False
         self._loop = asyncio.get_running_loop()
         self._retry_s = 0.0
+        # the same libzmq socket, synchronous: what the direct send uses (None: pyzmq's
+        # asyncio socket lacks the internals the direct send keeps in step, ``direct_send_ok``)
+        self._shadow: Any = zmq.Socket.shadow(socket.underlying) if direct_send_ok(socket) else None
         self.sent = 0
+        self.batches = 0
         self.blocked = 0
         self.unroutable = 0
 
@@ -197,28 +211,50 @@ class Link:
         ``False`` (all kept) when the peer's queue is full."""
         out = [VERSION] if self._envelope is None else [self._envelope, VERSION]
         out.extend(payload for _, payload in itertools.islice(self._queue, n))
-        # Through the asyncio socket (it re-arms its readers after a send; a raw send on the
-        # same socket could leave a received message unnoticed), without waiting: a full peer
-        # answers Again at once.
-        # pyzmq types it an Awaitable; zmq.asyncio returns a Future, done unless parked
-        sent = cast("asyncio.Future[object]", self._socket.send_multipart(out, flags=zmq.DONTWAIT))
-        if not sent.done():  # queued behind another sender's parked send on this socket
-            sent.add_done_callback(self._late_result)
-            self.sent += n
+        sock: Any = self._socket  # pyzmq's internals (``direct_send_ok``) are untyped
+        if self._shadow is not None and not sock._send_futures:
+            exc = self._send_direct(out)
         else:
-            exc = sent.exception()
-            if isinstance(exc, zmq.Again):
-                self.blocked += 1
-                return False
-            if isinstance(exc, zmq.ZMQError) and exc.errno == zmq.EHOSTUNREACH:
-                self.unroutable += n
-            elif exc is not None:
-                raise exc
+            # Through the asyncio socket, without waiting (a full peer answers Again at once).
+            # pyzmq types it an Awaitable; zmq.asyncio returns a Future, done unless parked
+            sent = cast("asyncio.Future[object]", sock.send_multipart(out, flags=zmq.DONTWAIT))
+            if not sent.done():  # queued behind another sender's parked send on this socket
+                sent.add_done_callback(self._late_result)
+                exc = None
             else:
-                self.sent += n
+                exc = sent.exception()
+        if isinstance(exc, zmq.Again):
+            self.blocked += 1
+            return False
+        if isinstance(exc, zmq.ZMQError) and exc.errno == zmq.EHOSTUNREACH:
+            self.unroutable += n
+        elif exc is not None:
+            raise exc
+        else:
+            self.sent += n
+        self.batches += 1
         for _ in range(n):
             self._queue.popleft()
         return True
+
+    def _send_direct(self, out: list[bytes]) -> BaseException | None:
+        """Send ``out`` as one multipart message through the compiled send, as pyzmq's asyncio
+        socket would with ``DONTWAIT`` (the exception instead of raising it). libzmq takes a
+        multipart message whole or not at all: only its first frame can meet a full queue.
+        Then, as pyzmq does after each send it completes at once, a receive awaiting this
+        socket is woken if a message is waiting: the socket's descriptor is edge-triggered,
+        and a send can consume the edge an arrival raised."""
+        shadow = self._shadow
+        try:
+            for frame in out[:-1]:
+                _SEND(shadow, frame, _MORE)
+            _SEND(shadow, out[-1], _LAST)
+        except zmq.ZMQError as exc:
+            return exc
+        sock: Any = self._socket
+        if sock._recv_futures:
+            sock._schedule_remaining_events()
+        return None
 
     def _late_result(self, sent: asyncio.Future[object]) -> None:
         if not sent.cancelled() and sent.exception() is not None:
@@ -234,3 +270,13 @@ class Link:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+
+def direct_send_ok(socket: zmq.asyncio.Socket) -> bool:
+    """Whether ``socket`` (pyzmq's asyncio socket) has the internals ``Link`` keeps in step
+    when it sends around it: its parked sends, its awaiting receives and the call that wakes
+    them (pyzmq 26-27). Without them every batch goes through the asyncio socket."""
+    return all(
+        hasattr(socket, name)
+        for name in ("_send_futures", "_recv_futures", "_schedule_remaining_events")
+    )

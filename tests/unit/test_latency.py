@@ -22,6 +22,7 @@ from services.latency import (
     TOLERANCE_NS,
     LatencyModel,
     Link,
+    direct_send_ok,
     latency_for,
     worst_case_ns,
 )
@@ -387,6 +388,7 @@ async def test_link_zero_model_one_iteration_leaves_as_one_multipart(
 
     # Assert
     assert received == [sent]
+    assert (link.sent, link.batches) == (5, 1)
 
 
 async def test_link_zero_model_single_message_leaves_at_once(
@@ -466,3 +468,31 @@ async def test_link_with_envelope_routes_to_peer_identity(
     assert identity == b"peer-1"
     assert received == [sent]
     assert link.sent == 3
+
+
+async def test_link_direct_send_wakes_a_receive_whose_message_arrived_before_it(
+    router_dealer: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange: a receive is parked on the dealer; a message for it arrives while the loop is
+    # busy elsewhere (a blocking sleep: the loop cannot see the socket's descriptor turn
+    # readable); then the dealer sends through its Link. libzmq's send takes the arrival's
+    # signal off the descriptor, which is edge-triggered: unless the send wakes the receive,
+    # as pyzmq's own send does, the message waits for ever.
+    router, dealer = router_dealer
+    await dealer.send_multipart([VERSION, b"hello"])
+    identity, *_ = await asyncio.wait_for(router.recv_multipart(), RECEIVE_TIMEOUT_S)
+    to_router = Link(dealer, LatencyModel.zero())
+    waiting = asyncio.ensure_future(dealer.recv_multipart())
+    await asyncio.sleep(0.05)  # the receive is parked
+
+    # Act
+    await router.send_multipart([identity, VERSION, b"for the parked receive"])
+    time.sleep(0.1)  # it arrives; the loop does not run
+    to_router.send(b"sent meanwhile")
+    to_router.flush_now()  # the direct send, now
+    got = await asyncio.wait_for(waiting, 1.0)
+
+    # Assert
+    assert direct_send_ok(dealer)
+    assert got == [VERSION, b"for the parked receive"]
+    assert to_router.sent == 1
