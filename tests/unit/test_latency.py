@@ -83,6 +83,13 @@ async def push_pull() -> AsyncIterator[tuple[zmq.asyncio.Socket, zmq.asyncio.Soc
         context.term()
 
 
+async def hello(router: zmq.asyncio.Socket, dealer: zmq.asyncio.Socket) -> bytes:
+    """The dealer's first message, so the ROUTER knows its identity (returned)."""
+    await dealer.send_multipart([VERSION, b"hello"])
+    identity, *_ = await asyncio.wait_for(router.recv_multipart(), RECEIVE_TIMEOUT_S)
+    return bytes(identity)
+
+
 @pytest.fixture
 async def router_dealer() -> AsyncIterator[tuple[zmq.asyncio.Socket, zmq.asyncio.Socket]]:
     context = zmq.asyncio.Context()
@@ -454,8 +461,7 @@ async def test_link_with_envelope_routes_to_peer_identity(
 ) -> None:
     # Arrange: the peer says hello first so the ROUTER knows its identity
     router, dealer = router_dealer
-    await dealer.send_multipart([VERSION, b"hello"])
-    identity, *_ = await asyncio.wait_for(router.recv_multipart(), RECEIVE_TIMEOUT_S)
+    identity = await hello(router, dealer)
     link = Link(router, LatencyModel.zero(), envelope=identity)
     sent = [payload(i) for i in range(3)]
 
@@ -479,8 +485,7 @@ async def test_link_direct_send_wakes_a_receive_whose_message_arrived_before_it(
     # signal off the descriptor, which is edge-triggered: unless the send wakes the receive,
     # as pyzmq's own send does, the message waits for ever.
     router, dealer = router_dealer
-    await dealer.send_multipart([VERSION, b"hello"])
-    identity, *_ = await asyncio.wait_for(router.recv_multipart(), RECEIVE_TIMEOUT_S)
+    identity = await hello(router, dealer)
     to_router = Link(dealer, LatencyModel.zero())
     waiting = asyncio.ensure_future(dealer.recv_multipart())
     await asyncio.sleep(0.05)  # the receive is parked
