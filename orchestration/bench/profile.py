@@ -223,6 +223,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> tuple[float, float]:
+    """A process's CPU seconds so far split into its main thread's (the Python interpreter:
+    the event loop and everything py-spy sees) and its other threads' (libzmq's I/O thread,
+    which moves the bytes and, under CURVE, encrypts them; ZAP's authenticator): (0, 0) when
+    it is gone."""
+    main = other = 0.0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0, 0.0
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the thread ended
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if task.name == str(pid):
+            main += seconds
+        else:
+            other += seconds
+    return main, other
+
+
 def record(runs: Path, names: tuple[str, ...], duration_s: float, rate_hz: int, out: Path) -> None:
     """Attach py-spy to ``names`` as soon as they run (before the load: attaching costs CPU that
     would stall a loaded lab), niced; measure every lab process's CPU over ``duration_s`` from
@@ -256,18 +279,34 @@ def record(runs: Path, names: tuple[str, ...], duration_s: float, rate_hz: int, 
     _wait_for(runs, ("injector",), lambda found: "injector" in found)
     everyone = find_pids(runs)
     cpu_before = {name: cpu_seconds(pid) for name, pid in everyone.items()}
+    threads_before = {name: thread_cpu_seconds(pid) for name, pid in everyone.items()}
     start_ns = time.time_ns()
     time.sleep(duration_s)
     end_ns = time.time_ns()
+    pct = 100.0 * 1e9 / (end_ns - start_ns)
     cpu_pct = {
-        name: round(100.0 * (cpu_seconds(pid) - cpu_before[name]) * 1e9 / (end_ns - start_ns), 1)
+        name: round((cpu_seconds(pid) - cpu_before[name]) * pct, 1)
         for name, pid in everyone.items()
+    }
+    threads_after = {name: thread_cpu_seconds(pid) for name, pid in everyone.items()}
+    # of each process's CPU: its Python thread, and libzmq's threads (I/O, CURVE, ZAP)
+    thread_pct = {
+        name: {
+            "python": round((threads_after[name][0] - threads_before[name][0]) * pct, 1),
+            "libzmq": round((threads_after[name][1] - threads_before[name][1]) * pct, 1),
+        }
+        for name in everyone
     }
     for proc in procs.values():
         proc.send_signal(signal.SIGINT)
     for proc in procs.values():
         proc.wait()
-    summary: dict[str, object] = {"window_ns": [start_ns, end_ns], "pids": pids, "cpu_pct": cpu_pct}
+    summary: dict[str, object] = {
+        "window_ns": [start_ns, end_ns],
+        "pids": pids,
+        "cpu_pct": cpu_pct,
+        "thread_cpu_pct": thread_pct,
+    }
     for name in procs:
         stacks = parse_folded((out / f"{name}.txt").read_text())
         summary[name] = summarise(stacks)

@@ -11,6 +11,7 @@ from orchestration.bench.book import BookResult
 from orchestration.bench.client import LatencyStats
 from orchestration.bench.codec import CodecResult
 from orchestration.bench.lab import LabResult
+from orchestration.bench.send import SendResult
 from orchestration.bench.sor import SorResult
 from orchestration.bench.transport import BareResult
 
@@ -37,6 +38,8 @@ class Counts:
     lab_warm: int
     rounds: int  # transport: rounds of (bare paths, then a fresh lab), medians across rounds
     window: int = 100
+    send_n: int = 20_000
+    send_reps: int = 5
 
 
 class Machine(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +65,7 @@ class BenchFigures(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 
     machine_floor_us: float | None = None
     codec: CodecResult | None = None
+    send: SendResult | None = None
     book: BookResult | None = None
     sor: SorResult | None = None
     bare: BareResult | None = None
@@ -133,6 +137,19 @@ def codec_rows(c: CodecResult) -> list[Row]:
             c.baseline_encode_ops_per_s,
             c.encode_ratio,
         ),
+    ]
+
+
+def send_rows(r: SendResult) -> list[Row]:
+    return [
+        _row(
+            "send: a link's message (queue + direct send)",
+            r.link_sends_per_s,
+            "/s",
+            "pyzmq asyncio send_multipart",
+            r.asyncio_sends_per_s,
+            r.ratio,
+        )
     ]
 
 
@@ -242,6 +259,8 @@ def table_rows(figures: BenchFigures) -> list[Row]:
     rows: list[Row] = []
     if f.codec is not None:
         rows += codec_rows(f.codec)
+    if f.send is not None:
+        rows += send_rows(f.send)
     if f.book is not None:
         rows += book_rows(f.book)
     if f.sor is not None:

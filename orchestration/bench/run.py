@@ -33,6 +33,7 @@ from orchestration.bench.report import (
     format_table,
     summary_lines,
 )
+from orchestration.bench.send import bench_send
 from orchestration.bench.sor import bench_sor
 from orchestration.bench.transport import BareResult, bench_bare, machine_floor_us
 
@@ -67,6 +68,8 @@ QUICK = Counts(
     lab_thr=1_000,
     lab_warm=50,
     rounds=1,
+    send_n=2_000,
+    send_reps=3,
 )
 
 
@@ -151,6 +154,8 @@ def measure_all(c: Counts, quick: bool, security: SecurityMode = SecurityMode.CU
     load_avg = os.getloadavg()[0]
     _say("codec...")
     codec = bench_codec(n=c.codec_n, reps=c.codec_reps)
+    _say("send path...")
+    send = bench_send(n=c.send_n, reps=c.send_reps)
     _say("book core...")
     book = bench_book(ops=c.book_ops, steady_orders=c.book_steady, reps=c.book_reps)
     _say("SOR allocation...")
@@ -172,6 +177,7 @@ def measure_all(c: Counts, quick: bool, security: SecurityMode = SecurityMode.CU
         machine_floor_us=floor,
         load_avg_start=load_avg,
         codec=codec,
+        send=send,
         book=book,
         sor=sor,
         bare=bare,

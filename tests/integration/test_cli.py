@@ -199,6 +199,34 @@ def test_bench_load_runs_each_rate_through_a_real_lab_and_writes_every_figure(
     assert not list(tmp_path.glob("runs")), "run dirs are not kept without --keep-runs"
 
 
+def test_bench_quick_runs_every_part_and_writes_every_figure(tmp_path: Path) -> None:
+    """``flowlab bench --quick``: every part runs (the lab's a real one, started and stopped)
+    and bench.json holds every figure the table prints."""
+    result = flowlab("bench", "--quick", "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert record["quick"] is True and record["transport"].get("lab_error") is None
+    assert record["codec"]["decode_ops_per_s"] > 0 and record["codec"]["encode_ratio"] > 0
+    assert record["send"]["link_sends_per_s"] > 0 and record["send"]["asyncio_sends_per_s"] > 0
+    assert record["book"]["ops_per_s"] > 0 and record["sor"]["optimal_us"] > 0
+    assert record["bare"]["three"]["latency"]["p50_us"] > 0
+    lab = record["lab"]
+    assert lab["latency"]["p50_us"] >= record["machine_floor_us"] > 0
+    assert lab["throughput"]["orders"] == lab["throughput"]["latency"]["n"] > 0
+    assert lab["processes"] >= 14 and lab["start_s"] > 0 and not lab["exit_codes_nonzero"]
+    for figure in (
+        "codec: decode SubmitOrder",
+        "send: a link's message",
+        "book core",
+        "SOR optimal",
+        "bare 3-proc round trip p50",
+        "lab round trip p50",
+        "lab, 100 in flight",
+        "lab start-up",
+    ):
+        assert figure in result.stdout, figure
+
+
 def test_bench_load_options_need_load(tmp_path: Path) -> None:
     result = flowlab("bench", "--rates", "100", cwd=tmp_path, timeout=60)
     assert result.returncode != 0

@@ -16,6 +16,7 @@ from orchestration.bench.codec import PlainCodec, bench_codec, codec_sample
 from orchestration.bench.lab import LabReplies, LabResult, Legs, bench_scenario
 from orchestration.bench.report import BenchFigures, format_table
 from orchestration.bench.run import median_of
+from orchestration.bench.send import bench_send
 from orchestration.bench.sor import SorResult, bench_sor
 from orchestration.bench.transport import BareFigures, BareResult, run_bare
 from protocol.codec import VERSION, encode
@@ -45,6 +46,18 @@ def test_bench_codec_tiny_counts_positive_rates_and_ratios() -> None:
             "payload_bytes",
         ],
     )
+
+
+# ---------------------------------------------------------------------- send path
+def test_bench_send_times_both_paths_over_a_real_socket_and_reports_their_ratio() -> None:
+    result = bench_send(n=300, reps=2)
+
+    _positive(result, ["link_sends_per_s", "asyncio_sends_per_s", "ratio"])
+    assert (result.n, result.reps, result.frames) == (300, 2, 2)
+    assert result.ratio == pytest.approx(result.link_sends_per_s / result.asyncio_sends_per_s)
+    table = format_table(BenchFigures(send=result))
+    assert "send: a link's message (queue + direct send)" in table
+    assert f"{result.ratio:.2f}x" in table
 
 
 def test_plain_codec_decodes_what_the_typed_decoder_decodes() -> None:
