@@ -29,10 +29,10 @@ from config.scenario import LatencyConfig, LatencySpec
 from protocol.codec import VERSION
 
 TOLERANCE_NS = 500_000
-# The frames of a batch go straight to pyzmq's compiled send (docs/PERFORMANCE.md, "The send
-# path"): its Python wrappers (the asyncio socket's future, ``send_multipart``'s per-frame
-# ``Socket.send`` with a Python ``enum.Flag`` combination) cost 4-5 us a batch, the compiled
-# call under 1 us. The flags are plain ints for the same reason.
+# The frames of a batch go straight to pyzmq's compiled send (docs/PERFORMANCE.md, "Changed
+# here: a link's batch goes straight to the compiled send"): its Python wrappers (the asyncio
+# socket's future, ``send_multipart``'s per-frame ``Socket.send`` with a Python ``enum.Flag``
+# combination) cost 4-5 us a batch, the compiled call under 1 us. Plain int flags, likewise.
 _SEND = _RawSocket.send
 _MORE = int(zmq.SNDMORE | zmq.DONTWAIT)
 _LAST = int(zmq.DONTWAIT)
@@ -212,7 +212,10 @@ class Link:
         out = [VERSION] if self._envelope is None else [self._envelope, VERSION]
         out.extend(payload for _, payload in itertools.islice(self._queue, n))
         sock: Any = self._socket  # pyzmq's internals (``direct_send_ok``) are untyped
-        if self._shadow is not None and not sock._send_futures:
+        # Direct only when nothing is parked on the socket (a later batch must not pass one)
+        # and every frame is bytes (pyzmq checks the frames before sending any; a bad one met
+        # halfway would leave the message half sent).
+        if self._shadow is not None and not sock._send_futures and _all_bytes(out):
             exc = self._send_direct(out)
         else:
             # Through the asyncio socket, without waiting (a full peer answers Again at once).
@@ -232,7 +235,7 @@ class Link:
             raise exc
         else:
             self.sent += n
-        self.batches += 1
+            self.batches += 1
         for _ in range(n):
             self._queue.popleft()
         return True
@@ -240,21 +243,23 @@ class Link:
     def _send_direct(self, out: list[bytes]) -> BaseException | None:
         """Send ``out`` as one multipart message through the compiled send, as pyzmq's asyncio
         socket would with ``DONTWAIT`` (the exception instead of raising it). libzmq takes a
-        multipart message whole or not at all: only its first frame can meet a full queue.
-        Then, as pyzmq does after each send it completes at once, a receive awaiting this
-        socket is woken if a message is waiting: the socket's descriptor is edge-triggered,
-        and a send can consume the edge an arrival raised."""
+        multipart message whole or not at all: only its first frame can meet a full queue or
+        an unknown peer. Then, whatever the outcome, as pyzmq does after each send that ends at
+        once, a receive awaiting this socket is woken if a message is waiting: the socket's
+        descriptor is edge-triggered, and a send (a failed one too: libzmq reads its pending
+        commands first) can consume the edge an arrival raised."""
         shadow = self._shadow
+        error: BaseException | None = None
         try:
             for frame in out[:-1]:
                 _SEND(shadow, frame, _MORE)
             _SEND(shadow, out[-1], _LAST)
         except zmq.ZMQError as exc:
-            return exc
+            error = exc
         sock: Any = self._socket
         if sock._recv_futures:
             sock._schedule_remaining_events()
-        return None
+        return error
 
     def _late_result(self, sent: asyncio.Future[object]) -> None:
         if not sent.cancelled() and sent.exception() is not None:
@@ -270,6 +275,10 @@ class Link:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+
+def _all_bytes(frames: list[bytes]) -> bool:
+    return all(type(frame) is bytes for frame in frames)
 
 
 def direct_send_ok(socket: zmq.asyncio.Socket) -> bool:

@@ -182,9 +182,11 @@ class Limits:
         # libzmq's own queues: batches a full peer refused (kept, tried again) and messages to
         # a peer that was gone (services/latency.py ``Link``)
         links = [*self._links.values(), *([self._tape_link] if self._tape_link else [])]
-        # messages sent and the batches they left in (messages per send: docs/PERFORMANCE.md)
-        self.counters["send.messages"] = sum(link.sent for link in links)
-        self.counters["send.batches"] = sum(link.batches for link in links)
+        # messages sent and the batches they left in (messages per send: docs/PERFORMANCE.md),
+        # the tape's link's too after the recorder is lost (``_retired_links``)
+        sent = [*links, *getattr(self, "_retired_links", [])]
+        self.counters["send.messages"] = sum(link.sent for link in sent)
+        self.counters["send.batches"] = sum(link.batches for link in sent)
         blocked = sum(link.blocked for link in links)
         unroutable = sum(link.unroutable for link in links)
         if blocked or "send.blocked" in self.counters:

@@ -178,6 +178,7 @@ class Service(Limits, OrderReports):
         self._stopped: asyncio.Event | None = None
         self._tape_socket: zmq.asyncio.Socket | None = None
         self._tape_link: Link | None = None
+        self._retired_links: list[Link] = []  # links no longer used, still counted
         self._control: zmq.asyncio.Socket | None = None
         self.ctx: zmq.asyncio.Context | None = None
         self._roles = {s.name: s.role for s in config.services}
@@ -590,6 +591,8 @@ class Service(Limits, OrderReports):
             self.count("peers.down")
             if msg.name == self.scenario.recorder:
                 # Nobody reads the tape any more: stop queueing for it (and lingering on it).
+                if self._tape_link is not None:
+                    self._retired_links.append(self._tape_link)
                 self._tape_link = None
             self._on_peer_down(msg)
         elif isinstance(msg, PeerUp) and msg.name != self.name:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +89,21 @@ async def hello(router: zmq.asyncio.Socket, dealer: zmq.asyncio.Socket) -> bytes
     await dealer.send_multipart([VERSION, b"hello"])
     identity, *_ = await asyncio.wait_for(router.recv_multipart(), RECEIVE_TIMEOUT_S)
     return bytes(identity)
+
+
+async def arrival_then_link_send(
+    receiver: zmq.asyncio.Socket, arrival: Awaitable[object], link: Link
+) -> list[bytes]:
+    """Park a receive on ``receiver``; let ``arrival`` deliver a message to it while the loop
+    is blocked (a blocking sleep: it cannot see the descriptor turn readable); then send
+    through ``link`` at once (the direct send). What the parked receive got, within 1 s."""
+    waiting = asyncio.ensure_future(receiver.recv_multipart())
+    await asyncio.sleep(0.05)  # the receive is parked
+    await arrival
+    time.sleep(0.1)  # it arrives; the loop does not run
+    link.send(b"sent meanwhile")
+    link.flush_now()
+    return await asyncio.wait_for(waiting, 1.0)
 
 
 @pytest.fixture
@@ -487,17 +503,94 @@ async def test_link_direct_send_wakes_a_receive_whose_message_arrived_before_it(
     router, dealer = router_dealer
     identity = await hello(router, dealer)
     to_router = Link(dealer, LatencyModel.zero())
-    waiting = asyncio.ensure_future(dealer.recv_multipart())
-    await asyncio.sleep(0.05)  # the receive is parked
 
     # Act
-    await router.send_multipart([identity, VERSION, b"for the parked receive"])
-    time.sleep(0.1)  # it arrives; the loop does not run
-    to_router.send(b"sent meanwhile")
-    to_router.flush_now()  # the direct send, now
-    got = await asyncio.wait_for(waiting, 1.0)
+    arrival = router.send_multipart([identity, VERSION, b"for the parked receive"])
+    got = await arrival_then_link_send(dealer, arrival, to_router)
 
     # Assert
-    assert direct_send_ok(dealer)
+    assert direct_send_ok(dealer) and to_router._shadow is not None  # the direct path
     assert got == [VERSION, b"for the parked receive"]
     assert to_router.sent == 1
+
+
+async def test_link_direct_send_that_fails_still_wakes_a_parked_receive(
+    router_dealer: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange: as above, but the link's send fails (a peer the ROUTER does not know, with
+    # ROUTER_MANDATORY): libzmq reads its pending commands before it fails, so a failed send
+    # can consume an arrival's edge too, and pyzmq wakes receives after failures as well.
+    router, dealer = router_dealer
+    router.router_mandatory = 1
+    identity = await hello(router, dealer)
+    to_nobody = Link(router, LatencyModel.zero(), envelope=b"nobody")
+
+    # Act: the link's send fails
+    arrival = dealer.send_multipart([VERSION, b"for the parked receive"])
+    got = await arrival_then_link_send(router, arrival, to_nobody)
+
+    # Assert
+    assert to_nobody._shadow is not None  # the direct path was taken
+    assert got == [identity, VERSION, b"for the parked receive"]
+    assert (to_nobody.unroutable, to_nobody.sent, to_nobody.batches) == (1, 0, 0)
+
+
+async def test_link_batch_stays_behind_a_send_parked_on_its_socket(tmp_path: Path) -> None:
+    # Arrange: a DEALER whose only pipe is full (one message queued for a peer not yet there,
+    # high water mark 1); a second send without DONTWAIT parks in pyzmq, as the runtime's
+    # replies on a full socket do. A link's batch on that socket must go behind it: sent
+    # directly it would meet the full pipe, and flush_now would give it up.
+    context = zmq.asyncio.Context()
+    endpoint = f"ipc://{tmp_path / 'peer'}"  # nobody listens there yet
+    dealer = context.socket(zmq.DEALER)
+    dealer.linger = 0
+    dealer.sndhwm = 1
+    router = context.socket(zmq.ROUTER)
+    router.linger = 0
+    try:
+        dealer.connect(endpoint)
+        await dealer.send_multipart([VERSION, b"first"])
+        parked = dealer.send_multipart([VERSION, b"parked"])
+        await asyncio.sleep(0.05)
+        link = Link(dealer, LatencyModel.zero())
+
+        # Act
+        link.send(b"after")
+        link.flush_now()
+        router.bind(endpoint)
+        await asyncio.wait_for(parked, RECEIVE_TIMEOUT_S)
+        got = [
+            (await asyncio.wait_for(router.recv_multipart(), RECEIVE_TIMEOUT_S))[2]
+            for _ in range(3)
+        ]
+
+        # Assert
+        assert got == [b"first", b"parked", b"after"]
+        assert (link.sent, link.unroutable, link.blocked) == (1, 0, 0)
+    finally:
+        dealer.close(linger=0)
+        router.close(linger=0)
+        context.term()
+
+
+async def test_link_frame_that_is_not_bytes_leaves_nothing_half_sent(
+    router_dealer: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    # Arrange: a payload that cannot be sent (text, not bytes). The compiled send would take
+    # the version frame first and fail on the payload, leaving a half-sent message for the next
+    # one to be glued to; such a batch goes through pyzmq's send, which checks every frame
+    # before sending any.
+    router, dealer = router_dealer
+    identity = await hello(router, dealer)
+    link = Link(dealer, LatencyModel.zero())
+
+    # Act
+    link.send("not bytes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        link.flush_now()
+    await dealer.send_multipart([VERSION, b"next"])
+    got = await asyncio.wait_for(router.recv_multipart(), RECEIVE_TIMEOUT_S)
+
+    # Assert
+    assert got == [identity, VERSION, b"next"]
+    assert link.sent == 0
