@@ -312,15 +312,25 @@ def _metaorder_rows(
     """Impact of whole metaorders (``[agents.institutional]``) against their size: per parent,
     the mid ``METAORDER_SETTLE_S`` after its last child's fill less the mid just before its
     first, in the parent's direction (bps), against the shares its children took; the exponent
-    is fitted over sizes binned by powers of two (``_binned_exponent``). The children are the
-    taker fills whose order id names a parent (``services.institutions.parent_of``).
+    is fitted over parents binned by their number of children, in powers of two
+    (``_binned_exponent``). Not by shares: a parent whose one child took only part of its size
+    (25-60 of 100 shares) met a thin book, so binning by the shares taken would put the parents
+    that moved the price most in a bin of their own below the smallest whole child. The
+    children are the taker fills whose order id names a parent
+    (``services.institutions.parent_of``).
 
     Where the tape holds the latent value (a lab's ``values``), each move is taken net of the
-    value's own move over the same interval: the change in the mid's gap from the value. The
-    value is a martingale that no trade moves (services/value.py), so its move has mean zero
-    whatever the parent knew when it chose its side; taking it out removes none of the impact
-    and most of the noise (over 4 s the default's value moves 13-16 bps RMS, while the mid's
-    gap from it is 3-5 bps RMS). Real data has no latent value: the raw mid move."""
+    value's own move over the same interval: the change in the mid's gap from the value. No
+    trade moves the value (services/value.py: an OU process about the reference price, plus
+    jumps). A parent whose side is a coin (``informed_share`` 0, the default) is independent of
+    the value's later move, so that move has mean zero given the side: taking it out removes
+    none of the impact and most of the noise (over 4 s the default's value moves 13-16 bps
+    RMS, while the mid's gap from it is 3-5 bps RMS). With informed parents (``informed_share``
+    > 0: they buy when they see the value above the mid) it is not quite so: the value is then
+    more often above its anchor when a parent buys, its expected move (the OU's pull, half-life
+    120 s by default) runs against the parent by about ln 2 / 120 s x the time x its distance
+    from the anchor, a few tenths of a bps over 2-20 s, and the net move counts that as impact.
+    Real data has no latent value: the raw mid move."""
     metric = "exponent of metaorder impact against size"
     row = _row(symbol, "concave price impact", metric, "first child to last + 0.1 s")
     if fills is None:  # real data: no order names a parent
@@ -330,7 +340,7 @@ def _metaorder_rows(
         return [row | {"note": "no metaorders in this run ([agents.institutional] traders = 0)"}]
     settle = int(METAORDER_SETTLE_S * 1e9)
     later = int(METAORDER_REVERSION_S * 1e9)
-    moves, sizes, peaks, remains = [], [], [], []
+    moves, sizes, lengths, peaks, remains = [], [], [], [], []
     net = True
     for path in paths:
         mine = kids[kids["run"] == path.run] if "run" in kids.columns else kids
@@ -345,16 +355,17 @@ def _metaorder_rows(
             sign = 1.0 if str(parent["side"].iloc[0]) == "buy" else -1.0
             moves.append(sign * moved[0])
             sizes.append(float(parent["qty"].sum()))
+            lengths.append(int(parent["order_id"].nunique()))
             if last + later <= path.ts[-1]:
                 peaks.append(moves[-1])
                 remains.append(sign * moved[1])
-    exponent, used, stderr = _binned_exponent(np.array(sizes), np.array(moves))
+    exponent, used, stderr = _binned_exponent(np.array(sizes), np.array(moves), np.array(lengths))
     basis = "net of the latent value's move" if net and moves else "mid moves"
     return [
         row
         | _valued(exponent, len(moves), stderr)
         | _banded("concave_impact", exponent)
-        | {"note": f"{len(moves)} metaorders, {used} size bins (powers of two) fitted; {basis}"},
+        | {"note": f"{len(moves)} metaorders, {used} bins (1, 2-3, 4-7... children); {basis}"},
         _reversion_row(symbol, np.array(peaks), np.array(remains)),
     ]
 
@@ -417,21 +428,27 @@ def _children_of(fills: pd.DataFrame | None, symbol: str) -> pd.DataFrame:
 
 
 def _binned_exponent(
-    size: np.ndarray, move: np.ndarray, min_per_bin: int = 5
+    size: np.ndarray, move: np.ndarray, length: np.ndarray | None = None, min_per_bin: int = 5
 ) -> tuple[float | None, int, float | None]:
-    """Slope of log mean impact on log mean size, and its standard error, sizes binned by
-    powers of two of the median size (metaorder sizes have a Pareto tail, so quantile bins
-    would collapse onto the commonest size), over the bins holding ``min_per_bin`` metaorders
-    with a positive mean impact; needs three.
+    """Slope of log mean impact on log mean size, and its standard error, over bins by powers
+    of two of ``length`` (a metaorder's children: 1, 2-3, 4-7, ...) or, without it, of the size
+    over the median size (metaorder sizes have a Pareto tail, so quantile bins would collapse
+    onto the commonest size); the bins holding ``min_per_bin`` metaorders with a positive mean
+    impact count, and three are needed.
 
     Weighted least squares: a bin's log mean impact has variance ``(se / mean)^2`` by the delta
     method (``se`` the standard error of its mean), and each bin is weighted by the inverse of
     it, so a bin of five large metaorders whose mean is mostly noise does not count as much as
     one of hundreds. The slope's standard error is the weighted fit's, ``1 / sqrt(sum w (x -
-    xbar_w)^2)``: the bins' variances are taken as known."""
+    xbar_w)^2)``, times ``sqrt(chi^2 / (bins - 2))`` when the bins scatter about the line by
+    more than their own errors say (a reduced chi-square above 1: the line, not only the
+    bins' noise, is off)."""
     if len(size) < MIN_SAMPLES:
         return None, 0, None
-    bins = np.floor(np.log2(size / float(np.median(size)))).astype(int)
+    if length is None:
+        bins = np.floor(np.log2(size / float(np.median(size)))).astype(int)
+    else:
+        bins = np.floor(np.log2(np.maximum(length, 1))).astype(int)
     xs, ys, ws = [], [], []
     for b in np.unique(bins):
         inside = bins == b
@@ -446,12 +463,14 @@ def _binned_exponent(
     if len(xs) < 3:
         return None, len(xs), None
     x, y, w = np.array(xs), np.array(ys), np.array(ws)
-    xbar = float(np.average(x, weights=w))
+    xbar, ybar = float(np.average(x, weights=w)), float(np.average(y, weights=w))
     sxx = float((w * (x - xbar) ** 2).sum())
     if sxx <= 0:
         return None, len(xs), None
-    slope = float((w * (x - xbar) * (y - np.average(y, weights=w))).sum()) / sxx
-    return slope, len(xs), 1.0 / math.sqrt(sxx)
+    slope = float((w * (x - xbar) * (y - ybar)).sum()) / sxx
+    chi2 = float((w * (y - ybar - slope * (x - xbar)) ** 2).sum())
+    spread = max(1.0, chi2 / (len(xs) - 2))
+    return slope, len(xs), math.sqrt(spread / sxx)
 
 
 def _spread_rows(symbol: str, paths: list[_Path]) -> list[dict[str, object]]:

@@ -25,7 +25,7 @@ and 60 s and the returns' autocorrelation at 10 s (24 ten-second returns is unde
 statistic needs); the Hill tail index (12 order statistics in four minutes: a standard error
 near 1 on a band 2 to 5); the trade signs' autocorrelation at lag 100 (its standard error is
 as large as the value); concave metaorder impact and its reversion, which the default does not
-have (its market makers do not learn from flow: docs/MARKET.md).
+show robustly (its market makers do not learn from flow: docs/MARKET.md).
 """
 
 from __future__ import annotations

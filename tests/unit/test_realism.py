@@ -273,7 +273,7 @@ def test_metaorder_impact_exponent_is_recovered_from_a_square_root_law_by_hand()
     table = realism_table({"nbbo": nbbo, "destination_fills": pd.DataFrame(fills)})
     got = row(table, "exponent of metaorder impact against size", "first child to last + 0.1 s")
     assert got["value"] == pytest.approx(0.5, abs=1e-3) and got["n"] == 30
-    assert bool(got["in_band"]) and "5 size bins" in got["note"]
+    assert bool(got["in_band"]) and "5 bins (1, 2-3, 4-7... children)" in got["note"]
 
 
 def test_metaorder_impact_is_taken_net_of_the_latent_values_own_move() -> None:
@@ -336,12 +336,52 @@ def test_metaorder_impact_exponent_weighs_each_bin_by_its_precision() -> None:
     x = np.log([100, 200, 400, 800])
     y = np.log([1.0, math.sqrt(2), 2.0, 8.0])
     assert np.polyfit(x, y, 1)[0] == pytest.approx(0.95, abs=1e-9)  # what equal weights give
-    # the slope's standard error from the three tight bins: weights (mean / se)^2, se of each
-    # bin 0.1 x sqrt(100 / 99) / 10
+    # the slope's standard error: weights (mean / se)^2, se of each tight bin 0.1 x sqrt(100 /
+    # 99) / 10; the noisy bin lies far off the line (ln 8 against about 0.5 ln 8), so the
+    # reduced chi-square is above 1 and the error is scaled by it: numpy's weighted polyfit
+    # (weights sqrt(w) on the residuals, covariance scaled by chi^2 / (4 - 2)) gives the same
     se = 0.1 * math.sqrt(100 / 99) / 10
     w = np.array([(1.0 / se) ** 2, (math.sqrt(2) / se) ** 2, (2.0 / se) ** 2, 5.0])
+    fit, cov = np.polyfit(x, y, 1, w=np.sqrt(w), cov=True)
+    assert slope == pytest.approx(float(fit[0]), rel=1e-9)
+    assert stderr == pytest.approx(math.sqrt(float(cov[0, 0])), rel=1e-6)
     xbar = float(np.average(x, weights=w))
-    assert stderr == pytest.approx(1 / math.sqrt(float((w * (x - xbar) ** 2).sum())), rel=1e-6)
+    assert stderr > 1 / math.sqrt(float((w * (x - xbar) ** 2).sum()))  # the bins' errors alone
+
+
+def test_metaorder_bins_count_children_so_a_partly_filled_child_stays_with_whole_ones() -> None:
+    # 60 one-child parents: 50 whose child took its 100 shares and moved the mid 1 bps, 10 whose
+    # child took 30 (a thin book) and moved it 3 bps; 40 of two children (200 shares, 1.5 bps)
+    # and 40 of four (400 shares, 2.0 bps), each +-0.2 bps. By children the one-child bin holds
+    # all 60: mean size (50 x 100 + 10 x 30) / 60 = 88.33, mean impact (50 + 30) / 60 = 1.333.
+    # By shares the ten 30-share parents would make a bin of their own at 3 bps, above the rest.
+    sizes, moves, lengths = [], [], []
+    for n, size, impact, children in [
+        (50, 100, 1.0, 1),
+        (10, 30, 3.0, 1),
+        (40, 200, 1.5, 2),
+        (40, 400, 2.0, 4),
+    ]:
+        sizes += [size] * n
+        moves += [impact + 0.2, impact - 0.2] * (n // 2)
+        lengths += [children] * n
+    size, move = np.array(sizes, float), np.array(moves)
+
+    slope, used, _ = _binned_exponent(size, move, np.array(lengths))
+
+    # by hand: the three bins' means and weights (mean / se)^2, fitted by numpy's weighted fit
+    bins = [(slice(0, 60)), (slice(60, 100)), (slice(100, 140))]
+    x = np.log([float(size[b].mean()) for b in bins])
+    means = [float(move[b].mean()) for b in bins]
+    ses = [float(move[b].std(ddof=1)) / math.sqrt(len(move[b])) for b in bins]
+    assert means[0] == pytest.approx(80 / 60) and float(size[bins[0]].mean()) == pytest.approx(
+        5300 / 60
+    )
+    w = np.array([(m / e) ** 2 for m, e in zip(means, ses, strict=True)])
+    assert used == 3
+    assert slope == pytest.approx(float(np.polyfit(x, np.log(means), 1, w=np.sqrt(w))[0]))
+    by_shares, used_by_shares, _ = _binned_exponent(size, move)
+    assert used_by_shares == 4 and by_shares is not None and by_shares < slope  # the 30s' bin
 
 
 def test_parent_of_reads_the_metaorder_from_a_child_id() -> None:
