@@ -226,7 +226,8 @@ def cpu_seconds(pid: int) -> float:
 def thread_cpu_seconds(pid: int) -> tuple[float, float]:
     """A process's CPU seconds so far split into its main thread's (the Python interpreter:
     the event loop and everything py-spy sees) and its other threads' (libzmq's I/O thread,
-    which moves the bytes and, under CURVE, encrypts them; ZAP's authenticator): (0, 0) when
+    which moves the bytes and, under CURVE, encrypts them; the ZAP handler that checks keys is an
+    asyncio task, so its time is the Python thread's): (0, 0) when
     it is gone."""
     main = other = 0.0
     try:
@@ -289,7 +290,7 @@ def record(runs: Path, names: tuple[str, ...], duration_s: float, rate_hz: int, 
         for name, pid in everyone.items()
     }
     threads_after = {name: thread_cpu_seconds(pid) for name, pid in everyone.items()}
-    # of each process's CPU: its Python thread, and libzmq's threads (I/O, CURVE, ZAP)
+    # of each process's CPU: its Python thread, and libzmq's threads (I/O and CURVE)
     thread_pct = {
         name: {
             "python": round((threads_after[name][0] - threads_before[name][0]) * pct, 1),
