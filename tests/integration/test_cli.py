@@ -200,8 +200,8 @@ def test_bench_load_runs_each_rate_through_a_real_lab_and_writes_every_figure(
 
 
 def test_bench_quick_runs_every_part_and_writes_every_figure(tmp_path: Path) -> None:
-    """``flowlab bench --quick``: every part runs (the lab's a real one, started and stopped)
-    and bench.json holds every figure the table prints."""
+    """``flowlab bench --quick``: every part runs (the lab's a real one, started and stopped),
+    bench.json holds each part's figures and the table prints a row of each part."""
     result = flowlab("bench", "--quick", "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((tmp_path / "out" / "bench.json").read_text())

@@ -322,7 +322,7 @@ def test_metaorder_impact_exponent_weighs_each_bin_by_its_precision() -> None:
     # on a line of slope 0.5; and five of 800 shares at 8 +- 8 bps (a noisy bin far above the
     # line). Unweighted, the four bin means are, in units of ln 2, at x = 0, 1, 2, 3 and y = 0,
     # 0.5, 1, 3: slope 4.75 / 5 = 0.95 by hand. Weighted by (mean / se)^2 the noisy bin (sd 8,
-    # se 8 / sqrt 5) counts (8 / 3.58)^2 = 5 against (1 / 0.01)^2 = 10,000 and more: the slope
+    # se 8 / sqrt 5) counts (8 / 3.58)^2 = 5 against (1 / 0.01005)^2 = 9,900 and more: the slope
     # stays within 0.01 of 0.5.
     sizes, moves = [], []
     for size, impact in [(100, 1.0), (200, math.sqrt(2)), (400, 2.0)]:
