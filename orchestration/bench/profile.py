@@ -227,7 +227,8 @@ def thread_cpu_seconds(pid: int) -> tuple[float, float]:
     """A process's CPU seconds so far split into its main thread's (the Python interpreter:
     the event loop and everything py-spy sees) and its other threads' (libzmq's I/O thread,
     which moves the bytes and, under CURVE, encrypts them; the ZAP handler that checks keys is an
-    asyncio task, so its time is the Python thread's): (0, 0) when
+    asyncio task, so its time is the Python thread's). Threads that have ended are not counted
+    (they leave ``/proc/PID/task``); libzmq's live as long as the process. (0, 0) when
     it is gone."""
     main = other = 0.0
     try:

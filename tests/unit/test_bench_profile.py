@@ -1,7 +1,11 @@
-"""The profile summariser (orchestration/bench/profile.py) on hand-written py-spy stacks."""
+"""The profile summariser (orchestration/bench/profile.py) on hand-written py-spy stacks, and its
+per-thread CPU reading on this process."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections import Counter
 
 from orchestration.bench.profile import (
@@ -18,6 +22,7 @@ from orchestration.bench.profile import (
     flame_svg,
     parse_folded,
     summarise,
+    thread_cpu_seconds,
 )
 
 RT = "/w/services/runtime.py"
@@ -109,3 +114,33 @@ def test_flame_svg_has_one_box_per_frame_and_escapes_names() -> None:
 
     assert svg.startswith("<svg") and svg.count("<rect") == 2
     assert "a&lt;b&gt;" in svg and "t &amp; t (4 samples)" in svg
+
+
+def test_thread_cpu_seconds_splits_the_main_thread_from_the_others() -> None:
+    # A second thread of this process burns 0.3 s of CPU, then waits to be let go (a thread
+    # that has ended leaves /proc/PID/task, and its time with it: libzmq's I/O threads live as
+    # long as their process). The main thread waits meanwhile (asleep, no CPU). The other
+    # threads' seconds grow by about 0.3, the main thread's by far less (the clock ticks at
+    # 1/100 s: 0.2 is a safe floor for 0.3).
+    burnt, let_go = threading.Event(), threading.Event()
+
+    def burn() -> None:
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+        burnt.set()
+        let_go.wait(10.0)
+
+    main_before, other_before = thread_cpu_seconds(os.getpid())
+    worker = threading.Thread(target=burn)
+    worker.start()
+    try:
+        assert burnt.wait(10.0)
+        main_after, other_after = thread_cpu_seconds(os.getpid())
+    finally:
+        let_go.set()
+        worker.join()
+
+    assert other_after - other_before >= 0.2
+    assert main_after - main_before < 0.1
+    assert thread_cpu_seconds(2**22 + 12345) == (0.0, 0.0)  # no such process
