@@ -600,26 +600,11 @@ class _Path:
 def _mid_paths(nbbo: pd.DataFrame) -> dict[str, list[_Path]]:
     bid = nbbo["bid_px"].to_numpy("float64", na_value=np.nan)
     ask = nbbo["ask_px"].to_numpy("float64", na_value=np.nan)
-    ok = (bid > 0) & (ask > bid)
-    frame = pd.DataFrame(
-        {
-            "run": nbbo["run"].astype(str).to_numpy() if "run" in nbbo.columns else "",
-            "symbol": nbbo["symbol"].astype(str).to_numpy(),
-            "ts_ns": nbbo["ts_ns"].to_numpy("int64"),
-            "mid": (bid + ask) / 2,
-            "spread_bps": (ask - bid) / ((bid + ask) / 2) * 1e4,
-        }
-    )[ok].sort_values(["symbol", "run", "ts_ns"], kind="stable")
+    mid = (bid + ask) / 2
+    paths = _paths_by_run(nbbo, mid, (ask - bid) / mid * 1e4, (bid > 0) & (ask > bid))
     out: dict[str, list[_Path]] = {}
-    for (symbol, run), g in frame.groupby(["symbol", "run"], sort=True):
-        out.setdefault(str(symbol), []).append(
-            _Path(
-                str(run),
-                g["ts_ns"].to_numpy("int64"),
-                g["mid"].to_numpy(float),
-                g["spread_bps"].to_numpy(float),
-            )
-        )
+    for (symbol, _run), path in paths.items():
+        out.setdefault(symbol, []).append(path)
     return out
 
 
@@ -628,21 +613,30 @@ def _value_paths(values: pd.DataFrame | None) -> dict[tuple[str, str], _Path]:
     data), as a step function like the mid's (no spread: zeros)."""
     if values is None or values.empty:
         return {}
+    value = values["value"].to_numpy("float64")
+    return _paths_by_run(values, value, np.zeros(len(value)), value > 0)
+
+
+def _paths_by_run(
+    table: pd.DataFrame, level: np.ndarray, spread_bps: np.ndarray, ok: np.ndarray
+) -> dict[tuple[str, str], _Path]:
+    """A step path per (symbol, run) of ``table``'s rows where ``ok``, in time order (runs of
+    pooled labs kept apart), sorted by symbol then run."""
     frame = pd.DataFrame(
         {
-            "run": values["run"].astype(str).to_numpy() if "run" in values.columns else "",
-            "symbol": values["symbol"].astype(str).to_numpy(),
-            "ts_ns": values["ts_ns"].to_numpy("int64"),
-            "value": values["value"].to_numpy("float64"),
+            "run": table["run"].astype(str).to_numpy() if "run" in table.columns else "",
+            "symbol": table["symbol"].astype(str).to_numpy(),
+            "ts_ns": table["ts_ns"].to_numpy("int64"),
+            "level": level,
+            "spread_bps": spread_bps,
         }
-    ).sort_values(["symbol", "run", "ts_ns"], kind="stable")
-    frame = frame[frame["value"] > 0]
+    )[ok].sort_values(["symbol", "run", "ts_ns"], kind="stable")
     return {
         (str(symbol), str(run)): _Path(
             str(run),
             g["ts_ns"].to_numpy("int64"),
-            g["value"].to_numpy(float),
-            np.zeros(len(g)),
+            g["level"].to_numpy(float),
+            g["spread_bps"].to_numpy(float),
         )
         for (symbol, run), g in frame.groupby(["symbol", "run"], sort=True)
     }

@@ -63,6 +63,7 @@ class Limits:
         counters: dict[str, int]
         _links: dict[tuple[int, bytes | None], Link]
         _tape_link: Link | None
+        _retired_links: list[Link]
         _roles: dict[str, str]
 
         def make(self, cls: type[M], **fields: Any) -> M: ...
@@ -179,21 +180,23 @@ class Limits:
             self.counters[key] = max(self.counters.get(key, 0), kb)
         self.counters["queue.depth"] = depth
         self.counters["queue.peak"] = max(self.counters.get("queue.peak", 0), depth)
-        # libzmq's own queues: batches a full peer refused (kept, tried again) and messages to
-        # a peer that was gone (services/latency.py ``Link``)
-        links = [*self._links.values(), *([self._tape_link] if self._tape_link else [])]
-        # messages sent and the batches they left in (messages per send: docs/PERFORMANCE.md),
-        # the tape's link's too after the recorder is lost (``_retired_links``)
-        sent = [*links, *getattr(self, "_retired_links", [])]
-        self.counters["send.messages"] = sum(link.sent for link in sent)
-        self.counters["send.batches"] = sum(link.batches for link in sent)
-        blocked = sum(link.blocked for link in links)
-        unroutable = sum(link.unroutable for link in links)
-        if blocked or "send.blocked" in self.counters:
-            self.counters["send.blocked"] = max(self.counters.get("send.blocked", 0), blocked)
-        if unroutable or "send.unroutable" in self.counters:
-            self.counters["send.unroutable"] = max(
-                self.counters.get("send.unroutable", 0), unroutable
-            )
+        # Every link's own counts, the tape's link's too after the recorder is lost (kept in
+        # ``_retired_links``, so the totals never fall): messages sent and the batches they
+        # left in (messages per send: docs/PERFORMANCE.md); and libzmq's own queues: batches a
+        # full peer refused (kept, tried again) and messages to a peer that was gone
+        # (services/latency.py ``Link``), shown once there are any
+        links = [
+            *self._links.values(),
+            *([self._tape_link] if self._tape_link else []),
+            *self._retired_links,
+        ]
+        self.counters["send.messages"] = sum(link.sent for link in links)
+        self.counters["send.batches"] = sum(link.batches for link in links)
+        for key, total in (
+            ("send.blocked", sum(link.blocked for link in links)),
+            ("send.unroutable", sum(link.unroutable for link in links)),
+        ):
+            if total or key in self.counters:
+                self.counters[key] = total
         if self.admission is not None:
             self.counters.update(self.admission.counters())

@@ -216,10 +216,15 @@ def find_pids(runs: Path, names: tuple[str, ...] | None = None) -> dict[str, int
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far (0 when it is gone)."""
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat")) or 0.0
+
+
+def _stat_cpu_seconds(stat: Path) -> float | None:
+    """User + system CPU seconds from a ``/proc/.../stat`` file (None when it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        fields = stat.read_text().rpartition(")")[2].split()
     except OSError:
-        return 0.0
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -236,11 +241,9 @@ def thread_cpu_seconds(pid: int) -> tuple[float, float]:
     except OSError:
         return 0.0, 0.0
     for task in tasks:
-        try:
-            fields = (task / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
+        seconds = _stat_cpu_seconds(task / "stat")
+        if seconds is None:
             continue  # the thread ended
-        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         if task.name == str(pid):
             main += seconds
         else:

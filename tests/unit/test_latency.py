@@ -98,7 +98,9 @@ async def arrival_then_link_send(
     is blocked (a blocking sleep: it cannot see the descriptor turn readable); then send
     through ``link`` at once (the direct send). What the parked receive got, within 1 s."""
     waiting = asyncio.ensure_future(receiver.recv_multipart())
-    await asyncio.sleep(0.05)  # the receive is parked
+    # parked: pyzmq registers the receive at once and its reader with the loop on the loop's
+    # next turns; 50 ms of them, as nothing here says when that is done
+    await asyncio.sleep(0.05)
     await arrival
     time.sleep(0.1)  # it arrives; the loop does not run
     link.send(b"sent meanwhile")
@@ -551,7 +553,7 @@ async def test_link_batch_stays_behind_a_send_parked_on_its_socket(tmp_path: Pat
         dealer.connect(endpoint)
         await dealer.send_multipart([VERSION, b"first"])
         parked = dealer.send_multipart([VERSION, b"parked"])
-        await asyncio.sleep(0.05)
+        assert dealer._send_futures  # type: ignore[attr-defined]  # parked in pyzmq
         link = Link(dealer, LatencyModel.zero())
 
         # Act

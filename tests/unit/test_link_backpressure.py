@@ -6,12 +6,15 @@ lost, order kept, counted ``blocked``), and counts what goes to a peer that is g
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
+from typing import cast
 
 import zmq
 import zmq.asyncio
 
 from protocol.codec import VERSION
 from services.latency import LatencyModel, Link
+from services.limits import Limits
 
 MESSAGES = 400
 
@@ -77,3 +80,37 @@ async def test_a_peer_that_is_gone_is_counted_unroutable_not_dropped_silently() 
     finally:
         router.close(0)
         ctx.term()
+
+
+def test_link_counters_keep_a_retired_links_counts_and_show_refusals_once_there_are_any() -> None:
+    # The heartbeat's send.* counters sum every link's own counts, a retired one's too (the
+    # tape's link after the recorder is lost): the totals never fall when a link goes.
+    # send.blocked and send.unroutable appear only once one is non-zero.
+    class Heartbeat(Limits):
+        def __init__(self) -> None:
+            self.counters: dict[str, int] = {}
+            self._links = {}
+            self._tape_link = None
+            self._retired_links = []
+            self.admission = None
+
+    def link(sent: int, batches: int, blocked: int = 0, unroutable: int = 0) -> Link:
+        fake = SimpleNamespace(
+            sent=sent, batches=batches, blocked=blocked, unroutable=unroutable, queued=0
+        )
+        return cast(Link, fake)
+
+    service = Heartbeat()
+    service._links[(1, b"peer")] = link(sent=30, batches=4)
+    service._tape_link = link(sent=70, batches=6)
+    service._update_queue_counters()
+    before = {k: v for k, v in service.counters.items() if k.startswith("send.")}
+
+    service._retired_links.append(service._tape_link)  # what the recorder's loss does
+    service._tape_link = None
+    service._links[(1, b"peer")] = link(sent=31, batches=5, blocked=2)
+    service._update_queue_counters()
+    after = {k: v for k, v in service.counters.items() if k.startswith("send.")}
+
+    assert before == {"send.messages": 100, "send.batches": 10}
+    assert after == {"send.messages": 101, "send.batches": 11, "send.blocked": 2}
