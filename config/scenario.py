@@ -345,6 +345,10 @@ class MarketMakerSpec(Spec, frozen=True):
     skew_bps_per_1k: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     requote_bps: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     inventory_limit: PositiveInt = 20_000
+    # Each lays its inventory off outside the lab (in the futures or ETF its stock trades
+    # beside, at the latent value), keeping 2^(-t / `hedge_half_life_s`) of it after t seconds:
+    # the restoring force that makes its skew's impact on the mid fade (0: it never hedges).
+    hedge_half_life_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     # Each market maker quotes around its own view of the latent value: value x (1 + e), e a
     # persistent noise (AR(1), sd `signal_noise_bps`, half-life `signal_half_life_s`).
     signal_noise_bps: Annotated[float, msgspec.Meta(ge=0)] = 0.5

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from services.institutions import parent_of
+
+# The symbol of the rows that pool every symbol's metaorders (``realism_table``).
+POOLED = "all symbols"
 
 COLUMNS = [
     "symbol",
@@ -151,6 +154,7 @@ def realism_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     mids = _mid_paths(nbbo)
     values = _value_paths(tables.get("values"))
     rows: list[dict[str, object]] = []
+    pooled: list[_Metaorders] = []
     for symbol in sorted(mids):
         paths = mids[symbol]
         symbol_trades = _trades_of(trades, symbol)
@@ -158,9 +162,17 @@ def realism_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         rows += _volume_volatility_rows(symbol, paths, symbol_trades)
         rows += _sign_rows(symbol, symbol_trades)
         rows += _impact_rows(symbol, paths, symbol_trades)
-        rows += _metaorder_rows(symbol, paths, tables.get("destination_fills"), values)
+        found = _metaorders(symbol, paths, tables.get("destination_fills"), values)
+        rows += _metaorder_rows(symbol, found)
+        if not found.note:
+            pooled.append(found)
         rows += _spread_rows(symbol, paths)
         rows += _intraday_rows(symbol, paths, symbol_trades, tables.get("session"))
+    if len(pooled) > 1:  # every symbol's metaorders in one fit: a few times more of them
+        together = _Metaorders()
+        for found in pooled:
+            together.extend(found)
+        rows += _metaorder_rows(POOLED, together, pooled=len(pooled))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -303,12 +315,36 @@ METAORDER_SETTLE_S = 0.1  # the mid read this long after a metaorder's last chil
 METAORDER_REVERSION_S = 10.0  # and again this long after it: what remains of the impact
 
 
-def _metaorder_rows(
+@dataclass(slots=True)
+class _Metaorders:
+    """One symbol's (or the pooled symbols') metaorders, as ``_metaorder_rows`` measures them:
+    per parent its move (bps, in its direction), shares and children; the moves at the end and
+    ``METAORDER_REVERSION_S`` later of those the tape covers that long; ``note`` when there
+    are none to measure, ``net`` when every move is net of the latent value's."""
+
+    moves: list[float] = field(default_factory=list)
+    sizes: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    peaks: list[float] = field(default_factory=list)
+    remains: list[float] = field(default_factory=list)
+    net: bool = True
+    note: str = ""
+
+    def extend(self, other: _Metaorders) -> None:
+        self.moves += other.moves
+        self.sizes += other.sizes
+        self.lengths += other.lengths
+        self.peaks += other.peaks
+        self.remains += other.remains
+        self.net = self.net and other.net
+
+
+def _metaorders(
     symbol: str,
     paths: list[_Path],
     fills: pd.DataFrame | None,
     values: dict[tuple[str, str], _Path] | None = None,
-) -> list[dict[str, object]]:
+) -> _Metaorders:
     """Impact of whole metaorders (``[agents.institutional]``) against their size: per parent,
     the mid ``METAORDER_SETTLE_S`` after its last child's fill less the mid just before its
     first, in the parent's direction (bps), against the shares its children took; the exponent
@@ -331,21 +367,18 @@ def _metaorder_rows(
     120 s by default) runs against the parent by about ln 2 / 120 s x the time x its distance
     from the anchor, a few tenths of a bps over 2-20 s, and the net move counts that as impact.
     Real data has no latent value: the raw mid move."""
-    metric = "exponent of metaorder impact against size"
-    row = _row(symbol, "concave price impact", metric, "first child to last + 0.1 s")
     if fills is None:  # real data: no order names a parent
-        return [row | {"note": "no metaorders in this data (only a lab's tape names parents)"}]
+        return _Metaorders(note="no metaorders in this data (only a lab's tape names parents)")
     kids = _children_of(fills, symbol)
     if kids.empty:
-        return [row | {"note": "no metaorders in this run ([agents.institutional] traders = 0)"}]
+        return _Metaorders(note="no metaorders in this run ([agents.institutional] traders = 0)")
     settle = int(METAORDER_SETTLE_S * 1e9)
     later = int(METAORDER_REVERSION_S * 1e9)
-    moves, sizes, lengths, peaks, remains = [], [], [], [], []
-    net = True
+    out = _Metaorders()
     for path in paths:
         mine = kids[kids["run"] == path.run] if "run" in kids.columns else kids
         value = (values or {}).get((symbol, path.run))
-        net = net and value is not None
+        out.net = out.net and value is not None
         for _, parent in mine.groupby("parent", sort=False):
             first, last = int(parent["exec_ns"].min()), int(parent["exec_ns"].max())
             if first <= path.ts[0] or last + settle > path.ts[-1]:
@@ -353,20 +386,35 @@ def _metaorder_rows(
             stamps = np.array([first - 1, last + settle, last + later])
             moved = _relative_moves(path.at(stamps), None if value is None else value.at(stamps))
             sign = 1.0 if str(parent["side"].iloc[0]) == "buy" else -1.0
-            moves.append(sign * moved[0])
-            sizes.append(float(parent["qty"].sum()))
-            lengths.append(int(parent["order_id"].nunique()))
+            out.moves.append(sign * moved[0])
+            out.sizes.append(float(parent["qty"].sum()))
+            out.lengths.append(int(parent["order_id"].nunique()))
             if last + later <= path.ts[-1]:
-                peaks.append(moves[-1])
-                remains.append(sign * moved[1])
-    exponent, used, stderr = _binned_exponent(np.array(sizes), np.array(moves), np.array(lengths))
-    basis = "net of the latent value's move" if net and moves else "mid moves"
+                out.peaks.append(out.moves[-1])
+                out.remains.append(sign * moved[1])
+    return out
+
+
+def _metaorder_rows(symbol: str, found: _Metaorders, pooled: int = 0) -> list[dict[str, object]]:
+    """The exponent of metaorder impact against size and its reversion (``_metaorders``);
+    ``pooled``: the number of symbols whose metaorders ``found`` holds together (their moves
+    are in bps and their children of one size, so one fit takes them all)."""
+    metric = "exponent of metaorder impact against size"
+    row = _row(symbol, "concave price impact", metric, "first child to last + 0.1 s")
+    if found.note:
+        return [row | {"note": found.note}]
+    exponent, used, stderr = _binned_exponent(
+        np.array(found.sizes), np.array(found.moves), np.array(found.lengths)
+    )
+    basis = "net of the latent value's move" if found.net and found.moves else "mid moves"
+    which = f"{len(found.moves)} metaorders" + (f" of {pooled} symbols" if pooled else "")
+    reversion = _reversion_row(symbol, np.array(found.peaks), np.array(found.remains))
     return [
         row
-        | _valued(exponent, len(moves), stderr)
+        | _valued(exponent, len(found.moves), stderr)
         | _banded("concave_impact", exponent)
-        | {"note": f"{len(moves)} metaorders, {used} bins (1, 2-3, 4-7... children); {basis}"},
-        _reversion_row(symbol, np.array(peaks), np.array(remains)),
+        | {"note": f"{which}, {used} bins (1, 2-3, 4-7... children); {basis}"},
+        reversion,
     ]
 
 

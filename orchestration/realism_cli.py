@@ -56,6 +56,8 @@ def format_realism(table: pd.DataFrame) -> str:
         lines.append(f"{symbol}")
         for row in group.to_dict(orient="records"):
             value = "n/a" if pd.isna(row["value"]) else f"{row['value']:.3g}"
+            if not pd.isna(row["value"]) and not pd.isna(row["stderr"]):
+                value += f" ± {row['stderr']:.2g}"
             inside = row["in_band"]
             verdict = (
                 row["note"]
@@ -63,7 +65,7 @@ def format_realism(table: pd.DataFrame) -> str:
                 else ("in band" if inside else "OUTSIDE")
             )
             lines.append(
-                f"  {row['metric'][:40]:<40} {row['horizon'][:12]:<12} {value:>8}  "
+                f"  {row['metric'][:40]:<40} {row['horizon'][:12]:<12} {value:>15}  "
                 f"{_band(row['band_low'], row['band_high']):<10} {verdict}"
             )
     return "\n".join(lines)

@@ -23,6 +23,7 @@ def realism_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         ("Measure", "metric", str),
         ("Horizon", "horizon", str),
         ("Value", "value", _value_text),
+        ("± s.e.", "stderr", _stderr_text),
         ("n", "n", lambda v: "" if v is None or v != v else f"{int(v):,}"),  # type: ignore[call-overload]
         ("Real markets", "band", str),
         ("Verdict", "verdict", str),
@@ -32,9 +33,10 @@ def realism_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         Heading(2, "Market realism (stylized facts)"),
         Text(
             "Does the background market behave like a real one? Mid returns sampled every 1, "
-            "10 and 60 s, lit trade signs and sizes, per symbol; `realism.parquet` holds every "
-            "row with its standard error and `flowlab realism RUN_DIR` recomputes it. A fact "
-            "needs 30 observations: short runs leave most rows without a value."
+            "10 and 60 s, lit trade signs and sizes, per symbol (metaorder impact also with "
+            "every symbol's metaorders pooled); `realism.parquet` holds every row and "
+            "`flowlab realism RUN_DIR` recomputes it. A fact needs 30 observations: short "
+            "runs leave most rows without a value."
         ),
         Table(rows, columns),
         Bullets(tuple(sources)),
@@ -56,6 +58,12 @@ def _verdict(row: dict) -> str:
     if inside is None or inside != inside:
         return row.get("note") or ""
     return "in band" if inside else "**outside**"
+
+
+def _stderr_text(value: object) -> str:
+    if value is None or value != value:  # type: ignore[comparison-overlap]
+        return ""
+    return f"{float(value):.2g}"  # type: ignore[arg-type]
 
 
 def _value_text(value: object) -> str:

@@ -4,7 +4,11 @@ One process hosts every background agent (they are cheap: timers and a few dicts
 - A market maker per (venue, symbol) quotes ``levels`` levels a side around the latent value it
   sees on the value feed, skewed against its inventory, with its own half-spread (drawn once
   from its seeded generator, so venues differ); it re-quotes when its fair price moves by more
-  than ``requote_bps`` or after a fill, posting new orders before canceling old ones. It widens
+  than ``requote_bps`` or after a fill, posting new orders before canceling old ones. With
+  ``hedge_half_life_s`` it lays its inventory off outside the lab (at the latent value: the
+  futures or ETF its stock trades beside), keeping 2^(-t / half-life) of it, so the lean its
+  skew gives its quotes fades: the restoring force behind the default's concave, fading
+  metaorder impact (docs/MARKET.md, "Makers that hedge"). It widens
   its half-spread by the adverse selection its own fills show (markouts, as a dealer learns
   them) and narrows it again as that evidence fades: ``toxicity_widening``. With
   ``flow_learning`` it also learns how far its view moves after the lit tape's signed flow and
@@ -83,6 +87,15 @@ def quote_ladder(
     return out
 
 
+def hedged_inventory(inventory: int, elapsed_ns: int, half_life_s: float) -> int:
+    """What a maker holding ``inventory`` shares keeps after hedging for ``elapsed_ns``: the
+    inventory times 2^(-elapsed / half-life), truncated toward zero (so a few shares left do
+    not linger for ever); ``half_life_s`` 0 keeps it all."""
+    if half_life_s <= 0 or inventory == 0 or elapsed_ns <= 0:
+        return inventory
+    return int(inventory * 2.0 ** (-elapsed_ns / (half_life_s * 1e9)))
+
+
 def toxicity_widening(charge: float, mid: float, weight: float, cap_bps: float) -> float:
     """Basis points a lit market maker adds to its half-spread: ``weight`` x its measured
     adverse selection per share (``charge``, micro-dollars: the markout estimate's mean less
@@ -116,6 +129,8 @@ class MarketMaker:
     half_spread_bps: float
     signal: PrivateSignal
     inventory: int = 0
+    hedged_ns: int = 0  # when it last laid inventory off (0: not yet)
+    quoted_inventory: int = 0  # the inventory its live quotes lean against
     center: int = 0
     view: int = 0  # its private, noisy view of the latent value (0: none yet)
     live: dict[str, int] = field(default_factory=dict)  # order_id -> leaves
@@ -304,7 +319,29 @@ class Agents(Service):
                 maker.learner.observe(maker.view, flow.at(now), now)
         if self.state.value != "running" or not self.scenario.agents.enabled:
             return
+        self._hedge(msg.symbol, now)
         self._requote_moved(msg.symbol, now, dirty_too=True)
+
+    def _hedge(self, symbol: str, now_ns: int) -> None:
+        """Each of ``symbol``'s makers lays off part of its inventory outside the lab
+        (``hedge_half_life_s``); one whose lean is now ``requote_bps`` or more away from the
+        one its quotes show requotes."""
+        mm = self.mm_cfg
+        if mm.hedge_half_life_s <= 0:
+            return
+        for venue in self.scenario.venues:
+            maker = self.makers[(venue.name, symbol)]
+            last, maker.hedged_ns = maker.hedged_ns, now_ns
+            if not last or not maker.inventory:
+                continue
+            kept = hedged_inventory(maker.inventory, now_ns - last, mm.hedge_half_life_s)
+            hedged = maker.inventory - kept
+            if not hedged:
+                continue
+            maker.inventory = kept
+            self.count("mm.hedged_shares", abs(hedged))
+            if mm.skew_bps_per_1k * abs(kept - maker.quoted_inventory) / 1000.0 >= mm.requote_bps:
+                maker.dirty = True
 
     def _requote_moved(self, symbol: str, now_ns: int, dirty_too: bool) -> None:
         """Requote each of ``symbol``'s makers whose fair price moved past ``requote_bps``
@@ -338,6 +375,7 @@ class Agents(Service):
         for order_id in old:  # canceling: what stays in ``live`` is only what it still shows
             maker.live.pop(order_id)
         maker.center = value
+        maker.quoted_inventory = maker.inventory
         maker.dirty = False
         away_bid, away_ask = self._away_quotes(maker)
         tick = self.scenario.tick(maker.symbol)  # a half-penny for a constrained stock (2024)

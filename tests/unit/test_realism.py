@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from orchestration.realism import (
+    POOLED,
     _binned_exponent,
     _hill_tail_index,
     _impact_exponent,
@@ -274,6 +275,56 @@ def test_metaorder_impact_exponent_is_recovered_from_a_square_root_law_by_hand()
     got = row(table, "exponent of metaorder impact against size", "first child to last + 0.1 s")
     assert got["value"] == pytest.approx(0.5, abs=1e-3) and got["n"] == 30
     assert bool(got["in_band"]) and "5 bins (1, 2-3, 4-7... children)" in got["note"]
+
+
+def square_root_metaorders(symbol: str, sizes: list[int]) -> tuple[pd.DataFrame, list[dict]]:
+    """``symbol``'s NBBO and children for buy metaorders of ``sizes`` children, each moving the
+    mid by 2 sqrt(children) bps 0.05 s after its last child and back 0.5 s later."""
+    mid = 50_000_000.0
+    stamps, mids, fills = [T0], [mid], []
+    t = T0 + SECOND
+    for parent, children in enumerate(sizes):
+        for n in range(children):
+            fill = child_fill(f"institution-0.{parent}-{len(fills)}", t + n * SECOND // 100)
+            fills.append(fill | {"symbol": symbol})
+        last = t + (children - 1) * SECOND // 100
+        stamps += [last + SECOND // 20, last + SECOND // 2]
+        mids += [mid * (1 + 2 * math.sqrt(children) / 1e4), mid]
+        t = last + SECOND
+    return nbbo_at([*stamps, t + SECOND], [*mids, mid]).assign(symbol=symbol), fills
+
+
+def test_metaorders_of_every_symbol_pooled_fit_one_exponent_where_each_alone_cannot() -> None:
+    # ACME and BOLT, 15 buy metaorders each: three of each size 1, 2, 4, 8, 16 children, each
+    # moving the mid 2 sqrt(children) bps. One symbol alone has 15 metaorders, under the 30 a
+    # statistic needs, and three per bin (five are needed); pooled, 30 metaorders, six in each
+    # of five bins, the same square-root law: exponent 0.5.
+    acme, acme_fills = square_root_metaorders("ACME", [1, 2, 4, 8, 16] * 3)
+    bolt, bolt_fills = square_root_metaorders("BOLT", [1, 2, 4, 8, 16] * 3)
+    table = realism_table(
+        {
+            "nbbo": pd.concat([acme, bolt], ignore_index=True),
+            "destination_fills": pd.DataFrame(acme_fills + bolt_fills),
+        }
+    )
+    metric = "exponent of metaorder impact against size"
+    hits = table[table["metric"] == metric].set_index("symbol")
+    assert list(hits.index) == ["ACME", "BOLT", POOLED]
+    for symbol in ("ACME", "BOLT"):
+        assert pd.isna(hits.loc[symbol, "value"]) and hits.loc[symbol, "n"] == 15
+    assert hits.loc[POOLED, "value"] == pytest.approx(0.5, abs=1e-3)
+    assert hits.loc[POOLED, "n"] == 30 and "30 metaorders of 2 symbols" in hits.loc[POOLED, "note"]
+    reversion = table[table["metric"] == "impact reversion: remaining / peak"]
+    assert list(reversion["symbol"]) == ["ACME", "BOLT", POOLED]
+
+
+def test_one_symbol_has_no_pooled_rows() -> None:
+    nbbo, fills = square_root_metaorders("ACME", [1, 2, 4, 8, 16] * 6)
+    table = realism_table({"nbbo": nbbo, "destination_fills": pd.DataFrame(fills)})
+    assert POOLED not in set(table["symbol"])
+    assert row(table, "exponent of metaorder impact against size", "first child to last + 0.1 s")[
+        "value"
+    ] == pytest.approx(0.5, abs=1e-3)
 
 
 def test_metaorder_impact_is_taken_net_of_the_latent_values_own_move() -> None:
