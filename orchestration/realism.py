@@ -164,7 +164,7 @@ def realism_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         rows += _impact_rows(symbol, paths, symbol_trades)
         found = _metaorders(symbol, paths, tables.get("destination_fills"), values)
         rows += _metaorder_rows(symbol, found)
-        if not found.note:
+        if found.moves:  # a symbol with nothing measured adds nothing, not even its name
             pooled.append(found)
         rows += _spread_rows(symbol, paths)
         rows += _intraday_rows(symbol, paths, symbol_trades, tables.get("session"))

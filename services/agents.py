@@ -369,14 +369,15 @@ class Agents(Service):
         value = self._fair(maker, time.monotonic_ns())
         if not value:
             return
-        if abs(maker.inventory) >= self.mm_cfg.inventory_limit:
-            maker.dirty = True  # one-sided: only quote the side that reduces inventory
         old = list(maker.live)
         for order_id in old:  # canceling: what stays in ``live`` is only what it still shows
             maker.live.pop(order_id)
         maker.center = value
         maker.quoted_inventory = maker.inventory
-        maker.dirty = False
+        # at its inventory limit it quotes one side only (the side that reduces it) and looks
+        # again at the next view (this was set before and then cleared: such a maker stayed
+        # one-sided until its fair price moved)
+        maker.dirty = abs(maker.inventory) >= self.mm_cfg.inventory_limit
         away_bid, away_ask = self._away_quotes(maker)
         tick = self.scenario.tick(maker.symbol)  # a half-penny for a constrained stock (2024)
         for side, price in quote_ladder(

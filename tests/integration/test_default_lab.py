@@ -310,7 +310,8 @@ def test_realism_command_recomputes_the_facts_from_the_tape(
     assert "realism.parquet" in capsys.readouterr().out
     table = pd.read_parquet(tmp_path / "realism.parquet")
     symbols = {s.symbol for s in default_lab_run.config.scenario.symbols}
-    assert set(table["symbol"]) == symbols
+    # every symbol, and the metaorder rows that pool them all
+    assert set(table["symbol"]) == {*symbols, "all symbols"}
     trades = default_lab_run.tables["trades"]
     for symbol in symbols:
         # the lag-1 autocorrelation of lit trade signs, by hand: around the mean, over the

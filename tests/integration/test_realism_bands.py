@@ -113,9 +113,10 @@ def test_default_market_shows_the_stylized_facts_and_tracks_value(tmp_path: Path
     # Concave impact (Lillo, Farmer & Mantegna 2003; Toth et al. 2011: an exponent near 0.5):
     # the default's makers lean their quotes against their inventory and hedge it away with a
     # 1 s half-life, so a metaorder's impact grows while its children come and saturates. One
-    # symbol's four minutes leave the exponent an error of 0.2-0.35; every symbol's metaorders
-    # in one fit (about 1,300) leave 0.14-0.16 (docs/MARKET.md, "Makers that hedge": 0.6-0.75
-    # in runs of several settings). The error bound fails a market whose metaorders move the
+    # symbol's four minutes leave the exponent an error of 0.2-0.4; every symbol's metaorders
+    # in one fit (about 1,300) leave 0.13-0.21 (docs/MARKET.md, "The default market since
+    # 2026-12-04": 0.72-0.77 in three runs of the default, 0.60-0.77 over eight runs of
+    # several settings). The error bound fails a market whose metaorders move the
     # mid by nothing measurable: the default before the hedge gave 1.52 +- 1.01 and 0.56 +-
     # 0.68 pooled from two such runs (2026-12-04).
     pooled_impact = impact[impact["symbol"] == "all symbols"].iloc[0]

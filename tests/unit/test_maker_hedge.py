@@ -7,7 +7,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from config.scenario import MarketMakerSpec
+from protocol.common import Side
 from services.agents import Agents, MarketMaker, hedged_inventory
+from services.sip.nbbo import NbboBook
 
 SECOND = 1_000_000_000
 
@@ -47,7 +49,7 @@ def _agents(skew: float, requote: float) -> tuple[Agents, MarketMaker, MarketMak
     for venue in ("lit-a", "lit-b"):
         maker = MarketMaker.__new__(MarketMaker)
         maker.venue, maker.symbol, maker.dirty, maker.hedged_ns = venue, "ACME", False, 0
-        maker.quoted_inventory = 0
+        maker.inventory = maker.quoted_inventory = 0
         makers.append(maker)
     agents.makers = {("lit-a", "ACME"): makers[0], ("lit-b", "ACME"): makers[1]}
     return agents, makers[0], makers[1]
@@ -98,3 +100,49 @@ def test_makers_that_do_not_hedge_keep_their_inventory() -> None:
     agents._hedge("ACME", SECOND)
     agents._hedge("ACME", 9 * SECOND)
     assert a.inventory == 1_000 and not a.dirty and agents.counters == {}
+
+
+def test_a_flat_maker_filled_between_ticks_hedges_from_the_tick_before_the_fill() -> None:
+    agents, a, _b = _agents(skew=8.0, requote=0.5)
+    agents._hedge("ACME", SECOND)  # flat: nothing to hedge, but the clock moves on
+    a.inventory = -1_000  # a fill between ticks (it sold 1,000 shares)
+    agents._hedge("ACME", 2 * SECOND)  # one half-life after the last tick, not two
+    assert a.inventory == -500
+
+
+def _quoting_agents(inventory: int, limit: int) -> tuple[Agents, MarketMaker, list[dict]]:
+    """Agents with one maker whose view is $50.00, ready to requote; its orders land in the
+    returned list."""
+    agents, maker, _b = _agents(skew=8.0, requote=0.5)
+    agents.mm_cfg = MarketMakerSpec(skew_bps_per_1k=8.0, inventory_limit=limit, levels=1)
+    agents.flow, agents.owner, agents.order_seq = {}, {}, 0
+    agents.session = SimpleNamespace(spread=lambda: 1.0)
+    agents.direct = {"ACME": NbboBook()}
+    agents.scenario.tick = lambda _symbol: 10_000  # a cent
+    sent: list[dict] = []
+    agents._submit = lambda venue, **fields: sent.append(fields)  # type: ignore[method-assign]
+    agents._send = lambda venue, msg: None  # type: ignore[method-assign]
+    maker.view, maker.learner, maker.live = 50_000_000, None, {}
+    maker.half_spread_bps, maker.widen_bps = 2.0, 0.0
+    maker.inventory, maker.dirty = inventory, True
+    return agents, maker, sent
+
+
+def test_a_requote_records_the_inventory_its_quotes_lean_on() -> None:
+    agents, maker, sent = _quoting_agents(inventory=-500, limit=20_000)
+    agents._requote(maker)
+    # short 500 shares at 8 bps per 1,000: fair $50 x (1 + 4 bps) = $50.02; bid 2 bps under
+    # it, $50.009996 -> $50.00 (down to the cent), ask 2 bps over, $50.030004 -> $50.04 (up)
+    assert [(f["side"], f["limit_price"]) for f in sent] == [
+        (Side.BUY, 50_000_000),
+        (Side.SELL, 50_040_000),
+    ]
+    assert maker.quoted_inventory == -500 and not maker.dirty
+
+
+def test_a_maker_at_its_inventory_limit_quotes_one_side_and_looks_again_next_tick() -> None:
+    agents, maker, sent = _quoting_agents(inventory=-1_000, limit=1_000)
+    agents._requote(maker)
+    # short at its limit: it only bids (buying reduces the position), and stays due to requote
+    assert [f["side"] for f in sent] == [Side.BUY]
+    assert maker.quoted_inventory == -1_000 and maker.dirty

@@ -279,7 +279,7 @@ def test_metaorder_impact_exponent_is_recovered_from_a_square_root_law_by_hand()
 
 def square_root_metaorders(symbol: str, sizes: list[int]) -> tuple[pd.DataFrame, list[dict]]:
     """``symbol``'s NBBO and children for buy metaorders of ``sizes`` children, each moving the
-    mid by 2 sqrt(children) bps 0.05 s after its last child and back 0.5 s later."""
+    mid by 2 sqrt(children) bps 0.05 s after its last child and back 0.5 s after it."""
     mid = 50_000_000.0
     stamps, mids, fills = [T0], [mid], []
     t = T0 + SECOND
@@ -318,10 +318,23 @@ def test_metaorders_of_every_symbol_pooled_fit_one_exponent_where_each_alone_can
     assert list(reversion["symbol"]) == ["ACME", "BOLT", POOLED]
 
 
-def test_one_symbol_has_no_pooled_rows() -> None:
+def test_one_symbol_with_measured_metaorders_has_no_pooled_rows() -> None:
+    # ACME's 30 metaorders are measured; BOLT's children all trade before BOLT's first quote,
+    # so none of its metaorders can be measured: nothing to pool with, no "all symbols" rows
     nbbo, fills = square_root_metaorders("ACME", [1, 2, 4, 8, 16] * 6)
-    table = realism_table({"nbbo": nbbo, "destination_fills": pd.DataFrame(fills)})
+    bolt, bolt_fills = square_root_metaorders("BOLT", [1, 2, 4])
+    late = bolt.assign(ts_ns=bolt["ts_ns"] + 3_600 * SECOND)
+    table = realism_table(
+        {
+            "nbbo": pd.concat([nbbo, late], ignore_index=True),
+            "destination_fills": pd.DataFrame(fills + bolt_fills),
+        }
+    )
     assert POOLED not in set(table["symbol"])
+    bolt_row = table[
+        (table["symbol"] == "BOLT") & (table["metric"].str.startswith("exponent of m"))
+    ]
+    assert len(bolt_row) == 1 and bolt_row.iloc[0]["n"] == 0
     assert row(table, "exponent of metaorder impact against size", "first child to last + 0.1 s")[
         "value"
     ] == pytest.approx(0.5, abs=1e-3)
