@@ -335,9 +335,12 @@ def test_one_symbol_with_measured_metaorders_has_no_pooled_rows() -> None:
         (table["symbol"] == "BOLT") & (table["metric"].str.startswith("exponent of m"))
     ]
     assert len(bolt_row) == 1 and bolt_row.iloc[0]["n"] == 0
-    assert row(table, "exponent of metaorder impact against size", "first child to last + 0.1 s")[
-        "value"
-    ] == pytest.approx(0.5, abs=1e-3)
+    acme = row(
+        table[table["symbol"] == "ACME"],
+        "exponent of metaorder impact against size",
+        "first child to last + 0.1 s",
+    )
+    assert acme["value"] == pytest.approx(0.5, abs=1e-3) and acme["n"] == 30
 
 
 def test_metaorder_impact_is_taken_net_of_the_latent_values_own_move() -> None:
