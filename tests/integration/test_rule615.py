@@ -10,6 +10,8 @@ buy limit at $100.00 is at the midpoint, 40 trades a day is not segmented.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from pathlib import Path
 
 import zmq.asyncio
@@ -206,15 +208,20 @@ def test_only_its_responder_may_modify_or_cancel_a_response_during_the_window(
                     SubmitOrder(order_id="R1", symbol="ACME", side=Side.BUY, qty=100,
                                 order_type=OrderType.MARKET, account="carol", regime="auction")
                 )  # fmt: skip
-                for attempt in range(500):  # the first auction, answered once it is open
+                # the first auction, answered once it is open: retried for up to 20 s, not a
+                # number of times (500 quick refusals took under the broker's start-up of the
+                # auction on a loaded CI machine once, 2026-12-04)
+                deadline = time.monotonic() + 20.0
+                for attempt in itertools.count():
                     mine = f"alice-{attempt}"
                     await alice.send(
                         SubmitAuctionResponse(auction_id="auction-1", response_id=mine,
                                               responder="alice", price=100_010_000, qty=100)
                     )  # fmt: skip
                     reply = await lab.guard(alice.until(mine, (OrderAccepted, OrderRejected)))
-                    if isinstance(reply, OrderAccepted):
+                    if isinstance(reply, OrderAccepted) or time.monotonic() > deadline:
                         break
+                    await asyncio.sleep(0.005)
                 as_bob = dict(auction_id="auction-1", response_id=mine, responder="bob")
                 await bob.send(SubmitAuctionResponse(**as_bob, price=100_009_000, qty=100))
                 seen["bob_modify"] = await lab.guard(bob.until(mine, (OrderRejected,)))
