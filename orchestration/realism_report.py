@@ -60,13 +60,16 @@ def _verdict(row: dict) -> str:
     return "in band" if inside else "**outside**"
 
 
-def _stderr_text(value: object) -> str:
+def _number(value: object, digits: int, missing: str) -> str:
+    """``value`` to ``digits`` significant digits; ``missing`` for None or NaN."""
     if value is None or value != value:  # type: ignore[comparison-overlap]
-        return ""
-    return f"{float(value):.2g}"  # type: ignore[arg-type]
+        return missing
+    return f"{float(value):.{digits}g}"  # type: ignore[arg-type]
+
+
+def _stderr_text(value: object) -> str:
+    return _number(value, 2, "")
 
 
 def _value_text(value: object) -> str:
-    if value is None or value != value:  # type: ignore[comparison-overlap]
-        return "n/a"
-    return f"{float(value):.3g}"  # type: ignore[arg-type]
+    return _number(value, 3, "n/a")
