@@ -155,12 +155,14 @@ def realism_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     values = _value_paths(tables.get("values"))
     rows: list[dict[str, object]] = []
     pooled: list[_Metaorders] = []
+    retail = _retail_prints(tables)
     for symbol in sorted(mids):
         paths = mids[symbol]
         symbol_trades = _trades_of(trades, symbol)
         rows += _return_rows(symbol, paths)
         rows += _volume_volatility_rows(symbol, paths, symbol_trades)
         rows += _sign_rows(symbol, symbol_trades)
+        rows += _market_sign_rows(symbol, symbol_trades, retail)
         rows += _impact_rows(symbol, paths, symbol_trades)
         found = _metaorders(symbol, paths, tables.get("destination_fills"), values)
         rows += _metaorder_rows(symbol, found)
@@ -265,7 +267,12 @@ def _volume_volatility_rows(
     ]
 
 
-def _sign_rows(symbol: str, trades: pd.DataFrame) -> list[dict[str, object]]:
+def _sign_rows(
+    symbol: str,
+    trades: pd.DataFrame,
+    metric: str = "autocorrelation of trade signs",
+    note: str = "",
+) -> list[dict[str, object]]:
     signs = np.where(trades["aggressor"].astype(str) == "buy", 1.0, -1.0)
     known = trades["aggressor"].astype(str).isin(["buy", "sell"]).to_numpy()
     series = _split_by_run(trades, signs, known)
@@ -273,12 +280,48 @@ def _sign_rows(symbol: str, trades: pd.DataFrame) -> list[dict[str, object]]:
     for lag in SIGN_LAGS:
         value = _pooled_autocorrelation(series, lag)
         n = sum(max(len(s) - lag, 0) for s in series)
-        rows.append(
-            _row(symbol, "order-sign memory", "autocorrelation of trade signs", f"lag {lag}")
+        row = (
+            _row(symbol, "order-sign memory", metric, f"lag {lag}")
             | _valued(value, n, 1 / math.sqrt(n) if n else None)
             | _banded("order_sign_memory", value)
         )
+        if note and value is not None:
+            row["note"] = note
+        rows.append(row)
     return rows
+
+
+MARKET_SIGNS = "sign autocorrelation, retail prints out"
+
+
+def _retail_prints(tables: dict[str, pd.DataFrame]) -> set[str]:
+    """Trade ids of the lit prints a retail order's child took: the venue's taker fill of an
+    order id that a router's decision named as a child (``routes.child_id``: the broker's
+    children and the SOR's). Empty when the tape has no routes or no venue fills (real data)."""
+    routes, fills = tables.get("routes"), tables.get("destination_fills")
+    if routes is None or routes.empty or fills is None or fills.empty:
+        return set()
+    children = set(routes["child_id"].dropna().astype(str))
+    taken = fills[(fills["liquidity"].astype(str) == "taker")]
+    taken = taken[taken["order_id"].astype(str).isin(children)]
+    return set(taken["exec_id"].astype(str))
+
+
+def _market_sign_rows(
+    symbol: str, trades: pd.DataFrame, retail: set[str]
+) -> list[dict[str, object]]:
+    """The sign memory of the market beside the experiment: the same autocorrelations over the
+    lit prints whose taker was not a retail order's child. The retail stream is the lab's input
+    (its sides independent draws unless the stream says otherwise), and at a high injection
+    rate its prints can be most of a thin market's tape; this row reads the background
+    market's own order flow. No rows when no print of the symbol was a retail child's."""
+    if not retail or "trade_id" not in trades.columns:
+        return []
+    mine = trades["trade_id"].astype(str).isin(retail).to_numpy()
+    if not mine.any():
+        return []
+    note = f"{int(mine.sum()):,} of {len(mine):,} prints left out"
+    return _sign_rows(symbol, trades[~mine], MARKET_SIGNS, note)
 
 
 def _impact_rows(symbol: str, paths: list[_Path], trades: pd.DataFrame) -> list[dict[str, object]]:

@@ -59,11 +59,11 @@ def format_realism(table: pd.DataFrame) -> str:
             if not pd.isna(row["value"]) and not pd.isna(row["stderr"]):
                 value += f" ± {row['stderr']:.2g}"
             inside = row["in_band"]
-            verdict = (
-                row["note"]
-                if pd.isna(inside) or inside is None
-                else ("in band" if inside else "OUTSIDE")
-            )
+            if pd.isna(inside) or inside is None:
+                verdict = row["note"]
+            else:
+                verdict = "in band" if inside else "OUTSIDE"
+                verdict += f" ({row['note']})" if row["note"] else ""
             lines.append(
                 f"  {row['metric'][:40]:<40} {row['horizon'][:12]:<12} {value:>15}  "
                 f"{_band(row['band_low'], row['band_high']):<10} {verdict}"

@@ -34,7 +34,9 @@ def realism_blocks(computed: dict[str, pd.DataFrame]) -> list[Block]:
         Text(
             "Does the background market behave like a real one? Mid returns sampled every 1, "
             "10 and 60 s, lit trade signs and sizes, per symbol (metaorder impact also with "
-            "every symbol's metaorders pooled); `realism.parquet` holds every row and "
+            "every symbol's metaorders pooled; trade signs also without the prints of the "
+            "retail orders' own children, the input of the experiment); `realism.parquet` "
+            "holds every row and "
             "`flowlab realism RUN_DIR` recomputes it. A fact needs 30 observations: short "
             "runs leave most rows without a value."
         ),
@@ -57,7 +59,8 @@ def _verdict(row: dict) -> str:
     inside = row.get("in_band")
     if inside is None or inside != inside:
         return row.get("note") or ""
-    return "in band" if inside else "**outside**"
+    verdict = "in band" if inside else "**outside**"
+    return f"{verdict} ({row['note']})" if row.get("note") else verdict
 
 
 def _number(value: object, digits: int, missing: str) -> str:

@@ -260,7 +260,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("venue", "symbol", "seq", "ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty"),
         ("bid_px", "ask_px"),
     ),
-    "trades": (("venue", "symbol", "ts_ns", "price", "qty", "aggressor"), ()),
+    "trades": (("venue", "symbol", "ts_ns", "price", "qty", "aggressor", "trade_id"), ()),
     "values": (("symbol", "ts_ns", "value"), ()),
     "session": (("origin_ns", "day_s"), ()),
     "latency": (("order_id", "hop", "ns"), ()),
@@ -455,7 +455,7 @@ def _quote(tape: _Tape, _service: str, msg: Quote) -> None:
 
 
 def _trade(tape: _Tape, _service: str, msg: Trade) -> None:
-    row = _same_names(msg, ("venue", "symbol", "ts_ns", "price", "qty"))
+    row = _same_names(msg, ("venue", "symbol", "ts_ns", "price", "qty", "trade_id"))
     tape.rows["trades"].append({**row, "aggressor": str(msg.aggressor) if msg.aggressor else None})
 
 

@@ -330,6 +330,39 @@ def test_realism_command_recomputes_the_facts_from_the_tape(
             & (table["horizon"] == "lag 1")
         ]["value"].iloc[0]
         assert got == pytest.approx(expected), symbol
+    # the retail orders' own lit prints, counted on the raw tape: a venue's taker fill of an
+    # order a router named as a child, matched to the venue's print by its exec id
+    from protocol.marketdata import Trade
+    from protocol.orders import OrderFilled, OrderRouted
+
+    entries = default_lab_run.tape
+    children = {m.child_id for _s, _r, m in entries if isinstance(m, OrderRouted)}
+    venues = {v.name for v in default_lab_run.config.scenario.venues}
+    taken = {
+        m.exec_id
+        for s, _r, m in entries
+        if isinstance(m, OrderFilled)
+        and s in venues
+        and str(m.liquidity) == "taker"
+        and m.order_id in children
+    }
+    for symbol in symbols:
+        theirs = [
+            m.trade_id for _s, _r, m in entries if isinstance(m, Trade) and m.symbol == symbol
+        ]
+        out = sum(1 for trade_id in theirs if trade_id in taken)
+        rows = table[
+            (table["symbol"] == symbol)
+            & (table["metric"] == "sign autocorrelation, retail prints out")
+        ]
+        if out == 0:
+            assert rows.empty, symbol
+            continue
+        assert len(rows) == 3, symbol  # lags 1, 10, 100
+        valued = rows[rows["value"].notna()]
+        assert (valued["note"] == f"{out:,} of {len(theirs):,} prints left out").all(), symbol
+    # the stream's market orders reach the lit venues through the SOR
+    assert any(m.trade_id in taken for _s, _r, m in entries if isinstance(m, Trade))
 
 
 def test_no_execution_trades_through_the_quotes_checked_at_execution(

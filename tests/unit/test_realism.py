@@ -50,6 +50,20 @@ def nbbo_at(stamps: list[int], mids: list[float]) -> pd.DataFrame:
     )
 
 
+def acme_prints(signs: list[str]) -> pd.DataFrame:
+    """ACME's lit prints of 100 shares, one every 0.1 s, with the given aggressor sides."""
+    return pd.DataFrame(
+        {
+            "venue": "lit-a",
+            "symbol": "ACME",
+            "ts_ns": T0 + np.arange(len(signs), dtype="int64") * (SECOND // 10),
+            "price": 50_000_000,
+            "qty": 100,
+            "aggressor": signs,
+        }
+    )
+
+
 def row(table: pd.DataFrame, metric: str, horizon: str) -> pd.Series:
     hit = table[(table["metric"] == metric) & (table["horizon"] == horizon)]
     assert len(hit) == 1, (metric, horizon, table[["metric", "horizon"]])
@@ -102,16 +116,7 @@ def test_trade_signs_in_blocks_of_four_have_the_autocorrelations_counted_by_hand
     # apart, 3 (opposite signs) when k mod 4 >= 2: of k = 0..789, 396 agree and 394 do not:
     # 2 / 790. Lag 100 = 25 blocks, always opposite: -1.
     signs = ["buy" if (k // 4) % 2 == 0 else "sell" for k in range(800)]
-    trades = pd.DataFrame(
-        {
-            "venue": "lit-a",
-            "symbol": "ACME",
-            "ts_ns": T0 + np.arange(800, dtype="int64") * (SECOND // 10),
-            "price": 50_000_000,
-            "qty": 100,
-            "aggressor": signs,
-        }
-    )
+    trades = acme_prints(signs)
     table = realism_table({"nbbo": nbbo_from_mids([50e6] * 90), "trades": trades})
     assert row(table, "autocorrelation of trade signs", "lag 1")["value"] == pytest.approx(
         401 / 799
@@ -119,6 +124,56 @@ def test_trade_signs_in_blocks_of_four_have_the_autocorrelations_counted_by_hand
     assert row(table, "autocorrelation of trade signs", "lag 10")["value"] == pytest.approx(2 / 790)
     lag100 = row(table, "autocorrelation of trade signs", "lag 100")
     assert lag100["value"] == pytest.approx(-1.0) and not lag100["in_band"]
+
+
+def test_sign_memory_without_the_retail_prints_counts_only_the_markets_own() -> None:
+    # The market's 400 prints come in blocks of four (++++----...) and after each one a retail
+    # child takes a print of alternating sign. Left out, the market's lag 1 is (399 - 2 * 99) /
+    # 399 (99 block boundaries) and lag 100 (25 blocks) is -1 over 300 pairs. A retail child
+    # that rested and was taken (its fill "maker") did not set the print's sign: it stays.
+    market = ["buy" if (k // 4) % 2 == 0 else "sell" for k in range(400)]
+    signs, ids = [], []
+    for k, side in enumerate(market):
+        signs += [side, "buy" if k % 2 == 0 else "sell"]
+        ids += [f"m{k}", f"r{k}"]
+    trades = acme_prints(signs).assign(trade_id=ids)
+    children = [f"P{k}/1" for k in range(401)]
+    routes = pd.DataFrame({"router": "sor", "order_id": "P", "child_id": children})
+    fills = pd.DataFrame(
+        {
+            "service": "lit-a",
+            "order_id": children,
+            "symbol": "ACME",
+            "side": "buy",
+            "qty": 100,
+            "price": 50_000_000,
+            "exec_ns": T0,
+            "ts_ns": T0,
+            "liquidity": ["taker"] * 400 + ["maker"],
+            "exec_id": [f"r{k}" for k in range(400)] + ["m0"],
+        }
+    )
+    tables = {
+        "nbbo": nbbo_from_mids([50e6] * 90),
+        "trades": trades,
+        "routes": routes,
+        "destination_fills": fills,
+    }
+    table = realism_table(tables)
+    lag1 = row(table, "sign autocorrelation, retail prints out", "lag 1")
+    assert lag1["value"] == pytest.approx(201 / 399) and lag1["n"] == 399
+    assert lag1["note"] == "400 of 800 prints left out"
+    lag100 = row(table, "sign autocorrelation, retail prints out", "lag 100")
+    assert lag100["value"] == pytest.approx(-1.0) and lag100["n"] == 300
+    # The row beside it counts every print (mean 0, variance 1): its lag 1 pairs each market
+    # print with the retail print after it (400 pairs, per block of eight 0) and each retail
+    # print with the next market print (399 pairs; per block of eight + - + + - + - - = 0, the
+    # last seven +1): 1 / 799. The retail prints erase the memory there.
+    all_lag1 = row(table, "autocorrelation of trade signs", "lag 1")["value"]
+    assert all_lag1 == pytest.approx(1 / 799)
+    # no retail print of the symbol (or no routes at all, as in real data): no such rows
+    quiet = realism_table({"nbbo": nbbo_from_mids([50e6] * 90), "trades": trades})
+    assert not (quiet["metric"] == "sign autocorrelation, retail prints out").any()
 
 
 def test_runs_of_a_pooled_experiment_never_pair_across_labs() -> None:
