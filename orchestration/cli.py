@@ -19,6 +19,7 @@ from pathlib import Path
 from config.scenario import REGIMES
 from orchestration.arrival_options import add_arrival_arguments
 from orchestration.stream_options import add_stream_arguments
+from services.main import add_close_after, add_service_arguments
 from services.sor.strategies import KINDS
 
 Subparsers = argparse._SubParsersAction  # what ``add_subparsers`` returns
@@ -100,13 +101,7 @@ def _add_scenario(p: argparse.ArgumentParser) -> None:
 
 
 def _add_close_after(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--close-after",
-        type=float,
-        default=None,
-        help="the close: seconds after the last order before every order still open (resting "
-        "day limits) is canceled (default: the scenario's [stream] close_after_s)",
-    )
+    add_close_after(p)
 
 
 def _add_runs(p: argparse.ArgumentParser, help: str = "where run directories go") -> None:
@@ -449,32 +444,7 @@ def _realism(sub: Subparsers) -> None:
 
 def _service(sub: Subparsers) -> None:
     p = sub.add_parser("service", help="run one role process (used by the launcher and compose)")
-    p.add_argument("role", help="the role, one of the scenario's (venue, broker, sor, ...)")
-    p.add_argument("--config", required=True, help="the run config (RUN_DIR/config.toml)")
-    p.add_argument("--name", required=True, help="the service's name in the run config")
-    p.add_argument(
-        "--stream",
-        default=None,
-        help="injector: the stream CSV (no default: required for the injector)",
-    )
-    p.add_argument("--target", default="broker", help="injector: the service to send to")
-    p.add_argument(
-        "--restart",
-        type=int,
-        default=0,
-        help="how many times the launcher's restart policy has started this service again "
-        "(default: 0, the first start; above 0 it rejoins from its snapshots)",
-    )
-    p.add_argument("--timeout", type=float, default=30.0, help="injector: wait for terminal states")
-    p.add_argument(
-        "--ready-file",
-        type=Path,
-        default=None,
-        help="write this file once the service is ready, refresh it with every heartbeat, remove "
-        "it at stop, so `flowlab ready` can probe readiness (default: $FLOWLAB_READY_FILE, "
-        "else none)",
-    )
-    _add_close_after(p)
+    add_service_arguments(p)
 
 
 def _ready(sub: Subparsers) -> None:
@@ -740,27 +710,9 @@ def main(argv: list[str] | None = None) -> int:
         return probe_ready(args.file, args.max_age)
     if args.verb == "service":
         # Imported here: the other verbs need none of the service modules.
-        from services.main import run_service
+        from services.main import serve_from_args
 
-        options = {}
-        if args.role == "injector":
-            if not args.stream:
-                print("flowlab service injector: --stream is required", file=sys.stderr)
-                return 2
-            options = {
-                "stream": args.stream,
-                "target": args.target,
-                "timeout_s": args.timeout,
-                "close_after_s": args.close_after,
-            }
-        return run_service(
-            args.role,
-            args.config,
-            args.name,
-            ready_file=args.ready_file,
-            restarts=args.restart,
-            **options,
-        )
+        return serve_from_args(args)
     if args.verb == "keys":
         # Imported here and light: compose runs it in its own container before any service.
         from config.runconfig import load_run_config

@@ -333,15 +333,15 @@ class LabSupervisor:
         return None
 
     async def spawn(self, name: str, role: str, *extra: str) -> Proc:
-        """Start one service process (``flowlab service ROLE ...``) with its log in the run dir."""
+        """Start one service process (``python -m services.main ROLE ...``: ``flowlab service``'s
+        arguments) with its log in the run dir."""
         log_path = self.run_dir / "logs" / f"{name}.log"
         prefix = self.hosts.launch_prefix().get(name, []) if self.hosts else []
         cmd = [
             *prefix,
             sys.executable,
             "-m",
-            "orchestration.cli",
-            "service",
+            "services.main",  # `flowlab service`'s arguments, without the other verbs' start-up
             role,
             "--config",
             str(self.config_path),

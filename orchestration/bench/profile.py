@@ -201,7 +201,8 @@ def find_pids(runs: Path, names: tuple[str, ...] | None = None) -> dict[str, int
             argv = [
                 a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0")
             ]
-            if "service" not in argv or "--name" not in argv or "--config" not in argv:
+            role_process = "service" in argv or "services.main" in argv  # flowlab / launcher
+            if not role_process or "--name" not in argv or "--config" not in argv:
                 continue
             config = Path(argv[argv.index("--config") + 1])
             if not config.is_absolute():

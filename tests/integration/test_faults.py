@@ -47,7 +47,8 @@ def _pid_of(run_dir: Path, name: str) -> int | None:
             args = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"service" in args and config.encode() in args and name.encode() in args:
+        role_process = b"service" in args or b"services.main" in args  # flowlab / launcher
+        if role_process and config.encode() in args and name.encode() in args:
             return int(cmdline.parent.name)
     return None
 

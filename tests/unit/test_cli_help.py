@@ -153,3 +153,33 @@ def test_cli_ready_reads_the_environment_variable(
 
     assert cli.main(["ready"]) == 0
     assert "recorder recorder 7" in capsys.readouterr().out
+
+
+def test_the_launchers_light_entry_reads_the_same_arguments_as_flowlab_service() -> None:
+    """The launcher starts services with ``python -m services.main`` (no ``flowlab`` verbs to
+    build): its parser and ``flowlab service``'s read one command line alike."""
+    import subprocess
+    import sys
+
+    from services.main import add_service_arguments
+
+    line = ["injector", "--config", "c.toml", "--name", "inj", "--stream", "s.csv", "--restart",
+            "2", "--timeout", "7.5", "--close-after", "3"]  # fmt: skip
+    light = argparse.ArgumentParser()
+    add_service_arguments(light)
+    assert vars(light.parse_args(line)) == {
+        k: v for k, v in vars(cli.build_parser().parse_args(["service", *line])).items()
+        if k != "verb"
+    }  # fmt: skip
+    # run as the launcher runs it: a bad role is refused by name, and nothing of
+    # orchestration (pandas and the other verbs) is imported on the way
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['services.main', 'nope', '--config', 'c.toml', '--name', 'x']\n"
+        "try:\n    runpy.run_module('services.main', run_name='__main__')\n"
+        "except SystemExit as e:\n    print(e)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('orchestration', 'pandas')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "unknown role 'nope'" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.strip().endswith("[]"), done.stdout
