@@ -4,7 +4,8 @@ One lab of the default scenario with no injected orders. From its tape the test 
 stylized facts (``orchestration/realism.py``, each statistic unit-tested in closed form in
 ``tests/unit/test_realism.py``) and holds every symbol inside the band real markets show for
 the facts issue 16 names: heavy tails, volatility clustering and long memory of order signs,
-and concave metaorder impact (every symbol's metaorders in one fit). The bands are written out
+and concave metaorder impact that partly reverts (every symbol's metaorders in one fit). The
+bands are written out
 here, from their sources (docs/MARKET.md, "Stylized facts"), not read from the code that
 reports them. A change that pushes one of these facts out of its
 band fails here. Its first form held every symbol's 1 s kurtosis above 3 and failed one run in
@@ -28,9 +29,8 @@ What this test does not assert (docs/MARKET.md shows the default's long run): ku
 and 60 s and the returns' autocorrelation at 10 s (24 ten-second returns is under the 30 a
 statistic needs); the Hill tail index (12 order statistics in four minutes: a standard error
 near 1 on a band 2 to 5); the trade signs' autocorrelation at lag 100 (its standard error is
-as large as the value); one symbol's metaorder impact (an error of 0.2-0.35 in four minutes)
-and the impact's reversion (the default's uninformed metaorders revert fully within seconds,
-and a ratio of two means near zero has no stable value).
+as large as the value); one symbol's metaorder impact and its reversion (errors of 0.15-0.35
+and 0.2-0.3 in four minutes).
 """
 
 from __future__ import annotations
@@ -139,6 +139,26 @@ def test_default_market_shows_the_stylized_facts_and_tracks_value(tmp_path: Path
     assert pd.notna(pooled_impact["value"]), pooled_impact.to_dict()
     assert 0.0 < pooled_impact["value"] < 1.0, pooled_impact.to_dict()
     assert pooled_impact["stderr"] < 0.4, pooled_impact.to_dict()
+    # Impact that partly reverts (Farmer, Gerig, Lillo & Waelbroeck 2013; Bershova & Rakhlin
+    # 2013: about 2/3 of the peak remains): what is left 10 s after the last child over the
+    # peak 0.1 s after it. Half the default's parents are informed (since 2026-12-04): what they
+    # knew stays in the price, the makers' lean fades with their hedge. The row has a value
+    # only when the mean peak is two standard errors above zero. Pooled: 0.45 +- 0.14, 0.44
+    # +- 0.16, 0.40 +- 0.15 in three 240 s runs (docs/MARKET.md, "Informed parents") and 0.64
+    # +- 0.13 in this test's first run (its exponent 0.41 +- 0.08). Every
+    # parent uninformed (scenarios/uninformed-metaorders.toml) leaves nothing or less (-0.19 +-
+    # 0.19 in a 600 s run): that fails. Every parent informed keeps about all of it (0.97 +-
+    # 0.12 in one run), which this bound catches only about half the time; impact that keeps
+    # growing after the parent (makers that learn from flow: 3.7-4.4) it always catches.
+    reversion = facts[
+        (facts["symbol"] == "all symbols")
+        & (facts["metric"] == "impact reversion: remaining / peak")
+    ]
+    assert len(reversion) == 1, facts["metric"].unique()
+    kept = reversion.iloc[0]
+    print("pooled impact reversion", kept.to_dict())
+    assert pd.notna(kept["value"]), kept.to_dict()
+    assert 0.0 < kept["value"] < 1.0, kept.to_dict()
 
     quality = market_quality(tables)
     nbbo = quality[quality["venue"] == "NBBO"].set_index("symbol")
