@@ -574,6 +574,20 @@ def _spread_rows(symbol: str, paths: list[_Path]) -> list[dict[str, object]]:
             | _valued(value, len(spreads), None)
             | {"note": "descriptive: no band (spreads depend on the stock)"}
         )
+    depths = np.concatenate([p.depth_at(_grid(p, 1)) for p in paths] or [np.array([])])
+    depths = depths[~np.isnan(depths)]
+    for q in (10, 50, 90):
+        value = float(np.percentile(depths, q)) if len(depths) else None
+        rows.append(
+            _row(
+                symbol,
+                "depth distribution",
+                f"NBBO depth at the touch, shares, p{q}",
+                "1 s samples",
+            )
+            | _valued(value, len(depths), None)
+            | {"note": "descriptive: no band (depth depends on the stock and its tick)"}
+        )
     return rows
 
 
@@ -671,12 +685,14 @@ def _intraday_rows(
 # ---------------------------------------------------------------------- mid paths
 @dataclass(frozen=True, slots=True)
 class _Path:
-    """One run's two-sided NBBO of one symbol: times and mids, spreads."""
+    """One run's two-sided NBBO of one symbol: times and mids, spreads, and the shares shown
+    at the touch (the mean of the bid's and the ask's size)."""
 
     run: str
     ts: np.ndarray
     mid: np.ndarray
     spread_bps: np.ndarray
+    depth: np.ndarray
 
     def index(self, t: np.ndarray) -> np.ndarray:
         return np.clip(np.searchsorted(self.ts, t, side="right") - 1, 0, len(self.ts) - 1)
@@ -687,12 +703,24 @@ class _Path:
     def spread_bps_at(self, t: np.ndarray) -> np.ndarray:
         return self.spread_bps[self.index(t)]
 
+    def depth_at(self, t: np.ndarray) -> np.ndarray:
+        return self.depth[self.index(t)]
+
 
 def _mid_paths(nbbo: pd.DataFrame) -> dict[str, list[_Path]]:
     bid = nbbo["bid_px"].to_numpy("float64", na_value=np.nan)
     ask = nbbo["ask_px"].to_numpy("float64", na_value=np.nan)
     mid = (bid + ask) / 2
-    paths = _paths_by_run(nbbo, mid, (ask - bid) / mid * 1e4, (bid > 0) & (ask > bid))
+    depth = (
+        (
+            nbbo["bid_qty"].to_numpy("float64", na_value=np.nan)
+            + nbbo["ask_qty"].to_numpy("float64", na_value=np.nan)
+        )
+        / 2
+        if {"bid_qty", "ask_qty"} <= set(nbbo.columns)
+        else np.full(len(nbbo), np.nan)
+    )
+    paths = _paths_by_run(nbbo, mid, (ask - bid) / mid * 1e4, (bid > 0) & (ask > bid), depth)
     out: dict[str, list[_Path]] = {}
     for (symbol, _run), path in paths.items():
         out.setdefault(symbol, []).append(path)
@@ -709,7 +737,11 @@ def _value_paths(values: pd.DataFrame | None) -> dict[tuple[str, str], _Path]:
 
 
 def _paths_by_run(
-    table: pd.DataFrame, level: np.ndarray, spread_bps: np.ndarray, ok: np.ndarray
+    table: pd.DataFrame,
+    level: np.ndarray,
+    spread_bps: np.ndarray,
+    ok: np.ndarray,
+    depth: np.ndarray | None = None,
 ) -> dict[tuple[str, str], _Path]:
     """A step path per (symbol, run) of ``table``'s rows where ``ok``, in time order (runs of
     pooled labs kept apart), sorted by symbol then run."""
@@ -720,6 +752,7 @@ def _paths_by_run(
             "ts_ns": table["ts_ns"].to_numpy("int64"),
             "level": level,
             "spread_bps": spread_bps,
+            "depth": np.full(len(level), np.nan) if depth is None else depth,
         }
     )[ok].sort_values(["symbol", "run", "ts_ns"], kind="stable")
     return {
@@ -728,6 +761,7 @@ def _paths_by_run(
             g["ts_ns"].to_numpy("int64"),
             g["level"].to_numpy(float),
             g["spread_bps"].to_numpy(float),
+            g["depth"].to_numpy(float),
         )
         for (symbol, run), g in frame.groupby(["symbol", "run"], sort=True)
     }

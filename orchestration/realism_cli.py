@@ -55,7 +55,7 @@ def format_realism(table: pd.DataFrame) -> str:
     for symbol, group in table.groupby("symbol", sort=False):
         lines.append(f"{symbol}")
         for row in group.to_dict(orient="records"):
-            value = "n/a" if pd.isna(row["value"]) else f"{row['value']:.3g}"
+            value = "n/a" if pd.isna(row["value"]) else _number(row["value"])
             if not pd.isna(row["value"]) and not pd.isna(row["stderr"]):
                 value += f" ± {row['stderr']:.2g}"
             inside = row["in_band"]
@@ -69,6 +69,11 @@ def format_realism(table: pd.DataFrame) -> str:
                 f"{_band(row['band_low'], row['band_high']):<10} {verdict}"
             )
     return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    """Three significant digits; whole numbers past them (depths) in full: 1,790."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def _band(low: float | None, high: float | None) -> str:

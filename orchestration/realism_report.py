@@ -67,7 +67,10 @@ def _number(value: object, digits: int, missing: str) -> str:
     """``value`` to ``digits`` significant digits; ``missing`` for None or NaN."""
     if value is None or value != value:  # type: ignore[comparison-overlap]
         return missing
-    return f"{float(value):.{digits}g}"  # type: ignore[arg-type]
+    number = float(value)  # type: ignore[arg-type]
+    if abs(number) >= 10**digits:  # whole numbers past the digits (depths): 1,790, not 1.79e+03
+        return f"{number:,.0f}"
+    return f"{number:.{digits}g}"
 
 
 def _stderr_text(value: object) -> str:

@@ -15,7 +15,8 @@ from orchestration.realism import (
     _impact_exponent,
     realism_table,
 )
-from orchestration.realism_report import realism_blocks
+from orchestration.realism_cli import format_realism
+from orchestration.realism_report import _value_text, realism_blocks
 
 T0 = 1_800_000_000 * 10**9
 SECOND = 10**9
@@ -174,6 +175,26 @@ def test_sign_memory_without_the_retail_prints_counts_only_the_markets_own() -> 
     # no retail print of the symbol (or no routes at all, as in real data): no such rows
     quiet = realism_table({"nbbo": nbbo_from_mids([50e6] * 90), "trades": trades})
     assert not (quiet["metric"] == "sign autocorrelation, retail prints out").any()
+
+
+def test_depth_at_the_touch_is_read_every_second_and_its_percentiles_by_hand() -> None:
+    # 101 updates a second apart; at second k the bid shows 40k shares and the ask none, so
+    # the touch's mean depth is 20k: the 1 s samples are 0, 20, ..., 2,000, whose 10th, 50th
+    # and 90th percentiles (linear between order statistics) are 200, 1,000 and 1,800.
+    nbbo = nbbo_from_mids([50e6] * 101).assign(bid_qty=[40 * k for k in range(101)], ask_qty=0)
+    table = realism_table({"nbbo": nbbo})
+    for q in (10, 50, 90):
+        got = row(table, f"NBBO depth at the touch, shares, p{q}", "1 s samples")
+        assert got["value"] == pytest.approx(20 * q) and got["n"] == 101
+        assert got["fact"] == "depth distribution" and pd.isna(got["in_band"])
+    # printed and reported in full past three digits, not as 1.8e+03
+    depth_lines = [line for line in format_realism(table).splitlines() if "depth" in line]
+    assert ["1,800" in line for line in depth_lines] == [False, False, True], depth_lines
+    assert _value_text(1800.0) == "1,800" and _value_text(0.5) == "0.5"  # the report's column
+    # real data without sizes: no value, and the spreads still come out
+    bare = realism_table({"nbbo": nbbo.drop(columns=["bid_qty", "ask_qty"])})
+    assert pd.isna(row(bare, "NBBO depth at the touch, shares, p50", "1 s samples")["value"])
+    assert row(bare, "NBBO quoted spread bps, p50", "1 s samples")["value"] > 0
 
 
 def test_runs_of_a_pooled_experiment_never_pair_across_labs() -> None:
