@@ -295,29 +295,61 @@ MARKET_SIGNS = "sign autocorrelation, retail prints out"
 
 
 def _retail_prints(tables: dict[str, pd.DataFrame]) -> set[str]:
-    """Trade ids of the lit prints a retail order's child took: the venue's taker fill of an
+    """Keys (``_print_keys``) of the prints a retail order's child set off: the fill of an
     order id that a router's decision named as a child (``routes.child_id``: the broker's
-    children and the SOR's). Empty when the tape has no routes or no venue fills (real data)."""
+    children and the SOR's) that took liquidity — a lit venue's taker fill, or a dark pool's
+    midpoint fill on the side that arrived (the print's aggressor) — matched to the print by
+    its exec id. Empty when the tape has no routes or no venue fills (real data)."""
     routes, fills = tables.get("routes"), tables.get("destination_fills")
     if routes is None or routes.empty or fills is None or fills.empty:
         return set()
-    children = set(routes["child_id"].dropna().astype(str))
-    taken = fills[(fills["liquidity"].astype(str) == "taker")]
-    taken = taken[taken["order_id"].astype(str).isin(children)]
-    return set(taken["exec_id"].astype(str))
+    children = set(_keyed(routes, routes["child_id"].astype(str)))
+    liquidity = fills["liquidity"].astype(str)
+    fills = fills[liquidity.isin(["taker", "midpoint"])]
+    fills = fills[_keyed(fills, _own_ids(fills)).isin(children)]
+    return set(_keyed(fills, fills["exec_id"].astype(str) + "|" + fills["side"].astype(str)))
+
+
+def _print_keys(trades: pd.DataFrame) -> pd.Series:
+    """Each print's run, trade id and aggressor side as one key (``_retail_prints``)."""
+    return _keyed(trades, trades["trade_id"].astype(str) + "|" + trades["aggressor"].astype(str))
+
+
+def _keyed(table: pd.DataFrame, ids: pd.Series) -> pd.Series:
+    """``ids`` with the run in front when ``table`` pools several runs (ids repeat across runs:
+    every lab's first print on lit-a is ``lit-a-1``)."""
+    if "run" not in table.columns:
+        return ids
+    return table["run"].astype(str) + "\x1f" + ids
+
+
+def _own_ids(table: pd.DataFrame) -> pd.Series:
+    """A table's order ids as their service gave them: pooled experiments put the run's label
+    and a colon in front of them (``orchestration.experiment.pool_tables``)."""
+    ids = table["order_id"].astype(str)
+    if "run" not in table.columns:
+        return ids
+    prefix = table["run"].astype(str) + ":"
+    labelled = pd.Series(
+        [i.startswith(p) for i, p in zip(ids, prefix, strict=True)], index=ids.index, dtype=bool
+    )
+    stripped = pd.Series(
+        [i[len(p) :] for i, p in zip(ids, prefix, strict=True)], index=ids.index, dtype=object
+    )
+    return stripped.where(labelled, ids)
 
 
 def _market_sign_rows(
     symbol: str, trades: pd.DataFrame, retail: set[str]
 ) -> list[dict[str, object]]:
     """The sign memory of the market beside the experiment: the same autocorrelations over the
-    lit prints whose taker was not a retail order's child. The retail stream is the lab's input
-    (its sides independent draws unless the stream says otherwise), and at a high injection
-    rate its prints can be most of a thin market's tape; this row reads the background
-    market's own order flow. No rows when no print of the symbol was a retail child's."""
+    prints that no retail order's child set off. The retail stream is the lab's input (its
+    sides independent draws unless the stream says otherwise), and at a high injection rate
+    its prints can be most of a thin market's tape; this row reads the background market's own
+    order flow. No rows when no print of the symbol was a retail child's."""
     if not retail or "trade_id" not in trades.columns:
         return []
-    mine = trades["trade_id"].astype(str).isin(retail).to_numpy()
+    mine = _print_keys(trades).isin(retail).to_numpy()
     if not mine.any():
         return []
     note = f"{int(mine.sum()):,} of {len(mine):,} prints left out"
@@ -510,7 +542,7 @@ def _children_of(fills: pd.DataFrame | None, symbol: str) -> pd.DataFrame:
     if fills is None or fills.empty:
         return pd.DataFrame(columns=["parent", "side", "qty", "exec_ns"])
     mine = fills[(fills["symbol"].astype(str) == symbol) & (fills["liquidity"] == "taker")]
-    parents = mine["order_id"].astype(str).map(parent_of)
+    parents = _own_ids(mine).map(parent_of)
     mine = mine.assign(parent=parents)[parents.notna()]
     if "run" in mine.columns:  # parents of pooled runs kept apart
         run = mine["run"].astype(str)

@@ -134,7 +134,7 @@ def test_installed_flowlab_compare_runs_from_site_packages(tmp_path: Path) -> No
     report = (out / "report.md").read_text()
     assert all(regime in report for regime in regimes)
     assert all(regime in stdout for regime in regimes)
-    # The service processes (sys.executable -m orchestration.cli service ...) imported their
+    # The service processes (sys.executable -m services.main ROLE ...) imported their
     # modules from the venv's site-packages: only they load the broker's shell and services.main.
     assert list(broker_bytecode.glob("service.*.pyc")), "the broker did not run from site-packages"
     assert list((site / "services" / "__pycache__").glob("main.*.pyc"))

@@ -144,7 +144,8 @@ def test_default_market_shows_the_stylized_facts_and_tracks_value(tmp_path: Path
     # peak 0.1 s after it. Half the default's parents are informed (since 2026-12-04): what they
     # knew stays in the price, the makers' lean fades with their hedge. The row has a value
     # only when the mean peak is two standard errors above zero. Pooled: 0.45 +- 0.14, 0.44
-    # +- 0.16, 0.40 +- 0.15 in three 240 s runs (docs/MARKET.md, "Informed parents") and 0.64
+    # +- 0.16, 0.40 +- 0.15 in three 240 s runs (docs/MARKET.md, "The default market since
+    # 2026-12-04, 16:30 UTC") and 0.64
     # +- 0.13 in this test's first run (its exponent 0.41 +- 0.08). Every
     # parent uninformed (scenarios/uninformed-metaorders.toml) leaves nothing or less (-0.19 +-
     # 0.19 in a 600 s run): that fails. Every parent informed keeps about all of it (0.97 +-

@@ -145,7 +145,8 @@ def test_sign_memory_without_the_retail_prints_counts_only_the_markets_own() -> 
             "service": "lit-a",
             "order_id": children,
             "symbol": "ACME",
-            "side": "buy",
+            # a taker's side is its print's aggressor; the resting child was on the other side
+            "side": ["buy" if k % 2 == 0 else "sell" for k in range(400)] + ["sell"],
             "qty": 100,
             "price": 50_000_000,
             "exec_ns": T0,
@@ -175,6 +176,65 @@ def test_sign_memory_without_the_retail_prints_counts_only_the_markets_own() -> 
     # no retail print of the symbol (or no routes at all, as in real data): no such rows
     quiet = realism_table({"nbbo": nbbo_from_mids([50e6] * 90), "trades": trades})
     assert not (quiet["metric"] == "sign autocorrelation, retail prints out").any()
+
+
+def test_retail_prints_are_found_in_pooled_runs_and_in_the_dark_pool() -> None:
+    # Two labs pooled as an experiment pools them (run labels on every table, on the order ids
+    # of the fills and routes, not on the child ids or trade ids, which repeat across labs).
+    # Each lab: 200 market prints in blocks of four, each followed by a retail child's print —
+    # taking on lit-a after even k, arriving at the dark pool (a midpoint fill on the print's
+    # aggressor side) after odd k; the first market print is a dark print in which a retail
+    # child rested (its midpoint fill on the other side): it is the market's, and stays. Left
+    # out: 2 x 200 of 800. The market's series per lab: lag 1 (199 - 2 * 49) / 199, the
+    # same pooled over the two labs' 398 pairs.
+    from types import SimpleNamespace
+
+    from orchestration.experiment import pool_tables
+
+    market = ["buy" if (k // 4) % 2 == 0 else "sell" for k in range(200)]
+    signs, ids, venues = [], [], []
+    for k, side in enumerate(market):
+        retail_side = "buy" if k % 2 == 0 else "sell"
+        signs += [side, retail_side]
+        ids += [
+            "dark-a-m0" if k == 0 else f"lit-a-m{k}",
+            f"lit-a-r{k}" if k % 2 == 0 else f"dark-a-r{k}",
+        ]
+        venues += ["dark-a" if k == 0 else "lit-a", "lit-a" if k % 2 == 0 else "dark-a"]
+    trades = acme_prints(signs).assign(trade_id=ids, venue=venues)
+    children = [f"P{k}~1/1" for k in range(201)]
+    fills = pd.DataFrame(
+        {
+            "service": [*venues[1::2], "dark-a"],
+            "order_id": children,
+            "symbol": "ACME",
+            "side": [*signs[1::2], "sell"],  # the resting child sold into m0's buy
+            "qty": 100,
+            "price": 50_000_000,
+            "exec_ns": T0,
+            "ts_ns": T0,
+            "liquidity": [*("taker" if k % 2 == 0 else "midpoint" for k in range(200)), "midpoint"],
+            "exec_id": [*ids[1::2], "dark-a-m0"],
+        }
+    )
+    one_lab = {
+        "nbbo": nbbo_from_mids([50e6] * 50),
+        "trades": trades,
+        "routes": pd.DataFrame({"router": "sor", "order_id": "P", "child_id": children}),
+        "destination_fills": fills,
+    }
+    labs = [
+        SimpleNamespace(
+            plan=SimpleNamespace(label=label, replication=n), run_dir=label, config=None
+        )
+        for n, label in enumerate(("r1", "r2"), start=1)
+    ]
+    pooled = pool_tables(labs, "sequential", lambda _dir, _config: {**one_lab})  # type: ignore[arg-type]
+    assert pooled["destination_fills"]["order_id"].iloc[0] == "r1:P0~1/1"  # labelled, as pooled
+    table = realism_table(pooled)
+    lag1 = row(table, "sign autocorrelation, retail prints out", "lag 1")
+    assert lag1["note"] == "400 of 800 prints left out"
+    assert lag1["value"] == pytest.approx(101 / 199) and lag1["n"] == 398
 
 
 def test_depth_at_the_touch_is_read_every_second_and_its_percentiles_by_hand() -> None:
@@ -368,6 +428,32 @@ def square_root_metaorders(symbol: str, sizes: list[int]) -> tuple[pd.DataFrame,
         mids += [mid * (1 + 2 * math.sqrt(children) / 1e4), mid]
         t = last + SECOND
     return nbbo_at([*stamps, t + SECOND], [*mids, mid]).assign(symbol=symbol), fills
+
+
+def test_metaorders_of_pooled_labs_are_found_under_their_labelled_order_ids() -> None:
+    # Two labs of 15 square-root metaorders each, pooled as an experiment pools them (the run's
+    # label in front of every fill's order id): 30 metaorders, six in each of five bins, 0.5.
+    # Each lab alone has too few (15 < 30), so the row has a value only if both are found.
+    from types import SimpleNamespace
+
+    from orchestration.experiment import pool_tables
+
+    nbbo, fills = square_root_metaorders("ACME", [1, 2, 4, 8, 16] * 3)
+    one_lab = {"nbbo": nbbo, "destination_fills": pd.DataFrame(fills)}
+    labs = [
+        SimpleNamespace(
+            plan=SimpleNamespace(label=label, replication=n), run_dir=label, config=None
+        )
+        for n, label in enumerate(("r1", "r2"), start=1)
+    ]
+    pooled = pool_tables(labs, "sequential", lambda _dir, _config: {**one_lab})  # type: ignore[arg-type]
+    assert pooled["destination_fills"]["order_id"].iloc[0].startswith("r1:institution-")
+    got = row(
+        realism_table(pooled),
+        "exponent of metaorder impact against size",
+        "first child to last + 0.1 s",
+    )
+    assert got["n"] == 30 and got["value"] == pytest.approx(0.5, abs=1e-3)
 
 
 def test_metaorders_of_every_symbol_pooled_fit_one_exponent_where_each_alone_cannot() -> None:
