@@ -100,10 +100,6 @@ def _add_scenario(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_close_after(p: argparse.ArgumentParser) -> None:
-    add_close_after(p)
-
-
 def _add_runs(p: argparse.ArgumentParser, help: str = "where run directories go") -> None:
     p.add_argument("--runs", type=Path, default=Path("runs"), help=help)
 
@@ -179,7 +175,7 @@ def _compare(sub: Subparsers) -> None:
         help="exit 0 although a service refused orders as busy or passed its [limits] (the run "
         "is still marked overloaded; default: off, such a run exits 1)",
     )
-    _add_close_after(p)
+    add_close_after(p)
     p.add_argument(
         "--file",
         type=Path,
@@ -370,7 +366,7 @@ def _inject(sub: Subparsers) -> None:
     p.add_argument(
         "--no-live", action="store_true", help="plain progress lines instead of a live account"
     )
-    _add_close_after(p)
+    add_close_after(p)
     add_stream_arguments(p)
     add_arrival_arguments(p, limit_tif=False)
 

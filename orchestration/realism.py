@@ -325,18 +325,17 @@ def _keyed(table: pd.DataFrame, ids: pd.Series) -> pd.Series:
 
 def _own_ids(table: pd.DataFrame) -> pd.Series:
     """A table's order ids as their service gave them: pooled experiments put the run's label
-    and a colon in front of them (``orchestration.experiment.pool_tables``)."""
+    and a colon in front of them (``orchestration.experiment.pool_tables``; welfare's
+    ``_per_run`` takes it off the same way, one run at a time)."""
     ids = table["order_id"].astype(str)
     if "run" not in table.columns:
         return ids
-    prefix = table["run"].astype(str) + ":"
-    labelled = pd.Series(
-        [i.startswith(p) for i, p in zip(ids, prefix, strict=True)], index=ids.index, dtype=bool
+    runs = table["run"].astype(str)
+    return pd.Series(
+        [i.removeprefix(f"{r}:") for i, r in zip(ids, runs, strict=True)],
+        index=ids.index,
+        dtype=object,
     )
-    stripped = pd.Series(
-        [i[len(p) :] for i, p in zip(ids, prefix, strict=True)], index=ids.index, dtype=object
-    )
-    return stripped.where(labelled, ids)
 
 
 def _market_sign_rows(

@@ -10,6 +10,7 @@ import pandas as pd
 
 from orchestration.realdata import RealDataError, read_lobster, read_taq
 from orchestration.realism import realism_table
+from orchestration.realism_report import number_text
 
 
 def cmd_realism(args: argparse.Namespace) -> int:
@@ -55,9 +56,9 @@ def format_realism(table: pd.DataFrame) -> str:
     for symbol, group in table.groupby("symbol", sort=False):
         lines.append(f"{symbol}")
         for row in group.to_dict(orient="records"):
-            value = "n/a" if pd.isna(row["value"]) else _number(row["value"])
+            value = number_text(row["value"], 3, "n/a")
             if not pd.isna(row["value"]) and not pd.isna(row["stderr"]):
-                value += f" ± {row['stderr']:.2g}"
+                value += f" ± {number_text(row['stderr'], 2, '')}"
             inside = row["in_band"]
             if pd.isna(inside) or inside is None:
                 verdict = row["note"]
@@ -69,11 +70,6 @@ def format_realism(table: pd.DataFrame) -> str:
                 f"{_band(row['band_low'], row['band_high']):<10} {verdict}"
             )
     return "\n".join(lines)
-
-
-def _number(value: float) -> str:
-    """Three significant digits; whole numbers past them (depths) in full: 1,790."""
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def _band(low: float | None, high: float | None) -> str:

@@ -63,19 +63,20 @@ def _verdict(row: dict) -> str:
     return f"{verdict} ({row['note']})" if row.get("note") else verdict
 
 
-def _number(value: object, digits: int, missing: str) -> str:
-    """``value`` to ``digits`` significant digits; ``missing`` for None or NaN."""
+def number_text(value: object, digits: int, missing: str) -> str:
+    """``value`` to ``digits`` significant digits (whole numbers past them in full: 1,790, not
+    1.79e+03); ``missing`` for None or NaN. The report's columns and ``flowlab realism``."""
     if value is None or value != value:  # type: ignore[comparison-overlap]
         return missing
     number = float(value)  # type: ignore[arg-type]
-    if abs(number) >= 10**digits:  # whole numbers past the digits (depths): 1,790, not 1.79e+03
+    if abs(number) >= 10**digits:
         return f"{number:,.0f}"
     return f"{number:.{digits}g}"
 
 
 def _stderr_text(value: object) -> str:
-    return _number(value, 2, "")
+    return number_text(value, 2, "")
 
 
 def _value_text(value: object) -> str:
-    return _number(value, 3, "n/a")
+    return number_text(value, 3, "n/a")

@@ -16,7 +16,7 @@ from orchestration.realism import (
     realism_table,
 )
 from orchestration.realism_cli import format_realism
-from orchestration.realism_report import _value_text, realism_blocks
+from orchestration.realism_report import number_text, realism_blocks
 
 T0 = 1_800_000_000 * 10**9
 SECOND = 10**9
@@ -250,7 +250,7 @@ def test_depth_at_the_touch_is_read_every_second_and_its_percentiles_by_hand() -
     # printed and reported in full past three digits, not as 1.8e+03
     depth_lines = [line for line in format_realism(table).splitlines() if "depth" in line]
     assert ["1,800" in line for line in depth_lines] == [False, False, True], depth_lines
-    assert _value_text(1800.0) == "1,800" and _value_text(0.5) == "0.5"  # the report's column
+    assert number_text(1800.0, 3, "n/a") == "1,800" and number_text(0.5, 3, "n/a") == "0.5"
     # real data without sizes: no value, and the spreads still come out
     bare = realism_table({"nbbo": nbbo.drop(columns=["bid_qty", "ask_qty"])})
     assert pd.isna(row(bare, "NBBO depth at the touch, shares, p50", "1 s samples")["value"])
