@@ -20,7 +20,6 @@ open then).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import time
 from dataclasses import dataclass
@@ -47,6 +46,11 @@ from services.runtime import Service
 from services.session import SessionClock
 
 ABORT_SETTLE_S = 3.0
+# The stream waits for each order's time with plain sleeps of at most this long, looking at the
+# abort flag between them: an abort stops the stream within 50 ms. (``asyncio.wait_for`` on the
+# abort event, per order, costs a task, a timeout and their callbacks: 9.5 µs of CPU a wait
+# against 2.4 µs for a sleep, on uvloop on this machine.)
+ABORT_POLL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +211,9 @@ class Injector(Service):
         offsets = clock.warp([order.t_ns for order in self.orders], wall)
         for order, offset in zip(self.orders, offsets, strict=True):
             delay = (start + offset - time.monotonic_ns()) / 1e9
-            if delay > 0.0005:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.aborted.wait(), delay)
+            while delay > 0.0005 and not self.aborted.is_set():
+                await asyncio.sleep(min(delay, ABORT_POLL_S))
+                delay = (start + offset - time.monotonic_ns()) / 1e9
             if self.aborted.is_set():
                 self.count("orders.unsent_aborted", len(self.orders) - len(self.sent))
                 return

@@ -27,6 +27,7 @@ from zmq.backend import Socket as _RawSocket
 
 from config.scenario import LatencyConfig, LatencySpec
 from protocol.codec import VERSION
+from services.sockets import wakes_a_reader
 
 TOLERANCE_NS = 500_000
 # The frames of a batch go straight to pyzmq's compiled send (docs/PERFORMANCE.md, "Changed
@@ -245,9 +246,9 @@ class Link:
         socket would with ``DONTWAIT`` (the exception instead of raising it). libzmq takes a
         multipart message whole or not at all: only its first frame can meet a full queue or
         an unknown peer. Then, whatever the outcome, as pyzmq does after each send that ends at
-        once, a receive awaiting this socket is woken if a message is waiting: the socket's
-        descriptor is edge-triggered, and a send (a failed one too: libzmq reads its pending
-        commands first) can consume the edge an arrival raised."""
+        once, a receive awaiting this socket (or its reader, ``services.sockets``) is woken if a
+        message is waiting: the socket's descriptor is edge-triggered, and a send (a failed one
+        too: libzmq reads its pending commands first) can consume the edge an arrival raised."""
         shadow = self._shadow
         error: BaseException | None = None
         try:
@@ -257,7 +258,7 @@ class Link:
         except zmq.ZMQError as exc:
             error = exc
         sock: Any = self._socket
-        if sock._recv_futures:
+        if wakes_a_reader(sock):
             sock._schedule_remaining_events()
         return error
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 import zmq
 
 from protocol.codec import VERSION
-from services.runtime import DRAIN_BATCH, Service, Turn, receive, reject_logged
+from services.runtime import Service, reject_logged
 from services.security import frames_and_user
+from services.sockets import recv_frames, stop_arrivals
 
 _entry_head = msgspec.msgpack.Decoder(tuple[str, int, msgspec.Raw])
 
@@ -39,10 +40,9 @@ class Recorder(Service):
         self._pull = self.bind("tape", zmq.PULL)
         self._pull.setsockopt(zmq.RCVHWM, 0)
         self._shadow: zmq.Socket[bytes] = zmq.Socket.shadow(self._pull.underlying)
-        self._workers = (
-            self.spawn(self._record(), "record"),
-            self.spawn(self._flush_periodically(), "flush"),
-        )
+        # under CURVE: frames, for the key each entry came with
+        self.receive_batches(self._pull, self._write_batch, name="tape", copy=self.keys is None)
+        self._workers = (self.spawn(self._flush_periodically(), "flush"),)
 
     def _write(self, parts: list[bytes] | list[zmq.Frame]) -> None:
         frames, user = frames_and_user(parts)
@@ -76,17 +76,9 @@ class Recorder(Service):
             )
         return False
 
-    async def _record(self) -> None:
-        copy = self.keys is None  # under CURVE: frames, for the key each entry came with
-        turn = Turn()
-        while True:
-            self._write(await receive(self._pull, copy=copy))
-            for _ in range(DRAIN_BATCH):
-                try:
-                    self._write(self._shadow.recv_multipart(zmq.NOBLOCK, copy=copy))
-                except zmq.Again:
-                    break
-            await turn.give()  # its heartbeat and flush timer run during a flood too
+    def _write_batch(self, batch: list[list[Any]], _recv_ns: int) -> None:
+        for parts in batch:
+            self._write(parts)
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -96,12 +88,13 @@ class Recorder(Service):
     async def _drain(self) -> None:
         # The workers go first: one already woken (a flush timer, a received frame) would
         # otherwise run after the file below is closed and fail the recorder.
+        stop_arrivals(self._pull)
         for task in self._workers:
             task.cancel()
         # Everything the other services sent before exiting is queued here; take it all.
         while True:
             try:
-                self._write(self._shadow.recv_multipart(zmq.NOBLOCK, copy=self.keys is None))
+                self._write(recv_frames(self._shadow, copy=self.keys is None))
             except zmq.Again:
                 break
         self._file.flush()

@@ -56,6 +56,7 @@ from services.security import (
     secure_server,
     serve_zap,
 )
+from services.sockets import Context, on_arrival, recv_frames, stop_arrivals
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
@@ -73,43 +74,14 @@ REJECT_LOG_EVERY = 1_000
 REJECT_LOG_PEERS = 10_000
 
 
-# How long a receive loop may hold the event loop while its socket keeps having messages: an
-# awaited receive of a message already queued returns without suspending, so a loop fed faster
-# than it drains would never let the timers run — the heartbeats (a service starved this way
-# missed its own and was judged stalled) and the links' delayed sends (every reply waited for
-# the flood to end). ``Turn.give`` yields once this long has passed (docs/PERFORMANCE.md): 20 ms
-# is far inside the 0.5 s heartbeat and keeps the batching a backlog buys (each yield lets the
-# links flush smaller batches).
+# How long a service's reader may hold the event loop while its socket keeps having messages:
+# a reader fed faster than it drains would never let the timers run — the heartbeats (a service
+# starved this way missed its own and was judged stalled) and the links' delayed sends (every
+# reply waited for the flood to end). Past this it returns, and is called again after the loop's
+# other callbacks had a turn (docs/PERFORMANCE.md): 20 ms is far inside the 0.5 s heartbeat and
+# keeps the batching a backlog buys (each turn lets the links flush smaller batches).
 YIELD_AFTER_NS = 20_000_000
-
-
-class Turn:
-    """Gives the event loop a turn from a busy receive loop at least every ``YIELD_AFTER_NS``."""
-
-    __slots__ = ("_budget_ns", "_since")
-
-    def __init__(self, budget_ns: int = YIELD_AFTER_NS) -> None:
-        self._budget_ns = budget_ns
-        self._since = time.monotonic_ns()
-
-    async def give(self) -> None:
-        now = time.monotonic_ns()
-        if now - self._since >= self._budget_ns:
-            await asyncio.sleep(0)
-            self._since = time.monotonic_ns()
-
-
-async def receive(sock: zmq.asyncio.Socket, copy: bool = True) -> list[Any]:
-    """The next message of ``sock``, awaited. A loop that also drains the socket through a
-    synchronous shadow between awaits (``Service._serve``, the recorder) can take the message
-    an awaited receive was woken for; pyzmq's asyncio receive then raises ``zmq.Again`` into
-    the await (pyzmq 27: it receives with DONTWAIT after the poll), which is no error: await
-    the next one (docs/PERFORMANCE.md, a recorder lost that way at 3,000 orders/s)."""
-    while True:
-        try:
-            return await sock.recv_multipart(copy=copy)
-        except zmq.Again:
-            continue
+BatchHandler = Callable[[list[list[Any]], int], None]
 
 
 def reject_logged(n: int) -> bool:
@@ -172,6 +144,7 @@ class Service(Limits, OrderReports):
         self._install_signals = install_signals
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sockets: list[zmq.asyncio.Socket] = []
+        self._served: list[zmq.asyncio.Socket] = []  # sockets whose arrivals call a reader
         self._links: dict[tuple[int, bytes | None], Link] = {}
         self._msg_seq = 0
         self._stop_reason = ""
@@ -196,7 +169,7 @@ class Service(Limits, OrderReports):
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
         """Run until stopped; returns the process exit code (0 clean, 1 after a failure)."""
-        self.ctx = zmq.asyncio.Context()
+        self.ctx = Context()
         self._stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         if self._install_signals:
@@ -251,6 +224,8 @@ class Service(Limits, OrderReports):
             link.flush_now()
         if self._tape_link is not None:
             self._tape_link.flush_now()
+        for sock in self._served:
+            stop_arrivals(sock)
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         for task in tasks:
@@ -414,37 +389,58 @@ class Service(Limits, OrderReports):
         router: bool,
         name: str,
     ) -> None:
-        """Receive, decode and dispatch everything arriving on ``sock`` in one tracked task.
+        """Receive, decode and dispatch everything arriving on ``sock``.
 
-        After each awaited receive it drains what else is queued without yielding, so a burst
-        costs one wake-up. Bad input gets a ``Rejected`` reply naming the problem; a handler that
-        raises is logged and answered, and the loop goes on.
+        Arrivals are read in batches as they come (``receive_batches``), so a burst costs one
+        wake-up. Bad input gets a ``Rejected`` reply naming the problem; a handler that raises
+        is logged and answered, and the service goes on.
         """
-        self.spawn(self._serve(sock, decoder, handler, router, name), f"serve:{name}")
-
-    async def _serve(
-        self, sock: zmq.asyncio.Socket, decoder: Decoder, handler: Handler, router: bool, name: str
-    ) -> None:
-        shadow: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
         counter = f"{name}.in"
         # Under CURVE a ROUTER reads frames (not bytes) for the key each message came with.
         authenticated = router and self.keys is not None
-        turn = Turn()
-        while True:
-            await turn.give()
-            frames = await receive(sock, copy=not authenticated)
-            batch = [frames]
-            for _ in range(DRAIN_BATCH):
-                try:
-                    batch.append(shadow.recv_multipart(zmq.NOBLOCK, copy=not authenticated))
-                except zmq.Again:
-                    break
-            recv_ns = time.time_ns()
+
+        def handle(batch: list[list[Any]], recv_ns: int) -> None:
             for parts in batch:
                 msg_frames, user = frames_and_user(parts)
                 if authenticated and self._identity_refused(sock, msg_frames[0], user):
                     continue
                 self._dispatch(sock, msg_frames, user, decoder, handler, router, recv_ns, counter)
+
+        self.receive_batches(sock, handle, name=name, copy=not authenticated)
+
+    def receive_batches(
+        self, sock: zmq.asyncio.Socket, handle: BatchHandler, *, name: str, copy: bool = True
+    ) -> None:
+        """Call ``handle(batch, recv_ns)`` with what arrives on ``sock``: up to ``DRAIN_BATCH``
+        whole messages at a time (frame lists; ``copy=False``: ``zmq.Frame``s) and the wall
+        time they were read. Called from the socket's readiness (``services.sockets``), not
+        from a task: no future per receive. A handler that raises stops the service with exit
+        code 1, as a failed task does. Until the service stops; nothing may await a receive
+        on ``sock`` meanwhile."""
+        shadow: zmq.Socket[Any] = zmq.Socket.shadow(sock.underlying)
+
+        def read() -> None:
+            start = time.monotonic_ns()
+            try:
+                while True:
+                    batch: list[list[Any]] = []
+                    try:
+                        while len(batch) < DRAIN_BATCH:
+                            batch.append(recv_frames(shadow, copy))
+                    except zmq.Again:
+                        pass
+                    if batch:
+                        handle(batch, time.time_ns())
+                    if len(batch) < DRAIN_BATCH or time.monotonic_ns() - start >= YIELD_AFTER_NS:
+                        return  # called again on the loop's next turn if more is queued
+            except Exception as exc:
+                stop_arrivals(sock)
+                log.error("%s: receive %s failed: %r", self.name, name, exc, exc_info=exc)
+                self.exit_code = 1
+                self.stop(f"receive {name} failed")
+
+        self._served.append(sock)
+        on_arrival(sock, read)
 
     def _identity_refused(
         self, sock: zmq.asyncio.Socket, identity: bytes, user: str | None

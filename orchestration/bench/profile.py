@@ -8,8 +8,16 @@ py-spy and writes per service the folded stacks (``NAME.txt``), a flame graph (`
 and ``summary.json``: CPU shares, and per service the top self-time functions and the share of
 samples per cost category (``CATEGORIES``). docs/PERFORMANCE.md shows a run and its table.
 
-The pure part (``parse_folded``, ``category_of``, ``summarise``, ``flame_svg``) takes py-spy's
-folded text and nothing else, so it is tested on hand-written stacks.
+``--perf``: instead of py-spy, ``perf record -a -e cpu-clock`` over the same window (root or
+``perf_event_paranoid`` <= 0). py-spy counts a thread that is ready to run but waiting for a
+CPU as busy, which on a saturated 2-core machine piles samples on whatever woke another thread
+(docs/PERFORMANCE.md); perf's samples are CPU time only. It cannot see Python frames (Python
+3.11), so it says where the machine's CPU goes by thread kind and library (``perf_split``):
+the Python interpreter, the kernel, CURVE's encryption, libzmq, msgspec, uvloop...
+
+The pure part (``parse_folded``, ``category_of``, ``summarise``, ``flame_svg``, ``perf_split``)
+takes py-spy's folded text or perf's report and nothing else, so it is tested on hand-written
+input.
 """
 
 from __future__ import annotations
@@ -43,6 +51,22 @@ CATEGORIES = (TAPE, ZMQ, LOGGING, CODEC, MARKET_DATA, SCHEDULING, LOOP, OBJECTS,
 # From the services' launch to attaching: the lab is ready and its stream not yet started
 # (``flowlab compare``: 2-5 s ready on this machine, then the injector starts).
 ATTACH_AFTER_S = 2.0
+
+# perf's shared objects, by what they are (first match on the file name wins)
+LIBRARIES = (
+    ("python interpreter", ("libpython", "python3")),
+    ("kernel", ("[kernel",)),
+    ("CURVE encryption (libsodium)", ("libsodium",)),
+    ("libzmq", ("libzmq",)),
+    ("libc", ("libc.so", "libc-")),
+    ("msgspec", ("_core.cpython",)),
+    ("uvloop", ("loop.cpython",)),
+    ("pyzmq (compiled)", ("_zmq.cpython",)),
+    ("numpy", ("_multiarray", "_generator", "_pcg64", "_common", "_bounded")),
+)
+_PERF_LINE = re.compile(
+    r"^\s*(?P<pct>\d+(?:\.\d+)?)%\s+(?P<comm>\S(?:.*?\S)?)\s{2,}(?P<dso>\S+)\s*$"
+)
 
 Frame = tuple[str, str, int]  # function, file, line
 Stack = tuple[Frame, ...]  # root first, leaf last
@@ -321,6 +345,74 @@ def record(runs: Path, names: tuple[str, ...], duration_s: float, rate_hz: int, 
     print(json.dumps(summary, indent=2))
 
 
+def library_of(dso: str) -> str:
+    for label, prefixes in LIBRARIES:
+        if any(dso.startswith(prefix) for prefix in prefixes):
+            return label
+    return "other"
+
+
+def thread_kind(comm: str) -> str:
+    """A lab thread's kind from its name: libzmq's I/O threads are ``ZMQbg/...``; the idle
+    task is ``swapper``; the rest run Python (services, the orchestrator)."""
+    if comm.startswith("ZMQbg"):
+        return "libzmq threads"
+    if comm.startswith("swapper"):
+        return "idle"
+    return "python threads"
+
+
+def perf_split(report: str) -> dict[str, dict[str, float]]:
+    """Shares of perf's samples (``perf report --stdio --no-children --sort comm,dso -g
+    none``) by thread kind, by library, and by both ("kind / library"), in percent of all
+    samples; idle included, so the shares add up to 100."""
+    by_kind: dict[str, float] = {}
+    by_library: dict[str, float] = {}
+    by_both: dict[str, float] = {}
+    for line in report.splitlines():
+        m = _PERF_LINE.match(line)
+        if m is None or line.lstrip().startswith("#"):
+            continue
+        pct = float(m["pct"])
+        kind, library = thread_kind(m["comm"]), library_of(m["dso"])
+        for shares, key in (
+            (by_kind, kind),
+            (by_library, library),
+            (by_both, f"{kind} / {library}"),
+        ):
+            shares[key] = shares.get(key, 0.0) + pct
+
+    def rounded(shares: dict[str, float]) -> dict[str, float]:
+        return {k: round(v, 1) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
+
+    return {"threads": rounded(by_kind), "libraries": rounded(by_library), "both": rounded(by_both)}
+
+
+def record_perf(runs: Path, duration_s: float, rate_hz: int, out: Path) -> None:
+    """``perf record`` of the whole machine over ``duration_s`` from when the lab's injector
+    starts; writes ``perf.data``, ``perf-report.txt`` and ``perf-summary.json``."""
+    perf = shutil.which("perf")
+    if perf is None:
+        raise SystemExit("cannot profile with --perf: no perf on PATH (Debian: linux-perf)")
+    out.mkdir(parents=True, exist_ok=True)
+    _wait_for(runs, ("injector",), lambda found: "injector" in found)
+    data = out / "perf.data"
+    subprocess.run(
+        [perf, "record", "-a", "-e", "cpu-clock", "-F", str(rate_hz), "-o", str(data), "--",
+         "sleep", str(duration_s)],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    report = subprocess.run(
+        [perf, "report", "-i", str(data), "--stdio", "--no-children", "--sort", "comm,dso",
+         "-g", "none"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    (out / "perf-report.txt").write_text(report)
+    summary = perf_split(report)
+    (out / "perf-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
 def _wait_for(
     runs: Path, names: tuple[str, ...], ready: Callable[[dict[str, int]], bool]
 ) -> dict[str, int]:
@@ -341,7 +433,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--rate", type=int, default=100, help="samples per second (default: 100)")
     p.add_argument("--out", type=Path, default=Path("profile"), help="where files go")
+    p.add_argument(
+        "--perf",
+        action="store_true",
+        help="perf's on-CPU samples of the whole machine by thread kind and library, instead "
+        "of py-spy (use --rate 499)",
+    )
     args = p.parse_args(argv)
+    if args.perf:
+        record_perf(args.runs, args.duration, args.rate, args.out)
+        return
     names = tuple(n for n in args.services.split(",") if n)
     record(args.runs, names, args.duration, args.rate, args.out)
 

@@ -11,6 +11,7 @@ from orchestration.bench.book import BookResult
 from orchestration.bench.client import LatencyStats
 from orchestration.bench.codec import CodecResult
 from orchestration.bench.lab import LabResult
+from orchestration.bench.receive import ReceiveResult
 from orchestration.bench.send import SendResult
 from orchestration.bench.sor import SorResult
 from orchestration.bench.transport import BareResult
@@ -40,6 +41,8 @@ class Counts:
     window: int = 100
     send_n: int = 20_000
     send_reps: int = 5
+    receive_n: int = 6_000
+    receive_reps: int = 3
 
 
 class Machine(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +69,7 @@ class BenchFigures(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     machine_floor_us: float | None = None
     codec: CodecResult | None = None
     send: SendResult | None = None
+    receive: ReceiveResult | None = None
     book: BookResult | None = None
     sor: SorResult | None = None
     bare: BareResult | None = None
@@ -148,6 +152,19 @@ def send_rows(r: SendResult) -> list[Row]:
             "/s",
             "pyzmq asyncio send_multipart",
             r.asyncio_sends_per_s,
+            r.ratio,
+        )
+    ]
+
+
+def receive_rows(r: ReceiveResult) -> list[Row]:
+    return [
+        _row(
+            f"receive: CPU per message, bursts of {r.burst} (served socket's reader)",
+            r.reader_cpu_us,
+            "us",
+            "awaited asyncio receive + shadow drain",
+            r.asyncio_cpu_us,
             r.ratio,
         )
     ]
@@ -261,6 +278,8 @@ def table_rows(figures: BenchFigures) -> list[Row]:
         rows += codec_rows(f.codec)
     if f.send is not None:
         rows += send_rows(f.send)
+    if f.receive is not None:
+        rows += receive_rows(f.receive)
     if f.book is not None:
         rows += book_rows(f.book)
     if f.sor is not None:

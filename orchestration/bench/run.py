@@ -25,6 +25,7 @@ from config.scenario import SecurityMode
 from orchestration.bench.book import bench_book
 from orchestration.bench.codec import bench_codec
 from orchestration.bench.lab import LabResult, bench_lab, merge_lab_rounds
+from orchestration.bench.receive import bench_receive
 from orchestration.bench.report import (
     BenchRun,
     Counts,
@@ -70,6 +71,8 @@ QUICK = Counts(
     rounds=1,
     send_n=2_000,
     send_reps=3,
+    receive_n=1_500,
+    receive_reps=1,
 )
 
 
@@ -156,6 +159,8 @@ def measure_all(c: Counts, quick: bool, security: SecurityMode = SecurityMode.CU
     codec = bench_codec(n=c.codec_n, reps=c.codec_reps)
     _say("send path...")
     send = bench_send(n=c.send_n, reps=c.send_reps)
+    _say("receive path...")
+    receive = bench_receive(n=c.receive_n, reps=c.receive_reps)
     _say("book core...")
     book = bench_book(ops=c.book_ops, steady_orders=c.book_steady, reps=c.book_reps)
     _say("SOR allocation...")
@@ -178,6 +183,7 @@ def measure_all(c: Counts, quick: bool, security: SecurityMode = SecurityMode.CU
         load_avg_start=load_avg,
         codec=codec,
         send=send,
+        receive=receive,
         book=book,
         sor=sor,
         bare=bare,

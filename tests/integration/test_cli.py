@@ -208,6 +208,7 @@ def test_bench_quick_runs_every_part_and_writes_every_figure(tmp_path: Path) -> 
     assert record["quick"] is True and record["transport"].get("lab_error") is None
     assert record["codec"]["decode_ops_per_s"] > 0 and record["codec"]["encode_ratio"] > 0
     assert record["send"]["link_sends_per_s"] > 0 and record["send"]["asyncio_sends_per_s"] > 0
+    assert record["receive"]["reader_cpu_us"] > 0 and record["receive"]["asyncio_cpu_us"] > 0
     assert record["book"]["ops_per_s"] > 0 and record["sor"]["optimal_us"] > 0
     assert record["bare"]["three"]["latency"]["p50_us"] > 0
     lab = record["lab"]

@@ -14,6 +14,7 @@ from orchestration.bench.book import PlainBook, bench_book
 from orchestration.bench.client import LatencyStats, Throughput, latency_stats, make_order
 from orchestration.bench.codec import PlainCodec, bench_codec, codec_sample
 from orchestration.bench.lab import LabReplies, LabResult, Legs, bench_scenario
+from orchestration.bench.receive import bench_receive
 from orchestration.bench.report import BenchFigures, format_table
 from orchestration.bench.run import median_of
 from orchestration.bench.send import bench_send
@@ -46,6 +47,20 @@ def test_bench_codec_tiny_counts_positive_rates_and_ratios() -> None:
             "payload_bytes",
         ],
     )
+
+
+# ---------------------------------------------------------------------- receive path
+def test_bench_receive_times_both_paths_from_another_process_and_reports_their_ratio() -> None:
+    # every message of each block must arrive (bench_receive raises otherwise), so both
+    # paths received 2 x 300 real messages from a real sending process
+    result = bench_receive(n=300, reps=2, burst=3, interval_s=0.0005)
+
+    _positive(result, ["reader_cpu_us", "asyncio_cpu_us", "ratio"])
+    assert (result.n, result.reps, result.burst, result.interval_us) == (300, 2, 3, 500)
+    assert result.ratio == pytest.approx(result.asyncio_cpu_us / result.reader_cpu_us)
+    table = format_table(BenchFigures(receive=result))
+    assert "receive: CPU per message, bursts of 3 (served socket's reader)" in table
+    assert f"{result.ratio:.2f}x" in table
 
 
 # ---------------------------------------------------------------------- send path

@@ -21,6 +21,7 @@ from orchestration.bench.profile import (
     category_of,
     flame_svg,
     parse_folded,
+    perf_split,
     summarise,
     thread_cpu_seconds,
 )
@@ -144,3 +145,41 @@ def test_thread_cpu_seconds_splits_the_main_thread_from_the_others() -> None:
     assert other_after - other_before >= 0.2
     assert main_after - main_before < 0.1
     assert thread_cpu_seconds(2**22 + 12345) == (0.0, 0.0)  # no such process
+
+
+PERF_REPORT = """\
+# To display the perf.data header info, please use --header/--header-only options.
+#
+# Samples: 5K of event 'cpu-clock'
+#
+# Overhead  Command          Shared Object
+# ........  ...............  ..............................
+#
+    50.00%  python3          libpython3.11.so.1.0
+    12.50%  ZMQbg/IO/0       [kernel.kallsyms]
+    10.00%  python3          [kernel.kallsyms]
+     6.25%  ZMQbg/IO/0       libsodium-6c8f8377.so.26.4.0
+     5.00%  python3          _core.cpython-311-x86_64-linux-gnu.so
+     4.00%  flowlab          libpython3.11.so.1.0
+     3.25%  swapper          [kernel.kallsyms]
+     3.00%  ZMQbg/IO/0       libzmq-2f02442c.so.5.2.5
+     2.00%  python3          loop.cpython-311-x86_64-linux-gnu.so
+     1.50%  python3          _zmq.cpython-311-x86_64-linux-gnu.so
+     1.50%  kworker/u8:12-e  [kernel.kallsyms]
+     1.00%  python3          libfoo.so
+"""
+
+
+def test_perf_split_sums_perfs_shares_by_thread_kind_and_library() -> None:
+    split = perf_split(PERF_REPORT)
+
+    # by hand from the lines above: ZMQbg threads 12.5 + 6.25 + 3 = 21.75; idle (swapper)
+    # 3.25; every other command runs Python: 100 - 21.75 - 3.25 = 75
+    assert split["threads"] == {"python threads": 75.0, "libzmq threads": 21.8, "idle": 3.2}
+    assert split["libraries"]["python interpreter"] == 54.0  # python3 50 + flowlab 4
+    assert split["libraries"]["kernel"] == 27.2  # 12.5 + 10 + 3.25 + 1.5
+    assert split["libraries"]["CURVE encryption (libsodium)"] == 6.2
+    assert split["libraries"]["msgspec"] == 5.0
+    assert split["libraries"]["other"] == 1.0  # libfoo
+    assert split["both"]["libzmq threads / kernel"] == 12.5
+    assert round(sum(split["libraries"].values()), 0) == 100
