@@ -125,5 +125,8 @@ def stop_arrivals(sock: zmq.asyncio.Socket) -> None:
 def wakes_a_reader(sock: Any) -> bool:
     """Whether a send on ``sock`` must be followed by a look at its events: a receive is
     awaited on it, or a reader is installed (the descriptor is edge-triggered and a send can
-    consume an arrival's edge)."""
-    return bool(sock._recv_futures) or getattr(sock, "_reader", None) is not None
+    consume an arrival's edge). (Not ``getattr(sock, "_reader", None)``: on pyzmq's plain
+    socket an unknown attribute is first looked up as a socket option, several µs a send.)"""
+    if sock._recv_futures:
+        return True
+    return isinstance(sock, ServedSocket) and sock._reader is not None

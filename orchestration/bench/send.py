@@ -24,6 +24,7 @@ import zmq.asyncio
 from orchestration.bench.codec import codec_sample
 from protocol.codec import VERSION, encode
 from services.latency import LatencyModel, Link
+from services.sockets import Context
 
 DRAIN_TIMEOUT_S = 30.0
 
@@ -45,7 +46,7 @@ def bench_send(n: int = 20_000, reps: int = 5) -> SendResult:
 
 
 async def _bench(n: int, reps: int) -> SendResult:
-    ctx = zmq.asyncio.Context()
+    ctx = Context()  # the lab's sockets (services/sockets.py)
     dealer, router = ctx.socket(zmq.DEALER), ctx.socket(zmq.ROUTER)
     try:
         for sock in (dealer, router):
