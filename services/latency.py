@@ -18,6 +18,7 @@ import itertools
 import math
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any, cast
 
 import numpy as np
@@ -39,6 +40,10 @@ _MORE = int(zmq.SNDMORE | zmq.DONTWAIT)
 _LAST = int(zmq.DONTWAIT)
 # A batch a full peer refused is tried again after this, doubling up to RETRY_MAX_S.
 RETRY_START_S = 0.001
+# A packed link (``Link(packed=True)``: the tape) joins its batch's messages into frames of up
+# to this many bytes (a message larger than that goes alone), far inside the 1 MiB a socket
+# accepts per frame (``protocol.codec.MAX_MESSAGE_BYTES``).
+PACK_BYTES = 256 * 1024
 RETRY_MAX_S = 0.05
 
 
@@ -138,6 +143,7 @@ class Link:
         "_envelope",
         "_loop",
         "_model",
+        "_packed",
         "_queue",
         "_retry_s",
         "_scheduled",
@@ -154,10 +160,16 @@ class Link:
         socket: zmq.asyncio.Socket,
         model: LatencyModel,
         envelope: bytes | None = None,
+        *,
+        packed: bool = False,
     ) -> None:
         self._socket = socket
         self._model = model
         self._envelope = envelope
+        # packed: a batch's messages travel concatenated in as few frames as PACK_BYTES allows,
+        # for a receiver that reads self-delimiting entries (the recorder: MessagePack arrays);
+        # each frame costs libzmq and CURVE work of its own (docs/PERFORMANCE.md)
+        self._packed = packed
         self._queue: deque[tuple[int, bytes]] = deque()
         self._scheduled = False
         self._loop = asyncio.get_running_loop()
@@ -211,7 +223,8 @@ class Link:
         """Send the first ``n`` queued messages as one batch and remove them from the queue;
         ``False`` (all kept) when the peer's queue is full."""
         out = [VERSION] if self._envelope is None else [self._envelope, VERSION]
-        out.extend(payload for _, payload in itertools.islice(self._queue, n))
+        payloads = (payload for _, payload in itertools.islice(self._queue, n))
+        out.extend(pack(payloads) if self._packed else payloads)
         sock: Any = self._socket  # pyzmq's internals (``direct_send_ok``) are untyped
         # Direct only when nothing is parked on the socket (a later batch must not pass one)
         # and every frame is bytes (pyzmq checks the frames before sending any; a bad one met
@@ -276,6 +289,23 @@ class Link:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+
+def pack(payloads: Iterable[bytes], limit: int = PACK_BYTES) -> list[bytes]:
+    """``payloads`` concatenated, in order, into frames of at most ``limit`` bytes (one larger
+    than ``limit`` is a frame of its own)."""
+    frames: list[bytes] = []
+    run: list[bytes] = []
+    size = 0
+    for payload in payloads:
+        if run and size + len(payload) > limit:
+            frames.append(b"".join(run))
+            run, size = [], 0
+        run.append(payload)
+        size += len(payload)
+    if run:
+        frames.append(b"".join(run))
+    return frames
 
 
 def _all_bytes(frames: list[bytes]) -> bool:

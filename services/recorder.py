@@ -15,15 +15,13 @@ import logging
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import msgspec
+import msgpack
 import zmq
 
 from protocol.codec import VERSION
 from services.runtime import Service, reject_logged
 from services.security import frames_and_user
 from services.sockets import recv_frames, stop_arrivals
-
-_entry_head = msgspec.msgpack.Decoder(tuple[str, int, msgspec.Raw])
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +48,48 @@ class Recorder(Service):
             self.count("tape.bad_frames")
             log.warning("%s: cannot record a tape frame: missing version frame", self.name)
             return
-        entries = frames[1:]
-        if self.keys is not None:
-            entries = [entry for entry in entries if self._is_senders(entry, user)]
-        self._file.write(b"".join(entries))
-        self.count("tape.entries", len(entries))
+        # A service's tape link packs a batch of entries into one frame (services/latency.py
+        # ``pack``): each frame holds whole entries, one after the other.
+        for frame in frames[1:]:
+            data = bytes(frame)
+            kept = self._entries_to_keep(data, user)
+            self._file.write(data if kept is None else b"".join(kept))
 
-    def _is_senders(self, entry: bytes, user: str | None) -> bool:
+    def _entries_to_keep(self, data: bytes, user: str | None) -> list[bytes] | None:
+        """The entries of one frame to write, or None for all of them (the usual case). Each is
+        counted; under CURVE each must speak for its sender's key. Past bytes that do not read
+        as MessagePack everything left is written for the tape reader to skip and count (its
+        entries' boundaries cannot be found), as is an entry whose head cannot be read."""
+        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(data) + 1)
+        unpacker.feed(data)
+        refused: list[tuple[int, int]] = []
+        start = entries = 0
+        try:
+            for entry in unpacker:
+                end = unpacker.tell()
+                entries += 1
+                if self.keys is not None and not self._is_senders(entry, user):
+                    refused.append((start, end))
+                start = end
+        except (ValueError, TypeError, msgpack.UnpackException):
+            entries += 1  # the rest, from ``start``, is written as it is: one unreadable entry
+        self.count("tape.entries", entries)
+        if not refused:
+            return None
+        kept: list[bytes] = []
+        at = 0
+        for begin, end in refused:
+            kept.append(data[at:begin])
+            at = end
+        kept.append(data[at:])
+        return kept
+
+    def _is_senders(self, entry: object, user: str | None) -> bool:
         """Whether an entry speaks for its sender's key (unreadable heads pass, see above)."""
         assert self.keys is not None
-        try:
-            service = _entry_head.decode(entry)[0]
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        if not isinstance(entry, list) or not entry or not isinstance(entry[0], str):
             return True
+        service = entry[0]
         if self.keys.owner_of(service.encode()) == user:
             return True
         self.count("tape.refused")

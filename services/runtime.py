@@ -577,7 +577,8 @@ class Service(Limits, OrderReports):
             if self.keys is not None:
                 secure_client(self._tape_socket, self.keys, self.key_name, self.scenario.recorder)
             self._tape_socket.connect(self.config.tape)
-            self._tape_link = Link(self._tape_socket, LatencyModel.zero())
+            # packed: a batch of entries is one frame (the recorder reads entries, not frames)
+            self._tape_link = Link(self._tape_socket, LatencyModel.zero(), packed=True)
 
     def _on_control(self, _identity: bytes | None, msg: Message, _recv_ns: int) -> None:
         if isinstance(msg, StopService):

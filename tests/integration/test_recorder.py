@@ -123,3 +123,24 @@ async def test_entries_speaking_for_another_service_are_refused_and_counted(
         recorded = list(msgpack.Unpacker(tape, raw=False))
     assert refused == 1
     assert [(entry[0], entry[1]) for entry in recorded] == [("lit-a", 1)]
+
+
+async def test_a_packed_frame_keeps_its_entries_in_order_and_refuses_a_forged_one_among_them(
+    tmp_path: Path,
+) -> None:
+    # A service's tape link packs a batch of entries into one frame (services/latency.py
+    # ``pack``); the recorder finds each entry in it and checks each under CURVE.
+    config = resolve_loopback(load_scenario(TINY), tmp_path)
+    async with recorder_and_push(config) as (recorder, push, running):
+        entries = [msgspec.msgpack.encode(["lit-a", i, b"y" * i]) for i in range(6)]
+        entries[3] = msgspec.msgpack.encode(["broker", 3, b"forged"])
+        await push.send_multipart([VERSION, b"".join(entries[:4]), b"".join(entries[4:])])
+        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 6)
+        refused = recorder.counters.get("tape.refused", 0)
+        recorder.stop("test")
+        assert await asyncio.wait_for(running, 10) == 0
+
+    with (tmp_path / TAPE_FILE).open("rb") as tape:
+        recorded = list(msgpack.Unpacker(tape, raw=False))
+    assert refused == 1
+    assert recorded == [["lit-a", i, b"y" * i] for i in (0, 1, 2, 4, 5)]

@@ -25,6 +25,7 @@ from services.latency import (
     Link,
     direct_send_ok,
     latency_for,
+    pack,
     worst_case_ns,
 )
 
@@ -596,3 +597,30 @@ async def test_link_frame_that_is_not_bytes_leaves_nothing_half_sent(
     # Assert
     assert got == [identity, VERSION, b"next"]
     assert link.sent == 0
+
+
+def test_pack_joins_payloads_in_order_into_frames_up_to_the_limit() -> None:
+    payloads = [b"a" * 4, b"b" * 3, b"c" * 5, b"d" * 12, b"e" * 2]
+
+    frames = pack(payloads, limit=10)
+
+    # by hand: a+b = 7 (c would make 12 > 10); c alone (d would make 17); d alone (12 > 10,
+    # a frame of its own); e
+    assert frames == [b"aaaabbb", b"ccccc", b"d" * 12, b"ee"]
+    assert b"".join(frames) == b"".join(payloads)
+    assert pack([], limit=10) == []
+
+
+async def test_link_packed_sends_a_batch_as_one_frame_in_order(
+    push_pull: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket],
+) -> None:
+    push, pull = push_pull
+    link = Link(push, LatencyModel.zero(), packed=True)
+
+    for i in range(5):
+        link.send(b"<%d>" % i)
+    link.flush_now()
+    frames = await asyncio.wait_for(pull.recv_multipart(), RECEIVE_TIMEOUT_S)
+
+    assert frames == [VERSION, b"<0><1><2><3><4>"]
+    assert (link.sent, link.batches) == (5, 1)
