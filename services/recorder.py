@@ -1,10 +1,13 @@
 """The recorder: pulls every tape entry of the run and appends it to ``RUN_DIR/tape.msgpack``.
 
-Entries arrive already encoded as MessagePack ``[service, recv_ns, payload]`` arrays, so the
-recorder never decodes a payload: the file is their concatenation, read back with
+Entries arrive already encoded as MessagePack ``[service, recv_ns, payload]`` arrays, packed
+several to a frame (a service's tape link: ``services.latency.pack``); the recorder finds each
+entry in a frame and never decodes a payload: the file is their concatenation, read back with
 ``msgpack.Unpacker``. Under CURVE only the lab's own keys reach the tape, and an entry whose
-``service`` is not its sender's key is refused (counted ``tape.refused``; docs/SECURITY.md);
-an entry whose head cannot be read is written, for the tape reader to skip and count.
+``service`` is not its sender's key is refused (counted ``tape.refused``; docs/SECURITY.md).
+Bytes that do not read as MessagePack are dropped with the rest of their frame (counted
+``tape.unreadable``); an entry that reads but is not ``[service, ...]`` is written, for the
+tape reader to skip and count.
 PUSH/PULL blocks rather than drops, and the recorder is stopped last, so the tape is complete.
 """
 
@@ -56,36 +59,52 @@ class Recorder(Service):
             self._file.write(data if kept is None else b"".join(kept))
 
     def _entries_to_keep(self, data: bytes, user: str | None) -> list[bytes] | None:
-        """The entries of one frame to write, or None for all of them (the usual case). Each is
-        counted; under CURVE each must speak for its sender's key. Past bytes that do not read
-        as MessagePack everything left is written for the tape reader to skip and count (its
-        entries' boundaries cannot be found), as is an entry whose head cannot be read."""
+        """The parts of one frame to write, or None for all of it (the usual case): its
+        entries, less those that do not speak for their sender's key (under CURVE:
+        ``tape.refused``) and less bytes that do not read as whole MessagePack values (an
+        invalid byte, a truncated tail: ``tape.unreadable``, dropped with the rest of the
+        frame, since the tape reader resumes at the next byte and anything hidden there could
+        not be attributed). Written entries are counted ``tape.entries``."""
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(data) + 1)
         unpacker.feed(data)
-        refused: list[tuple[int, int]] = []
-        start = entries = 0
+        cut: list[tuple[int, int]] = []
+        start = kept = 0
         try:
             for entry in unpacker:
                 end = unpacker.tell()
-                entries += 1
                 if self.keys is not None and not self._is_senders(entry, user):
-                    refused.append((start, end))
+                    cut.append((start, end))
+                else:
+                    kept += 1
                 start = end
         except (ValueError, TypeError, msgpack.UnpackException):
-            entries += 1  # the rest, from ``start``, is written as it is: one unreadable entry
-        self.count("tape.entries", entries)
-        if not refused:
+            pass  # from ``start`` on: unreadable (UnicodeDecodeError is a ValueError)
+        if start < len(data):
+            cut.append((start, len(data)))
+            self.count("tape.unreadable")
+            if reject_logged(self.counters["tape.unreadable"]):
+                log.warning(
+                    "%s: cannot record %d bytes of a tape frame from key %r: not MessagePack "
+                    "entries (unreadable: %d)",
+                    self.name,
+                    len(data) - start,
+                    user,
+                    self.counters["tape.unreadable"],
+                )
+        self.count("tape.entries", kept)
+        if not cut:
             return None
-        kept: list[bytes] = []
+        parts: list[bytes] = []
         at = 0
-        for begin, end in refused:
-            kept.append(data[at:begin])
+        for begin, end in cut:
+            parts.append(data[at:begin])
             at = end
-        kept.append(data[at:])
-        return kept
+        parts.append(data[at:])
+        return parts
 
     def _is_senders(self, entry: object, user: str | None) -> bool:
-        """Whether an entry speaks for its sender's key (unreadable heads pass, see above)."""
+        """Whether an entry speaks for its sender's key. One that is not ``[service, ...]``
+        speaks for nobody: written, for the tape reader to skip and count as malformed."""
         assert self.keys is not None
         if not isinstance(entry, list) or not entry or not isinstance(entry[0], str):
             return True

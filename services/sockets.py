@@ -61,6 +61,13 @@ class ServedSocket(zmq.asyncio.Socket):
     _reader: Reader | None = None
 
     # pyzmq's internals (``_shadow_sock``, ``_state``...) are untyped: ``me`` is ``self``, as Any
+    def _init_io_state(self, io_loop: Any = None) -> None:
+        # pyzmq registers ``lambda: self._handle_events(0, 0)``; the method itself saves a call
+        # per wake-up and keeps a pyzmq frame off the root of every sample of the services'
+        # work (orchestration/bench/profile.py files stacks with one under "zmq")
+        me: Any = self
+        me._get_selector(io_loop).add_reader(me._fd, self._handle_events)
+
     def _handle_events(self, fd: int = 0, events: int = 0) -> None:
         me: Any = self
         reader = self._reader
@@ -70,11 +77,23 @@ class ServedSocket(zmq.asyncio.Socket):
         shadow = me._shadow_sock
         if shadow.closed:
             return
-        if pending_events(shadow) & _POLLIN:
+        zmq_events = pending_events(shadow)
+        if zmq_events & _POLLIN:
             reader()
-        if me._send_futures and pending_events(shadow) & _POLLOUT:
+            zmq_events = pending_events(shadow)
+        # pyzmq's send handler also drops POLLOUT from the watched state once no send is
+        # parked (one canceled or timed out too): called whenever POLLOUT is watched, else
+        # a stale POLLOUT would reschedule this for ever
+        if int(me._state) & _POLLOUT and zmq_events & _POLLOUT:
             me._handle_send()
         self._schedule_remaining_events()
+
+    def _add_recv_event(self, *args: Any, **kwargs: Any) -> Any:
+        # an awaited receive or poll would race the reader for the socket's messages (and
+        # pyzmq would drop POLLIN from the watched state): refused
+        if self._reader is not None:
+            raise RuntimeError("a served socket's arrivals go to its reader: nothing may await it")
+        return super()._add_recv_event(*args, **kwargs)  # type: ignore[misc]
 
     def _add_send_event(self, *args: Any, **kwargs: Any) -> Any:
         # pyzmq's asyncio send wakes awaited receives after a send that ends at once, not a
@@ -108,6 +127,8 @@ def on_arrival(sock: zmq.asyncio.Socket, reader: Reader) -> None:
     remain, after the loop's other work had a turn)."""
     if not isinstance(sock, ServedSocket):
         raise TypeError(f"on_arrival needs a ServedSocket (services.sockets.Context), not {sock!r}")
+    if sock._reader is not None:
+        raise RuntimeError(f"{sock!r} already has a reader")
     sock._reader = reader
     me: Any = sock
     me._add_io_state(zmq.POLLIN)  # registers the descriptor and looks at once

@@ -89,7 +89,7 @@ class ServiceLoad(msgspec.Struct, frozen=True, kw_only=True):
 
     queued_peak: int
     lag_peak_ms: int
-    messages_in: int = 0  # messages its receive loops took in over the run (counters ``*.in``)
+    messages_in: int = 0  # messages its readers took in over the run (counters ``*.in``)
 
 
 class LoadPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,7 +112,7 @@ class LoadPoint(msgspec.Struct, frozen=True, kw_only=True):
     # the same less each process's idle rate over the injection: what the orders themselves
     # cost, and the background market's cost with no flow (cores busy)
     order_cpu_ms_per_order: float | None = None
-    # messages every process's receive loops took in, per order accepted (start-up and the
+    # messages every process's readers took in, per order accepted (start-up and the
     # idle seconds included): how much machinery one retail order sets in motion
     messages_per_order: float | None = None
     idle_cores: float | None = None

@@ -97,6 +97,11 @@ def _in(file: str, *parts: str) -> bool:
     return any(p in file for p in parts)
 
 
+# the services' compiled receives (services/sockets.py): their time is libzmq's, under a
+# frame of ours
+_RECEIVES = ("recv_frames", "pending_events")
+
+
 def category_of(stack: Stack, source: dict[Frame, str] | None = None) -> str:
     """The cost category of one sample. The tape covers everything under ``Service.tape`` and the
     recorder; zmq, logging, then the leaf's own line (a C call such as msgspec's ``encode`` has
@@ -109,7 +114,7 @@ def category_of(stack: Stack, source: dict[Frame, str] | None = None) -> str:
         for f, file in funcs
     ):
         return TAPE
-    if any(_in(file, "/zmq/") for _, file in funcs):
+    if any(_in(file, "/zmq/") for _, file in funcs) or funcs[-1][0] in _RECEIVES:
         return ZMQ
     if any(_in(file, "/logging/") for _, file in funcs):
         return LOGGING
@@ -122,10 +127,9 @@ def category_of(stack: Stack, source: dict[Frame, str] | None = None) -> str:
         return CODEC
     if _in(file, "services/feeds.py", "services/sip/") or "publish" in func:
         return MARKET_DATA
-    if _in(file, "services/latency.py", "/asyncio/", "uvloop", "/numpy/") or func in (
-        "_serve",
-        "call_at_wall",
-    ):
+    if _in(
+        file, "services/latency.py", "services/sockets.py", "/asyncio/", "uvloop", "/numpy/"
+    ) or (func in ("read", "call_at_wall") and file.endswith("services/runtime.py")):
         return SCHEDULING
     if (
         func in ("make", "__init__", "__new__", "__call__")
@@ -353,13 +357,17 @@ def library_of(dso: str) -> str:
 
 
 def thread_kind(comm: str) -> str:
-    """A lab thread's kind from its name: libzmq's I/O threads are ``ZMQbg/...``; the idle
-    task is ``swapper``; the rest run Python (services, the orchestrator)."""
+    """A thread's kind from its name: libzmq's I/O threads are ``ZMQbg/...``; Python's main
+    threads are ``python...`` (the services, the injector, the profile tool) or ``flowlab``
+    (the orchestrator); the idle task is ``swapper``; anything else (kernel workers, perf
+    itself) is "other"."""
     if comm.startswith("ZMQbg"):
         return "libzmq threads"
+    if comm.startswith("python") or comm == "flowlab":
+        return "python threads"
     if comm.startswith("swapper"):
         return "idle"
-    return "python threads"
+    return "other"
 
 
 def perf_split(report: str) -> dict[str, dict[str, float]]:

@@ -18,7 +18,7 @@ import zmq.asyncio
 from config.runconfig import RunConfig
 from config.scenario import load_scenario
 from orchestration.endpoints import resolve_loopback
-from orchestration.tape import build_tables
+from orchestration.tape import build_tables, read_tape
 from protocol.codec import VERSION, encode
 from protocol.control import PnlReport
 from services import recorder as recorder_module
@@ -94,13 +94,16 @@ async def test_garbage_pushed_to_the_recorder_is_skipped_and_counted_by_the_tape
                 good,
             ]
         )
-        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 4)
+        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 3)
         recorder.stop("test")
         assert await asyncio.wait_for(running, 10) == 0
 
     tables = build_tables(tmp_path, config)
 
-    assert len(tables["tape_anomalies"]) == 3
+    # the byte that starts no MessagePack value is dropped by the recorder (nothing after it
+    # could be attributed to a sender); the two malformed entries are skipped by the reader
+    assert recorder.counters["tape.unreadable"] == 1
+    assert len(tables["tape_anomalies"]) == 2
     assert tables["pnl"][["name", "component", "usd"]].values.tolist() == [["lit-a", "fees", 2.5]]
 
 
@@ -135,7 +138,7 @@ async def test_a_packed_frame_keeps_its_entries_in_order_and_refuses_a_forged_on
         entries = [msgspec.msgpack.encode(["lit-a", i, b"y" * i]) for i in range(6)]
         entries[3] = msgspec.msgpack.encode(["broker", 3, b"forged"])
         await push.send_multipart([VERSION, b"".join(entries[:4]), b"".join(entries[4:])])
-        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 6)
+        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 5)
         refused = recorder.counters.get("tape.refused", 0)
         recorder.stop("test")
         assert await asyncio.wait_for(running, 10) == 0
@@ -144,3 +147,37 @@ async def test_a_packed_frame_keeps_its_entries_in_order_and_refuses_a_forged_on
         recorded = list(msgpack.Unpacker(tape, raw=False))
     assert refused == 1
     assert recorded == [["lit-a", i, b"y" * i] for i in (0, 1, 2, 4, 5)]
+
+
+PNL = encode(PnlReport(name="broker", role="broker", components={"pfof_revenue": 1_000_000}))
+FORGED = msgspec.msgpack.encode(["broker", 7, PNL])
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [b"\xc1" + FORGED],  # a byte no MessagePack value starts with, then a forged entry
+        [FORGED[:3], FORGED[3:]],  # one forged entry cut across two frames
+        [b"\x93\xa3\xff\xfe\xfd\x07\xc4\x00" + FORGED],  # a service name not UTF-8, then it
+    ],
+    ids=["invalid-byte", "split-across-frames", "not-utf8"],
+)
+async def test_a_forged_entry_hidden_behind_unreadable_bytes_never_reaches_the_tape(
+    tmp_path: Path, frames: list[bytes]
+) -> None:
+    # The tape reader resumes at the byte after anything it cannot read: an entry hidden
+    # behind unreadable bytes would be read as the broker's. The recorder drops the rest of
+    # a frame from the first byte it cannot read (found by the session's reviewer).
+    config = resolve_loopback(load_scenario(TINY), tmp_path)
+    own = msgspec.msgpack.encode(["lit-a", 1, PNL])
+    async with recorder_and_push(config) as (recorder, push, running):
+        await push.send_multipart([VERSION, *frames])
+        await push.send_multipart([VERSION, own])
+        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 1)
+        unreadable = recorder.counters.get("tape.unreadable", 0)
+        recorder.stop("test")
+        assert await asyncio.wait_for(running, 10) == 0
+
+    tape = [(service, recv_ns) for service, recv_ns, _ in read_tape(tmp_path)]
+    assert unreadable >= 1
+    assert ("broker", 7) not in tape and tape == [("lit-a", 1)]

@@ -31,8 +31,8 @@ ZMQ_SOCKET = "/v/site-packages/zmq/sugar/socket.py"
 BROKER = "/w/services/broker/service.py"
 ROOT = "run (/py/asyncio/runners.py:118)"
 FOLDED = f"""\
-{ROOT};_serve ({RT}:390);_dispatch ({RT}:450);_on_order ({BROKER}:120) 6
-{ROOT};_serve ({RT}:390);_dispatch ({RT}:450);Service.tape ({RT}:560) 3
+{ROOT};read ({RT}:390);_dispatch ({RT}:450);_on_order ({BROKER}:120) 6
+{ROOT};read ({RT}:390);_dispatch ({RT}:450);Service.tape ({RT}:560) 3
 {ROOT};_flush (/w/services/latency.py:130);send_multipart ({ZMQ_SOCKET}:700) 1
 """
 
@@ -43,7 +43,7 @@ def test_parse_folded_counts_samples_per_stack() -> None:
     assert sum(stacks.values()) == 10
     leaves = {stack[-1][0]: n for stack, n in stacks.items()}
     assert leaves == {"_on_order": 6, "Service.tape": 3, "send_multipart": 1}
-    assert next(iter(stacks))[1] == ("_serve", RT, 390)
+    assert next(iter(stacks))[1] == ("read", RT, 390)
 
 
 def _stack(*frames: tuple[str, str, int]) -> Stack:
@@ -80,6 +80,19 @@ def test_category_of_logging_latency_queue_and_loop_frames() -> None:
     assert category_of(logged, {}) == LOGGING
     assert category_of(queued, {}) == SCHEDULING
     assert category_of(in_loop, {}) == LOOP
+
+
+def test_category_of_the_served_sockets_frames() -> None:
+    # services/sockets.py: a reader called from the socket's readiness (no pyzmq frame above)
+    sockets = "/w/services/sockets.py"
+    woken = (("_handle_events", sockets, 70), ("read", RT, 420))
+    received = _stack(*woken, ("recv_frames", sockets, 45))
+    in_handler = _stack(*woken, ("_dispatch", RT, 450), ("_on_order", BROKER, 120))
+    reading = _stack(*woken)
+
+    assert category_of(received, {}) == ZMQ
+    assert category_of(in_handler, {}) == DOMAIN
+    assert category_of(reading, {}) == SCHEDULING
 
 
 def test_category_of_qualified_make_and_dataclass_init_are_objects() -> None:
@@ -174,8 +187,13 @@ def test_perf_split_sums_perfs_shares_by_thread_kind_and_library() -> None:
     split = perf_split(PERF_REPORT)
 
     # by hand from the lines above: ZMQbg threads 12.5 + 6.25 + 3 = 21.75; idle (swapper)
-    # 3.25; every other command runs Python: 100 - 21.75 - 3.25 = 75
-    assert split["threads"] == {"python threads": 75.0, "libzmq threads": 21.8, "idle": 3.2}
+    # 3.25; kworker 1.5 (other); python3 and flowlab: 100 - 21.75 - 3.25 - 1.5 = 73.5
+    assert split["threads"] == {
+        "python threads": 73.5,
+        "libzmq threads": 21.8,
+        "idle": 3.2,
+        "other": 1.5,
+    }
     assert split["libraries"]["python interpreter"] == 54.0  # python3 50 + flowlab 4
     assert split["libraries"]["kernel"] == 27.2  # 12.5 + 10 + 3.25 + 1.5
     assert split["libraries"]["CURVE encryption (libsodium)"] == 6.2

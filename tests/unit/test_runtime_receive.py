@@ -11,9 +11,11 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 import zmq
 import zmq.asyncio
 from hypothesis import given, settings
@@ -210,6 +212,64 @@ async def test_stopped_arrivals_leave_messages_queued(ctx: Sockets) -> None:
 
     assert batches == []
     assert await asyncio.wait_for(pull.recv_multipart(), 5) == [b"late"]  # still there
+
+
+async def test_a_canceled_parked_send_leaves_no_wake_up_spinning(
+    ctx: Sockets, tmp_path: Path
+) -> None:
+    # A send parks on a served DEALER (its only pipe full), is canceled, and the pipe then
+    # drains (a peer binds): pyzmq's send handler must still run once to stop watching for
+    # POLLOUT, or the socket's events are looked at again on every turn of the loop for ever
+    # (48,180 times in 0.3 s before the fix; found by the session's reviewer).
+    endpoint = f"ipc://{tmp_path / 'late-peer'}"
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.SNDHWM, 1)
+    dealer.connect(endpoint)
+    calls = 0
+    handle_events = dealer._handle_events  # type: ignore[attr-defined]
+
+    def counted(fd: int = 0, events: int = 0) -> None:
+        nonlocal calls
+        calls += 1
+        handle_events(fd, events)
+
+    dealer._handle_events = counted  # type: ignore[attr-defined]
+    serve(dealer)
+    await dealer.send_multipart([VERSION, b"queued"])
+    parked = dealer.send_multipart([VERSION, b"parked"])
+    assert not parked.done()  # type: ignore[attr-defined]
+    parked.cancel()  # type: ignore[attr-defined]
+    await asyncio.sleep(0)
+    peer = ctx.socket(zmq.ROUTER)
+    peer.bind(endpoint)
+    assert (await asyncio.wait_for(peer.recv_multipart(), 5))[1:] == [VERSION, b"queued"]
+
+    await asyncio.sleep(0.3)
+
+    assert calls < 50
+
+
+async def test_nothing_may_await_a_served_socket(ctx: Sockets) -> None:
+    pull = ctx.socket(zmq.PULL)
+    serve(pull)
+
+    with pytest.raises(RuntimeError, match="reader"):
+        pull.recv_multipart()
+    with pytest.raises(RuntimeError, match="already has a reader"):
+        serve(pull)
+
+
+def test_arrivals_are_not_stranded_on_uvloop_either() -> None:
+    # the services run on uvloop; the tests above on the standard loop
+    async def both() -> None:
+        sockets = Sockets()
+        try:
+            await test_a_links_direct_send_does_not_strand_an_arrival(sockets)
+            await test_an_asyncio_send_does_not_strand_an_arrival(sockets)
+        finally:
+            sockets.close()
+
+    uvloop.run(both())
 
 
 @settings(max_examples=8, deadline=None)
