@@ -107,24 +107,34 @@ async def test_garbage_pushed_to_the_recorder_is_skipped_and_counted_by_the_tape
     assert tables["pnl"][["name", "component", "usd"]].values.tolist() == [["lit-a", "fees", 2.5]]
 
 
+async def push_and_stop(
+    config: RunConfig, messages: list[list[bytes]], entries: int
+) -> tuple[dict[str, int], list[list[object]]]:
+    """Push ``messages`` to a running recorder, wait until it has written ``entries``, stop it
+    (exit code 0); its counters and what its tape file holds."""
+    async with recorder_and_push(config) as (recorder, push, running):
+        for message in messages:
+            await push.send_multipart(message)
+        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= entries)
+        counters = dict(recorder.counters)
+        recorder.stop("test")
+        assert await asyncio.wait_for(running, 10) == 0
+    with (Path(config.run_dir) / TAPE_FILE).open("rb") as tape:
+        return counters, list(msgpack.Unpacker(tape, raw=False))
+
+
 async def test_entries_speaking_for_another_service_are_refused_and_counted(
     tmp_path: Path,
 ) -> None:
     # lit-a's key writing an entry as the broker (issue 13: pushed entries rewrote the report)
     config = resolve_loopback(load_scenario(TINY), tmp_path)
     pnl = PnlReport(name="broker", role="broker", components={"pfof_revenue": 3_500_000_000})
-    async with recorder_and_push(config) as (recorder, push, running):
-        forged = msgspec.msgpack.encode(["broker", 0, encode(pnl)])
-        own = msgspec.msgpack.encode(["lit-a", 1, encode(pnl)])
-        await push.send_multipart([VERSION, forged, own])
-        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 1)
-        refused = recorder.counters.get("tape.refused", 0)
-        recorder.stop("test")
-        assert await asyncio.wait_for(running, 10) == 0
+    forged = msgspec.msgpack.encode(["broker", 0, encode(pnl)])
+    own = msgspec.msgpack.encode(["lit-a", 1, encode(pnl)])
 
-    with (tmp_path / TAPE_FILE).open("rb") as tape:
-        recorded = list(msgpack.Unpacker(tape, raw=False))
-    assert refused == 1
+    counters, recorded = await push_and_stop(config, [[VERSION, forged, own]], 1)
+
+    assert counters["tape.refused"] == 1
     assert [(entry[0], entry[1]) for entry in recorded] == [("lit-a", 1)]
 
 
@@ -134,18 +144,13 @@ async def test_a_packed_frame_keeps_its_entries_in_order_and_refuses_a_forged_on
     # A service's tape link packs a batch of entries into one frame (services/latency.py
     # ``pack``); the recorder finds each entry in it and checks each under CURVE.
     config = resolve_loopback(load_scenario(TINY), tmp_path)
-    async with recorder_and_push(config) as (recorder, push, running):
-        entries = [msgspec.msgpack.encode(["lit-a", i, b"y" * i]) for i in range(6)]
-        entries[3] = msgspec.msgpack.encode(["broker", 3, b"forged"])
-        await push.send_multipart([VERSION, b"".join(entries[:4]), b"".join(entries[4:])])
-        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 5)
-        refused = recorder.counters.get("tape.refused", 0)
-        recorder.stop("test")
-        assert await asyncio.wait_for(running, 10) == 0
+    entries = [msgspec.msgpack.encode(["lit-a", i, b"y" * i]) for i in range(6)]
+    entries[3] = msgspec.msgpack.encode(["broker", 3, b"forged"])
+    packed = [VERSION, b"".join(entries[:4]), b"".join(entries[4:])]
 
-    with (tmp_path / TAPE_FILE).open("rb") as tape:
-        recorded = list(msgpack.Unpacker(tape, raw=False))
-    assert refused == 1
+    counters, recorded = await push_and_stop(config, [packed], 5)
+
+    assert counters["tape.refused"] == 1
     assert recorded == [["lit-a", i, b"y" * i] for i in (0, 1, 2, 4, 5)]
 
 
@@ -170,14 +175,9 @@ async def test_a_forged_entry_hidden_behind_unreadable_bytes_never_reaches_the_t
     # a frame from the first byte it cannot read (found by the session's reviewer).
     config = resolve_loopback(load_scenario(TINY), tmp_path)
     own = msgspec.msgpack.encode(["lit-a", 1, PNL])
-    async with recorder_and_push(config) as (recorder, push, running):
-        await push.send_multipart([VERSION, *frames])
-        await push.send_multipart([VERSION, own])
-        await eventually(lambda: recorder.counters.get("tape.entries", 0) >= 1)
-        unreadable = recorder.counters.get("tape.unreadable", 0)
-        recorder.stop("test")
-        assert await asyncio.wait_for(running, 10) == 0
+
+    counters, _ = await push_and_stop(config, [[VERSION, *frames], [VERSION, own]], 1)
 
     tape = [(service, recv_ns) for service, recv_ns, _ in read_tape(tmp_path)]
-    assert unreadable >= 1
+    assert counters["tape.unreadable"] >= 1
     assert ("broker", 7) not in tape and tape == [("lit-a", 1)]
